@@ -1,0 +1,16 @@
+//! Schema migrations, run by `dingtalk-oidc migrate` and at every start. The same migrations run on
+//! SQLite and PostgreSQL: times are Unix seconds (BIGINT) and structured values JSON text, so no
+//! column type differs between the two.
+
+use sea_orm_migration::prelude::*;
+
+mod m0001_initial;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m0001_initial::Migration)]
+    }
+}

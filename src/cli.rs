@@ -1,0 +1,318 @@
+//! The command line: `serve`, `migrate`, `simulator`, `clients`, `openapi`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use clap::{Args, Parser, Subcommand};
+
+use crate::app::App;
+use crate::config::Config;
+use crate::dingtalk::{SimDirectory, Simulator};
+use crate::directory::{Directory, NewClient};
+use crate::keys::Kek;
+use crate::oidc::paths;
+
+/// Where `serve --dev` keeps its key-encryption key (git-ignored, mode 0600).
+pub const DEV_KEK_PATH: &str = "keys/dev-kek";
+
+#[derive(Debug, Parser)]
+#[command(name = "dingtalk-oidc", version, about = "An OpenID Connect provider for DingTalk (钉钉) login")]
+pub struct Cli {
+    /// Configuration file (TOML). `DINGTALK_OIDC_*` environment variables override it.
+    #[arg(long, global = true, value_name = "FILE", env = "DINGTALK_OIDC_CONFIG")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the provider.
+    Serve(ServeArgs),
+    /// Apply database migrations and exit (the server also migrates at start).
+    Migrate,
+    /// Run the DingTalk simulator alone.
+    Simulator(SimulatorArgs),
+    /// Register and inspect relying parties.
+    #[command(subcommand)]
+    Clients(ClientsCommand),
+    /// Print the OpenAPI spec (YAML) of the HTTP API.
+    Openapi,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Development mode: embedded defaults, a generated dev key-encryption key under keys/, and the
+    /// DingTalk simulator on dev.simulator_listen (127.0.0.1:8081) standing in for DingTalk.
+    #[arg(long)]
+    pub dev: bool,
+    /// Address to listen on (overrides server.listen).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct SimulatorArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8081")]
+    pub listen: String,
+    /// A TOML file replacing the built-in demo directory (corp ding-demo-corp: alice, bob, …).
+    #[arg(long, value_name = "FILE")]
+    pub directory: Option<PathBuf>,
+    /// Registered callback URL of the simulated DingTalk app (repeatable; none accepts any).
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    pub redirect_uris: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Register a client; a confidential client's secret is printed once and never again.
+    Add(AddClientArgs),
+    /// List registered clients.
+    List,
+    /// Show one client.
+    Show {
+        /// The client id.
+        id: String,
+    },
+    /// Remove a client.
+    Remove {
+        /// The client id.
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AddClientArgs {
+    /// Client id (A-Z a-z 0-9 - . _ ~).
+    #[arg(long)]
+    pub id: String,
+    /// Redirect URI, compared exactly (repeatable; at least one).
+    #[arg(long = "redirect-uri", value_name = "URI", required = true)]
+    pub redirect_uris: Vec<String>,
+    /// A public client (browser or native app): no secret, PKCE required.
+    #[arg(long)]
+    pub public: bool,
+    /// A first-party client: users are not asked for consent.
+    #[arg(long)]
+    pub first_party: bool,
+    /// Display name shown on the consent page.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Scopes the client may request (repeatable; default: openid profile email phone).
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => serve(cli.config, args).await,
+        Command::Migrate => {
+            let config = Config::load(cli.config.as_deref())?;
+            let directory = connect(&config).await?;
+            directory.migrate().await?;
+            println!("migrations applied to {}", crate::app::redact_url(&config.database.url));
+            Ok(())
+        }
+        Command::Simulator(args) => run_simulator(args).await,
+        Command::Clients(cmd) => clients(cli.config, cmd).await,
+        Command::Openapi => {
+            print!("{}", crate::admin::spec_yaml());
+            Ok(())
+        }
+    }
+}
+
+async fn connect(config: &Config) -> anyhow::Result<Directory> {
+    let directory = Directory::connect(
+        &config.database.url,
+        config.database.max_connections,
+        Duration::from_millis(config.database.connect_timeout_ms),
+    )
+    .await
+    .with_context(|| format!("database {}", crate::app::redact_url(&config.database.url)))?;
+    directory.migrate().await?;
+    Ok(directory)
+}
+
+fn load_kek(config: &Config, dev: bool) -> anyhow::Result<Kek> {
+    if let Some(kek) = &config.keys.kek {
+        return Kek::from_base64(kek).context("keys.kek");
+    }
+    if let Some(path) = &config.keys.kek_file {
+        return Kek::from_file(path).context("keys.kek_file");
+    }
+    if dev {
+        return Ok(Kek::load_or_create_dev(std::path::Path::new(DEV_KEK_PATH))?);
+    }
+    bail!(
+        "config option `keys.kek` (or `keys.kek_file`) is required: signing keys are stored encrypted under it.\n\
+         Make one with `head -c 32 /dev/urandom | base64` and pass it as DINGTALK_OIDC_KEYS__KEK,\n\
+         or write it to a file readable only by this service and set keys.kek_file."
+    )
+}
+
+/// `serve --dev`: point DingTalk at the simulator and fill in what the simulator defines.
+fn apply_dev_defaults(config: &mut Config, listen_overridden: bool, sim: &SimDirectory) {
+    let defaults = Config::default();
+    if listen_overridden && config.issuer == defaults.issuer {
+        config.issuer = format!("http://{}", config.server.listen);
+    }
+    let simulator = format!("http://{}", config.dev.simulator_listen);
+    config.dingtalk.login_base_url = simulator.clone();
+    config.dingtalk.api_base_url = simulator.clone();
+    config.dingtalk.oapi_base_url = simulator;
+    if config.dingtalk.client_id.is_empty() {
+        config.dingtalk.client_id = sim.app_key.clone();
+    }
+    if config.dingtalk.client_secret.is_empty() {
+        config.dingtalk.client_secret = sim.app_secret.clone();
+    }
+    if config.dingtalk.corp_id.is_none() {
+        config.dingtalk.corp_id = Some(sim.corp_id.clone());
+    }
+}
+
+async fn serve(config_path: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<()> {
+    let mut config = Config::load(config_path.as_deref())?;
+    if let Some(listen) = &args.listen {
+        config.server.listen = listen.clone();
+    }
+    crate::init_logging(args.dev);
+    let mut simulator = None;
+    if args.dev {
+        let directory = match &config.dev.simulator_directory {
+            Some(path) => SimDirectory::load(path).map_err(|e| anyhow::anyhow!("dev.simulator_directory: {e}"))?,
+            None => SimDirectory::default(),
+        };
+        apply_dev_defaults(&mut config, args.listen.is_some(), &directory);
+        simulator = Some(Simulator::new(directory));
+    }
+    config.validate(args.dev)?;
+    let kek = load_kek(&config, args.dev)?;
+
+    let mut simulator_addr = None;
+    if let Some(sim) = simulator {
+        let listener = tokio::net::TcpListener::bind(&config.dev.simulator_listen)
+            .await
+            .with_context(|| format!("DingTalk simulator cannot listen on {}", config.dev.simulator_listen))?;
+        simulator_addr = Some(listener.local_addr()?);
+        sim.set_redirect_uris(vec![format!("{}{}", config.issuer_base(), paths::CALLBACK)]);
+        tokio::spawn(async move {
+            if let Err(e) = sim.serve(listener).await {
+                tracing::error!(error = %e, "DingTalk simulator stopped");
+            }
+        });
+    }
+
+    let listener = tokio::net::TcpListener::bind(&config.server.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (server.listen)", config.server.listen))?;
+    let app: Arc<App> = App::start(config, &kek).await?;
+    print_banner(&app, simulator_addr);
+    crate::server::serve(app, listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+fn print_banner(app: &App, simulator: Option<std::net::SocketAddr>) {
+    println!("dingtalk-oidc is serving");
+    println!("  issuer:     {}", app.issuer);
+    println!("  discovery:  {}", app.endpoint_url(paths::DISCOVERY));
+    match simulator {
+        Some(addr) => {
+            println!("  DingTalk:   simulator at http://{addr} (dev mode; users alice, bob, carol, dave, mallory)");
+        }
+        None => println!("  DingTalk:   {}", app.config.dingtalk.login_base_url),
+    }
+    println!("register a client (in another terminal, same working directory):");
+    println!("  cargo run -- clients add --id my-app --redirect-uri http://127.0.0.1:3000/callback");
+    println!("then point the app at issuer {} with the printed secret.", app.issuer);
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down: draining in-flight requests");
+}
+
+async fn run_simulator(args: SimulatorArgs) -> anyhow::Result<()> {
+    crate::init_logging(true);
+    let directory = match &args.directory {
+        Some(path) => SimDirectory::load(path).map_err(|e| anyhow::anyhow!("--directory: {e}"))?,
+        None => SimDirectory::default(),
+    };
+    let sim = Simulator::new(directory);
+    sim.set_redirect_uris(args.redirect_uris);
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    println!("DingTalk simulator listening on http://{}", listener.local_addr()?);
+    sim.serve(listener).await?;
+    Ok(())
+}
+
+async fn clients(config_path: Option<PathBuf>, cmd: ClientsCommand) -> anyhow::Result<()> {
+    let config = Config::load(config_path.as_deref())?;
+    let directory = connect(&config).await?;
+    match cmd {
+        ClientsCommand::Add(args) => {
+            let new = NewClient {
+                id: args.id,
+                name: args.name,
+                redirect_uris: args.redirect_uris,
+                post_logout_redirect_uris: Vec::new(),
+                public: args.public,
+                first_party: args.first_party,
+                allowed_scopes: (!args.scopes.is_empty()).then_some(args.scopes),
+            };
+            let (client, secret) = directory.create_client(new).await?;
+            println!("client registered: {}", client.id);
+            println!("  type:          {}", if client.public { "public (PKCE, no secret)" } else { "confidential" });
+            println!("  redirect URIs: {}", client.redirect_uris.join(" "));
+            if let Some(secret) = secret {
+                println!("  client secret: {secret}");
+                println!("Store the secret now: it is kept only as a hash and cannot be shown again.");
+            }
+        }
+        ClientsCommand::List => {
+            for client in directory.list_clients().await? {
+                println!(
+                    "{}\t{}\t{}",
+                    client.id,
+                    if client.public { "public" } else { "confidential" },
+                    client.redirect_uris.join(" ")
+                );
+            }
+        }
+        ClientsCommand::Show { id } => match directory.client(&id).await? {
+            Some(client) => println!("{}", serde_json::to_string_pretty(&client)?),
+            None => bail!("no client {id:?}"),
+        },
+        ClientsCommand::Remove { id } => {
+            if directory.remove_client(&id).await? {
+                println!("client {id} removed");
+            } else {
+                bail!("no client {id:?}");
+            }
+        }
+    }
+    Ok(())
+}

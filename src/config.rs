@@ -1,0 +1,335 @@
+//! Typed configuration: a TOML file (`--config FILE`) overlaid with `DINGTALK_OIDC_*` environment
+//! variables (nested keys joined by `__`, e.g. `DINGTALK_OIDC_DATABASE__URL`). Every option has a
+//! default or a start-up error that names it. `deploy/config.example.toml` documents each one.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::dingtalk::DingTalkSettings;
+
+pub const ENV_PREFIX: &str = "DINGTALK_OIDC_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config file {path}: {message}")]
+    File { path: PathBuf, message: String },
+    #[error("unknown config option `{0}` (see deploy/config.example.toml for the options that exist)")]
+    UnknownOption(String),
+    #[error("invalid config: {0}")]
+    Invalid(String),
+    #[error("config option `{option}` {problem}")]
+    Option { option: &'static str, problem: String },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// The issuer identifier: the exact `iss` of every token and the base of every endpoint URL.
+    pub issuer: String,
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub sessions: SessionsConfig,
+    pub keys: KeysConfig,
+    pub tokens: TokensConfig,
+    pub dingtalk: DingTalkSettings,
+    pub dev: DevConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServerConfig {
+    pub listen: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DatabaseConfig {
+    /// `sqlite://path?mode=rwc` or `postgres://user@host/db`.
+    pub url: String,
+    pub max_connections: u32,
+    pub connect_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SessionsConfig {
+    /// Where browser sessions, pending logins and codes live: "sql" (the directory database).
+    pub backend: String,
+}
+
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct KeysConfig {
+    /// The key-encryption key, base64 of 32 bytes. Takes precedence over `kek_file`.
+    pub kek: Option<String>,
+    /// A file holding the key-encryption key as base64 of 32 bytes.
+    pub kek_file: Option<PathBuf>,
+}
+
+/// The KEK never appears in Debug output (and so never in logs).
+impl std::fmt::Debug for KeysConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeysConfig")
+            .field("kek", &self.kek.as_ref().map(|_| "<redacted>"))
+            .field("kek_file", &self.kek_file)
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct TokensConfig {
+    pub access_token_ttl_secs: u64,
+    pub id_token_ttl_secs: u64,
+    /// RFC 6749 §4.1.2: codes live briefly; one minute.
+    pub code_ttl_secs: u64,
+    /// How long a user may take at DingTalk's login page.
+    pub pending_auth_ttl_secs: u64,
+    /// Lifetime of the browser's single-sign-on session.
+    pub sso_session_ttl_secs: u64,
+    /// Seconds of clock skew tolerated when verifying our own tokens.
+    pub leeway_secs: u64,
+    /// RFC 9700 §2.1.1 recommends PKCE for confidential clients too; public clients always need it.
+    pub require_pkce_for_confidential: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DevConfig {
+    /// Where `serve --dev` starts the DingTalk simulator.
+    pub simulator_listen: String,
+    /// A TOML file replacing the simulator's built-in directory.
+    pub simulator_directory: Option<PathBuf>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            issuer: "http://127.0.0.1:8080".into(),
+            server: ServerConfig::default(),
+            database: DatabaseConfig::default(),
+            sessions: SessionsConfig::default(),
+            keys: KeysConfig::default(),
+            tokens: TokensConfig::default(),
+            dingtalk: DingTalkSettings::default(),
+            dev: DevConfig::default(),
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig { listen: "127.0.0.1:8080".into() }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: "sqlite://data/dingtalk-oidc.db?mode=rwc".into(),
+            max_connections: 10,
+            connect_timeout_ms: 3000,
+        }
+    }
+}
+
+impl Default for SessionsConfig {
+    fn default() -> Self {
+        SessionsConfig { backend: "sql".into() }
+    }
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        TokensConfig {
+            access_token_ttl_secs: 600,
+            id_token_ttl_secs: 600,
+            code_ttl_secs: 60,
+            pending_auth_ttl_secs: 600,
+            sso_session_ttl_secs: 8 * 3600,
+            leeway_secs: 30,
+            require_pkce_for_confidential: false,
+        }
+    }
+}
+
+impl Default for DevConfig {
+    fn default() -> Self {
+        DevConfig { simulator_listen: "127.0.0.1:8081".into(), simulator_directory: None }
+    }
+}
+
+impl Config {
+    /// Defaults, then the TOML file (if any), then `DINGTALK_OIDC_*` variables.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+            reject_unknown_options(&text).map_err(|e| match e {
+                ConfigError::Invalid(message) => {
+                    ConfigError::File { path: path.to_path_buf(), message }
+                }
+                other => other,
+            })?;
+            figment = figment.merge(Toml::string(&text));
+        }
+        figment = figment.merge(Env::prefixed(ENV_PREFIX).split("__").filter(|key| {
+            // Variables that are not config options (e.g. the admin bootstrap token) share the prefix.
+            let key = key.as_str().to_ascii_lowercase();
+            let first = key.split("__").next().and_then(|k| k.split('.').next());
+            known_top_level().contains(first.unwrap_or_default())
+        }));
+        figment.extract().map_err(|e| ConfigError::Invalid(e.to_string()))
+    }
+
+    /// Checks every option that has no safe default. `dev` relaxes what `serve --dev` fills in.
+    pub fn validate(&self, dev: bool) -> Result<(), ConfigError> {
+        let issuer = url::Url::parse(&self.issuer).map_err(|e| ConfigError::Option {
+            option: "issuer",
+            problem: format!("is not an absolute URL: {e}"),
+        })?;
+        // OIDC Discovery §3: the issuer is a URL with no query or fragment.
+        if issuer.query().is_some() || issuer.fragment().is_some() {
+            return Err(ConfigError::Option {
+                option: "issuer",
+                problem: "must not have a query or fragment".into(),
+            });
+        }
+        let loopback = matches!(issuer.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
+        // RFC 6749 §3.1 / OIDC Core §16.17: TLS everywhere except on this machine.
+        if issuer.scheme() != "https" && !(issuer.scheme() == "http" && (dev || loopback)) {
+            return Err(ConfigError::Option {
+                option: "issuer",
+                problem: "must be an https URL (http is allowed only for loopback hosts)".into(),
+            });
+        }
+        if self.sessions.backend != "sql" {
+            return Err(ConfigError::Option {
+                option: "sessions.backend",
+                problem: format!("is {:?}; this build supports \"sql\"", self.sessions.backend),
+            });
+        }
+        for (option, value) in [
+            ("tokens.access_token_ttl_secs", self.tokens.access_token_ttl_secs),
+            ("tokens.id_token_ttl_secs", self.tokens.id_token_ttl_secs),
+            ("tokens.code_ttl_secs", self.tokens.code_ttl_secs),
+            ("tokens.pending_auth_ttl_secs", self.tokens.pending_auth_ttl_secs),
+            ("tokens.sso_session_ttl_secs", self.tokens.sso_session_ttl_secs),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Option { option, problem: "must be greater than 0".into() });
+            }
+        }
+        if self.tokens.code_ttl_secs > 600 {
+            return Err(ConfigError::Option {
+                option: "tokens.code_ttl_secs",
+                problem: "must be at most 600 (RFC 6749 §4.1.2)".into(),
+            });
+        }
+        if !dev {
+            if self.dingtalk.client_id.is_empty() {
+                return Err(ConfigError::Option {
+                    option: "dingtalk.client_id",
+                    problem: "is required: the AppKey of your DingTalk app (or run `serve --dev`)"
+                        .into(),
+                });
+            }
+            if self.dingtalk.client_secret.is_empty() {
+                return Err(ConfigError::Option {
+                    option: "dingtalk.client_secret",
+                    problem: "is required: the AppSecret of your DingTalk app (or run `serve --dev`)"
+                        .into(),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The issuer without a trailing slash: every endpoint URL is this plus a path.
+    pub fn issuer_base(&self) -> &str {
+        self.issuer.trim_end_matches('/')
+    }
+}
+
+fn known_top_level() -> BTreeSet<String> {
+    option_paths().into_iter().map(|p| p.split('.').next().unwrap_or_default().to_string()).collect()
+}
+
+/// Every option path that exists, derived from the defaults so it can never drift from the structs.
+fn option_paths() -> BTreeSet<String> {
+    fn walk(prefix: &str, value: &serde_json::Value, out: &mut BTreeSet<String>) {
+        if let serde_json::Value::Object(map) = value {
+            for (k, v) in map {
+                let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                out.insert(path.clone());
+                walk(&path, v, out);
+            }
+        }
+    }
+    let mut out = BTreeSet::new();
+    if let Ok(value) = serde_json::to_value(Config::default()) {
+        walk("", &value, &mut out);
+    }
+    out
+}
+
+/// A typo in a config file must not be silently ignored.
+fn reject_unknown_options(text: &str) -> Result<(), ConfigError> {
+    fn walk(prefix: &str, table: &toml::Table, known: &BTreeSet<String>) -> Result<(), ConfigError> {
+        for (k, v) in table {
+            let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            if !known.contains(&path) {
+                return Err(ConfigError::UnknownOption(path));
+            }
+            if let toml::Value::Table(inner) = v {
+                walk(&path, inner, known)?;
+            }
+        }
+        Ok(())
+    }
+    let table: toml::Table =
+        text.parse().map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
+    walk("", &table, &option_paths())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_option_in_file_names_the_option() {
+        let err = reject_unknown_options("[database]\nurll = \"x\"\n").unwrap_err();
+        assert!(err.to_string().contains("database.urll"), "{err}");
+        reject_unknown_options("issuer = \"https://id.example\"\n[database]\nurl = \"x\"\n").unwrap();
+    }
+
+    #[test]
+    fn production_requires_dingtalk_credentials_and_names_the_option() {
+        let cfg = Config { issuer: "https://id.example".into(), ..Config::default() };
+        let err = cfg.validate(false).unwrap_err().to_string();
+        assert!(err.contains("dingtalk.client_id"), "{err}");
+        assert!(cfg.validate(true).is_ok());
+    }
+
+    #[test]
+    fn oidc_discovery_3_issuer_must_be_https_without_query() {
+        let mut cfg = Config::default();
+        cfg.dingtalk.client_id = "k".into();
+        cfg.dingtalk.client_secret = "s".into();
+        cfg.issuer = "http://id.example".into();
+        assert!(cfg.validate(false).unwrap_err().to_string().contains("issuer"));
+        cfg.issuer = "https://id.example?x=1".into();
+        assert!(cfg.validate(false).is_err());
+        cfg.issuer = "https://id.example/tenant".into();
+        assert!(cfg.validate(false).is_ok());
+        cfg.issuer = "http://127.0.0.1:9000".into();
+        assert!(cfg.validate(false).is_ok());
+    }
+}

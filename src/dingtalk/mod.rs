@@ -1,0 +1,18 @@
+//! DingTalk (钉钉) as the upstream identity source: the HTTP client the provider uses,
+//! and a simulator that speaks the same wire format for `serve --dev` and tests.
+//!
+//! Wire format reference: `/work/shared/dingtalk-api.md` (cited as "dingtalk-api.md §N").
+
+pub mod client;
+mod directory;
+pub mod error;
+mod lenient;
+mod org;
+pub mod simulator;
+
+#[cfg(test)]
+mod flow_tests;
+
+pub use client::{DingTalkClient, DingTalkIdentity, DingTalkSettings, OrgMember, OrgRole};
+pub use error::DingTalkError;
+pub use simulator::{Fault, SimDirectory, SimUser, Simulator};

@@ -1,0 +1,180 @@
+//! Login host: `GET /oauth2/auth` (dingtalk-api.md §1, §1.1).
+//!
+//! Simulator-only parameters: `login_as=<login>` signs that user in without a page, and
+//! `deny=1` refuses consent. Both are what the links on the rendered page use.
+
+use poem::Request;
+use poem::Response;
+use poem::http::StatusCode;
+use url::Url;
+use url::form_urlencoded;
+
+use super::{Fault, Host, SimDirectory, Simulator, reply};
+use crate::web::html::escape;
+
+/// The validated §1 request.
+struct AuthorizeRequest {
+    redirect_uri: Url,
+    state: Option<String>,
+    /// Scope contained `corpid`: the §2 answer will carry `corpId`.
+    with_corp: bool,
+}
+
+/// §1 parameters that must appear at most once.
+const SINGLE_VALUED: [&str; 9] = [
+    "redirect_uri",
+    "response_type",
+    "client_id",
+    "scope",
+    "prompt",
+    "state",
+    "corpId",
+    "login_as",
+    "deny",
+];
+
+pub(super) async fn authorize(sim: Simulator, req: Request) -> Response {
+    let fault = match sim.enter(&req, Host::Login).await {
+        Ok(fault) => fault,
+        Err(answer) => return answer,
+    };
+    let pairs: Vec<(String, String)> =
+        form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
+            .into_owned()
+            .collect();
+    let dir = sim.directory();
+    // §1 (inferred for the fake): an invalid request gets an error page, never a redirect,
+    // because the redirect_uri itself is not trusted yet.
+    let request = match validate(&pairs, &dir) {
+        Ok(request) => request,
+        Err(problem) => {
+            return reply::html_page(
+                StatusCode::BAD_REQUEST,
+                "Invalid login request",
+                &format!("<p>{}</p>", escape(&problem)),
+            );
+        }
+    };
+    let param = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+
+    // §1.1: refusal comes back as `error=...&state=...`; the value is invented (§8).
+    if fault == Some(Fault::LoginDenied) || param("deny").is_some() {
+        return reply::redirect(&callback(&request, &[("error", "access_denied")]));
+    }
+    let Some(login) = param("login_as") else {
+        return chooser_page(&pairs, &dir);
+    };
+    let Some(user) = dir.user_by_login(login) else {
+        return reply::html_page(
+            StatusCode::BAD_REQUEST,
+            "Unknown user",
+            &format!("<p>No simulated user {:?}.</p>", escape(login)),
+        );
+    };
+    let code = sim.state().issue_code(&user.login, request.with_corp);
+    tracing::info!(login = %user.login, with_corp = request.with_corp, "simulated DingTalk login");
+    // §1.1: both `code` and `authCode` carry the same value.
+    reply::redirect(&callback(&request, &[("code", &code), ("authCode", &code)]))
+}
+
+fn validate(pairs: &[(String, String)], dir: &SimDirectory) -> Result<AuthorizeRequest, String> {
+    for name in SINGLE_VALUED {
+        if pairs.iter().filter(|(k, _)| k == name).count() > 1 {
+            return Err(format!("parameter {name} given more than once"));
+        }
+    }
+    let param = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    if param("response_type") != Some("code") {
+        return Err("response_type must be \"code\"".to_owned());
+    }
+    if param("client_id") != Some(dir.app_key.as_str()) {
+        return Err("unknown client_id".to_owned());
+    }
+    let raw_redirect = param("redirect_uri").ok_or("redirect_uri is required")?;
+    let redirect_uri = Url::parse(raw_redirect)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .ok_or("redirect_uri must be an absolute http(s) URL")?;
+    if !dir.redirect_uris.is_empty() && !dir.redirect_uris.iter().any(|r| r == raw_redirect) {
+        return Err("redirect_uri does not match the app's registered redirect URL".to_owned());
+    }
+    // §1: prompt is required; the fake only knows `consent` (inferred).
+    if param("prompt") != Some("consent") {
+        return Err("prompt must be \"consent\"".to_owned());
+    }
+    // §1: the docs list only `openid` and `openid corpid`, space separated.
+    let scope = param("scope").ok_or("scope is required")?;
+    let scopes: Vec<&str> = scope.split_whitespace().collect();
+    if !scopes.contains(&"openid") {
+        return Err("scope must contain openid".to_owned());
+    }
+    if let Some(unknown) = scopes.iter().find(|s| !matches!(**s, "openid" | "corpid")) {
+        return Err(format!("unsupported scope {unknown:?}"));
+    }
+    Ok(AuthorizeRequest {
+        redirect_uri,
+        state: param("state").map(str::to_owned),
+        with_corp: scopes.contains(&"corpid"),
+    })
+}
+
+/// The callback URL with `extra` appended to any query it already has, plus `state`
+/// when the request had one.
+fn callback(request: &AuthorizeRequest, extra: &[(&str, &str)]) -> String {
+    let mut url = request.redirect_uri.clone();
+    {
+        let mut query = url.query_pairs_mut();
+        for (k, v) in extra {
+            query.append_pair(k, v);
+        }
+        if let Some(state) = &request.state {
+            query.append_pair("state", state);
+        }
+    }
+    url.into()
+}
+
+/// The page a user sees: one link per simulated account, and a Deny link. Links are
+/// relative (`?...`) so the page works wherever the simulator is mounted.
+fn chooser_page(pairs: &[(String, String)], dir: &SimDirectory) -> Response {
+    let with = |name: &str, value: &str| {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        for (k, v) in pairs.iter().filter(|(k, _)| k != "login_as" && k != "deny") {
+            query.append_pair(k, v);
+        }
+        query.append_pair(name, value);
+        format!("?{}", query.finish())
+    };
+    let mut items = String::new();
+    for user in &dir.users {
+        let org = match (&user.corp_id, &user.userid) {
+            (Some(corp), Some(_)) if *corp == dir.corp_id => format!("member of {corp}"),
+            (Some(corp), _) => format!("organisation {corp}"),
+            (None, _) => "no organisation".to_owned(),
+        };
+        items.push_str(&format!(
+            "<li><a href=\"{href}\">Sign in as {nick}</a> ({login}, {org})</li>\n",
+            href = escape(&with("login_as", &user.login)),
+            nick = escape(&user.nick),
+            login = escape(&user.login),
+            org = escape(&org),
+        ));
+    }
+    let body = format!(
+        "<p>DingTalk simulator — app {app}. Choose an account:</p>\n<ul>\n{items}</ul>\n\
+         <p><a href=\"{deny}\">Deny</a></p>",
+        app = escape(&dir.app_key),
+        deny = escape(&with("deny", "1")),
+    );
+    reply::html_page(StatusCode::OK, "DingTalk login (simulator)", &body)
+}

@@ -1,0 +1,149 @@
+//! Users we have seen log in. `id` is a UUID we mint once per DingTalk `unionId`: the stable,
+//! never-reassigned `sub` (OIDC Core §2, §8).
+
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
+use serde::Serialize;
+
+use super::entities::user;
+use super::{Directory, DirectoryError, from_json, now, to_json};
+use crate::dingtalk::{DingTalkIdentity, OrgMember};
+use crate::dingtalk::client::OrgRole;
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct User {
+    pub id: String,
+    pub union_id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub mobile: Option<String>,
+    pub avatar_url: Option<String>,
+    pub corp_id: Option<String>,
+    pub dingtalk_user_id: Option<String>,
+    pub title: Option<String>,
+    pub dept_ids: Vec<i64>,
+    pub org_roles: Vec<OrgRole>,
+    pub admin: bool,
+    pub active: bool,
+    pub disabled: bool,
+    pub created_at: i64,
+    pub last_login_at: Option<i64>,
+}
+
+impl User {
+    fn from_model(m: user::Model) -> Result<User, DirectoryError> {
+        Ok(User {
+            dept_ids: from_json(&m.dept_ids, "users.dept_ids")?,
+            org_roles: from_json(&m.org_roles, "users.org_roles")?,
+            id: m.id,
+            union_id: m.union_id,
+            name: m.name,
+            email: m.email,
+            mobile: m.mobile,
+            avatar_url: m.avatar_url,
+            corp_id: m.corp_id,
+            dingtalk_user_id: m.dingtalk_user_id,
+            title: m.title,
+            admin: m.admin,
+            active: m.active,
+            disabled: m.disabled,
+            created_at: m.created_at,
+            last_login_at: m.last_login_at,
+        })
+    }
+}
+
+impl Directory {
+    /// Records a successful DingTalk login: creates the user on first sight (keyed by `unionId`),
+    /// otherwise refreshes the profile and org data. Concurrent first logins of one person
+    /// converge on one row through the unique `union_id`.
+    pub async fn upsert_user_from_login(
+        &self,
+        identity: &DingTalkIdentity,
+        member: Option<&OrgMember>,
+    ) -> Result<User, DirectoryError> {
+        let at = now();
+        for _ in 0..2 {
+            let existing = user::Entity::find()
+                .filter(user::Column::UnionId.eq(identity.union_id.as_str()))
+                .one(&self.db)
+                .await?;
+            let mut model: user::ActiveModel = match &existing {
+                Some(row) => row.clone().into(),
+                None => user::ActiveModel {
+                    id: Set(uuid::Uuid::new_v4().to_string()),
+                    union_id: Set(identity.union_id.clone()),
+                    disabled: Set(false),
+                    created_at: Set(at),
+                    ..Default::default()
+                },
+            };
+            apply_login(&mut model, identity, member, at);
+            let result = match existing {
+                Some(_) => model.update(&self.db).await,
+                None => model.insert(&self.db).await,
+            };
+            match result {
+                Ok(row) => return User::from_model(row),
+                Err(e) => match DirectoryError::from_write(e, "user") {
+                    // Another login created the row first: go round once more and update it.
+                    DirectoryError::Conflict(_) => continue,
+                    other => return Err(other),
+                },
+            }
+        }
+        Err(DirectoryError::Conflict("user".into()))
+    }
+
+    pub async fn user(&self, id: &str) -> Result<Option<User>, DirectoryError> {
+        user::Entity::find_by_id(id.to_string())
+            .one(&self.db)
+            .await?
+            .map(User::from_model)
+            .transpose()
+    }
+
+    pub async fn user_by_union_id(&self, union_id: &str) -> Result<Option<User>, DirectoryError> {
+        user::Entity::find()
+            .filter(user::Column::UnionId.eq(union_id))
+            .one(&self.db)
+            .await?
+            .map(User::from_model)
+            .transpose()
+    }
+
+    pub async fn set_user_disabled(&self, id: &str, disabled: bool) -> Result<bool, DirectoryError> {
+        let Some(row) = user::Entity::find_by_id(id.to_string()).one(&self.db).await? else {
+            return Ok(false);
+        };
+        let mut model: user::ActiveModel = row.into();
+        model.disabled = Set(disabled);
+        model.updated_at = Set(now());
+        model.update(&self.db).await?;
+        Ok(true)
+    }
+}
+
+fn apply_login(
+    model: &mut user::ActiveModel,
+    identity: &DingTalkIdentity,
+    member: Option<&OrgMember>,
+    at: i64,
+) {
+    model.open_id = Set(identity.open_id.clone());
+    model.name = Set(member.and_then(|m| m.name.clone()).or_else(|| identity.nick.clone()));
+    model.email = Set(identity.email.clone().or_else(|| member.and_then(|m| m.email.clone())));
+    model.mobile = Set(identity.mobile.clone());
+    model.avatar_url = Set(identity.avatar_url.clone());
+    model.corp_id = Set(identity.corp_id.clone());
+    model.dingtalk_user_id = Set(member.map(|m| m.user_id.clone()));
+    model.title = Set(member.and_then(|m| m.title.clone()));
+    model.dept_ids = Set(to_json(&member.map(|m| m.dept_ids.clone()).unwrap_or_default()));
+    model.org_roles = Set(to_json(&member.map(|m| m.roles.clone()).unwrap_or_default()));
+    model.admin = Set(member.is_some_and(|m| m.admin));
+    model.active = Set(member.is_none_or(|m| m.active));
+    model.updated_at = Set(at);
+    model.last_login_at = Set(Some(at));
+    if member.is_some() {
+        model.last_upstream_sync_at = Set(Some(at));
+    }
+}

@@ -1,0 +1,146 @@
+//! Signing keys: generation (`rsa`), encryption at rest (`kek`), and the in-memory key ring that
+//! signs with a parsed aws-lc-rs key pair and serves the pre-rendered JWKS.
+//!
+//! Signing reuses one parsed `RsaKeyPair` per key: stock jsonwebtoken re-parses the DER key on every
+//! sign, which costs as much as the signature itself (stack-notes §3).
+
+pub mod kek;
+pub mod ring;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rsa::pkcs1::EncodeRsaPrivateKey;
+use rsa::traits::PublicKeyParts;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+pub use kek::Kek;
+pub use ring::{KeyRing, Keys, SigningKey};
+
+use crate::directory::signing_keys::SigningKeyRow;
+use crate::directory::{Directory, DirectoryError};
+
+/// RFC 7518 §3.3: RSA keys for RS256 are at least 2048 bits.
+pub const RSA_BITS: usize = 2048;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("key-encryption key: {0}")]
+    Kek(String),
+    #[error("key generation failed: {0}")]
+    Generate(String),
+    #[error("stored key {kid} is unusable: {reason}")]
+    Unusable { kid: String, reason: String },
+    #[error("signing failed")]
+    Sign,
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+}
+
+/// The public half of an RSA signing key as published in the JWKS (RFC 7517 §4, RFC 7518 §6.3.1):
+/// public members only.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PublicJwk {
+    pub kty: String,
+    #[serde(rename = "use")]
+    pub use_: String,
+    pub alg: String,
+    pub kid: String,
+    pub n: String,
+    pub e: String,
+}
+
+/// RFC 7638 §3: SHA-256 over the required members in lexicographic order, no whitespace.
+pub fn rfc7638_thumbprint(n_b64: &str, e_b64: &str) -> String {
+    let canonical = format!(r#"{{"e":"{e_b64}","kty":"RSA","n":"{n_b64}"}}"#);
+    URL_SAFE_NO_PAD.encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// A freshly generated key: PKCS#1 DER private key and its JWK.
+pub struct GeneratedKey {
+    pub pkcs1_der: Vec<u8>,
+    pub jwk: PublicJwk,
+}
+
+impl std::fmt::Debug for GeneratedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GeneratedKey").field("kid", &self.jwk.kid).finish_non_exhaustive()
+    }
+}
+
+pub fn generate_rsa_key() -> Result<GeneratedKey, KeyError> {
+    let key = rsa::PrivateKey::new(&mut rand::rng(), RSA_BITS)
+        .map_err(|e| KeyError::Generate(e.to_string()))?;
+    let der = key.to_pkcs1_der().map_err(|e| KeyError::Generate(e.to_string()))?;
+    let n = URL_SAFE_NO_PAD.encode(key.n_bytes());
+    let e = URL_SAFE_NO_PAD.encode(key.e_bytes());
+    let kid = rfc7638_thumbprint(&n, &e);
+    Ok(GeneratedKey {
+        pkcs1_der: der.as_bytes().to_vec(),
+        jwk: PublicJwk { kty: "RSA".into(), use_: "sig".into(), alg: "RS256".into(), kid, n, e },
+    })
+}
+
+/// Generates a key, seals it under the KEK and stores it, active from `activates_at`.
+pub async fn create_signing_key(
+    directory: &Directory,
+    kek: &Kek,
+    activates_at: i64,
+) -> Result<String, KeyError> {
+    let generated = tokio::task::spawn_blocking(generate_rsa_key)
+        .await
+        .map_err(|e| KeyError::Generate(e.to_string()))??;
+    let kid = generated.jwk.kid.clone();
+    let row = SigningKeyRow {
+        kid: kid.clone(),
+        alg: "RS256".into(),
+        private_key_enc: kek.seal(kid.as_bytes(), &generated.pkcs1_der)?,
+        kek_id: kek.id().to_string(),
+        public_jwk: serde_json::to_string(&generated.jwk)
+            .map_err(|e| KeyError::Generate(e.to_string()))?,
+        created_at: crate::directory::now(),
+        activates_at,
+        retires_at: None,
+        removed_at: None,
+        revoked: false,
+    };
+    directory.insert_signing_key(row).await?;
+    Ok(kid)
+}
+
+/// Loads the key ring from the directory; on an empty directory creates the first key, active at
+/// once (no cache can hold a JWKS of ours yet, so there is nothing to publish ahead of).
+pub async fn load_or_create_ring(directory: &Directory, kek: &Kek) -> Result<KeyRing, KeyError> {
+    let now = crate::directory::now();
+    let rows = directory.signing_keys().await?;
+    if ring::choose_signer(&rows, now).is_none() {
+        tracing::info!("no active signing key: generating a {RSA_BITS}-bit RSA key");
+        create_signing_key(directory, kek, now).await?;
+        let rows = directory.signing_keys().await?;
+        return KeyRing::from_rows(&rows, kek, now);
+    }
+    KeyRing::from_rows(&rows, kek, now)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc7638_3_1_thumbprint_of_the_example_key() {
+        let n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+        assert_eq!(rfc7638_thumbprint(n, "AQAB"), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
+    }
+
+    #[test]
+    fn rfc7518_3_3_generated_keys_are_2048_bit_rsa_with_thumbprint_kid() {
+        let key = generate_rsa_key().unwrap();
+        let n = URL_SAFE_NO_PAD.decode(&key.jwk.n).unwrap();
+        assert_eq!(n.len() * 8, RSA_BITS);
+        assert_eq!(key.jwk.kid, rfc7638_thumbprint(&key.jwk.n, &key.jwk.e));
+        let json = serde_json::to_value(&key.jwk).unwrap();
+        for private in ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] {
+            assert!(json.get(private).is_none());
+        }
+    }
+}

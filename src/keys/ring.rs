@@ -1,0 +1,185 @@
+//! The in-memory key ring: the signer (a parsed key pair, reused for every signature), the
+//! verification keys by `kid`, and the JWKS rendered once per key-ring change.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::signature::{RSA_PKCS1_SHA256, RsaKeyPair};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::DecodingKey;
+use serde::Serialize;
+
+use super::{Kek, KeyError, PublicJwk};
+use crate::directory::signing_keys::SigningKeyRow;
+
+/// The JOSE `typ` of each token we mint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JwtType {
+    /// OIDC ID token.
+    Id,
+    /// RFC 9068 §2.1 access token.
+    Access,
+}
+
+pub struct SigningKey {
+    kid: String,
+    key_pair: RsaKeyPair,
+    rng: SystemRandom,
+    /// base64url(JOSE header) per token type, encoded once.
+    id_header: String,
+    access_header: String,
+}
+
+impl SigningKey {
+    pub fn from_pkcs1_der(kid: &str, der: &[u8]) -> Result<SigningKey, KeyError> {
+        let key_pair = RsaKeyPair::from_der(der).map_err(|e| KeyError::Unusable {
+            kid: kid.to_string(),
+            reason: e.to_string(),
+        })?;
+        // OIDC Core §2, §10.1: name the key by kid; no jku/x5u/jwk/x5c.
+        let header = |typ: &str| {
+            URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"RS256","kid":"{kid}","typ":"{typ}"}}"#))
+        };
+        Ok(SigningKey {
+            kid: kid.to_string(),
+            key_pair,
+            rng: SystemRandom::new(),
+            id_header: header("JWT"),
+            access_header: header("at+jwt"),
+        })
+    }
+
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    /// A compact JWS (RS256) over `claims`.
+    pub fn sign<C: Serialize>(&self, typ: JwtType, claims: &C) -> Result<String, KeyError> {
+        let header = match typ {
+            JwtType::Id => &self.id_header,
+            JwtType::Access => &self.access_header,
+        };
+        let payload = serde_json::to_vec(claims).map_err(|_| KeyError::Sign)?;
+        let modulus_len = self.key_pair.public_modulus_len();
+        let mut jws = String::with_capacity(header.len() + payload.len() * 4 / 3 + modulus_len * 4 / 3 + 8);
+        jws.push_str(header);
+        jws.push('.');
+        URL_SAFE_NO_PAD.encode_string(&payload, &mut jws);
+        let mut signature = vec![0u8; modulus_len];
+        self.key_pair
+            .sign(&RSA_PKCS1_SHA256, &self.rng, jws.as_bytes(), &mut signature)
+            .map_err(|_| KeyError::Sign)?;
+        jws.push('.');
+        URL_SAFE_NO_PAD.encode_string(&signature, &mut jws);
+        Ok(jws)
+    }
+}
+
+/// The JWKS body and its strong validator, rendered once per key-ring change.
+pub struct RenderedJwks {
+    pub body: Vec<u8>,
+    pub etag: String,
+}
+
+pub struct KeyRing {
+    signer: SigningKey,
+    verifiers: HashMap<String, DecodingKey>,
+    jwks: RenderedJwks,
+}
+
+/// The signer is the newest published key whose `activates_at` has passed (design.md §5).
+pub(crate) fn choose_signer(rows: &[SigningKeyRow], now: i64) -> Option<&SigningKeyRow> {
+    rows.iter()
+        .filter(|r| is_published(r, now) && r.activates_at <= now && r.retires_at.is_none_or(|t| t > now))
+        .max_by_key(|r| (r.activates_at, r.created_at))
+}
+
+fn is_published(row: &SigningKeyRow, now: i64) -> bool {
+    !row.revoked && row.removed_at.is_none_or(|t| t > now)
+}
+
+impl KeyRing {
+    pub fn from_rows(rows: &[SigningKeyRow], kek: &Kek, now: i64) -> Result<KeyRing, KeyError> {
+        let signer_row = choose_signer(rows, now)
+            .ok_or_else(|| KeyError::Generate("no signing key is active".into()))?;
+        if signer_row.kek_id != kek.id() {
+            return Err(KeyError::Kek(format!(
+                "signing key {} was sealed with key-encryption key {}, but the configured one is {}",
+                signer_row.kid,
+                signer_row.kek_id,
+                kek.id()
+            )));
+        }
+        let der = kek.open(signer_row.kid.as_bytes(), &signer_row.private_key_enc)?;
+        let signer = SigningKey::from_pkcs1_der(&signer_row.kid, &der)?;
+
+        let mut jwks = Vec::new();
+        let mut verifiers = HashMap::new();
+        for row in rows.iter().filter(|r| is_published(r, now)) {
+            let jwk: PublicJwk = serde_json::from_str(&row.public_jwk).map_err(|e| {
+                KeyError::Unusable { kid: row.kid.clone(), reason: e.to_string() }
+            })?;
+            let decoding = DecodingKey::from_rsa_components(&jwk.n, &jwk.e).map_err(|e| {
+                KeyError::Unusable { kid: row.kid.clone(), reason: e.to_string() }
+            })?;
+            verifiers.insert(row.kid.clone(), decoding);
+            jwks.push(jwk);
+        }
+        Ok(KeyRing { signer, verifiers, jwks: render_jwks(&jwks) })
+    }
+
+    pub fn signer(&self) -> &SigningKey {
+        &self.signer
+    }
+
+    pub fn verifier(&self, kid: &str) -> Option<&DecodingKey> {
+        self.verifiers.get(kid)
+    }
+
+    pub fn jwks(&self) -> &RenderedJwks {
+        &self.jwks
+    }
+}
+
+fn render_jwks(keys: &[PublicJwk]) -> RenderedJwks {
+    #[derive(Serialize)]
+    struct Jwks<'a> {
+        keys: &'a [PublicJwk],
+    }
+    let body = serde_json::to_vec(&Jwks { keys }).unwrap_or_else(|_| b"{\"keys\":[]}".to_vec());
+    RenderedJwks { etag: strong_etag(&body), body }
+}
+
+/// A strong ETag (RFC 9110 §8.8.3) derived from the bytes.
+pub fn strong_etag(body: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    format!("\"{}\"", URL_SAFE_NO_PAD.encode(&Sha256::digest(body)[..16]))
+}
+
+/// The current key ring, swapped whole when keys change.
+pub struct Keys {
+    current: RwLock<Arc<KeyRing>>,
+}
+
+impl Keys {
+    pub fn new(ring: KeyRing) -> Keys {
+        Keys { current: RwLock::new(Arc::new(ring)) }
+    }
+
+    pub fn ring(&self) -> Arc<KeyRing> {
+        match self.current.read() {
+            Ok(guard) => guard.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub fn replace(&self, ring: KeyRing) {
+        let ring = Arc::new(ring);
+        match self.current.write() {
+            Ok(mut guard) => *guard = ring,
+            Err(poisoned) => *poisoned.into_inner() = ring,
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! dingtalk-oidc: an OpenID Connect provider that puts DingTalk login behind standard OIDC.
+//!
+//! Module map (see `../shared/design.md` §2): `oidc` protocol endpoints, `dingtalk` upstream client and
+//! simulator, `keys` signing keys, `tokens` JWT minting and verification, `store` the SessionStore,
+//! `directory` the SQL store, `admin` the OpenAPI surface, `web` pages and headers.
+
+pub mod admin;
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod dingtalk;
+pub mod directory;
+pub mod keys;
+#[path = "../migrations/mod.rs"]
+pub mod migrations;
+pub mod oidc;
+pub mod random;
+pub mod server;
+pub mod store;
+pub mod tokens;
+pub mod web;
+
+/// Logs go to stderr: readable in development, JSON in production. `RUST_LOG` filters.
+pub fn init_logging(dev: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if dev { builder.try_init() } else { builder.json().try_init() };
+}

@@ -1,0 +1,144 @@
+//! `GET /callback/dingtalk`: DingTalk sends the user back here (dingtalk-api.md §1.1).
+//!
+//! The `state` must name a PendingAuth started by this very browser (login-CSRF defence); then the
+//! DingTalk code is exchanged, corp membership confirmed, the user upserted and an SSO session begun.
+
+use std::sync::Arc;
+
+use poem::http::StatusCode;
+use poem::web::Data;
+use poem::{Request, Response, handler};
+
+use super::code::{ErrorRedirect, LoggedIn, finish_authorization, unavailable_redirect};
+use super::now;
+use super::params::Params;
+use crate::app::App;
+use crate::dingtalk::DingTalkError;
+use crate::random;
+use crate::store::{PendingAuth, SsoSession};
+use crate::web::{cookies, pages};
+
+/// RFC 8176 `amr`: DingTalk confirms every login by an action of the user in DingTalk (scan and
+/// confirm, or sign in); "user" (user presence) is the one value true of all its methods.
+pub const DINGTALK_AMR: &str = "user";
+
+#[handler]
+pub async fn callback(req: &Request, app: Data<&Arc<App>>) -> Response {
+    let params = Params::parse(req.uri().query().unwrap_or_default());
+    handle(&app, req, &params).await
+}
+
+fn bad_login(detail: &'static str) -> Response {
+    pages::error_page(StatusCode::BAD_REQUEST, "Sign-in failed", detail)
+}
+
+pub async fn handle(app: &App, req: &Request, params: &Params) -> Response {
+    let Some(state) = params.get("state") else {
+        return bad_login("The response from DingTalk carries no state. Start again from the application.");
+    };
+    let pending: PendingAuth = match app.sessions.take_pending_auth(state).await {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            return bad_login(
+                "This sign-in has expired or was already completed. Start again from the application.",
+            );
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot load pending authorization");
+            return pages::error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "The sign-in service cannot reach its session store. Please retry shortly.",
+            );
+        }
+    };
+    // The browser that comes back must be the one that started the login, otherwise an attacker
+    // could log a victim's browser into the attacker's account (RFC 6749 §10.12; RFC 9700 §4.7).
+    let bound = app
+        .cookies
+        .get(req, cookies::BROWSER_BINDING)
+        .is_some_and(|b| random::secure_eq(random::hash(&b).as_bytes(), pending.browser_binding_hash.as_bytes()));
+    if !bound {
+        tracing::warn!("DingTalk callback from a browser that did not start the login");
+        return bad_login("This sign-in was started in another browser. Start again from the application.");
+    }
+    let request = pending.request;
+    if params.has("error") {
+        return ErrorRedirect::new(&request, "access_denied", "the user did not complete the DingTalk login")
+            .into_response(app, StatusCode::FOUND);
+    }
+    // dingtalk-api.md §1.1: read authCode, fall back to code.
+    let Some(code) = params.get("authCode").or_else(|| params.get("code")) else {
+        return bad_login("DingTalk returned no authorization code. Start again from the application.");
+    };
+
+    let identity = match app.dingtalk.login(code).await {
+        Ok(identity) => identity,
+        Err(e) => return dingtalk_failure(&e),
+    };
+    let member = match &app.config.dingtalk.corp_id {
+        None => None,
+        Some(corp_id) => {
+            if identity.corp_id.as_deref() != Some(corp_id.as_str()) {
+                tracing::info!("DingTalk login from outside the configured corp refused");
+                return ErrorRedirect::new(&request, "access_denied", "the DingTalk account is not a member of the organisation")
+                    .into_response(app, StatusCode::FOUND);
+            }
+            match app.dingtalk.org_member(&identity.union_id).await {
+                Ok(Some(member)) => Some(member),
+                Ok(None) => {
+                    tracing::info!("DingTalk user is not a member of the configured corp");
+                    return ErrorRedirect::new(&request, "access_denied", "the DingTalk account is not a member of the organisation")
+                        .into_response(app, StatusCode::FOUND);
+                }
+                Err(e) => return dingtalk_failure(&e),
+            }
+        }
+    };
+    let user = match app.directory.upsert_user_from_login(&identity, member.as_ref()).await {
+        Ok(user) => user,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot record user");
+            return unavailable_redirect(app, &request, StatusCode::FOUND);
+        }
+    };
+    if user.disabled {
+        return ErrorRedirect::new(&request, "access_denied", "the account is disabled")
+            .into_response(app, StatusCode::FOUND);
+    }
+    let auth_time = now();
+    let session = SsoSession {
+        id: random::token(),
+        user_id: user.id.clone(),
+        auth_time,
+        amr: vec![DINGTALK_AMR.to_string()],
+        clients: Vec::new(),
+        expires_at: auth_time + app.config.tokens.sso_session_ttl_secs as i64,
+    };
+    if let Err(e) = app.sessions.put_sso_session(&session).await {
+        tracing::error!(error = %e, "cannot store SSO session");
+        return unavailable_redirect(app, &request, StatusCode::FOUND);
+    }
+    let client = match app.directory.client(&request.client_id).await {
+        Ok(Some(client)) => client,
+        Ok(None) => return bad_login("The application was removed while you were signing in."),
+        Err(e) => {
+            tracing::error!(error = %e, "client lookup failed");
+            return unavailable_redirect(app, &request, StatusCode::FOUND);
+        }
+    };
+    let cookies = [
+        app.cookies.set(cookies::SESSION, &session.id, Some(app.config.tokens.sso_session_ttl_secs)),
+        // The binding has served its purpose.
+        app.cookies.set(cookies::BROWSER_BINDING, "", Some(0)),
+    ];
+    let login = LoggedIn { user, sid: session.id, auth_time, amr: session.amr };
+    finish_authorization(app, &client, request, login, false, StatusCode::FOUND, &cookies).await
+}
+
+/// A DingTalk failure: logged with DingTalk's code, shown as a clear page, never a 500.
+fn dingtalk_failure(err: &DingTalkError) -> Response {
+    tracing::warn!(dingtalk_error = %err.log_code(), "DingTalk call failed during login");
+    let status = if err.is_unavailable() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::BAD_GATEWAY };
+    pages::error_page(status, "DingTalk sign-in failed", err.user_message())
+}

@@ -1,0 +1,199 @@
+//! The end of the authorization flow, shared by the authorize, callback and consent endpoints:
+//! consent check, code issue, and the redirects back to the client (RFC 6749 §4.1.2; RFC 9207).
+
+use poem::Response;
+use poem::http::{StatusCode, header};
+
+use super::paths;
+use crate::app::App;
+use crate::directory::{Client, User};
+use crate::random;
+use crate::store::{AuthCode, AuthRequest, ConsentRequest, StoreError};
+use crate::web::pages;
+
+/// An authorization error the client hears about at its (already validated) redirect URI.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ErrorRedirect {
+    pub redirect_uri: String,
+    pub state: Option<String>,
+    pub error: &'static str,
+    pub description: &'static str,
+}
+
+impl ErrorRedirect {
+    pub fn new(request: &AuthRequest, error: &'static str, description: &'static str) -> Self {
+        ErrorRedirect {
+            redirect_uri: request.redirect_uri.clone(),
+            state: request.state.clone(),
+            error,
+            description,
+        }
+    }
+
+    /// RFC 6749 §4.1.2.1 and RFC 9207 §2: `error`, `error_description`, `state` and `iss`.
+    pub fn location(&self, issuer: &str) -> String {
+        let mut pairs = vec![("error", self.error), ("error_description", self.description)];
+        if let Some(state) = &self.state {
+            pairs.push(("state", state));
+        }
+        pairs.push(("iss", issuer));
+        append_query(&self.redirect_uri, &pairs)
+    }
+
+    pub fn into_response(self, app: &App, status: StatusCode) -> Response {
+        redirect(status, &self.location(&app.issuer), &[])
+    }
+}
+
+/// RFC 6749 §3.1.2: keep the registered URI's own query and append ours.
+pub fn append_query(uri: &str, pairs: &[(&str, &str)]) -> String {
+    let mut serializer = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        serializer.append_pair(k, v);
+    }
+    let query = serializer.finish();
+    let separator = if uri.contains('?') { '&' } else { '?' };
+    format!("{uri}{separator}{query}")
+}
+
+/// A redirect that is never cached. `cookies` are full `Set-Cookie` values.
+pub fn redirect(status: StatusCode, location: &str, cookies: &[String]) -> Response {
+    let mut builder = Response::builder()
+        .status(status)
+        .header(header::LOCATION, location)
+        .header(header::CACHE_CONTROL, "no-store");
+    for cookie in cookies {
+        builder = builder.header(header::SET_COOKIE, cookie.as_str());
+    }
+    builder.finish()
+}
+
+pub fn with_cookies(mut resp: Response, cookies: &[String]) -> Response {
+    for cookie in cookies {
+        if let Ok(value) = header::HeaderValue::from_str(cookie) {
+            resp.headers_mut().append(header::SET_COOKIE, value);
+        }
+    }
+    resp
+}
+
+/// Who logged in, and when (carried into the code and the ID token).
+#[derive(Debug, Clone)]
+pub struct LoggedIn {
+    pub user: User,
+    pub sid: String,
+    pub auth_time: i64,
+    pub amr: Vec<String>,
+}
+
+/// After authentication: ask for consent when needed (OIDC Core §3.1.2.4), else issue the code.
+/// `status` is 302 after a GET and 303 after a form POST (RFC 9700 §4.12).
+pub async fn finish_authorization(
+    app: &App,
+    client: &Client,
+    request: AuthRequest,
+    login: LoggedIn,
+    prompt_none: bool,
+    status: StatusCode,
+    cookies: &[String],
+) -> Response {
+    if let Some(expected) = &request.id_token_hint_sub
+        && expected != &login.user.id
+    {
+        return with_cookies(
+            ErrorRedirect::new(&request, "login_required", "the signed-in user is not the one the id_token_hint names")
+                .into_response(app, status),
+            cookies,
+        );
+    }
+    let needs_consent = if client.first_party {
+        false
+    } else if request.prompt_consent {
+        true
+    } else {
+        match app.directory.consent_covers(&login.user.id, &client.id, &request.scopes).await {
+            Ok(covered) => !covered,
+            Err(e) => {
+                tracing::error!(error = %e, "consent lookup failed");
+                return with_cookies(unavailable_redirect(app, &request, status), cookies);
+            }
+        }
+    };
+    if !needs_consent {
+        return with_cookies(issue_code(app, &request, &login, status).await, cookies);
+    }
+    if prompt_none {
+        return with_cookies(
+            ErrorRedirect::new(&request, "consent_required", "the user has not consented to this client")
+                .into_response(app, status),
+            cookies,
+        );
+    }
+    let csrf_token = random::token();
+    let consent = ConsentRequest {
+        id: random::token(),
+        request,
+        user_id: login.user.id.clone(),
+        sid: login.sid.clone(),
+        auth_time: login.auth_time,
+        amr: login.amr.clone(),
+        csrf_hash: random::hash(&csrf_token),
+    };
+    if let Err(e) = app.sessions.put_consent_request(&consent, app.config.tokens.pending_auth_ttl_secs).await {
+        tracing::error!(error = %e, "cannot store consent request");
+        return with_cookies(unavailable_redirect(app, &consent.request, status), cookies);
+    }
+    let action = app.endpoint_url(paths::CONSENT);
+    let page = pages::consent_page(&pages::ConsentView {
+        action: &action,
+        client_name: &client.name,
+        user_name: login.user.name.as_deref().unwrap_or("you"),
+        scopes: &consent.request.scopes,
+        consent_id: &consent.id,
+        csrf_token: &csrf_token,
+    });
+    with_cookies(page, cookies)
+}
+
+/// Issues a single-use code (stored under its hash) and redirects with `code`, `state`, `iss`.
+pub async fn issue_code(app: &App, request: &AuthRequest, login: &LoggedIn, status: StatusCode) -> Response {
+    let code = random::token();
+    let record = AuthCode {
+        request: request.clone(),
+        user_id: login.user.id.clone(),
+        sid: login.sid.clone(),
+        auth_time: login.auth_time,
+        amr: login.amr.clone(),
+        issued_at: super::now(),
+    };
+    if let Err(e) = app.sessions.put_code(&random::hash(&code), &record, app.config.tokens.code_ttl_secs).await {
+        tracing::error!(error = %e, "cannot store authorization code");
+        return unavailable_redirect(app, request, status);
+    }
+    if let Err(e) = remember_client_in_session(app, &login.sid, &request.client_id).await {
+        // Only logout fan-out depends on this list; the login itself is sound.
+        tracing::warn!(error = %e, "cannot record client in SSO session");
+    }
+    let mut pairs = vec![("code", code.as_str())];
+    if let Some(state) = &request.state {
+        pairs.push(("state", state));
+    }
+    pairs.push(("iss", &app.issuer));
+    redirect(status, &append_query(&request.redirect_uri, &pairs), &[])
+}
+
+async fn remember_client_in_session(app: &App, sid: &str, client_id: &str) -> Result<(), StoreError> {
+    if let Some(mut session) = app.sessions.get_sso_session(sid).await?
+        && !session.clients.iter().any(|c| c == client_id)
+    {
+        session.clients.push(client_id.to_string());
+        app.sessions.put_sso_session(&session).await?;
+    }
+    Ok(())
+}
+
+/// RFC 6749 §4.1.2.1: a dependency failure after the client was validated is reported to it.
+pub fn unavailable_redirect(app: &App, request: &AuthRequest, status: StatusCode) -> Response {
+    ErrorRedirect::new(request, "temporarily_unavailable", "a backing service is unavailable; retry shortly")
+        .into_response(app, status)
+}

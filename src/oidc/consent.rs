@@ -1,0 +1,81 @@
+//! `POST /consent`: the user's answer on the consent page. The form carries an anti-CSRF token and
+//! must come from the browser session that was shown the page (RFC 6749 §10.12).
+
+use std::sync::Arc;
+
+use poem::http::StatusCode;
+use poem::web::Data;
+use poem::{Body, Request, Response, handler};
+
+use super::code::{ErrorRedirect, LoggedIn, issue_code, unavailable_redirect};
+use crate::app::App;
+use crate::random;
+use crate::web::{cookies, pages};
+
+fn forbidden() -> Response {
+    pages::error_page(
+        StatusCode::FORBIDDEN,
+        "Request refused",
+        "This form was not submitted from the page we showed you. Start again from the application.",
+    )
+}
+
+#[handler]
+pub async fn consent(req: &Request, body: Body, app: Data<&Arc<App>>) -> Response {
+    let Ok(params) = super::read_form(req, body).await else {
+        return pages::error_page(StatusCode::BAD_REQUEST, "Invalid request", "The consent form could not be read.");
+    };
+    let (Some(consent_id), Some(csrf_token)) = (params.get("consent_id"), params.get("csrf_token")) else {
+        return forbidden();
+    };
+    let consent = match app.sessions.take_consent_request(consent_id).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            return pages::error_page(
+                StatusCode::BAD_REQUEST,
+                "Sign-in expired",
+                "This consent page has expired or was already answered. Start again from the application.",
+            );
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot load consent request");
+            return pages::error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "The sign-in service cannot reach its session store. Please retry shortly.",
+            );
+        }
+    };
+    let same_session = app
+        .cookies
+        .get(req, cookies::SESSION)
+        .is_some_and(|sid| random::secure_eq(sid.as_bytes(), consent.sid.as_bytes()));
+    let csrf_ok = random::secure_eq(random::hash(csrf_token).as_bytes(), consent.csrf_hash.as_bytes());
+    if !same_session || !csrf_ok {
+        tracing::warn!("consent form refused: CSRF token or session mismatch");
+        return forbidden();
+    }
+    // RFC 9700 §4.12: answer a POST with 303 so the browser does not re-post to the client.
+    let status = StatusCode::SEE_OTHER;
+    if params.get("decision") != Some("approve") {
+        return ErrorRedirect::new(&consent.request, "access_denied", "the user denied the request")
+            .into_response(&app, status);
+    }
+    if let Err(e) = app.directory.record_consent(&consent.user_id, &consent.request.client_id, &consent.request.scopes).await {
+        tracing::error!(error = %e, "cannot record consent");
+        return unavailable_redirect(&app, &consent.request, status);
+    }
+    let user = match app.directory.user(&consent.user_id).await {
+        Ok(Some(user)) if !user.disabled => user,
+        Ok(_) => {
+            return ErrorRedirect::new(&consent.request, "access_denied", "the account is disabled")
+                .into_response(&app, status);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot load user");
+            return unavailable_redirect(&app, &consent.request, status);
+        }
+    };
+    let login = LoggedIn { user, sid: consent.sid, auth_time: consent.auth_time, amr: consent.amr };
+    issue_code(&app, &consent.request, &login, status).await
+}

@@ -1,0 +1,92 @@
+//! OIDC Discovery 1.0 §3 / RFC 8414 §2 metadata: listing only what is implemented, rendered once.
+
+use std::sync::Arc;
+
+use poem::http::{StatusCode, header};
+use poem::web::Data;
+use poem::{Request, Response, handler};
+use serde_json::json;
+
+use super::paths;
+use crate::app::App;
+use crate::keys::ring::strong_etag;
+
+pub struct RenderedDocument {
+    pub body: Vec<u8>,
+    pub etag: String,
+}
+
+pub const SCOPES_SUPPORTED: &[&str] = &["openid", "profile", "email", "phone"];
+
+pub const CLAIMS_SUPPORTED: &[&str] = &[
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "auth_time",
+    "nonce",
+    "at_hash",
+    "sid",
+    "amr",
+    "name",
+    "preferred_username",
+    "picture",
+    "email",
+    "email_verified",
+    "phone_number",
+    "phone_number_verified",
+];
+
+pub fn document(issuer: &str) -> serde_json::Value {
+    json!({
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}{}", paths::AUTHORIZE),
+        "token_endpoint": format!("{issuer}{}", paths::TOKEN),
+        "userinfo_endpoint": format!("{issuer}{}", paths::USERINFO),
+        "jwks_uri": format!("{issuer}{}", paths::JWKS),
+        "scopes_supported": SCOPES_SUPPORTED,
+        "response_types_supported": ["code"],
+        // Discovery §3 defaults would claim fragment mode and the implicit grant: say what is true.
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "claims_supported": CLAIMS_SUPPORTED,
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+    })
+}
+
+pub fn render(issuer: &str) -> RenderedDocument {
+    let body = serde_json::to_vec(&document(issuer)).unwrap_or_default();
+    RenderedDocument { etag: strong_etag(&body), body }
+}
+
+/// Serves pre-rendered bytes with validators; `If-None-Match` → 304.
+pub fn serve_cached(req: &Request, body: &[u8], etag: &str, max_age: u64) -> Response {
+    let cache_control = format!("public, max-age={max_age}");
+    let matches = req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let builder = Response::builder()
+        .header(header::ETAG, etag)
+        .header(header::CACHE_CONTROL, cache_control)
+        // Public metadata: any web origin may read it, never with credentials.
+        .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*");
+    if matches {
+        return builder.status(StatusCode::NOT_MODIFIED).finish();
+    }
+    builder.content_type("application/json").body(body.to_vec())
+}
+
+#[handler]
+pub async fn discovery(req: &Request, app: Data<&Arc<App>>) -> Response {
+    serve_cached(req, &app.discovery.body, &app.discovery.etag, 3600)
+}

@@ -1,0 +1,51 @@
+//! The protocol endpoints, one file each. Handlers parse, call a plain function, map the result.
+
+pub mod authorize;
+pub mod callback;
+pub mod client_auth;
+pub mod code;
+pub mod consent;
+pub mod discovery;
+pub mod error;
+pub mod jwks;
+pub mod params;
+pub mod token;
+pub mod userinfo;
+
+pub use error::{BearerError, OAuthError};
+
+/// Endpoint paths below the issuer.
+pub mod paths {
+    pub const DISCOVERY: &str = "/.well-known/openid-configuration";
+    pub const OAUTH_METADATA: &str = "/.well-known/oauth-authorization-server";
+    pub const JWKS: &str = "/jwks.json";
+    pub const AUTHORIZE: &str = "/authorize";
+    pub const CALLBACK: &str = "/callback/dingtalk";
+    pub const CONSENT: &str = "/consent";
+    pub const TOKEN: &str = "/token";
+    pub const USERINFO: &str = "/userinfo";
+}
+
+/// Reads a form body (capped), refusing other content types (RFC 6749 §4.1.3, Appendix B).
+pub async fn read_form(req: &poem::Request, body: poem::Body) -> Result<params::Params, OAuthError> {
+    let is_form = req
+        .content_type()
+        .and_then(|ct| ct.split(';').next())
+        .is_some_and(|ct| ct.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Err(OAuthError::invalid_request(
+            "the request body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let bytes = body
+        .into_bytes_limit(params::MAX_BODY_LEN)
+        .await
+        .map_err(|_| OAuthError::invalid_request("the request body is too large or unreadable"))?;
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| OAuthError::invalid_request("the request body is not UTF-8"))?;
+    Ok(params::Params::parse(text))
+}
+
+pub fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}

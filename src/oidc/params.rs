@@ -1,0 +1,115 @@
+//! Strict parsing of OAuth request parameters (RFC 6749 §3.1, §3.2, Appendix B).
+
+use std::collections::HashMap;
+
+/// Longest parameter value we accept; anything longer is hostile or broken.
+pub const MAX_PARAM_LEN: usize = 4096;
+/// Largest form body we read.
+pub const MAX_BODY_LEN: usize = 64 * 1024;
+
+/// Parameters of one request. A parameter sent with an empty value counts as absent
+/// (RFC 6749 §3.1); one sent twice is remembered so the endpoint can refuse it.
+#[derive(Debug, Default, Clone)]
+pub struct Params {
+    values: HashMap<String, String>,
+    repeated: Vec<String>,
+    too_long: Vec<String>,
+}
+
+impl Params {
+    /// `application/x-www-form-urlencoded`: `+` is a space, `%XX` escapes, no array syntax.
+    pub fn parse(encoded: &str) -> Params {
+        let mut params = Params::default();
+        for (name, value) in url::form_urlencoded::parse(encoded.as_bytes()) {
+            if value.is_empty() {
+                continue;
+            }
+            if value.len() > MAX_PARAM_LEN && !params.too_long.contains(&name.to_string()) {
+                params.too_long.push(name.to_string());
+            }
+            if params.values.contains_key(name.as_ref()) {
+                if !params.repeated.contains(&name.to_string()) {
+                    params.repeated.push(name.to_string());
+                }
+            } else {
+                params.values.insert(name.into_owned(), value.into_owned());
+            }
+        }
+        params
+    }
+
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values.get(name).map(String::as_str)
+    }
+
+    pub fn has(&self, name: &str) -> bool {
+        self.values.contains_key(name)
+    }
+
+    /// RFC 6749 §3.1: a parameter must not be included more than once.
+    pub fn is_repeated(&self, name: &str) -> bool {
+        self.repeated.iter().any(|n| n == name)
+    }
+
+    pub fn first_repeated(&self) -> Option<&str> {
+        self.repeated.first().map(String::as_str)
+    }
+
+    pub fn first_too_long(&self) -> Option<&str> {
+        self.too_long.first().map(String::as_str)
+    }
+}
+
+/// RFC 6749 §3.3: scope tokens are `%x21 / %x23-5B / %x5D-7E`, separated by single spaces.
+pub fn parse_scope(scope: &str) -> Option<Vec<String>> {
+    let mut scopes = Vec::new();
+    for token in scope.split(' ') {
+        let valid = !token.is_empty()
+            && token.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+        if !valid {
+            return None;
+        }
+        if !scopes.iter().any(|s| s == token) {
+            scopes.push(token.to_string());
+        }
+    }
+    Some(scopes)
+}
+
+/// RFC 7636 §4.1/§4.2: 43 to 128 characters of `A-Z a-z 0-9 - . _ ~`.
+pub fn is_pkce_value(value: &str) -> bool {
+    (43..=128).contains(&value.len())
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc6749_3_1_empty_parameters_are_absent_and_repeats_are_remembered() {
+        let p = Params::parse("state=&scope=openid&scope=openid&client_id=a+b&x=%2F");
+        assert!(!p.has("state"));
+        assert!(p.is_repeated("scope"));
+        assert_eq!(p.get("client_id"), Some("a b"));
+        assert_eq!(p.get("x"), Some("/"));
+        assert!(!p.has("scope[]"));
+    }
+
+    #[test]
+    fn rfc6749_3_3_scope_grammar() {
+        assert_eq!(parse_scope("openid profile").unwrap(), vec!["openid", "profile"]);
+        assert!(parse_scope("openid  profile").is_none());
+        assert!(parse_scope("openid \"x\"").is_none());
+        assert!(parse_scope("open\\id").is_none());
+        assert!(parse_scope(" openid").is_none());
+    }
+
+    #[test]
+    fn rfc7636_4_2_pkce_value_syntax() {
+        assert!(is_pkce_value("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"));
+        assert!(!is_pkce_value(&"a".repeat(42)));
+        assert!(!is_pkce_value(&"a".repeat(129)));
+        assert!(!is_pkce_value(&format!("{}+", "a".repeat(42))));
+    }
+}

@@ -1,0 +1,95 @@
+//! `GET|POST /userinfo` (OIDC Core §5.3, RFC 6750).
+
+use std::sync::Arc;
+
+use poem::http::{Method, header};
+use poem::web::Data;
+use poem::{Body, Request, Response, handler};
+use serde::Serialize;
+
+use super::BearerError;
+use super::params::Params;
+use crate::app::App;
+use crate::tokens::{ProfileClaims, userinfo_audience, verify_access_token};
+
+#[derive(Debug, Serialize)]
+struct UserInfo {
+    sub: String,
+    #[serde(flatten)]
+    profile: ProfileClaims,
+}
+
+#[handler]
+pub async fn userinfo(req: &Request, body: Body, app: Data<&Arc<App>>) -> Response {
+    match run(&app, req, body).await {
+        Ok(info) => Response::builder()
+            .content_type("application/json")
+            .header(header::CACHE_CONTROL, "no-store")
+            .header(header::PRAGMA, "no-cache")
+            .body(serde_json::to_vec(&info).unwrap_or_default()),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// RFC 6750 §2.1 header or §2.2 form body; never the query (RFC 9700 §4.3.2).
+async fn presented_token(req: &Request, body: Body) -> Result<Option<String>, BearerError> {
+    let header_token = match req.headers().get(header::AUTHORIZATION) {
+        None => None,
+        Some(value) => {
+            let value = value.to_str().map_err(|_| BearerError::InvalidRequest("malformed Authorization header"))?;
+            match value.split_once(' ') {
+                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+                    Some(token.trim().to_string())
+                }
+                _ => return Err(BearerError::InvalidRequest("the Authorization header must use the Bearer scheme")),
+            }
+        }
+    };
+    let is_form = req
+        .content_type()
+        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    let body_token = if req.method() == Method::POST && is_form {
+        let bytes = body
+            .into_bytes_limit(super::params::MAX_BODY_LEN)
+            .await
+            .map_err(|_| BearerError::InvalidRequest("the request body is too large"))?;
+        let params = Params::parse(std::str::from_utf8(&bytes).unwrap_or_default());
+        if params.is_repeated("access_token") {
+            return Err(BearerError::InvalidRequest("access_token was sent more than once"));
+        }
+        params.get("access_token").map(str::to_string)
+    } else {
+        None
+    };
+    match (header_token, body_token) {
+        // RFC 6750 §2: exactly one method.
+        (Some(_), Some(_)) => Err(BearerError::InvalidRequest("the token was sent by more than one method")),
+        (token, None) | (None, token) => Ok(token),
+    }
+}
+
+async fn run(app: &App, req: &Request, body: Body) -> Result<UserInfo, BearerError> {
+    let token = presented_token(req, body).await?.ok_or(BearerError::Missing)?;
+    let ring = app.keys.ring();
+    let claims = verify_access_token(
+        &ring,
+        &token,
+        &app.issuer,
+        &userinfo_audience(&app.issuer),
+        app.config.tokens.leeway_secs,
+    )
+    .map_err(|_| BearerError::InvalidToken("the access token is invalid or expired"))?;
+    if !claims.has_scope("openid") {
+        return Err(BearerError::InsufficientScope("the openid scope is required"));
+    }
+    let user = match app.directory.user(&claims.sub).await {
+        Ok(Some(user)) if !user.disabled => user,
+        Ok(_) => return Err(BearerError::InvalidToken("the user is no longer active")),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot load user");
+            return Err(BearerError::Unavailable);
+        }
+    };
+    let profile = ProfileClaims::for_scopes(&user, claims.scope.split(' '));
+    Ok(UserInfo { sub: user.id, profile })
+}

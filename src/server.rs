@@ -1,0 +1,51 @@
+//! HTTP wiring: the route table, the security middleware and the listener. Only wiring lives here.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use poem::listener::TcpAcceptor;
+use poem::{Endpoint, EndpointExt, Route, Server, get, post};
+
+use crate::app::App;
+use crate::oidc::{self, paths};
+use crate::web::headers::SecurityHeaders;
+
+/// Every route of the provider, nested under the issuer's path (OIDC Discovery §4.1).
+pub fn routes(app: Arc<App>) -> impl Endpoint + 'static {
+    let prefix = url::Url::parse(&app.issuer)
+        .map(|u| u.path().trim_end_matches('/').to_string())
+        .unwrap_or_default();
+    let provider = Route::new()
+        .at(paths::DISCOVERY, get(oidc::discovery::discovery))
+        // RFC 8414 §3 metadata: the same document (issuer-path insertion is handled below).
+        .at(paths::OAUTH_METADATA, get(oidc::discovery::discovery))
+        .at(paths::JWKS, get(oidc::jwks::jwks))
+        .at(paths::AUTHORIZE, get(oidc::authorize::authorize).post(oidc::authorize::authorize))
+        .at(paths::CALLBACK, get(oidc::callback::callback))
+        .at(paths::CONSENT, post(oidc::consent::consent))
+        .at(paths::TOKEN, post(oidc::token::token))
+        .at(paths::USERINFO, get(oidc::userinfo::userinfo).post(oidc::userinfo::userinfo))
+        .nest("/", crate::admin::api_service(&app.issuer));
+    let hsts = app.issuer.starts_with("https://");
+    let mut root = Route::new();
+    if prefix.is_empty() {
+        root = root.nest("/", provider);
+    } else {
+        root = root
+            .at(format!("{}{}", paths::OAUTH_METADATA, prefix), get(oidc::discovery::discovery))
+            .nest(prefix, provider);
+    }
+    root.with(SecurityHeaders { hsts }).data(app)
+}
+
+/// Serves until `shutdown` resolves, then drains in-flight requests.
+pub async fn serve(
+    app: Arc<App>,
+    listener: tokio::net::TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let acceptor = TcpAcceptor::from_tokio(listener)?;
+    Server::new_with_acceptor(acceptor)
+        .run_with_graceful_shutdown(routes(app), shutdown, Some(std::time::Duration::from_secs(10)))
+        .await
+}

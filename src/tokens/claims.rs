@@ -1,0 +1,104 @@
+//! Claim sets. Members without a value are left out, never `null` (OIDC Core §5.3.2).
+
+use serde::{Deserialize, Serialize};
+
+use crate::directory::User;
+
+/// RFC 9068 §2.2 access-token claims.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct AccessClaims {
+    pub iss: String,
+    pub sub: String,
+    pub aud: String,
+    pub exp: i64,
+    pub iat: i64,
+    pub jti: String,
+    pub client_id: String,
+    pub scope: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    /// RFC 9068 §2.2.1: kept unchanged in tokens minted by refresh.
+    pub auth_time: i64,
+}
+
+impl AccessClaims {
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scope.split(' ').any(|s| s == scope)
+    }
+}
+
+/// OIDC Core §2 ID-token claims plus the profile claims of the granted scopes.
+#[derive(Debug, Clone, Serialize)]
+pub struct IdClaims<'a> {
+    pub iss: &'a str,
+    pub sub: &'a str,
+    /// Single-valued: the client id (so no `azp`).
+    pub aud: &'a str,
+    pub exp: i64,
+    pub iat: i64,
+    pub auth_time: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nonce: Option<&'a str>,
+    pub at_hash: &'a str,
+    pub sid: &'a str,
+    pub amr: &'a [String],
+    #[serde(flatten)]
+    pub profile: ProfileClaims,
+}
+
+/// What we read back from an `id_token_hint`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct IdTokenHint {
+    pub sub: String,
+    #[serde(default)]
+    pub sid: Option<String>,
+}
+
+/// OIDC Core §5.4 standard claims released per scope.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ProfileClaims {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub preferred_username: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub picture: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub email_verified: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_number_verified: Option<bool>,
+}
+
+impl ProfileClaims {
+    /// OIDC Core §5.4: `profile`, `email` and `phone` each release their own claims, and only
+    /// those the user actually has.
+    pub fn for_scopes<'s>(user: &User, scopes: impl IntoIterator<Item = &'s str>) -> ProfileClaims {
+        let mut claims = ProfileClaims::default();
+        for scope in scopes {
+            match scope {
+                "profile" => {
+                    claims.name = user.name.clone();
+                    claims.preferred_username = user.dingtalk_user_id.clone();
+                    claims.picture = user.avatar_url.clone();
+                }
+                "email" => {
+                    claims.email = user.email.clone();
+                    // DingTalk returns the address the user typed into their profile; nobody
+                    // verified it, so we do not claim otherwise.
+                    claims.email_verified = user.email.as_ref().map(|_| false);
+                }
+                "phone" => {
+                    claims.phone_number = user.mobile.clone();
+                    // DingTalk accounts are registered with their mobile number by SMS.
+                    claims.phone_number_verified = user.mobile.as_ref().map(|_| true);
+                }
+                _ => {}
+            }
+        }
+        claims
+    }
+}

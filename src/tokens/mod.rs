@@ -1,0 +1,91 @@
+//! Minting and verifying our JWTs: RFC 9068 access tokens and OIDC ID tokens (design.md §4).
+
+pub mod claims;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::{Algorithm, Validation};
+use sha2::{Digest, Sha256};
+
+pub use claims::{AccessClaims, IdClaims, IdTokenHint, ProfileClaims};
+
+use crate::keys::KeyRing;
+
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum TokenError {
+    #[error("the token is malformed")]
+    Malformed,
+    #[error("the token has the wrong type")]
+    WrongType,
+    #[error("the token was signed by an unknown key")]
+    UnknownKey,
+    #[error("the token is invalid: {0}")]
+    Invalid(String),
+}
+
+/// OIDC Core §3.1.3.6: left-most 128 bits of SHA-256 of the ASCII access token, base64url.
+pub fn at_hash(access_token: &str) -> String {
+    let digest = Sha256::digest(access_token.as_bytes());
+    URL_SAFE_NO_PAD.encode(&digest[..16])
+}
+
+/// The audience of access tokens for the OIDC scopes: our userinfo resource (RFC 9068 §3).
+pub fn userinfo_audience(issuer_base: &str) -> String {
+    format!("{issuer_base}/userinfo")
+}
+
+/// RFC 9068 §4: validate an access token as a resource server would — `typ` at+jwt, our key,
+/// exact issuer, our audience, unexpired.
+pub fn verify_access_token(
+    ring: &KeyRing,
+    token: &str,
+    issuer: &str,
+    audience: &str,
+    leeway_secs: u64,
+) -> Result<AccessClaims, TokenError> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+    match header.typ.as_deref() {
+        Some("at+jwt" | "application/at+jwt") => {}
+        _ => return Err(TokenError::WrongType),
+    }
+    if header.alg != Algorithm::RS256 {
+        return Err(TokenError::Invalid("unexpected algorithm".into()));
+    }
+    let key = header.kid.as_deref().and_then(|kid| ring.verifier(kid)).ok_or(TokenError::UnknownKey)?;
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_issuer(&[issuer]);
+    validation.set_audience(&[audience]);
+    validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
+    validation.leeway = leeway_secs;
+    jsonwebtoken::decode::<AccessClaims>(token, key, &validation)
+        .map(|data| data.claims)
+        .map_err(|e| TokenError::Invalid(e.to_string()))
+}
+
+/// OIDC Core §3.1.2.1: an `id_token_hint` must be one of ours (our key, our issuer); it is
+/// accepted after its expiry.
+pub fn verify_id_token_hint(ring: &KeyRing, token: &str, issuer: &str) -> Result<IdTokenHint, TokenError> {
+    let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+    if header.typ.as_deref().is_some_and(|t| t != "JWT") {
+        return Err(TokenError::WrongType);
+    }
+    let key = header.kid.as_deref().and_then(|kid| ring.verifier(kid)).ok_or(TokenError::UnknownKey)?;
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.set_issuer(&[issuer]);
+    validation.validate_exp = false;
+    validation.validate_aud = false;
+    validation.set_required_spec_claims(&["iss", "sub", "aud"]);
+    jsonwebtoken::decode::<IdTokenHint>(token, key, &validation)
+        .map(|data| data.claims)
+        .map_err(|e| TokenError::Invalid(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oidc_core_3_1_3_6_at_hash_of_the_spec_example() {
+        assert_eq!(at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"), "77QmUPtjPfzWtF2AnpK9RQ");
+    }
+}

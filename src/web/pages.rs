@@ -1,0 +1,89 @@
+//! The provider's HTML pages: error and consent. Every value is escaped (RFC 6749 §10.14); pages
+//! load nothing from other origins and run no script.
+
+use poem::Response;
+use poem::http::StatusCode;
+
+use super::html::escape;
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:34rem;margin:4rem auto;padding:0 1rem;color:#1f2328}\
+h1{font-size:1.4rem}.box{border:1px solid #d0d7de;border-radius:8px;padding:1.5rem}\
+button{font-size:1rem;padding:.5rem 1.2rem;margin-right:.5rem;border-radius:6px;border:1px solid #8c959f;cursor:pointer}\
+button.primary{background:#1f6feb;color:#fff;border-color:#1f6feb}code{background:#f6f8fa;padding:0 .2rem}";
+
+fn layout(title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{}</title>\
+<style>{STYLE}</style></head><body><div class=\"box\">{body}</div></body></html>",
+        escape(title)
+    )
+}
+
+fn html(status: StatusCode, page: String) -> Response {
+    Response::builder().status(status).content_type("text/html; charset=utf-8").body(page)
+}
+
+/// A page for errors we must not redirect (unknown client, bad redirect_uri, broken login state,
+/// DingTalk failures). `detail` is shown escaped.
+pub fn error_page(status: StatusCode, title: &str, detail: &str) -> Response {
+    let body = format!("<h1>{}</h1><p>{}</p>", escape(title), escape(detail));
+    html(status, layout(title, &body))
+}
+
+pub struct ConsentView<'a> {
+    pub action: &'a str,
+    pub client_name: &'a str,
+    pub user_name: &'a str,
+    pub scopes: &'a [String],
+    pub consent_id: &'a str,
+    pub csrf_token: &'a str,
+}
+
+/// OIDC Core §3.1.2.4: ask before releasing claims to a client that is not first-party.
+pub fn consent_page(view: &ConsentView<'_>) -> Response {
+    let scopes: String = view
+        .scopes
+        .iter()
+        .map(|s| format!("<li><code>{}</code> — {}</li>", escape(s), escape(describe_scope(s))))
+        .collect();
+    let body = format!(
+        "<h1>Allow {client}?</h1><p>Signed in with DingTalk as <strong>{user}</strong>.</p>\
+<p><strong>{client}</strong> asks to:</p><ul>{scopes}</ul>\
+<form method=\"post\" action=\"{action}\">\
+<input type=\"hidden\" name=\"consent_id\" value=\"{id}\">\
+<input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
+<button class=\"primary\" type=\"submit\" name=\"decision\" value=\"approve\">Allow</button>\
+<button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
+        client = escape(view.client_name),
+        user = escape(view.user_name),
+        action = escape(view.action),
+        id = escape(view.consent_id),
+        csrf = escape(view.csrf_token),
+    );
+    html(StatusCode::OK, layout("Allow access", &body))
+}
+
+fn describe_scope(scope: &str) -> &'static str {
+    match scope {
+        "openid" => "know who you are",
+        "profile" => "see your name, DingTalk user id and avatar",
+        "email" => "see your email address",
+        "phone" => "see your mobile number",
+        "offline_access" => "stay signed in when you are away",
+        _ => "access this",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn rfc6749_10_14_error_page_escapes_what_it_shows() {
+        let resp = error_page(StatusCode::BAD_REQUEST, "Bad", "<script>alert(1)</script>");
+        let body = resp.into_body().into_string().await.unwrap();
+        assert!(body.contains("&lt;script&gt;"));
+        assert!(!body.contains("<script>"));
+    }
+}
