@@ -379,7 +379,7 @@ impl DingTalkClient {
         tracing::debug!(
             call = what,
             status,
-            elapsed_ms = started.elapsed().as_millis() as u64,
+            elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             "DingTalk call"
         );
         Ok(RawResponse {

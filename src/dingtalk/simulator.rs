@@ -225,8 +225,8 @@ impl Simulator {
         self.state().app_token_requests
     }
 
-    /// Invalidate the current app token, as if it had expired: oapi answers 40014 and
-    /// v1.0 answers `InvalidAuthentication` for it from now on.
+    /// Invalidate the current app token, as if it had expired: oapi calls made with it
+    /// answer 40014 from now on (dingtalk-api.md §6.2).
     pub fn expire_app_tokens(&self) {
         self.state().app_token = None;
     }

@@ -1,0 +1,270 @@
+//! Test harness: the real provider on a random loopback port, with the DingTalk simulator (the only
+//! fake we allow) on another, a real SQLite file (or PostgreSQL), and a cookie-keeping "browser".
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use dingtalk_oidc::app::App;
+use dingtalk_oidc::config::Config;
+use dingtalk_oidc::dingtalk::{SimDirectory, Simulator};
+use dingtalk_oidc::directory::NewClient;
+use dingtalk_oidc::keys::Kek;
+use dingtalk_oidc::oidc::paths;
+use reqwest::StatusCode;
+use tokio::sync::oneshot;
+
+pub const REDIRECT_URI: &str = "http://127.0.0.1:9/rp/callback";
+
+pub struct TestProvider {
+    pub issuer: String,
+    pub app: Arc<App>,
+    pub simulator: Simulator,
+    pub simulator_url: String,
+    _dir: tempfile::TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for TestProvider {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+impl TestProvider {
+    pub async fn start() -> TestProvider {
+        TestProvider::start_with(|_| {}).await
+    }
+
+    /// Starts the simulator and the provider; `adjust` may change the config before start.
+    pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestProvider {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sim_directory = SimDirectory::default();
+        let simulator = Simulator::new(sim_directory.clone());
+        let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind simulator");
+        let simulator_url = format!("http://{}", sim_listener.local_addr().expect("addr"));
+        tokio::spawn(simulator.clone().serve(sim_listener));
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind provider");
+        let issuer = format!("http://{}", listener.local_addr().expect("addr"));
+        let mut config = Config {
+            issuer: issuer.clone(),
+            ..Config::default()
+        };
+        config.database.url = format!("sqlite://{}?mode=rwc", dir.path().join("oidc.db").display());
+        config.dingtalk.client_id = sim_directory.app_key.clone();
+        config.dingtalk.client_secret = sim_directory.app_secret.clone();
+        config.dingtalk.corp_id = Some(sim_directory.corp_id.clone());
+        config.dingtalk.login_base_url = simulator_url.clone();
+        config.dingtalk.api_base_url = simulator_url.clone();
+        config.dingtalk.oapi_base_url = simulator_url.clone();
+        config.dingtalk.timeout_ms = 2000;
+        adjust(&mut config);
+        config.validate(false).expect("valid test config");
+        simulator.set_redirect_uris(vec![format!("{}{}", config.issuer_base(), paths::CALLBACK)]);
+
+        let kek = Kek::from_bytes(&[42u8; 32]).expect("kek");
+        let app = App::start(config, &kek).await.expect("provider starts");
+        let (tx, rx) = oneshot::channel::<()>();
+        let serving = app.clone();
+        tokio::spawn(async move {
+            let _ = dingtalk_oidc::server::serve(serving, listener, async {
+                let _ = rx.await;
+            })
+            .await;
+        });
+        TestProvider { issuer, app, simulator, simulator_url, _dir: dir, shutdown: Some(tx) }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.issuer, path)
+    }
+
+    /// Registers a client; returns the secret of a confidential one.
+    pub async fn register(&self, id: &str, public: bool, first_party: bool) -> Option<String> {
+        let (_, secret) = self
+            .app
+            .directory
+            .create_client(NewClient {
+                id: id.into(),
+                name: Some(format!("Test app {id}")),
+                redirect_uris: vec![REDIRECT_URI.into()],
+                public,
+                first_party,
+                ..NewClient::default()
+            })
+            .await
+            .expect("client registered");
+        secret
+    }
+}
+
+/// A browser: keeps cookies, follows redirects by hand, and signs in at the simulator as `login`.
+pub struct Browser {
+    pub http: reqwest::Client,
+    pub login: String,
+}
+
+/// Where a browser journey ended.
+#[derive(Debug)]
+pub enum Landing {
+    /// Redirected to the relying party: the full Location.
+    Client(url::Url),
+    /// A page (status, body) that did not redirect.
+    Page(StatusCode, String),
+}
+
+impl Landing {
+    pub fn client_url(&self) -> &url::Url {
+        match self {
+            Landing::Client(u) => u,
+            Landing::Page(status, body) => panic!("expected a redirect to the client, got {status}: {body}"),
+        }
+    }
+
+    pub fn param(&self, name: &str) -> Option<String> {
+        self.client_url().query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+    }
+
+    pub fn page(&self) -> (StatusCode, &str) {
+        match self {
+            Landing::Page(status, body) => (*status, body),
+            Landing::Client(u) => panic!("expected a page, got a redirect to {u}"),
+        }
+    }
+}
+
+impl Browser {
+    pub fn new(login: &str) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .expect("client"),
+            login: login.into(),
+        }
+    }
+
+    /// Follows redirects from `url` until one leaves for the client's redirect URI or a page is
+    /// shown. Consent pages are approved when `approve_consent`.
+    pub async fn journey(&self, url: &str, approve_consent: bool) -> Landing {
+        let mut next = url.to_string();
+        for _ in 0..10 {
+            if next.starts_with(REDIRECT_URI) {
+                return Landing::Client(url::Url::parse(&next).expect("client url"));
+            }
+            let mut target = url::Url::parse(&next).expect("url");
+            if target.path() == "/oauth2/auth" && !target.query_pairs().any(|(k, _)| k == "login_as") {
+                target.query_pairs_mut().append_pair("login_as", &self.login);
+            }
+            let resp = self.http.get(target).send().await.expect("request");
+            if let Some(location) = redirect_location(&resp) {
+                next = location;
+                continue;
+            }
+            let status = resp.status();
+            let body = resp.text().await.expect("body");
+            if approve_consent && status == StatusCode::OK && body.contains("name=\"consent_id\"") {
+                let landing = self.answer_consent(&body, "approve").await;
+                match landing {
+                    Some(location) => {
+                        next = location;
+                        continue;
+                    }
+                    None => return Landing::Page(status, body),
+                }
+            }
+            return Landing::Page(status, body);
+        }
+        panic!("too many redirects");
+    }
+
+    /// Submits the consent form found in `page`; returns the redirect target.
+    pub async fn answer_consent(&self, page: &str, decision: &str) -> Option<String> {
+        let action = attr_after(page, "action=\"")?;
+        let consent_id = hidden_value(page, "consent_id")?;
+        let csrf = hidden_value(page, "csrf_token")?;
+        let resp = self
+            .http
+            .post(action)
+            .form(&[("consent_id", consent_id.as_str()), ("csrf_token", csrf.as_str()), ("decision", decision)])
+            .send()
+            .await
+            .expect("consent post");
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER, "consent answers 303 (RFC 9700 §4.12)");
+        redirect_location(&resp)
+    }
+}
+
+pub fn redirect_location(resp: &reqwest::Response) -> Option<String> {
+    if !resp.status().is_redirection() {
+        return None;
+    }
+    resp.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+fn attr_after(page: &str, marker: &str) -> Option<String> {
+    let start = page.find(marker)? + marker.len();
+    let end = page[start..].find('"')? + start;
+    Some(html_unescape(&page[start..end]))
+}
+
+pub fn hidden_value(page: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    attr_after(page, &marker)
+}
+
+fn html_unescape(s: &str) -> String {
+    s.replace("&quot;", "\"").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+}
+
+/// An authorization URL for our provider with the usual parameters.
+pub fn authorize_url(issuer: &str, pairs: &[(&str, &str)]) -> String {
+    let mut url = url::Url::parse(&format!("{issuer}{}", paths::AUTHORIZE)).expect("url");
+    for (k, v) in pairs {
+        url.query_pairs_mut().append_pair(k, v);
+    }
+    url.to_string()
+}
+
+pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+/// Runs a login for `client_id` (PKCE S256 with the RFC 7636 vector) and returns the code.
+pub async fn obtain_code(provider: &TestProvider, browser: &Browser, client_id: &str) -> String {
+    let url = authorize_url(
+        &provider.issuer,
+        &[
+            ("client_id", client_id),
+            ("redirect_uri", REDIRECT_URI),
+            ("response_type", "code"),
+            ("scope", "openid profile email"),
+            ("state", "st"),
+            ("nonce", "n-0S6_WzA2Mj"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let landing = browser.journey(&url, true).await;
+    landing.param("code").expect("a code")
+}
+
+/// POSTs a form to the token endpoint, optionally with Basic credentials.
+pub async fn token_request(
+    provider: &TestProvider,
+    basic: Option<(&str, &str)>,
+    form: &[(&str, &str)],
+) -> (StatusCode, reqwest::header::HeaderMap, serde_json::Value) {
+    let http = reqwest::Client::new();
+    let mut req = http.post(provider.url(paths::TOKEN)).form(form);
+    if let Some((id, secret)) = basic {
+        req = req.basic_auth(id, Some(secret));
+    }
+    let resp = req.send().await.expect("token request");
+    let status = resp.status();
+    let headers = resp.headers().clone();
+    let body = resp.json::<serde_json::Value>().await.unwrap_or(serde_json::Value::Null);
+    (status, headers, body)
+}
