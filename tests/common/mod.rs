@@ -268,3 +268,40 @@ pub async fn token_request(
     let body = resp.json::<serde_json::Value>().await.unwrap_or(serde_json::Value::Null);
     (status, headers, body)
 }
+
+/// The PostgreSQL server tests use; CI and the README's test command need it running.
+pub fn postgres_admin_url() -> String {
+    std::env::var("DINGTALK_OIDC_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A fresh, empty PostgreSQL database for one test; `drop` removes it.
+pub struct PostgresDatabase {
+    pub url: String,
+    name: String,
+}
+
+impl PostgresDatabase {
+    /// Fails the test (never skips it) when PostgreSQL cannot be reached.
+    pub async fn create() -> PostgresDatabase {
+        use sea_orm::ConnectionTrait;
+        let admin_url = postgres_admin_url();
+        let admin = sea_orm::Database::connect(&admin_url).await.unwrap_or_else(|e| {
+            panic!("PostgreSQL at {admin_url} is required for this test and is unreachable: {e}")
+        });
+        let name = format!("dtoidc_test_{}", uuid::Uuid::new_v4().simple());
+        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create database");
+        let _ = admin.close().await;
+        let mut url = url::Url::parse(&admin_url).expect("postgres url");
+        url.set_path(&name);
+        PostgresDatabase { url: url.to_string(), name }
+    }
+
+    pub async fn drop(self) {
+        use sea_orm::ConnectionTrait;
+        if let Ok(admin) = sea_orm::Database::connect(&postgres_admin_url()).await {
+            let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).await;
+            let _ = admin.close().await;
+        }
+    }
+}
