@@ -1,0 +1,191 @@
+//! The binary as a user runs it: `--help` everywhere, the committed OpenAPI spec, start-up errors
+//! that name the option, and `serve --dev` (the README's first command) end to end.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{Browser, REDIRECT_URI};
+
+const BIN: &str = env!("CARGO_BIN_EXE_dingtalk-oidc");
+
+fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(dir).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().expect("binary runs")
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn every_command_has_help() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        vec!["--help"],
+        vec!["serve", "--help"],
+        vec!["migrate", "--help"],
+        vec!["simulator", "--help"],
+        vec!["clients", "--help"],
+        vec!["clients", "add", "--help"],
+        vec!["clients", "list", "--help"],
+        vec!["clients", "show", "--help"],
+        vec!["clients", "remove", "--help"],
+        vec!["openapi", "--help"],
+    ] {
+        let out = run(dir.path(), &args, &[]);
+        assert!(out.status.success(), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage:"), "{args:?}");
+    }
+    let out = run(dir.path(), &["serve", "--help"], &[]);
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("--dev") && help.contains("--listen") && help.contains("--config"));
+}
+
+#[test]
+fn committed_openapi_spec_matches_the_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["openapi"], &[]);
+    assert!(out.status.success());
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.yaml")).unwrap();
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        committed,
+        "openapi/openapi.yaml is stale: run `cargo run -- openapi > openapi/openapi.yaml`"
+    );
+}
+
+#[test]
+fn serve_without_dev_names_the_missing_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(dir.path(), &["serve"], &[("DINGTALK_OIDC_ISSUER", "https://id.example")]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("dingtalk.client_id"));
+
+    let creds = [
+        ("DINGTALK_OIDC_ISSUER", "https://id.example"),
+        ("DINGTALK_OIDC_DINGTALK__CLIENT_ID", "k"),
+        ("DINGTALK_OIDC_DINGTALK__CLIENT_SECRET", "s"),
+    ];
+    let out = run(dir.path(), &["serve"], &creds);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("keys.kek"), "{stderr}");
+    assert!(!dir.path().join("keys").exists(), "no dev key is made outside --dev");
+
+    std::fs::write(dir.path().join("bad.toml"), "[databse]\nurl = \"x\"\n").unwrap();
+    let out = run(dir.path(), &["--config", "bad.toml", "serve"], &[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("databse"));
+}
+
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn serve_dev_runs_the_provider_with_the_simulator_and_a_cli_registered_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let (port, sim_port) = (free_port(), free_port());
+    let listen = format!("127.0.0.1:{port}");
+    let sim_listen = format!("127.0.0.1:{sim_port}");
+    let child = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["serve", "--dev", "--listen", &listen])
+        .env("DINGTALK_OIDC_DEV__SIMULATOR_LISTEN", &sim_listen)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = Child(child);
+    let issuer = format!("http://{listen}");
+    let mut up = false;
+    for _ in 0..100 {
+        if let Ok(resp) = reqwest::get(format!("{issuer}/.well-known/openid-configuration")).await
+            && resp.status().is_success()
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(up, "serve --dev did not come up");
+
+    // Embedded defaults: SQLite under ./data, the dev KEK under ./keys with mode 0600.
+    assert!(dir.path().join("data/dingtalk-oidc.db").exists());
+    let kek = dir.path().join("keys/dev-kek");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&kek).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+
+    let out = run(dir.path(), &["clients", "add", "--id", "cli-app", "--redirect-uri", REDIRECT_URI, "--first-party"], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let secret = stdout
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("client secret: "))
+        .expect("secret printed once")
+        .trim()
+        .to_string();
+    let list = run(dir.path(), &["clients", "list"], &[]);
+    assert!(String::from_utf8_lossy(&list.stdout).contains("cli-app"));
+    let show = String::from_utf8(run(dir.path(), &["clients", "show", "cli-app"], &[]).stdout).unwrap();
+    assert!(!show.contains(&secret), "the secret is never shown again");
+
+    let url = common::authorize_url(
+        &issuer,
+        &[
+            ("client_id", "cli-app"),
+            ("redirect_uri", REDIRECT_URI),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("code_challenge", common::CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let landing = Browser::new("bob").journey(&url, false).await;
+    let code = landing.param("code").expect("login through the dev simulator");
+    let resp = reqwest::Client::new()
+        .post(format!("{issuer}/token"))
+        .basic_auth("cli-app", Some(&secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", common::VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), reqwest::StatusCode::OK);
+
+    // SIGTERM: graceful shutdown, exit status 0.
+    let pid = child.0.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let mut exited = None;
+    for _ in 0..100 {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            exited = Some(status);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(exited.expect("exits after SIGTERM").success());
+    let mut out = String::new();
+    use std::io::Read;
+    child.0.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(out.contains(&issuer) && out.contains(&sim_listen) && out.contains("clients add"), "{out}");
+}
