@@ -29,7 +29,10 @@ pub enum StartError {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     #[error("database {url}: {source}")]
-    Database { url: String, source: crate::directory::DirectoryError },
+    Database {
+        url: String,
+        source: crate::directory::DirectoryError,
+    },
     #[error(transparent)]
     Keys(#[from] crate::keys::KeyError),
     #[error(transparent)]
@@ -46,18 +49,26 @@ impl App {
             Duration::from_millis(config.database.connect_timeout_ms),
         )
         .await
-        .map_err(|source| StartError::Database { url: redact_url(&config.database.url), source })?;
+        .map_err(|source| StartError::Database {
+            url: redact_url(&config.database.url),
+            source,
+        })?;
         directory
             .migrate()
             .await
-            .map_err(|source| StartError::Database { url: redact_url(&config.database.url), source })?;
+            .map_err(|source| StartError::Database {
+                url: redact_url(&config.database.url),
+                source,
+            })?;
         let ring = crate::keys::load_or_create_ring(&directory, kek).await?;
         let sessions: Arc<dyn SessionStore> =
             Arc::new(SqlSessionStore::new(directory.connection().clone()));
         let dingtalk = DingTalkClient::new(config.dingtalk.clone())?;
         let issuer = config.issuer_base().to_string();
         let discovery = crate::oidc::discovery::render(&issuer);
-        let cookies = CookiePolicy { secure: issuer.starts_with("https://") };
+        let cookies = CookiePolicy {
+            secure: issuer.starts_with("https://"),
+        };
         Ok(Arc::new(App {
             config,
             issuer,

@@ -17,12 +17,17 @@ pub const ENV_PREFIX: &str = "DINGTALK_OIDC_";
 pub enum ConfigError {
     #[error("config file {path}: {message}")]
     File { path: PathBuf, message: String },
-    #[error("unknown config option `{0}` (see deploy/config.example.toml for the options that exist)")]
+    #[error(
+        "unknown config option `{0}` (see deploy/config.example.toml for the options that exist)"
+    )]
     UnknownOption(String),
     #[error("invalid config: {0}")]
     Invalid(String),
     #[error("config option `{option}` {problem}")]
-    Option { option: &'static str, problem: String },
+    Option {
+        option: &'static str,
+        problem: String,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -123,7 +128,9 @@ impl Default for Config {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { listen: "127.0.0.1:8080".into() }
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+        }
     }
 }
 
@@ -139,7 +146,9 @@ impl Default for DatabaseConfig {
 
 impl Default for SessionsConfig {
     fn default() -> Self {
-        SessionsConfig { backend: "sql".into() }
+        SessionsConfig {
+            backend: "sql".into(),
+        }
     }
 }
 
@@ -159,7 +168,10 @@ impl Default for TokensConfig {
 
 impl Default for DevConfig {
     fn default() -> Self {
-        DevConfig { simulator_listen: "127.0.0.1:8081".into(), simulator_directory: None }
+        DevConfig {
+            simulator_listen: "127.0.0.1:8081".into(),
+            simulator_directory: None,
+        }
     }
 }
 
@@ -173,9 +185,10 @@ impl Config {
                 message: e.to_string(),
             })?;
             reject_unknown_options(&text).map_err(|e| match e {
-                ConfigError::Invalid(message) => {
-                    ConfigError::File { path: path.to_path_buf(), message }
-                }
+                ConfigError::Invalid(message) => ConfigError::File {
+                    path: path.to_path_buf(),
+                    message,
+                },
                 other => other,
             })?;
             figment = figment.merge(Toml::string(&text));
@@ -186,7 +199,9 @@ impl Config {
             let first = key.split("__").next().and_then(|k| k.split('.').next());
             known_top_level().contains(first.unwrap_or_default())
         }));
-        figment.extract().map_err(|e| ConfigError::Invalid(e.to_string()))
+        figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))
     }
 
     /// Checks every option that has no safe default. `dev` relaxes what `serve --dev` fills in.
@@ -213,18 +228,33 @@ impl Config {
         if self.sessions.backend != "sql" {
             return Err(ConfigError::Option {
                 option: "sessions.backend",
-                problem: format!("is {:?}; this build supports \"sql\"", self.sessions.backend),
+                problem: format!(
+                    "is {:?}; this build supports \"sql\"",
+                    self.sessions.backend
+                ),
             });
         }
         for (option, value) in [
-            ("tokens.access_token_ttl_secs", self.tokens.access_token_ttl_secs),
+            (
+                "tokens.access_token_ttl_secs",
+                self.tokens.access_token_ttl_secs,
+            ),
             ("tokens.id_token_ttl_secs", self.tokens.id_token_ttl_secs),
             ("tokens.code_ttl_secs", self.tokens.code_ttl_secs),
-            ("tokens.pending_auth_ttl_secs", self.tokens.pending_auth_ttl_secs),
-            ("tokens.sso_session_ttl_secs", self.tokens.sso_session_ttl_secs),
+            (
+                "tokens.pending_auth_ttl_secs",
+                self.tokens.pending_auth_ttl_secs,
+            ),
+            (
+                "tokens.sso_session_ttl_secs",
+                self.tokens.sso_session_ttl_secs,
+            ),
         ] {
             if value == 0 {
-                return Err(ConfigError::Option { option, problem: "must be greater than 0".into() });
+                return Err(ConfigError::Option {
+                    option,
+                    problem: "must be greater than 0".into(),
+                });
             }
         }
         if self.tokens.code_ttl_secs > 600 {
@@ -244,8 +274,9 @@ impl Config {
             if self.dingtalk.client_secret.is_empty() {
                 return Err(ConfigError::Option {
                     option: "dingtalk.client_secret",
-                    problem: "is required: the AppSecret of your DingTalk app (or run `serve --dev`)"
-                        .into(),
+                    problem:
+                        "is required: the AppSecret of your DingTalk app (or run `serve --dev`)"
+                            .into(),
                 });
             }
         }
@@ -259,15 +290,22 @@ impl Config {
 }
 
 fn known_top_level() -> BTreeSet<String> {
-    option_paths().into_iter().map(|p| p.split('.').next().unwrap_or_default().to_string()).collect()
+    option_paths()
+        .into_iter()
+        .map(|p| p.split('.').next().unwrap_or_default().to_string())
+        .collect()
 }
 
 /// Every option path that exists, derived from the defaults so it can never drift from the structs.
-fn option_paths() -> BTreeSet<String> {
+pub fn option_paths() -> BTreeSet<String> {
     fn walk(prefix: &str, value: &serde_json::Value, out: &mut BTreeSet<String>) {
         if let serde_json::Value::Object(map) = value {
             for (k, v) in map {
-                let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                let path = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
                 out.insert(path.clone());
                 walk(&path, v, out);
             }
@@ -282,9 +320,17 @@ fn option_paths() -> BTreeSet<String> {
 
 /// A typo in a config file must not be silently ignored.
 fn reject_unknown_options(text: &str) -> Result<(), ConfigError> {
-    fn walk(prefix: &str, table: &toml::Table, known: &BTreeSet<String>) -> Result<(), ConfigError> {
+    fn walk(
+        prefix: &str,
+        table: &toml::Table,
+        known: &BTreeSet<String>,
+    ) -> Result<(), ConfigError> {
         for (k, v) in table {
-            let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+            let path = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
             if !known.contains(&path) {
                 return Err(ConfigError::UnknownOption(path));
             }
@@ -294,8 +340,9 @@ fn reject_unknown_options(text: &str) -> Result<(), ConfigError> {
         }
         Ok(())
     }
-    let table: toml::Table =
-        text.parse().map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
+    let table: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
     walk("", &table, &option_paths())
 }
 
@@ -304,15 +351,48 @@ mod tests {
     use super::*;
 
     #[test]
+    fn example_config_documents_every_option_and_loads() {
+        let example = include_str!("../deploy/config.example.toml");
+        for path in option_paths() {
+            let leaf = path.rsplit('.').next().unwrap_or_default();
+            let table = path.rsplit_once('.').map(|(t, _)| t);
+            let documented = example.lines().any(|l| {
+                let l = l.trim_start_matches(['#', ' ']);
+                l.starts_with(&format!("{leaf} =")) || l.starts_with(&format!("[{path}]"))
+            });
+            assert!(
+                documented,
+                "deploy/config.example.toml does not document `{path}`"
+            );
+            if let Some(table) = table {
+                assert!(
+                    example.contains(&format!("[{table}]")),
+                    "missing table [{table}]"
+                );
+            }
+        }
+        reject_unknown_options(example).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, example).unwrap();
+        let loaded = Config::load(Some(&path)).unwrap();
+        assert_eq!(loaded.tokens.code_ttl_secs, 60);
+    }
+
+    #[test]
     fn unknown_option_in_file_names_the_option() {
         let err = reject_unknown_options("[database]\nurll = \"x\"\n").unwrap_err();
         assert!(err.to_string().contains("database.urll"), "{err}");
-        reject_unknown_options("issuer = \"https://id.example\"\n[database]\nurl = \"x\"\n").unwrap();
+        reject_unknown_options("issuer = \"https://id.example\"\n[database]\nurl = \"x\"\n")
+            .unwrap();
     }
 
     #[test]
     fn production_requires_dingtalk_credentials_and_names_the_option() {
-        let cfg = Config { issuer: "https://id.example".into(), ..Config::default() };
+        let cfg = Config {
+            issuer: "https://id.example".into(),
+            ..Config::default()
+        };
         let err = cfg.validate(false).unwrap_err().to_string();
         assert!(err.contains("dingtalk.client_id"), "{err}");
         assert!(cfg.validate(true).is_ok());
@@ -324,7 +404,12 @@ mod tests {
         cfg.dingtalk.client_id = "k".into();
         cfg.dingtalk.client_secret = "s".into();
         cfg.issuer = "http://id.example".into();
-        assert!(cfg.validate(false).unwrap_err().to_string().contains("issuer"));
+        assert!(
+            cfg.validate(false)
+                .unwrap_err()
+                .to_string()
+                .contains("issuer")
+        );
         cfg.issuer = "https://id.example?x=1".into();
         assert!(cfg.validate(false).is_err());
         cfg.issuer = "https://id.example/tenant".into();

@@ -20,11 +20,17 @@ pub fn routes(app: Arc<App>) -> impl Endpoint + 'static {
         // RFC 8414 §3 metadata: the same document (issuer-path insertion is handled below).
         .at(paths::OAUTH_METADATA, get(oidc::discovery::discovery))
         .at(paths::JWKS, get(oidc::jwks::jwks))
-        .at(paths::AUTHORIZE, get(oidc::authorize::authorize).post(oidc::authorize::authorize))
+        .at(
+            paths::AUTHORIZE,
+            get(oidc::authorize::authorize).post(oidc::authorize::authorize),
+        )
         .at(paths::CALLBACK, get(oidc::callback::callback))
         .at(paths::CONSENT, post(oidc::consent::consent))
         .at(paths::TOKEN, post(oidc::token::token))
-        .at(paths::USERINFO, get(oidc::userinfo::userinfo).post(oidc::userinfo::userinfo))
+        .at(
+            paths::USERINFO,
+            get(oidc::userinfo::userinfo).post(oidc::userinfo::userinfo),
+        )
         .nest("/", crate::admin::api_service(&app.issuer));
     let hsts = app.issuer.starts_with("https://");
     let mut root = Route::new();
@@ -32,7 +38,10 @@ pub fn routes(app: Arc<App>) -> impl Endpoint + 'static {
         root = root.nest("/", provider);
     } else {
         root = root
-            .at(format!("{}{}", paths::OAUTH_METADATA, prefix), get(oidc::discovery::discovery))
+            .at(
+                format!("{}{}", paths::OAUTH_METADATA, prefix),
+                get(oidc::discovery::discovery),
+            )
             .nest(prefix, provider);
     }
     root.with(SecurityHeaders { hsts }).data(app)
@@ -46,6 +55,10 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let acceptor = TcpAcceptor::from_tokio(listener)?;
     Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(routes(app), shutdown, Some(std::time::Duration::from_secs(10)))
+        .run_with_graceful_shutdown(
+            routes(app),
+            shutdown,
+            Some(std::time::Duration::from_secs(10)),
+        )
         .await
 }

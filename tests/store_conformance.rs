@@ -9,7 +9,9 @@ use std::time::Duration;
 use common::PostgresDatabase;
 use dingtalk_oidc::dingtalk::DingTalkIdentity;
 use dingtalk_oidc::directory::{Directory, DirectoryError, NewClient};
-use dingtalk_oidc::store::{AuthCode, AuthRequest, PendingAuth, SessionStore, SqlSessionStore, SsoSession};
+use dingtalk_oidc::store::{
+    AuthCode, AuthRequest, PendingAuth, SessionStore, SqlSessionStore, SsoSession,
+};
 
 fn request() -> AuthRequest {
     AuthRequest {
@@ -38,13 +40,30 @@ fn code(user: &str) -> AuthCode {
 
 async fn session_store_conformance(store: Arc<dyn SessionStore>) {
     // Pending auth: round trip, then single take.
-    let pending = PendingAuth { id: "p1".into(), request: request(), browser_binding_hash: "h".into(), created_at: 1 };
+    let pending = PendingAuth {
+        id: "p1".into(),
+        request: request(),
+        browser_binding_hash: "h".into(),
+        created_at: 1,
+    };
     store.put_pending_auth(&pending, 60).await.unwrap();
-    assert_eq!(store.take_pending_auth("p1").await.unwrap(), Some(pending.clone()));
+    assert_eq!(
+        store.take_pending_auth("p1").await.unwrap(),
+        Some(pending.clone())
+    );
     assert_eq!(store.take_pending_auth("p1").await.unwrap(), None);
 
     // TTL: an expired record is never returned, even before any sweeper ran.
-    store.put_pending_auth(&PendingAuth { id: "p2".into(), ..pending.clone() }, 0).await.unwrap();
+    store
+        .put_pending_auth(
+            &PendingAuth {
+                id: "p2".into(),
+                ..pending.clone()
+            },
+            0,
+        )
+        .await
+        .unwrap();
     assert_eq!(store.take_pending_auth("p2").await.unwrap(), None);
     store.put_code("expired", &code("u1"), 0).await.unwrap();
     assert_eq!(store.consume_code("expired").await.unwrap(), None);
@@ -71,17 +90,43 @@ async fn session_store_conformance(store: Arc<dyn SessionStore>) {
         expires_at: now + 60,
     };
     store.put_sso_session(&session).await.unwrap();
-    store.put_sso_session(&SsoSession { id: "s2".into(), ..session.clone() }).await.unwrap();
     store
-        .put_sso_session(&SsoSession { id: "s3".into(), expires_at: now - 1, ..session.clone() })
+        .put_sso_session(&SsoSession {
+            id: "s2".into(),
+            ..session.clone()
+        })
         .await
         .unwrap();
-    assert_eq!(store.get_sso_session("s1").await.unwrap(), Some(session.clone()));
-    assert_eq!(store.get_sso_session("s3").await.unwrap(), None, "expired session is not returned");
-    let mut ids: Vec<String> = store.sso_sessions_of_user("u1").await.unwrap().into_iter().map(|s| s.id).collect();
+    store
+        .put_sso_session(&SsoSession {
+            id: "s3".into(),
+            expires_at: now - 1,
+            ..session.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_sso_session("s1").await.unwrap(),
+        Some(session.clone())
+    );
+    assert_eq!(
+        store.get_sso_session("s3").await.unwrap(),
+        None,
+        "expired session is not returned"
+    );
+    let mut ids: Vec<String> = store
+        .sso_sessions_of_user("u1")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
     ids.sort();
     assert_eq!(ids, vec!["s1", "s2"]);
-    let updated = SsoSession { clients: vec!["app".into()], ..session.clone() };
+    let updated = SsoSession {
+        clients: vec!["app".into()],
+        ..session.clone()
+    };
     store.put_sso_session(&updated).await.unwrap();
     assert_eq!(store.get_sso_session("s1").await.unwrap(), Some(updated));
     store.delete_sso_session("s1").await.unwrap();
@@ -111,14 +156,22 @@ async fn directory_conformance(directory: Directory) {
     let secret = secret.expect("a confidential client gets a secret");
     assert!(client.verify_secret(&secret));
     assert!(!client.verify_secret("wrong"));
-    assert_ne!(client.secret_hash.as_deref(), Some(secret.as_str()), "stored hashed");
+    assert_ne!(
+        client.secret_hash.as_deref(),
+        Some(secret.as_str()),
+        "stored hashed"
+    );
     match directory.create_client(new).await {
         Err(DirectoryError::Conflict(what)) => assert!(what.contains("app")),
         other => panic!("duplicate client id must be a typed conflict, got {other:?}"),
     }
     assert!(matches!(
         directory
-            .create_client(NewClient { id: "bad".into(), redirect_uris: vec!["http://x.example/cb".into()], ..NewClient::default() })
+            .create_client(NewClient {
+                id: "bad".into(),
+                redirect_uris: vec!["http://x.example/cb".into()],
+                ..NewClient::default()
+            })
             .await,
         Err(DirectoryError::Invalid(_))
     ));
@@ -131,27 +184,62 @@ async fn directory_conformance(directory: Directory) {
     let mut logins = tokio::task::JoinSet::new();
     for _ in 0..8 {
         let directory = directory.clone();
-        logins.spawn(async move { directory.upsert_user_from_login(&identity("union-1"), None).await.unwrap().id });
+        logins.spawn(async move {
+            directory
+                .upsert_user_from_login(&identity("union-1"), None)
+                .await
+                .unwrap()
+                .id
+        });
     }
     let ids = logins.join_all().await;
     assert!(ids.windows(2).all(|w| w[0] == w[1]), "{ids:?}");
-    let again = directory.upsert_user_from_login(&identity("union-1"), None).await.unwrap();
+    let again = directory
+        .upsert_user_from_login(&identity("union-1"), None)
+        .await
+        .unwrap();
     assert_eq!(again.id, ids[0]);
     assert!(uuid::Uuid::parse_str(&again.id).is_ok());
-    let other = directory.upsert_user_from_login(&identity("union-2"), None).await.unwrap();
+    let other = directory
+        .upsert_user_from_login(&identity("union-2"), None)
+        .await
+        .unwrap();
     assert_ne!(other.id, again.id);
 
     // Consent records merge.
     let scopes = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    assert!(!directory.consent_covers(&again.id, "app", &scopes(&["openid"])).await.unwrap());
-    directory.record_consent(&again.id, "app", &scopes(&["openid"])).await.unwrap();
-    directory.record_consent(&again.id, "app", &scopes(&["email"])).await.unwrap();
-    assert!(directory.consent_covers(&again.id, "app", &scopes(&["openid", "email"])).await.unwrap());
-    assert!(!directory.consent_covers(&again.id, "app", &scopes(&["phone"])).await.unwrap());
+    assert!(
+        !directory
+            .consent_covers(&again.id, "app", &scopes(&["openid"]))
+            .await
+            .unwrap()
+    );
+    directory
+        .record_consent(&again.id, "app", &scopes(&["openid"]))
+        .await
+        .unwrap();
+    directory
+        .record_consent(&again.id, "app", &scopes(&["email"]))
+        .await
+        .unwrap();
+    assert!(
+        directory
+            .consent_covers(&again.id, "app", &scopes(&["openid", "email"]))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !directory
+            .consent_covers(&again.id, "app", &scopes(&["phone"]))
+            .await
+            .unwrap()
+    );
 }
 
 async fn connect(url: &str) -> Directory {
-    let directory = Directory::connect(url, 10, Duration::from_secs(3)).await.unwrap();
+    let directory = Directory::connect(url, 10, Duration::from_secs(3))
+        .await
+        .unwrap();
     directory.migrate().await.unwrap();
     // Migrations are idempotent.
     directory.migrate().await.unwrap();
@@ -161,9 +249,15 @@ async fn connect(url: &str) -> Directory {
 #[tokio::test]
 async fn sql_store_on_sqlite_conforms() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("conformance.db").display());
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("conformance.db").display()
+    );
     let directory = connect(&url).await;
-    session_store_conformance(Arc::new(SqlSessionStore::new(directory.connection().clone()))).await;
+    session_store_conformance(Arc::new(SqlSessionStore::new(
+        directory.connection().clone(),
+    )))
+    .await;
     directory_conformance(directory).await;
 }
 
@@ -171,7 +265,10 @@ async fn sql_store_on_sqlite_conforms() {
 async fn sql_store_on_postgres_conforms() {
     let db = PostgresDatabase::create().await;
     let directory = connect(&db.url).await;
-    session_store_conformance(Arc::new(SqlSessionStore::new(directory.connection().clone()))).await;
+    session_store_conformance(Arc::new(SqlSessionStore::new(
+        directory.connection().clone(),
+    )))
+    .await;
     directory_conformance(directory.clone()).await;
     directory.connection().clone().close().await.unwrap();
     db.drop().await;

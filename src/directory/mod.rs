@@ -31,7 +31,9 @@ impl DirectoryError {
     /// A unique-constraint violation becomes a typed conflict naming what collided.
     pub(crate) fn from_write(err: DbErr, what: &str) -> Self {
         match err.sql_err() {
-            Some(SqlErr::UniqueConstraintViolation(_)) => DirectoryError::Conflict(what.to_string()),
+            Some(SqlErr::UniqueConstraintViolation(_)) => {
+                DirectoryError::Conflict(what.to_string())
+            }
             _ => DirectoryError::Db(err),
         }
     }
@@ -79,7 +81,9 @@ impl Directory {
 
 /// The file path of a `sqlite://` URL, if it names a file.
 fn sqlite_file(url: &str) -> Option<String> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
     (!path.is_empty() && path != ":memory:").then(|| path.to_string())
 }
@@ -103,7 +107,10 @@ pub fn now() -> i64 {
 mod tests {
     #[test]
     fn sqlite_file_paths() {
-        assert_eq!(super::sqlite_file("sqlite://data/x.db?mode=rwc").as_deref(), Some("data/x.db"));
+        assert_eq!(
+            super::sqlite_file("sqlite://data/x.db?mode=rwc").as_deref(),
+            Some("data/x.db")
+        );
         assert_eq!(super::sqlite_file("sqlite::memory:"), None);
         assert_eq!(super::sqlite_file("postgres://h/db"), None);
     }

@@ -6,8 +6,8 @@ use serde::Serialize;
 
 use super::entities::user;
 use super::{Directory, DirectoryError, from_json, now, to_json};
-use crate::dingtalk::{DingTalkIdentity, OrgMember};
 use crate::dingtalk::client::OrgRole;
+use crate::dingtalk::{DingTalkIdentity, OrgMember};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct User {
@@ -111,8 +111,15 @@ impl Directory {
             .transpose()
     }
 
-    pub async fn set_user_disabled(&self, id: &str, disabled: bool) -> Result<bool, DirectoryError> {
-        let Some(row) = user::Entity::find_by_id(id.to_string()).one(&self.db).await? else {
+    pub async fn set_user_disabled(
+        &self,
+        id: &str,
+        disabled: bool,
+    ) -> Result<bool, DirectoryError> {
+        let Some(row) = user::Entity::find_by_id(id.to_string())
+            .one(&self.db)
+            .await?
+        else {
             return Ok(false);
         };
         let mut model: user::ActiveModel = row.into();
@@ -130,15 +137,24 @@ fn apply_login(
     at: i64,
 ) {
     model.open_id = Set(identity.open_id.clone());
-    model.name = Set(member.and_then(|m| m.name.clone()).or_else(|| identity.nick.clone()));
-    model.email = Set(identity.email.clone().or_else(|| member.and_then(|m| m.email.clone())));
+    model.name = Set(member
+        .and_then(|m| m.name.clone())
+        .or_else(|| identity.nick.clone()));
+    model.email = Set(identity
+        .email
+        .clone()
+        .or_else(|| member.and_then(|m| m.email.clone())));
     model.mobile = Set(identity.mobile.clone());
     model.avatar_url = Set(identity.avatar_url.clone());
     model.corp_id = Set(identity.corp_id.clone());
     model.dingtalk_user_id = Set(member.map(|m| m.user_id.clone()));
     model.title = Set(member.and_then(|m| m.title.clone()));
-    model.dept_ids = Set(to_json(&member.map(|m| m.dept_ids.clone()).unwrap_or_default()));
-    model.org_roles = Set(to_json(&member.map(|m| m.roles.clone()).unwrap_or_default()));
+    model.dept_ids = Set(to_json(
+        &member.map(|m| m.dept_ids.clone()).unwrap_or_default(),
+    ));
+    model.org_roles = Set(to_json(
+        &member.map(|m| m.roles.clone()).unwrap_or_default(),
+    ));
     model.admin = Set(member.is_some_and(|m| m.admin));
     model.active = Set(member.is_none_or(|m| m.active));
     model.updated_at = Set(at);

@@ -17,7 +17,9 @@ pub struct Kek {
 
 impl std::fmt::Debug for Kek {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Kek").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("Kek")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -33,7 +35,10 @@ impl Kek {
         let id = URL_SAFE_NO_PAD.encode(&digest[..9]);
         let unbound = UnboundKey::new(&AES_256_GCM, bytes)
             .map_err(|_| KeyError::Kek("AES-256-GCM rejected the key".into()))?;
-        Ok(Kek { id, key: LessSafeKey::new(unbound) })
+        Ok(Kek {
+            id,
+            key: LessSafeKey::new(unbound),
+        })
     }
 
     /// Base64 (standard or URL-safe, padding optional) of 32 bytes.
@@ -79,7 +84,11 @@ impl Kek {
         crate::random::fill(&mut nonce);
         let mut in_out = plaintext.to_vec();
         self.key
-            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut in_out)
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut in_out,
+            )
             .map_err(|_| KeyError::Kek("encryption failed".into()))?;
         let mut sealed = nonce.to_vec();
         sealed.extend_from_slice(&in_out);
@@ -100,7 +109,9 @@ impl Kek {
         let plain = self
             .key
             .open_in_place(nonce, Aad::from(aad), &mut in_out)
-            .map_err(|_| KeyError::Kek("cannot decrypt a signing key: wrong key-encryption key?".into()))?;
+            .map_err(|_| {
+                KeyError::Kek("cannot decrypt a signing key: wrong key-encryption key?".into())
+            })?;
         Ok(plain.to_vec())
     }
 }
@@ -109,7 +120,11 @@ impl Kek {
 fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
     file.write_all(contents)
 }
 

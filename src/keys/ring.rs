@@ -63,7 +63,8 @@ impl SigningKey {
         };
         let payload = serde_json::to_vec(claims).map_err(|_| KeyError::Sign)?;
         let modulus_len = self.key_pair.public_modulus_len();
-        let mut jws = String::with_capacity(header.len() + payload.len() * 4 / 3 + modulus_len * 4 / 3 + 8);
+        let mut jws =
+            String::with_capacity(header.len() + payload.len() * 4 / 3 + modulus_len * 4 / 3 + 8);
         jws.push_str(header);
         jws.push('.');
         URL_SAFE_NO_PAD.encode_string(&payload, &mut jws);
@@ -92,7 +93,9 @@ pub struct KeyRing {
 /// The signer is the newest published key whose `activates_at` has passed (design.md §5).
 pub(crate) fn choose_signer(rows: &[SigningKeyRow], now: i64) -> Option<&SigningKeyRow> {
     rows.iter()
-        .filter(|r| is_published(r, now) && r.activates_at <= now && r.retires_at.is_none_or(|t| t > now))
+        .filter(|r| {
+            is_published(r, now) && r.activates_at <= now && r.retires_at.is_none_or(|t| t > now)
+        })
         .max_by_key(|r| (r.activates_at, r.created_at))
 }
 
@@ -118,16 +121,25 @@ impl KeyRing {
         let mut jwks = Vec::new();
         let mut verifiers = HashMap::new();
         for row in rows.iter().filter(|r| is_published(r, now)) {
-            let jwk: PublicJwk = serde_json::from_str(&row.public_jwk).map_err(|e| {
-                KeyError::Unusable { kid: row.kid.clone(), reason: e.to_string() }
-            })?;
+            let jwk: PublicJwk =
+                serde_json::from_str(&row.public_jwk).map_err(|e| KeyError::Unusable {
+                    kid: row.kid.clone(),
+                    reason: e.to_string(),
+                })?;
             let decoding = DecodingKey::from_rsa_components(&jwk.n, &jwk.e).map_err(|e| {
-                KeyError::Unusable { kid: row.kid.clone(), reason: e.to_string() }
+                KeyError::Unusable {
+                    kid: row.kid.clone(),
+                    reason: e.to_string(),
+                }
             })?;
             verifiers.insert(row.kid.clone(), decoding);
             jwks.push(jwk);
         }
-        Ok(KeyRing { signer, verifiers, jwks: render_jwks(&jwks) })
+        Ok(KeyRing {
+            signer,
+            verifiers,
+            jwks: render_jwks(&jwks),
+        })
     }
 
     pub fn signer(&self) -> &SigningKey {
@@ -149,13 +161,19 @@ fn render_jwks(keys: &[PublicJwk]) -> RenderedJwks {
         keys: &'a [PublicJwk],
     }
     let body = serde_json::to_vec(&Jwks { keys }).unwrap_or_else(|_| b"{\"keys\":[]}".to_vec());
-    RenderedJwks { etag: strong_etag(&body), body }
+    RenderedJwks {
+        etag: strong_etag(&body),
+        body,
+    }
 }
 
 /// A strong ETag (RFC 9110 §8.8.3) derived from the bytes.
 pub fn strong_etag(body: &[u8]) -> String {
     use sha2::{Digest, Sha256};
-    format!("\"{}\"", URL_SAFE_NO_PAD.encode(&Sha256::digest(body)[..16]))
+    format!(
+        "\"{}\"",
+        URL_SAFE_NO_PAD.encode(&Sha256::digest(body)[..16])
+    )
 }
 
 /// The current key ring, swapped whole when keys change.
@@ -165,7 +183,9 @@ pub struct Keys {
 
 impl Keys {
     pub fn new(ring: KeyRing) -> Keys {
-        Keys { current: RwLock::new(Arc::new(ring)) }
+        Keys {
+            current: RwLock::new(Arc::new(ring)),
+        }
     }
 
     pub fn ring(&self) -> Arc<KeyRing> {

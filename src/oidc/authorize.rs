@@ -22,18 +22,30 @@ use crate::web::{cookies, pages};
 #[derive(Debug)]
 pub enum AuthorizeError {
     /// Shown to the user, never redirected: the client or redirect URI cannot be trusted.
-    Page { status: StatusCode, title: &'static str, detail: &'static str },
+    Page {
+        status: StatusCode,
+        title: &'static str,
+        detail: &'static str,
+    },
     Redirect(ErrorRedirect),
 }
 
 impl AuthorizeError {
     fn page(detail: &'static str) -> Self {
-        AuthorizeError::Page { status: StatusCode::BAD_REQUEST, title: "Invalid sign-in request", detail }
+        AuthorizeError::Page {
+            status: StatusCode::BAD_REQUEST,
+            title: "Invalid sign-in request",
+            detail,
+        }
     }
 
     pub fn into_response(self, app: &App) -> Response {
         match self {
-            AuthorizeError::Page { status, title, detail } => pages::error_page(status, title, detail),
+            AuthorizeError::Page {
+                status,
+                title,
+                detail,
+            } => pages::error_page(status, title, detail),
             AuthorizeError::Redirect(r) => r.into_response(app, StatusCode::FOUND),
         }
     }
@@ -49,15 +61,26 @@ pub struct ValidatedRequest {
 
 /// Validates an authentication request. Pure apart from the client lookup, so tests can drive
 /// every rule without HTTP.
-pub async fn validate(app: &App, params: &Params) -> Result<(Client, ValidatedRequest), AuthorizeError> {
+pub async fn validate(
+    app: &App,
+    params: &Params,
+) -> Result<(Client, ValidatedRequest), AuthorizeError> {
     // RFC 6749 §3.1: a repeated client_id or redirect_uri makes the request untrustworthy.
     if params.is_repeated("client_id") || params.is_repeated("redirect_uri") {
-        return Err(AuthorizeError::page("The client_id or redirect_uri parameter was sent more than once."));
+        return Err(AuthorizeError::page(
+            "The client_id or redirect_uri parameter was sent more than once.",
+        ));
     }
-    let client_id = params.get("client_id").ok_or(AuthorizeError::page("The request has no client_id."))?;
+    let client_id = params
+        .get("client_id")
+        .ok_or(AuthorizeError::page("The request has no client_id."))?;
     let client = match app.directory.client(client_id).await {
         Ok(Some(client)) => client,
-        Ok(None) => return Err(AuthorizeError::page("The application (client_id) is not registered.")),
+        Ok(None) => {
+            return Err(AuthorizeError::page(
+                "The application (client_id) is not registered.",
+            ));
+        }
         Err(e) => {
             tracing::error!(error = %e, "client lookup failed");
             return Err(AuthorizeError::Page {
@@ -68,7 +91,9 @@ pub async fn validate(app: &App, params: &Params) -> Result<(Client, ValidatedRe
         }
     };
     // OIDC Core §3.1.2.1: redirect_uri is required and must match a registered one exactly.
-    let redirect_uri = params.get("redirect_uri").ok_or(AuthorizeError::page("The request has no redirect_uri."))?;
+    let redirect_uri = params
+        .get("redirect_uri")
+        .ok_or(AuthorizeError::page("The request has no redirect_uri."))?;
     if !client.redirect_uri_registered(redirect_uri) {
         return Err(AuthorizeError::page(
             "The redirect_uri is not registered for this application, so we will not send you there.",
@@ -78,67 +103,117 @@ pub async fn validate(app: &App, params: &Params) -> Result<(Client, ValidatedRe
     if let Some(mode) = params.get("response_mode")
         && mode != "query"
     {
-        return Err(AuthorizeError::page("The response_mode is not supported; only query is."));
+        return Err(AuthorizeError::page(
+            "The response_mode is not supported; only query is.",
+        ));
     }
 
     let state = params.get("state").map(str::to_string);
     let fail = |error: &'static str, description: &'static str| {
         AuthorizeError::Redirect(ErrorRedirect {
             redirect_uri: redirect_uri.to_string(),
-            state: if params.is_repeated("state") { None } else { state.clone() },
+            state: if params.is_repeated("state") {
+                None
+            } else {
+                state.clone()
+            },
             error,
             description,
         })
     };
     if params.first_repeated().is_some() {
-        return Err(fail("invalid_request", "a parameter was sent more than once"));
+        return Err(fail(
+            "invalid_request",
+            "a parameter was sent more than once",
+        ));
     }
     if params.first_too_long().is_some() {
         return Err(fail("invalid_request", "a parameter value is too long"));
     }
     // OIDC Core §3.1.2.6: request objects and registration are not supported.
     if params.has("request") {
-        return Err(fail("request_not_supported", "request objects are not supported"));
+        return Err(fail(
+            "request_not_supported",
+            "request objects are not supported",
+        ));
     }
     if params.has("request_uri") {
-        return Err(fail("request_uri_not_supported", "request_uri is not supported"));
+        return Err(fail(
+            "request_uri_not_supported",
+            "request_uri is not supported",
+        ));
     }
     if params.has("registration") {
-        return Err(fail("registration_not_supported", "registration is not supported"));
+        return Err(fail(
+            "registration_not_supported",
+            "registration is not supported",
+        ));
     }
     match params.get("response_type") {
         None => return Err(fail("invalid_request", "response_type is required")),
         Some("code") => {}
-        Some(_) => return Err(fail("unsupported_response_type", "only response_type=code is supported")),
+        Some(_) => {
+            return Err(fail(
+                "unsupported_response_type",
+                "only response_type=code is supported",
+            ));
+        }
     }
-    let requested = params.get("scope").ok_or(fail("invalid_request", "scope is required"))?;
+    let requested = params
+        .get("scope")
+        .ok_or(fail("invalid_request", "scope is required"))?;
     let requested = parse_scope(requested).ok_or(fail("invalid_scope", "scope is malformed"))?;
     if !requested.iter().any(|s| s == "openid") {
         // Policy: this is an OpenID provider; a plain OAuth request would get no ID token.
         return Err(fail("invalid_scope", "scope must include openid"));
     }
     // OIDC Core §3.1.2.1: unknown scopes are ignored; scopes the client may not have are dropped.
-    let scopes: Vec<String> = requested.into_iter().filter(|s| client.allows_scope(s)).collect();
+    let scopes: Vec<String> = requested
+        .into_iter()
+        .filter(|s| client.allows_scope(s))
+        .collect();
 
-    let prompts: Vec<&str> = params.get("prompt").map(|p| p.split(' ').collect()).unwrap_or_default();
+    let prompts: Vec<&str> = params
+        .get("prompt")
+        .map(|p| p.split(' ').collect())
+        .unwrap_or_default();
     let prompt_none = prompts.contains(&"none");
     if prompt_none && prompts.len() > 1 {
-        return Err(fail("invalid_request", "prompt=none cannot be combined with other values"));
+        return Err(fail(
+            "invalid_request",
+            "prompt=none cannot be combined with other values",
+        ));
     }
     let max_age = match params.get("max_age") {
         None => None,
         Some(v) => match v.parse::<i64>() {
             Ok(n) if n >= 0 && v.bytes().all(|b| b.is_ascii_digit()) => Some(n),
-            _ => return Err(fail("invalid_request", "max_age must be a non-negative integer")),
+            _ => {
+                return Err(fail(
+                    "invalid_request",
+                    "max_age must be a non-negative integer",
+                ));
+            }
         },
     };
 
     // RFC 7636 §4.3, §4.4.1; RFC 9700 §2.1.1: only S256; public clients must use PKCE.
-    let code_challenge = match (params.get("code_challenge"), params.get("code_challenge_method")) {
-        (None, Some(_)) => return Err(fail("invalid_request", "code_challenge_method without code_challenge")),
+    let code_challenge = match (
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
+    ) {
+        (None, Some(_)) => {
+            return Err(fail(
+                "invalid_request",
+                "code_challenge_method without code_challenge",
+            ));
+        }
         (None, None) => {
             if client.public {
-                return Err(fail("invalid_request", "code_challenge is required for public clients (PKCE)"));
+                return Err(fail(
+                    "invalid_request",
+                    "code_challenge is required for public clients (PKCE)",
+                ));
             }
             if app.config.tokens.require_pkce_for_confidential {
                 return Err(fail("invalid_request", "code_challenge is required (PKCE)"));
@@ -146,10 +221,16 @@ pub async fn validate(app: &App, params: &Params) -> Result<(Client, ValidatedRe
             None
         }
         (Some(_), None) => {
-            return Err(fail("invalid_request", "code_challenge_method is required and must be S256"));
+            return Err(fail(
+                "invalid_request",
+                "code_challenge_method is required and must be S256",
+            ));
         }
         (Some(_), Some(method)) if method != "S256" => {
-            return Err(fail("invalid_request", "code_challenge_method must be S256; plain is not supported"));
+            return Err(fail(
+                "invalid_request",
+                "code_challenge_method must be S256; plain is not supported",
+            ));
         }
         (Some(challenge), Some(_)) => {
             if !is_pkce_value(challenge) {
@@ -165,7 +246,12 @@ pub async fn validate(app: &App, params: &Params) -> Result<(Client, ValidatedRe
             let ring = app.keys.ring();
             match crate::tokens::verify_id_token_hint(&ring, hint, &app.issuer) {
                 Ok(claims) => Some(claims.sub),
-                Err(_) => return Err(fail("invalid_request", "id_token_hint was not issued by this provider")),
+                Err(_) => {
+                    return Err(fail(
+                        "invalid_request",
+                        "id_token_hint was not issued by this provider",
+                    ));
+                }
             }
         }
     };
@@ -191,14 +277,26 @@ pub async fn validate(app: &App, params: &Params) -> Result<(Client, ValidatedRe
 }
 
 /// The browser's SSO session, if it has a live one for an enabled user.
-pub async fn current_session(app: &App, req: &Request) -> Result<Option<LoggedIn>, AuthorizeStoreError> {
-    let Some(sid) = app.cookies.get(req, cookies::SESSION) else { return Ok(None) };
-    let Some(session): Option<SsoSession> =
-        app.sessions.get_sso_session(&sid).await.map_err(|_| AuthorizeStoreError)?
+pub async fn current_session(
+    app: &App,
+    req: &Request,
+) -> Result<Option<LoggedIn>, AuthorizeStoreError> {
+    let Some(sid) = app.cookies.get(req, cookies::SESSION) else {
+        return Ok(None);
+    };
+    let Some(session): Option<SsoSession> = app
+        .sessions
+        .get_sso_session(&sid)
+        .await
+        .map_err(|_| AuthorizeStoreError)?
     else {
         return Ok(None);
     };
-    let user = app.directory.user(&session.user_id).await.map_err(|_| AuthorizeStoreError)?;
+    let user = app
+        .directory
+        .user(&session.user_id)
+        .await
+        .map_err(|_| AuthorizeStoreError)?;
     Ok(user.filter(|u| !u.disabled).map(|user| LoggedIn {
         user,
         sid: session.id,
@@ -249,8 +347,16 @@ pub async fn run(app: &App, req: &Request, params: &Params) -> Response {
     let reusable = session.filter(|s| !validated.prompt_login && !too_old(s) && !hint_mismatch);
     match reusable {
         Some(login) => {
-            finish_authorization(app, &client, request, login, validated.prompt_none, StatusCode::FOUND, &[])
-                .await
+            finish_authorization(
+                app,
+                &client,
+                request,
+                login,
+                validated.prompt_none,
+                StatusCode::FOUND,
+                &[],
+            )
+            .await
         }
         None if validated.prompt_none => {
             ErrorRedirect::new(&request, "login_required", "the user is not signed in")
@@ -262,7 +368,10 @@ pub async fn run(app: &App, req: &Request, params: &Params) -> Response {
 
 /// Saves the request as a PendingAuth bound to this browser and sends the user to DingTalk.
 async fn start_dingtalk_login(app: &App, req: &Request, request: AuthRequest) -> Response {
-    let binding = app.cookies.get(req, cookies::BROWSER_BINDING).unwrap_or_else(random::token);
+    let binding = app
+        .cookies
+        .get(req, cookies::BROWSER_BINDING)
+        .unwrap_or_else(random::token);
     let pending = PendingAuth {
         id: random::token(),
         request,
@@ -274,7 +383,11 @@ async fn start_dingtalk_login(app: &App, req: &Request, request: AuthRequest) ->
         tracing::error!(error = %e, "cannot store pending authorization");
         return unavailable_redirect(app, &pending.request, StatusCode::FOUND);
     }
-    let location = app.dingtalk.authorize_url(&app.endpoint_url(paths::CALLBACK), &pending.id);
-    let cookie = app.cookies.set(cookies::BROWSER_BINDING, &binding, Some(ttl));
+    let location = app
+        .dingtalk
+        .authorize_url(&app.endpoint_url(paths::CALLBACK), &pending.id);
+    let cookie = app
+        .cookies
+        .set(cookies::BROWSER_BINDING, &binding, Some(ttl));
     redirect(StatusCode::FOUND, &location, &[cookie])
 }

@@ -34,7 +34,9 @@ fn bad_login(detail: &'static str) -> Response {
 
 pub async fn handle(app: &App, req: &Request, params: &Params) -> Response {
     let Some(state) = params.get("state") else {
-        return bad_login("The response from DingTalk carries no state. Start again from the application.");
+        return bad_login(
+            "The response from DingTalk carries no state. Start again from the application.",
+        );
     };
     let pending: PendingAuth = match app.sessions.take_pending_auth(state).await {
         Ok(Some(p)) => p,
@@ -57,19 +59,32 @@ pub async fn handle(app: &App, req: &Request, params: &Params) -> Response {
     let bound = app
         .cookies
         .get(req, cookies::BROWSER_BINDING)
-        .is_some_and(|b| random::secure_eq(random::hash(&b).as_bytes(), pending.browser_binding_hash.as_bytes()));
+        .is_some_and(|b| {
+            random::secure_eq(
+                random::hash(&b).as_bytes(),
+                pending.browser_binding_hash.as_bytes(),
+            )
+        });
     if !bound {
         tracing::warn!("DingTalk callback from a browser that did not start the login");
-        return bad_login("This sign-in was started in another browser. Start again from the application.");
+        return bad_login(
+            "This sign-in was started in another browser. Start again from the application.",
+        );
     }
     let request = pending.request;
     if params.has("error") {
-        return ErrorRedirect::new(&request, "access_denied", "the user did not complete the DingTalk login")
-            .into_response(app, StatusCode::FOUND);
+        return ErrorRedirect::new(
+            &request,
+            "access_denied",
+            "the user did not complete the DingTalk login",
+        )
+        .into_response(app, StatusCode::FOUND);
     }
     // dingtalk-api.md §1.1: read authCode, fall back to code.
     let Some(code) = params.get("authCode").or_else(|| params.get("code")) else {
-        return bad_login("DingTalk returned no authorization code. Start again from the application.");
+        return bad_login(
+            "DingTalk returned no authorization code. Start again from the application.",
+        );
     };
 
     let identity = match app.dingtalk.login(code).await {
@@ -81,21 +96,33 @@ pub async fn handle(app: &App, req: &Request, params: &Params) -> Response {
         Some(corp_id) => {
             if identity.corp_id.as_deref() != Some(corp_id.as_str()) {
                 tracing::info!("DingTalk login from outside the configured corp refused");
-                return ErrorRedirect::new(&request, "access_denied", "the DingTalk account is not a member of the organisation")
-                    .into_response(app, StatusCode::FOUND);
+                return ErrorRedirect::new(
+                    &request,
+                    "access_denied",
+                    "the DingTalk account is not a member of the organisation",
+                )
+                .into_response(app, StatusCode::FOUND);
             }
             match app.dingtalk.org_member(&identity.union_id).await {
                 Ok(Some(member)) => Some(member),
                 Ok(None) => {
                     tracing::info!("DingTalk user is not a member of the configured corp");
-                    return ErrorRedirect::new(&request, "access_denied", "the DingTalk account is not a member of the organisation")
-                        .into_response(app, StatusCode::FOUND);
+                    return ErrorRedirect::new(
+                        &request,
+                        "access_denied",
+                        "the DingTalk account is not a member of the organisation",
+                    )
+                    .into_response(app, StatusCode::FOUND);
                 }
                 Err(e) => return dingtalk_failure(&e),
             }
         }
     };
-    let user = match app.directory.upsert_user_from_login(&identity, member.as_ref()).await {
+    let user = match app
+        .directory
+        .upsert_user_from_login(&identity, member.as_ref())
+        .await
+    {
         Ok(user) => user,
         Err(e) => {
             tracing::error!(error = %e, "cannot record user");
@@ -128,17 +155,39 @@ pub async fn handle(app: &App, req: &Request, params: &Params) -> Response {
         }
     };
     let cookies = [
-        app.cookies.set(cookies::SESSION, &session.id, Some(app.config.tokens.sso_session_ttl_secs)),
+        app.cookies.set(
+            cookies::SESSION,
+            &session.id,
+            Some(app.config.tokens.sso_session_ttl_secs),
+        ),
         // The binding has served its purpose.
         app.cookies.set(cookies::BROWSER_BINDING, "", Some(0)),
     ];
-    let login = LoggedIn { user, sid: session.id, auth_time, amr: session.amr };
-    finish_authorization(app, &client, request, login, false, StatusCode::FOUND, &cookies).await
+    let login = LoggedIn {
+        user,
+        sid: session.id,
+        auth_time,
+        amr: session.amr,
+    };
+    finish_authorization(
+        app,
+        &client,
+        request,
+        login,
+        false,
+        StatusCode::FOUND,
+        &cookies,
+    )
+    .await
 }
 
 /// A DingTalk failure: logged with DingTalk's code, shown as a clear page, never a 500.
 fn dingtalk_failure(err: &DingTalkError) -> Response {
     tracing::warn!(dingtalk_error = %err.log_code(), "DingTalk call failed during login");
-    let status = if err.is_unavailable() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::BAD_GATEWAY };
+    let status = if err.is_unavailable() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::BAD_GATEWAY
+    };
     pages::error_page(status, "DingTalk sign-in failed", err.user_message())
 }

@@ -32,7 +32,10 @@ impl ErrorRedirect {
 
     /// RFC 6749 §4.1.2.1 and RFC 9207 §2: `error`, `error_description`, `state` and `iss`.
     pub fn location(&self, issuer: &str) -> String {
-        let mut pairs = vec![("error", self.error), ("error_description", self.description)];
+        let mut pairs = vec![
+            ("error", self.error),
+            ("error_description", self.description),
+        ];
         if let Some(state) = &self.state {
             pairs.push(("state", state));
         }
@@ -101,8 +104,12 @@ pub async fn finish_authorization(
         && expected != &login.user.id
     {
         return with_cookies(
-            ErrorRedirect::new(&request, "login_required", "the signed-in user is not the one the id_token_hint names")
-                .into_response(app, status),
+            ErrorRedirect::new(
+                &request,
+                "login_required",
+                "the signed-in user is not the one the id_token_hint names",
+            )
+            .into_response(app, status),
             cookies,
         );
     }
@@ -111,7 +118,11 @@ pub async fn finish_authorization(
     } else if request.prompt_consent {
         true
     } else {
-        match app.directory.consent_covers(&login.user.id, &client.id, &request.scopes).await {
+        match app
+            .directory
+            .consent_covers(&login.user.id, &client.id, &request.scopes)
+            .await
+        {
             Ok(covered) => !covered,
             Err(e) => {
                 tracing::error!(error = %e, "consent lookup failed");
@@ -124,8 +135,12 @@ pub async fn finish_authorization(
     }
     if prompt_none {
         return with_cookies(
-            ErrorRedirect::new(&request, "consent_required", "the user has not consented to this client")
-                .into_response(app, status),
+            ErrorRedirect::new(
+                &request,
+                "consent_required",
+                "the user has not consented to this client",
+            )
+            .into_response(app, status),
             cookies,
         );
     }
@@ -139,7 +154,11 @@ pub async fn finish_authorization(
         amr: login.amr.clone(),
         csrf_hash: random::hash(&csrf_token),
     };
-    if let Err(e) = app.sessions.put_consent_request(&consent, app.config.tokens.pending_auth_ttl_secs).await {
+    if let Err(e) = app
+        .sessions
+        .put_consent_request(&consent, app.config.tokens.pending_auth_ttl_secs)
+        .await
+    {
         tracing::error!(error = %e, "cannot store consent request");
         return with_cookies(unavailable_redirect(app, &consent.request, status), cookies);
     }
@@ -156,7 +175,12 @@ pub async fn finish_authorization(
 }
 
 /// Issues a single-use code (stored under its hash) and redirects with `code`, `state`, `iss`.
-pub async fn issue_code(app: &App, request: &AuthRequest, login: &LoggedIn, status: StatusCode) -> Response {
+pub async fn issue_code(
+    app: &App,
+    request: &AuthRequest,
+    login: &LoggedIn,
+    status: StatusCode,
+) -> Response {
     let code = random::token();
     let record = AuthCode {
         request: request.clone(),
@@ -166,7 +190,15 @@ pub async fn issue_code(app: &App, request: &AuthRequest, login: &LoggedIn, stat
         amr: login.amr.clone(),
         issued_at: super::now(),
     };
-    if let Err(e) = app.sessions.put_code(&random::hash(&code), &record, app.config.tokens.code_ttl_secs).await {
+    if let Err(e) = app
+        .sessions
+        .put_code(
+            &random::hash(&code),
+            &record,
+            app.config.tokens.code_ttl_secs,
+        )
+        .await
+    {
         tracing::error!(error = %e, "cannot store authorization code");
         return unavailable_redirect(app, request, status);
     }
@@ -182,7 +214,11 @@ pub async fn issue_code(app: &App, request: &AuthRequest, login: &LoggedIn, stat
     redirect(status, &append_query(&request.redirect_uri, &pairs), &[])
 }
 
-async fn remember_client_in_session(app: &App, sid: &str, client_id: &str) -> Result<(), StoreError> {
+async fn remember_client_in_session(
+    app: &App,
+    sid: &str,
+    client_id: &str,
+) -> Result<(), StoreError> {
     if let Some(mut session) = app.sessions.get_sso_session(sid).await?
         && !session.clients.iter().any(|c| c == client_id)
     {
@@ -194,6 +230,10 @@ async fn remember_client_in_session(app: &App, sid: &str, client_id: &str) -> Re
 
 /// RFC 6749 §4.1.2.1: a dependency failure after the client was validated is reported to it.
 pub fn unavailable_redirect(app: &App, request: &AuthRequest, status: StatusCode) -> Response {
-    ErrorRedirect::new(request, "temporarily_unavailable", "a backing service is unavailable; retry shortly")
-        .into_response(app, status)
+    ErrorRedirect::new(
+        request,
+        "temporarily_unavailable",
+        "a backing service is unavailable; retry shortly",
+    )
+    .into_response(app, status)
 }

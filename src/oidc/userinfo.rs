@@ -36,12 +36,20 @@ async fn presented_token(req: &Request, body: Body) -> Result<Option<String>, Be
     let header_token = match req.headers().get(header::AUTHORIZATION) {
         None => None,
         Some(value) => {
-            let value = value.to_str().map_err(|_| BearerError::InvalidRequest("malformed Authorization header"))?;
+            let value = value
+                .to_str()
+                .map_err(|_| BearerError::InvalidRequest("malformed Authorization header"))?;
             match value.split_once(' ') {
-                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+                Some((scheme, token))
+                    if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+                {
                     Some(token.trim().to_string())
                 }
-                _ => return Err(BearerError::InvalidRequest("the Authorization header must use the Bearer scheme")),
+                _ => {
+                    return Err(BearerError::InvalidRequest(
+                        "the Authorization header must use the Bearer scheme",
+                    ));
+                }
             }
         }
     };
@@ -55,7 +63,9 @@ async fn presented_token(req: &Request, body: Body) -> Result<Option<String>, Be
             .map_err(|_| BearerError::InvalidRequest("the request body is too large"))?;
         let params = Params::parse(std::str::from_utf8(&bytes).unwrap_or_default());
         if params.is_repeated("access_token") {
-            return Err(BearerError::InvalidRequest("access_token was sent more than once"));
+            return Err(BearerError::InvalidRequest(
+                "access_token was sent more than once",
+            ));
         }
         params.get("access_token").map(str::to_string)
     } else {
@@ -63,13 +73,17 @@ async fn presented_token(req: &Request, body: Body) -> Result<Option<String>, Be
     };
     match (header_token, body_token) {
         // RFC 6750 §2: exactly one method.
-        (Some(_), Some(_)) => Err(BearerError::InvalidRequest("the token was sent by more than one method")),
+        (Some(_), Some(_)) => Err(BearerError::InvalidRequest(
+            "the token was sent by more than one method",
+        )),
         (token, None) | (None, token) => Ok(token),
     }
 }
 
 async fn run(app: &App, req: &Request, body: Body) -> Result<UserInfo, BearerError> {
-    let token = presented_token(req, body).await?.ok_or(BearerError::Missing)?;
+    let token = presented_token(req, body)
+        .await?
+        .ok_or(BearerError::Missing)?;
     let ring = app.keys.ring();
     let claims = verify_access_token(
         &ring,
@@ -80,7 +94,9 @@ async fn run(app: &App, req: &Request, body: Body) -> Result<UserInfo, BearerErr
     )
     .map_err(|_| BearerError::InvalidToken("the access token is invalid or expired"))?;
     if !claims.has_scope("openid") {
-        return Err(BearerError::InsufficientScope("the openid scope is required"));
+        return Err(BearerError::InsufficientScope(
+            "the openid scope is required",
+        ));
     }
     let user = match app.directory.user(&claims.sub).await {
         Ok(Some(user)) if !user.disabled => user,
@@ -91,5 +107,8 @@ async fn run(app: &App, req: &Request, body: Body) -> Result<UserInfo, BearerErr
         }
     };
     let profile = ProfileClaims::for_scopes(&user, claims.scope.split(' '));
-    Ok(UserInfo { sub: user.id, profile })
+    Ok(UserInfo {
+        sub: user.id,
+        profile,
+    })
 }

@@ -92,10 +92,19 @@ pub trait SessionStore: Send + Sync {
     async fn put_pending_auth(&self, auth: &PendingAuth, ttl_secs: u64) -> Result<(), StoreError>;
     async fn take_pending_auth(&self, id: &str) -> Result<Option<PendingAuth>, StoreError>;
 
-    async fn put_consent_request(&self, req: &ConsentRequest, ttl_secs: u64) -> Result<(), StoreError>;
+    async fn put_consent_request(
+        &self,
+        req: &ConsentRequest,
+        ttl_secs: u64,
+    ) -> Result<(), StoreError>;
     async fn take_consent_request(&self, id: &str) -> Result<Option<ConsentRequest>, StoreError>;
 
-    async fn put_code(&self, code_hash: &str, code: &AuthCode, ttl_secs: u64) -> Result<(), StoreError>;
+    async fn put_code(
+        &self,
+        code_hash: &str,
+        code: &AuthCode,
+        ttl_secs: u64,
+    ) -> Result<(), StoreError>;
     /// RFC 6749 §4.1.2: single use, enforced atomically (get-and-delete).
     async fn consume_code(&self, code_hash: &str) -> Result<Option<AuthCode>, StoreError>;
 

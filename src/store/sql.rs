@@ -54,7 +54,11 @@ impl SqlSessionStore {
         Ok(())
     }
 
-    async fn get<T: DeserializeOwned>(&self, kind: &str, id: &str) -> Result<Option<T>, StoreError> {
+    async fn get<T: DeserializeOwned>(
+        &self,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<T>, StoreError> {
         let row = session_record::Entity::find()
             .filter(Column::Kind.eq(kind))
             .filter(Column::Id.eq(id))
@@ -67,7 +71,11 @@ impl SqlSessionStore {
 
     /// Get-and-delete in one statement (DELETE … RETURNING): of concurrent takers exactly one
     /// receives the record.
-    async fn take<T: DeserializeOwned>(&self, kind: &str, id: &str) -> Result<Option<T>, StoreError> {
+    async fn take<T: DeserializeOwned>(
+        &self,
+        kind: &str,
+        id: &str,
+    ) -> Result<Option<T>, StoreError> {
         let rows = session_record::Entity::delete_many()
             .filter(Column::Kind.eq(kind))
             .filter(Column::Id.eq(id))
@@ -75,7 +83,10 @@ impl SqlSessionStore {
             .await
             .map_err(unavailable)?;
         let now = now();
-        rows.into_iter().find(|r| r.expires_at > now).map(|r| decode(&r.value)).transpose()
+        rows.into_iter()
+            .find(|r| r.expires_at > now)
+            .map(|r| decode(&r.value))
+            .transpose()
     }
 
     async fn delete(&self, kind: &str, id: &str) -> Result<(), StoreError> {
@@ -126,23 +137,47 @@ fn decode<T: DeserializeOwned>(text: &str) -> Result<T, StoreError> {
 #[async_trait]
 impl SessionStore for SqlSessionStore {
     async fn put_pending_auth(&self, auth: &PendingAuth, ttl_secs: u64) -> Result<(), StoreError> {
-        self.put(PENDING_AUTH, &auth.id, None, auth, expires(ttl_secs)).await
+        self.put(PENDING_AUTH, &auth.id, None, auth, expires(ttl_secs))
+            .await
     }
 
     async fn take_pending_auth(&self, id: &str) -> Result<Option<PendingAuth>, StoreError> {
         self.take(PENDING_AUTH, id).await
     }
 
-    async fn put_consent_request(&self, req: &ConsentRequest, ttl_secs: u64) -> Result<(), StoreError> {
-        self.put(CONSENT_REQUEST, &req.id, Some(&req.user_id), req, expires(ttl_secs)).await
+    async fn put_consent_request(
+        &self,
+        req: &ConsentRequest,
+        ttl_secs: u64,
+    ) -> Result<(), StoreError> {
+        self.put(
+            CONSENT_REQUEST,
+            &req.id,
+            Some(&req.user_id),
+            req,
+            expires(ttl_secs),
+        )
+        .await
     }
 
     async fn take_consent_request(&self, id: &str) -> Result<Option<ConsentRequest>, StoreError> {
         self.take(CONSENT_REQUEST, id).await
     }
 
-    async fn put_code(&self, code_hash: &str, code: &AuthCode, ttl_secs: u64) -> Result<(), StoreError> {
-        self.put(AUTH_CODE, code_hash, Some(&code.user_id), code, expires(ttl_secs)).await
+    async fn put_code(
+        &self,
+        code_hash: &str,
+        code: &AuthCode,
+        ttl_secs: u64,
+    ) -> Result<(), StoreError> {
+        self.put(
+            AUTH_CODE,
+            code_hash,
+            Some(&code.user_id),
+            code,
+            expires(ttl_secs),
+        )
+        .await
     }
 
     async fn consume_code(&self, code_hash: &str) -> Result<Option<AuthCode>, StoreError> {
@@ -150,7 +185,14 @@ impl SessionStore for SqlSessionStore {
     }
 
     async fn put_sso_session(&self, session: &SsoSession) -> Result<(), StoreError> {
-        self.put(SSO_SESSION, &session.id, Some(&session.user_id), session, session.expires_at).await
+        self.put(
+            SSO_SESSION,
+            &session.id,
+            Some(&session.user_id),
+            session,
+            session.expires_at,
+        )
+        .await
     }
 
     async fn get_sso_session(&self, sid: &str) -> Result<Option<SsoSession>, StoreError> {

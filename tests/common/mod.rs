@@ -42,11 +42,15 @@ impl TestProvider {
         let dir = tempfile::tempdir().expect("tempdir");
         let sim_directory = SimDirectory::default();
         let simulator = Simulator::new(sim_directory.clone());
-        let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind simulator");
+        let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind simulator");
         let simulator_url = format!("http://{}", sim_listener.local_addr().expect("addr"));
         tokio::spawn(simulator.clone().serve(sim_listener));
 
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind provider");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind provider");
         let issuer = format!("http://{}", listener.local_addr().expect("addr"));
         let mut config = Config {
             issuer: issuer.clone(),
@@ -74,7 +78,14 @@ impl TestProvider {
             })
             .await;
         });
-        TestProvider { issuer, app, simulator, simulator_url, _dir: dir, shutdown: Some(tx) }
+        TestProvider {
+            issuer,
+            app,
+            simulator,
+            simulator_url,
+            _dir: dir,
+            shutdown: Some(tx),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -119,12 +130,17 @@ impl Landing {
     pub fn client_url(&self) -> &url::Url {
         match self {
             Landing::Client(u) => u,
-            Landing::Page(status, body) => panic!("expected a redirect to the client, got {status}: {body}"),
+            Landing::Page(status, body) => {
+                panic!("expected a redirect to the client, got {status}: {body}")
+            }
         }
     }
 
     pub fn param(&self, name: &str) -> Option<String> {
-        self.client_url().query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+        self.client_url()
+            .query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
     }
 
     pub fn page(&self) -> (StatusCode, &str) {
@@ -156,8 +172,12 @@ impl Browser {
                 return Landing::Client(url::Url::parse(&next).expect("client url"));
             }
             let mut target = url::Url::parse(&next).expect("url");
-            if target.path() == "/oauth2/auth" && !target.query_pairs().any(|(k, _)| k == "login_as") {
-                target.query_pairs_mut().append_pair("login_as", &self.login);
+            if target.path() == "/oauth2/auth"
+                && !target.query_pairs().any(|(k, _)| k == "login_as")
+            {
+                target
+                    .query_pairs_mut()
+                    .append_pair("login_as", &self.login);
             }
             let resp = self.http.get(target).send().await.expect("request");
             if let Some(location) = redirect_location(&resp) {
@@ -189,11 +209,19 @@ impl Browser {
         let resp = self
             .http
             .post(action)
-            .form(&[("consent_id", consent_id.as_str()), ("csrf_token", csrf.as_str()), ("decision", decision)])
+            .form(&[
+                ("consent_id", consent_id.as_str()),
+                ("csrf_token", csrf.as_str()),
+                ("decision", decision),
+            ])
             .send()
             .await
             .expect("consent post");
-        assert_eq!(resp.status(), StatusCode::SEE_OTHER, "consent answers 303 (RFC 9700 §4.12)");
+        assert_eq!(
+            resp.status(),
+            StatusCode::SEE_OTHER,
+            "consent answers 303 (RFC 9700 §4.12)"
+        );
         redirect_location(&resp)
     }
 }
@@ -202,7 +230,10 @@ pub fn redirect_location(resp: &reqwest::Response) -> Option<String> {
     if !resp.status().is_redirection() {
         return None;
     }
-    resp.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string)
+    resp.headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 fn attr_after(page: &str, marker: &str) -> Option<String> {
@@ -217,7 +248,11 @@ pub fn hidden_value(page: &str, name: &str) -> Option<String> {
 }
 
 fn html_unescape(s: &str) -> String {
-    s.replace("&quot;", "\"").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    s.replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
 }
 
 /// An authorization URL for our provider with the usual parameters.
@@ -265,7 +300,10 @@ pub async fn token_request(
     let resp = req.send().await.expect("token request");
     let status = resp.status();
     let headers = resp.headers().clone();
-    let body = resp.json::<serde_json::Value>().await.unwrap_or(serde_json::Value::Null);
+    let body = resp
+        .json::<serde_json::Value>()
+        .await
+        .unwrap_or(serde_json::Value::Null);
     (status, headers, body)
 }
 
@@ -286,21 +324,36 @@ impl PostgresDatabase {
     pub async fn create() -> PostgresDatabase {
         use sea_orm::ConnectionTrait;
         let admin_url = postgres_admin_url();
-        let admin = sea_orm::Database::connect(&admin_url).await.unwrap_or_else(|e| {
-            panic!("PostgreSQL at {admin_url} is required for this test and is unreachable: {e}")
-        });
+        let admin = sea_orm::Database::connect(&admin_url)
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "PostgreSQL at {admin_url} is required for this test and is unreachable: {e}"
+                )
+            });
         let name = format!("dtoidc_test_{}", uuid::Uuid::new_v4().simple());
-        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create database");
+        admin
+            .execute_unprepared(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create database");
         let _ = admin.close().await;
         let mut url = url::Url::parse(&admin_url).expect("postgres url");
         url.set_path(&name);
-        PostgresDatabase { url: url.to_string(), name }
+        PostgresDatabase {
+            url: url.to_string(),
+            name,
+        }
     }
 
     pub async fn drop(self) {
         use sea_orm::ConnectionTrait;
         if let Ok(admin) = sea_orm::Database::connect(&postgres_admin_url()).await {
-            let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).await;
+            let _ = admin
+                .execute_unprepared(&format!(
+                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                    self.name
+                ))
+                .await;
             let _ = admin.close().await;
         }
     }
