@@ -455,3 +455,44 @@ async fn rfc9700_4_16_pages_forbid_framing_and_set_security_headers() {
     assert_eq!(h.get("referrer-policy").unwrap(), "no-referrer");
     assert_eq!(h.get("x-content-type-options").unwrap(), "nosniff");
 }
+
+#[tokio::test]
+async fn oidc_core_3_1_2_1_prompt_login_and_max_age_force_a_fresh_dingtalk_login() {
+    let provider = TestProvider::start().await;
+    provider.register("app", false, true).await;
+    let browser = Browser::new("alice");
+    assert!(
+        browser
+            .journey(&authorize_url(&provider.issuer, &base("app")), false)
+            .await
+            .param("code")
+            .is_some()
+    );
+    for (name, value) in [("prompt", "login"), ("max_age", "0")] {
+        let resp = browser
+            .http
+            .get(authorize_url(
+                &provider.issuer,
+                &with(&base("app"), name, value),
+            ))
+            .send()
+            .await
+            .unwrap();
+        let location = redirect_location(&resp).unwrap();
+        assert!(
+            location.starts_with(&provider.simulator_url),
+            "{name}={value} must go back to DingTalk: {location}"
+        );
+    }
+    // A session younger than max_age is reused silently.
+    let resp = browser
+        .http
+        .get(authorize_url(
+            &provider.issuer,
+            &with(&base("app"), "max_age", "3600"),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(redirect_location(&resp).unwrap().starts_with(REDIRECT_URI));
+}

@@ -144,7 +144,10 @@ fn apply_login(
         .email
         .clone()
         .or_else(|| member.and_then(|m| m.email.clone())));
-    model.mobile = Set(identity.mobile.clone());
+    model.mobile = Set(identity
+        .mobile
+        .as_deref()
+        .and_then(|m| e164(identity.state_code.as_deref(), m)));
     model.avatar_url = Set(identity.avatar_url.clone());
     model.corp_id = Set(identity.corp_id.clone());
     model.dingtalk_user_id = Set(member.map(|m| m.user_id.clone()));
@@ -161,5 +164,47 @@ fn apply_login(
     model.last_login_at = Set(Some(at));
     if member.is_some() {
         model.last_upstream_sync_at = Set(Some(at));
+    }
+}
+
+/// OIDC Core §5.1 `phone_number`: E.164 (`+86 138…` becomes `+8613800001234`). DingTalk gives the
+/// country code separately; a masked number (`155****3240`, third-party apps) is no number at all.
+fn e164(state_code: Option<&str>, mobile: &str) -> Option<String> {
+    let digits: String = mobile.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+    let national = digits.strip_prefix('+').unwrap_or(&digits);
+    if national.is_empty() || !national.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    if digits.starts_with('+') {
+        return Some(digits);
+    }
+    match state_code
+        .map(|c| c.trim_start_matches('+'))
+        .filter(|c| !c.is_empty())
+    {
+        Some(code) if code.bytes().all(|b| b.is_ascii_digit()) => {
+            Some(format!("+{code}{national}"))
+        }
+        _ => Some(national.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn oidc_core_5_1_phone_numbers_become_e164_and_masked_numbers_are_dropped() {
+        assert_eq!(
+            super::e164(Some("86"), "13800001234").as_deref(),
+            Some("+8613800001234")
+        );
+        assert_eq!(
+            super::e164(None, "+852 9123 4567").as_deref(),
+            Some("+85291234567")
+        );
+        assert_eq!(super::e164(Some("86"), "155****3240"), None);
+        assert_eq!(
+            super::e164(None, "13800001234").as_deref(),
+            Some("13800001234")
+        );
     }
 }

@@ -21,31 +21,24 @@ use crate::web::{cookies, pages};
 /// A refusal at the authorization endpoint.
 #[derive(Debug)]
 pub enum AuthorizeError {
-    /// Shown to the user, never redirected: the client or redirect URI cannot be trusted.
-    Page {
-        status: StatusCode,
-        title: &'static str,
-        detail: &'static str,
-    },
+    /// Shown to the user (400), never redirected: the client or redirect URI cannot be trusted.
+    Page(&'static str),
+    /// The directory is down before the client could be checked.
+    Unavailable,
     Redirect(ErrorRedirect),
 }
 
 impl AuthorizeError {
     fn page(detail: &'static str) -> Self {
-        AuthorizeError::Page {
-            status: StatusCode::BAD_REQUEST,
-            title: "Invalid sign-in request",
-            detail,
-        }
+        AuthorizeError::Page(detail)
     }
 
     pub fn into_response(self, app: &App) -> Response {
         match self {
-            AuthorizeError::Page {
-                status,
-                title,
-                detail,
-            } => pages::error_page(status, title, detail),
+            AuthorizeError::Page(detail) => {
+                pages::error_page(StatusCode::BAD_REQUEST, "Invalid sign-in request", detail)
+            }
+            AuthorizeError::Unavailable => pages::unavailable_page(),
             AuthorizeError::Redirect(r) => r.into_response(app, StatusCode::FOUND),
         }
     }
@@ -83,11 +76,7 @@ pub async fn validate(
         }
         Err(e) => {
             tracing::error!(error = %e, "client lookup failed");
-            return Err(AuthorizeError::Page {
-                status: StatusCode::SERVICE_UNAVAILABLE,
-                title: "Temporarily unavailable",
-                detail: "The sign-in service cannot reach its database. Please retry shortly.",
-            });
+            return Err(AuthorizeError::Unavailable);
         }
     };
     // OIDC Core §3.1.2.1: redirect_uri is required and must match a registered one exactly.
@@ -343,7 +332,12 @@ pub async fn run(app: &App, req: &Request, params: &Params) -> Response {
         _ => false,
     };
     // OIDC Core §3.1.2.1: prompt=login and max_age force a fresh authentication.
-    let too_old = |s: &LoggedIn| request.max_age.is_some_and(|max| now() - s.auth_time > max);
+    // max_age=0 behaves like prompt=login (OIDC Core §3.1.2.1): whole seconds, so `>=`.
+    let too_old = |s: &LoggedIn| {
+        request
+            .max_age
+            .is_some_and(|max| now() - s.auth_time >= max)
+    };
     let reusable = session.filter(|s| !validated.prompt_login && !too_old(s) && !hint_mismatch);
     match reusable {
         Some(login) => {

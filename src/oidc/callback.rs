@@ -47,11 +47,7 @@ pub async fn handle(app: &App, req: &Request, params: &Params) -> Response {
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot load pending authorization");
-            return pages::error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Temporarily unavailable",
-                "The sign-in service cannot reach its session store. Please retry shortly.",
-            );
+            return pages::unavailable_page();
         }
     };
     // The browser that comes back must be the one that started the login, otherwise an attacker

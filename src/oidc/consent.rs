@@ -44,11 +44,7 @@ pub async fn consent(req: &Request, body: Body, app: Data<&Arc<App>>) -> Respons
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot load consent request");
-            return pages::error_page(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Temporarily unavailable",
-                "The sign-in service cannot reach its session store. Please retry shortly.",
-            );
+            return pages::unavailable_page();
         }
     };
     let same_session = app

@@ -34,6 +34,20 @@ pub fn error_page(status: StatusCode, title: &str, detail: &str) -> Response {
     html(status, layout(title, &body))
 }
 
+/// A dependency (database, session store) is down: a fast 503 the user can retry.
+pub fn unavailable_page() -> Response {
+    let mut resp = error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Temporarily unavailable",
+        "The sign-in service cannot reach its storage right now. Please retry shortly.",
+    );
+    resp.headers_mut().insert(
+        poem::http::header::RETRY_AFTER,
+        poem::http::HeaderValue::from_static("5"),
+    );
+    resp
+}
+
 pub struct ConsentView<'a> {
     pub action: &'a str,
     pub client_name: &'a str,
