@@ -309,7 +309,7 @@ pub async fn token_request(
 
 /// The PostgreSQL server tests use; CI and the README's test command need it running.
 pub fn postgres_admin_url() -> String {
-    std::env::var("DINGTALK_OIDC_TEST_POSTGRES_URL")
+    std::env::var("TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
