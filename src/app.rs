@@ -8,7 +8,7 @@ use crate::dingtalk::DingTalkClient;
 use crate::directory::Directory;
 use crate::keys::{Kek, Keys};
 use crate::oidc::discovery::RenderedDocument;
-use crate::store::{SessionStore, SqlSessionStore};
+use crate::store::{RedisSessionStore, RedisSettings, SessionStore, SqlSessionStore, StoreError};
 use crate::web::cookies::CookiePolicy;
 
 pub struct App {
@@ -22,6 +22,8 @@ pub struct App {
     pub cookies: CookiePolicy,
     /// Discovery metadata rendered once (it changes only with the config).
     pub discovery: RenderedDocument,
+    /// Names this process when it takes a lease (sweeper, key rotation).
+    pub instance_id: String,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +39,8 @@ pub enum StartError {
     Keys(#[from] crate::keys::KeyError),
     #[error(transparent)]
     DingTalk(#[from] crate::dingtalk::DingTalkError),
+    #[error("session store ({backend}): {source}")]
+    Sessions { backend: String, source: StoreError },
 }
 
 impl App {
@@ -61,15 +65,37 @@ impl App {
                 source,
             })?;
         let ring = crate::keys::load_or_create_ring(&directory, kek).await?;
-        let sessions: Arc<dyn SessionStore> =
-            Arc::new(SqlSessionStore::new(directory.connection().clone()));
+        let mut sweeper = None;
+        let sessions: Arc<dyn SessionStore> = match config.sessions.backend.as_str() {
+            "redis" => {
+                let settings = RedisSettings {
+                    url: config.redis.url.clone(),
+                    prefix: config.redis.prefix.clone(),
+                    pool_size: config.redis.pool_size,
+                    command_timeout: Duration::from_millis(config.redis.command_timeout_ms),
+                    connect_timeout: Duration::from_millis(config.redis.connect_timeout_ms),
+                };
+                let store = RedisSessionStore::connect(&settings)
+                    .await
+                    .map_err(|source| StartError::Sessions {
+                        backend: format!("redis at {}", redact_url(&config.redis.url)),
+                        source,
+                    })?;
+                Arc::new(store)
+            }
+            _ => {
+                let store = SqlSessionStore::new(directory.connection().clone());
+                sweeper = Some(store.clone());
+                Arc::new(store)
+            }
+        };
         let dingtalk = DingTalkClient::new(config.dingtalk.clone())?;
         let issuer = config.issuer_base().to_string();
         let discovery = crate::oidc::discovery::render(&issuer);
         let cookies = CookiePolicy {
             secure: issuer.starts_with("https://"),
         };
-        Ok(Arc::new(App {
+        let app = Arc::new(App {
             config,
             issuer,
             directory,
@@ -78,7 +104,12 @@ impl App {
             dingtalk,
             cookies,
             discovery,
-        }))
+            instance_id: crate::random::token(),
+        });
+        if let Some(store) = sweeper {
+            spawn_sweeper(Arc::downgrade(&app), store);
+        }
+        Ok(app)
     }
 
     pub fn endpoint_url(&self, path: &str) -> String {
@@ -95,4 +126,46 @@ pub fn redact_url(url: &str) -> String {
         }
         _ => url.to_string(),
     }
+}
+
+/// Deletes expired SQL session records in bounded batches, on one instance at a time (a lease in
+/// the store). Reads never depend on it: every read checks `expires_at` itself.
+fn spawn_sweeper(app: std::sync::Weak<App>, store: SqlSessionStore) {
+    tokio::spawn(async move {
+        loop {
+            let interval = match app.upgrade() {
+                Some(app) => app.config.sessions.sweep_interval_secs,
+                None => return,
+            };
+            tokio::time::sleep(Duration::from_secs(interval)).await;
+            let Some(app) = app.upgrade() else { return };
+            match store
+                .try_lock("sweeper", &app.instance_id, interval.saturating_mul(2))
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "sweeper cannot take its lease");
+                    continue;
+                }
+            }
+            let batch = app.config.sessions.sweep_batch;
+            loop {
+                match store.sweep_expired(batch).await {
+                    Ok(n) if n >= batch => continue,
+                    Ok(n) => {
+                        if n > 0 {
+                            tracing::debug!(deleted = n, "swept expired session records");
+                        }
+                        break;
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "sweeping expired session records failed");
+                        break;
+                    }
+                }
+            }
+        }
+    });
 }

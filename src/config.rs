@@ -38,6 +38,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub database: DatabaseConfig,
     pub sessions: SessionsConfig,
+    pub redis: RedisConfig,
     pub keys: KeysConfig,
     pub tokens: TokensConfig,
     pub dingtalk: DingTalkSettings,
@@ -62,8 +63,38 @@ pub struct DatabaseConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SessionsConfig {
-    /// Where browser sessions, pending logins and codes live: "sql" (the directory database).
+    /// Where logins in progress, codes, SSO sessions and refresh tokens live: "sql" (the
+    /// directory database) or "redis".
     pub backend: String,
+    /// How often the SQL backend deletes expired rows (one instance at a time).
+    pub sweep_interval_secs: u64,
+    /// Rows deleted per sweep statement.
+    pub sweep_batch: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RedisConfig {
+    /// `redis://`, `rediss://` (TLS), `redis-sentinel://` or `redis-cluster://`.
+    pub url: String,
+    /// Every key we write starts with this; nothing outside it is read or written.
+    pub prefix: String,
+    pub pool_size: usize,
+    /// Bound on each command, so an outage gives a fast 503 rather than a hang.
+    pub command_timeout_ms: u64,
+    pub connect_timeout_ms: u64,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            url: "redis://127.0.0.1:6379".into(),
+            prefix: "dingtalk-oidc:".into(),
+            pool_size: 8,
+            command_timeout_ms: 1000,
+            connect_timeout_ms: 1000,
+        }
+    }
 }
 
 #[derive(Clone, Default, Serialize, Deserialize)]
@@ -118,6 +149,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             database: DatabaseConfig::default(),
             sessions: SessionsConfig::default(),
+            redis: RedisConfig::default(),
             keys: KeysConfig::default(),
             tokens: TokensConfig::default(),
             dingtalk: DingTalkSettings::default(),
@@ -139,7 +171,7 @@ impl Default for DatabaseConfig {
         DatabaseConfig {
             url: "sqlite://data/dingtalk-oidc.db?mode=rwc".into(),
             max_connections: 10,
-            connect_timeout_ms: 3000,
+            connect_timeout_ms: 1500,
         }
     }
 }
@@ -148,6 +180,8 @@ impl Default for SessionsConfig {
     fn default() -> Self {
         SessionsConfig {
             backend: "sql".into(),
+            sweep_interval_secs: 60,
+            sweep_batch: 1000,
         }
     }
 }
@@ -225,14 +259,27 @@ impl Config {
                 problem: "must be an https URL (http is allowed only for loopback hosts)".into(),
             });
         }
-        if self.sessions.backend != "sql" {
+        if !matches!(self.sessions.backend.as_str(), "sql" | "redis") {
             return Err(ConfigError::Option {
                 option: "sessions.backend",
-                problem: format!(
-                    "is {:?}; this build supports \"sql\"",
-                    self.sessions.backend
-                ),
+                problem: format!("is {:?}; use \"sql\" or \"redis\"", self.sessions.backend),
             });
+        }
+        for (option, value) in [
+            (
+                "sessions.sweep_interval_secs",
+                self.sessions.sweep_interval_secs,
+            ),
+            ("sessions.sweep_batch", self.sessions.sweep_batch),
+            ("redis.command_timeout_ms", self.redis.command_timeout_ms),
+            ("redis.connect_timeout_ms", self.redis.connect_timeout_ms),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Option {
+                    option,
+                    problem: "must be greater than 0".into(),
+                });
+            }
         }
         for (option, value) in [
             (

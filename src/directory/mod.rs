@@ -64,6 +64,9 @@ impl Directory {
             .max_connections(max_connections)
             .connect_timeout(connect_timeout)
             .acquire_timeout(connect_timeout)
+            // No ping before every query on the hot path: a connection broken by an outage fails
+            // its next query (503) and is replaced.
+            .test_before_acquire(false)
             .sqlx_logging(false);
         let db = Database::connect(options).await?;
         Ok(Directory { db })

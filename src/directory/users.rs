@@ -61,37 +61,45 @@ impl Directory {
         identity: &DingTalkIdentity,
         member: Option<&OrgMember>,
     ) -> Result<User, DirectoryError> {
-        let at = now();
         for _ in 0..2 {
             let existing = user::Entity::find()
                 .filter(user::Column::UnionId.eq(identity.union_id.as_str()))
                 .one(&self.db)
                 .await?;
-            let mut model: user::ActiveModel = match &existing {
-                Some(row) => row.clone().into(),
-                None => user::ActiveModel {
-                    id: Set(uuid::Uuid::new_v4().to_string()),
-                    union_id: Set(identity.union_id.clone()),
-                    disabled: Set(false),
-                    created_at: Set(at),
-                    ..Default::default()
-                },
-            };
-            apply_login(&mut model, identity, member, at);
-            let result = match existing {
-                Some(_) => model.update(&self.db).await,
-                None => model.insert(&self.db).await,
-            };
-            match result {
-                Ok(row) => return User::from_model(row),
-                Err(e) => match DirectoryError::from_write(e, "user") {
+            let Some(row) = existing else {
+                match self.create_user(identity, member).await {
                     // Another login created the row first: go round once more and update it.
-                    DirectoryError::Conflict(_) => continue,
-                    other => return Err(other),
-                },
-            }
+                    Err(DirectoryError::Conflict(_)) => continue,
+                    other => return other,
+                }
+            };
+            let mut model: user::ActiveModel = row.into();
+            apply_login(&mut model, identity, member, now());
+            return User::from_model(model.update(&self.db).await?);
         }
         Err(DirectoryError::Conflict("user".into()))
+    }
+
+    /// Creates the user for a DingTalk identity with a fresh UUID `sub`; a second user with the
+    /// same `unionId` is a typed conflict.
+    pub async fn create_user(
+        &self,
+        identity: &DingTalkIdentity,
+        member: Option<&OrgMember>,
+    ) -> Result<User, DirectoryError> {
+        let at = now();
+        let mut model = user::ActiveModel {
+            id: Set(uuid::Uuid::new_v4().to_string()),
+            union_id: Set(identity.union_id.clone()),
+            disabled: Set(false),
+            created_at: Set(at),
+            ..Default::default()
+        };
+        apply_login(&mut model, identity, member, at);
+        let row = model.insert(&self.db).await.map_err(|e| {
+            DirectoryError::from_write(e, &format!("user with unionId {:?}", identity.union_id))
+        })?;
+        User::from_model(row)
     }
 
     pub async fn user(&self, id: &str) -> Result<Option<User>, DirectoryError> {

@@ -2,11 +2,13 @@
 //! authorization codes, SSO sessions and consent requests (design.md §3). One trait; the `sql`
 //! backend serves the embedded default.
 
+pub mod redis;
 pub mod sql;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+pub use redis::{RedisSessionStore, RedisSettings};
 pub use sql::SqlSessionStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -85,6 +87,90 @@ pub struct SsoSession {
     pub expires_at: i64,
 }
 
+/// A refresh-token family: everything one authorization granted, shared by the chain of rotated
+/// refresh tokens (RFC 9700 §4.14.2). Refresh tokens are `<family id>.<secret>`; only the SHA-256
+/// of the whole token is stored, so a forged family id finds nothing.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RefreshFamily {
+    pub id: String,
+    pub client_id: String,
+    pub user_id: String,
+    /// The SSO session this family is bound to; `None` for `offline_access` families, which
+    /// survive logout (OIDC Core §11).
+    pub sid: Option<String>,
+    pub scopes: Vec<String>,
+    pub auth_time: i64,
+    pub amr: Vec<String>,
+    pub created_at: i64,
+    /// The family dies at this time whatever its use (absolute lifetime).
+    pub expires_at: i64,
+    /// Last time DingTalk confirmed the user (upstream recheck).
+    pub upstream_checked_at: i64,
+}
+
+/// An access token minted from a family: denylisted when the family is revoked.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct IssuedAccessToken {
+    pub jti: String,
+    pub exp: i64,
+}
+
+/// The new refresh token a rotation installs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefreshSuccessor {
+    pub token_hash: String,
+    /// The successor token sealed under a key derived from the presented token, so a retry within
+    /// the grace window can be answered with the same successor and nothing usable sits at rest.
+    pub sealed: String,
+    /// Idle lifetime: the successor expires after this long unused (capped by the family's end).
+    pub idle_ttl_secs: u64,
+    /// The access token minted with this rotation.
+    pub access_token: IssuedAccessToken,
+}
+
+/// What one atomic rotation decided.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RotateOutcome {
+    /// The presented token was current: it is now rotated and the successor installed.
+    Rotated(RefreshFamily),
+    /// The presented token was rotated within the grace window: answer with the same successor.
+    Retry {
+        family: RefreshFamily,
+        sealed_successor: String,
+    },
+    /// The presented token was rotated before the grace window: the family is now revoked.
+    Reused(RevokedFamily),
+    /// Unknown, expired or revoked.
+    Invalid,
+}
+
+/// A revoked family with the access tokens it had issued (to denylist until their `exp`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RevokedFamily {
+    pub family: RefreshFamily,
+    pub access_tokens: Vec<IssuedAccessToken>,
+}
+
+/// Where a refresh token stands (for revocation and introspection).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RefreshTokenState {
+    pub family: RefreshFamily,
+    /// False once the token was rotated away.
+    pub current: bool,
+}
+
+/// Splits `<family id>.<secret>`; the family id only chooses where to look.
+pub fn refresh_family_id(token: &str) -> Option<&str> {
+    let (family, secret) = token.split_once('.')?;
+    let well_formed = |s: &str| {
+        !s.is_empty()
+            && s.len() <= 64
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    (well_formed(family) && well_formed(secret)).then_some(family)
+}
+
 /// Every method is atomic on the server; `take_*`/`consume_*` return a record at most once even
 /// under concurrency. Expired records are never returned.
 #[async_trait]
@@ -112,4 +198,59 @@ pub trait SessionStore: Send + Sync {
     async fn get_sso_session(&self, sid: &str) -> Result<Option<SsoSession>, StoreError>;
     async fn delete_sso_session(&self, sid: &str) -> Result<(), StoreError>;
     async fn sso_sessions_of_user(&self, user_id: &str) -> Result<Vec<SsoSession>, StoreError>;
+    /// Ends every SSO session of the user and empties the user's index; returns what was ended.
+    async fn revoke_user_sessions(&self, user_id: &str) -> Result<Vec<SsoSession>, StoreError>;
+
+    /// Creates a family with its first refresh token (stored by hash) and first access token.
+    async fn create_refresh_family(
+        &self,
+        family: &RefreshFamily,
+        first: &RefreshSuccessor,
+    ) -> Result<(), StoreError>;
+    /// Rotation and reuse detection in ONE atomic operation (design.md §3). Idle and absolute
+    /// expiry are judged at `now` (an injectable clock); store TTLs only collect garbage.
+    async fn rotate_refresh_token(
+        &self,
+        family_id: &str,
+        presented_hash: &str,
+        successor: &RefreshSuccessor,
+        now: i64,
+        grace_secs: u64,
+    ) -> Result<RotateOutcome, StoreError>;
+    /// Where a token stands at `now` (expired tokens and families count as absent).
+    async fn refresh_token_state(
+        &self,
+        family_id: &str,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<RefreshTokenState>, StoreError>;
+    async fn get_refresh_family(
+        &self,
+        family_id: &str,
+    ) -> Result<Option<RefreshFamily>, StoreError>;
+    /// Replaces a live family's record (e.g. after an upstream recheck); false if it is gone.
+    async fn update_refresh_family(&self, family: &RefreshFamily) -> Result<bool, StoreError>;
+    /// Revokes a family: its tokens stop working at once. `None` if it did not exist.
+    async fn revoke_refresh_family(
+        &self,
+        family_id: &str,
+    ) -> Result<Option<RevokedFamily>, StoreError>;
+    async fn refresh_families_of_user(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<RefreshFamily>, StoreError>;
+
+    /// Denylists an access token's `jti` until its `exp`.
+    async fn deny_access_token(&self, jti: &str, exp: i64) -> Result<(), StoreError>;
+    async fn is_access_token_denied(&self, jti: &str) -> Result<bool, StoreError>;
+
+    /// A small shared cache (the DingTalk app token) with a TTL.
+    async fn put_cached(&self, name: &str, value: &str, ttl_secs: u64) -> Result<(), StoreError>;
+    async fn get_cached(&self, name: &str) -> Result<Option<String>, StoreError>;
+
+    /// A lease held by one instance at a time (sweeper, key rotation); true if acquired (or
+    /// already held by `holder`, whose lease is then extended).
+    async fn try_lock(&self, name: &str, holder: &str, ttl_secs: u64) -> Result<bool, StoreError>;
+    /// Releases the lease if `holder` still holds it.
+    async fn unlock(&self, name: &str, holder: &str) -> Result<(), StoreError>;
 }

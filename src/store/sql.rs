@@ -1,20 +1,47 @@
 //! The SQL SessionStore (sea-orm, SQLite or PostgreSQL): one `session_records` table keyed by
 //! (kind, id), JSON values and an `expires_at` that every read checks, so an expired record is never
-//! returned even before a sweeper removes it.
+//! returned even before the sweeper removes it. `user_id` indexes records by their user.
 
 use async_trait::async_trait;
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter};
-use serde::Serialize;
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
+    QueryFilter, TransactionTrait,
+};
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
-use super::{AuthCode, ConsentRequest, PendingAuth, SessionStore, SsoSession, StoreError};
+use super::{
+    AuthCode, ConsentRequest, IssuedAccessToken, PendingAuth, RefreshFamily, RefreshSuccessor,
+    RefreshTokenState, RevokedFamily, RotateOutcome, SessionStore, SsoSession, StoreError,
+};
 use crate::directory::entities::session_record::{self, Column};
 
 const PENDING_AUTH: &str = "pending_auth";
 const CONSENT_REQUEST: &str = "consent_request";
 const AUTH_CODE: &str = "auth_code";
 const SSO_SESSION: &str = "sso_session";
+const REFRESH_FAMILY: &str = "refresh_family";
+const REFRESH_TOKEN: &str = "refresh_token";
+const DENIED_JTI: &str = "denied_jti";
+const CACHE: &str = "cache";
+const LOCK: &str = "lock";
+
+/// A family row: the family and the access tokens it issued.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct FamilyRecord {
+    family: RefreshFamily,
+    access_tokens: Vec<IssuedAccessToken>,
+}
+
+/// A refresh-token row (id `<family>:<hash>`): current until rotated.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct TokenRecord {
+    idle_expires_at: i64,
+    successor_hash: Option<String>,
+    sealed_successor: Option<String>,
+    rotated_at: Option<i64>,
+}
 
 #[derive(Clone, Debug)]
 pub struct SqlSessionStore {
@@ -26,90 +53,18 @@ impl SqlSessionStore {
         SqlSessionStore { db }
     }
 
-    async fn put<T: Serialize>(
-        &self,
-        kind: &str,
-        id: &str,
-        user_id: Option<&str>,
-        value: &T,
-        expires_at: i64,
-    ) -> Result<(), StoreError> {
-        let value = serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let model = session_record::ActiveModel {
-            kind: Set(kind.to_string()),
-            id: Set(id.to_string()),
-            user_id: Set(user_id.map(str::to_string)),
-            value: Set(value),
-            expires_at: Set(expires_at),
-        };
-        session_record::Entity::insert(model)
-            .on_conflict(
-                OnConflict::columns([Column::Kind, Column::Id])
-                    .update_columns([Column::UserId, Column::Value, Column::ExpiresAt])
-                    .to_owned(),
-            )
-            .exec_without_returning(&self.db)
-            .await
-            .map_err(unavailable)?;
-        Ok(())
-    }
-
-    async fn get<T: DeserializeOwned>(
-        &self,
-        kind: &str,
-        id: &str,
-    ) -> Result<Option<T>, StoreError> {
-        let row = session_record::Entity::find()
-            .filter(Column::Kind.eq(kind))
-            .filter(Column::Id.eq(id))
-            .filter(Column::ExpiresAt.gt(now()))
-            .one(&self.db)
-            .await
-            .map_err(unavailable)?;
-        row.map(|r| decode(&r.value)).transpose()
-    }
-
-    /// Get-and-delete in one statement (DELETE … RETURNING): of concurrent takers exactly one
-    /// receives the record.
-    async fn take<T: DeserializeOwned>(
-        &self,
-        kind: &str,
-        id: &str,
-    ) -> Result<Option<T>, StoreError> {
-        let rows = session_record::Entity::delete_many()
-            .filter(Column::Kind.eq(kind))
-            .filter(Column::Id.eq(id))
-            .exec_with_returning(&self.db)
-            .await
-            .map_err(unavailable)?;
-        let now = now();
-        rows.into_iter()
-            .find(|r| r.expires_at > now)
-            .map(|r| decode(&r.value))
-            .transpose()
-    }
-
-    async fn delete(&self, kind: &str, id: &str) -> Result<(), StoreError> {
-        session_record::Entity::delete_many()
-            .filter(Column::Kind.eq(kind))
-            .filter(Column::Id.eq(id))
-            .exec(&self.db)
-            .await
-            .map_err(unavailable)?;
-        Ok(())
-    }
-
     /// Deletes up to `batch` expired records; returns how many went.
     pub async fn sweep_expired(&self, batch: u64) -> Result<u64, StoreError> {
         use sea_orm::{QuerySelect, QueryTrait};
+        let now = now();
         let expired = session_record::Entity::find()
             .select_only()
             .column(Column::Id)
-            .filter(Column::ExpiresAt.lte(now()))
+            .filter(Column::ExpiresAt.lte(now))
             .limit(batch)
             .into_query();
         let result = session_record::Entity::delete_many()
-            .filter(Column::ExpiresAt.lte(now()))
+            .filter(Column::ExpiresAt.lte(now))
             .filter(Column::Id.in_subquery(expired))
             .exec(&self.db)
             .await
@@ -134,15 +89,135 @@ fn decode<T: DeserializeOwned>(text: &str) -> Result<T, StoreError> {
     serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+fn encode<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn token_id(family_id: &str, hash: &str) -> String {
+    format!("{family_id}:{hash}")
+}
+
+async fn put<C: ConnectionTrait, T: Serialize>(
+    db: &C,
+    kind: &str,
+    id: &str,
+    user_id: Option<&str>,
+    value: &T,
+    expires_at: i64,
+) -> Result<(), StoreError> {
+    let model = session_record::ActiveModel {
+        kind: Set(kind.to_string()),
+        id: Set(id.to_string()),
+        user_id: Set(user_id.map(str::to_string)),
+        value: Set(encode(value)?),
+        expires_at: Set(expires_at),
+    };
+    session_record::Entity::insert(model)
+        .on_conflict(
+            OnConflict::columns([Column::Kind, Column::Id])
+                .update_columns([Column::UserId, Column::Value, Column::ExpiresAt])
+                .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+async fn get<C: ConnectionTrait, T: DeserializeOwned>(
+    db: &C,
+    kind: &str,
+    id: &str,
+    at: i64,
+) -> Result<Option<T>, StoreError> {
+    let row = session_record::Entity::find()
+        .filter(Column::Kind.eq(kind))
+        .filter(Column::Id.eq(id))
+        .filter(Column::ExpiresAt.gt(at))
+        .one(db)
+        .await
+        .map_err(unavailable)?;
+    row.map(|r| decode(&r.value)).transpose()
+}
+
+/// Get-and-delete in one statement (DELETE … RETURNING): of concurrent takers exactly one
+/// receives the record.
+async fn take<C: ConnectionTrait, T: DeserializeOwned>(
+    db: &C,
+    kind: &str,
+    id: &str,
+) -> Result<Option<T>, StoreError> {
+    let rows = session_record::Entity::delete_many()
+        .filter(Column::Kind.eq(kind))
+        .filter(Column::Id.eq(id))
+        .exec_with_returning(db)
+        .await
+        .map_err(unavailable)?;
+    let now = now();
+    rows.into_iter()
+        .find(|r| r.expires_at > now)
+        .map(|r| decode(&r.value))
+        .transpose()
+}
+
+async fn delete<C: ConnectionTrait>(db: &C, kind: &str, id: &str) -> Result<(), StoreError> {
+    session_record::Entity::delete_many()
+        .filter(Column::Kind.eq(kind))
+        .filter(Column::Id.eq(id))
+        .exec(db)
+        .await
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+async fn of_user<C: ConnectionTrait, T: DeserializeOwned>(
+    db: &C,
+    kind: &str,
+    user_id: &str,
+) -> Result<Vec<T>, StoreError> {
+    let rows = session_record::Entity::find()
+        .filter(Column::Kind.eq(kind))
+        .filter(Column::UserId.eq(user_id))
+        .filter(Column::ExpiresAt.gt(now()))
+        .all(db)
+        .await
+        .map_err(unavailable)?;
+    rows.iter().map(|r| decode(&r.value)).collect()
+}
+
+/// Deletes a family and all its token rows inside `db` (a transaction or the pool).
+async fn delete_family<C: ConnectionTrait>(db: &C, family_id: &str) -> Result<(), StoreError> {
+    delete(db, REFRESH_FAMILY, family_id).await?;
+    session_record::Entity::delete_many()
+        .filter(Column::Kind.eq(REFRESH_TOKEN))
+        .filter(Column::Id.starts_with(format!("{family_id}:")))
+        .exec(db)
+        .await
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+fn push_access_token(record: &mut FamilyRecord, token: &IssuedAccessToken, now: i64) {
+    record.access_tokens.retain(|t| t.exp > now);
+    record.access_tokens.push(token.clone());
+}
+
 #[async_trait]
 impl SessionStore for SqlSessionStore {
     async fn put_pending_auth(&self, auth: &PendingAuth, ttl_secs: u64) -> Result<(), StoreError> {
-        self.put(PENDING_AUTH, &auth.id, None, auth, expires(ttl_secs))
-            .await
+        put(
+            &self.db,
+            PENDING_AUTH,
+            &auth.id,
+            None,
+            auth,
+            expires(ttl_secs),
+        )
+        .await
     }
 
     async fn take_pending_auth(&self, id: &str) -> Result<Option<PendingAuth>, StoreError> {
-        self.take(PENDING_AUTH, id).await
+        take(&self.db, PENDING_AUTH, id).await
     }
 
     async fn put_consent_request(
@@ -150,7 +225,8 @@ impl SessionStore for SqlSessionStore {
         req: &ConsentRequest,
         ttl_secs: u64,
     ) -> Result<(), StoreError> {
-        self.put(
+        put(
+            &self.db,
             CONSENT_REQUEST,
             &req.id,
             Some(&req.user_id),
@@ -161,7 +237,7 @@ impl SessionStore for SqlSessionStore {
     }
 
     async fn take_consent_request(&self, id: &str) -> Result<Option<ConsentRequest>, StoreError> {
-        self.take(CONSENT_REQUEST, id).await
+        take(&self.db, CONSENT_REQUEST, id).await
     }
 
     async fn put_code(
@@ -170,7 +246,8 @@ impl SessionStore for SqlSessionStore {
         code: &AuthCode,
         ttl_secs: u64,
     ) -> Result<(), StoreError> {
-        self.put(
+        put(
+            &self.db,
             AUTH_CODE,
             code_hash,
             Some(&code.user_id),
@@ -181,11 +258,12 @@ impl SessionStore for SqlSessionStore {
     }
 
     async fn consume_code(&self, code_hash: &str) -> Result<Option<AuthCode>, StoreError> {
-        self.take(AUTH_CODE, code_hash).await
+        take(&self.db, AUTH_CODE, code_hash).await
     }
 
     async fn put_sso_session(&self, session: &SsoSession) -> Result<(), StoreError> {
-        self.put(
+        put(
+            &self.db,
             SSO_SESSION,
             &session.id,
             Some(&session.user_id),
@@ -196,21 +274,333 @@ impl SessionStore for SqlSessionStore {
     }
 
     async fn get_sso_session(&self, sid: &str) -> Result<Option<SsoSession>, StoreError> {
-        self.get(SSO_SESSION, sid).await
+        get(&self.db, SSO_SESSION, sid, now()).await
     }
 
     async fn delete_sso_session(&self, sid: &str) -> Result<(), StoreError> {
-        self.delete(SSO_SESSION, sid).await
+        delete(&self.db, SSO_SESSION, sid).await
     }
 
     async fn sso_sessions_of_user(&self, user_id: &str) -> Result<Vec<SsoSession>, StoreError> {
-        let rows = session_record::Entity::find()
+        of_user(&self.db, SSO_SESSION, user_id).await
+    }
+
+    async fn revoke_user_sessions(&self, user_id: &str) -> Result<Vec<SsoSession>, StoreError> {
+        let rows = session_record::Entity::delete_many()
             .filter(Column::Kind.eq(SSO_SESSION))
             .filter(Column::UserId.eq(user_id))
-            .filter(Column::ExpiresAt.gt(now()))
-            .all(&self.db)
+            .exec_with_returning(&self.db)
             .await
             .map_err(unavailable)?;
-        rows.iter().map(|r| decode(&r.value)).collect()
+        let now = now();
+        rows.iter()
+            .filter(|r| r.expires_at > now)
+            .map(|r| decode(&r.value))
+            .collect()
     }
+
+    async fn create_refresh_family(
+        &self,
+        family: &RefreshFamily,
+        first: &RefreshSuccessor,
+    ) -> Result<(), StoreError> {
+        let now = now();
+        let txn = self.db.begin().await.map_err(unavailable)?;
+        let record = FamilyRecord {
+            family: family.clone(),
+            access_tokens: vec![first.access_token.clone()],
+        };
+        put(
+            &txn,
+            REFRESH_FAMILY,
+            &family.id,
+            Some(&family.user_id),
+            &record,
+            family.expires_at,
+        )
+        .await?;
+        let idle_expires_at = idle_expiry(now, first.idle_ttl_secs, family.expires_at);
+        let token = TokenRecord {
+            idle_expires_at,
+            successor_hash: None,
+            sealed_successor: None,
+            rotated_at: None,
+        };
+        put(
+            &txn,
+            REFRESH_TOKEN,
+            &token_id(&family.id, &first.token_hash),
+            None,
+            &token,
+            idle_expires_at,
+        )
+        .await?;
+        txn.commit().await.map_err(unavailable)
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        family_id: &str,
+        presented_hash: &str,
+        successor: &RefreshSuccessor,
+        now: i64,
+        grace_secs: u64,
+    ) -> Result<RotateOutcome, StoreError> {
+        let txn = self.db.begin().await.map_err(unavailable)?;
+        // Write first: the row lock (PostgreSQL) or the write lock (SQLite) serialises concurrent
+        // rotations of one family before anything is read, so no two see the token as current.
+        let locked = session_record::Entity::update_many()
+            .col_expr(Column::ExpiresAt, Expr::col(Column::ExpiresAt))
+            .filter(Column::Kind.eq(REFRESH_FAMILY))
+            .filter(Column::Id.eq(family_id))
+            .exec(&txn)
+            .await
+            .map_err(unavailable)?;
+        if locked.rows_affected == 0 {
+            txn.commit().await.map_err(unavailable)?;
+            return Ok(RotateOutcome::Invalid);
+        }
+        let Some(mut record) = get::<_, FamilyRecord>(&txn, REFRESH_FAMILY, family_id, now).await?
+        else {
+            txn.commit().await.map_err(unavailable)?;
+            return Ok(RotateOutcome::Invalid);
+        };
+        let presented_id = token_id(family_id, presented_hash);
+        let Some(mut token) =
+            get::<_, TokenRecord>(&txn, REFRESH_TOKEN, &presented_id, i64::MIN).await?
+        else {
+            txn.commit().await.map_err(unavailable)?;
+            return Ok(RotateOutcome::Invalid);
+        };
+        let outcome = match (
+            &token.successor_hash,
+            token.rotated_at,
+            &token.sealed_successor,
+        ) {
+            (None, _, _) => {
+                if now >= token.idle_expires_at {
+                    RotateOutcome::Invalid
+                } else {
+                    let family_end = record.family.expires_at;
+                    token.successor_hash = Some(successor.token_hash.clone());
+                    token.sealed_successor = Some(successor.sealed.clone());
+                    token.rotated_at = Some(now);
+                    // A rotated token is remembered for the family's life, to detect its reuse.
+                    put(&txn, REFRESH_TOKEN, &presented_id, None, &token, family_end).await?;
+                    let idle_expires_at = idle_expiry(now, successor.idle_ttl_secs, family_end);
+                    let next = TokenRecord {
+                        idle_expires_at,
+                        successor_hash: None,
+                        sealed_successor: None,
+                        rotated_at: None,
+                    };
+                    put(
+                        &txn,
+                        REFRESH_TOKEN,
+                        &token_id(family_id, &successor.token_hash),
+                        None,
+                        &next,
+                        idle_expires_at,
+                    )
+                    .await?;
+                    push_access_token(&mut record, &successor.access_token, now);
+                    put(
+                        &txn,
+                        REFRESH_FAMILY,
+                        family_id,
+                        Some(&record.family.user_id),
+                        &record,
+                        family_end,
+                    )
+                    .await?;
+                    RotateOutcome::Rotated(record.family)
+                }
+            }
+            (Some(_), Some(rotated_at), Some(sealed)) if now - rotated_at <= grace_secs as i64 => {
+                let sealed = sealed.clone();
+                push_access_token(&mut record, &successor.access_token, now);
+                let family_end = record.family.expires_at;
+                put(
+                    &txn,
+                    REFRESH_FAMILY,
+                    family_id,
+                    Some(&record.family.user_id),
+                    &record,
+                    family_end,
+                )
+                .await?;
+                RotateOutcome::Retry {
+                    family: record.family,
+                    sealed_successor: sealed,
+                }
+            }
+            _ => {
+                delete_family(&txn, family_id).await?;
+                RotateOutcome::Reused(RevokedFamily {
+                    family: record.family,
+                    access_tokens: record.access_tokens,
+                })
+            }
+        };
+        txn.commit().await.map_err(unavailable)?;
+        Ok(outcome)
+    }
+
+    async fn refresh_token_state(
+        &self,
+        family_id: &str,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<RefreshTokenState>, StoreError> {
+        let Some(record) = get::<_, FamilyRecord>(&self.db, REFRESH_FAMILY, family_id, now).await?
+        else {
+            return Ok(None);
+        };
+        let Some(token) = get::<_, TokenRecord>(
+            &self.db,
+            REFRESH_TOKEN,
+            &token_id(family_id, token_hash),
+            i64::MIN,
+        )
+        .await?
+        else {
+            return Ok(None);
+        };
+        let current = token.successor_hash.is_none() && now < token.idle_expires_at;
+        Ok(Some(RefreshTokenState {
+            family: record.family,
+            current,
+        }))
+    }
+
+    async fn get_refresh_family(
+        &self,
+        family_id: &str,
+    ) -> Result<Option<RefreshFamily>, StoreError> {
+        Ok(
+            get::<_, FamilyRecord>(&self.db, REFRESH_FAMILY, family_id, now())
+                .await?
+                .map(|r| r.family),
+        )
+    }
+
+    async fn update_refresh_family(&self, family: &RefreshFamily) -> Result<bool, StoreError> {
+        let txn = self.db.begin().await.map_err(unavailable)?;
+        let Some(mut record) =
+            get::<_, FamilyRecord>(&txn, REFRESH_FAMILY, &family.id, now()).await?
+        else {
+            txn.commit().await.map_err(unavailable)?;
+            return Ok(false);
+        };
+        record.family = family.clone();
+        put(
+            &txn,
+            REFRESH_FAMILY,
+            &family.id,
+            Some(&family.user_id),
+            &record,
+            family.expires_at,
+        )
+        .await?;
+        txn.commit().await.map_err(unavailable)?;
+        Ok(true)
+    }
+
+    async fn revoke_refresh_family(
+        &self,
+        family_id: &str,
+    ) -> Result<Option<RevokedFamily>, StoreError> {
+        let txn = self.db.begin().await.map_err(unavailable)?;
+        let record: Option<FamilyRecord> = take(&txn, REFRESH_FAMILY, family_id).await?;
+        delete_family(&txn, family_id).await?;
+        txn.commit().await.map_err(unavailable)?;
+        Ok(record.map(|r| RevokedFamily {
+            family: r.family,
+            access_tokens: r.access_tokens,
+        }))
+    }
+
+    async fn refresh_families_of_user(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<RefreshFamily>, StoreError> {
+        let records: Vec<FamilyRecord> = of_user(&self.db, REFRESH_FAMILY, user_id).await?;
+        Ok(records.into_iter().map(|r| r.family).collect())
+    }
+
+    async fn deny_access_token(&self, jti: &str, exp: i64) -> Result<(), StoreError> {
+        put(&self.db, DENIED_JTI, jti, None, &exp, exp).await
+    }
+
+    async fn is_access_token_denied(&self, jti: &str) -> Result<bool, StoreError> {
+        Ok(get::<_, i64>(&self.db, DENIED_JTI, jti, now())
+            .await?
+            .is_some())
+    }
+
+    async fn put_cached(&self, name: &str, value: &str, ttl_secs: u64) -> Result<(), StoreError> {
+        put(&self.db, CACHE, name, None, &value, expires(ttl_secs)).await
+    }
+
+    async fn get_cached(&self, name: &str) -> Result<Option<String>, StoreError> {
+        get(&self.db, CACHE, name, now()).await
+    }
+
+    async fn try_lock(&self, name: &str, holder: &str, ttl_secs: u64) -> Result<bool, StoreError> {
+        let now = now();
+        let holder_json = encode(&holder)?;
+        // Each step is one atomic statement: clear an expired lease, extend our own, or insert a
+        // new one where none exists (ON CONFLICT DO NOTHING decides between racing instances).
+        session_record::Entity::delete_many()
+            .filter(Column::Kind.eq(LOCK))
+            .filter(Column::Id.eq(name))
+            .filter(Column::ExpiresAt.lte(now))
+            .exec(&self.db)
+            .await
+            .map_err(unavailable)?;
+        let extended = session_record::Entity::update_many()
+            .col_expr(Column::ExpiresAt, Expr::value(expires(ttl_secs)))
+            .filter(Column::Kind.eq(LOCK))
+            .filter(Column::Id.eq(name))
+            .filter(Column::Value.eq(holder_json.clone()))
+            .exec(&self.db)
+            .await
+            .map_err(unavailable)?;
+        if extended.rows_affected > 0 {
+            return Ok(true);
+        }
+        let model = session_record::ActiveModel {
+            kind: Set(LOCK.to_string()),
+            id: Set(name.to_string()),
+            user_id: Set(None),
+            value: Set(holder_json),
+            expires_at: Set(expires(ttl_secs)),
+        };
+        let inserted = session_record::Entity::insert(model)
+            .on_conflict(
+                OnConflict::columns([Column::Kind, Column::Id])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .exec_without_returning(&self.db)
+            .await
+            .map_err(unavailable)?;
+        Ok(inserted > 0)
+    }
+
+    async fn unlock(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        session_record::Entity::delete_many()
+            .filter(Column::Kind.eq(LOCK))
+            .filter(Column::Id.eq(name))
+            .filter(Column::Value.eq(encode(&holder)?))
+            .exec(&self.db)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+fn idle_expiry(now: i64, idle_ttl_secs: u64, family_end: i64) -> i64 {
+    now.saturating_add(i64::try_from(idle_ttl_secs).unwrap_or(i64::MAX))
+        .min(family_end)
 }

@@ -1,0 +1,633 @@
+//! The Redis SessionStore (fred). Every key has a TTL and the configured prefix; nothing outside
+//! the prefix is read or written. Single use is GETDEL; rotation with reuse detection is one Lua
+//! script loaded once and called by SHA. Keys of one refresh family share a hash tag (`{family}`)
+//! so the script also runs on Redis Cluster.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use fred::prelude::*;
+use fred::types::scripts::Script;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{
+    AuthCode, ConsentRequest, IssuedAccessToken, PendingAuth, RefreshFamily, RefreshSuccessor,
+    RefreshTokenState, RevokedFamily, RotateOutcome, SessionStore, SsoSession, StoreError,
+};
+
+/// KEYS: family, presented token, successor token, family access-token set.
+/// ARGV: now, grace, successor hash, sealed successor, idle ttl, access entry, access exp.
+/// Returns {0} invalid, {1, family} rotated, {2, family, sealed} retry, {3, family, access...} reused.
+const ROTATE_LUA: &str = r#"
+local now = tonumber(ARGV[1])
+local fam = redis.call('HMGET', KEYS[1], 'j', 'exp')
+if not fam[1] then return {0} end
+local fam_end = tonumber(fam[2])
+if now >= fam_end then return {0} end
+local tok = redis.call('HMGET', KEYS[2], 'ie', 's', 'sealed', 'at')
+if not tok[1] then return {0} end
+local fam_pttl = redis.call('PTTL', KEYS[1])
+local function remember_access()
+  redis.call('SADD', KEYS[4], ARGV[6])
+  if fam_pttl > 0 then redis.call('PEXPIRE', KEYS[4], fam_pttl) end
+end
+if not tok[2] then
+  if now >= tonumber(tok[1]) then return {0} end
+  redis.call('HSET', KEYS[2], 's', ARGV[3], 'sealed', ARGV[4], 'at', ARGV[1])
+  if fam_pttl > 0 then redis.call('PEXPIRE', KEYS[2], fam_pttl) end
+  local idle = tonumber(ARGV[5])
+  local ie = math.min(now + idle, fam_end)
+  redis.call('HSET', KEYS[3], 'ie', tostring(ie))
+  local ttl_ms = idle * 1000
+  if fam_pttl > 0 and fam_pttl < ttl_ms then ttl_ms = fam_pttl end
+  redis.call('PEXPIRE', KEYS[3], math.max(ttl_ms, 1))
+  remember_access()
+  return {1, fam[1]}
+end
+if now - tonumber(tok[4]) <= tonumber(ARGV[2]) then
+  remember_access()
+  return {2, fam[1], tok[3]}
+end
+local access = redis.call('SMEMBERS', KEYS[4])
+redis.call('DEL', KEYS[1], KEYS[4])
+local out = {3, fam[1]}
+for _, a in ipairs(access) do table.insert(out, a) end
+return out
+"#;
+
+/// KEYS: family, family access-token set. Returns {} or {family, access...}, deleting both.
+const REVOKE_LUA: &str = r#"
+local fam = redis.call('HGET', KEYS[1], 'j')
+if not fam then return {} end
+local access = redis.call('SMEMBERS', KEYS[2])
+redis.call('DEL', KEYS[1], KEYS[2])
+local out = {fam}
+for _, a in ipairs(access) do table.insert(out, a) end
+return out
+"#;
+
+/// KEYS: family. ARGV: json. Replaces the family record if it still exists.
+const UPDATE_FAMILY_LUA: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'j', ARGV[1])
+return 1
+"#;
+
+/// KEYS: index set. ARGV: member, expire-at (Unix seconds), now. The index lives as long as its
+/// longest-lived member.
+const INDEX_ADD_LUA: &str = r#"
+redis.call('SADD', KEYS[1], ARGV[1])
+local want = tonumber(ARGV[2]) - tonumber(ARGV[3])
+if redis.call('TTL', KEYS[1]) < want then redis.call('EXPIREAT', KEYS[1], tonumber(ARGV[2])) end
+return 1
+"#;
+
+/// KEYS: lock. ARGV: holder, ttl seconds.
+const TRY_LOCK_LUA: &str = r#"
+local cur = redis.call('GET', KEYS[1])
+if (not cur) or cur == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2]))
+  return 1
+end
+return 0
+"#;
+
+/// KEYS: lock. ARGV: holder.
+const UNLOCK_LUA: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"#;
+
+/// Connection settings of the Redis store (`[redis]` in the config).
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    /// `redis://`, `rediss://`, `redis-sentinel://` or `redis-cluster://` (fred's URL forms).
+    pub url: String,
+    pub prefix: String,
+    pub pool_size: usize,
+    /// Bound on every command, so an outage answers quickly instead of hanging.
+    pub command_timeout: Duration,
+    pub connect_timeout: Duration,
+}
+
+pub struct RedisSessionStore {
+    pool: Pool,
+    prefix: String,
+    rotate: Script,
+    revoke: Script,
+    update_family: Script,
+    try_lock: Script,
+    unlock: Script,
+    index_add: Script,
+}
+
+fn unavailable(err: Error) -> StoreError {
+    StoreError::Unavailable(err.to_string())
+}
+
+fn decode<T: DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn ttl_i64(ttl_secs: u64) -> i64 {
+    i64::try_from(ttl_secs).unwrap_or(i64::MAX)
+}
+
+fn access_entry(token: &IssuedAccessToken) -> String {
+    format!("{} {}", token.jti, token.exp)
+}
+
+fn parse_access_entries(values: &[Value]) -> Vec<IssuedAccessToken> {
+    values
+        .iter()
+        .filter_map(|v| v.as_string())
+        .filter_map(|s| {
+            let (jti, exp) = s.split_once(' ')?;
+            Some(IssuedAccessToken {
+                jti: jti.to_string(),
+                exp: exp.parse().ok()?,
+            })
+        })
+        .collect()
+}
+
+impl RedisSessionStore {
+    /// Connects the pool (bounded by `connect_timeout`) and loads the scripts once.
+    pub async fn connect(settings: &RedisSettings) -> Result<RedisSessionStore, StoreError> {
+        let config = Config::from_url(&settings.url)
+            .map_err(|e| StoreError::Unavailable(format!("redis.url: {e}")))?;
+        let command_timeout = settings.command_timeout;
+        let connect_timeout = settings.connect_timeout;
+        let pool = Builder::from_config(config)
+            .with_connection_config(|c| {
+                c.connection_timeout = connect_timeout;
+                c.internal_command_timeout = command_timeout;
+                // A command in flight when the connection drops is not replayed behind the
+                // caller's back: the caller gets an error and answers 503.
+                c.max_command_attempts = 1;
+            })
+            .with_performance_config(|p| p.default_command_timeout = command_timeout)
+            // Keep reconnecting forever, backing off to 2 s: recovery needs no restart.
+            .set_policy(ReconnectPolicy::new_exponential(0, 100, 2000, 2))
+            .build_pool(settings.pool_size.max(1))
+            .map_err(unavailable)?;
+        pool.init().await.map_err(unavailable)?;
+        let store = RedisSessionStore {
+            pool,
+            prefix: settings.prefix.clone(),
+            rotate: Script::from_lua(ROTATE_LUA),
+            revoke: Script::from_lua(REVOKE_LUA),
+            update_family: Script::from_lua(UPDATE_FAMILY_LUA),
+            try_lock: Script::from_lua(TRY_LOCK_LUA),
+            unlock: Script::from_lua(UNLOCK_LUA),
+            index_add: Script::from_lua(INDEX_ADD_LUA),
+        };
+        for script in [
+            &store.rotate,
+            &store.revoke,
+            &store.update_family,
+            &store.try_lock,
+            &store.unlock,
+            &store.index_add,
+        ] {
+            script.load(store.pool.next()).await.map_err(unavailable)?;
+        }
+        Ok(store)
+    }
+
+    fn key(&self, kind: &str, id: &str) -> String {
+        format!("{}{kind}:{id}", self.prefix)
+    }
+
+    fn family_key(&self, family_id: &str) -> String {
+        format!("{}rf:{{{family_id}}}", self.prefix)
+    }
+
+    fn family_access_key(&self, family_id: &str) -> String {
+        format!("{}rfa:{{{family_id}}}", self.prefix)
+    }
+
+    fn token_key(&self, family_id: &str, hash: &str) -> String {
+        format!("{}rt:{{{family_id}}}:{hash}", self.prefix)
+    }
+
+    async fn put_json<T: Serialize>(
+        &self,
+        key: String,
+        value: &T,
+        ttl_secs: i64,
+    ) -> Result<(), StoreError> {
+        if ttl_secs <= 0 {
+            // Already expired: make sure nothing stale stays behind.
+            let _: i64 = self.pool.del(key).await.map_err(unavailable)?;
+            return Ok(());
+        }
+        let json = encode(value)?;
+        let _: () = self
+            .pool
+            .set(key, json, Some(Expiration::EX(ttl_secs)), None, false)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn get_json<T: DeserializeOwned>(&self, key: String) -> Result<Option<T>, StoreError> {
+        let value: Option<String> = self.pool.get(key).await.map_err(unavailable)?;
+        value.map(|v| decode(&v)).transpose()
+    }
+
+    async fn take_json<T: DeserializeOwned>(&self, key: String) -> Result<Option<T>, StoreError> {
+        let value: Option<String> = self.pool.getdel(key).await.map_err(unavailable)?;
+        value.map(|v| decode(&v)).transpose()
+    }
+
+    async fn members(&self, index: &str) -> Result<Vec<String>, StoreError> {
+        self.pool.smembers(index).await.map_err(unavailable)
+    }
+
+    /// Drops an index member whose record is gone (expired or revoked elsewhere).
+    async fn prune(&self, index: &str, member: &str) -> Result<(), StoreError> {
+        let _: i64 = self.pool.srem(index, member).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn read_family(&self, key: String) -> Result<Option<RefreshFamily>, StoreError> {
+        let json: Option<String> = self.pool.hget(key, "j").await.map_err(unavailable)?;
+        json.map(|j| decode(&j)).transpose()
+    }
+
+    async fn add_to_index(
+        &self,
+        index: String,
+        member: &str,
+        until: i64,
+    ) -> Result<(), StoreError> {
+        let _: i64 = self
+            .index_add
+            .evalsha_with_reload(
+                self.pool.next(),
+                vec![index],
+                vec![member.to_string(), until.to_string(), now().to_string()],
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl SessionStore for RedisSessionStore {
+    async fn put_pending_auth(&self, auth: &PendingAuth, ttl_secs: u64) -> Result<(), StoreError> {
+        self.put_json(self.key("pa", &auth.id), auth, ttl_i64(ttl_secs))
+            .await
+    }
+
+    async fn take_pending_auth(&self, id: &str) -> Result<Option<PendingAuth>, StoreError> {
+        self.take_json(self.key("pa", id)).await
+    }
+
+    async fn put_consent_request(
+        &self,
+        req: &ConsentRequest,
+        ttl_secs: u64,
+    ) -> Result<(), StoreError> {
+        self.put_json(self.key("cr", &req.id), req, ttl_i64(ttl_secs))
+            .await
+    }
+
+    async fn take_consent_request(&self, id: &str) -> Result<Option<ConsentRequest>, StoreError> {
+        self.take_json(self.key("cr", id)).await
+    }
+
+    async fn put_code(
+        &self,
+        code_hash: &str,
+        code: &AuthCode,
+        ttl_secs: u64,
+    ) -> Result<(), StoreError> {
+        self.put_json(self.key("code", code_hash), code, ttl_i64(ttl_secs))
+            .await
+    }
+
+    async fn consume_code(&self, code_hash: &str) -> Result<Option<AuthCode>, StoreError> {
+        self.take_json(self.key("code", code_hash)).await
+    }
+
+    async fn put_sso_session(&self, session: &SsoSession) -> Result<(), StoreError> {
+        self.put_json(
+            self.key("sso", &session.id),
+            session,
+            session.expires_at - now(),
+        )
+        .await?;
+        if session.expires_at > now() {
+            self.add_to_index(
+                self.key("usso", &session.user_id),
+                &session.id,
+                session.expires_at,
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn get_sso_session(&self, sid: &str) -> Result<Option<SsoSession>, StoreError> {
+        self.get_json(self.key("sso", sid)).await
+    }
+
+    async fn delete_sso_session(&self, sid: &str) -> Result<(), StoreError> {
+        if let Some(session) = self.take_json::<SsoSession>(self.key("sso", sid)).await? {
+            self.prune(&self.key("usso", &session.user_id), sid).await?;
+        }
+        Ok(())
+    }
+
+    async fn sso_sessions_of_user(&self, user_id: &str) -> Result<Vec<SsoSession>, StoreError> {
+        let index = self.key("usso", user_id);
+        let mut live = Vec::new();
+        for sid in self.members(&index).await? {
+            match self.get_json::<SsoSession>(self.key("sso", &sid)).await? {
+                Some(session) => live.push(session),
+                None => self.prune(&index, &sid).await?,
+            }
+        }
+        Ok(live)
+    }
+
+    async fn revoke_user_sessions(&self, user_id: &str) -> Result<Vec<SsoSession>, StoreError> {
+        let index = self.key("usso", user_id);
+        let mut ended = Vec::new();
+        for sid in self.members(&index).await? {
+            if let Some(session) = self.take_json::<SsoSession>(self.key("sso", &sid)).await? {
+                ended.push(session);
+            }
+            self.prune(&index, &sid).await?;
+        }
+        Ok(ended)
+    }
+
+    async fn create_refresh_family(
+        &self,
+        family: &RefreshFamily,
+        first: &RefreshSuccessor,
+    ) -> Result<(), StoreError> {
+        let now = now();
+        let life = family.expires_at - now;
+        if life <= 0 {
+            return Ok(());
+        }
+        let family_key = self.family_key(&family.id);
+        let _: i64 = self
+            .pool
+            .hset(
+                family_key.clone(),
+                vec![
+                    ("j", encode(family)?),
+                    ("exp", family.expires_at.to_string()),
+                ],
+            )
+            .await
+            .map_err(unavailable)?;
+        let _: i64 = self
+            .pool
+            .expire_at(family_key, family.expires_at, None)
+            .await
+            .map_err(unavailable)?;
+        let idle_expires_at = (now + ttl_i64(first.idle_ttl_secs)).min(family.expires_at);
+        let token_key = self.token_key(&family.id, &first.token_hash);
+        let _: i64 = self
+            .pool
+            .hset(token_key.clone(), ("ie", idle_expires_at.to_string()))
+            .await
+            .map_err(unavailable)?;
+        let _: i64 = self
+            .pool
+            .expire_at(token_key, idle_expires_at, None)
+            .await
+            .map_err(unavailable)?;
+        let access_key = self.family_access_key(&family.id);
+        let _: i64 = self
+            .pool
+            .sadd(access_key.clone(), access_entry(&first.access_token))
+            .await
+            .map_err(unavailable)?;
+        let _: i64 = self
+            .pool
+            .expire_at(access_key, family.expires_at, None)
+            .await
+            .map_err(unavailable)?;
+        self.add_to_index(
+            self.key("urf", &family.user_id),
+            &family.id,
+            family.expires_at,
+        )
+        .await
+    }
+
+    async fn rotate_refresh_token(
+        &self,
+        family_id: &str,
+        presented_hash: &str,
+        successor: &RefreshSuccessor,
+        now: i64,
+        grace_secs: u64,
+    ) -> Result<RotateOutcome, StoreError> {
+        let keys = vec![
+            self.family_key(family_id),
+            self.token_key(family_id, presented_hash),
+            self.token_key(family_id, &successor.token_hash),
+            self.family_access_key(family_id),
+        ];
+        let args = vec![
+            now.to_string(),
+            grace_secs.to_string(),
+            successor.token_hash.clone(),
+            successor.sealed.clone(),
+            successor.idle_ttl_secs.to_string(),
+            access_entry(&successor.access_token),
+            successor.access_token.exp.to_string(),
+        ];
+        let reply: Vec<Value> = self
+            .rotate
+            .evalsha_with_reload(self.pool.next(), keys, args)
+            .await
+            .map_err(unavailable)?;
+        let code = reply.first().and_then(|v| v.as_i64()).unwrap_or(0);
+        let family = || -> Result<RefreshFamily, StoreError> {
+            let json = reply
+                .get(1)
+                .and_then(|v| v.as_string())
+                .ok_or_else(|| StoreError::Corrupt("rotate reply".into()))?;
+            decode(&json)
+        };
+        Ok(match code {
+            1 => RotateOutcome::Rotated(family()?),
+            2 => RotateOutcome::Retry {
+                family: family()?,
+                sealed_successor: reply
+                    .get(2)
+                    .and_then(|v| v.as_string())
+                    .ok_or_else(|| StoreError::Corrupt("rotate reply".into()))?,
+            },
+            3 => RotateOutcome::Reused(RevokedFamily {
+                family: family()?,
+                access_tokens: parse_access_entries(reply.get(2..).unwrap_or_default()),
+            }),
+            _ => RotateOutcome::Invalid,
+        })
+    }
+
+    async fn refresh_token_state(
+        &self,
+        family_id: &str,
+        token_hash: &str,
+        now: i64,
+    ) -> Result<Option<RefreshTokenState>, StoreError> {
+        let fam: Vec<Option<String>> = self
+            .pool
+            .hmget(self.family_key(family_id), vec!["j", "exp"])
+            .await
+            .map_err(unavailable)?;
+        let (Some(Some(json)), Some(Some(exp))) = (fam.first(), fam.get(1)) else {
+            return Ok(None);
+        };
+        if exp.parse::<i64>().map_or(true, |exp| now >= exp) {
+            return Ok(None);
+        }
+        let tok: Vec<Option<String>> = self
+            .pool
+            .hmget(self.token_key(family_id, token_hash), vec!["ie", "s"])
+            .await
+            .map_err(unavailable)?;
+        let Some(Some(idle)) = tok.first() else {
+            return Ok(None);
+        };
+        let rotated = tok.get(1).is_some_and(Option::is_some);
+        let current = !rotated && idle.parse::<i64>().is_ok_and(|ie| now < ie);
+        Ok(Some(RefreshTokenState {
+            family: decode(json)?,
+            current,
+        }))
+    }
+
+    async fn get_refresh_family(
+        &self,
+        family_id: &str,
+    ) -> Result<Option<RefreshFamily>, StoreError> {
+        self.read_family(self.family_key(family_id)).await
+    }
+
+    async fn update_refresh_family(&self, family: &RefreshFamily) -> Result<bool, StoreError> {
+        let updated: i64 = self
+            .update_family
+            .evalsha_with_reload(
+                self.pool.next(),
+                vec![self.family_key(&family.id)],
+                vec![encode(family)?],
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(updated == 1)
+    }
+
+    async fn revoke_refresh_family(
+        &self,
+        family_id: &str,
+    ) -> Result<Option<RevokedFamily>, StoreError> {
+        let reply: Vec<Value> = self
+            .revoke
+            .evalsha_with_reload(
+                self.pool.next(),
+                vec![
+                    self.family_key(family_id),
+                    self.family_access_key(family_id),
+                ],
+                Vec::<String>::new(),
+            )
+            .await
+            .map_err(unavailable)?;
+        let Some(json) = reply.first().and_then(|v| v.as_string()) else {
+            return Ok(None);
+        };
+        let family: RefreshFamily = decode(&json)?;
+        self.prune(&self.key("urf", &family.user_id), family_id)
+            .await?;
+        Ok(Some(RevokedFamily {
+            family,
+            access_tokens: parse_access_entries(reply.get(1..).unwrap_or_default()),
+        }))
+    }
+
+    async fn refresh_families_of_user(
+        &self,
+        user_id: &str,
+    ) -> Result<Vec<RefreshFamily>, StoreError> {
+        let index = self.key("urf", user_id);
+        let mut live = Vec::new();
+        for family_id in self.members(&index).await? {
+            match self.read_family(self.family_key(&family_id)).await? {
+                Some(family) => live.push(family),
+                None => self.prune(&index, &family_id).await?,
+            }
+        }
+        Ok(live)
+    }
+
+    async fn deny_access_token(&self, jti: &str, exp: i64) -> Result<(), StoreError> {
+        self.put_json(self.key("deny", jti), &exp, exp - now())
+            .await
+    }
+
+    async fn is_access_token_denied(&self, jti: &str) -> Result<bool, StoreError> {
+        let count: i64 = self
+            .pool
+            .exists(self.key("deny", jti))
+            .await
+            .map_err(unavailable)?;
+        Ok(count > 0)
+    }
+
+    async fn put_cached(&self, name: &str, value: &str, ttl_secs: u64) -> Result<(), StoreError> {
+        self.put_json(self.key("cache", name), &value, ttl_i64(ttl_secs))
+            .await
+    }
+
+    async fn get_cached(&self, name: &str) -> Result<Option<String>, StoreError> {
+        self.get_json(self.key("cache", name)).await
+    }
+
+    async fn try_lock(&self, name: &str, holder: &str, ttl_secs: u64) -> Result<bool, StoreError> {
+        let acquired: i64 = self
+            .try_lock
+            .evalsha_with_reload(
+                self.pool.next(),
+                vec![self.key("lock", name)],
+                vec![holder.to_string(), ttl_secs.max(1).to_string()],
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(acquired == 1)
+    }
+
+    async fn unlock(&self, name: &str, holder: &str) -> Result<(), StoreError> {
+        let _: i64 = self
+            .unlock
+            .evalsha_with_reload(
+                self.pool.next(),
+                vec![self.key("lock", name)],
+                vec![holder.to_string()],
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+}
