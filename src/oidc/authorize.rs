@@ -9,7 +9,7 @@ use poem::http::{Method, StatusCode};
 use poem::web::Data;
 use poem::{Body, Request, Response, handler};
 
-use super::code::{ErrorRedirect, LoggedIn, finish_authorization, redirect, unavailable_redirect};
+use super::code::{ErrorRedirect, LoggedIn, finish_authorization, redirect};
 use super::params::{Params, is_pkce_value, parse_scope};
 use super::{now, paths};
 use crate::app::App;
@@ -325,7 +325,7 @@ pub async fn run(app: &App, req: &Request, params: &Params) -> Response {
     let request = validated.request;
     let session = match current_session(app, req).await {
         Ok(s) => s,
-        Err(_) => return unavailable_redirect(app, &request, StatusCode::FOUND),
+        Err(_) => return pages::unavailable_page(),
     };
     let hint_mismatch = match (&request.id_token_hint_sub, &session) {
         (Some(sub), Some(s)) => sub != &s.user.id,
@@ -375,7 +375,7 @@ async fn start_dingtalk_login(app: &App, req: &Request, request: AuthRequest) ->
     let ttl = app.config.tokens.pending_auth_ttl_secs;
     if let Err(e) = app.sessions.put_pending_auth(&pending, ttl).await {
         tracing::error!(error = %e, "cannot store pending authorization");
-        return unavailable_redirect(app, &pending.request, StatusCode::FOUND);
+        return pages::unavailable_page();
     }
     let location = app
         .dingtalk

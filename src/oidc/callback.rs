@@ -9,7 +9,7 @@ use poem::http::StatusCode;
 use poem::web::Data;
 use poem::{Request, Response, handler};
 
-use super::code::{ErrorRedirect, LoggedIn, finish_authorization, unavailable_redirect};
+use super::code::{ErrorRedirect, LoggedIn, finish_authorization};
 use super::now;
 use super::params::Params;
 use crate::app::App;
@@ -122,7 +122,7 @@ pub async fn handle(app: &App, req: &Request, params: &Params) -> Response {
         Ok(user) => user,
         Err(e) => {
             tracing::error!(error = %e, "cannot record user");
-            return unavailable_redirect(app, &request, StatusCode::FOUND);
+            return pages::unavailable_page();
         }
     };
     if user.disabled {
@@ -140,14 +140,14 @@ pub async fn handle(app: &App, req: &Request, params: &Params) -> Response {
     };
     if let Err(e) = app.sessions.put_sso_session(&session).await {
         tracing::error!(error = %e, "cannot store SSO session");
-        return unavailable_redirect(app, &request, StatusCode::FOUND);
+        return pages::unavailable_page();
     }
     let client = match app.directory.client(&request.client_id).await {
         Ok(Some(client)) => client,
         Ok(None) => return bad_login("The application was removed while you were signing in."),
         Err(e) => {
             tracing::error!(error = %e, "client lookup failed");
-            return unavailable_redirect(app, &request, StatusCode::FOUND);
+            return pages::unavailable_page();
         }
     };
     let cookies = [

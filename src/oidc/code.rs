@@ -11,6 +11,10 @@ use crate::random;
 use crate::store::{AuthCode, AuthRequest, ConsentRequest, StoreError};
 use crate::web::pages;
 
+// A dependency outage during the flow answers a 503 page (the brief: outages are a fast 503 the
+// user can retry) rather than RFC 6749 §4.1.2.1's `temporarily_unavailable` redirect, which would
+// end the user's attempt at the client.
+
 /// An authorization error the client hears about at its (already validated) redirect URI.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ErrorRedirect {
@@ -126,7 +130,7 @@ pub async fn finish_authorization(
             Ok(covered) => !covered,
             Err(e) => {
                 tracing::error!(error = %e, "consent lookup failed");
-                return with_cookies(unavailable_redirect(app, &request, status), cookies);
+                return with_cookies(pages::unavailable_page(), cookies);
             }
         }
     };
@@ -160,7 +164,7 @@ pub async fn finish_authorization(
         .await
     {
         tracing::error!(error = %e, "cannot store consent request");
-        return with_cookies(unavailable_redirect(app, &consent.request, status), cookies);
+        return with_cookies(pages::unavailable_page(), cookies);
     }
     let action = app.endpoint_url(paths::CONSENT);
     let page = pages::consent_page(&pages::ConsentView {
@@ -200,7 +204,7 @@ pub async fn issue_code(
         .await
     {
         tracing::error!(error = %e, "cannot store authorization code");
-        return unavailable_redirect(app, request, status);
+        return pages::unavailable_page();
     }
     if let Err(e) = remember_client_in_session(app, &login.sid, &request.client_id).await {
         // Only logout fan-out depends on this list; the login itself is sound.
@@ -226,14 +230,4 @@ async fn remember_client_in_session(
         app.sessions.put_sso_session(&session).await?;
     }
     Ok(())
-}
-
-/// RFC 6749 §4.1.2.1: a dependency failure after the client was validated is reported to it.
-pub fn unavailable_redirect(app: &App, request: &AuthRequest, status: StatusCode) -> Response {
-    ErrorRedirect::new(
-        request,
-        "temporarily_unavailable",
-        "a backing service is unavailable; retry shortly",
-    )
-    .into_response(app, status)
 }

@@ -7,7 +7,7 @@ use poem::http::StatusCode;
 use poem::web::Data;
 use poem::{Body, Request, Response, handler};
 
-use super::code::{ErrorRedirect, LoggedIn, issue_code, unavailable_redirect};
+use super::code::{ErrorRedirect, LoggedIn, issue_code};
 use crate::app::App;
 use crate::random;
 use crate::web::{cookies, pages};
@@ -79,7 +79,7 @@ pub async fn consent(req: &Request, body: Body, app: Data<&Arc<App>>) -> Respons
         .await
     {
         tracing::error!(error = %e, "cannot record consent");
-        return unavailable_redirect(&app, &consent.request, status);
+        return pages::unavailable_page();
     }
     let user = match app.directory.user(&consent.user_id).await {
         Ok(Some(user)) if !user.disabled => user,
@@ -93,7 +93,7 @@ pub async fn consent(req: &Request, body: Body, app: Data<&Arc<App>>) -> Respons
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot load user");
-            return unavailable_redirect(&app, &consent.request, status);
+            return pages::unavailable_page();
         }
     };
     let login = LoggedIn {
