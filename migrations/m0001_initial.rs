@@ -152,11 +152,7 @@ impl MigrationTrait for Migration {
                     .col(string(Consents::ClientId))
                     .col(text(Consents::Scopes))
                     .col(big_integer(Consents::GrantedAt))
-                    .primary_key(
-                        Index::create()
-                            .col(Consents::UserId)
-                            .col(Consents::ClientId),
-                    )
+                    .primary_key(Index::create().col(Consents::UserId).col(Consents::ClientId))
                     .to_owned(),
             )
             .await?;
@@ -170,11 +166,7 @@ impl MigrationTrait for Migration {
                     .col(string_null(SessionRecords::UserId))
                     .col(text(SessionRecords::Value))
                     .col(big_integer(SessionRecords::ExpiresAt))
-                    .primary_key(
-                        Index::create()
-                            .col(SessionRecords::Kind)
-                            .col(SessionRecords::Id),
-                    )
+                    .primary_key(Index::create().col(SessionRecords::Kind).col(SessionRecords::Id))
                     .to_owned(),
             )
             .await?;
@@ -209,9 +201,7 @@ impl MigrationTrait for Migration {
             Clients::Table.into_iden(),
             Users::Table.into_iden(),
         ] {
-            manager
-                .drop_table(Table::drop().table(table).to_owned())
-                .await?;
+            manager.drop_table(Table::drop().table(table).to_owned()).await?;
         }
         Ok(())
     }

@@ -31,10 +31,7 @@ pub enum StartError {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     #[error("database {url}: {source}")]
-    Database {
-        url: String,
-        source: crate::directory::DirectoryError,
-    },
+    Database { url: String, source: crate::directory::DirectoryError },
     #[error(transparent)]
     Keys(#[from] crate::keys::KeyError),
     #[error(transparent)]
@@ -53,17 +50,11 @@ impl App {
             Duration::from_millis(config.database.connect_timeout_ms),
         )
         .await
-        .map_err(|source| StartError::Database {
-            url: redact_url(&config.database.url),
-            source,
-        })?;
+        .map_err(|source| StartError::Database { url: redact_url(&config.database.url), source })?;
         directory
             .migrate()
             .await
-            .map_err(|source| StartError::Database {
-                url: redact_url(&config.database.url),
-                source,
-            })?;
+            .map_err(|source| StartError::Database { url: redact_url(&config.database.url), source })?;
         let ring = crate::keys::load_or_create_ring(&directory, kek).await?;
         let mut sweeper = None;
         let sessions: Arc<dyn SessionStore> = match config.sessions.backend.as_str() {
@@ -75,12 +66,10 @@ impl App {
                     command_timeout: Duration::from_millis(config.redis.command_timeout_ms),
                     connect_timeout: Duration::from_millis(config.redis.connect_timeout_ms),
                 };
-                let store = RedisSessionStore::connect(&settings)
-                    .await
-                    .map_err(|source| StartError::Sessions {
-                        backend: format!("redis at {}", redact_url(&config.redis.url)),
-                        source,
-                    })?;
+                let store = RedisSessionStore::connect(&settings).await.map_err(|source| StartError::Sessions {
+                    backend: format!("redis at {}", redact_url(&config.redis.url)),
+                    source,
+                })?;
                 Arc::new(store)
             }
             _ => {
@@ -89,12 +78,13 @@ impl App {
                 Arc::new(store)
             }
         };
-        let dingtalk = DingTalkClient::new(config.dingtalk.clone())?;
+        let dingtalk = DingTalkClient::with_shared_cache(
+            config.dingtalk.clone(),
+            Some(Arc::new(StoreTokenCache(sessions.clone()))),
+        )?;
         let issuer = config.issuer_base().to_string();
         let discovery = crate::oidc::discovery::render(&issuer);
-        let cookies = CookiePolicy {
-            secure: issuer.starts_with("https://"),
-        };
+        let cookies = CookiePolicy { secure: issuer.starts_with("https://") };
         let app = Arc::new(App {
             config,
             issuer,
@@ -139,10 +129,7 @@ fn spawn_sweeper(app: std::sync::Weak<App>, store: SqlSessionStore) {
             };
             tokio::time::sleep(Duration::from_secs(interval)).await;
             let Some(app) = app.upgrade() else { return };
-            match store
-                .try_lock("sweeper", &app.instance_id, interval.saturating_mul(2))
-                .await
-            {
+            match store.try_lock("sweeper", &app.instance_id, interval.saturating_mul(2)).await {
                 Ok(true) => {}
                 Ok(false) => continue,
                 Err(e) => {
@@ -168,4 +155,20 @@ fn spawn_sweeper(app: std::sync::Weak<App>, store: SqlSessionStore) {
             }
         }
     });
+}
+
+/// The DingTalk app token shared through the SessionStore (design.md §3 `corp_token` cache).
+struct StoreTokenCache(Arc<dyn SessionStore>);
+
+#[async_trait::async_trait]
+impl crate::dingtalk::client::SharedTokenCache for StoreTokenCache {
+    async fn get(&self, name: &str) -> Option<String> {
+        self.0.get_cached(name).await.ok().flatten()
+    }
+
+    async fn put(&self, name: &str, value: &str, ttl_secs: u64) {
+        if let Err(e) = self.0.put_cached(name, value, ttl_secs).await {
+            tracing::warn!(error = %e, "cannot share the DingTalk app token");
+        }
+    }
 }

@@ -18,11 +18,7 @@ use crate::oidc::paths;
 pub const DEV_KEK_PATH: &str = "keys/dev-kek";
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "dingtalk-oidc",
-    version,
-    about = "An OpenID Connect provider for DingTalk (钉钉) login"
-)]
+#[command(name = "dingtalk-oidc", version, about = "An OpenID Connect provider for DingTalk (钉钉) login")]
 pub struct Cli {
     /// Configuration file (TOML). `DINGTALK_OIDC_*` environment variables override it.
     #[arg(long, global = true, value_name = "FILE", env = "DINGTALK_OIDC_CONFIG")]
@@ -117,10 +113,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = Config::load(cli.config.as_deref())?;
             let directory = connect(&config).await?;
             directory.migrate().await?;
-            println!(
-                "migrations applied to {}",
-                crate::app::redact_url(&config.database.url)
-            );
+            println!("migrations applied to {}", crate::app::redact_url(&config.database.url));
             Ok(())
         }
         Command::Simulator(args) => run_simulator(args).await,
@@ -191,8 +184,7 @@ async fn serve(config_path: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<
     let mut simulator = None;
     if args.dev {
         let directory = match &config.dev.simulator_directory {
-            Some(path) => SimDirectory::load(path)
-                .map_err(|e| anyhow::anyhow!("dev.simulator_directory: {e}"))?,
+            Some(path) => SimDirectory::load(path).map_err(|e| anyhow::anyhow!("dev.simulator_directory: {e}"))?,
             None => SimDirectory::default(),
         };
         apply_dev_defaults(&mut config, args.listen.is_some(), &directory);
@@ -205,12 +197,7 @@ async fn serve(config_path: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<
     if let Some(sim) = simulator {
         let listener = tokio::net::TcpListener::bind(&config.dev.simulator_listen)
             .await
-            .with_context(|| {
-                format!(
-                    "DingTalk simulator cannot listen on {}",
-                    config.dev.simulator_listen
-                )
-            })?;
+            .with_context(|| format!("DingTalk simulator cannot listen on {}", config.dev.simulator_listen))?;
         simulator_addr = Some(listener.local_addr()?);
         sim.set_redirect_uris(vec![format!("{}{}", config.issuer_base(), paths::CALLBACK)]);
         tokio::spawn(async move {
@@ -235,20 +222,13 @@ fn print_banner(app: &App, simulator: Option<std::net::SocketAddr>) {
     println!("  discovery:  {}", app.endpoint_url(paths::DISCOVERY));
     match simulator {
         Some(addr) => {
-            println!(
-                "  DingTalk:   simulator at http://{addr} (dev mode; users alice, bob, carol, dave, mallory)"
-            );
+            println!("  DingTalk:   simulator at http://{addr} (dev mode; users alice, bob, carol, dave, mallory)");
         }
         None => println!("  DingTalk:   {}", app.config.dingtalk.login_base_url),
     }
     println!("register a client (in another terminal, same working directory):");
-    println!(
-        "  cargo run -- clients add --id my-app --redirect-uri http://127.0.0.1:3000/callback"
-    );
-    println!(
-        "then point the app at issuer {} with the printed secret.",
-        app.issuer
-    );
+    println!("  cargo run -- clients add --id my-app --redirect-uri http://127.0.0.1:3000/callback");
+    println!("then point the app at issuer {} with the printed secret.", app.issuer);
 }
 
 async fn shutdown_signal() {
@@ -284,10 +264,7 @@ async fn run_simulator(args: SimulatorArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
-    println!(
-        "DingTalk simulator listening on http://{}",
-        listener.local_addr()?
-    );
+    println!("DingTalk simulator listening on http://{}", listener.local_addr()?);
     sim.serve(listener).await?;
     Ok(())
 }
@@ -308,20 +285,11 @@ async fn clients(config_path: Option<PathBuf>, cmd: ClientsCommand) -> anyhow::R
             };
             let (client, secret) = directory.create_client(new).await?;
             println!("client registered: {}", client.id);
-            println!(
-                "  type:          {}",
-                if client.public {
-                    "public (PKCE, no secret)"
-                } else {
-                    "confidential"
-                }
-            );
+            println!("  type:          {}", if client.public { "public (PKCE, no secret)" } else { "confidential" });
             println!("  redirect URIs: {}", client.redirect_uris.join(" "));
             if let Some(secret) = secret {
                 println!("  client secret: {secret}");
-                println!(
-                    "Store the secret now: it is kept only as a hash and cannot be shown again."
-                );
+                println!("Store the secret now: it is kept only as a hash and cannot be shown again.");
             }
         }
         ClientsCommand::List => {
@@ -329,11 +297,7 @@ async fn clients(config_path: Option<PathBuf>, cmd: ClientsCommand) -> anyhow::R
                 println!(
                     "{}\t{}\t{}",
                     client.id,
-                    if client.public {
-                        "public"
-                    } else {
-                        "confidential"
-                    },
+                    if client.public { "public" } else { "confidential" },
                     client.redirect_uris.join(" ")
                 );
             }

@@ -17,17 +17,12 @@ pub const ENV_PREFIX: &str = "DINGTALK_OIDC_";
 pub enum ConfigError {
     #[error("config file {path}: {message}")]
     File { path: PathBuf, message: String },
-    #[error(
-        "unknown config option `{0}` (see deploy/config.example.toml for the options that exist)"
-    )]
+    #[error("unknown config option `{0}` (see deploy/config.example.toml for the options that exist)")]
     UnknownOption(String),
     #[error("invalid config: {0}")]
     Invalid(String),
     #[error("config option `{option}` {problem}")]
-    Option {
-        option: &'static str,
-        problem: String,
-    },
+    Option { option: &'static str, problem: String },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -160,9 +155,7 @@ impl Default for Config {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig {
-            listen: "127.0.0.1:8080".into(),
-        }
+        ServerConfig { listen: "127.0.0.1:8080".into() }
     }
 }
 
@@ -178,11 +171,7 @@ impl Default for DatabaseConfig {
 
 impl Default for SessionsConfig {
     fn default() -> Self {
-        SessionsConfig {
-            backend: "sql".into(),
-            sweep_interval_secs: 60,
-            sweep_batch: 1000,
-        }
+        SessionsConfig { backend: "sql".into(), sweep_interval_secs: 60, sweep_batch: 1000 }
     }
 }
 
@@ -202,10 +191,7 @@ impl Default for TokensConfig {
 
 impl Default for DevConfig {
     fn default() -> Self {
-        DevConfig {
-            simulator_listen: "127.0.0.1:8081".into(),
-            simulator_directory: None,
-        }
+        DevConfig { simulator_listen: "127.0.0.1:8081".into(), simulator_directory: None }
     }
 }
 
@@ -214,15 +200,10 @@ impl Config {
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            })?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| ConfigError::File { path: path.to_path_buf(), message: e.to_string() })?;
             reject_unknown_options(&text).map_err(|e| match e {
-                ConfigError::Invalid(message) => ConfigError::File {
-                    path: path.to_path_buf(),
-                    message,
-                },
+                ConfigError::Invalid(message) => ConfigError::File { path: path.to_path_buf(), message },
                 other => other,
             })?;
             figment = figment.merge(Toml::string(&text));
@@ -233,23 +214,16 @@ impl Config {
             let first = key.split("__").next().and_then(|k| k.split('.').next());
             known_top_level().contains(first.unwrap_or_default())
         }));
-        figment
-            .extract()
-            .map_err(|e| ConfigError::Invalid(e.to_string()))
+        figment.extract().map_err(|e| ConfigError::Invalid(e.to_string()))
     }
 
     /// Checks every option that has no safe default. `dev` relaxes what `serve --dev` fills in.
     pub fn validate(&self, dev: bool) -> Result<(), ConfigError> {
-        let issuer = url::Url::parse(&self.issuer).map_err(|e| ConfigError::Option {
-            option: "issuer",
-            problem: format!("is not an absolute URL: {e}"),
-        })?;
+        let issuer = url::Url::parse(&self.issuer)
+            .map_err(|e| ConfigError::Option { option: "issuer", problem: format!("is not an absolute URL: {e}") })?;
         // OIDC Discovery §3: the issuer is a URL with no query or fragment.
         if issuer.query().is_some() || issuer.fragment().is_some() {
-            return Err(ConfigError::Option {
-                option: "issuer",
-                problem: "must not have a query or fragment".into(),
-            });
+            return Err(ConfigError::Option { option: "issuer", problem: "must not have a query or fragment".into() });
         }
         let loopback = matches!(issuer.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
         // RFC 6749 §3.1 / OIDC Core §16.17: TLS everywhere except on this machine.
@@ -266,42 +240,24 @@ impl Config {
             });
         }
         for (option, value) in [
-            (
-                "sessions.sweep_interval_secs",
-                self.sessions.sweep_interval_secs,
-            ),
+            ("sessions.sweep_interval_secs", self.sessions.sweep_interval_secs),
             ("sessions.sweep_batch", self.sessions.sweep_batch),
             ("redis.command_timeout_ms", self.redis.command_timeout_ms),
             ("redis.connect_timeout_ms", self.redis.connect_timeout_ms),
         ] {
             if value == 0 {
-                return Err(ConfigError::Option {
-                    option,
-                    problem: "must be greater than 0".into(),
-                });
+                return Err(ConfigError::Option { option, problem: "must be greater than 0".into() });
             }
         }
         for (option, value) in [
-            (
-                "tokens.access_token_ttl_secs",
-                self.tokens.access_token_ttl_secs,
-            ),
+            ("tokens.access_token_ttl_secs", self.tokens.access_token_ttl_secs),
             ("tokens.id_token_ttl_secs", self.tokens.id_token_ttl_secs),
             ("tokens.code_ttl_secs", self.tokens.code_ttl_secs),
-            (
-                "tokens.pending_auth_ttl_secs",
-                self.tokens.pending_auth_ttl_secs,
-            ),
-            (
-                "tokens.sso_session_ttl_secs",
-                self.tokens.sso_session_ttl_secs,
-            ),
+            ("tokens.pending_auth_ttl_secs", self.tokens.pending_auth_ttl_secs),
+            ("tokens.sso_session_ttl_secs", self.tokens.sso_session_ttl_secs),
         ] {
             if value == 0 {
-                return Err(ConfigError::Option {
-                    option,
-                    problem: "must be greater than 0".into(),
-                });
+                return Err(ConfigError::Option { option, problem: "must be greater than 0".into() });
             }
         }
         if self.tokens.code_ttl_secs > 600 {
@@ -314,16 +270,13 @@ impl Config {
             if self.dingtalk.client_id.is_empty() {
                 return Err(ConfigError::Option {
                     option: "dingtalk.client_id",
-                    problem: "is required: the AppKey of your DingTalk app (or run `serve --dev`)"
-                        .into(),
+                    problem: "is required: the AppKey of your DingTalk app (or run `serve --dev`)".into(),
                 });
             }
             if self.dingtalk.client_secret.is_empty() {
                 return Err(ConfigError::Option {
                     option: "dingtalk.client_secret",
-                    problem:
-                        "is required: the AppSecret of your DingTalk app (or run `serve --dev`)"
-                            .into(),
+                    problem: "is required: the AppSecret of your DingTalk app (or run `serve --dev`)".into(),
                 });
             }
         }
@@ -337,10 +290,7 @@ impl Config {
 }
 
 fn known_top_level() -> BTreeSet<String> {
-    option_paths()
-        .into_iter()
-        .map(|p| p.split('.').next().unwrap_or_default().to_string())
-        .collect()
+    option_paths().into_iter().map(|p| p.split('.').next().unwrap_or_default().to_string()).collect()
 }
 
 /// Every option path that exists, derived from the defaults so it can never drift from the structs.
@@ -348,11 +298,7 @@ pub fn option_paths() -> BTreeSet<String> {
     fn walk(prefix: &str, value: &serde_json::Value, out: &mut BTreeSet<String>) {
         if let serde_json::Value::Object(map) = value {
             for (k, v) in map {
-                let path = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
+                let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
                 out.insert(path.clone());
                 walk(&path, v, out);
             }
@@ -367,17 +313,9 @@ pub fn option_paths() -> BTreeSet<String> {
 
 /// A typo in a config file must not be silently ignored.
 fn reject_unknown_options(text: &str) -> Result<(), ConfigError> {
-    fn walk(
-        prefix: &str,
-        table: &toml::Table,
-        known: &BTreeSet<String>,
-    ) -> Result<(), ConfigError> {
+    fn walk(prefix: &str, table: &toml::Table, known: &BTreeSet<String>) -> Result<(), ConfigError> {
         for (k, v) in table {
-            let path = if prefix.is_empty() {
-                k.clone()
-            } else {
-                format!("{prefix}.{k}")
-            };
+            let path = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
             if !known.contains(&path) {
                 return Err(ConfigError::UnknownOption(path));
             }
@@ -387,9 +325,7 @@ fn reject_unknown_options(text: &str) -> Result<(), ConfigError> {
         }
         Ok(())
     }
-    let table: toml::Table = text
-        .parse()
-        .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
+    let table: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
     walk("", &table, &option_paths())
 }
 
@@ -407,15 +343,9 @@ mod tests {
                 let l = l.trim_start_matches(['#', ' ']);
                 l.starts_with(&format!("{leaf} =")) || l.starts_with(&format!("[{path}]"))
             });
-            assert!(
-                documented,
-                "deploy/config.example.toml does not document `{path}`"
-            );
+            assert!(documented, "deploy/config.example.toml does not document `{path}`");
             if let Some(table) = table {
-                assert!(
-                    example.contains(&format!("[{table}]")),
-                    "missing table [{table}]"
-                );
+                assert!(example.contains(&format!("[{table}]")), "missing table [{table}]");
             }
         }
         reject_unknown_options(example).unwrap();
@@ -430,16 +360,12 @@ mod tests {
     fn unknown_option_in_file_names_the_option() {
         let err = reject_unknown_options("[database]\nurll = \"x\"\n").unwrap_err();
         assert!(err.to_string().contains("database.urll"), "{err}");
-        reject_unknown_options("issuer = \"https://id.example\"\n[database]\nurl = \"x\"\n")
-            .unwrap();
+        reject_unknown_options("issuer = \"https://id.example\"\n[database]\nurl = \"x\"\n").unwrap();
     }
 
     #[test]
     fn production_requires_dingtalk_credentials_and_names_the_option() {
-        let cfg = Config {
-            issuer: "https://id.example".into(),
-            ..Config::default()
-        };
+        let cfg = Config { issuer: "https://id.example".into(), ..Config::default() };
         let err = cfg.validate(false).unwrap_err().to_string();
         assert!(err.contains("dingtalk.client_id"), "{err}");
         assert!(cfg.validate(true).is_ok());
@@ -451,12 +377,7 @@ mod tests {
         cfg.dingtalk.client_id = "k".into();
         cfg.dingtalk.client_secret = "s".into();
         cfg.issuer = "http://id.example".into();
-        assert!(
-            cfg.validate(false)
-                .unwrap_err()
-                .to_string()
-                .contains("issuer")
-        );
+        assert!(cfg.validate(false).unwrap_err().to_string().contains("issuer"));
         cfg.issuer = "https://id.example?x=1".into();
         assert!(cfg.validate(false).is_err());
         cfg.issuer = "https://id.example/tenant".into();

@@ -24,12 +24,6 @@ pub mod web;
 pub fn init_logging(dev: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if dev {
-        builder.try_init()
-    } else {
-        builder.json().try_init()
-    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = if dev { builder.try_init() } else { builder.json().try_init() };
 }

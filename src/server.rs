@@ -12,25 +12,17 @@ use crate::web::headers::SecurityHeaders;
 
 /// Every route of the provider, nested under the issuer's path (OIDC Discovery §4.1).
 pub fn routes(app: Arc<App>) -> impl Endpoint + 'static {
-    let prefix = url::Url::parse(&app.issuer)
-        .map(|u| u.path().trim_end_matches('/').to_string())
-        .unwrap_or_default();
+    let prefix = url::Url::parse(&app.issuer).map(|u| u.path().trim_end_matches('/').to_string()).unwrap_or_default();
     let provider = Route::new()
         .at(paths::DISCOVERY, get(oidc::discovery::discovery))
         // RFC 8414 §3 metadata: the same document (issuer-path insertion is handled below).
         .at(paths::OAUTH_METADATA, get(oidc::discovery::discovery))
         .at(paths::JWKS, get(oidc::jwks::jwks))
-        .at(
-            paths::AUTHORIZE,
-            get(oidc::authorize::authorize).post(oidc::authorize::authorize),
-        )
+        .at(paths::AUTHORIZE, get(oidc::authorize::authorize).post(oidc::authorize::authorize))
         .at(paths::CALLBACK, get(oidc::callback::callback))
         .at(paths::CONSENT, post(oidc::consent::consent))
         .at(paths::TOKEN, post(oidc::token::token))
-        .at(
-            paths::USERINFO,
-            get(oidc::userinfo::userinfo).post(oidc::userinfo::userinfo),
-        )
+        .at(paths::USERINFO, get(oidc::userinfo::userinfo).post(oidc::userinfo::userinfo))
         .nest("/", crate::admin::api_service(&app.issuer));
     let hsts = app.issuer.starts_with("https://");
     let mut root = Route::new();
@@ -38,10 +30,7 @@ pub fn routes(app: Arc<App>) -> impl Endpoint + 'static {
         root = root.nest("/", provider);
     } else {
         root = root
-            .at(
-                format!("{}{}", paths::OAUTH_METADATA, prefix),
-                get(oidc::discovery::discovery),
-            )
+            .at(format!("{}{}", paths::OAUTH_METADATA, prefix), get(oidc::discovery::discovery))
             .nest(prefix, provider);
     }
     root.with(SecurityHeaders { hsts }).data(app)
@@ -55,10 +44,6 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let acceptor = TcpAcceptor::from_tokio(listener)?;
     Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(
-            routes(app),
-            shutdown,
-            Some(std::time::Duration::from_secs(10)),
-        )
+        .run_with_graceful_shutdown(routes(app), shutdown, Some(std::time::Duration::from_secs(10)))
         .await
 }

@@ -22,11 +22,7 @@ fn without<'a>(pairs: &[(&'a str, &'a str)], name: &str) -> Vec<(&'a str, &'a st
     pairs.iter().copied().filter(|(k, _)| *k != name).collect()
 }
 
-fn with<'a>(
-    pairs: &[(&'a str, &'a str)],
-    name: &'a str,
-    value: &'a str,
-) -> Vec<(&'a str, &'a str)> {
+fn with<'a>(pairs: &[(&'a str, &'a str)], name: &'a str, value: &'a str) -> Vec<(&'a str, &'a str)> {
     let mut out = without(pairs, name);
     out.push((name, value));
     out
@@ -47,17 +43,8 @@ async fn get(url: &str) -> reqwest::Response {
 async fn assert_error_page(url: &str) -> String {
     let resp = get(url).await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
-    assert!(
-        resp.headers().get("location").is_none(),
-        "must not redirect"
-    );
-    let ct = resp
-        .headers()
-        .get("content-type")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string();
+    assert!(resp.headers().get("location").is_none(), "must not redirect");
+    let ct = resp.headers().get("content-type").unwrap().to_str().unwrap().to_string();
     assert!(ct.starts_with("text/html"), "{ct}");
     assert_eq!(resp.headers().get("x-frame-options").unwrap(), "DENY");
     resp.text().await.unwrap()
@@ -70,24 +57,12 @@ async fn assert_error_redirect(provider: &TestProvider, url: &str) -> String {
     let location = redirect_location(&resp).unwrap();
     assert!(location.starts_with(REDIRECT_URI), "{location}");
     let parsed = url::Url::parse(&location).unwrap();
-    let param = |n: &str| {
-        parsed
-            .query_pairs()
-            .find(|(k, _)| k == n)
-            .map(|(_, v)| v.into_owned())
-    };
+    let param = |n: &str| parsed.query_pairs().find(|(k, _)| k == n).map(|(_, v)| v.into_owned());
     assert!(param("code").is_none());
-    assert_eq!(
-        param("iss").as_deref(),
-        Some(provider.issuer.as_str()),
-        "RFC 9207 §2: iss on errors too"
-    );
+    assert_eq!(param("iss").as_deref(), Some(provider.issuer.as_str()), "RFC 9207 §2: iss on errors too");
     let description = param("error_description").unwrap_or_default();
     assert!(
-        description.bytes().all(|b| b == 0x20
-            || b == 0x21
-            || (0x23..=0x5B).contains(&b)
-            || (0x5D..=0x7E).contains(&b)),
+        description.bytes().all(|b| b == 0x20 || b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b)),
         "RFC 6749 §4.1.2.1 error_description charset: {description}"
     );
     if url.contains("state=xyz") {
@@ -111,22 +86,13 @@ async fn rfc6749_4_1_2_1_unregistered_redirect_uri_shows_error_page_and_never_re
         assert_error_page(&url).await;
     }
     // Missing redirect_uri, unknown client, missing client: pages, no redirect.
-    assert_error_page(&authorize_url(
-        &provider.issuer,
-        &without(&base("app"), "redirect_uri"),
-    ))
-    .await;
+    assert_error_page(&authorize_url(&provider.issuer, &without(&base("app"), "redirect_uri"))).await;
     assert_error_page(&authorize_url(&provider.issuer, &base("nobody"))).await;
-    assert_error_page(&authorize_url(
-        &provider.issuer,
-        &without(&base("app"), "client_id"),
-    ))
-    .await;
+    assert_error_page(&authorize_url(&provider.issuer, &without(&base("app"), "client_id"))).await;
 }
 
 #[tokio::test]
-async fn rfc6749_3_1_repeated_redirect_uri_is_an_error_page_other_repeats_redirect_invalid_request()
-{
+async fn rfc6749_3_1_repeated_redirect_uri_is_an_error_page_other_repeats_redirect_invalid_request() {
     let provider = TestProvider::start().await;
     provider.register("app", false, true).await;
     let mut pairs = base("app");
@@ -134,57 +100,28 @@ async fn rfc6749_3_1_repeated_redirect_uri_is_an_error_page_other_repeats_redire
     assert_error_page(&authorize_url(&provider.issuer, &pairs)).await;
     let mut pairs = base("app");
     pairs.push(("scope", "openid"));
-    assert_eq!(
-        assert_error_redirect(&provider, &authorize_url(&provider.issuer, &pairs)).await,
-        "invalid_request"
-    );
+    assert_eq!(assert_error_redirect(&provider, &authorize_url(&provider.issuer, &pairs)).await, "invalid_request");
 }
 
 #[tokio::test]
 async fn rfc7636_4_4_1_public_client_without_pkce_is_refused() {
     let provider = TestProvider::start().await;
     provider.register("spa", true, true).await;
-    let url = authorize_url(
-        &provider.issuer,
-        &without(
-            &without(&base("spa"), "code_challenge"),
-            "code_challenge_method",
-        ),
-    );
-    assert_eq!(
-        assert_error_redirect(&provider, &url).await,
-        "invalid_request"
-    );
+    let url =
+        authorize_url(&provider.issuer, &without(&without(&base("spa"), "code_challenge"), "code_challenge_method"));
+    assert_eq!(assert_error_redirect(&provider, &url).await, "invalid_request");
 }
 
 #[tokio::test]
 async fn rfc7636_4_3_plain_or_missing_challenge_method_is_refused() {
     let provider = TestProvider::start().await;
     provider.register("spa", true, true).await;
-    let plain = authorize_url(
-        &provider.issuer,
-        &with(&base("spa"), "code_challenge_method", "plain"),
-    );
-    assert_eq!(
-        assert_error_redirect(&provider, &plain).await,
-        "invalid_request"
-    );
-    let missing = authorize_url(
-        &provider.issuer,
-        &without(&base("spa"), "code_challenge_method"),
-    );
-    assert_eq!(
-        assert_error_redirect(&provider, &missing).await,
-        "invalid_request"
-    );
-    let short = authorize_url(
-        &provider.issuer,
-        &with(&base("spa"), "code_challenge", &"a".repeat(42)),
-    );
-    assert_eq!(
-        assert_error_redirect(&provider, &short).await,
-        "invalid_request"
-    );
+    let plain = authorize_url(&provider.issuer, &with(&base("spa"), "code_challenge_method", "plain"));
+    assert_eq!(assert_error_redirect(&provider, &plain).await, "invalid_request");
+    let missing = authorize_url(&provider.issuer, &without(&base("spa"), "code_challenge_method"));
+    assert_eq!(assert_error_redirect(&provider, &missing).await, "invalid_request");
+    let short = authorize_url(&provider.issuer, &with(&base("spa"), "code_challenge", &"a".repeat(42)));
+    assert_eq!(assert_error_redirect(&provider, &short).await, "invalid_request");
 }
 
 #[tokio::test]
@@ -193,46 +130,21 @@ async fn rfc6749_4_1_2_1_response_type_and_scope_errors_redirect_with_state_and_
     provider.register("app", false, true).await;
     let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
         (without(&base("app"), "response_type"), "invalid_request"),
-        (
-            with(&base("app"), "response_type", "id_token token"),
-            "unsupported_response_type",
-        ),
-        (
-            with(&base("app"), "response_type", "token"),
-            "unsupported_response_type",
-        ),
+        (with(&base("app"), "response_type", "id_token token"), "unsupported_response_type"),
+        (with(&base("app"), "response_type", "token"), "unsupported_response_type"),
         (with(&base("app"), "scope", "profile"), "invalid_scope"),
-        (
-            with(&base("app"), "scope", "openid  profile"),
-            "invalid_scope",
-        ),
+        (with(&base("app"), "scope", "openid  profile"), "invalid_scope"),
         (with(&base("app"), "scope", "OPENID"), "invalid_scope"),
-        (
-            with(&base("app"), "prompt", "none login"),
-            "invalid_request",
-        ),
+        (with(&base("app"), "prompt", "none login"), "invalid_request"),
         (with(&base("app"), "max_age", "-1"), "invalid_request"),
         (with(&base("app"), "max_age", "abc"), "invalid_request"),
-        (
-            with(&base("app"), "request_uri", "https://x.example/r"),
-            "request_uri_not_supported",
-        ),
-        (
-            with(&base("app"), "request", "eyJ.x.y"),
-            "request_not_supported",
-        ),
-        (
-            with(&base("app"), "id_token_hint", "not-a-jwt"),
-            "invalid_request",
-        ),
+        (with(&base("app"), "request_uri", "https://x.example/r"), "request_uri_not_supported"),
+        (with(&base("app"), "request", "eyJ.x.y"), "request_not_supported"),
+        (with(&base("app"), "id_token_hint", "not-a-jwt"), "invalid_request"),
     ];
     for (pairs, expected) in cases {
         let url = authorize_url(&provider.issuer, &pairs);
-        assert_eq!(
-            assert_error_redirect(&provider, &url).await,
-            expected,
-            "{url}"
-        );
+        assert_eq!(assert_error_redirect(&provider, &url).await, expected, "{url}");
     }
 }
 
@@ -240,11 +152,7 @@ async fn rfc6749_4_1_2_1_response_type_and_scope_errors_redirect_with_state_and_
 async fn oidc_core_3_1_2_6_unsupported_response_mode_is_a_page_not_a_redirect() {
     let provider = TestProvider::start().await;
     provider.register("app", false, true).await;
-    assert_error_page(&authorize_url(
-        &provider.issuer,
-        &with(&base("app"), "response_mode", "fragment"),
-    ))
-    .await;
+    assert_error_page(&authorize_url(&provider.issuer, &with(&base("app"), "response_mode", "fragment"))).await;
 }
 
 #[tokio::test]
@@ -252,10 +160,7 @@ async fn oidc_core_3_1_2_3_prompt_none_without_session_is_login_required() {
     let provider = TestProvider::start().await;
     provider.register("app", false, true).await;
     let url = authorize_url(&provider.issuer, &with(&base("app"), "prompt", "none"));
-    assert_eq!(
-        assert_error_redirect(&provider, &url).await,
-        "login_required"
-    );
+    assert_eq!(assert_error_redirect(&provider, &url).await, "login_required");
 }
 
 #[tokio::test]
@@ -264,23 +169,11 @@ async fn oidc_core_3_1_2_1_unknown_parameters_and_scopes_are_ignored_and_sso_ses
     provider.register("app", false, true).await;
     let browser = Browser::new("alice");
     let mut pairs = with(&base("app"), "scope", "openid unknown_scope");
-    pairs.extend([
-        ("foo", "bar"),
-        ("display", "wap"),
-        ("ui_locales", "xx-YY"),
-        ("acr_values", "urn:x:unknown"),
-    ]);
-    let first = browser
-        .journey(&authorize_url(&provider.issuer, &pairs), true)
-        .await;
+    pairs.extend([("foo", "bar"), ("display", "wap"), ("ui_locales", "xx-YY"), ("acr_values", "urn:x:unknown")]);
+    let first = browser.journey(&authorize_url(&provider.issuer, &pairs), true).await;
     assert!(first.param("code").is_some());
     // The SSO session cookie now lets prompt=none succeed without DingTalk.
-    let silent = browser
-        .journey(
-            &authorize_url(&provider.issuer, &with(&base("app"), "prompt", "none")),
-            false,
-        )
-        .await;
+    let silent = browser.journey(&authorize_url(&provider.issuer, &with(&base("app"), "prompt", "none")), false).await;
     assert!(silent.param("code").is_some(), "{:?}", silent);
     assert_eq!(silent.param("state").as_deref(), Some("xyz"));
 }
@@ -291,19 +184,9 @@ async fn oidc_core_3_1_2_4_prompt_none_for_a_client_without_consent_is_consent_r
     provider.register("first", false, true).await;
     provider.register("third", false, false).await;
     let browser = Browser::new("bob");
-    assert!(
-        browser
-            .journey(&authorize_url(&provider.issuer, &base("first")), false)
-            .await
-            .param("code")
-            .is_some()
-    );
-    let landing = browser
-        .journey(
-            &authorize_url(&provider.issuer, &with(&base("third"), "prompt", "none")),
-            false,
-        )
-        .await;
+    assert!(browser.journey(&authorize_url(&provider.issuer, &base("first")), false).await.param("code").is_some());
+    let landing =
+        browser.journey(&authorize_url(&provider.issuer, &with(&base("third"), "prompt", "none")), false).await;
     assert_eq!(landing.param("error").as_deref(), Some("consent_required"));
 }
 
@@ -312,20 +195,14 @@ async fn rfc6749_10_12_consent_post_without_csrf_token_is_refused_and_issues_no_
     let provider = TestProvider::start().await;
     provider.register("third", false, false).await;
     let browser = Browser::new("alice");
-    let landing = browser
-        .journey(&authorize_url(&provider.issuer, &base("third")), false)
-        .await;
+    let landing = browser.journey(&authorize_url(&provider.issuer, &base("third")), false).await;
     let (status, page) = landing.page();
     assert_eq!(status, StatusCode::OK);
     let consent_id = common::hidden_value(page, "consent_id").unwrap();
     let resp = browser
         .http
         .post(provider.url("/consent"))
-        .form(&[
-            ("consent_id", consent_id.as_str()),
-            ("csrf_token", "forged"),
-            ("decision", "approve"),
-        ])
+        .form(&[("consent_id", consent_id.as_str()), ("csrf_token", "forged"), ("decision", "approve")])
         .send()
         .await
         .unwrap();
@@ -333,23 +210,15 @@ async fn rfc6749_10_12_consent_post_without_csrf_token_is_refused_and_issues_no_
     assert!(resp.headers().get("location").is_none());
 
     // The right token from another browser (no session cookie) is refused too.
-    let landing = browser
-        .journey(&authorize_url(&provider.issuer, &base("third")), false)
-        .await;
+    let landing = browser.journey(&authorize_url(&provider.issuer, &base("third")), false).await;
     let (_, page) = landing.page();
     let other = Browser::new("mallory");
     let resp = other
         .http
         .post(provider.url("/consent"))
         .form(&[
-            (
-                "consent_id",
-                common::hidden_value(page, "consent_id").unwrap().as_str(),
-            ),
-            (
-                "csrf_token",
-                common::hidden_value(page, "csrf_token").unwrap().as_str(),
-            ),
+            ("consent_id", common::hidden_value(page, "consent_id").unwrap().as_str()),
+            ("csrf_token", common::hidden_value(page, "csrf_token").unwrap().as_str()),
             ("decision", "approve"),
         ])
         .send()
@@ -363,18 +232,11 @@ async fn oidc_core_3_1_2_4_denied_consent_redirects_access_denied() {
     let provider = TestProvider::start().await;
     provider.register("third", false, false).await;
     let browser = Browser::new("alice");
-    let landing = browser
-        .journey(&authorize_url(&provider.issuer, &base("third")), false)
-        .await;
+    let landing = browser.journey(&authorize_url(&provider.issuer, &base("third")), false).await;
     let (_, page) = landing.page();
     let location = browser.answer_consent(page, "deny").await.unwrap();
     let parsed = url::Url::parse(&location).unwrap();
-    let param = |n: &str| {
-        parsed
-            .query_pairs()
-            .find(|(k, _)| k == n)
-            .map(|(_, v)| v.into_owned())
-    };
+    let param = |n: &str| parsed.query_pairs().find(|(k, _)| k == n).map(|(_, v)| v.into_owned());
     assert_eq!(param("error").as_deref(), Some("access_denied"));
     assert_eq!(param("state").as_deref(), Some("xyz"));
     assert_eq!(param("iss").as_deref(), Some(provider.issuer.as_str()));
@@ -396,13 +258,7 @@ async fn rfc6749_3_1_2_registered_query_is_kept_on_the_code_redirect() {
         .unwrap();
     let redirect = format!("{REDIRECT_URI}?tenant=1");
     let landing = Browser::new("alice")
-        .journey(
-            &authorize_url(
-                &provider.issuer,
-                &with(&base("tenant"), "redirect_uri", &redirect),
-            ),
-            false,
-        )
+        .journey(&authorize_url(&provider.issuer, &with(&base("tenant"), "redirect_uri", &redirect)), false)
         .await;
     assert_eq!(landing.param("tenant").as_deref(), Some("1"));
     assert!(landing.param("code").is_some());
@@ -413,13 +269,7 @@ async fn oidc_core_3_1_2_1_authorization_request_by_post_form_works() {
     let provider = TestProvider::start().await;
     provider.register("app", false, true).await;
     let browser = Browser::new("alice");
-    let resp = browser
-        .http
-        .post(provider.url("/authorize"))
-        .form(&base("app"))
-        .send()
-        .await
-        .unwrap();
+    let resp = browser.http.post(provider.url("/authorize")).form(&base("app")).send().await.unwrap();
     let location = redirect_location(&resp).expect("redirect to DingTalk");
     let landing = browser.journey(&location, false).await;
     assert!(landing.param("code").is_some());
@@ -430,10 +280,7 @@ async fn rfc6749_10_14_state_with_markup_is_escaped_on_pages() {
     let provider = TestProvider::start().await;
     let url = authorize_url(
         &provider.issuer,
-        &[
-            ("client_id", "<script>alert(1)</script>"),
-            ("state", "<script>alert(2)</script>"),
-        ],
+        &[("client_id", "<script>alert(1)</script>"), ("state", "<script>alert(2)</script>")],
     );
     let body = assert_error_page(&url).await;
     assert!(!body.contains("<script>alert"), "{body}");
@@ -444,13 +291,7 @@ async fn rfc9700_4_16_pages_forbid_framing_and_set_security_headers() {
     let provider = TestProvider::start().await;
     let resp = get(&provider.url("/authorize")).await;
     let h = resp.headers();
-    assert!(
-        h.get("content-security-policy")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .contains("frame-ancestors 'none'")
-    );
+    assert!(h.get("content-security-policy").unwrap().to_str().unwrap().contains("frame-ancestors 'none'"));
     assert_eq!(h.get("x-frame-options").unwrap(), "DENY");
     assert_eq!(h.get("referrer-policy").unwrap(), "no-referrer");
     assert_eq!(h.get("x-content-type-options").unwrap(), "nosniff");
@@ -461,38 +302,15 @@ async fn oidc_core_3_1_2_1_prompt_login_and_max_age_force_a_fresh_dingtalk_login
     let provider = TestProvider::start().await;
     provider.register("app", false, true).await;
     let browser = Browser::new("alice");
-    assert!(
-        browser
-            .journey(&authorize_url(&provider.issuer, &base("app")), false)
-            .await
-            .param("code")
-            .is_some()
-    );
+    assert!(browser.journey(&authorize_url(&provider.issuer, &base("app")), false).await.param("code").is_some());
     for (name, value) in [("prompt", "login"), ("max_age", "0")] {
-        let resp = browser
-            .http
-            .get(authorize_url(
-                &provider.issuer,
-                &with(&base("app"), name, value),
-            ))
-            .send()
-            .await
-            .unwrap();
+        let resp =
+            browser.http.get(authorize_url(&provider.issuer, &with(&base("app"), name, value))).send().await.unwrap();
         let location = redirect_location(&resp).unwrap();
-        assert!(
-            location.starts_with(&provider.simulator_url),
-            "{name}={value} must go back to DingTalk: {location}"
-        );
+        assert!(location.starts_with(&provider.simulator_url), "{name}={value} must go back to DingTalk: {location}");
     }
     // A session younger than max_age is reused silently.
-    let resp = browser
-        .http
-        .get(authorize_url(
-            &provider.issuer,
-            &with(&base("app"), "max_age", "3600"),
-        ))
-        .send()
-        .await
-        .unwrap();
+    let resp =
+        browser.http.get(authorize_url(&provider.issuer, &with(&base("app"), "max_age", "3600"))).send().await.unwrap();
     assert!(redirect_location(&resp).unwrap().starts_with(REDIRECT_URI));
 }

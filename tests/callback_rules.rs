@@ -46,20 +46,10 @@ async fn rfc6749_10_12_callback_with_unknown_state_is_refused() {
     provider.register("app", false, true).await;
     let browser = Browser::new("alice");
     start_login(&provider, &browser).await;
-    let landing = browser
-        .journey(
-            &provider.url("/callback/dingtalk?authCode=abc&code=abc&state=not-the-state"),
-            false,
-        )
-        .await;
-    assert_clear_page(
-        &landing,
-        StatusCode::BAD_REQUEST,
-        "expired or was already completed",
-    );
-    let landing = browser
-        .journey(&provider.url("/callback/dingtalk?authCode=abc"), false)
-        .await;
+    let landing =
+        browser.journey(&provider.url("/callback/dingtalk?authCode=abc&code=abc&state=not-the-state"), false).await;
+    assert_clear_page(&landing, StatusCode::BAD_REQUEST, "expired or was already completed");
+    let landing = browser.journey(&provider.url("/callback/dingtalk?authCode=abc"), false).await;
     assert_clear_page(&landing, StatusCode::BAD_REQUEST, "no state");
 }
 
@@ -79,33 +69,13 @@ async fn rfc9700_4_7_login_csrf_callback_in_another_browser_is_refused() {
 async fn dingtalk_user_outside_the_corp_gets_access_denied() {
     let provider = TestProvider::start().await;
     provider.register("app", false, true).await;
-    let landing = Browser::new("mallory")
-        .journey(&login_url(&provider), true)
-        .await;
+    let landing = Browser::new("mallory").journey(&login_url(&provider), true).await;
     assert_eq!(landing.param("error").as_deref(), Some("access_denied"));
     assert_eq!(landing.param("state").as_deref(), Some("rp-state"));
-    assert_eq!(
-        landing.param("iss").as_deref(),
-        Some(provider.issuer.as_str())
-    );
+    assert_eq!(landing.param("iss").as_deref(), Some(provider.issuer.as_str()));
     assert!(landing.param("code").is_none());
-    let mallory = provider
-        .simulator
-        .directory()
-        .user_by_login("mallory")
-        .unwrap()
-        .union_id
-        .clone();
-    assert!(
-        provider
-            .app
-            .directory
-            .user_by_union_id(&mallory)
-            .await
-            .unwrap()
-            .is_none(),
-        "no account is created"
-    );
+    let mallory = provider.simulator.directory().user_by_login("mallory").unwrap().union_id.clone();
+    assert!(provider.app.directory.user_by_union_id(&mallory).await.unwrap().is_none(), "no account is created");
 }
 
 #[tokio::test]
@@ -113,9 +83,7 @@ async fn dingtalk_user_refusing_login_gets_access_denied() {
     let provider = TestProvider::start().await;
     provider.register("app", false, true).await;
     provider.simulator.set_fault(Some(Fault::LoginDenied));
-    let landing = Browser::new("alice")
-        .journey(&login_url(&provider), true)
-        .await;
+    let landing = Browser::new("alice").journey(&login_url(&provider), true).await;
     assert_eq!(landing.param("error").as_deref(), Some("access_denied"));
     assert_eq!(landing.param("state").as_deref(), Some("rp-state"));
 }
@@ -125,25 +93,17 @@ async fn dingtalk_user_not_found_in_the_org_gets_access_denied() {
     let provider = TestProvider::start().await;
     provider.register("app", false, true).await;
     provider.simulator.set_fault(Some(Fault::UserNotFound));
-    let landing = Browser::new("alice")
-        .journey(&login_url(&provider), true)
-        .await;
+    let landing = Browser::new("alice").journey(&login_url(&provider), true).await;
     assert_eq!(landing.param("error").as_deref(), Some("access_denied"));
 }
 
 #[tokio::test]
 async fn dingtalk_rejections_show_a_clear_bad_gateway_page() {
-    for fault in [
-        Fault::InvalidCode,
-        Fault::ExpiredToken,
-        Fault::PermissionDenied,
-    ] {
+    for fault in [Fault::InvalidCode, Fault::ExpiredToken, Fault::PermissionDenied] {
         let provider = TestProvider::start().await;
         provider.register("app", false, true).await;
         provider.simulator.set_fault(Some(fault.clone()));
-        let landing = Browser::new("alice")
-            .journey(&login_url(&provider), true)
-            .await;
+        let landing = Browser::new("alice").journey(&login_url(&provider), true).await;
         assert_clear_page(&landing, StatusCode::BAD_GATEWAY, "DingTalk sign-in failed");
     }
 }
@@ -154,14 +114,8 @@ async fn dingtalk_outages_and_throttling_show_a_clear_503_page() {
         let provider = TestProvider::start().await;
         provider.register("app", false, true).await;
         provider.simulator.set_fault(Some(fault.clone()));
-        let landing = Browser::new("alice")
-            .journey(&login_url(&provider), true)
-            .await;
-        assert_clear_page(
-            &landing,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "DingTalk sign-in failed",
-        );
+        let landing = Browser::new("alice").journey(&login_url(&provider), true).await;
+        assert_clear_page(&landing, StatusCode::SERVICE_UNAVAILABLE, "DingTalk sign-in failed");
     }
 }
 
@@ -169,9 +123,7 @@ async fn dingtalk_outages_and_throttling_show_a_clear_503_page() {
 async fn dingtalk_latency_beyond_the_timeout_is_a_fast_503_and_recovery_follows() {
     let provider = TestProvider::start_with(|c| c.dingtalk.timeout_ms = 300).await;
     provider.register("app", false, true).await;
-    provider
-        .simulator
-        .set_fault(Some(Fault::Latency(Duration::from_millis(1500))));
+    provider.simulator.set_fault(Some(Fault::Latency(Duration::from_millis(1500))));
     let browser = Browser::new("alice");
     let dingtalk_url = start_login(&provider, &browser).await;
     // The simulator's login page is delayed too; collect the callback URL without the provider.
@@ -180,20 +132,11 @@ async fn dingtalk_latency_beyond_the_timeout_is_a_fast_503_and_recovery_follows(
     target.query_pairs_mut().append_pair("login_as", "alice");
     let resp = browser.http.get(target).send().await.unwrap();
     let callback = redirect_location(&resp).unwrap();
-    provider
-        .simulator
-        .set_fault(Some(Fault::Latency(Duration::from_millis(1500))));
+    provider.simulator.set_fault(Some(Fault::Latency(Duration::from_millis(1500))));
     let started = std::time::Instant::now();
     let landing = browser.journey(&callback, false).await;
-    assert_clear_page(
-        &landing,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "DingTalk sign-in failed",
-    );
-    assert!(
-        started.elapsed() < Duration::from_millis(1400),
-        "the timeout bounds the wait"
-    );
+    assert_clear_page(&landing, StatusCode::SERVICE_UNAVAILABLE, "DingTalk sign-in failed");
+    assert!(started.elapsed() < Duration::from_millis(1400), "the timeout bounds the wait");
     // DingTalk is back: a new login succeeds.
     provider.simulator.set_fault(None);
     let landing = browser.journey(&login_url(&provider), true).await;

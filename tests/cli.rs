@@ -21,11 +21,7 @@ fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output 
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 #[test]
@@ -45,10 +41,7 @@ fn every_command_has_help() {
     ] {
         let out = run(dir.path(), &args, &[]);
         assert!(out.status.success(), "{args:?}");
-        assert!(
-            String::from_utf8_lossy(&out.stdout).contains("Usage:"),
-            "{args:?}"
-        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage:"), "{args:?}");
     }
     let out = run(dir.path(), &["serve", "--help"], &[]);
     let help = String::from_utf8_lossy(&out.stdout);
@@ -60,9 +53,7 @@ fn committed_openapi_spec_matches_the_code() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(dir.path(), &["openapi"], &[]);
     assert!(out.status.success());
-    let committed =
-        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.yaml"))
-            .unwrap();
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.yaml")).unwrap();
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
         committed,
@@ -73,11 +64,7 @@ fn committed_openapi_spec_matches_the_code() {
 #[test]
 fn serve_without_dev_names_the_missing_options() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(
-        dir.path(),
-        &["serve"],
-        &[("DINGTALK_OIDC_ISSUER", "https://id.example")],
-    );
+    let out = run(dir.path(), &["serve"], &[("DINGTALK_OIDC_ISSUER", "https://id.example")]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("dingtalk.client_id"));
 
@@ -90,10 +77,7 @@ fn serve_without_dev_names_the_missing_options() {
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("keys.kek"), "{stderr}");
-    assert!(
-        !dir.path().join("keys").exists(),
-        "no dev key is made outside --dev"
-    );
+    assert!(!dir.path().join("keys").exists(), "no dev key is made outside --dev");
 
     std::fs::write(dir.path().join("bad.toml"), "[databse]\nurl = \"x\"\n").unwrap();
     let out = run(dir.path(), &["--config", "bad.toml", "serve"], &[]);
@@ -144,30 +128,12 @@ async fn serve_dev_runs_the_provider_with_the_simulator_and_a_cli_registered_cli
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(&kek).unwrap().permissions().mode() & 0o777,
-            0o600
-        );
+        assert_eq!(std::fs::metadata(&kek).unwrap().permissions().mode() & 0o777, 0o600);
     }
 
-    let out = run(
-        dir.path(),
-        &[
-            "clients",
-            "add",
-            "--id",
-            "cli-app",
-            "--redirect-uri",
-            REDIRECT_URI,
-            "--first-party",
-        ],
-        &[],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out =
+        run(dir.path(), &["clients", "add", "--id", "cli-app", "--redirect-uri", REDIRECT_URI, "--first-party"], &[]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
     let secret = stdout
         .lines()
@@ -177,8 +143,7 @@ async fn serve_dev_runs_the_provider_with_the_simulator_and_a_cli_registered_cli
         .to_string();
     let list = run(dir.path(), &["clients", "list"], &[]);
     assert!(String::from_utf8_lossy(&list.stdout).contains("cli-app"));
-    let show =
-        String::from_utf8(run(dir.path(), &["clients", "show", "cli-app"], &[]).stdout).unwrap();
+    let show = String::from_utf8(run(dir.path(), &["clients", "show", "cli-app"], &[]).stdout).unwrap();
     assert!(!show.contains(&secret), "the secret is never shown again");
 
     let url = common::authorize_url(
@@ -193,9 +158,7 @@ async fn serve_dev_runs_the_provider_with_the_simulator_and_a_cli_registered_cli
         ],
     );
     let landing = Browser::new("bob").journey(&url, false).await;
-    let code = landing
-        .param("code")
-        .expect("login through the dev simulator");
+    let code = landing.param("code").expect("login through the dev simulator");
     let resp = reqwest::Client::new()
         .post(format!("{issuer}/token"))
         .basic_auth("cli-app", Some(&secret))
@@ -212,13 +175,7 @@ async fn serve_dev_runs_the_provider_with_the_simulator_and_a_cli_registered_cli
 
     // SIGTERM: graceful shutdown, exit status 0.
     let pid = child.0.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     let mut exited = None;
     for _ in 0..100 {
         if let Some(status) = child.0.try_wait().unwrap() {
@@ -230,25 +187,13 @@ async fn serve_dev_runs_the_provider_with_the_simulator_and_a_cli_registered_cli
     assert!(exited.expect("exits after SIGTERM").success());
     let mut out = String::new();
     use std::io::Read;
-    child
-        .0
-        .stdout
-        .take()
-        .unwrap()
-        .read_to_string(&mut out)
-        .unwrap();
-    assert!(
-        out.contains(&issuer) && out.contains(&sim_listen) && out.contains("clients add"),
-        "{out}"
-    );
+    child.0.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+    assert!(out.contains(&issuer) && out.contains(&sim_listen) && out.contains("clients add"), "{out}");
 }
 
 #[test]
 fn simulator_directory_example_is_the_built_in_directory() {
-    let path = Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/deploy/simulator-directory.example.toml"
-    ));
+    let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/simulator-directory.example.toml"));
     let loaded = dingtalk_oidc::dingtalk::SimDirectory::load(path).unwrap();
     assert_eq!(loaded, dingtalk_oidc::dingtalk::SimDirectory::default());
 }

@@ -29,14 +29,7 @@ async fn oidc_discovery_3_document_lists_required_members_and_only_what_is_imple
     let provider = TestProvider::start().await;
     let (status, headers, doc) = get_json(&provider.url("/.well-known/openid-configuration")).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(
-        headers
-            .get("content-type")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .starts_with("application/json")
-    );
+    assert!(headers.get("content-type").unwrap().to_str().unwrap().starts_with("application/json"));
     assert_eq!(doc["issuer"], provider.issuer);
     for member in [
         "authorization_endpoint",
@@ -50,46 +43,19 @@ async fn oidc_discovery_3_document_lists_required_members_and_only_what_is_imple
         assert!(!doc[member].is_null(), "missing {member}");
     }
     assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
-    assert_eq!(
-        doc["response_modes_supported"],
-        serde_json::json!(["query"])
-    );
-    assert_eq!(
-        doc["grant_types_supported"],
-        serde_json::json!(["authorization_code"])
-    );
-    assert_eq!(
-        doc["code_challenge_methods_supported"],
-        serde_json::json!(["S256"])
-    );
-    assert_eq!(
-        doc["id_token_signing_alg_values_supported"],
-        serde_json::json!(["RS256"])
-    );
+    assert_eq!(doc["response_modes_supported"], serde_json::json!(["query"]));
+    assert_eq!(doc["grant_types_supported"], serde_json::json!(["authorization_code"]));
+    assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
+    assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["RS256"]));
     assert_eq!(
         doc["token_endpoint_auth_methods_supported"],
         serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
     );
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
     assert_eq!(doc["request_uri_parameter_supported"], false);
-    assert!(
-        doc["scopes_supported"]
-            .as_array()
-            .unwrap()
-            .contains(&serde_json::json!("openid"))
-    );
-    for endpoint in [
-        "authorization_endpoint",
-        "token_endpoint",
-        "userinfo_endpoint",
-        "jwks_uri",
-    ] {
-        assert!(
-            doc[endpoint]
-                .as_str()
-                .unwrap()
-                .starts_with(&provider.issuer)
-        );
+    assert!(doc["scopes_supported"].as_array().unwrap().contains(&serde_json::json!("openid")));
+    for endpoint in ["authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri"] {
+        assert!(doc[endpoint].as_str().unwrap().starts_with(&provider.issuer));
     }
     assert_no_empty_arrays_or_nulls(&doc);
 }
@@ -98,8 +64,7 @@ async fn oidc_discovery_3_document_lists_required_members_and_only_what_is_imple
 async fn rfc8414_3_oauth_metadata_agrees_with_openid_configuration() {
     let provider = TestProvider::start().await;
     let (_, _, oidc) = get_json(&provider.url("/.well-known/openid-configuration")).await;
-    let (status, _, oauth) =
-        get_json(&provider.url("/.well-known/oauth-authorization-server")).await;
+    let (status, _, oauth) = get_json(&provider.url("/.well-known/oauth-authorization-server")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(oidc, oauth);
 }
@@ -115,11 +80,8 @@ async fn oidc_discovery_4_issuer_with_a_path_serves_metadata_below_it() {
     let (status, _, jwks) = get_json(doc["jwks_uri"].as_str().unwrap()).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
-    let (status, _, _) = get_json(&format!(
-        "{}/.well-known/oauth-authorization-server/tenant-1",
-        provider.issuer
-    ))
-    .await;
+    let (status, _, _) =
+        get_json(&format!("{}/.well-known/oauth-authorization-server/tenant-1", provider.issuer)).await;
     assert_eq!(status, StatusCode::OK);
 }
 
@@ -128,38 +90,19 @@ async fn rfc7517_5_jwks_publishes_only_public_rsa_members_with_kid_use_and_alg()
     let provider = TestProvider::start().await;
     let (status, headers, jwks) = get_json(&provider.url("/jwks.json")).await;
     assert_eq!(status, StatusCode::OK);
-    assert!(
-        headers
-            .get("cache-control")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .contains("max-age=")
-    );
+    assert!(headers.get("cache-control").unwrap().to_str().unwrap().contains("max-age="));
     let keys = jwks["keys"].as_array().unwrap();
     assert!(!keys.is_empty());
     for key in keys {
-        let members: Vec<&str> = key
-            .as_object()
-            .unwrap()
-            .keys()
-            .map(String::as_str)
-            .collect();
+        let members: Vec<&str> = key.as_object().unwrap().keys().map(String::as_str).collect();
         for private in ["d", "p", "q", "dp", "dq", "qi", "oth", "k"] {
-            assert!(
-                !members.contains(&private),
-                "private member {private} published"
-            );
+            assert!(!members.contains(&private), "private member {private} published");
         }
         assert_eq!(key["kty"], "RSA");
         assert_eq!(key["use"], "sig");
         assert_eq!(key["alg"], "RS256");
         let (n, e) = (key["n"].as_str().unwrap(), key["e"].as_str().unwrap());
-        assert_eq!(
-            key["kid"],
-            dingtalk_oidc::keys::rfc7638_thumbprint(n, e),
-            "kid is the RFC 7638 thumbprint"
-        );
+        assert_eq!(key["kid"], dingtalk_oidc::keys::rfc7638_thumbprint(n, e), "kid is the RFC 7638 thumbprint");
     }
 }
 
@@ -169,30 +112,11 @@ async fn rfc9110_8_8_3_discovery_and_jwks_answer_304_to_a_matching_etag() {
     let http = reqwest::Client::new();
     for path in ["/jwks.json", "/.well-known/openid-configuration"] {
         let first = http.get(provider.url(path)).send().await.unwrap();
-        let etag = first
-            .headers()
-            .get("etag")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_string();
-        assert!(
-            etag.starts_with('"') && !etag.starts_with("W/"),
-            "strong ETag: {etag}"
-        );
-        let second = http
-            .get(provider.url(path))
-            .header("if-none-match", &etag)
-            .send()
-            .await
-            .unwrap();
+        let etag = first.headers().get("etag").unwrap().to_str().unwrap().to_string();
+        assert!(etag.starts_with('"') && !etag.starts_with("W/"), "strong ETag: {etag}");
+        let second = http.get(provider.url(path)).header("if-none-match", &etag).send().await.unwrap();
         assert_eq!(second.status(), StatusCode::NOT_MODIFIED);
-        let other = http
-            .get(provider.url(path))
-            .header("if-none-match", "\"other\"")
-            .send()
-            .await
-            .unwrap();
+        let other = http.get(provider.url(path)).header("if-none-match", "\"other\"").send().await.unwrap();
         assert_eq!(other.status(), StatusCode::OK);
     }
 }

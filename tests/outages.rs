@@ -7,9 +7,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{
-    Browser, CHALLENGE, OwnRedis, PostgresDatabase, REDIRECT_URI, TcpProxy, TestProvider,
-};
+use common::{Browser, CHALLENGE, OwnRedis, PostgresDatabase, REDIRECT_URI, TcpProxy, TestProvider};
 use reqwest::StatusCode;
 
 fn login_url(provider: &TestProvider) -> String {
@@ -57,41 +55,17 @@ async fn assert_degraded(provider: &TestProvider, secret: &str) {
     .await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["error"], "temporarily_unavailable");
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "/token took {:?}",
-        started.elapsed()
-    );
+    assert!(started.elapsed() < Duration::from_secs(2), "/token took {:?}", started.elapsed());
 
     let started = Instant::now();
-    let resp = Browser::new("alice")
-        .http
-        .get(login_url(provider))
-        .send()
-        .await
-        .unwrap();
+    let resp = Browser::new("alice").http.get(login_url(provider)).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(
-        resp.headers()
-            .get("content-type")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(2),
-        "/authorize took {:?}",
-        started.elapsed()
-    );
+    assert!(resp.headers().get("content-type").unwrap().to_str().unwrap().starts_with("text/html"));
+    assert!(started.elapsed() < Duration::from_secs(2), "/authorize took {:?}", started.elapsed());
 
     for path in ["/.well-known/openid-configuration", "/jwks.json"] {
         let resp = reqwest::get(provider.url(path)).await.unwrap();
-        assert_eq!(
-            resp.status(),
-            StatusCode::OK,
-            "{path} must answer from memory"
-        );
+        assert_eq!(resp.status(), StatusCode::OK, "{path} must answer from memory");
     }
 }
 
@@ -99,9 +73,7 @@ async fn assert_degraded(provider: &TestProvider, secret: &str) {
 async fn assert_recovers(provider: &TestProvider, secret: &str) {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
-        let landing = Browser::new("alice")
-            .journey(&login_url(provider), false)
-            .await;
+        let landing = Browser::new("alice").journey(&login_url(provider), false).await;
         if let common::Landing::Client(_) = landing
             && let Some(code) = landing.param("code")
             && exchange(provider, secret, &code).await == StatusCode::OK
@@ -145,11 +117,7 @@ async fn postgres_outage_gives_fast_503_and_recovers_without_restart() {
         let url = url::Url::parse(&db.url).unwrap();
         let host = url.host_str().unwrap().to_string();
         let port = url.port().unwrap_or(5432);
-        tokio::net::lookup_host((host.as_str(), port))
-            .await
-            .unwrap()
-            .next()
-            .unwrap()
+        tokio::net::lookup_host((host.as_str(), port)).await.unwrap().next().unwrap()
     };
     let proxy = TcpProxy::start(target).await;
     let mut proxied = url::Url::parse(&db.url).unwrap();

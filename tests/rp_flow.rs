@@ -6,12 +6,10 @@
 mod common;
 
 use common::{Browser, REDIRECT_URI, TestProvider};
-use openidconnect::core::{
-    CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
-};
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
 use openidconnect::{
-    AccessTokenHash, AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl,
-    Nonce, OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
+    AccessTokenHash, AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
 };
 
 #[derive(Debug)]
@@ -26,9 +24,7 @@ impl std::fmt::Display for RpHttpError {
 impl std::error::Error for RpHttpError {}
 
 /// The relying party's HTTP client: reqwest 0.13 behind openidconnect's `AsyncHttpClient`.
-async fn rp_http(
-    request: openidconnect::HttpRequest,
-) -> Result<openidconnect::HttpResponse, RpHttpError> {
+async fn rp_http(request: openidconnect::HttpRequest) -> Result<openidconnect::HttpResponse, RpHttpError> {
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -45,13 +41,8 @@ async fn rp_http(
     for (name, value) in response.headers() {
         builder = builder.header(name, value);
     }
-    let body = response
-        .bytes()
-        .await
-        .map_err(|e| RpHttpError(e.to_string()))?;
-    builder
-        .body(body.to_vec())
-        .map_err(|e| RpHttpError(e.to_string()))
+    let body = response.bytes().await.map_err(|e| RpHttpError(e.to_string()))?;
+    builder.body(body.to_vec()).map_err(|e| RpHttpError(e.to_string()))
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -64,16 +55,11 @@ enum ClientKind {
 async fn full_flow(kind: ClientKind, first_party: bool) {
     let provider = TestProvider::start().await;
     let client_id = format!("rp-{kind:?}").to_lowercase();
-    let secret = provider
-        .register(&client_id, matches!(kind, ClientKind::Public), first_party)
-        .await;
+    let secret = provider.register(&client_id, matches!(kind, ClientKind::Public), first_party).await;
 
-    let metadata = CoreProviderMetadata::discover_async(
-        IssuerUrl::new(provider.issuer.clone()).unwrap(),
-        &rp_http,
-    )
-    .await
-    .expect("discovery and JWKS are accepted by the relying party");
+    let metadata = CoreProviderMetadata::discover_async(IssuerUrl::new(provider.issuer.clone()).unwrap(), &rp_http)
+        .await
+        .expect("discovery and JWKS are accepted by the relying party");
     let mut client = CoreClient::from_provider_metadata(
         metadata,
         ClientId::new(client_id.clone()),
@@ -86,11 +72,7 @@ async fn full_flow(kind: ClientKind, first_party: bool) {
 
     let (pkce_challenge, pkce_verifier) = PkceCodeChallenge::new_random_sha256();
     let (auth_url, csrf, nonce) = client
-        .authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        )
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
         .add_scope(Scope::new("profile".into()))
         .add_scope(Scope::new("email".into()))
         .add_scope(Scope::new("phone".into()))
@@ -99,15 +81,9 @@ async fn full_flow(kind: ClientKind, first_party: bool) {
 
     let browser = Browser::new("alice");
     let landing = browser.journey(auth_url.as_str(), true).await;
-    assert_eq!(
-        landing.param("state").as_deref(),
-        Some(csrf.secret().as_str())
-    );
+    assert_eq!(landing.param("state").as_deref(), Some(csrf.secret().as_str()));
     // RFC 9207 §2: iss on the authorization response equals the issuer.
-    assert_eq!(
-        landing.param("iss").as_deref(),
-        Some(provider.issuer.as_str())
-    );
+    assert_eq!(landing.param("iss").as_deref(), Some(provider.issuer.as_str()));
     let code = landing.param("code").expect("code");
 
     let tokens = client
@@ -119,30 +95,21 @@ async fn full_flow(kind: ClientKind, first_party: bool) {
         .expect("code exchange succeeds");
     let id_token = tokens.id_token().expect("an ID token for the openid scope");
     let verifier = client.id_token_verifier();
-    let claims = id_token
-        .claims(&verifier, &nonce)
-        .expect("ID token verifies: signature, iss, aud, nonce, exp");
+    let claims = id_token.claims(&verifier, &nonce).expect("ID token verifies: signature, iss, aud, nonce, exp");
     let expected_hash = AccessTokenHash::from_token(
         tokens.access_token(),
         id_token.signing_alg().unwrap(),
         id_token.signing_key(&verifier).unwrap(),
     )
     .unwrap();
-    assert_eq!(
-        claims.access_token_hash(),
-        Some(&expected_hash),
-        "at_hash matches (OIDC Core §3.1.3.6)"
-    );
+    assert_eq!(claims.access_token_hash(), Some(&expected_hash), "at_hash matches (OIDC Core §3.1.3.6)");
     assert_eq!(claims.issuer().as_str(), provider.issuer);
     assert_eq!(claims.audiences().len(), 1);
     assert_eq!(claims.audiences()[0].as_str(), client_id);
     assert!(claims.auth_time().is_some());
 
     let userinfo: CoreUserInfoClaims = client
-        .user_info(
-            tokens.access_token().clone(),
-            Some(claims.subject().clone()),
-        )
+        .user_info(tokens.access_token().clone(), Some(claims.subject().clone()))
         .expect("userinfo endpoint known")
         .request_async(&rp_http)
         .await
@@ -151,10 +118,7 @@ async fn full_flow(kind: ClientKind, first_party: bool) {
     let email = userinfo.email().map(|e| e.as_str().to_string());
     assert_eq!(email.as_deref(), Some("alice@example.com"));
     assert!(userinfo.name().is_some(), "profile scope releases the name");
-    assert!(
-        userinfo.phone_number().is_some(),
-        "phone scope releases the number"
-    );
+    assert!(userinfo.phone_number().is_some(), "phone scope releases the number");
 }
 
 #[tokio::test]

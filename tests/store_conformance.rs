@@ -11,8 +11,8 @@ use common::{PostgresDatabase, RedisNamespace};
 use dingtalk_oidc::dingtalk::DingTalkIdentity;
 use dingtalk_oidc::directory::{Directory, DirectoryError, NewClient};
 use dingtalk_oidc::store::{
-    AuthCode, AuthRequest, IssuedAccessToken, PendingAuth, RedisSessionStore, RefreshFamily,
-    RefreshSuccessor, RotateOutcome, SessionStore, SqlSessionStore, SsoSession,
+    AuthCode, AuthRequest, IssuedAccessToken, PendingAuth, RedisSessionStore, RefreshFamily, RefreshSuccessor,
+    RotateOutcome, SessionStore, SqlSessionStore, SsoSession,
 };
 
 fn request() -> AuthRequest {
@@ -42,30 +42,13 @@ fn code(user: &str) -> AuthCode {
 
 async fn session_store_conformance(store: Arc<dyn SessionStore>) {
     // Pending auth: round trip, then single take.
-    let pending = PendingAuth {
-        id: "p1".into(),
-        request: request(),
-        browser_binding_hash: "h".into(),
-        created_at: 1,
-    };
+    let pending = PendingAuth { id: "p1".into(), request: request(), browser_binding_hash: "h".into(), created_at: 1 };
     store.put_pending_auth(&pending, 60).await.unwrap();
-    assert_eq!(
-        store.take_pending_auth("p1").await.unwrap(),
-        Some(pending.clone())
-    );
+    assert_eq!(store.take_pending_auth("p1").await.unwrap(), Some(pending.clone()));
     assert_eq!(store.take_pending_auth("p1").await.unwrap(), None);
 
     // TTL: an expired record is never returned, even before any sweeper ran.
-    store
-        .put_pending_auth(
-            &PendingAuth {
-                id: "p2".into(),
-                ..pending.clone()
-            },
-            0,
-        )
-        .await
-        .unwrap();
+    store.put_pending_auth(&PendingAuth { id: "p2".into(), ..pending.clone() }, 0).await.unwrap();
     assert_eq!(store.take_pending_auth("p2").await.unwrap(), None);
     store.put_code("expired", &code("u1"), 0).await.unwrap();
     assert_eq!(store.consume_code("expired").await.unwrap(), None);
@@ -92,43 +75,14 @@ async fn session_store_conformance(store: Arc<dyn SessionStore>) {
         expires_at: now + 60,
     };
     store.put_sso_session(&session).await.unwrap();
-    store
-        .put_sso_session(&SsoSession {
-            id: "s2".into(),
-            ..session.clone()
-        })
-        .await
-        .unwrap();
-    store
-        .put_sso_session(&SsoSession {
-            id: "s3".into(),
-            expires_at: now - 1,
-            ..session.clone()
-        })
-        .await
-        .unwrap();
-    assert_eq!(
-        store.get_sso_session("s1").await.unwrap(),
-        Some(session.clone())
-    );
-    assert_eq!(
-        store.get_sso_session("s3").await.unwrap(),
-        None,
-        "expired session is not returned"
-    );
-    let mut ids: Vec<String> = store
-        .sso_sessions_of_user("u1")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|s| s.id)
-        .collect();
+    store.put_sso_session(&SsoSession { id: "s2".into(), ..session.clone() }).await.unwrap();
+    store.put_sso_session(&SsoSession { id: "s3".into(), expires_at: now - 1, ..session.clone() }).await.unwrap();
+    assert_eq!(store.get_sso_session("s1").await.unwrap(), Some(session.clone()));
+    assert_eq!(store.get_sso_session("s3").await.unwrap(), None, "expired session is not returned");
+    let mut ids: Vec<String> = store.sso_sessions_of_user("u1").await.unwrap().into_iter().map(|s| s.id).collect();
     ids.sort();
     assert_eq!(ids, vec!["s1", "s2"]);
-    let updated = SsoSession {
-        clients: vec!["app".into()],
-        ..session.clone()
-    };
+    let updated = SsoSession { clients: vec!["app".into()], ..session.clone() };
     store.put_sso_session(&updated).await.unwrap();
     assert_eq!(store.get_sso_session("s1").await.unwrap(), Some(updated));
     store.delete_sso_session("s1").await.unwrap();
@@ -136,41 +90,17 @@ async fn session_store_conformance(store: Arc<dyn SessionStore>) {
 
     // Index consistency: revoking all of a user's sessions removes them from every index.
     for sid in ["a", "b", "c"] {
-        store
-            .put_sso_session(&SsoSession {
-                id: sid.into(),
-                user_id: "u2".into(),
-                ..session.clone()
-            })
-            .await
-            .unwrap();
+        store.put_sso_session(&SsoSession { id: sid.into(), user_id: "u2".into(), ..session.clone() }).await.unwrap();
     }
-    store
-        .put_sso_session(&SsoSession {
-            id: "other".into(),
-            user_id: "u3".into(),
-            ..session.clone()
-        })
-        .await
-        .unwrap();
-    let mut ended: Vec<String> = store
-        .revoke_user_sessions("u2")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|s| s.id)
-        .collect();
+    store.put_sso_session(&SsoSession { id: "other".into(), user_id: "u3".into(), ..session.clone() }).await.unwrap();
+    let mut ended: Vec<String> = store.revoke_user_sessions("u2").await.unwrap().into_iter().map(|s| s.id).collect();
     ended.sort();
     assert_eq!(ended, vec!["a", "b", "c"]);
     assert!(store.sso_sessions_of_user("u2").await.unwrap().is_empty());
     for sid in ["a", "b", "c"] {
         assert_eq!(store.get_sso_session(sid).await.unwrap(), None);
     }
-    assert_eq!(
-        store.sso_sessions_of_user("u3").await.unwrap().len(),
-        1,
-        "other users untouched"
-    );
+    assert_eq!(store.sso_sessions_of_user("u3").await.unwrap().len(), 1, "other users untouched");
 
     // Consent requests are single use too.
     let consent = dingtalk_oidc::store::ConsentRequest {
@@ -183,10 +113,7 @@ async fn session_store_conformance(store: Arc<dyn SessionStore>) {
         csrf_hash: "h".into(),
     };
     store.put_consent_request(&consent, 60).await.unwrap();
-    assert_eq!(
-        store.take_consent_request("cr1").await.unwrap(),
-        Some(consent)
-    );
+    assert_eq!(store.take_consent_request("cr1").await.unwrap(), Some(consent));
     assert_eq!(store.take_consent_request("cr1").await.unwrap(), None);
 
     // Denylist, cache and lease.
@@ -195,27 +122,15 @@ async fn session_store_conformance(store: Arc<dyn SessionStore>) {
     store.deny_access_token("jti-1", now + 60).await.unwrap();
     store.deny_access_token("jti-old", now - 1).await.unwrap();
     assert!(store.is_access_token_denied("jti-1").await.unwrap());
-    assert!(
-        !store.is_access_token_denied("jti-old").await.unwrap(),
-        "an expired token needs no denylist entry"
-    );
+    assert!(!store.is_access_token_denied("jti-old").await.unwrap(), "an expired token needs no denylist entry");
     assert_eq!(store.get_cached("app-token").await.unwrap(), None);
     store.put_cached("app-token", "value", 60).await.unwrap();
-    assert_eq!(
-        store.get_cached("app-token").await.unwrap().as_deref(),
-        Some("value")
-    );
+    assert_eq!(store.get_cached("app-token").await.unwrap().as_deref(), Some("value"));
     assert!(store.try_lock("job", "instance-a", 60).await.unwrap());
-    assert!(
-        store.try_lock("job", "instance-a", 60).await.unwrap(),
-        "the holder may extend its lease"
-    );
+    assert!(store.try_lock("job", "instance-a", 60).await.unwrap(), "the holder may extend its lease");
     assert!(!store.try_lock("job", "instance-b", 60).await.unwrap());
     store.unlock("job", "instance-b").await.unwrap();
-    assert!(
-        !store.try_lock("job", "instance-b", 60).await.unwrap(),
-        "only the holder releases"
-    );
+    assert!(!store.try_lock("job", "instance-b", 60).await.unwrap(), "only the holder releases");
     store.unlock("job", "instance-a").await.unwrap();
     assert!(store.try_lock("job", "instance-b", 60).await.unwrap());
     let mut racers = tokio::task::JoinSet::new();
@@ -223,16 +138,7 @@ async fn session_store_conformance(store: Arc<dyn SessionStore>) {
         let store = store.clone();
         racers.spawn(async move { store.try_lock("race", &format!("i{i}"), 60).await.unwrap() });
     }
-    assert_eq!(
-        racers
-            .join_all()
-            .await
-            .into_iter()
-            .filter(|won| *won)
-            .count(),
-        1,
-        "one lease holder"
-    );
+    assert_eq!(racers.join_all().await.into_iter().filter(|won| *won).count(), 1, "one lease holder");
 
     refresh_conformance(store).await;
 }
@@ -257,69 +163,26 @@ fn successor(hash: &str, jti: &str, now: i64) -> RefreshSuccessor {
         token_hash: hash.into(),
         sealed: format!("sealed-{hash}"),
         idle_ttl_secs: 600,
-        access_token: IssuedAccessToken {
-            jti: jti.into(),
-            exp: now + 600,
-        },
+        access_token: IssuedAccessToken { jti: jti.into(), exp: now + 600 },
     }
 }
 
 async fn refresh_conformance(store: Arc<dyn SessionStore>) {
     let now = chrono::Utc::now().timestamp();
     let fam = family("fam1", "u1", now);
-    store
-        .create_refresh_family(&fam, &successor("h0", "at0", now))
-        .await
-        .unwrap();
-    assert_eq!(
-        store.get_refresh_family("fam1").await.unwrap(),
-        Some(fam.clone())
-    );
-    assert!(
-        store
-            .refresh_token_state("fam1", "h0", now)
-            .await
-            .unwrap()
-            .unwrap()
-            .current
-    );
-    assert_eq!(
-        store
-            .refresh_token_state("fam1", "nope", now)
-            .await
-            .unwrap(),
-        None
-    );
-    assert_eq!(
-        store.refresh_token_state("nofam", "h0", now).await.unwrap(),
-        None
-    );
+    store.create_refresh_family(&fam, &successor("h0", "at0", now)).await.unwrap();
+    assert_eq!(store.get_refresh_family("fam1").await.unwrap(), Some(fam.clone()));
+    assert!(store.refresh_token_state("fam1", "h0", now).await.unwrap().unwrap().current);
+    assert_eq!(store.refresh_token_state("fam1", "nope", now).await.unwrap(), None);
+    assert_eq!(store.refresh_token_state("nofam", "h0", now).await.unwrap(), None);
 
     // Plain rotation.
-    match store
-        .rotate_refresh_token("fam1", "h0", &successor("h1", "at1", now), now, 10)
-        .await
-        .unwrap()
-    {
+    match store.rotate_refresh_token("fam1", "h0", &successor("h1", "at1", now), now, 10).await.unwrap() {
         RotateOutcome::Rotated(f) => assert_eq!(f, fam),
         other => panic!("expected rotation, got {other:?}"),
     }
-    assert!(
-        !store
-            .refresh_token_state("fam1", "h0", now)
-            .await
-            .unwrap()
-            .unwrap()
-            .current
-    );
-    assert!(
-        store
-            .refresh_token_state("fam1", "h1", now)
-            .await
-            .unwrap()
-            .unwrap()
-            .current
-    );
+    assert!(!store.refresh_token_state("fam1", "h0", now).await.unwrap().unwrap().current);
+    assert!(store.refresh_token_state("fam1", "h1", now).await.unwrap().unwrap().current);
 
     // Rotation under contention: 100 concurrent rotations of h1 → exactly one successor installed,
     // every other caller gets that same successor, and no access token is lost.
@@ -328,179 +191,79 @@ async fn refresh_conformance(store: Arc<dyn SessionStore>) {
         let store = store.clone();
         rotations.spawn(async move {
             store
-                .rotate_refresh_token(
-                    "fam1",
-                    "h1",
-                    &successor(&format!("h2-{i}"), &format!("at2-{i}"), now),
-                    now,
-                    10,
-                )
+                .rotate_refresh_token("fam1", "h1", &successor(&format!("h2-{i}"), &format!("at2-{i}"), now), now, 10)
                 .await
                 .unwrap()
         });
     }
     let outcomes = rotations.join_all().await;
-    let rotated = outcomes
-        .iter()
-        .filter(|o| matches!(o, RotateOutcome::Rotated(_)))
-        .count();
+    let rotated = outcomes.iter().filter(|o| matches!(o, RotateOutcome::Rotated(_))).count();
     assert_eq!(rotated, 1, "exactly one rotation wins");
     let sealed: std::collections::HashSet<&str> = outcomes
         .iter()
         .filter_map(|o| match o {
-            RotateOutcome::Retry {
-                sealed_successor, ..
-            } => Some(sealed_successor.as_str()),
+            RotateOutcome::Retry { sealed_successor, .. } => Some(sealed_successor.as_str()),
             _ => None,
         })
         .collect();
     assert_eq!(sealed.len(), 1, "every retry sees the same successor");
-    let winner = sealed
-        .iter()
-        .next()
-        .unwrap()
-        .strip_prefix("sealed-")
-        .unwrap()
-        .to_string();
-    assert!(
-        store
-            .refresh_token_state("fam1", &winner, now)
-            .await
-            .unwrap()
-            .unwrap()
-            .current
-    );
-    let live: Vec<_> = (0..100)
-        .map(|i| format!("h2-{i}"))
-        .filter(|h| *h != winner)
-        .collect();
+    let winner = sealed.iter().next().unwrap().strip_prefix("sealed-").unwrap().to_string();
+    assert!(store.refresh_token_state("fam1", &winner, now).await.unwrap().unwrap().current);
+    let live: Vec<_> = (0..100).map(|i| format!("h2-{i}")).filter(|h| *h != winner).collect();
     for h in &live {
-        assert_eq!(
-            store.refresh_token_state("fam1", h, now).await.unwrap(),
-            None,
-            "no second successor"
-        );
+        assert_eq!(store.refresh_token_state("fam1", h, now).await.unwrap(), None, "no second successor");
     }
 
     // Reuse outside the grace window revokes the family; its successor stops working.
     let later = now + 11;
-    match store
-        .rotate_refresh_token("fam1", "h1", &successor("h3", "at3", later), later, 10)
-        .await
-        .unwrap()
-    {
+    match store.rotate_refresh_token("fam1", "h1", &successor("h3", "at3", later), later, 10).await.unwrap() {
         RotateOutcome::Reused(revoked) => {
             assert_eq!(revoked.family.id, "fam1");
             let mut jtis: Vec<String> = revoked.access_tokens.into_iter().map(|t| t.jti).collect();
             jtis.sort();
-            assert_eq!(
-                jtis.len(),
-                102,
-                "at0, at1 and all 100 rotations' access tokens are remembered"
-            );
+            assert_eq!(jtis.len(), 102, "at0, at1 and all 100 rotations' access tokens are remembered");
         }
         other => panic!("expected reuse detection, got {other:?}"),
     }
     assert_eq!(
-        store
-            .rotate_refresh_token("fam1", &winner, &successor("h4", "at4", later), later, 10)
-            .await
-            .unwrap(),
+        store.rotate_refresh_token("fam1", &winner, &successor("h4", "at4", later), later, 10).await.unwrap(),
         RotateOutcome::Invalid
     );
     assert_eq!(store.get_refresh_family("fam1").await.unwrap(), None);
 
     // Idle and absolute expiry are judged at the caller's clock.
     let fam2 = family("fam2", "u1", now);
-    store
-        .create_refresh_family(&fam2, &successor("i0", "b0", now))
-        .await
-        .unwrap();
+    store.create_refresh_family(&fam2, &successor("i0", "b0", now)).await.unwrap();
     assert_eq!(
-        store
-            .rotate_refresh_token(
-                "fam2",
-                "i0",
-                &successor("i1", "b1", now + 601),
-                now + 601,
-                10
-            )
-            .await
-            .unwrap(),
+        store.rotate_refresh_token("fam2", "i0", &successor("i1", "b1", now + 601), now + 601, 10).await.unwrap(),
         RotateOutcome::Invalid,
         "idle past 600 s"
     );
     assert!(matches!(
-        store
-            .rotate_refresh_token("fam2", "i0", &successor("i1", "b1", now + 10), now + 10, 10)
-            .await
-            .unwrap(),
+        store.rotate_refresh_token("fam2", "i0", &successor("i1", "b1", now + 10), now + 10, 10).await.unwrap(),
         RotateOutcome::Rotated(_)
     ));
     assert_eq!(
-        store
-            .rotate_refresh_token(
-                "fam2",
-                "i1",
-                &successor("i2", "b2", now + 3600),
-                now + 3600,
-                10
-            )
-            .await
-            .unwrap(),
+        store.rotate_refresh_token("fam2", "i1", &successor("i2", "b2", now + 3600), now + 3600, 10).await.unwrap(),
         RotateOutcome::Invalid,
         "past the family's absolute end"
     );
 
     // Update, user index, explicit revocation.
     let fam3 = family("fam3", "u9", now);
-    store
-        .create_refresh_family(&fam3, &successor("j0", "c0", now))
-        .await
-        .unwrap();
-    let checked = RefreshFamily {
-        upstream_checked_at: now + 5,
-        ..fam3.clone()
-    };
+    store.create_refresh_family(&fam3, &successor("j0", "c0", now)).await.unwrap();
+    let checked = RefreshFamily { upstream_checked_at: now + 5, ..fam3.clone() };
     assert!(store.update_refresh_family(&checked).await.unwrap());
-    assert_eq!(
-        store.get_refresh_family("fam3").await.unwrap(),
-        Some(checked)
-    );
-    let mut ids: Vec<String> = store
-        .refresh_families_of_user("u9")
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|f| f.id)
-        .collect();
+    assert_eq!(store.get_refresh_family("fam3").await.unwrap(), Some(checked));
+    let mut ids: Vec<String> = store.refresh_families_of_user("u9").await.unwrap().into_iter().map(|f| f.id).collect();
     ids.sort();
     assert_eq!(ids, vec!["fam3"]);
-    let revoked = store
-        .revoke_refresh_family("fam3")
-        .await
-        .unwrap()
-        .expect("revoked");
-    assert_eq!(
-        revoked.access_tokens,
-        vec![IssuedAccessToken {
-            jti: "c0".into(),
-            exp: now + 600
-        }]
-    );
+    let revoked = store.revoke_refresh_family("fam3").await.unwrap().expect("revoked");
+    assert_eq!(revoked.access_tokens, vec![IssuedAccessToken { jti: "c0".into(), exp: now + 600 }]);
     assert_eq!(store.revoke_refresh_family("fam3").await.unwrap(), None);
-    assert!(
-        store
-            .refresh_families_of_user("u9")
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(store.refresh_families_of_user("u9").await.unwrap().is_empty());
     assert!(!store.update_refresh_family(&fam3).await.unwrap());
-    assert_eq!(
-        store.refresh_token_state("fam3", "j0", now).await.unwrap(),
-        None
-    );
+    assert_eq!(store.refresh_token_state("fam3", "j0", now).await.unwrap(), None);
 }
 
 fn identity(union_id: &str) -> DingTalkIdentity {
@@ -517,28 +280,18 @@ fn identity(union_id: &str) -> DingTalkIdentity {
 }
 
 async fn directory_conformance(directory: Directory) {
-    let new = NewClient {
-        id: "app".into(),
-        redirect_uris: vec!["https://app.example/cb".into()],
-        ..NewClient::default()
-    };
+    let new =
+        NewClient { id: "app".into(), redirect_uris: vec!["https://app.example/cb".into()], ..NewClient::default() };
     let (client, secret) = directory.create_client(new.clone()).await.unwrap();
     let secret = secret.expect("a confidential client gets a secret");
     assert!(client.verify_secret(&secret));
     assert!(!client.verify_secret("wrong"));
-    assert_ne!(
-        client.secret_hash.as_deref(),
-        Some(secret.as_str()),
-        "stored hashed"
-    );
+    assert_ne!(client.secret_hash.as_deref(), Some(secret.as_str()), "stored hashed");
     match directory.create_client(new).await {
         Err(DirectoryError::Conflict(what)) => assert!(what.contains("app")),
         other => panic!("duplicate client id must be a typed conflict, got {other:?}"),
     }
-    directory
-        .create_user(&identity("union-dup"), None)
-        .await
-        .unwrap();
+    directory.create_user(&identity("union-dup"), None).await.unwrap();
     match directory.create_user(&identity("union-dup"), None).await {
         Err(DirectoryError::Conflict(what)) => assert!(what.contains("union-dup")),
         other => panic!("duplicate unionId must be a typed conflict, got {other:?}"),
@@ -562,62 +315,27 @@ async fn directory_conformance(directory: Directory) {
     let mut logins = tokio::task::JoinSet::new();
     for _ in 0..8 {
         let directory = directory.clone();
-        logins.spawn(async move {
-            directory
-                .upsert_user_from_login(&identity("union-1"), None)
-                .await
-                .unwrap()
-                .id
-        });
+        logins.spawn(async move { directory.upsert_user_from_login(&identity("union-1"), None).await.unwrap().id });
     }
     let ids = logins.join_all().await;
     assert!(ids.windows(2).all(|w| w[0] == w[1]), "{ids:?}");
-    let again = directory
-        .upsert_user_from_login(&identity("union-1"), None)
-        .await
-        .unwrap();
+    let again = directory.upsert_user_from_login(&identity("union-1"), None).await.unwrap();
     assert_eq!(again.id, ids[0]);
     assert!(uuid::Uuid::parse_str(&again.id).is_ok());
-    let other = directory
-        .upsert_user_from_login(&identity("union-2"), None)
-        .await
-        .unwrap();
+    let other = directory.upsert_user_from_login(&identity("union-2"), None).await.unwrap();
     assert_ne!(other.id, again.id);
 
     // Consent records merge.
     let scopes = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
-    assert!(
-        !directory
-            .consent_covers(&again.id, "app", &scopes(&["openid"]))
-            .await
-            .unwrap()
-    );
-    directory
-        .record_consent(&again.id, "app", &scopes(&["openid"]))
-        .await
-        .unwrap();
-    directory
-        .record_consent(&again.id, "app", &scopes(&["email"]))
-        .await
-        .unwrap();
-    assert!(
-        directory
-            .consent_covers(&again.id, "app", &scopes(&["openid", "email"]))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !directory
-            .consent_covers(&again.id, "app", &scopes(&["phone"]))
-            .await
-            .unwrap()
-    );
+    assert!(!directory.consent_covers(&again.id, "app", &scopes(&["openid"])).await.unwrap());
+    directory.record_consent(&again.id, "app", &scopes(&["openid"])).await.unwrap();
+    directory.record_consent(&again.id, "app", &scopes(&["email"])).await.unwrap();
+    assert!(directory.consent_covers(&again.id, "app", &scopes(&["openid", "email"])).await.unwrap());
+    assert!(!directory.consent_covers(&again.id, "app", &scopes(&["phone"])).await.unwrap());
 }
 
 async fn connect(url: &str) -> Directory {
-    let directory = Directory::connect(url, 10, Duration::from_secs(3))
-        .await
-        .unwrap();
+    let directory = Directory::connect(url, 10, Duration::from_secs(3)).await.unwrap();
     directory.migrate().await.unwrap();
     // Migrations are idempotent.
     directory.migrate().await.unwrap();
@@ -627,15 +345,9 @@ async fn connect(url: &str) -> Directory {
 #[tokio::test]
 async fn sql_store_on_sqlite_conforms() {
     let dir = tempfile::tempdir().unwrap();
-    let url = format!(
-        "sqlite://{}?mode=rwc",
-        dir.path().join("conformance.db").display()
-    );
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("conformance.db").display());
     let directory = connect(&url).await;
-    session_store_conformance(Arc::new(SqlSessionStore::new(
-        directory.connection().clone(),
-    )))
-    .await;
+    session_store_conformance(Arc::new(SqlSessionStore::new(directory.connection().clone()))).await;
     directory_conformance(directory).await;
     println!("conformance: sql-on-sqlite ran");
 }
@@ -646,10 +358,7 @@ async fn sql_store_on_postgres_conforms() {
         return;
     };
     let directory = connect(&db.url).await;
-    session_store_conformance(Arc::new(SqlSessionStore::new(
-        directory.connection().clone(),
-    )))
-    .await;
+    session_store_conformance(Arc::new(SqlSessionStore::new(directory.connection().clone()))).await;
     directory_conformance(directory.clone()).await;
     directory.connection().clone().close().await.unwrap();
     db.drop().await;
@@ -663,23 +372,13 @@ async fn redis_store_conforms_and_stays_inside_its_prefix() {
     };
     // Another application shares the server and even the first part of our prefix.
     let neighbour = format!("{}other-app", ns.prefix.trim_end_matches(':'));
-    let ours = RedisNamespace {
-        url: ns.url.clone(),
-        prefix: format!("{}oidc:", ns.prefix),
-    };
-    let sentinel_keys = [
-        format!("{neighbour}:sentinel"),
-        format!("{}oidc", ns.prefix),
-        format!("{}x", ns.prefix),
-    ];
+    let ours = RedisNamespace { url: ns.url.clone(), prefix: format!("{}oidc:", ns.prefix) };
+    let sentinel_keys = [format!("{neighbour}:sentinel"), format!("{}oidc", ns.prefix), format!("{}x", ns.prefix)];
     {
         use fred::prelude::*;
         let client = common::redis_client(&ns.url).await.unwrap();
         for key in &sentinel_keys {
-            let _: () = client
-                .set(key.as_str(), "keep", Some(Expiration::EX(600)), None, false)
-                .await
-                .unwrap();
+            let _: () = client.set(key.as_str(), "keep", Some(Expiration::EX(600)), None, false).await.unwrap();
         }
         let _ = client.quit().await;
     }
@@ -689,10 +388,7 @@ async fn redis_store_conforms_and_stays_inside_its_prefix() {
     let mut all = ns.keys(&format!("{}*", ns.prefix)).await;
     all.extend(ns.keys(&format!("{neighbour}*")).await);
     for key in &all {
-        assert!(
-            key.starts_with(&ours.prefix) || sentinel_keys.contains(key),
-            "{key} written outside the prefix"
-        );
+        assert!(key.starts_with(&ours.prefix) || sentinel_keys.contains(key), "{key} written outside the prefix");
     }
     {
         use fred::prelude::*;
@@ -746,10 +442,7 @@ async fn full_login_runs_on_postgres_and_redis() {
     })
     .await;
     login_and_exchange(&provider).await;
-    assert!(
-        !ns.keys(&format!("{}sso:*", ns.prefix)).await.is_empty(),
-        "the SSO session lives in Redis"
-    );
+    assert!(!ns.keys(&format!("{}sso:*", ns.prefix)).await.is_empty(), "the SSO session lives in Redis");
     drop(provider);
     ns.drop().await;
     db.drop().await;

@@ -41,12 +41,7 @@ async fn tokens(provider: &TestProvider, scope_override: Option<&str>) -> serde_
 }
 
 fn challenge(resp: &reqwest::Response) -> String {
-    resp.headers()
-        .get("www-authenticate")
-        .unwrap()
-        .to_str()
-        .unwrap()
-        .to_string()
+    resp.headers().get("www-authenticate").unwrap().to_str().unwrap().to_string()
 }
 
 #[tokio::test]
@@ -62,11 +57,7 @@ async fn rfc6750_3_no_credentials_is_401_with_a_bare_bearer_challenge() {
 async fn rfc9700_4_3_2_access_token_in_the_query_is_not_accepted() {
     let provider = TestProvider::start().await;
     let body = tokens(&provider, None).await;
-    let url = format!(
-        "{}?access_token={}",
-        provider.url("/userinfo"),
-        body["access_token"].as_str().unwrap()
-    );
+    let url = format!("{}?access_token={}", provider.url("/userinfo"), body["access_token"].as_str().unwrap());
     let resp = reqwest::get(url).await.unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
     assert!(!challenge(&resp).contains("error="));
@@ -78,12 +69,7 @@ async fn rfc9068_4_invalid_or_id_tokens_are_invalid_token() {
     let body = tokens(&provider, None).await;
     let http = reqwest::Client::new();
     for bad in ["garbage", body["id_token"].as_str().unwrap()] {
-        let resp = http
-            .get(provider.url("/userinfo"))
-            .bearer_auth(bad)
-            .send()
-            .await
-            .unwrap();
+        let resp = http.get(provider.url("/userinfo")).bearer_auth(bad).send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
         assert!(challenge(&resp).contains("error=\"invalid_token\""));
     }
@@ -91,18 +77,9 @@ async fn rfc9068_4_invalid_or_id_tokens_are_invalid_token() {
     let at = body["access_token"].as_str().unwrap();
     let sig_start = at.rfind('.').unwrap() + 1;
     let middle = sig_start + 100;
-    let flipped = if &at[middle..=middle] == "A" {
-        "B"
-    } else {
-        "A"
-    };
+    let flipped = if &at[middle..=middle] == "A" { "B" } else { "A" };
     let tampered = format!("{}{}{}", &at[..middle], flipped, &at[middle + 1..]);
-    let resp = http
-        .get(provider.url("/userinfo"))
-        .bearer_auth(&tampered)
-        .send()
-        .await
-        .unwrap();
+    let resp = http.get(provider.url("/userinfo")).bearer_auth(&tampered).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -112,29 +89,13 @@ async fn rfc6750_2_header_and_body_token_together_is_invalid_request() {
     let body = tokens(&provider, None).await;
     let at = body["access_token"].as_str().unwrap();
     let http = reqwest::Client::new();
-    let resp = http
-        .post(provider.url("/userinfo"))
-        .bearer_auth(at)
-        .form(&[("access_token", at)])
-        .send()
-        .await
-        .unwrap();
+    let resp = http.post(provider.url("/userinfo")).bearer_auth(at).form(&[("access_token", at)]).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert!(challenge(&resp).contains("error=\"invalid_request\""));
     // The form body alone works, as does the header alone on GET and POST.
-    let resp = http
-        .post(provider.url("/userinfo"))
-        .form(&[("access_token", at)])
-        .send()
-        .await
-        .unwrap();
+    let resp = http.post(provider.url("/userinfo")).form(&[("access_token", at)]).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
-    let resp = http
-        .post(provider.url("/userinfo"))
-        .bearer_auth(at)
-        .send()
-        .await
-        .unwrap();
+    let resp = http.post(provider.url("/userinfo")).bearer_auth(at).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.headers().get("cache-control").unwrap(), "no-store");
 }
@@ -161,26 +122,9 @@ async fn disabled_user_access_token_no_longer_answers_userinfo() {
     let body = tokens(&provider, None).await;
     let at = body["access_token"].as_str().unwrap();
     let http = reqwest::Client::new();
-    let info: serde_json::Value = http
-        .get(provider.url("/userinfo"))
-        .bearer_auth(at)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    provider
-        .app
-        .directory
-        .set_user_disabled(info["sub"].as_str().unwrap(), true)
-        .await
-        .unwrap();
-    let resp = http
-        .get(provider.url("/userinfo"))
-        .bearer_auth(at)
-        .send()
-        .await
-        .unwrap();
+    let info: serde_json::Value =
+        http.get(provider.url("/userinfo")).bearer_auth(at).send().await.unwrap().json().await.unwrap();
+    provider.app.directory.set_user_disabled(info["sub"].as_str().unwrap(), true).await.unwrap();
+    let resp = http.get(provider.url("/userinfo")).bearer_auth(at).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
 }

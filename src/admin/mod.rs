@@ -24,9 +24,7 @@ impl OperationsApi {
     /// Liveness: the process is up and serving HTTP.
     #[oai(path = "/healthz", method = "get")]
     async fn healthz(&self) -> HealthResponse {
-        HealthResponse::Ok(Json(Health {
-            status: "ok".into(),
-        }))
+        HealthResponse::Ok(Json(Health { status: "ok".into() }))
     }
 }
 

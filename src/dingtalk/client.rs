@@ -11,9 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::error::{
-    DingTalkError, check_oapi_envelope, error_from_status, ip_ban_error, is_ip_ban,
-};
+use super::error::{DingTalkError, check_oapi_envelope, error_from_status, ip_ban_error, is_ip_ban};
 use super::lenient::LenientI64;
 
 pub use super::org::{OrgMember, OrgRole};
@@ -52,11 +50,7 @@ impl Default for DingTalkSettings {
 
 impl fmt::Debug for DingTalkSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let secret = if self.client_secret.is_empty() {
-            "<empty>"
-        } else {
-            "<redacted>"
-        };
+        let secret = if self.client_secret.is_empty() { "<empty>" } else { "<redacted>" };
         f.debug_struct("DingTalkSettings")
             .field("client_id", &self.client_id)
             .field("client_secret", &secret)
@@ -97,7 +91,20 @@ struct ClientInner {
     oapi_base: String,
     /// Held across the fetch, so concurrent callers share one token request.
     app_token: tokio::sync::Mutex<Option<CachedAppToken>>,
+    /// Shared with the other instances (the SessionStore), so a fleet fetches one app token
+    /// rather than one per process.
+    shared_cache: Option<Arc<dyn SharedTokenCache>>,
 }
+
+/// A cache shared between provider instances. Failures are not errors: the client then fetches.
+#[async_trait::async_trait]
+pub trait SharedTokenCache: Send + Sync {
+    async fn get(&self, name: &str) -> Option<String>;
+    async fn put(&self, name: &str, value: &str, ttl_secs: u64);
+}
+
+/// How long a token read from the shared cache is used before looking again.
+const SHARED_RECHECK: Duration = Duration::from_secs(60);
 
 struct CachedAppToken {
     token: String,
@@ -106,9 +113,7 @@ struct CachedAppToken {
 
 impl fmt::Debug for DingTalkClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DingTalkClient")
-            .field("settings", &self.inner.settings)
-            .finish_non_exhaustive()
+        f.debug_struct("DingTalkClient").field("settings", &self.inner.settings).finish_non_exhaustive()
     }
 }
 
@@ -158,25 +163,27 @@ struct RawResponse {
 
 impl DingTalkClient {
     pub fn new(settings: DingTalkSettings) -> Result<Self, DingTalkError> {
+        Self::with_shared_cache(settings, None)
+    }
+
+    /// Like [`new`](Self::new), sharing the app token with other instances through `cache`.
+    pub fn with_shared_cache(
+        settings: DingTalkSettings,
+        shared_cache: Option<Arc<dyn SharedTokenCache>>,
+    ) -> Result<Self, DingTalkError> {
         if settings.client_id.trim().is_empty() {
             return Err(DingTalkError::Config("client_id is empty".to_owned()));
         }
         if settings.client_secret.is_empty() {
             return Err(DingTalkError::Config("client_secret is empty".to_owned()));
         }
-        if settings
-            .corp_id
-            .as_deref()
-            .is_some_and(|c| c.trim().is_empty())
-        {
+        if settings.corp_id.as_deref().is_some_and(|c| c.trim().is_empty()) {
             return Err(DingTalkError::Config(
                 "corp_id is set but empty; remove it to allow any organisation".to_owned(),
             ));
         }
         if settings.timeout_ms == 0 {
-            return Err(DingTalkError::Config(
-                "timeout_ms must be positive".to_owned(),
-            ));
+            return Err(DingTalkError::Config("timeout_ms must be positive".to_owned()));
         }
         let login_base = base_url("login_base_url", &settings.login_base_url)?;
         let api_base = base_url("api_base_url", &settings.api_base_url)?;
@@ -198,6 +205,7 @@ impl DingTalkClient {
                 api_base,
                 oapi_base,
                 app_token: tokio::sync::Mutex::new(None),
+                shared_cache,
             }),
         })
     }
@@ -210,11 +218,8 @@ impl DingTalkClient {
     /// organisation is configured. Spaces are sent as `%20`, as in the §1 example.
     pub fn authorize_url(&self, redirect_uri: &str, state: &str) -> String {
         let settings = &self.inner.settings;
-        let mut params: Vec<(&str, &str)> = vec![
-            ("redirect_uri", redirect_uri),
-            ("response_type", "code"),
-            ("client_id", &settings.client_id),
-        ];
+        let mut params: Vec<(&str, &str)> =
+            vec![("redirect_uri", redirect_uri), ("response_type", "code"), ("client_id", &settings.client_id)];
         match settings.corp_id.as_deref() {
             Some(corp_id) => {
                 params.push(("scope", "openid corpid"));
@@ -225,11 +230,7 @@ impl DingTalkClient {
         params.push(("state", state));
         // §1: prompt=consent is required by the new login flow.
         params.push(("prompt", "consent"));
-        let query = params
-            .iter()
-            .map(|(k, v)| format!("{k}={}", encode_query_value(v)))
-            .collect::<Vec<_>>()
-            .join("&");
+        let query = params.iter().map(|(k, v)| format!("{k}={}", encode_query_value(v))).collect::<Vec<_>>().join("&");
         format!("{}/oauth2/auth?{query}", self.inner.login_base)
     }
 
@@ -244,17 +245,11 @@ impl DingTalkClient {
             "grantType": "authorization_code",
         });
         let url = format!("{}/v1.0/oauth2/userAccessToken", self.inner.api_base);
-        let raw = self
-            .send("userAccessToken", self.inner.http.post(url).json(&body))
-            .await?;
+        let raw = self.send("userAccessToken", self.inner.http.post(url).json(&body)).await?;
         let token: UserTokenBody = decode_v1("userAccessToken", raw)?;
 
         let url = format!("{}/v1.0/contact/users/me", self.inner.api_base);
-        let request = self
-            .inner
-            .http
-            .get(url)
-            .header("x-acs-dingtalk-access-token", &token.access_token);
+        let request = self.inner.http.get(url).header("x-acs-dingtalk-access-token", &token.access_token);
         let raw = self.send("users/me", request).await?;
         let me: CurrentUserBody = decode_v1("users/me", raw)?;
         if me.union_id.trim().is_empty() {
@@ -283,20 +278,24 @@ impl DingTalkClient {
         }
         *cache = None;
         let settings = &self.inner.settings;
+        let shared_name = format!("dingtalk_app_token:{}", settings.client_id);
+        if let Some(shared) = &self.inner.shared_cache
+            && let Some(token) = shared.get(&shared_name).await
+        {
+            *cache = Some(CachedAppToken { token: token.clone(), refresh_at: Instant::now() + SHARED_RECHECK });
+            return Ok(token);
+        }
         let body = json!({ "appKey": settings.client_id, "appSecret": settings.client_secret });
         let url = format!("{}/v1.0/oauth2/accessToken", self.inner.api_base);
-        let raw = self
-            .send("accessToken", self.inner.http.post(url).json(&body))
-            .await?;
+        let raw = self.send("accessToken", self.inner.http.post(url).json(&body)).await?;
         let fresh: AppTokenBody = decode_v1("accessToken", raw)?;
-        let lifetime_secs = fresh.expire_in.map_or(DEFAULT_TOKEN_LIFETIME_SECS, |v| {
-            u64::try_from(v.0).unwrap_or(0)
-        });
-        let refresh_at = Instant::now() + reuse_window(Duration::from_secs(lifetime_secs));
-        *cache = Some(CachedAppToken {
-            token: fresh.access_token.clone(),
-            refresh_at,
-        });
+        let lifetime_secs = fresh.expire_in.map_or(DEFAULT_TOKEN_LIFETIME_SECS, |v| u64::try_from(v.0).unwrap_or(0));
+        let window = reuse_window(Duration::from_secs(lifetime_secs));
+        if let Some(shared) = &self.inner.shared_cache {
+            shared.put(&shared_name, &fresh.access_token, window.as_secs()).await;
+        }
+        let refresh_at = Instant::now() + window;
+        *cache = Some(CachedAppToken { token: fresh.access_token.clone(), refresh_at });
         Ok(fresh.access_token)
     }
 
@@ -306,16 +305,19 @@ impl DingTalkClient {
         let mut cache = self.inner.app_token.lock().await;
         if cache.as_ref().is_some_and(|c| c.token == rejected) {
             *cache = None;
+            if let Some(shared) = &self.inner.shared_cache {
+                let name = format!("dingtalk_app_token:{}", self.inner.settings.client_id);
+                if shared.get(&name).await.as_deref() == Some(rejected) {
+                    // Expire it for everyone; the next caller fetches a fresh one.
+                    shared.put(&name, rejected, 0).await;
+                }
+            }
         }
     }
 
     /// POST an oapi `topapi` call with the app token (§5.0) and return its `result`.
     /// §6.3: on a rejected token, drop the cache and try once more with a fresh one.
-    pub(crate) async fn topapi<T: DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &Value,
-    ) -> Result<T, DingTalkError> {
+    pub(crate) async fn topapi<T: DeserializeOwned>(&self, path: &str, body: &Value) -> Result<T, DingTalkError> {
         let token = self.app_token().await?;
         match self.topapi_once(path, body, &token).await {
             Err(err) if err.is_rejected_token() => {
@@ -338,9 +340,7 @@ impl DingTalkClient {
             .map_err(|e| DingTalkError::Config(format!("oapi URL for {path}: {e}")))?;
         // §5.0: the token travels in the query; the body is JSON (accepted per §0).
         url.query_pairs_mut().append_pair("access_token", token);
-        let raw = self
-            .send(path, self.inner.http.post(url).json(body))
-            .await?;
+        let raw = self.send(path, self.inner.http.post(url).json(body)).await?;
         if raw.status != 200 {
             return Err(error_from_status(raw.status, &raw.body, raw.request_id));
         }
@@ -356,19 +356,11 @@ impl DingTalkClient {
 
     /// Send one request and read the whole answer. `what` names the call in logs; URLs
     /// are never logged because oapi URLs carry the token.
-    async fn send(
-        &self,
-        what: &str,
-        request: reqwest::RequestBuilder,
-    ) -> Result<RawResponse, DingTalkError> {
+    async fn send(&self, what: &str, request: reqwest::RequestBuilder) -> Result<RawResponse, DingTalkError> {
         let started = Instant::now();
         let mut response = request.send().await.map_err(transport_error)?;
         let status = response.status().as_u16();
-        let request_id = response
-            .headers()
-            .get("x-acs-request-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+        let request_id = response.headers().get("x-acs-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let mut body = Vec::new();
         while let Some(chunk) = response.chunk().await.map_err(transport_error)? {
             if body.len() + chunk.len() > MAX_BODY_BYTES {
@@ -382,11 +374,7 @@ impl DingTalkClient {
             elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             "DingTalk call"
         );
-        Ok(RawResponse {
-            status,
-            request_id,
-            body,
-        })
+        Ok(RawResponse { status, request_id, body })
     }
 }
 
@@ -402,8 +390,8 @@ fn decode_v1<T: DeserializeOwned>(what: &str, raw: RawResponse) -> Result<T, Din
     if !(200..300).contains(&raw.status) {
         return Err(error_from_status(raw.status, &raw.body, raw.request_id));
     }
-    let json: Value = serde_json::from_slice(&raw.body)
-        .map_err(|_| DingTalkError::Decode(format!("{what}: body is not JSON")))?;
+    let json: Value =
+        serde_json::from_slice(&raw.body).map_err(|_| DingTalkError::Decode(format!("{what}: body is not JSON")))?;
     if is_ip_ban(&json) {
         return Err(ip_ban_error());
     }
@@ -414,11 +402,7 @@ fn decode_v1<T: DeserializeOwned>(what: &str, raw: RawResponse) -> Result<T, Din
 /// only the "missing field" wording, which names a field and nothing else.
 fn schema_error(what: &str, err: &serde_json::Error) -> DingTalkError {
     let text = err.to_string();
-    let detail = if text.starts_with("missing field") {
-        text
-    } else {
-        "a field has an unexpected type".to_owned()
-    };
+    let detail = if text.starts_with("missing field") { text } else { "a field has an unexpected type".to_owned() };
     DingTalkError::Decode(format!("{what}: {detail}"))
 }
 
@@ -439,12 +423,8 @@ fn transport_error(err: reqwest::Error) -> DingTalkError {
 }
 
 fn base_url(name: &str, value: &str) -> Result<String, DingTalkError> {
-    let parsed = url::Url::parse(value)
-        .map_err(|e| DingTalkError::Config(format!("{name} {value:?}: {e}")))?;
-    if !matches!(parsed.scheme(), "http" | "https")
-        || parsed.query().is_some()
-        || parsed.fragment().is_some()
-    {
+    let parsed = url::Url::parse(value).map_err(|e| DingTalkError::Config(format!("{name} {value:?}: {e}")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.query().is_some() || parsed.fragment().is_some() {
         return Err(DingTalkError::Config(format!(
             "{name} {value:?}: expected an http(s) URL without query or fragment"
         )));
@@ -455,9 +435,7 @@ fn base_url(name: &str, value: &str) -> Result<String, DingTalkError> {
 fn encode_query_value(value: &str) -> String {
     // form_urlencoded writes spaces as `+` and a literal `+` as `%2B`, so replacing `+`
     // afterwards only touches spaces.
-    url::form_urlencoded::byte_serialize(value.as_bytes())
-        .collect::<String>()
-        .replace('+', "%20")
+    url::form_urlencoded::byte_serialize(value.as_bytes()).collect::<String>().replace('+', "%20")
 }
 
 fn non_empty(value: Option<String>) -> Option<String> {
@@ -529,10 +507,7 @@ mod tests {
 
     #[test]
     fn new_rejects_incomplete_settings() {
-        assert!(matches!(
-            DingTalkClient::new(DingTalkSettings::default()),
-            Err(DingTalkError::Config(_))
-        ));
+        assert!(matches!(DingTalkClient::new(DingTalkSettings::default()), Err(DingTalkError::Config(_))));
         let mut bad = settings(Some(""));
         assert!(DingTalkClient::new(bad.clone()).is_err());
         bad.corp_id = None;

@@ -90,12 +90,9 @@ fn default_active() -> bool {
 impl SimDirectory {
     /// Read a directory from a TOML file and check that its references resolve.
     pub fn load(path: &Path) -> Result<Self, String> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let dir: Self =
-            toml::from_str(&text).map_err(|e| format!("invalid {}: {e}", path.display()))?;
-        dir.validate()
-            .map_err(|e| format!("invalid {}: {e}", path.display()))?;
+        let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let dir: Self = toml::from_str(&text).map_err(|e| format!("invalid {}: {e}", path.display()))?;
+        dir.validate().map_err(|e| format!("invalid {}: {e}", path.display()))?;
         Ok(dir)
     }
 
@@ -112,20 +109,13 @@ impl SimDirectory {
             if let Some(parent) = dept.parent_id
                 && !dept_ids.contains(&parent)
             {
-                return Err(format!(
-                    "department {} has unknown parent {parent}",
-                    dept.id
-                ));
+                return Err(format!("department {} has unknown parent {parent}", dept.id));
             }
             if self.dept_chain(dept.id).is_none() {
                 return Err(format!("department {} has a parent cycle", dept.id));
             }
         }
-        let role_ids: HashSet<i64> = self
-            .roles
-            .iter()
-            .flat_map(|g| g.roles.iter().map(|r| r.id))
-            .collect();
+        let role_ids: HashSet<i64> = self.roles.iter().flat_map(|g| g.roles.iter().map(|r| r.id)).collect();
         let mut logins = HashSet::new();
         let mut union_ids = HashSet::new();
         let mut userids = HashSet::new();
@@ -178,24 +168,15 @@ impl SimDirectory {
 
     /// Role and its group name, for §5.2 `role_list`.
     pub fn role(&self, id: i64) -> Option<(&SimRoleGroup, &SimRole)> {
-        self.roles
-            .iter()
-            .find_map(|g| g.roles.iter().find(|r| r.id == id).map(|r| (g, r)))
+        self.roles.iter().find_map(|g| g.roles.iter().find(|r| r.id == id).map(|r| (g, r)))
     }
 }
 
 impl Default for SimDirectory {
     /// The demo organisation served by `serve --dev`.
     fn default() -> Self {
-        let dept = |id, name: &str, parent_id| SimDepartment {
-            id,
-            name: name.to_owned(),
-            parent_id,
-        };
-        let role = |id, name: &str| SimRole {
-            id,
-            name: name.to_owned(),
-        };
+        let dept = |id, name: &str, parent_id| SimDepartment { id, name: name.to_owned(), parent_id };
+        let role = |id, name: &str| SimRole { id, name: name.to_owned() };
         let demo_corp = Some("ding-demo-corp".to_owned());
         let member = |login: &str, n: u32| SimUser {
             login: login.to_owned(),

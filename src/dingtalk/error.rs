@@ -17,20 +17,10 @@ pub enum DingTalkError {
     /// v1.0 error body (dingtalk-api.md §6.1). `code` is empty when the answer had a
     /// non-2xx status but no DingTalk error body (e.g. a gateway's HTML 503 page).
     #[error("DingTalk API error {code:?} (HTTP {status}): {message}")]
-    Api {
-        status: u16,
-        code: String,
-        message: String,
-        request_id: Option<String>,
-    },
+    Api { status: u16, code: String, message: String, request_id: Option<String> },
     /// oapi envelope with `errcode != 0` (§6.2); `sub_code` is kept for `errcode: 88`.
     #[error("DingTalk oapi error {errcode}: {errmsg}")]
-    Oapi {
-        errcode: i64,
-        errmsg: String,
-        sub_code: Option<String>,
-        request_id: Option<String>,
-    },
+    Oapi { errcode: i64, errmsg: String, sub_code: Option<String>, request_id: Option<String> },
     #[error("DingTalk did not answer within the configured timeout")]
     Timeout,
     #[error("could not reach DingTalk: {0}")]
@@ -48,11 +38,7 @@ impl DingTalkError {
         match self {
             Self::Api { status, code, .. } if code.is_empty() => format!("http:{status}"),
             Self::Api { code, .. } => format!("api:{code}"),
-            Self::Oapi {
-                errcode,
-                sub_code: Some(sub),
-                ..
-            } => format!("oapi:{errcode}/{sub}"),
+            Self::Oapi { errcode, sub_code: Some(sub), .. } => format!("oapi:{errcode}/{sub}"),
             Self::Oapi { errcode, .. } => format!("oapi:{errcode}"),
             Self::Timeout => "timeout".to_owned(),
             Self::Transport(_) => "transport".to_owned(),
@@ -78,14 +64,9 @@ impl DingTalkError {
             }
             // §6.2 / §6.4: -1 system busy, 90002 global QPS limit, 90018 per-app QPS limit;
             // the TOP gateway may wrap the same codes under errcode 88.
-            Self::Oapi {
-                errcode, sub_code, ..
-            } => {
+            Self::Oapi { errcode, sub_code, .. } => {
                 is_unavailable_errcode(*errcode)
-                    || sub_code
-                        .as_deref()
-                        .and_then(|s| s.parse::<i64>().ok())
-                        .is_some_and(is_unavailable_errcode)
+                    || sub_code.as_deref().and_then(|s| s.parse::<i64>().ok()).is_some_and(is_unavailable_errcode)
             }
             Self::Decode(_) | Self::Config(_) => false,
         }
@@ -99,9 +80,7 @@ impl DingTalkError {
         match self {
             Self::Config(_) => CONFIG_MESSAGE,
             Self::Api { code, .. } if code == "invalidClientIdOrSecret" => CONFIG_MESSAGE,
-            Self::Api { code, .. } if code.starts_with("Forbidden.AccessDenied") => {
-                PERMISSION_MESSAGE
-            }
+            Self::Api { code, .. } if code.starts_with("Forbidden.AccessDenied") => PERMISSION_MESSAGE,
             Self::Api { code, .. } if code == "InvalidAuthentication" => {
                 "Your DingTalk session is no longer valid. Please sign in again."
             }
@@ -110,19 +89,13 @@ impl DingTalkError {
                  expired or been used already. Please sign in again."
             }
             Self::Oapi { errcode: 40089, .. } => CONFIG_MESSAGE,
-            Self::Oapi {
-                errcode, sub_code, ..
-            } if is_permission_errcode(*errcode)
-                || sub_code
-                    .as_deref()
-                    .and_then(|s| s.parse::<i64>().ok())
-                    .is_some_and(is_permission_errcode) =>
+            Self::Oapi { errcode, sub_code, .. }
+                if is_permission_errcode(*errcode)
+                    || sub_code.as_deref().and_then(|s| s.parse::<i64>().ok()).is_some_and(is_permission_errcode) =>
             {
                 PERMISSION_MESSAGE
             }
-            Self::Oapi { errcode: 60121, .. } => {
-                "Your DingTalk account is not a member of the required organization."
-            }
+            Self::Oapi { errcode: 60121, .. } => "Your DingTalk account is not a member of the required organization.",
             Self::Decode(_) => "DingTalk returned an unexpected response. Please try again later.",
             _ => "Signing in with DingTalk failed. Please try again.",
         }
@@ -140,7 +113,8 @@ impl DingTalkError {
     }
 }
 
-const CONFIG_MESSAGE: &str = "DingTalk sign-in is not configured correctly on this server. Please contact the administrator.";
+const CONFIG_MESSAGE: &str =
+    "DingTalk sign-in is not configured correctly on this server. Please contact the administrator.";
 const PERMISSION_MESSAGE: &str = "This application is not permitted to read the required DingTalk \
      information. Please contact the administrator.";
 
@@ -157,11 +131,7 @@ fn is_permission_errcode(errcode: i64) -> bool {
 /// Decode a non-2xx answer of either host. §6.1: the v1.0 body is
 /// `{code, requestid, message}`; official SDKs read `requestId`/`RequestId`, so all three
 /// spellings are accepted. Without such a body (HTML gateway page) the status alone is kept.
-pub(crate) fn error_from_status(
-    status: u16,
-    body: &[u8],
-    header_request_id: Option<String>,
-) -> DingTalkError {
+pub(crate) fn error_from_status(status: u16, body: &[u8], header_request_id: Option<String>) -> DingTalkError {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
     if let Some(json) = &parsed {
         if is_ip_ban(json) {
@@ -176,11 +146,7 @@ pub(crate) fn error_from_status(
             return DingTalkError::Api {
                 status,
                 code: code.to_owned(),
-                message: json
-                    .get("message")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_owned(),
+                message: json.get("message").and_then(Value::as_str).unwrap_or_default().to_owned(),
                 request_id,
             };
         }
@@ -225,11 +191,7 @@ pub(crate) fn check_oapi_envelope(json: &Value) -> Result<(), DingTalkError> {
             errcode,
             errmsg: envelope.errmsg.unwrap_or_default(),
             // §6.2: only errcode 88 means "look at sub_code"; elsewhere it is noise.
-            sub_code: if errcode == 88 {
-                envelope.sub_code.map(|s| s.0)
-            } else {
-                None
-            },
+            sub_code: if errcode == 88 { envelope.sub_code.map(|s| s.0) } else { None },
             request_id: envelope.request_id,
         }),
     }
@@ -244,12 +206,7 @@ mod tests {
     fn v1_error_accepts_lowercase_requestid() {
         let body = br#"{"code":"InvalidAuthentication","requestid":"30EE8654","message":"bad"}"#;
         match error_from_status(400, body, Some("hdr".into())) {
-            DingTalkError::Api {
-                status,
-                code,
-                message,
-                request_id,
-            } => {
+            DingTalkError::Api { status, code, message, request_id } => {
                 assert_eq!(status, 400);
                 assert_eq!(code, "InvalidAuthentication");
                 assert_eq!(message, "bad");
@@ -264,10 +221,7 @@ mod tests {
         for key in ["requestId", "RequestId"] {
             let body = json!({"code": "x", key: "RID", "message": "m"}).to_string();
             let err = error_from_status(403, body.as_bytes(), None);
-            assert!(
-                matches!(&err, DingTalkError::Api { request_id: Some(r), .. } if r == "RID"),
-                "{key}: {err:?}"
-            );
+            assert!(matches!(&err, DingTalkError::Api { request_id: Some(r), .. } if r == "RID"), "{key}: {err:?}");
         }
     }
 
@@ -279,11 +233,7 @@ mod tests {
 
     #[test]
     fn html_503_is_an_unavailable_http_error() {
-        let err = error_from_status(
-            503,
-            b"<html>503 Service Temporarily Unavailable</html>",
-            None,
-        );
+        let err = error_from_status(503, b"<html>503 Service Temporarily Unavailable</html>", None);
         assert_eq!(err.log_code(), "http:503");
         assert!(err.is_unavailable());
     }
@@ -291,10 +241,7 @@ mod tests {
     #[test]
     fn ip_ban_json_is_a_decode_error() {
         let body = br#"{"status":1111,"wait":5,"source":"x5","punish":"deny","uuid":"u"}"#;
-        assert!(matches!(
-            error_from_status(200, body, None),
-            DingTalkError::Decode(_)
-        ));
+        assert!(matches!(error_from_status(200, body, None), DingTalkError::Decode(_)));
         assert!(check_oapi_envelope(&serde_json::from_slice(body).unwrap()).is_err());
     }
 
@@ -316,8 +263,7 @@ mod tests {
     #[test]
     fn oapi_errcode_written_as_string_is_understood() {
         assert!(check_oapi_envelope(&json!({"errcode": "0", "errmsg": "ok"})).is_ok());
-        let err = check_oapi_envelope(&json!({"errcode": "60121", "errmsg": "找不到该用户"}))
-            .unwrap_err();
+        let err = check_oapi_envelope(&json!({"errcode": "60121", "errmsg": "找不到该用户"})).unwrap_err();
         assert_eq!(err.log_code(), "oapi:60121");
     }
 

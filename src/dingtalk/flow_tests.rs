@@ -40,33 +40,20 @@ fn client(base: &str, corp_id: Option<&str>) -> DingTalkClient {
 }
 
 fn raw_http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
 fn query_of(location: &str) -> Vec<(String, String)> {
-    url::Url::parse(location)
-        .unwrap()
-        .query_pairs()
-        .into_owned()
-        .collect()
+    url::Url::parse(location).unwrap().query_pairs().into_owned().collect()
 }
 
 fn get<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == key)
-        .map(|(_, v)| v.as_str())
+    pairs.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
 }
 
 /// Drive §1 with `login_as` and return the callback's query.
 async fn authorize_as(client: &DingTalkClient, login: &str) -> Vec<(String, String)> {
-    let url = format!(
-        "{}&login_as={login}",
-        client.authorize_url(CALLBACK, "st-1")
-    );
+    let url = format!("{}&login_as={login}", client.authorize_url(CALLBACK, "st-1"));
     let resp = raw_http().get(url).send().await.unwrap();
     assert_eq!(resp.status(), 302);
     let location = resp.headers()["location"].to_str().unwrap().to_owned();
@@ -75,9 +62,7 @@ async fn authorize_as(client: &DingTalkClient, login: &str) -> Vec<(String, Stri
 }
 
 async fn code_for(client: &DingTalkClient, login: &str) -> String {
-    get(&authorize_as(client, login).await, "code")
-        .unwrap()
-        .to_owned()
+    get(&authorize_as(client, login).await, "code").unwrap().to_owned()
 }
 
 async fn app_token(base: &str) -> String {
@@ -87,20 +72,13 @@ async fn app_token(base: &str) -> String {
         .send()
         .await
         .unwrap();
-    resp.json::<Value>().await.unwrap()["accessToken"]
-        .as_str()
-        .unwrap()
-        .to_owned()
+    resp.json::<Value>().await.unwrap()["accessToken"].as_str().unwrap().to_owned()
 }
 
 fn assert_api(err: &DingTalkError, want_status: u16, want_code: &str) {
     match err {
         DingTalkError::Api { status, code, .. } => {
-            assert_eq!(
-                (*status, code.as_str()),
-                (want_status, want_code),
-                "{err:?}"
-            );
+            assert_eq!((*status, code.as_str()), (want_status, want_code), "{err:?}");
         }
         other => panic!("expected Api {want_status} {want_code}, got {other:?}"),
     }
@@ -164,10 +142,7 @@ async fn callback_appends_to_existing_query_and_omits_absent_state() {
     );
     let resp = raw_http().get(url).send().await.unwrap();
     let location = resp.headers()["location"].to_str().unwrap();
-    assert!(
-        location.starts_with("http://app.test/cb?x=1&code="),
-        "{location}"
-    );
+    assert!(location.starts_with("http://app.test/cb?x=1&code="), "{location}");
     assert_eq!(get(&query_of(location), "state"), None);
 }
 
@@ -175,19 +150,11 @@ async fn callback_appends_to_existing_query_and_omits_absent_state() {
 async fn authorize_rejects_unregistered_redirect_uri_with_error_page() {
     let (sim, base) = start().await;
     sim.set_redirect_uris(vec!["http://registered.test/cb".into()]);
-    let url = format!(
-        "{}&login_as=alice",
-        client(&base, None).authorize_url(CALLBACK, "s")
-    );
+    let url = format!("{}&login_as=alice", client(&base, None).authorize_url(CALLBACK, "s"));
     let resp = raw_http().get(url).send().await.unwrap();
     assert_eq!(resp.status(), 400);
     assert!(resp.headers().get("location").is_none());
-    assert!(
-        resp.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
+    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
 }
 
 #[tokio::test]
@@ -210,31 +177,14 @@ async fn login_page_lists_users_escaped_and_its_links_complete_login() {
     dir.users[1].nick = "<script>x</script>".into();
     let (_sim, base) = start_with(dir).await;
     let client = client(&base, None);
-    let page = raw_http()
-        .get(client.authorize_url(CALLBACK, "s"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = raw_http().get(client.authorize_url(CALLBACK, "s")).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("&lt;script&gt;x&lt;/script&gt;"));
     assert!(!page.contains("<script>"));
     assert!(page.contains("Deny"));
     // Follow the first user link as a browser would (relative `?...` href).
-    let href = page
-        .split("href=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap();
+    let href = page.split("href=\"").nth(1).unwrap().split('"').next().unwrap();
     let href = href.replace("&amp;", "&");
-    let resp = raw_http()
-        .get(format!("{base}/oauth2/auth{href}"))
-        .send()
-        .await
-        .unwrap();
+    let resp = raw_http().get(format!("{base}/oauth2/auth{href}")).send().await.unwrap();
     assert_eq!(resp.status(), 302);
     let pairs = query_of(resp.headers()["location"].to_str().unwrap());
     let code = get(&pairs, "code").unwrap();
@@ -256,20 +206,12 @@ async fn wrong_app_secret_is_invalid_client_id_or_secret() {
     let (_sim, base) = start().await;
     let good = client(&base, None);
     let code = code_for(&good, "alice").await;
-    let bad = DingTalkClient::new(DingTalkSettings {
-        client_secret: "wrong".into(),
-        ..settings(&base, None)
-    })
-    .unwrap();
+    let bad = DingTalkClient::new(DingTalkSettings { client_secret: "wrong".into(), ..settings(&base, None) }).unwrap();
     let err = bad.login(&code).await.unwrap_err();
     assert_api(&err, 400, "invalidClientIdOrSecret");
     assert!(!err.is_unavailable());
     let union_id = SimDirectory::default().users[0].union_id.clone();
-    assert_api(
-        &bad.org_member(&union_id).await.unwrap_err(),
-        400,
-        "invalidClientIdOrSecret",
-    );
+    assert_api(&bad.org_member(&union_id).await.unwrap_err(), 400, "invalidClientIdOrSecret");
 }
 
 // ---- §4–§5 organisation -------------------------------------------------------
@@ -278,11 +220,7 @@ async fn wrong_app_secret_is_invalid_client_id_or_secret() {
 async fn org_member_of_alice_has_userid_dept_chain_roles_and_admin() {
     let (sim, base) = start().await;
     let alice = sim.directory().user_by_login("alice").unwrap().clone();
-    let member = client(&base, Some("ding-demo-corp"))
-        .org_member(&alice.union_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let member = client(&base, Some("ding-demo-corp")).org_member(&alice.union_id).await.unwrap().unwrap();
     assert_eq!(Some(member.user_id.clone()), alice.userid);
     assert_eq!(member.dept_ids, vec![2]);
     assert_eq!(member.dept_chains, vec![vec![2, 1]]);
@@ -299,17 +237,9 @@ async fn org_member_reports_inactive_user_and_nested_department_chain() {
     let (sim, base) = start().await;
     let client = client(&base, None);
     let dir = sim.directory();
-    let dave = client
-        .org_member(&dir.user_by_login("dave").unwrap().union_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let dave = client.org_member(&dir.user_by_login("dave").unwrap().union_id).await.unwrap().unwrap();
     assert!(!dave.active);
-    let carol = client
-        .org_member(&dir.user_by_login("carol").unwrap().union_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let carol = client.org_member(&dir.user_by_login("carol").unwrap().union_id).await.unwrap().unwrap();
     assert_eq!(carol.dept_chains, vec![vec![4, 2, 1]]);
 }
 
@@ -319,10 +249,7 @@ async fn org_member_of_user_from_another_org_is_none() {
     let mallory = sim.directory().user_by_login("mallory").unwrap().clone();
     let client = client(&base, Some("ding-demo-corp"));
     // Mallory can sign in to DingTalk, but picks her own organisation.
-    let identity = client
-        .login(&code_for(&client, "mallory").await)
-        .await
-        .unwrap();
+    let identity = client.login(&code_for(&client, "mallory").await).await.unwrap();
     assert_eq!(identity.corp_id.as_deref(), Some("ding-other-corp"));
     assert_eq!(client.org_member(&mallory.union_id).await.unwrap(), None);
 }
@@ -346,11 +273,7 @@ async fn app_token_is_fetched_once_for_repeated_and_concurrent_calls() {
     for handle in handles {
         assert!(handle.await.unwrap().unwrap().is_some());
     }
-    assert_eq!(
-        sim.app_token_requests(),
-        2,
-        "concurrent callers share one fetch"
-    );
+    assert_eq!(sim.app_token_requests(), 2, "concurrent callers share one fetch");
 }
 
 #[tokio::test]
@@ -410,19 +333,12 @@ async fn permission_denied_fault_is_403_on_api_and_88_60011_on_oapi() {
     let code = code_for(&client, "alice").await;
     sim.set_fault(Some(Fault::PermissionDenied));
     let err = client.login(&code).await.unwrap_err();
-    assert_api(
-        &err,
-        403,
-        "Forbidden.AccessDenied.AccessTokenPermissionDenied",
-    );
+    assert_api(&err, 403, "Forbidden.AccessDenied.AccessTokenPermissionDenied");
     assert!(!err.is_unavailable());
 
     let union_id = sim.directory().users[0].union_id.clone();
     let err = client.org_member(&union_id).await.unwrap_err();
-    assert!(
-        matches!(&err, DingTalkError::Oapi { errcode: 88, sub_code: Some(s), .. } if s == "60011"),
-        "{err:?}"
-    );
+    assert!(matches!(&err, DingTalkError::Oapi { errcode: 88, sub_code: Some(s), .. } if s == "60011"), "{err:?}");
     assert_eq!(err.log_code(), "oapi:88/60011");
     assert!(!err.is_unavailable());
 }
@@ -442,17 +358,11 @@ async fn qps_limit_fault_is_unavailable_on_both_hosts() {
     assert!(err.is_unavailable());
 
     let err = client.org_member(&union_id).await.unwrap_err();
-    assert!(
-        matches!(err, DingTalkError::Oapi { errcode: 90018, .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, DingTalkError::Oapi { errcode: 90018, .. }), "{err:?}");
     assert!(err.is_unavailable());
 
     // A cold cache meets the limit on the v1.0 token endpoint instead.
-    let err = self::client(&base, None)
-        .org_member(&union_id)
-        .await
-        .unwrap_err();
+    let err = self::client(&base, None).org_member(&union_id).await.unwrap_err();
     assert_api(&err, 403, "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi");
     assert!(err.is_unavailable());
 }
@@ -462,10 +372,7 @@ async fn user_not_found_fault_makes_org_member_none() {
     let (sim, base) = start().await;
     sim.set_fault(Some(Fault::UserNotFound));
     let union_id = sim.directory().users[0].union_id.clone();
-    assert_eq!(
-        client(&base, None).org_member(&union_id).await.unwrap(),
-        None
-    );
+    assert_eq!(client(&base, None).org_member(&union_id).await.unwrap(), None);
 }
 
 #[tokio::test]
@@ -475,30 +382,17 @@ async fn server_error_fault_is_an_unavailable_http_503() {
     let code = code_for(&client, "alice").await;
     sim.set_fault(Some(Fault::ServerError));
     let err = client.login(&code).await.unwrap_err();
-    assert!(
-        matches!(err, DingTalkError::Api { status: 503, .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, DingTalkError::Api { status: 503, .. }), "{err:?}");
     assert_eq!(err.log_code(), "http:503");
     assert!(err.is_unavailable());
     let union_id = sim.directory().users[0].union_id.clone();
-    assert!(
-        client
-            .org_member(&union_id)
-            .await
-            .unwrap_err()
-            .is_unavailable()
-    );
+    assert!(client.org_member(&union_id).await.unwrap_err().is_unavailable());
 }
 
 #[tokio::test]
 async fn latency_beyond_timeout_is_an_unavailable_timeout() {
     let (sim, base) = start().await;
-    let client = DingTalkClient::new(DingTalkSettings {
-        timeout_ms: 200,
-        ..settings(&base, None)
-    })
-    .unwrap();
+    let client = DingTalkClient::new(DingTalkSettings { timeout_ms: 200, ..settings(&base, None) }).unwrap();
     let code = code_for(&client, "alice").await;
     sim.set_fault(Some(Fault::Latency(Duration::from_millis(600))));
     let err = client.login(&code).await.unwrap_err();
@@ -529,30 +423,12 @@ async fn unreachable_dingtalk_is_an_unavailable_transport_error() {
 async fn fault_can_be_set_and_cleared_over_http() {
     let (sim, base) = start().await;
     let url = format!("{base}/_simulator/fault");
-    let resp = raw_http()
-        .post(&url)
-        .json(&json!({ "fault": "latency", "ms": 300 }))
-        .send()
-        .await
-        .unwrap();
+    let resp = raw_http().post(&url).json(&json!({ "fault": "latency", "ms": 300 })).send().await.unwrap();
     assert_eq!(resp.status(), 200);
-    assert_eq!(
-        sim.fault(),
-        Some(Fault::Latency(Duration::from_millis(300)))
-    );
-    raw_http()
-        .post(&url)
-        .json(&json!({ "fault": null }))
-        .send()
-        .await
-        .unwrap();
+    assert_eq!(sim.fault(), Some(Fault::Latency(Duration::from_millis(300))));
+    raw_http().post(&url).json(&json!({ "fault": null })).send().await.unwrap();
     assert_eq!(sim.fault(), None);
-    let resp = raw_http()
-        .post(&url)
-        .json(&json!({ "fault": "nonsense" }))
-        .send()
-        .await
-        .unwrap();
+    let resp = raw_http().post(&url).json(&json!({ "fault": "nonsense" })).send().await.unwrap();
     assert_eq!(resp.status(), 400);
 }
 
@@ -564,22 +440,14 @@ async fn user_access_token_without_json_body_is_400_missingbody() {
     let resp = raw_http()
         .post(format!("{base}/v1.0/oauth2/userAccessToken"))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body(format!(
-            "clientId={APP_KEY}&clientSecret={APP_SECRET}&grantType=authorization_code&code=x"
-        ))
+        .body(format!("clientId={APP_KEY}&clientSecret={APP_SECRET}&grantType=authorization_code&code=x"))
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 400);
-    assert_eq!(
-        resp.headers()["content-type"],
-        "application/json;charset=utf-8"
-    );
+    assert_eq!(resp.headers()["content-type"], "application/json;charset=utf-8");
     assert_eq!(resp.headers()["server"], "DingTalk/1.0.0");
-    let header_id = resp.headers()["x-acs-request-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    let header_id = resp.headers()["x-acs-request-id"].to_str().unwrap().to_owned();
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["code"], "Missingbody");
     assert_eq!(body["message"], "body is mandatory for this action.");
@@ -591,12 +459,7 @@ async fn user_token_response_uses_expire_in_and_refresh_rotates() {
     let (_sim, base) = start().await;
     let client = client(&base, Some("ding-demo-corp"));
     let code = code_for(&client, "alice").await;
-    let exchange = |body: Value| {
-        raw_http()
-            .post(format!("{base}/v1.0/oauth2/userAccessToken"))
-            .json(&body)
-            .send()
-    };
+    let exchange = |body: Value| raw_http().post(format!("{base}/v1.0/oauth2/userAccessToken")).json(&body).send();
     let first: Value = exchange(json!({"clientId": APP_KEY, "clientSecret": APP_SECRET,
             "code": code, "grantType": "authorization_code"}))
     .await
@@ -621,11 +484,7 @@ async fn user_token_response_uses_expire_in_and_refresh_rotates() {
 #[tokio::test]
 async fn users_me_without_token_header_is_400_invalid_authentication() {
     let (_sim, base) = start().await;
-    let resp = raw_http()
-        .get(format!("{base}/v1.0/contact/users/me"))
-        .send()
-        .await
-        .unwrap();
+    let resp = raw_http().get(format!("{base}/v1.0/contact/users/me")).send().await.unwrap();
     assert_eq!(resp.status(), 400);
     let body: Value = resp.json().await.unwrap();
     assert_eq!(body["code"], "InvalidAuthentication");
@@ -651,19 +510,13 @@ async fn permission_denied_body_carries_required_scopes() {
     sim.set_fault(Some(Fault::PermissionDenied));
     let resp = raw_http()
         .get(format!("{base}/v1.0/contact/users/me"))
-        .header(
-            "x-acs-dingtalk-access-token",
-            token["accessToken"].as_str().unwrap(),
-        )
+        .header("x-acs-dingtalk-access-token", token["accessToken"].as_str().unwrap())
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 403);
     let body: Value = resp.json().await.unwrap();
-    assert_eq!(
-        body["accessdenieddetail"]["requiredScopes"],
-        json!(["Contact.User.Read"])
-    );
+    assert_eq!(body["accessdenieddetail"]["requiredScopes"], json!(["Contact.User.Read"]));
 }
 
 #[tokio::test]
@@ -672,9 +525,7 @@ async fn topapi_accepts_form_encoded_body() {
     let token = app_token(&base).await;
     let union_id = sim.directory().users[0].union_id.clone();
     let resp = raw_http()
-        .post(format!(
-            "{base}/topapi/user/getbyunionid?access_token={token}"
-        ))
+        .post(format!("{base}/topapi/user/getbyunionid?access_token={token}"))
         .header("content-type", "application/x-www-form-urlencoded")
         .body(format!("unionid={union_id}"))
         .send()
@@ -693,10 +544,7 @@ async fn topapi_accepts_form_encoded_body() {
 async fn oapi_errors_are_http_200_with_errcode_and_request_id() {
     let (_sim, base) = start().await;
     let call = |query: &'static str| {
-        raw_http()
-            .post(format!("{base}/topapi/v2/user/get{query}"))
-            .json(&json!({ "userid": "alice001" }))
-            .send()
+        raw_http().post(format!("{base}/topapi/v2/user/get{query}")).json(&json!({ "userid": "alice001" })).send()
     };
     for (query, errcode) in [("", 41001), ("?access_token=bogus", 40014)] {
         let resp = call(query).await.unwrap();
@@ -730,9 +578,7 @@ async fn gettoken_and_v1_app_token_share_one_store() {
     let (_sim, base) = start().await;
     let v1 = app_token(&base).await;
     let body: Value = raw_http()
-        .get(format!(
-            "{base}/gettoken?appkey={APP_KEY}&appsecret={APP_SECRET}"
-        ))
+        .get(format!("{base}/gettoken?appkey={APP_KEY}&appsecret={APP_SECRET}"))
         .send()
         .await
         .unwrap()
@@ -757,38 +603,18 @@ async fn gettoken_and_v1_app_token_share_one_store() {
 async fn role_list_and_department_get_follow_section_5_shapes() {
     let (_sim, base) = start().await;
     let token = app_token(&base).await;
-    let call = |path: &str, body: Value| {
-        raw_http()
-            .post(format!("{base}{path}?access_token={token}"))
-            .json(&body)
-            .send()
-    };
-    let roles: Value = call("/topapi/role/list", json!({ "size": 1, "offset": 0 }))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let call =
+        |path: &str, body: Value| raw_http().post(format!("{base}{path}?access_token={token}")).json(&body).send();
+    let roles: Value =
+        call("/topapi/role/list", json!({ "size": 1, "offset": 0 })).await.unwrap().json().await.unwrap();
     assert_eq!(roles["result"]["hasMore"], true);
     assert_eq!(roles["result"]["list"][0]["groupId"], 1001);
     assert_eq!(roles["result"]["list"][0]["roles"][0]["name"], "主管理员");
-    let dept: Value = call("/topapi/v2/department/get", json!({ "dept_id": "2" }))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let dept: Value = call("/topapi/v2/department/get", json!({ "dept_id": "2" })).await.unwrap().json().await.unwrap();
     assert_eq!(dept["result"]["name"], "Engineering");
     assert_eq!(dept["result"]["parent_id"], 1);
-    assert_eq!(
-        dept["result"]["dept_manager_userid_list"],
-        json!(["alice001"])
-    );
-    let missing: Value = call("/topapi/v2/department/get", json!({ "dept_id": 99 }))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    assert_eq!(dept["result"]["dept_manager_userid_list"], json!(["alice001"]));
+    let missing: Value =
+        call("/topapi/v2/department/get", json!({ "dept_id": 99 })).await.unwrap().json().await.unwrap();
     assert_eq!(missing["errcode"], 60003);
 }

@@ -85,25 +85,14 @@ mod tests {
     #[test]
     fn numbers_written_as_strings_are_accepted() {
         let v: Vec<LenientI64> = serde_json::from_str(r#"[1, "2", " 3 ", 4.0]"#).unwrap();
-        assert_eq!(
-            v,
-            vec![LenientI64(1), LenientI64(2), LenientI64(3), LenientI64(4)]
-        );
+        assert_eq!(v, vec![LenientI64(1), LenientI64(2), LenientI64(3), LenientI64(4)]);
         assert!(serde_json::from_str::<LenientI64>(r#""x""#).is_err());
     }
 
     #[test]
     fn booleans_written_as_strings_are_accepted() {
         let v: Vec<LenientBool> = serde_json::from_str(r#"[true, "false", "true", 0]"#).unwrap();
-        assert_eq!(
-            v,
-            vec![
-                LenientBool(true),
-                LenientBool(false),
-                LenientBool(true),
-                LenientBool(false)
-            ]
-        );
+        assert_eq!(v, vec![LenientBool(true), LenientBool(false), LenientBool(true), LenientBool(false)]);
     }
 
     #[test]

@@ -93,22 +93,18 @@ impl DingTalkClient {
     /// unionId → userid (§5.1), then user detail (§5.2) and department chains (§5.4).
     /// `Ok(None)` when the user is not an employee of the app's organisation.
     pub async fn org_member(&self, union_id: &str) -> Result<Option<OrgMember>, DingTalkError> {
-        let lookup: UnionIdLookup = match self
-            .topapi("/topapi/user/getbyunionid", &json!({ "unionid": union_id }))
-            .await
-        {
-            Ok(found) => found,
-            Err(err) if is_not_found(&err) => return Ok(None),
-            Err(err) => return Err(err),
-        };
+        let lookup: UnionIdLookup =
+            match self.topapi("/topapi/user/getbyunionid", &json!({ "unionid": union_id })).await {
+                Ok(found) => found,
+                Err(err) if is_not_found(&err) => return Ok(None),
+                Err(err) => return Err(err),
+            };
         // §5.1: contact_type 1 is an external contact, not an employee.
         if lookup.contact_type.is_some_and(|t| t.0 != 0) {
             return Ok(None);
         }
         let Some(user_id) = lookup.userid.filter(|u| !u.is_empty()) else {
-            return Err(DingTalkError::Decode(
-                "getbyunionid: no userid in result".to_owned(),
-            ));
+            return Err(DingTalkError::Decode("getbyunionid: no userid in result".to_owned()));
         };
 
         let by_userid = json!({ "userid": user_id });
@@ -160,11 +156,5 @@ impl DingTalkClient {
 }
 
 fn is_not_found(err: &DingTalkError) -> bool {
-    matches!(
-        err,
-        DingTalkError::Oapi {
-            errcode: USER_NOT_FOUND,
-            ..
-        }
-    )
+    matches!(err, DingTalkError::Oapi { errcode: USER_NOT_FOUND, .. })
 }

@@ -69,9 +69,7 @@ impl TryFrom<FaultSpec> for Fault {
             "user_not_found" => Self::UserNotFound,
             "server_error" => Self::ServerError,
             "login_denied" => Self::LoginDenied,
-            "latency" => Self::Latency(Duration::from_millis(
-                spec.ms.ok_or("fault \"latency\" needs \"ms\"")?,
-            )),
+            "latency" => Self::Latency(Duration::from_millis(spec.ms.ok_or("fault \"latency\" needs \"ms\"")?)),
             other => return Err(format!("unknown fault {other:?}")),
         })
     }
@@ -87,15 +85,9 @@ impl From<Fault> for FaultSpec {
             Fault::UserNotFound => ("user_not_found", None),
             Fault::ServerError => ("server_error", None),
             Fault::LoginDenied => ("login_denied", None),
-            Fault::Latency(d) => (
-                "latency",
-                Some(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
-            ),
+            Fault::Latency(d) => ("latency", Some(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))),
         };
-        Self {
-            fault: name.to_owned(),
-            ms,
-        }
+        Self { fault: name.to_owned(), ms }
     }
 }
 
@@ -160,45 +152,22 @@ impl Simulator {
     pub fn endpoint(&self) -> Route {
         Route::new()
             .at("/oauth2/auth", get(self.handler(authorize::authorize)))
-            .at(
-                "/v1.0/oauth2/userAccessToken",
-                post(self.handler(api::user_access_token)),
-            )
-            .at(
-                "/v1.0/oauth2/accessToken",
-                post(self.handler(api::app_access_token)),
-            )
-            .at(
-                "/v1.0/contact/users/:union_id",
-                get(self.handler(api::user_profile)),
-            )
+            .at("/v1.0/oauth2/userAccessToken", post(self.handler(api::user_access_token)))
+            .at("/v1.0/oauth2/accessToken", post(self.handler(api::app_access_token)))
+            .at("/v1.0/contact/users/:union_id", get(self.handler(api::user_profile)))
             .at("/gettoken", get(self.handler(oapi::gettoken)))
-            .at(
-                "/topapi/user/getbyunionid",
-                post(self.handler(oapi::user_by_union_id)),
-            )
+            .at("/topapi/user/getbyunionid", post(self.handler(oapi::user_by_union_id)))
             .at("/topapi/v2/user/get", post(self.handler(oapi::user_detail)))
-            .at(
-                "/topapi/v2/department/listparentbyuser",
-                post(self.handler(oapi::parent_departments)),
-            )
-            .at(
-                "/topapi/v2/department/get",
-                post(self.handler(oapi::department_detail)),
-            )
+            .at("/topapi/v2/department/listparentbyuser", post(self.handler(oapi::parent_departments)))
+            .at("/topapi/v2/department/get", post(self.handler(oapi::department_detail)))
             .at("/topapi/role/list", post(self.handler(oapi::role_list)))
-            .at(
-                "/_simulator/fault",
-                get(self.handler(show_fault)).post(self.handler(change_fault)),
-            )
+            .at("/_simulator/fault", get(self.handler(show_fault)).post(self.handler(change_fault)))
     }
 
     /// Serve on an already bound listener until the task is dropped.
     pub async fn serve(self, listener: tokio::net::TcpListener) -> std::io::Result<()> {
         let acceptor = TcpAcceptor::from_tokio(listener)?;
-        Server::new_with_acceptor(acceptor)
-            .run(self.endpoint())
-            .await
+        Server::new_with_acceptor(acceptor).run(self.endpoint()).await
     }
 
     /// A snapshot of the directory, including redirect URIs set since start.
@@ -267,9 +236,7 @@ impl Simulator {
                 "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi",
                 "应用调用该接口的频率超过限制，请稍后重试",
             )),
-            (Some(Fault::QpsLimit), Host::Oapi) => {
-                Err(reply::oapi_error(90018, "应用调用该接口的频率超过限制"))
-            }
+            (Some(Fault::QpsLimit), Host::Oapi) => Err(reply::oapi_error(90018, "应用调用该接口的频率超过限制")),
             _ => Ok(fault),
         }
     }
@@ -280,28 +247,17 @@ impl SimState {
         let now = Instant::now();
         self.codes.retain(|_, g| g.expires_at > now);
         let code = reply::random_token();
-        self.codes.insert(
-            code.clone(),
-            Grant {
-                login: login.to_owned(),
-                with_corp,
-                expires_at: now + CODE_LIFETIME,
-            },
-        );
+        self.codes.insert(code.clone(), Grant { login: login.to_owned(), with_corp, expires_at: now + CODE_LIFETIME });
         code
     }
 
     /// Consume a code: it is gone afterwards whether or not it had expired.
     fn take_code(&mut self, code: &str) -> Option<Grant> {
-        self.codes
-            .remove(code)
-            .filter(|g| g.expires_at > Instant::now())
+        self.codes.remove(code).filter(|g| g.expires_at > Instant::now())
     }
 
     fn take_refresh_token(&mut self, token: &str) -> Option<Grant> {
-        self.refresh_tokens
-            .remove(token)
-            .filter(|g| g.expires_at > Instant::now())
+        self.refresh_tokens.remove(token).filter(|g| g.expires_at > Instant::now())
     }
 
     /// Issue a user access token and a fresh refresh token for `grant`.
@@ -311,28 +267,14 @@ impl SimState {
         self.refresh_tokens.retain(|_, g| g.expires_at > now);
         let access = reply::random_token();
         let refresh = reply::random_token();
-        self.user_tokens.insert(
-            access.clone(),
-            Grant {
-                expires_at: now + USER_TOKEN_LIFETIME,
-                ..grant.clone()
-            },
-        );
-        self.refresh_tokens.insert(
-            refresh.clone(),
-            Grant {
-                expires_at: now + REFRESH_TOKEN_LIFETIME,
-                ..grant.clone()
-            },
-        );
+        self.user_tokens.insert(access.clone(), Grant { expires_at: now + USER_TOKEN_LIFETIME, ..grant.clone() });
+        self.refresh_tokens
+            .insert(refresh.clone(), Grant { expires_at: now + REFRESH_TOKEN_LIFETIME, ..grant.clone() });
         (access, refresh)
     }
 
     fn user_for_token(&self, token: &str) -> Option<(&SimUser, &Grant)> {
-        let grant = self
-            .user_tokens
-            .get(token)
-            .filter(|g| g.expires_at > Instant::now())?;
+        let grant = self.user_tokens.get(token).filter(|g| g.expires_at > Instant::now())?;
         Some((self.dir.user_by_login(&grant.login)?, grant))
     }
 
@@ -349,9 +291,7 @@ impl SimState {
     }
 
     fn app_token_valid(&self, token: &str) -> bool {
-        self.app_token
-            .as_ref()
-            .is_some_and(|(t, expires_at)| t == token && *expires_at > Instant::now())
+        self.app_token.as_ref().is_some_and(|(t, expires_at)| t == token && *expires_at > Instant::now())
     }
 }
 
@@ -366,9 +306,7 @@ async fn change_fault(sim: Simulator, mut req: Request) -> Response {
     };
     let fault = parsed.and_then(|v| match v.get("fault") {
         None | Some(Value::Null) => Ok(None),
-        Some(_) => serde_json::from_value::<Fault>(v)
-            .map(Some)
-            .map_err(|e| e.to_string()),
+        Some(_) => serde_json::from_value::<Fault>(v).map(Some).map_err(|e| e.to_string()),
     });
     match fault {
         Ok(fault) => {
@@ -383,9 +321,7 @@ async fn change_fault(sim: Simulator, mut req: Request) -> Response {
 }
 
 fn fault_state(sim: &Simulator) -> Response {
-    Response::builder()
-        .content_type("application/json")
-        .body(json!({ "fault": sim.fault() }).to_string())
+    Response::builder().content_type("application/json").body(json!({ "fault": sim.fault() }).to_string())
 }
 
 #[cfg(test)]

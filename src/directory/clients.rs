@@ -61,10 +61,7 @@ impl Client {
     fn from_model(m: client::Model) -> Result<Client, DirectoryError> {
         Ok(Client {
             redirect_uris: from_json(&m.redirect_uris, "clients.redirect_uris")?,
-            post_logout_redirect_uris: from_json(
-                &m.post_logout_redirect_uris,
-                "clients.post_logout_redirect_uris",
-            )?,
+            post_logout_redirect_uris: from_json(&m.post_logout_redirect_uris, "clients.post_logout_redirect_uris")?,
             allowed_scopes: from_json(&m.allowed_scopes, "clients.allowed_scopes")?,
             id: m.id,
             name: m.name,
@@ -104,18 +101,12 @@ fn strip_port(uri: &str) -> String {
         Some(i) if !authority[i..].contains(']') => &authority[..i],
         _ => authority,
     };
-    format!(
-        "{}{}{}",
-        &uri[..scheme_end + 3],
-        host,
-        &after[authority_end..]
-    )
+    format!("{}{}{}", &uri[..scheme_end + 3], host, &after[authority_end..])
 }
 
 /// RFC 6749 §3.1.2 and RFC 9700 §2.6: absolute, no fragment, https unless loopback.
 pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
-    let parsed =
-        url::Url::parse(uri).map_err(|e| format!("redirect URI {uri:?} is not absolute: {e}"))?;
+    let parsed = url::Url::parse(uri).map_err(|e| format!("redirect URI {uri:?} is not absolute: {e}"))?;
     if parsed.fragment().is_some() || uri.contains('#') {
         return Err(format!("redirect URI {uri:?} must not contain a fragment"));
     }
@@ -123,14 +114,10 @@ pub fn validate_redirect_uri(uri: &str) -> Result<(), String> {
     match parsed.scheme() {
         "https" => Ok(()),
         "http" if loopback => Ok(()),
-        "http" => Err(format!(
-            "redirect URI {uri:?} must use https (http only for loopback)"
-        )),
+        "http" => Err(format!("redirect URI {uri:?} must use https (http only for loopback)")),
         // Private-use schemes of native apps (RFC 8252 §7.1) contain a dot, e.g. com.example.app.
         scheme if scheme.contains('.') => Ok(()),
-        scheme => Err(format!(
-            "redirect URI {uri:?} has unsupported scheme {scheme:?}"
-        )),
+        scheme => Err(format!("redirect URI {uri:?} has unsupported scheme {scheme:?}")),
     }
 }
 
@@ -140,10 +127,7 @@ pub fn validate_client_id(id: &str) -> Result<(), String> {
     if id.is_empty() || id.len() > 128 {
         return Err("client id must be 1 to 128 characters".into());
     }
-    if !id
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~'))
-    {
+    if !id.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~')) {
         return Err("client id may contain only A-Z a-z 0-9 - . _ ~".into());
     }
     if uuid::Uuid::parse_str(id).is_ok() {
@@ -155,29 +139,18 @@ pub fn validate_client_id(id: &str) -> Result<(), String> {
 impl Directory {
     /// Registers a client; for a confidential client returns the newly generated secret, which is
     /// never stored or shown again.
-    pub async fn create_client(
-        &self,
-        new: NewClient,
-    ) -> Result<(Client, Option<String>), DirectoryError> {
+    pub async fn create_client(&self, new: NewClient) -> Result<(Client, Option<String>), DirectoryError> {
         validate_client_id(&new.id).map_err(DirectoryError::Invalid)?;
         if new.redirect_uris.is_empty() {
-            return Err(DirectoryError::Invalid(
-                "at least one redirect URI is required".into(),
-            ));
+            return Err(DirectoryError::Invalid("at least one redirect URI is required".into()));
         }
-        for uri in new
-            .redirect_uris
-            .iter()
-            .chain(&new.post_logout_redirect_uris)
-        {
+        for uri in new.redirect_uris.iter().chain(&new.post_logout_redirect_uris) {
             validate_redirect_uri(uri).map_err(DirectoryError::Invalid)?;
         }
         let allowed_scopes = match new.allowed_scopes {
             Some(scopes) => {
                 if !scopes.iter().any(|s| s == "openid") {
-                    return Err(DirectoryError::Invalid(
-                        "allowed scopes must include openid".into(),
-                    ));
+                    return Err(DirectoryError::Invalid("allowed scopes must include openid".into()));
                 }
                 scopes
             }
@@ -207,11 +180,7 @@ impl Directory {
     }
 
     pub async fn client(&self, id: &str) -> Result<Option<Client>, DirectoryError> {
-        client::Entity::find_by_id(id.to_string())
-            .one(&self.db)
-            .await?
-            .map(Client::from_model)
-            .transpose()
+        client::Entity::find_by_id(id.to_string()).one(&self.db).await?.map(Client::from_model).transpose()
     }
 
     pub async fn list_clients(&self) -> Result<Vec<Client>, DirectoryError> {
@@ -226,9 +195,7 @@ impl Directory {
 
     /// Returns whether a client was removed.
     pub async fn remove_client(&self, id: &str) -> Result<bool, DirectoryError> {
-        let result = client::Entity::delete_by_id(id.to_string())
-            .exec(&self.db)
-            .await?;
+        let result = client::Entity::delete_by_id(id.to_string()).exec(&self.db).await?;
         Ok(result.rows_affected > 0)
     }
 }
@@ -263,10 +230,7 @@ mod tests {
             "https://c.example/CB",
             "https://c.example/c%62",
         ] {
-            assert!(
-                !c.redirect_uri_registered(variant),
-                "{variant} must not match"
-            );
+            assert!(!c.redirect_uri_registered(variant), "{variant} must not match");
         }
     }
 

@@ -13,9 +13,7 @@ impl Directory {
         client_id: &str,
         scopes: &[String],
     ) -> Result<bool, DirectoryError> {
-        let Some(row) = consent::Entity::find_by_id((user_id.to_string(), client_id.to_string()))
-            .one(&self.db)
-            .await?
+        let Some(row) = consent::Entity::find_by_id((user_id.to_string(), client_id.to_string())).one(&self.db).await?
         else {
             return Ok(false);
         };
@@ -30,9 +28,7 @@ impl Directory {
         client_id: &str,
         scopes: &[String],
     ) -> Result<(), DirectoryError> {
-        let existing = consent::Entity::find_by_id((user_id.to_string(), client_id.to_string()))
-            .one(&self.db)
-            .await?;
+        let existing = consent::Entity::find_by_id((user_id.to_string(), client_id.to_string())).one(&self.db).await?;
         let mut merged: Vec<String> = match existing {
             Some(row) => from_json(&row.scopes, "consents.scopes")?,
             None => Vec::new(),

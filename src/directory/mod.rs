@@ -31,9 +31,7 @@ impl DirectoryError {
     /// A unique-constraint violation becomes a typed conflict naming what collided.
     pub(crate) fn from_write(err: DbErr, what: &str) -> Self {
         match err.sql_err() {
-            Some(SqlErr::UniqueConstraintViolation(_)) => {
-                DirectoryError::Conflict(what.to_string())
-            }
+            Some(SqlErr::UniqueConstraintViolation(_)) => DirectoryError::Conflict(what.to_string()),
             _ => DirectoryError::Db(err),
         }
     }
@@ -55,9 +53,8 @@ impl Directory {
             && let Some(parent) = std::path::Path::new(&path).parent()
             && !parent.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(parent).map_err(|e| {
-                DirectoryError::Invalid(format!("cannot create {}: {e}", parent.display()))
-            })?;
+            std::fs::create_dir_all(parent)
+                .map_err(|e| DirectoryError::Invalid(format!("cannot create {}: {e}", parent.display())))?;
         }
         let mut options = ConnectOptions::new(url.to_string());
         options
@@ -84,9 +81,7 @@ impl Directory {
 
 /// The file path of a `sqlite://` URL, if it names a file.
 fn sqlite_file(url: &str) -> Option<String> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or_default();
     (!path.is_empty() && path != ":memory:").then(|| path.to_string())
 }
@@ -95,10 +90,7 @@ pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".into())
 }
 
-pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
-    text: &str,
-    what: &str,
-) -> Result<T, DirectoryError> {
+pub(crate) fn from_json<T: serde::de::DeserializeOwned>(text: &str, what: &str) -> Result<T, DirectoryError> {
     serde_json::from_str(text).map_err(|e| DirectoryError::Corrupt(format!("{what}: {e}")))
 }
 
@@ -110,10 +102,7 @@ pub fn now() -> i64 {
 mod tests {
     #[test]
     fn sqlite_file_paths() {
-        assert_eq!(
-            super::sqlite_file("sqlite://data/x.db?mode=rwc").as_deref(),
-            Some("data/x.db")
-        );
+        assert_eq!(super::sqlite_file("sqlite://data/x.db?mode=rwc").as_deref(), Some("data/x.db"));
         assert_eq!(super::sqlite_file("sqlite::memory:"), None);
         assert_eq!(super::sqlite_file("postgres://h/db"), None);
     }

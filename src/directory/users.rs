@@ -62,10 +62,8 @@ impl Directory {
         member: Option<&OrgMember>,
     ) -> Result<User, DirectoryError> {
         for _ in 0..2 {
-            let existing = user::Entity::find()
-                .filter(user::Column::UnionId.eq(identity.union_id.as_str()))
-                .one(&self.db)
-                .await?;
+            let existing =
+                user::Entity::find().filter(user::Column::UnionId.eq(identity.union_id.as_str())).one(&self.db).await?;
             let Some(row) = existing else {
                 match self.create_user(identity, member).await {
                     // Another login created the row first: go round once more and update it.
@@ -96,18 +94,15 @@ impl Directory {
             ..Default::default()
         };
         apply_login(&mut model, identity, member, at);
-        let row = model.insert(&self.db).await.map_err(|e| {
-            DirectoryError::from_write(e, &format!("user with unionId {:?}", identity.union_id))
-        })?;
+        let row = model
+            .insert(&self.db)
+            .await
+            .map_err(|e| DirectoryError::from_write(e, &format!("user with unionId {:?}", identity.union_id)))?;
         User::from_model(row)
     }
 
     pub async fn user(&self, id: &str) -> Result<Option<User>, DirectoryError> {
-        user::Entity::find_by_id(id.to_string())
-            .one(&self.db)
-            .await?
-            .map(User::from_model)
-            .transpose()
+        user::Entity::find_by_id(id.to_string()).one(&self.db).await?.map(User::from_model).transpose()
     }
 
     pub async fn user_by_union_id(&self, union_id: &str) -> Result<Option<User>, DirectoryError> {
@@ -119,15 +114,8 @@ impl Directory {
             .transpose()
     }
 
-    pub async fn set_user_disabled(
-        &self,
-        id: &str,
-        disabled: bool,
-    ) -> Result<bool, DirectoryError> {
-        let Some(row) = user::Entity::find_by_id(id.to_string())
-            .one(&self.db)
-            .await?
-        else {
+    pub async fn set_user_disabled(&self, id: &str, disabled: bool) -> Result<bool, DirectoryError> {
+        let Some(row) = user::Entity::find_by_id(id.to_string()).one(&self.db).await? else {
             return Ok(false);
         };
         let mut model: user::ActiveModel = row.into();
@@ -138,34 +126,17 @@ impl Directory {
     }
 }
 
-fn apply_login(
-    model: &mut user::ActiveModel,
-    identity: &DingTalkIdentity,
-    member: Option<&OrgMember>,
-    at: i64,
-) {
+fn apply_login(model: &mut user::ActiveModel, identity: &DingTalkIdentity, member: Option<&OrgMember>, at: i64) {
     model.open_id = Set(identity.open_id.clone());
-    model.name = Set(member
-        .and_then(|m| m.name.clone())
-        .or_else(|| identity.nick.clone()));
-    model.email = Set(identity
-        .email
-        .clone()
-        .or_else(|| member.and_then(|m| m.email.clone())));
-    model.mobile = Set(identity
-        .mobile
-        .as_deref()
-        .and_then(|m| e164(identity.state_code.as_deref(), m)));
+    model.name = Set(member.and_then(|m| m.name.clone()).or_else(|| identity.nick.clone()));
+    model.email = Set(identity.email.clone().or_else(|| member.and_then(|m| m.email.clone())));
+    model.mobile = Set(identity.mobile.as_deref().and_then(|m| e164(identity.state_code.as_deref(), m)));
     model.avatar_url = Set(identity.avatar_url.clone());
     model.corp_id = Set(identity.corp_id.clone());
     model.dingtalk_user_id = Set(member.map(|m| m.user_id.clone()));
     model.title = Set(member.and_then(|m| m.title.clone()));
-    model.dept_ids = Set(to_json(
-        &member.map(|m| m.dept_ids.clone()).unwrap_or_default(),
-    ));
-    model.org_roles = Set(to_json(
-        &member.map(|m| m.roles.clone()).unwrap_or_default(),
-    ));
+    model.dept_ids = Set(to_json(&member.map(|m| m.dept_ids.clone()).unwrap_or_default()));
+    model.org_roles = Set(to_json(&member.map(|m| m.roles.clone()).unwrap_or_default()));
     model.admin = Set(member.is_some_and(|m| m.admin));
     model.active = Set(member.is_none_or(|m| m.active));
     model.updated_at = Set(at);
@@ -186,13 +157,8 @@ fn e164(state_code: Option<&str>, mobile: &str) -> Option<String> {
     if digits.starts_with('+') {
         return Some(digits);
     }
-    match state_code
-        .map(|c| c.trim_start_matches('+'))
-        .filter(|c| !c.is_empty())
-    {
-        Some(code) if code.bytes().all(|b| b.is_ascii_digit()) => {
-            Some(format!("+{code}{national}"))
-        }
+    match state_code.map(|c| c.trim_start_matches('+')).filter(|c| !c.is_empty()) {
+        Some(code) if code.bytes().all(|b| b.is_ascii_digit()) => Some(format!("+{code}{national}")),
         _ => Some(national.to_string()),
     }
 }
@@ -201,18 +167,9 @@ fn e164(state_code: Option<&str>, mobile: &str) -> Option<String> {
 mod tests {
     #[test]
     fn oidc_core_5_1_phone_numbers_become_e164_and_masked_numbers_are_dropped() {
-        assert_eq!(
-            super::e164(Some("86"), "13800001234").as_deref(),
-            Some("+8613800001234")
-        );
-        assert_eq!(
-            super::e164(None, "+852 9123 4567").as_deref(),
-            Some("+85291234567")
-        );
+        assert_eq!(super::e164(Some("86"), "13800001234").as_deref(), Some("+8613800001234"));
+        assert_eq!(super::e164(None, "+852 9123 4567").as_deref(), Some("+85291234567"));
         assert_eq!(super::e164(Some("86"), "155****3240"), None);
-        assert_eq!(
-            super::e164(None, "13800001234").as_deref(),
-            Some("13800001234")
-        );
+        assert_eq!(super::e164(None, "13800001234").as_deref(), Some("13800001234"));
     }
 }

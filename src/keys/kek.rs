@@ -17,28 +17,20 @@ pub struct Kek {
 
 impl std::fmt::Debug for Kek {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Kek")
-            .field("id", &self.id)
-            .finish_non_exhaustive()
+        f.debug_struct("Kek").field("id", &self.id).finish_non_exhaustive()
     }
 }
 
 impl Kek {
     pub fn from_bytes(bytes: &[u8]) -> Result<Kek, KeyError> {
         if bytes.len() != 32 {
-            return Err(KeyError::Kek(format!(
-                "the key-encryption key must be 32 bytes, got {}",
-                bytes.len()
-            )));
+            return Err(KeyError::Kek(format!("the key-encryption key must be 32 bytes, got {}", bytes.len())));
         }
         let digest = Sha256::digest([b"dingtalk-oidc kek id:".as_slice(), bytes].concat());
         let id = URL_SAFE_NO_PAD.encode(&digest[..9]);
-        let unbound = UnboundKey::new(&AES_256_GCM, bytes)
-            .map_err(|_| KeyError::Kek("AES-256-GCM rejected the key".into()))?;
-        Ok(Kek {
-            id,
-            key: LessSafeKey::new(unbound),
-        })
+        let unbound =
+            UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| KeyError::Kek("AES-256-GCM rejected the key".into()))?;
+        Ok(Kek { id, key: LessSafeKey::new(unbound) })
     }
 
     /// Base64 (standard or URL-safe, padding optional) of 32 bytes.
@@ -52,8 +44,8 @@ impl Kek {
     }
 
     pub fn from_file(path: &Path) -> Result<Kek, KeyError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| KeyError::Kek(format!("cannot read {}: {e}", path.display())))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| KeyError::Kek(format!("cannot read {}: {e}", path.display())))?;
         Kek::from_base64(&text)
     }
 
@@ -84,11 +76,7 @@ impl Kek {
         crate::random::fill(&mut nonce);
         let mut in_out = plaintext.to_vec();
         self.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad),
-                &mut in_out,
-            )
+            .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut in_out)
             .map_err(|_| KeyError::Kek("encryption failed".into()))?;
         let mut sealed = nonce.to_vec();
         sealed.extend_from_slice(&in_out);
@@ -96,22 +84,18 @@ impl Kek {
     }
 
     pub fn open(&self, aad: &[u8], sealed: &str) -> Result<Vec<u8>, KeyError> {
-        let bytes = STANDARD
-            .decode(sealed)
-            .map_err(|_| KeyError::Kek("sealed key is not base64".into()))?;
+        let bytes = STANDARD.decode(sealed).map_err(|_| KeyError::Kek("sealed key is not base64".into()))?;
         if bytes.len() < NONCE_LEN {
             return Err(KeyError::Kek("sealed key is truncated".into()));
         }
         let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
-        let nonce = Nonce::try_assume_unique_for_key(nonce)
-            .map_err(|_| KeyError::Kek("sealed key has a bad nonce".into()))?;
+        let nonce =
+            Nonce::try_assume_unique_for_key(nonce).map_err(|_| KeyError::Kek("sealed key has a bad nonce".into()))?;
         let mut in_out = ciphertext.to_vec();
         let plain = self
             .key
             .open_in_place(nonce, Aad::from(aad), &mut in_out)
-            .map_err(|_| {
-                KeyError::Kek("cannot decrypt a signing key: wrong key-encryption key?".into())
-            })?;
+            .map_err(|_| KeyError::Kek("cannot decrypt a signing key: wrong key-encryption key?".into()))?;
         Ok(plain.to_vec())
     }
 }
@@ -120,11 +104,7 @@ impl Kek {
 fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
     file.write_all(contents)
 }
 

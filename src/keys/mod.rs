@@ -64,51 +64,33 @@ pub struct GeneratedKey {
 
 impl std::fmt::Debug for GeneratedKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("GeneratedKey")
-            .field("kid", &self.jwk.kid)
-            .finish_non_exhaustive()
+        f.debug_struct("GeneratedKey").field("kid", &self.jwk.kid).finish_non_exhaustive()
     }
 }
 
 pub fn generate_rsa_key() -> Result<GeneratedKey, KeyError> {
-    let key = rsa::PrivateKey::new(&mut rand::rng(), RSA_BITS)
-        .map_err(|e| KeyError::Generate(e.to_string()))?;
-    let der = key
-        .to_pkcs1_der()
-        .map_err(|e| KeyError::Generate(e.to_string()))?;
+    let key = rsa::PrivateKey::new(&mut rand::rng(), RSA_BITS).map_err(|e| KeyError::Generate(e.to_string()))?;
+    let der = key.to_pkcs1_der().map_err(|e| KeyError::Generate(e.to_string()))?;
     let n = URL_SAFE_NO_PAD.encode(key.n_bytes());
     let e = URL_SAFE_NO_PAD.encode(key.e_bytes());
     let kid = rfc7638_thumbprint(&n, &e);
     Ok(GeneratedKey {
         pkcs1_der: der.as_bytes().to_vec(),
-        jwk: PublicJwk {
-            kty: "RSA".into(),
-            use_: "sig".into(),
-            alg: "RS256".into(),
-            kid,
-            n,
-            e,
-        },
+        jwk: PublicJwk { kty: "RSA".into(), use_: "sig".into(), alg: "RS256".into(), kid, n, e },
     })
 }
 
 /// Generates a key, seals it under the KEK and stores it, active from `activates_at`.
-pub async fn create_signing_key(
-    directory: &Directory,
-    kek: &Kek,
-    activates_at: i64,
-) -> Result<String, KeyError> {
-    let generated = tokio::task::spawn_blocking(generate_rsa_key)
-        .await
-        .map_err(|e| KeyError::Generate(e.to_string()))??;
+pub async fn create_signing_key(directory: &Directory, kek: &Kek, activates_at: i64) -> Result<String, KeyError> {
+    let generated =
+        tokio::task::spawn_blocking(generate_rsa_key).await.map_err(|e| KeyError::Generate(e.to_string()))??;
     let kid = generated.jwk.kid.clone();
     let row = SigningKeyRow {
         kid: kid.clone(),
         alg: "RS256".into(),
         private_key_enc: kek.seal(kid.as_bytes(), &generated.pkcs1_der)?,
         kek_id: kek.id().to_string(),
-        public_jwk: serde_json::to_string(&generated.jwk)
-            .map_err(|e| KeyError::Generate(e.to_string()))?,
+        public_jwk: serde_json::to_string(&generated.jwk).map_err(|e| KeyError::Generate(e.to_string()))?,
         created_at: crate::directory::now(),
         activates_at,
         retires_at: None,
@@ -140,10 +122,7 @@ mod tests {
     #[test]
     fn rfc7638_3_1_thumbprint_of_the_example_key() {
         let n = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
-        assert_eq!(
-            rfc7638_thumbprint(n, "AQAB"),
-            "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
-        );
+        assert_eq!(rfc7638_thumbprint(n, "AQAB"), "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs");
     }
 
     #[test]

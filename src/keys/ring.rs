@@ -34,14 +34,10 @@ pub struct SigningKey {
 
 impl SigningKey {
     pub fn from_pkcs1_der(kid: &str, der: &[u8]) -> Result<SigningKey, KeyError> {
-        let key_pair = RsaKeyPair::from_der(der).map_err(|e| KeyError::Unusable {
-            kid: kid.to_string(),
-            reason: e.to_string(),
-        })?;
+        let key_pair = RsaKeyPair::from_der(der)
+            .map_err(|e| KeyError::Unusable { kid: kid.to_string(), reason: e.to_string() })?;
         // OIDC Core §2, §10.1: name the key by kid; no jku/x5u/jwk/x5c.
-        let header = |typ: &str| {
-            URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"RS256","kid":"{kid}","typ":"{typ}"}}"#))
-        };
+        let header = |typ: &str| URL_SAFE_NO_PAD.encode(format!(r#"{{"alg":"RS256","kid":"{kid}","typ":"{typ}"}}"#));
         Ok(SigningKey {
             kid: kid.to_string(),
             key_pair,
@@ -63,15 +59,12 @@ impl SigningKey {
         };
         let payload = serde_json::to_vec(claims).map_err(|_| KeyError::Sign)?;
         let modulus_len = self.key_pair.public_modulus_len();
-        let mut jws =
-            String::with_capacity(header.len() + payload.len() * 4 / 3 + modulus_len * 4 / 3 + 8);
+        let mut jws = String::with_capacity(header.len() + payload.len() * 4 / 3 + modulus_len * 4 / 3 + 8);
         jws.push_str(header);
         jws.push('.');
         URL_SAFE_NO_PAD.encode_string(&payload, &mut jws);
         let mut signature = vec![0u8; modulus_len];
-        self.key_pair
-            .sign(&RSA_PKCS1_SHA256, &self.rng, jws.as_bytes(), &mut signature)
-            .map_err(|_| KeyError::Sign)?;
+        self.key_pair.sign(&RSA_PKCS1_SHA256, &self.rng, jws.as_bytes(), &mut signature).map_err(|_| KeyError::Sign)?;
         jws.push('.');
         URL_SAFE_NO_PAD.encode_string(&signature, &mut jws);
         Ok(jws)
@@ -93,9 +86,7 @@ pub struct KeyRing {
 /// The signer is the newest published key whose `activates_at` has passed (design.md §5).
 pub(crate) fn choose_signer(rows: &[SigningKeyRow], now: i64) -> Option<&SigningKeyRow> {
     rows.iter()
-        .filter(|r| {
-            is_published(r, now) && r.activates_at <= now && r.retires_at.is_none_or(|t| t > now)
-        })
+        .filter(|r| is_published(r, now) && r.activates_at <= now && r.retires_at.is_none_or(|t| t > now))
         .max_by_key(|r| (r.activates_at, r.created_at))
 }
 
@@ -105,8 +96,8 @@ fn is_published(row: &SigningKeyRow, now: i64) -> bool {
 
 impl KeyRing {
     pub fn from_rows(rows: &[SigningKeyRow], kek: &Kek, now: i64) -> Result<KeyRing, KeyError> {
-        let signer_row = choose_signer(rows, now)
-            .ok_or_else(|| KeyError::Generate("no signing key is active".into()))?;
+        let signer_row =
+            choose_signer(rows, now).ok_or_else(|| KeyError::Generate("no signing key is active".into()))?;
         if signer_row.kek_id != kek.id() {
             return Err(KeyError::Kek(format!(
                 "signing key {} was sealed with key-encryption key {}, but the configured one is {}",
@@ -121,25 +112,14 @@ impl KeyRing {
         let mut jwks = Vec::new();
         let mut verifiers = HashMap::new();
         for row in rows.iter().filter(|r| is_published(r, now)) {
-            let jwk: PublicJwk =
-                serde_json::from_str(&row.public_jwk).map_err(|e| KeyError::Unusable {
-                    kid: row.kid.clone(),
-                    reason: e.to_string(),
-                })?;
-            let decoding = DecodingKey::from_rsa_components(&jwk.n, &jwk.e).map_err(|e| {
-                KeyError::Unusable {
-                    kid: row.kid.clone(),
-                    reason: e.to_string(),
-                }
-            })?;
+            let jwk: PublicJwk = serde_json::from_str(&row.public_jwk)
+                .map_err(|e| KeyError::Unusable { kid: row.kid.clone(), reason: e.to_string() })?;
+            let decoding = DecodingKey::from_rsa_components(&jwk.n, &jwk.e)
+                .map_err(|e| KeyError::Unusable { kid: row.kid.clone(), reason: e.to_string() })?;
             verifiers.insert(row.kid.clone(), decoding);
             jwks.push(jwk);
         }
-        Ok(KeyRing {
-            signer,
-            verifiers,
-            jwks: render_jwks(&jwks),
-        })
+        Ok(KeyRing { signer, verifiers, jwks: render_jwks(&jwks) })
     }
 
     pub fn signer(&self) -> &SigningKey {
@@ -161,19 +141,13 @@ fn render_jwks(keys: &[PublicJwk]) -> RenderedJwks {
         keys: &'a [PublicJwk],
     }
     let body = serde_json::to_vec(&Jwks { keys }).unwrap_or_else(|_| b"{\"keys\":[]}".to_vec());
-    RenderedJwks {
-        etag: strong_etag(&body),
-        body,
-    }
+    RenderedJwks { etag: strong_etag(&body), body }
 }
 
 /// A strong ETag (RFC 9110 §8.8.3) derived from the bytes.
 pub fn strong_etag(body: &[u8]) -> String {
     use sha2::{Digest, Sha256};
-    format!(
-        "\"{}\"",
-        URL_SAFE_NO_PAD.encode(&Sha256::digest(body)[..16])
-    )
+    format!("\"{}\"", URL_SAFE_NO_PAD.encode(&Sha256::digest(body)[..16]))
 }
 
 /// The current key ring, swapped whole when keys change.
@@ -183,9 +157,7 @@ pub struct Keys {
 
 impl Keys {
     pub fn new(ring: KeyRing) -> Keys {
-        Keys {
-            current: RwLock::new(Arc::new(ring)),
-        }
+        Keys { current: RwLock::new(Arc::new(ring)) }
     }
 
     pub fn ring(&self) -> Arc<KeyRing> {

@@ -54,25 +54,16 @@ pub struct ValidatedRequest {
 
 /// Validates an authentication request. Pure apart from the client lookup, so tests can drive
 /// every rule without HTTP.
-pub async fn validate(
-    app: &App,
-    params: &Params,
-) -> Result<(Client, ValidatedRequest), AuthorizeError> {
+pub async fn validate(app: &App, params: &Params) -> Result<(Client, ValidatedRequest), AuthorizeError> {
     // RFC 6749 §3.1: a repeated client_id or redirect_uri makes the request untrustworthy.
     if params.is_repeated("client_id") || params.is_repeated("redirect_uri") {
-        return Err(AuthorizeError::page(
-            "The client_id or redirect_uri parameter was sent more than once.",
-        ));
+        return Err(AuthorizeError::page("The client_id or redirect_uri parameter was sent more than once."));
     }
-    let client_id = params
-        .get("client_id")
-        .ok_or(AuthorizeError::page("The request has no client_id."))?;
+    let client_id = params.get("client_id").ok_or(AuthorizeError::page("The request has no client_id."))?;
     let client = match app.directory.client(client_id).await {
         Ok(Some(client)) => client,
         Ok(None) => {
-            return Err(AuthorizeError::page(
-                "The application (client_id) is not registered.",
-            ));
+            return Err(AuthorizeError::page("The application (client_id) is not registered."));
         }
         Err(e) => {
             tracing::error!(error = %e, "client lookup failed");
@@ -80,9 +71,7 @@ pub async fn validate(
         }
     };
     // OIDC Core §3.1.2.1: redirect_uri is required and must match a registered one exactly.
-    let redirect_uri = params
-        .get("redirect_uri")
-        .ok_or(AuthorizeError::page("The request has no redirect_uri."))?;
+    let redirect_uri = params.get("redirect_uri").ok_or(AuthorizeError::page("The request has no redirect_uri."))?;
     if !client.redirect_uri_registered(redirect_uri) {
         return Err(AuthorizeError::page(
             "The redirect_uri is not registered for this application, so we will not send you there.",
@@ -92,117 +81,73 @@ pub async fn validate(
     if let Some(mode) = params.get("response_mode")
         && mode != "query"
     {
-        return Err(AuthorizeError::page(
-            "The response_mode is not supported; only query is.",
-        ));
+        return Err(AuthorizeError::page("The response_mode is not supported; only query is."));
     }
 
     let state = params.get("state").map(str::to_string);
     let fail = |error: &'static str, description: &'static str| {
         AuthorizeError::Redirect(ErrorRedirect {
             redirect_uri: redirect_uri.to_string(),
-            state: if params.is_repeated("state") {
-                None
-            } else {
-                state.clone()
-            },
+            state: if params.is_repeated("state") { None } else { state.clone() },
             error,
             description,
         })
     };
     if params.first_repeated().is_some() {
-        return Err(fail(
-            "invalid_request",
-            "a parameter was sent more than once",
-        ));
+        return Err(fail("invalid_request", "a parameter was sent more than once"));
     }
     if params.first_too_long().is_some() {
         return Err(fail("invalid_request", "a parameter value is too long"));
     }
     // OIDC Core §3.1.2.6: request objects and registration are not supported.
     if params.has("request") {
-        return Err(fail(
-            "request_not_supported",
-            "request objects are not supported",
-        ));
+        return Err(fail("request_not_supported", "request objects are not supported"));
     }
     if params.has("request_uri") {
-        return Err(fail(
-            "request_uri_not_supported",
-            "request_uri is not supported",
-        ));
+        return Err(fail("request_uri_not_supported", "request_uri is not supported"));
     }
     if params.has("registration") {
-        return Err(fail(
-            "registration_not_supported",
-            "registration is not supported",
-        ));
+        return Err(fail("registration_not_supported", "registration is not supported"));
     }
     match params.get("response_type") {
         None => return Err(fail("invalid_request", "response_type is required")),
         Some("code") => {}
         Some(_) => {
-            return Err(fail(
-                "unsupported_response_type",
-                "only response_type=code is supported",
-            ));
+            return Err(fail("unsupported_response_type", "only response_type=code is supported"));
         }
     }
-    let requested = params
-        .get("scope")
-        .ok_or(fail("invalid_request", "scope is required"))?;
+    let requested = params.get("scope").ok_or(fail("invalid_request", "scope is required"))?;
     let requested = parse_scope(requested).ok_or(fail("invalid_scope", "scope is malformed"))?;
     if !requested.iter().any(|s| s == "openid") {
         // Policy: this is an OpenID provider; a plain OAuth request would get no ID token.
         return Err(fail("invalid_scope", "scope must include openid"));
     }
     // OIDC Core §3.1.2.1: unknown scopes are ignored; scopes the client may not have are dropped.
-    let scopes: Vec<String> = requested
-        .into_iter()
-        .filter(|s| client.allows_scope(s))
-        .collect();
+    let scopes: Vec<String> = requested.into_iter().filter(|s| client.allows_scope(s)).collect();
 
-    let prompts: Vec<&str> = params
-        .get("prompt")
-        .map(|p| p.split(' ').collect())
-        .unwrap_or_default();
+    let prompts: Vec<&str> = params.get("prompt").map(|p| p.split(' ').collect()).unwrap_or_default();
     let prompt_none = prompts.contains(&"none");
     if prompt_none && prompts.len() > 1 {
-        return Err(fail(
-            "invalid_request",
-            "prompt=none cannot be combined with other values",
-        ));
+        return Err(fail("invalid_request", "prompt=none cannot be combined with other values"));
     }
     let max_age = match params.get("max_age") {
         None => None,
         Some(v) => match v.parse::<i64>() {
             Ok(n) if n >= 0 && v.bytes().all(|b| b.is_ascii_digit()) => Some(n),
             _ => {
-                return Err(fail(
-                    "invalid_request",
-                    "max_age must be a non-negative integer",
-                ));
+                return Err(fail("invalid_request", "max_age must be a non-negative integer"));
             }
         },
     };
 
     // RFC 7636 §4.3, §4.4.1; RFC 9700 §2.1.1: only S256; public clients must use PKCE.
-    let code_challenge = match (
-        params.get("code_challenge"),
-        params.get("code_challenge_method"),
-    ) {
+    let code_challenge = match (params.get("code_challenge"), params.get("code_challenge_method")) {
         (None, Some(_)) => {
-            return Err(fail(
-                "invalid_request",
-                "code_challenge_method without code_challenge",
-            ));
+            return Err(fail("invalid_request", "code_challenge_method without code_challenge"));
         }
         (None, None) => {
             if client.public {
-                return Err(fail(
-                    "invalid_request",
-                    "code_challenge is required for public clients (PKCE)",
-                ));
+                return Err(fail("invalid_request", "code_challenge is required for public clients (PKCE)"));
             }
             if app.config.tokens.require_pkce_for_confidential {
                 return Err(fail("invalid_request", "code_challenge is required (PKCE)"));
@@ -210,16 +155,10 @@ pub async fn validate(
             None
         }
         (Some(_), None) => {
-            return Err(fail(
-                "invalid_request",
-                "code_challenge_method is required and must be S256",
-            ));
+            return Err(fail("invalid_request", "code_challenge_method is required and must be S256"));
         }
         (Some(_), Some(method)) if method != "S256" => {
-            return Err(fail(
-                "invalid_request",
-                "code_challenge_method must be S256; plain is not supported",
-            ));
+            return Err(fail("invalid_request", "code_challenge_method must be S256; plain is not supported"));
         }
         (Some(challenge), Some(_)) => {
             if !is_pkce_value(challenge) {
@@ -236,10 +175,7 @@ pub async fn validate(
             match crate::tokens::verify_id_token_hint(&ring, hint, &app.issuer) {
                 Ok(claims) => Some(claims.sub),
                 Err(_) => {
-                    return Err(fail(
-                        "invalid_request",
-                        "id_token_hint was not issued by this provider",
-                    ));
+                    return Err(fail("invalid_request", "id_token_hint was not issued by this provider"));
                 }
             }
         }
@@ -266,26 +202,16 @@ pub async fn validate(
 }
 
 /// The browser's SSO session, if it has a live one for an enabled user.
-pub async fn current_session(
-    app: &App,
-    req: &Request,
-) -> Result<Option<LoggedIn>, AuthorizeStoreError> {
+pub async fn current_session(app: &App, req: &Request) -> Result<Option<LoggedIn>, AuthorizeStoreError> {
     let Some(sid) = app.cookies.get(req, cookies::SESSION) else {
         return Ok(None);
     };
-    let Some(session): Option<SsoSession> = app
-        .sessions
-        .get_sso_session(&sid)
-        .await
-        .map_err(|_| AuthorizeStoreError)?
+    let Some(session): Option<SsoSession> =
+        app.sessions.get_sso_session(&sid).await.map_err(|_| AuthorizeStoreError)?
     else {
         return Ok(None);
     };
-    let user = app
-        .directory
-        .user(&session.user_id)
-        .await
-        .map_err(|_| AuthorizeStoreError)?;
+    let user = app.directory.user(&session.user_id).await.map_err(|_| AuthorizeStoreError)?;
     Ok(user.filter(|u| !u.disabled).map(|user| LoggedIn {
         user,
         sid: session.id,
@@ -333,55 +259,29 @@ pub async fn run(app: &App, req: &Request, params: &Params) -> Response {
     };
     // OIDC Core §3.1.2.1: prompt=login and max_age force a fresh authentication.
     // max_age=0 behaves like prompt=login (OIDC Core §3.1.2.1): whole seconds, so `>=`.
-    let too_old = |s: &LoggedIn| {
-        request
-            .max_age
-            .is_some_and(|max| now() - s.auth_time >= max)
-    };
+    let too_old = |s: &LoggedIn| request.max_age.is_some_and(|max| now() - s.auth_time >= max);
     let reusable = session.filter(|s| !validated.prompt_login && !too_old(s) && !hint_mismatch);
     match reusable {
         Some(login) => {
-            finish_authorization(
-                app,
-                &client,
-                request,
-                login,
-                validated.prompt_none,
-                StatusCode::FOUND,
-                &[],
-            )
-            .await
+            finish_authorization(app, &client, request, login, validated.prompt_none, StatusCode::FOUND, &[]).await
         }
-        None if validated.prompt_none => {
-            ErrorRedirect::new(&request, "login_required", "the user is not signed in")
-                .into_response(app, StatusCode::FOUND)
-        }
+        None if validated.prompt_none => ErrorRedirect::new(&request, "login_required", "the user is not signed in")
+            .into_response(app, StatusCode::FOUND),
         None => start_dingtalk_login(app, req, request).await,
     }
 }
 
 /// Saves the request as a PendingAuth bound to this browser and sends the user to DingTalk.
 async fn start_dingtalk_login(app: &App, req: &Request, request: AuthRequest) -> Response {
-    let binding = app
-        .cookies
-        .get(req, cookies::BROWSER_BINDING)
-        .unwrap_or_else(random::token);
-    let pending = PendingAuth {
-        id: random::token(),
-        request,
-        browser_binding_hash: random::hash(&binding),
-        created_at: now(),
-    };
+    let binding = app.cookies.get(req, cookies::BROWSER_BINDING).unwrap_or_else(random::token);
+    let pending =
+        PendingAuth { id: random::token(), request, browser_binding_hash: random::hash(&binding), created_at: now() };
     let ttl = app.config.tokens.pending_auth_ttl_secs;
     if let Err(e) = app.sessions.put_pending_auth(&pending, ttl).await {
         tracing::error!(error = %e, "cannot store pending authorization");
         return pages::unavailable_page();
     }
-    let location = app
-        .dingtalk
-        .authorize_url(&app.endpoint_url(paths::CALLBACK), &pending.id);
-    let cookie = app
-        .cookies
-        .set(cookies::BROWSER_BINDING, &binding, Some(ttl));
+    let location = app.dingtalk.authorize_url(&app.endpoint_url(paths::CALLBACK), &pending.id);
+    let cookie = app.cookies.set(cookies::BROWSER_BINDING, &binding, Some(ttl));
     redirect(StatusCode::FOUND, &location, &[cookie])
 }

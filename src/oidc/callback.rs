@@ -34,16 +34,12 @@ fn bad_login(detail: &'static str) -> Response {
 
 pub async fn handle(app: &App, req: &Request, params: &Params) -> Response {
     let Some(state) = params.get("state") else {
-        return bad_login(
-            "The response from DingTalk carries no state. Start again from the application.",
-        );
+        return bad_login("The response from DingTalk carries no state. Start again from the application.");
     };
     let pending: PendingAuth = match app.sessions.take_pending_auth(state).await {
         Ok(Some(p)) => p,
         Ok(None) => {
-            return bad_login(
-                "This sign-in has expired or was already completed. Start again from the application.",
-            );
+            return bad_login("This sign-in has expired or was already completed. Start again from the application.");
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot load pending authorization");
@@ -55,32 +51,19 @@ pub async fn handle(app: &App, req: &Request, params: &Params) -> Response {
     let bound = app
         .cookies
         .get(req, cookies::BROWSER_BINDING)
-        .is_some_and(|b| {
-            random::secure_eq(
-                random::hash(&b).as_bytes(),
-                pending.browser_binding_hash.as_bytes(),
-            )
-        });
+        .is_some_and(|b| random::secure_eq(random::hash(&b).as_bytes(), pending.browser_binding_hash.as_bytes()));
     if !bound {
         tracing::warn!("DingTalk callback from a browser that did not start the login");
-        return bad_login(
-            "This sign-in was started in another browser. Start again from the application.",
-        );
+        return bad_login("This sign-in was started in another browser. Start again from the application.");
     }
     let request = pending.request;
     if params.has("error") {
-        return ErrorRedirect::new(
-            &request,
-            "access_denied",
-            "the user did not complete the DingTalk login",
-        )
-        .into_response(app, StatusCode::FOUND);
+        return ErrorRedirect::new(&request, "access_denied", "the user did not complete the DingTalk login")
+            .into_response(app, StatusCode::FOUND);
     }
     // dingtalk-api.md §1.1: read authCode, fall back to code.
     let Some(code) = params.get("authCode").or_else(|| params.get("code")) else {
-        return bad_login(
-            "DingTalk returned no authorization code. Start again from the application.",
-        );
+        return bad_login("DingTalk returned no authorization code. Start again from the application.");
     };
 
     let identity = match app.dingtalk.login(code).await {
@@ -114,11 +97,7 @@ pub async fn handle(app: &App, req: &Request, params: &Params) -> Response {
             }
         }
     };
-    let user = match app
-        .directory
-        .upsert_user_from_login(&identity, member.as_ref())
-        .await
-    {
+    let user = match app.directory.upsert_user_from_login(&identity, member.as_ref()).await {
         Ok(user) => user,
         Err(e) => {
             tracing::error!(error = %e, "cannot record user");
@@ -151,39 +130,17 @@ pub async fn handle(app: &App, req: &Request, params: &Params) -> Response {
         }
     };
     let cookies = [
-        app.cookies.set(
-            cookies::SESSION,
-            &session.id,
-            Some(app.config.tokens.sso_session_ttl_secs),
-        ),
+        app.cookies.set(cookies::SESSION, &session.id, Some(app.config.tokens.sso_session_ttl_secs)),
         // The binding has served its purpose.
         app.cookies.set(cookies::BROWSER_BINDING, "", Some(0)),
     ];
-    let login = LoggedIn {
-        user,
-        sid: session.id,
-        auth_time,
-        amr: session.amr,
-    };
-    finish_authorization(
-        app,
-        &client,
-        request,
-        login,
-        false,
-        StatusCode::FOUND,
-        &cookies,
-    )
-    .await
+    let login = LoggedIn { user, sid: session.id, auth_time, amr: session.amr };
+    finish_authorization(app, &client, request, login, false, StatusCode::FOUND, &cookies).await
 }
 
 /// A DingTalk failure: logged with DingTalk's code, shown as a clear page, never a 500.
 fn dingtalk_failure(err: &DingTalkError) -> Response {
     tracing::warn!(dingtalk_error = %err.log_code(), "DingTalk call failed during login");
-    let status = if err.is_unavailable() {
-        StatusCode::SERVICE_UNAVAILABLE
-    } else {
-        StatusCode::BAD_GATEWAY
-    };
+    let status = if err.is_unavailable() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::BAD_GATEWAY };
     pages::error_page(status, "DingTalk sign-in failed", err.user_message())
 }

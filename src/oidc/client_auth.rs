@@ -69,30 +69,23 @@ pub async fn authenticate(app: &App, req: &Request, params: &Params) -> Result<C
     let used_basic = basic.is_some();
     // RFC 6749 §2.3: one authentication method per request.
     if basic.is_some() && body_secret.is_some() {
-        return Err(OAuthError::invalid_request(
-            "use exactly one client authentication method",
-        ));
+        return Err(OAuthError::invalid_request("use exactly one client authentication method"));
     }
     if let (Some(b), Some(body_id)) = (&basic, params.get("client_id"))
         && b.client_id != body_id
     {
-        return Err(OAuthError::invalid_request(
-            "client_id does not match the Basic credentials",
-        ));
+        return Err(OAuthError::invalid_request("client_id does not match the Basic credentials"));
     }
     let client_id = match &basic {
         Some(b) => b.client_id.as_str(),
-        None => params.get("client_id").ok_or_else(|| {
-            OAuthError::invalid_client("client authentication is required", false)
-        })?,
+        None => params
+            .get("client_id")
+            .ok_or_else(|| OAuthError::invalid_client("client authentication is required", false))?,
     };
     let client = match app.directory.client(client_id).await {
         Ok(Some(client)) => client,
         Ok(None) => {
-            return Err(OAuthError::invalid_client(
-                "client authentication failed",
-                used_basic,
-            ));
+            return Err(OAuthError::invalid_client("client authentication failed", used_basic));
         }
         Err(e) => {
             tracing::error!(error = %e, "client lookup failed");
@@ -103,19 +96,13 @@ pub async fn authenticate(app: &App, req: &Request, params: &Params) -> Result<C
     if client.public {
         // A public client proves nothing with a secret; refusing one keeps misconfiguration visible.
         if presented.is_some() {
-            return Err(OAuthError::invalid_client(
-                "public clients do not use a client secret",
-                used_basic,
-            ));
+            return Err(OAuthError::invalid_client("public clients do not use a client secret", used_basic));
         }
         return Ok(client);
     }
     match presented {
         Some(secret) if client.verify_secret(secret) => Ok(client),
-        _ => Err(OAuthError::invalid_client(
-            "client authentication failed",
-            used_basic,
-        )),
+        _ => Err(OAuthError::invalid_client("client authentication failed", used_basic)),
     }
 }
 
@@ -124,25 +111,15 @@ mod tests {
     use super::*;
 
     fn request_with(auth: &str) -> Request {
-        Request::builder()
-            .header(header::AUTHORIZATION, auth)
-            .finish()
+        Request::builder().header(header::AUTHORIZATION, auth).finish()
     }
 
     #[test]
     fn rfc6749_2_3_1_basic_credentials_are_form_urldecoded() {
         // client_id "a b", secret "p+q:%/", sent per Appendix B.
         let encoded = STANDARD.encode("a+b:p%2Bq%3A%25%2F");
-        let creds = parse_basic(&request_with(&format!("Basic {encoded}")))
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            creds,
-            BasicCredentials {
-                client_id: "a b".into(),
-                secret: "p+q:%/".into()
-            }
-        );
+        let creds = parse_basic(&request_with(&format!("Basic {encoded}"))).unwrap().unwrap();
+        assert_eq!(creds, BasicCredentials { client_id: "a b".into(), secret: "p+q:%/".into() });
         // Without the form-encoding step the secret decodes differently.
         let raw = STANDARD.encode("a b:p+q:%/");
         assert!(parse_basic(&request_with(&format!("Basic {raw}"))).is_err());
@@ -150,10 +127,7 @@ mod tests {
 
     #[test]
     fn rfc6749_2_3_1_malformed_basic_is_an_oauth_error_not_a_crash() {
-        for bad in [
-            "Basic !!!",
-            &format!("Basic {}", STANDARD.encode("nocolon")),
-        ] {
+        for bad in ["Basic !!!", &format!("Basic {}", STANDARD.encode("nocolon"))] {
             let err = parse_basic(&request_with(bad)).unwrap_err();
             assert_eq!(err.error, "invalid_client");
             assert!(err.basic_challenge);

@@ -26,20 +26,12 @@ pub struct ErrorRedirect {
 
 impl ErrorRedirect {
     pub fn new(request: &AuthRequest, error: &'static str, description: &'static str) -> Self {
-        ErrorRedirect {
-            redirect_uri: request.redirect_uri.clone(),
-            state: request.state.clone(),
-            error,
-            description,
-        }
+        ErrorRedirect { redirect_uri: request.redirect_uri.clone(), state: request.state.clone(), error, description }
     }
 
     /// RFC 6749 §4.1.2.1 and RFC 9207 §2: `error`, `error_description`, `state` and `iss`.
     pub fn location(&self, issuer: &str) -> String {
-        let mut pairs = vec![
-            ("error", self.error),
-            ("error_description", self.description),
-        ];
+        let mut pairs = vec![("error", self.error), ("error_description", self.description)];
         if let Some(state) = &self.state {
             pairs.push(("state", state));
         }
@@ -65,10 +57,8 @@ pub fn append_query(uri: &str, pairs: &[(&str, &str)]) -> String {
 
 /// A redirect that is never cached. `cookies` are full `Set-Cookie` values.
 pub fn redirect(status: StatusCode, location: &str, cookies: &[String]) -> Response {
-    let mut builder = Response::builder()
-        .status(status)
-        .header(header::LOCATION, location)
-        .header(header::CACHE_CONTROL, "no-store");
+    let mut builder =
+        Response::builder().status(status).header(header::LOCATION, location).header(header::CACHE_CONTROL, "no-store");
     for cookie in cookies {
         builder = builder.header(header::SET_COOKIE, cookie.as_str());
     }
@@ -108,12 +98,8 @@ pub async fn finish_authorization(
         && expected != &login.user.id
     {
         return with_cookies(
-            ErrorRedirect::new(
-                &request,
-                "login_required",
-                "the signed-in user is not the one the id_token_hint names",
-            )
-            .into_response(app, status),
+            ErrorRedirect::new(&request, "login_required", "the signed-in user is not the one the id_token_hint names")
+                .into_response(app, status),
             cookies,
         );
     }
@@ -122,11 +108,7 @@ pub async fn finish_authorization(
     } else if request.prompt_consent {
         true
     } else {
-        match app
-            .directory
-            .consent_covers(&login.user.id, &client.id, &request.scopes)
-            .await
-        {
+        match app.directory.consent_covers(&login.user.id, &client.id, &request.scopes).await {
             Ok(covered) => !covered,
             Err(e) => {
                 tracing::error!(error = %e, "consent lookup failed");
@@ -139,12 +121,8 @@ pub async fn finish_authorization(
     }
     if prompt_none {
         return with_cookies(
-            ErrorRedirect::new(
-                &request,
-                "consent_required",
-                "the user has not consented to this client",
-            )
-            .into_response(app, status),
+            ErrorRedirect::new(&request, "consent_required", "the user has not consented to this client")
+                .into_response(app, status),
             cookies,
         );
     }
@@ -158,11 +136,7 @@ pub async fn finish_authorization(
         amr: login.amr.clone(),
         csrf_hash: random::hash(&csrf_token),
     };
-    if let Err(e) = app
-        .sessions
-        .put_consent_request(&consent, app.config.tokens.pending_auth_ttl_secs)
-        .await
-    {
+    if let Err(e) = app.sessions.put_consent_request(&consent, app.config.tokens.pending_auth_ttl_secs).await {
         tracing::error!(error = %e, "cannot store consent request");
         return with_cookies(pages::unavailable_page(), cookies);
     }
@@ -179,12 +153,7 @@ pub async fn finish_authorization(
 }
 
 /// Issues a single-use code (stored under its hash) and redirects with `code`, `state`, `iss`.
-pub async fn issue_code(
-    app: &App,
-    request: &AuthRequest,
-    login: &LoggedIn,
-    status: StatusCode,
-) -> Response {
+pub async fn issue_code(app: &App, request: &AuthRequest, login: &LoggedIn, status: StatusCode) -> Response {
     let code = random::token();
     let record = AuthCode {
         request: request.clone(),
@@ -194,15 +163,7 @@ pub async fn issue_code(
         amr: login.amr.clone(),
         issued_at: super::now(),
     };
-    if let Err(e) = app
-        .sessions
-        .put_code(
-            &random::hash(&code),
-            &record,
-            app.config.tokens.code_ttl_secs,
-        )
-        .await
-    {
+    if let Err(e) = app.sessions.put_code(&random::hash(&code), &record, app.config.tokens.code_ttl_secs).await {
         tracing::error!(error = %e, "cannot store authorization code");
         return pages::unavailable_page();
     }
@@ -218,11 +179,7 @@ pub async fn issue_code(
     redirect(status, &append_query(&request.redirect_uri, &pairs), &[])
 }
 
-async fn remember_client_in_session(
-    app: &App,
-    sid: &str,
-    client_id: &str,
-) -> Result<(), StoreError> {
+async fn remember_client_in_session(app: &App, sid: &str, client_id: &str) -> Result<(), StoreError> {
     if let Some(mut session) = app.sessions.get_sso_session(sid).await?
         && !session.clients.iter().any(|c| c == client_id)
     {

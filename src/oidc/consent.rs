@@ -23,14 +23,9 @@ fn forbidden() -> Response {
 #[handler]
 pub async fn consent(req: &Request, body: Body, app: Data<&Arc<App>>) -> Response {
     let Ok(params) = super::read_form(req, body).await else {
-        return pages::error_page(
-            StatusCode::BAD_REQUEST,
-            "Invalid request",
-            "The consent form could not be read.",
-        );
+        return pages::error_page(StatusCode::BAD_REQUEST, "Invalid request", "The consent form could not be read.");
     };
-    let (Some(consent_id), Some(csrf_token)) = (params.get("consent_id"), params.get("csrf_token"))
-    else {
+    let (Some(consent_id), Some(csrf_token)) = (params.get("consent_id"), params.get("csrf_token")) else {
         return forbidden();
     };
     let consent = match app.sessions.take_consent_request(consent_id).await {
@@ -51,10 +46,7 @@ pub async fn consent(req: &Request, body: Body, app: Data<&Arc<App>>) -> Respons
         .cookies
         .get(req, cookies::SESSION)
         .is_some_and(|sid| random::secure_eq(sid.as_bytes(), consent.sid.as_bytes()));
-    let csrf_ok = random::secure_eq(
-        random::hash(csrf_token).as_bytes(),
-        consent.csrf_hash.as_bytes(),
-    );
+    let csrf_ok = random::secure_eq(random::hash(csrf_token).as_bytes(), consent.csrf_hash.as_bytes());
     if !same_session || !csrf_ok {
         tracing::warn!("consent form refused: CSRF token or session mismatch");
         return forbidden();
@@ -62,21 +54,11 @@ pub async fn consent(req: &Request, body: Body, app: Data<&Arc<App>>) -> Respons
     // RFC 9700 §4.12: answer a POST with 303 so the browser does not re-post to the client.
     let status = StatusCode::SEE_OTHER;
     if params.get("decision") != Some("approve") {
-        return ErrorRedirect::new(
-            &consent.request,
-            "access_denied",
-            "the user denied the request",
-        )
-        .into_response(&app, status);
+        return ErrorRedirect::new(&consent.request, "access_denied", "the user denied the request")
+            .into_response(&app, status);
     }
-    if let Err(e) = app
-        .directory
-        .record_consent(
-            &consent.user_id,
-            &consent.request.client_id,
-            &consent.request.scopes,
-        )
-        .await
+    if let Err(e) =
+        app.directory.record_consent(&consent.user_id, &consent.request.client_id, &consent.request.scopes).await
     {
         tracing::error!(error = %e, "cannot record consent");
         return pages::unavailable_page();
@@ -84,23 +66,14 @@ pub async fn consent(req: &Request, body: Body, app: Data<&Arc<App>>) -> Respons
     let user = match app.directory.user(&consent.user_id).await {
         Ok(Some(user)) if !user.disabled => user,
         Ok(_) => {
-            return ErrorRedirect::new(
-                &consent.request,
-                "access_denied",
-                "the account is disabled",
-            )
-            .into_response(&app, status);
+            return ErrorRedirect::new(&consent.request, "access_denied", "the account is disabled")
+                .into_response(&app, status);
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot load user");
             return pages::unavailable_page();
         }
     };
-    let login = LoggedIn {
-        user,
-        sid: consent.sid,
-        auth_time: consent.auth_time,
-        amr: consent.amr,
-    };
+    let login = LoggedIn { user, sid: consent.sid, auth_time: consent.auth_time, amr: consent.amr };
     issue_code(&app, &consent.request, &login, status).await
 }

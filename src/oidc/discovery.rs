@@ -64,10 +64,7 @@ pub fn document(issuer: &str) -> serde_json::Value {
 
 pub fn render(issuer: &str) -> RenderedDocument {
     let body = serde_json::to_vec(&document(issuer)).unwrap_or_default();
-    RenderedDocument {
-        etag: strong_etag(&body),
-        body,
-    }
+    RenderedDocument { etag: strong_etag(&body), body }
 }
 
 /// Serves pre-rendered bytes with validators; `If-None-Match` → 304.

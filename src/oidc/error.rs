@@ -18,12 +18,7 @@ pub struct OAuthError {
 
 impl OAuthError {
     pub fn new(error: &'static str, description: &'static str) -> OAuthError {
-        OAuthError {
-            status: StatusCode::BAD_REQUEST,
-            error,
-            description,
-            basic_challenge: false,
-        }
+        OAuthError { status: StatusCode::BAD_REQUEST, error, description, basic_challenge: false }
     }
 
     pub fn invalid_request(description: &'static str) -> OAuthError {
@@ -59,21 +54,15 @@ impl OAuthError {
             error: &'static str,
             error_description: &'static str,
         }
-        let body = serde_json::to_vec(&Body {
-            error: self.error,
-            error_description: self.description,
-        })
-        .unwrap_or_default();
+        let body =
+            serde_json::to_vec(&Body { error: self.error, error_description: self.description }).unwrap_or_default();
         let mut builder = Response::builder()
             .status(self.status)
             .content_type("application/json")
             .header(header::CACHE_CONTROL, "no-store")
             .header(header::PRAGMA, "no-cache");
         if self.basic_challenge {
-            builder = builder.header(
-                header::WWW_AUTHENTICATE,
-                "Basic realm=\"dingtalk-oidc\", charset=\"UTF-8\"",
-            );
+            builder = builder.header(header::WWW_AUTHENTICATE, "Basic realm=\"dingtalk-oidc\", charset=\"UTF-8\"");
         } else if self.status == StatusCode::UNAUTHORIZED {
             // RFC 9110 §15.5.2: a 401 always carries a challenge.
             builder = builder.header(header::WWW_AUTHENTICATE, "Basic realm=\"dingtalk-oidc\"");
@@ -99,25 +88,16 @@ pub enum BearerError {
 impl BearerError {
     pub fn into_response(self) -> Response {
         let (status, challenge, error, description) = match self {
-            BearerError::Missing => (
-                StatusCode::UNAUTHORIZED,
-                "Bearer realm=\"dingtalk-oidc\"".to_string(),
-                None,
-                "",
-            ),
+            BearerError::Missing => (StatusCode::UNAUTHORIZED, "Bearer realm=\"dingtalk-oidc\"".to_string(), None, ""),
             BearerError::InvalidRequest(d) => (
                 StatusCode::BAD_REQUEST,
-                format!(
-                    "Bearer realm=\"dingtalk-oidc\", error=\"invalid_request\", error_description=\"{d}\""
-                ),
+                format!("Bearer realm=\"dingtalk-oidc\", error=\"invalid_request\", error_description=\"{d}\""),
                 Some("invalid_request"),
                 d,
             ),
             BearerError::InvalidToken(d) => (
                 StatusCode::UNAUTHORIZED,
-                format!(
-                    "Bearer realm=\"dingtalk-oidc\", error=\"invalid_token\", error_description=\"{d}\""
-                ),
+                format!("Bearer realm=\"dingtalk-oidc\", error=\"invalid_token\", error_description=\"{d}\""),
                 Some("invalid_token"),
                 d,
             ),
@@ -134,9 +114,7 @@ impl BearerError {
             }
         };
         let body = match error {
-            Some(error) => {
-                serde_json::json!({ "error": error, "error_description": description }).to_string()
-            }
+            Some(error) => serde_json::json!({ "error": error, "error_description": description }).to_string(),
             None => String::new(),
         };
         let mut builder = Response::builder()

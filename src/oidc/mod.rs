@@ -27,28 +27,19 @@ pub mod paths {
 }
 
 /// Reads a form body (capped), refusing other content types (RFC 6749 §4.1.3, Appendix B).
-pub async fn read_form(
-    req: &poem::Request,
-    body: poem::Body,
-) -> Result<params::Params, OAuthError> {
+pub async fn read_form(req: &poem::Request, body: poem::Body) -> Result<params::Params, OAuthError> {
     let is_form = req
         .content_type()
         .and_then(|ct| ct.split(';').next())
-        .is_some_and(|ct| {
-            ct.trim()
-                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
-        });
+        .is_some_and(|ct| ct.trim().eq_ignore_ascii_case("application/x-www-form-urlencoded"));
     if !is_form {
-        return Err(OAuthError::invalid_request(
-            "the request body must be application/x-www-form-urlencoded",
-        ));
+        return Err(OAuthError::invalid_request("the request body must be application/x-www-form-urlencoded"));
     }
     let bytes = body
         .into_bytes_limit(params::MAX_BODY_LEN)
         .await
         .map_err(|_| OAuthError::invalid_request("the request body is too large or unreadable"))?;
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|_| OAuthError::invalid_request("the request body is not UTF-8"))?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| OAuthError::invalid_request("the request body is not UTF-8"))?;
     Ok(params::Params::parse(text))
 }
 

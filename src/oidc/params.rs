@@ -65,9 +65,7 @@ pub fn parse_scope(scope: &str) -> Option<Vec<String>> {
     let mut scopes = Vec::new();
     for token in scope.split(' ') {
         let valid = !token.is_empty()
-            && token
-                .bytes()
-                .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
+            && token.bytes().all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b));
         if !valid {
             return None;
         }
@@ -81,9 +79,7 @@ pub fn parse_scope(scope: &str) -> Option<Vec<String>> {
 /// RFC 7636 §4.1/§4.2: 43 to 128 characters of `A-Z a-z 0-9 - . _ ~`.
 pub fn is_pkce_value(value: &str) -> bool {
     (43..=128).contains(&value.len())
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
 #[cfg(test)]
@@ -102,10 +98,7 @@ mod tests {
 
     #[test]
     fn rfc6749_3_3_scope_grammar() {
-        assert_eq!(
-            parse_scope("openid profile").unwrap(),
-            vec!["openid", "profile"]
-        );
+        assert_eq!(parse_scope("openid profile").unwrap(), vec!["openid", "profile"]);
         assert!(parse_scope("openid  profile").is_none());
         assert!(parse_scope("openid \"x\"").is_none());
         assert!(parse_scope("open\\id").is_none());

@@ -45,17 +45,11 @@ pub async fn token(req: &Request, body: Body, app: Data<&Arc<App>>) -> Response 
     }
 }
 
-pub async fn token_request(
-    app: &App,
-    req: &Request,
-    body: Body,
-) -> Result<TokenResponse, OAuthError> {
+pub async fn token_request(app: &App, req: &Request, body: Body) -> Result<TokenResponse, OAuthError> {
     let params = read_form(req, body).await?;
     // RFC 6749 §3.2: parameters must not be repeated.
     if params.first_repeated().is_some() {
-        return Err(OAuthError::invalid_request(
-            "a parameter was sent more than once",
-        ));
+        return Err(OAuthError::invalid_request("a parameter was sent more than once"));
     }
     if params.first_too_long().is_some() {
         return Err(OAuthError::invalid_request("a parameter value is too long"));
@@ -64,10 +58,7 @@ pub async fn token_request(
     match params.get("grant_type") {
         None => Err(OAuthError::invalid_request("grant_type is required")),
         Some("authorization_code") => authorization_code_grant(app, &client, &params).await,
-        Some(_) => Err(OAuthError::new(
-            "unsupported_grant_type",
-            "this grant type is not supported",
-        )),
+        Some(_) => Err(OAuthError::new("unsupported_grant_type", "this grant type is not supported")),
     }
 }
 
@@ -82,13 +73,9 @@ pub async fn authorization_code_grant(
     client: &Client,
     params: &Params,
 ) -> Result<TokenResponse, OAuthError> {
-    let code = params
-        .get("code")
-        .ok_or(OAuthError::invalid_request("code is required"))?;
+    let code = params.get("code").ok_or(OAuthError::invalid_request("code is required"))?;
     // Policy (RFC 6749 §4.1.3): redirect_uri is always required, even with one registered URI.
-    let redirect_uri = params
-        .get("redirect_uri")
-        .ok_or(OAuthError::invalid_request("redirect_uri is required"))?;
+    let redirect_uri = params.get("redirect_uri").ok_or(OAuthError::invalid_request("redirect_uri is required"))?;
     let verifier = params.get("code_verifier");
     if verifier.is_some_and(|v| !is_pkce_value(v)) {
         return Err(OAuthError::invalid_request("code_verifier is malformed"));
@@ -97,9 +84,7 @@ pub async fn authorization_code_grant(
     let record = match app.sessions.consume_code(&random::hash(code)).await {
         Ok(Some(record)) => record,
         Ok(None) => {
-            return Err(OAuthError::invalid_grant(
-                "the code is invalid, expired or already used",
-            ));
+            return Err(OAuthError::invalid_grant("the code is invalid, expired or already used"));
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot consume authorization code");
@@ -108,38 +93,28 @@ pub async fn authorization_code_grant(
     };
     let request = &record.request;
     if request.client_id != client.id {
-        return Err(OAuthError::invalid_grant(
-            "the code was issued to another client",
-        ));
+        return Err(OAuthError::invalid_grant("the code was issued to another client"));
     }
     if request.redirect_uri != redirect_uri {
-        return Err(OAuthError::invalid_grant(
-            "redirect_uri does not match the authorization request",
-        ));
+        return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
     }
     match (&request.code_challenge, verifier) {
         (Some(challenge), Some(verifier)) => {
             if !random::secure_eq(s256_challenge(verifier).as_bytes(), challenge.as_bytes()) {
-                return Err(OAuthError::invalid_grant(
-                    "code_verifier does not match the code_challenge",
-                ));
+                return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
             }
         }
         (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required")),
         // RFC 9700 §4.8.2: a verifier for a code issued without a challenge is a downgrade attempt.
         (None, Some(_)) => {
-            return Err(OAuthError::invalid_grant(
-                "the code was issued without a code_challenge",
-            ));
+            return Err(OAuthError::invalid_grant("the code was issued without a code_challenge"));
         }
         (None, None) => {}
     }
     let user = match app.directory.user(&record.user_id).await {
         Ok(Some(user)) if !user.disabled => user,
         Ok(_) => {
-            return Err(OAuthError::invalid_grant(
-                "the user is no longer allowed to sign in",
-            ));
+            return Err(OAuthError::invalid_grant("the user is no longer allowed to sign in"));
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot load user");

@@ -36,26 +36,18 @@ async fn presented_token(req: &Request, body: Body) -> Result<Option<String>, Be
     let header_token = match req.headers().get(header::AUTHORIZATION) {
         None => None,
         Some(value) => {
-            let value = value
-                .to_str()
-                .map_err(|_| BearerError::InvalidRequest("malformed Authorization header"))?;
+            let value = value.to_str().map_err(|_| BearerError::InvalidRequest("malformed Authorization header"))?;
             match value.split_once(' ') {
-                Some((scheme, token))
-                    if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-                {
+                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
                     Some(token.trim().to_string())
                 }
                 _ => {
-                    return Err(BearerError::InvalidRequest(
-                        "the Authorization header must use the Bearer scheme",
-                    ));
+                    return Err(BearerError::InvalidRequest("the Authorization header must use the Bearer scheme"));
                 }
             }
         }
     };
-    let is_form = req
-        .content_type()
-        .is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
+    let is_form = req.content_type().is_some_and(|ct| ct.starts_with("application/x-www-form-urlencoded"));
     let body_token = if req.method() == Method::POST && is_form {
         let bytes = body
             .into_bytes_limit(super::params::MAX_BODY_LEN)
@@ -63,9 +55,7 @@ async fn presented_token(req: &Request, body: Body) -> Result<Option<String>, Be
             .map_err(|_| BearerError::InvalidRequest("the request body is too large"))?;
         let params = Params::parse(std::str::from_utf8(&bytes).unwrap_or_default());
         if params.is_repeated("access_token") {
-            return Err(BearerError::InvalidRequest(
-                "access_token was sent more than once",
-            ));
+            return Err(BearerError::InvalidRequest("access_token was sent more than once"));
         }
         params.get("access_token").map(str::to_string)
     } else {
@@ -73,30 +63,19 @@ async fn presented_token(req: &Request, body: Body) -> Result<Option<String>, Be
     };
     match (header_token, body_token) {
         // RFC 6750 §2: exactly one method.
-        (Some(_), Some(_)) => Err(BearerError::InvalidRequest(
-            "the token was sent by more than one method",
-        )),
+        (Some(_), Some(_)) => Err(BearerError::InvalidRequest("the token was sent by more than one method")),
         (token, None) | (None, token) => Ok(token),
     }
 }
 
 async fn run(app: &App, req: &Request, body: Body) -> Result<UserInfo, BearerError> {
-    let token = presented_token(req, body)
-        .await?
-        .ok_or(BearerError::Missing)?;
+    let token = presented_token(req, body).await?.ok_or(BearerError::Missing)?;
     let ring = app.keys.ring();
-    let claims = verify_access_token(
-        &ring,
-        &token,
-        &app.issuer,
-        &userinfo_audience(&app.issuer),
-        app.config.tokens.leeway_secs,
-    )
-    .map_err(|_| BearerError::InvalidToken("the access token is invalid or expired"))?;
+    let claims =
+        verify_access_token(&ring, &token, &app.issuer, &userinfo_audience(&app.issuer), app.config.tokens.leeway_secs)
+            .map_err(|_| BearerError::InvalidToken("the access token is invalid or expired"))?;
     if !claims.has_scope("openid") {
-        return Err(BearerError::InsufficientScope(
-            "the openid scope is required",
-        ));
+        return Err(BearerError::InsufficientScope("the openid scope is required"));
     }
     let user = match app.directory.user(&claims.sub).await {
         Ok(Some(user)) if !user.disabled => user,
@@ -107,8 +86,5 @@ async fn run(app: &App, req: &Request, body: Body) -> Result<UserInfo, BearerErr
         }
     };
     let profile = ProfileClaims::for_scopes(&user, claims.scope.split(' '));
-    Ok(UserInfo {
-        sub: user.id,
-        profile,
-    })
+    Ok(UserInfo { sub: user.id, profile })
 }

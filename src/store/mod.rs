@@ -134,10 +134,7 @@ pub enum RotateOutcome {
     /// The presented token was current: it is now rotated and the successor installed.
     Rotated(RefreshFamily),
     /// The presented token was rotated within the grace window: answer with the same successor.
-    Retry {
-        family: RefreshFamily,
-        sealed_successor: String,
-    },
+    Retry { family: RefreshFamily, sealed_successor: String },
     /// The presented token was rotated before the grace window: the family is now revoked.
     Reused(RevokedFamily),
     /// Unknown, expired or revoked.
@@ -163,10 +160,7 @@ pub struct RefreshTokenState {
 pub fn refresh_family_id(token: &str) -> Option<&str> {
     let (family, secret) = token.split_once('.')?;
     let well_formed = |s: &str| {
-        !s.is_empty()
-            && s.len() <= 64
-            && s.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     };
     (well_formed(family) && well_formed(secret)).then_some(family)
 }
@@ -178,19 +172,10 @@ pub trait SessionStore: Send + Sync {
     async fn put_pending_auth(&self, auth: &PendingAuth, ttl_secs: u64) -> Result<(), StoreError>;
     async fn take_pending_auth(&self, id: &str) -> Result<Option<PendingAuth>, StoreError>;
 
-    async fn put_consent_request(
-        &self,
-        req: &ConsentRequest,
-        ttl_secs: u64,
-    ) -> Result<(), StoreError>;
+    async fn put_consent_request(&self, req: &ConsentRequest, ttl_secs: u64) -> Result<(), StoreError>;
     async fn take_consent_request(&self, id: &str) -> Result<Option<ConsentRequest>, StoreError>;
 
-    async fn put_code(
-        &self,
-        code_hash: &str,
-        code: &AuthCode,
-        ttl_secs: u64,
-    ) -> Result<(), StoreError>;
+    async fn put_code(&self, code_hash: &str, code: &AuthCode, ttl_secs: u64) -> Result<(), StoreError>;
     /// RFC 6749 §4.1.2: single use, enforced atomically (get-and-delete).
     async fn consume_code(&self, code_hash: &str) -> Result<Option<AuthCode>, StoreError>;
 
@@ -202,11 +187,7 @@ pub trait SessionStore: Send + Sync {
     async fn revoke_user_sessions(&self, user_id: &str) -> Result<Vec<SsoSession>, StoreError>;
 
     /// Creates a family with its first refresh token (stored by hash) and first access token.
-    async fn create_refresh_family(
-        &self,
-        family: &RefreshFamily,
-        first: &RefreshSuccessor,
-    ) -> Result<(), StoreError>;
+    async fn create_refresh_family(&self, family: &RefreshFamily, first: &RefreshSuccessor) -> Result<(), StoreError>;
     /// Rotation and reuse detection in ONE atomic operation (design.md §3). Idle and absolute
     /// expiry are judged at `now` (an injectable clock); store TTLs only collect garbage.
     async fn rotate_refresh_token(
@@ -224,21 +205,12 @@ pub trait SessionStore: Send + Sync {
         token_hash: &str,
         now: i64,
     ) -> Result<Option<RefreshTokenState>, StoreError>;
-    async fn get_refresh_family(
-        &self,
-        family_id: &str,
-    ) -> Result<Option<RefreshFamily>, StoreError>;
+    async fn get_refresh_family(&self, family_id: &str) -> Result<Option<RefreshFamily>, StoreError>;
     /// Replaces a live family's record (e.g. after an upstream recheck); false if it is gone.
     async fn update_refresh_family(&self, family: &RefreshFamily) -> Result<bool, StoreError>;
     /// Revokes a family: its tokens stop working at once. `None` if it did not exist.
-    async fn revoke_refresh_family(
-        &self,
-        family_id: &str,
-    ) -> Result<Option<RevokedFamily>, StoreError>;
-    async fn refresh_families_of_user(
-        &self,
-        user_id: &str,
-    ) -> Result<Vec<RefreshFamily>, StoreError>;
+    async fn revoke_refresh_family(&self, family_id: &str) -> Result<Option<RevokedFamily>, StoreError>;
+    async fn refresh_families_of_user(&self, user_id: &str) -> Result<Vec<RefreshFamily>, StoreError>;
 
     /// Denylists an access token's `jti` until its `exp`.
     async fn deny_access_token(&self, jti: &str, exp: i64) -> Result<(), StoreError>;

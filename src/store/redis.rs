@@ -12,8 +12,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    AuthCode, ConsentRequest, IssuedAccessToken, PendingAuth, RefreshFamily, RefreshSuccessor,
-    RefreshTokenState, RevokedFamily, RotateOutcome, SessionStore, SsoSession, StoreError,
+    AuthCode, ConsentRequest, IssuedAccessToken, PendingAuth, RefreshFamily, RefreshSuccessor, RefreshTokenState,
+    RevokedFamily, RotateOutcome, SessionStore, SsoSession, StoreError,
 };
 
 /// KEYS: family, presented token, successor token, family access-token set.
@@ -152,10 +152,7 @@ fn parse_access_entries(values: &[Value]) -> Vec<IssuedAccessToken> {
         .filter_map(|v| v.as_string())
         .filter_map(|s| {
             let (jti, exp) = s.split_once(' ')?;
-            Some(IssuedAccessToken {
-                jti: jti.to_string(),
-                exp: exp.parse().ok()?,
-            })
+            Some(IssuedAccessToken { jti: jti.to_string(), exp: exp.parse().ok()? })
         })
         .collect()
 }
@@ -163,8 +160,7 @@ fn parse_access_entries(values: &[Value]) -> Vec<IssuedAccessToken> {
 impl RedisSessionStore {
     /// Connects the pool (bounded by `connect_timeout`) and loads the scripts once.
     pub async fn connect(settings: &RedisSettings) -> Result<RedisSessionStore, StoreError> {
-        let config = Config::from_url(&settings.url)
-            .map_err(|e| StoreError::Unavailable(format!("redis.url: {e}")))?;
+        let config = Config::from_url(&settings.url).map_err(|e| StoreError::Unavailable(format!("redis.url: {e}")))?;
         let command_timeout = settings.command_timeout;
         let connect_timeout = settings.connect_timeout;
         let pool = Builder::from_config(config)
@@ -191,14 +187,9 @@ impl RedisSessionStore {
             unlock: Script::from_lua(UNLOCK_LUA),
             index_add: Script::from_lua(INDEX_ADD_LUA),
         };
-        for script in [
-            &store.rotate,
-            &store.revoke,
-            &store.update_family,
-            &store.try_lock,
-            &store.unlock,
-            &store.index_add,
-        ] {
+        for script in
+            [&store.rotate, &store.revoke, &store.update_family, &store.try_lock, &store.unlock, &store.index_add]
+        {
             script.load(store.pool.next()).await.map_err(unavailable)?;
         }
         Ok(store)
@@ -220,23 +211,14 @@ impl RedisSessionStore {
         format!("{}rt:{{{family_id}}}:{hash}", self.prefix)
     }
 
-    async fn put_json<T: Serialize>(
-        &self,
-        key: String,
-        value: &T,
-        ttl_secs: i64,
-    ) -> Result<(), StoreError> {
+    async fn put_json<T: Serialize>(&self, key: String, value: &T, ttl_secs: i64) -> Result<(), StoreError> {
         if ttl_secs <= 0 {
             // Already expired: make sure nothing stale stays behind.
             let _: i64 = self.pool.del(key).await.map_err(unavailable)?;
             return Ok(());
         }
         let json = encode(value)?;
-        let _: () = self
-            .pool
-            .set(key, json, Some(Expiration::EX(ttl_secs)), None, false)
-            .await
-            .map_err(unavailable)?;
+        let _: () = self.pool.set(key, json, Some(Expiration::EX(ttl_secs)), None, false).await.map_err(unavailable)?;
         Ok(())
     }
 
@@ -265,12 +247,7 @@ impl RedisSessionStore {
         json.map(|j| decode(&j)).transpose()
     }
 
-    async fn add_to_index(
-        &self,
-        index: String,
-        member: &str,
-        until: i64,
-    ) -> Result<(), StoreError> {
+    async fn add_to_index(&self, index: String, member: &str, until: i64) -> Result<(), StoreError> {
         let _: i64 = self
             .index_add
             .evalsha_with_reload(
@@ -287,35 +264,23 @@ impl RedisSessionStore {
 #[async_trait]
 impl SessionStore for RedisSessionStore {
     async fn put_pending_auth(&self, auth: &PendingAuth, ttl_secs: u64) -> Result<(), StoreError> {
-        self.put_json(self.key("pa", &auth.id), auth, ttl_i64(ttl_secs))
-            .await
+        self.put_json(self.key("pa", &auth.id), auth, ttl_i64(ttl_secs)).await
     }
 
     async fn take_pending_auth(&self, id: &str) -> Result<Option<PendingAuth>, StoreError> {
         self.take_json(self.key("pa", id)).await
     }
 
-    async fn put_consent_request(
-        &self,
-        req: &ConsentRequest,
-        ttl_secs: u64,
-    ) -> Result<(), StoreError> {
-        self.put_json(self.key("cr", &req.id), req, ttl_i64(ttl_secs))
-            .await
+    async fn put_consent_request(&self, req: &ConsentRequest, ttl_secs: u64) -> Result<(), StoreError> {
+        self.put_json(self.key("cr", &req.id), req, ttl_i64(ttl_secs)).await
     }
 
     async fn take_consent_request(&self, id: &str) -> Result<Option<ConsentRequest>, StoreError> {
         self.take_json(self.key("cr", id)).await
     }
 
-    async fn put_code(
-        &self,
-        code_hash: &str,
-        code: &AuthCode,
-        ttl_secs: u64,
-    ) -> Result<(), StoreError> {
-        self.put_json(self.key("code", code_hash), code, ttl_i64(ttl_secs))
-            .await
+    async fn put_code(&self, code_hash: &str, code: &AuthCode, ttl_secs: u64) -> Result<(), StoreError> {
+        self.put_json(self.key("code", code_hash), code, ttl_i64(ttl_secs)).await
     }
 
     async fn consume_code(&self, code_hash: &str) -> Result<Option<AuthCode>, StoreError> {
@@ -323,19 +288,9 @@ impl SessionStore for RedisSessionStore {
     }
 
     async fn put_sso_session(&self, session: &SsoSession) -> Result<(), StoreError> {
-        self.put_json(
-            self.key("sso", &session.id),
-            session,
-            session.expires_at - now(),
-        )
-        .await?;
+        self.put_json(self.key("sso", &session.id), session, session.expires_at - now()).await?;
         if session.expires_at > now() {
-            self.add_to_index(
-                self.key("usso", &session.user_id),
-                &session.id,
-                session.expires_at,
-            )
-            .await?;
+            self.add_to_index(self.key("usso", &session.user_id), &session.id, session.expires_at).await?;
         }
         Ok(())
     }
@@ -375,11 +330,7 @@ impl SessionStore for RedisSessionStore {
         Ok(ended)
     }
 
-    async fn create_refresh_family(
-        &self,
-        family: &RefreshFamily,
-        first: &RefreshSuccessor,
-    ) -> Result<(), StoreError> {
+    async fn create_refresh_family(&self, family: &RefreshFamily, first: &RefreshSuccessor) -> Result<(), StoreError> {
         let now = now();
         let life = family.expires_at - now;
         if life <= 0 {
@@ -388,49 +339,20 @@ impl SessionStore for RedisSessionStore {
         let family_key = self.family_key(&family.id);
         let _: i64 = self
             .pool
-            .hset(
-                family_key.clone(),
-                vec![
-                    ("j", encode(family)?),
-                    ("exp", family.expires_at.to_string()),
-                ],
-            )
+            .hset(family_key.clone(), vec![("j", encode(family)?), ("exp", family.expires_at.to_string())])
             .await
             .map_err(unavailable)?;
-        let _: i64 = self
-            .pool
-            .expire_at(family_key, family.expires_at, None)
-            .await
-            .map_err(unavailable)?;
+        let _: i64 = self.pool.expire_at(family_key, family.expires_at, None).await.map_err(unavailable)?;
         let idle_expires_at = (now + ttl_i64(first.idle_ttl_secs)).min(family.expires_at);
         let token_key = self.token_key(&family.id, &first.token_hash);
-        let _: i64 = self
-            .pool
-            .hset(token_key.clone(), ("ie", idle_expires_at.to_string()))
-            .await
-            .map_err(unavailable)?;
-        let _: i64 = self
-            .pool
-            .expire_at(token_key, idle_expires_at, None)
-            .await
-            .map_err(unavailable)?;
+        let _: i64 =
+            self.pool.hset(token_key.clone(), ("ie", idle_expires_at.to_string())).await.map_err(unavailable)?;
+        let _: i64 = self.pool.expire_at(token_key, idle_expires_at, None).await.map_err(unavailable)?;
         let access_key = self.family_access_key(&family.id);
-        let _: i64 = self
-            .pool
-            .sadd(access_key.clone(), access_entry(&first.access_token))
-            .await
-            .map_err(unavailable)?;
-        let _: i64 = self
-            .pool
-            .expire_at(access_key, family.expires_at, None)
-            .await
-            .map_err(unavailable)?;
-        self.add_to_index(
-            self.key("urf", &family.user_id),
-            &family.id,
-            family.expires_at,
-        )
-        .await
+        let _: i64 =
+            self.pool.sadd(access_key.clone(), access_entry(&first.access_token)).await.map_err(unavailable)?;
+        let _: i64 = self.pool.expire_at(access_key, family.expires_at, None).await.map_err(unavailable)?;
+        self.add_to_index(self.key("urf", &family.user_id), &family.id, family.expires_at).await
     }
 
     async fn rotate_refresh_token(
@@ -456,17 +378,12 @@ impl SessionStore for RedisSessionStore {
             access_entry(&successor.access_token),
             successor.access_token.exp.to_string(),
         ];
-        let reply: Vec<Value> = self
-            .rotate
-            .evalsha_with_reload(self.pool.next(), keys, args)
-            .await
-            .map_err(unavailable)?;
+        let reply: Vec<Value> =
+            self.rotate.evalsha_with_reload(self.pool.next(), keys, args).await.map_err(unavailable)?;
         let code = reply.first().and_then(|v| v.as_i64()).unwrap_or(0);
         let family = || -> Result<RefreshFamily, StoreError> {
-            let json = reply
-                .get(1)
-                .and_then(|v| v.as_string())
-                .ok_or_else(|| StoreError::Corrupt("rotate reply".into()))?;
+            let json =
+                reply.get(1).and_then(|v| v.as_string()).ok_or_else(|| StoreError::Corrupt("rotate reply".into()))?;
             decode(&json)
         };
         Ok(match code {
@@ -492,65 +409,43 @@ impl SessionStore for RedisSessionStore {
         token_hash: &str,
         now: i64,
     ) -> Result<Option<RefreshTokenState>, StoreError> {
-        let fam: Vec<Option<String>> = self
-            .pool
-            .hmget(self.family_key(family_id), vec!["j", "exp"])
-            .await
-            .map_err(unavailable)?;
+        let fam: Vec<Option<String>> =
+            self.pool.hmget(self.family_key(family_id), vec!["j", "exp"]).await.map_err(unavailable)?;
         let (Some(Some(json)), Some(Some(exp))) = (fam.first(), fam.get(1)) else {
             return Ok(None);
         };
         if exp.parse::<i64>().map_or(true, |exp| now >= exp) {
             return Ok(None);
         }
-        let tok: Vec<Option<String>> = self
-            .pool
-            .hmget(self.token_key(family_id, token_hash), vec!["ie", "s"])
-            .await
-            .map_err(unavailable)?;
+        let tok: Vec<Option<String>> =
+            self.pool.hmget(self.token_key(family_id, token_hash), vec!["ie", "s"]).await.map_err(unavailable)?;
         let Some(Some(idle)) = tok.first() else {
             return Ok(None);
         };
         let rotated = tok.get(1).is_some_and(Option::is_some);
         let current = !rotated && idle.parse::<i64>().is_ok_and(|ie| now < ie);
-        Ok(Some(RefreshTokenState {
-            family: decode(json)?,
-            current,
-        }))
+        Ok(Some(RefreshTokenState { family: decode(json)?, current }))
     }
 
-    async fn get_refresh_family(
-        &self,
-        family_id: &str,
-    ) -> Result<Option<RefreshFamily>, StoreError> {
+    async fn get_refresh_family(&self, family_id: &str) -> Result<Option<RefreshFamily>, StoreError> {
         self.read_family(self.family_key(family_id)).await
     }
 
     async fn update_refresh_family(&self, family: &RefreshFamily) -> Result<bool, StoreError> {
         let updated: i64 = self
             .update_family
-            .evalsha_with_reload(
-                self.pool.next(),
-                vec![self.family_key(&family.id)],
-                vec![encode(family)?],
-            )
+            .evalsha_with_reload(self.pool.next(), vec![self.family_key(&family.id)], vec![encode(family)?])
             .await
             .map_err(unavailable)?;
         Ok(updated == 1)
     }
 
-    async fn revoke_refresh_family(
-        &self,
-        family_id: &str,
-    ) -> Result<Option<RevokedFamily>, StoreError> {
+    async fn revoke_refresh_family(&self, family_id: &str) -> Result<Option<RevokedFamily>, StoreError> {
         let reply: Vec<Value> = self
             .revoke
             .evalsha_with_reload(
                 self.pool.next(),
-                vec![
-                    self.family_key(family_id),
-                    self.family_access_key(family_id),
-                ],
+                vec![self.family_key(family_id), self.family_access_key(family_id)],
                 Vec::<String>::new(),
             )
             .await
@@ -559,18 +454,11 @@ impl SessionStore for RedisSessionStore {
             return Ok(None);
         };
         let family: RefreshFamily = decode(&json)?;
-        self.prune(&self.key("urf", &family.user_id), family_id)
-            .await?;
-        Ok(Some(RevokedFamily {
-            family,
-            access_tokens: parse_access_entries(reply.get(1..).unwrap_or_default()),
-        }))
+        self.prune(&self.key("urf", &family.user_id), family_id).await?;
+        Ok(Some(RevokedFamily { family, access_tokens: parse_access_entries(reply.get(1..).unwrap_or_default()) }))
     }
 
-    async fn refresh_families_of_user(
-        &self,
-        user_id: &str,
-    ) -> Result<Vec<RefreshFamily>, StoreError> {
+    async fn refresh_families_of_user(&self, user_id: &str) -> Result<Vec<RefreshFamily>, StoreError> {
         let index = self.key("urf", user_id);
         let mut live = Vec::new();
         for family_id in self.members(&index).await? {
@@ -583,22 +471,16 @@ impl SessionStore for RedisSessionStore {
     }
 
     async fn deny_access_token(&self, jti: &str, exp: i64) -> Result<(), StoreError> {
-        self.put_json(self.key("deny", jti), &exp, exp - now())
-            .await
+        self.put_json(self.key("deny", jti), &exp, exp - now()).await
     }
 
     async fn is_access_token_denied(&self, jti: &str) -> Result<bool, StoreError> {
-        let count: i64 = self
-            .pool
-            .exists(self.key("deny", jti))
-            .await
-            .map_err(unavailable)?;
+        let count: i64 = self.pool.exists(self.key("deny", jti)).await.map_err(unavailable)?;
         Ok(count > 0)
     }
 
     async fn put_cached(&self, name: &str, value: &str, ttl_secs: u64) -> Result<(), StoreError> {
-        self.put_json(self.key("cache", name), &value, ttl_i64(ttl_secs))
-            .await
+        self.put_json(self.key("cache", name), &value, ttl_i64(ttl_secs)).await
     }
 
     async fn get_cached(&self, name: &str) -> Result<Option<String>, StoreError> {
@@ -621,11 +503,7 @@ impl SessionStore for RedisSessionStore {
     async fn unlock(&self, name: &str, holder: &str) -> Result<(), StoreError> {
         let _: i64 = self
             .unlock
-            .evalsha_with_reload(
-                self.pool.next(),
-                vec![self.key("lock", name)],
-                vec![holder.to_string()],
-            )
+            .evalsha_with_reload(self.pool.next(), vec![self.key("lock", name)], vec![holder.to_string()])
             .await
             .map_err(unavailable)?;
         Ok(())

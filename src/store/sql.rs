@@ -5,15 +5,15 @@
 use async_trait::async_trait;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait,
-    QueryFilter, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    TransactionTrait,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AuthCode, ConsentRequest, IssuedAccessToken, PendingAuth, RefreshFamily, RefreshSuccessor,
-    RefreshTokenState, RevokedFamily, RotateOutcome, SessionStore, SsoSession, StoreError,
+    AuthCode, ConsentRequest, IssuedAccessToken, PendingAuth, RefreshFamily, RefreshSuccessor, RefreshTokenState,
+    RevokedFamily, RotateOutcome, SessionStore, SsoSession, StoreError,
 };
 use crate::directory::entities::session_record::{self, Column};
 
@@ -142,11 +142,7 @@ async fn get<C: ConnectionTrait, T: DeserializeOwned>(
 
 /// Get-and-delete in one statement (DELETE … RETURNING): of concurrent takers exactly one
 /// receives the record.
-async fn take<C: ConnectionTrait, T: DeserializeOwned>(
-    db: &C,
-    kind: &str,
-    id: &str,
-) -> Result<Option<T>, StoreError> {
+async fn take<C: ConnectionTrait, T: DeserializeOwned>(db: &C, kind: &str, id: &str) -> Result<Option<T>, StoreError> {
     let rows = session_record::Entity::delete_many()
         .filter(Column::Kind.eq(kind))
         .filter(Column::Id.eq(id))
@@ -154,10 +150,7 @@ async fn take<C: ConnectionTrait, T: DeserializeOwned>(
         .await
         .map_err(unavailable)?;
     let now = now();
-    rows.into_iter()
-        .find(|r| r.expires_at > now)
-        .map(|r| decode(&r.value))
-        .transpose()
+    rows.into_iter().find(|r| r.expires_at > now).map(|r| decode(&r.value)).transpose()
 }
 
 async fn delete<C: ConnectionTrait>(db: &C, kind: &str, id: &str) -> Result<(), StoreError> {
@@ -205,56 +198,23 @@ fn push_access_token(record: &mut FamilyRecord, token: &IssuedAccessToken, now: 
 #[async_trait]
 impl SessionStore for SqlSessionStore {
     async fn put_pending_auth(&self, auth: &PendingAuth, ttl_secs: u64) -> Result<(), StoreError> {
-        put(
-            &self.db,
-            PENDING_AUTH,
-            &auth.id,
-            None,
-            auth,
-            expires(ttl_secs),
-        )
-        .await
+        put(&self.db, PENDING_AUTH, &auth.id, None, auth, expires(ttl_secs)).await
     }
 
     async fn take_pending_auth(&self, id: &str) -> Result<Option<PendingAuth>, StoreError> {
         take(&self.db, PENDING_AUTH, id).await
     }
 
-    async fn put_consent_request(
-        &self,
-        req: &ConsentRequest,
-        ttl_secs: u64,
-    ) -> Result<(), StoreError> {
-        put(
-            &self.db,
-            CONSENT_REQUEST,
-            &req.id,
-            Some(&req.user_id),
-            req,
-            expires(ttl_secs),
-        )
-        .await
+    async fn put_consent_request(&self, req: &ConsentRequest, ttl_secs: u64) -> Result<(), StoreError> {
+        put(&self.db, CONSENT_REQUEST, &req.id, Some(&req.user_id), req, expires(ttl_secs)).await
     }
 
     async fn take_consent_request(&self, id: &str) -> Result<Option<ConsentRequest>, StoreError> {
         take(&self.db, CONSENT_REQUEST, id).await
     }
 
-    async fn put_code(
-        &self,
-        code_hash: &str,
-        code: &AuthCode,
-        ttl_secs: u64,
-    ) -> Result<(), StoreError> {
-        put(
-            &self.db,
-            AUTH_CODE,
-            code_hash,
-            Some(&code.user_id),
-            code,
-            expires(ttl_secs),
-        )
-        .await
+    async fn put_code(&self, code_hash: &str, code: &AuthCode, ttl_secs: u64) -> Result<(), StoreError> {
+        put(&self.db, AUTH_CODE, code_hash, Some(&code.user_id), code, expires(ttl_secs)).await
     }
 
     async fn consume_code(&self, code_hash: &str) -> Result<Option<AuthCode>, StoreError> {
@@ -262,15 +222,7 @@ impl SessionStore for SqlSessionStore {
     }
 
     async fn put_sso_session(&self, session: &SsoSession) -> Result<(), StoreError> {
-        put(
-            &self.db,
-            SSO_SESSION,
-            &session.id,
-            Some(&session.user_id),
-            session,
-            session.expires_at,
-        )
-        .await
+        put(&self.db, SSO_SESSION, &session.id, Some(&session.user_id), session, session.expires_at).await
     }
 
     async fn get_sso_session(&self, sid: &str) -> Result<Option<SsoSession>, StoreError> {
@@ -293,48 +245,17 @@ impl SessionStore for SqlSessionStore {
             .await
             .map_err(unavailable)?;
         let now = now();
-        rows.iter()
-            .filter(|r| r.expires_at > now)
-            .map(|r| decode(&r.value))
-            .collect()
+        rows.iter().filter(|r| r.expires_at > now).map(|r| decode(&r.value)).collect()
     }
 
-    async fn create_refresh_family(
-        &self,
-        family: &RefreshFamily,
-        first: &RefreshSuccessor,
-    ) -> Result<(), StoreError> {
+    async fn create_refresh_family(&self, family: &RefreshFamily, first: &RefreshSuccessor) -> Result<(), StoreError> {
         let now = now();
         let txn = self.db.begin().await.map_err(unavailable)?;
-        let record = FamilyRecord {
-            family: family.clone(),
-            access_tokens: vec![first.access_token.clone()],
-        };
-        put(
-            &txn,
-            REFRESH_FAMILY,
-            &family.id,
-            Some(&family.user_id),
-            &record,
-            family.expires_at,
-        )
-        .await?;
+        let record = FamilyRecord { family: family.clone(), access_tokens: vec![first.access_token.clone()] };
+        put(&txn, REFRESH_FAMILY, &family.id, Some(&family.user_id), &record, family.expires_at).await?;
         let idle_expires_at = idle_expiry(now, first.idle_ttl_secs, family.expires_at);
-        let token = TokenRecord {
-            idle_expires_at,
-            successor_hash: None,
-            sealed_successor: None,
-            rotated_at: None,
-        };
-        put(
-            &txn,
-            REFRESH_TOKEN,
-            &token_id(&family.id, &first.token_hash),
-            None,
-            &token,
-            idle_expires_at,
-        )
-        .await?;
+        let token = TokenRecord { idle_expires_at, successor_hash: None, sealed_successor: None, rotated_at: None };
+        put(&txn, REFRESH_TOKEN, &token_id(&family.id, &first.token_hash), None, &token, idle_expires_at).await?;
         txn.commit().await.map_err(unavailable)
     }
 
@@ -360,23 +281,16 @@ impl SessionStore for SqlSessionStore {
             txn.commit().await.map_err(unavailable)?;
             return Ok(RotateOutcome::Invalid);
         }
-        let Some(mut record) = get::<_, FamilyRecord>(&txn, REFRESH_FAMILY, family_id, now).await?
-        else {
+        let Some(mut record) = get::<_, FamilyRecord>(&txn, REFRESH_FAMILY, family_id, now).await? else {
             txn.commit().await.map_err(unavailable)?;
             return Ok(RotateOutcome::Invalid);
         };
         let presented_id = token_id(family_id, presented_hash);
-        let Some(mut token) =
-            get::<_, TokenRecord>(&txn, REFRESH_TOKEN, &presented_id, i64::MIN).await?
-        else {
+        let Some(mut token) = get::<_, TokenRecord>(&txn, REFRESH_TOKEN, &presented_id, i64::MIN).await? else {
             txn.commit().await.map_err(unavailable)?;
             return Ok(RotateOutcome::Invalid);
         };
-        let outcome = match (
-            &token.successor_hash,
-            token.rotated_at,
-            &token.sealed_successor,
-        ) {
+        let outcome = match (&token.successor_hash, token.rotated_at, &token.sealed_successor) {
             (None, _, _) => {
                 if now >= token.idle_expires_at {
                     RotateOutcome::Invalid
@@ -388,31 +302,12 @@ impl SessionStore for SqlSessionStore {
                     // A rotated token is remembered for the family's life, to detect its reuse.
                     put(&txn, REFRESH_TOKEN, &presented_id, None, &token, family_end).await?;
                     let idle_expires_at = idle_expiry(now, successor.idle_ttl_secs, family_end);
-                    let next = TokenRecord {
-                        idle_expires_at,
-                        successor_hash: None,
-                        sealed_successor: None,
-                        rotated_at: None,
-                    };
-                    put(
-                        &txn,
-                        REFRESH_TOKEN,
-                        &token_id(family_id, &successor.token_hash),
-                        None,
-                        &next,
-                        idle_expires_at,
-                    )
-                    .await?;
+                    let next =
+                        TokenRecord { idle_expires_at, successor_hash: None, sealed_successor: None, rotated_at: None };
+                    put(&txn, REFRESH_TOKEN, &token_id(family_id, &successor.token_hash), None, &next, idle_expires_at)
+                        .await?;
                     push_access_token(&mut record, &successor.access_token, now);
-                    put(
-                        &txn,
-                        REFRESH_FAMILY,
-                        family_id,
-                        Some(&record.family.user_id),
-                        &record,
-                        family_end,
-                    )
-                    .await?;
+                    put(&txn, REFRESH_FAMILY, family_id, Some(&record.family.user_id), &record, family_end).await?;
                     RotateOutcome::Rotated(record.family)
                 }
             }
@@ -420,26 +315,12 @@ impl SessionStore for SqlSessionStore {
                 let sealed = sealed.clone();
                 push_access_token(&mut record, &successor.access_token, now);
                 let family_end = record.family.expires_at;
-                put(
-                    &txn,
-                    REFRESH_FAMILY,
-                    family_id,
-                    Some(&record.family.user_id),
-                    &record,
-                    family_end,
-                )
-                .await?;
-                RotateOutcome::Retry {
-                    family: record.family,
-                    sealed_successor: sealed,
-                }
+                put(&txn, REFRESH_FAMILY, family_id, Some(&record.family.user_id), &record, family_end).await?;
+                RotateOutcome::Retry { family: record.family, sealed_successor: sealed }
             }
             _ => {
                 delete_family(&txn, family_id).await?;
-                RotateOutcome::Reused(RevokedFamily {
-                    family: record.family,
-                    access_tokens: record.access_tokens,
-                })
+                RotateOutcome::Reused(RevokedFamily { family: record.family, access_tokens: record.access_tokens })
             }
         };
         txn.commit().await.map_err(unavailable)?;
@@ -452,78 +333,43 @@ impl SessionStore for SqlSessionStore {
         token_hash: &str,
         now: i64,
     ) -> Result<Option<RefreshTokenState>, StoreError> {
-        let Some(record) = get::<_, FamilyRecord>(&self.db, REFRESH_FAMILY, family_id, now).await?
-        else {
+        let Some(record) = get::<_, FamilyRecord>(&self.db, REFRESH_FAMILY, family_id, now).await? else {
             return Ok(None);
         };
-        let Some(token) = get::<_, TokenRecord>(
-            &self.db,
-            REFRESH_TOKEN,
-            &token_id(family_id, token_hash),
-            i64::MIN,
-        )
-        .await?
+        let Some(token) =
+            get::<_, TokenRecord>(&self.db, REFRESH_TOKEN, &token_id(family_id, token_hash), i64::MIN).await?
         else {
             return Ok(None);
         };
         let current = token.successor_hash.is_none() && now < token.idle_expires_at;
-        Ok(Some(RefreshTokenState {
-            family: record.family,
-            current,
-        }))
+        Ok(Some(RefreshTokenState { family: record.family, current }))
     }
 
-    async fn get_refresh_family(
-        &self,
-        family_id: &str,
-    ) -> Result<Option<RefreshFamily>, StoreError> {
-        Ok(
-            get::<_, FamilyRecord>(&self.db, REFRESH_FAMILY, family_id, now())
-                .await?
-                .map(|r| r.family),
-        )
+    async fn get_refresh_family(&self, family_id: &str) -> Result<Option<RefreshFamily>, StoreError> {
+        Ok(get::<_, FamilyRecord>(&self.db, REFRESH_FAMILY, family_id, now()).await?.map(|r| r.family))
     }
 
     async fn update_refresh_family(&self, family: &RefreshFamily) -> Result<bool, StoreError> {
         let txn = self.db.begin().await.map_err(unavailable)?;
-        let Some(mut record) =
-            get::<_, FamilyRecord>(&txn, REFRESH_FAMILY, &family.id, now()).await?
-        else {
+        let Some(mut record) = get::<_, FamilyRecord>(&txn, REFRESH_FAMILY, &family.id, now()).await? else {
             txn.commit().await.map_err(unavailable)?;
             return Ok(false);
         };
         record.family = family.clone();
-        put(
-            &txn,
-            REFRESH_FAMILY,
-            &family.id,
-            Some(&family.user_id),
-            &record,
-            family.expires_at,
-        )
-        .await?;
+        put(&txn, REFRESH_FAMILY, &family.id, Some(&family.user_id), &record, family.expires_at).await?;
         txn.commit().await.map_err(unavailable)?;
         Ok(true)
     }
 
-    async fn revoke_refresh_family(
-        &self,
-        family_id: &str,
-    ) -> Result<Option<RevokedFamily>, StoreError> {
+    async fn revoke_refresh_family(&self, family_id: &str) -> Result<Option<RevokedFamily>, StoreError> {
         let txn = self.db.begin().await.map_err(unavailable)?;
         let record: Option<FamilyRecord> = take(&txn, REFRESH_FAMILY, family_id).await?;
         delete_family(&txn, family_id).await?;
         txn.commit().await.map_err(unavailable)?;
-        Ok(record.map(|r| RevokedFamily {
-            family: r.family,
-            access_tokens: r.access_tokens,
-        }))
+        Ok(record.map(|r| RevokedFamily { family: r.family, access_tokens: r.access_tokens }))
     }
 
-    async fn refresh_families_of_user(
-        &self,
-        user_id: &str,
-    ) -> Result<Vec<RefreshFamily>, StoreError> {
+    async fn refresh_families_of_user(&self, user_id: &str) -> Result<Vec<RefreshFamily>, StoreError> {
         let records: Vec<FamilyRecord> = of_user(&self.db, REFRESH_FAMILY, user_id).await?;
         Ok(records.into_iter().map(|r| r.family).collect())
     }
@@ -533,9 +379,7 @@ impl SessionStore for SqlSessionStore {
     }
 
     async fn is_access_token_denied(&self, jti: &str) -> Result<bool, StoreError> {
-        Ok(get::<_, i64>(&self.db, DENIED_JTI, jti, now())
-            .await?
-            .is_some())
+        Ok(get::<_, i64>(&self.db, DENIED_JTI, jti, now()).await?.is_some())
     }
 
     async fn put_cached(&self, name: &str, value: &str, ttl_secs: u64) -> Result<(), StoreError> {
@@ -577,11 +421,7 @@ impl SessionStore for SqlSessionStore {
             expires_at: Set(expires(ttl_secs)),
         };
         let inserted = session_record::Entity::insert(model)
-            .on_conflict(
-                OnConflict::columns([Column::Kind, Column::Id])
-                    .do_nothing()
-                    .to_owned(),
-            )
+            .on_conflict(OnConflict::columns([Column::Kind, Column::Id]).do_nothing().to_owned())
             .exec_without_returning(&self.db)
             .await
             .map_err(unavailable)?;
@@ -601,6 +441,5 @@ impl SessionStore for SqlSessionStore {
 }
 
 fn idle_expiry(now: i64, idle_ttl_secs: u64, family_end: i64) -> i64 {
-    now.saturating_add(i64::try_from(idle_ttl_secs).unwrap_or(i64::MAX))
-        .min(family_end)
+    now.saturating_add(i64::try_from(idle_ttl_secs).unwrap_or(i64::MAX)).min(family_end)
 }

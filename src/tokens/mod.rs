@@ -51,11 +51,7 @@ pub fn verify_access_token(
     if header.alg != Algorithm::RS256 {
         return Err(TokenError::Invalid("unexpected algorithm".into()));
     }
-    let key = header
-        .kid
-        .as_deref()
-        .and_then(|kid| ring.verifier(kid))
-        .ok_or(TokenError::UnknownKey)?;
+    let key = header.kid.as_deref().and_then(|kid| ring.verifier(kid)).ok_or(TokenError::UnknownKey)?;
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_issuer(&[issuer]);
     validation.set_audience(&[audience]);
@@ -68,20 +64,12 @@ pub fn verify_access_token(
 
 /// OIDC Core §3.1.2.1: an `id_token_hint` must be one of ours (our key, our issuer); it is
 /// accepted after its expiry.
-pub fn verify_id_token_hint(
-    ring: &KeyRing,
-    token: &str,
-    issuer: &str,
-) -> Result<IdTokenHint, TokenError> {
+pub fn verify_id_token_hint(ring: &KeyRing, token: &str, issuer: &str) -> Result<IdTokenHint, TokenError> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
     if header.typ.as_deref().is_some_and(|t| t != "JWT") {
         return Err(TokenError::WrongType);
     }
-    let key = header
-        .kid
-        .as_deref()
-        .and_then(|kid| ring.verifier(kid))
-        .ok_or(TokenError::UnknownKey)?;
+    let key = header.kid.as_deref().and_then(|kid| ring.verifier(kid)).ok_or(TokenError::UnknownKey)?;
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_issuer(&[issuer]);
     validation.validate_exp = false;
@@ -98,9 +86,6 @@ mod tests {
 
     #[test]
     fn oidc_core_3_1_3_6_at_hash_of_the_spec_example() {
-        assert_eq!(
-            at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"),
-            "77QmUPtjPfzWtF2AnpK9RQ"
-        );
+        assert_eq!(at_hash("jHkWEdUXMU1BwAsC4vtUsZwnNvTIxEl0z9K3vx5KF0Y"), "77QmUPtjPfzWtF2AnpK9RQ");
     }
 }

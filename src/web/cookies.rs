@@ -16,20 +16,12 @@ pub struct CookiePolicy {
 
 impl CookiePolicy {
     pub fn name(&self, base: &str) -> String {
-        if self.secure {
-            format!("__Host-{base}")
-        } else {
-            base.to_string()
-        }
+        if self.secure { format!("__Host-{base}") } else { base.to_string() }
     }
 
     /// A `Set-Cookie` value. `max_age` None makes a browser-session cookie; Some(0) deletes.
     pub fn set(&self, base: &str, value: &str, max_age: Option<u64>) -> String {
-        let mut cookie = format!(
-            "{}={}; Path=/; HttpOnly; SameSite=Lax",
-            self.name(base),
-            value
-        );
+        let mut cookie = format!("{}={}; Path=/; HttpOnly; SameSite=Lax", self.name(base), value);
         if let Some(age) = max_age {
             cookie.push_str(&format!("; Max-Age={age}"));
         }

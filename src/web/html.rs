@@ -23,9 +23,6 @@ mod tests {
 
     #[test]
     fn rfc6749_10_14_script_in_state_is_escaped() {
-        assert_eq!(
-            escape("<script>alert('x\")</script>&"),
-            "&lt;script&gt;alert(&#39;x&quot;)&lt;/script&gt;&amp;"
-        );
+        assert_eq!(escape("<script>alert('x\")</script>&"), "&lt;script&gt;alert(&#39;x&quot;)&lt;/script&gt;&amp;");
     }
 }

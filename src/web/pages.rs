@@ -21,10 +21,7 @@ fn layout(title: &str, body: &str) -> String {
 }
 
 fn html(status: StatusCode, page: String) -> Response {
-    Response::builder()
-        .status(status)
-        .content_type("text/html; charset=utf-8")
-        .body(page)
+    Response::builder().status(status).content_type("text/html; charset=utf-8").body(page)
 }
 
 /// A page for errors we must not redirect (unknown client, bad redirect_uri, broken login state,
@@ -41,10 +38,7 @@ pub fn unavailable_page() -> Response {
         "Temporarily unavailable",
         "The sign-in service cannot reach its storage right now. Please retry shortly.",
     );
-    resp.headers_mut().insert(
-        poem::http::header::RETRY_AFTER,
-        poem::http::HeaderValue::from_static("5"),
-    );
+    resp.headers_mut().insert(poem::http::header::RETRY_AFTER, poem::http::HeaderValue::from_static("5"));
     resp
 }
 
@@ -62,13 +56,7 @@ pub fn consent_page(view: &ConsentView<'_>) -> Response {
     let scopes: String = view
         .scopes
         .iter()
-        .map(|s| {
-            format!(
-                "<li><code>{}</code> — {}</li>",
-                escape(s),
-                escape(describe_scope(s))
-            )
-        })
+        .map(|s| format!("<li><code>{}</code> — {}</li>", escape(s), escape(describe_scope(s))))
         .collect();
     let body = format!(
         "<h1>Allow {client}?</h1><p>Signed in with DingTalk as <strong>{user}</strong>.</p>\

@@ -39,23 +39,25 @@ impl TestProvider {
 
     /// Starts the simulator and the provider; `adjust` may change the config before start.
     pub async fn start_with(adjust: impl FnOnce(&mut Config)) -> TestProvider {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let sim_directory = SimDirectory::default();
-        let simulator = Simulator::new(sim_directory.clone());
-        let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind simulator");
+        let simulator = Simulator::new(SimDirectory::default());
+        let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind simulator");
         let simulator_url = format!("http://{}", sim_listener.local_addr().expect("addr"));
         tokio::spawn(simulator.clone().serve(sim_listener));
+        TestProvider::start_on(simulator, simulator_url, adjust).await
+    }
 
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind provider");
+    /// Starts a provider against an already running simulator (several instances share one).
+    pub async fn start_on(
+        simulator: Simulator,
+        simulator_url: String,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestProvider {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let sim_directory = simulator.directory();
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind provider");
         let issuer = format!("http://{}", listener.local_addr().expect("addr"));
-        let mut config = Config {
-            issuer: issuer.clone(),
-            ..Config::default()
-        };
+        let mut config = Config { issuer: issuer.clone(), ..Config::default() };
         config.database.url = format!("sqlite://{}?mode=rwc", dir.path().join("oidc.db").display());
         config.dingtalk.client_id = sim_directory.app_key.clone();
         config.dingtalk.client_secret = sim_directory.app_secret.clone();
@@ -66,7 +68,9 @@ impl TestProvider {
         config.dingtalk.timeout_ms = 2000;
         adjust(&mut config);
         config.validate(false).expect("valid test config");
-        simulator.set_redirect_uris(vec![format!("{}{}", config.issuer_base(), paths::CALLBACK)]);
+        let mut registered = simulator.directory().redirect_uris;
+        registered.push(format!("{}{}", config.issuer_base(), paths::CALLBACK));
+        simulator.set_redirect_uris(registered);
 
         let kek = Kek::from_bytes(&[42u8; 32]).expect("kek");
         let app = App::start(config, &kek).await.expect("provider starts");
@@ -78,14 +82,7 @@ impl TestProvider {
             })
             .await;
         });
-        TestProvider {
-            issuer,
-            app,
-            simulator,
-            simulator_url,
-            _dir: dir,
-            shutdown: Some(tx),
-        }
+        TestProvider { issuer, app, simulator, simulator_url, _dir: dir, shutdown: Some(tx) }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -137,10 +134,7 @@ impl Landing {
     }
 
     pub fn param(&self, name: &str) -> Option<String> {
-        self.client_url()
-            .query_pairs()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
+        self.client_url().query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
     }
 
     pub fn page(&self) -> (StatusCode, &str) {
@@ -172,12 +166,8 @@ impl Browser {
                 return Landing::Client(url::Url::parse(&next).expect("client url"));
             }
             let mut target = url::Url::parse(&next).expect("url");
-            if target.path() == "/oauth2/auth"
-                && !target.query_pairs().any(|(k, _)| k == "login_as")
-            {
-                target
-                    .query_pairs_mut()
-                    .append_pair("login_as", &self.login);
+            if target.path() == "/oauth2/auth" && !target.query_pairs().any(|(k, _)| k == "login_as") {
+                target.query_pairs_mut().append_pair("login_as", &self.login);
             }
             let resp = self.http.get(target).send().await.expect("request");
             if let Some(location) = redirect_location(&resp) {
@@ -209,19 +199,11 @@ impl Browser {
         let resp = self
             .http
             .post(action)
-            .form(&[
-                ("consent_id", consent_id.as_str()),
-                ("csrf_token", csrf.as_str()),
-                ("decision", decision),
-            ])
+            .form(&[("consent_id", consent_id.as_str()), ("csrf_token", csrf.as_str()), ("decision", decision)])
             .send()
             .await
             .expect("consent post");
-        assert_eq!(
-            resp.status(),
-            StatusCode::SEE_OTHER,
-            "consent answers 303 (RFC 9700 §4.12)"
-        );
+        assert_eq!(resp.status(), StatusCode::SEE_OTHER, "consent answers 303 (RFC 9700 §4.12)");
         redirect_location(&resp)
     }
 }
@@ -230,10 +212,7 @@ pub fn redirect_location(resp: &reqwest::Response) -> Option<String> {
     if !resp.status().is_redirection() {
         return None;
     }
-    resp.headers()
-        .get("location")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
+    resp.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string)
 }
 
 fn attr_after(page: &str, marker: &str) -> Option<String> {
@@ -248,11 +227,7 @@ pub fn hidden_value(page: &str, name: &str) -> Option<String> {
 }
 
 fn html_unescape(s: &str) -> String {
-    s.replace("&quot;", "\"")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
+    s.replace("&quot;", "\"").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 }
 
 /// An authorization URL for our provider with the usual parameters.
@@ -300,10 +275,7 @@ pub async fn token_request(
     let resp = req.send().await.expect("token request");
     let status = resp.status();
     let headers = resp.headers().clone();
-    let body = resp
-        .json::<serde_json::Value>()
-        .await
-        .unwrap_or(serde_json::Value::Null);
+    let body = resp.json::<serde_json::Value>().await.unwrap_or(serde_json::Value::Null);
     (status, headers, body)
 }
 
@@ -318,16 +290,13 @@ fn service_missing<T>(what: &str, detail: impl std::fmt::Display) -> Option<T> {
     if services_required() {
         panic!("{what} is required (DINGTALK_OIDC_REQUIRE_SERVICES=1) and unreachable: {detail}");
     }
-    eprintln!(
-        "SKIPPED: {what} is not reachable ({detail}); set DINGTALK_OIDC_REQUIRE_SERVICES=1 to fail instead"
-    );
+    eprintln!("SKIPPED: {what} is not reachable ({detail}); set DINGTALK_OIDC_REQUIRE_SERVICES=1 to fail instead");
     None
 }
 
 /// The PostgreSQL server tests use (`TEST_DATABASE_URL`).
 pub fn postgres_admin_url() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+    std::env::var("TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
 }
 
 /// The Redis server tests use (`TEST_REDIS_URL`).
@@ -346,36 +315,23 @@ impl PostgresDatabase {
         use sea_orm::ConnectionTrait;
         let admin_url = postgres_admin_url();
         let mut options = sea_orm::ConnectOptions::new(admin_url.clone());
-        options
-            .connect_timeout(std::time::Duration::from_secs(3))
-            .sqlx_logging(false);
+        options.connect_timeout(std::time::Duration::from_secs(3)).sqlx_logging(false);
         let admin = match sea_orm::Database::connect(options).await {
             Ok(admin) => admin,
             Err(e) => return service_missing(&format!("PostgreSQL at {admin_url}"), e),
         };
         let name = format!("dtoidc_test_{}", uuid::Uuid::new_v4().simple());
-        admin
-            .execute_unprepared(&format!("CREATE DATABASE {name}"))
-            .await
-            .expect("create database");
+        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create database");
         let _ = admin.close().await;
         let mut url = url::Url::parse(&admin_url).expect("postgres url");
         url.set_path(&name);
-        Some(PostgresDatabase {
-            url: url.to_string(),
-            name,
-        })
+        Some(PostgresDatabase { url: url.to_string(), name })
     }
 
     pub async fn drop(self) {
         use sea_orm::ConnectionTrait;
         if let Ok(admin) = sea_orm::Database::connect(&postgres_admin_url()).await {
-            let _ = admin
-                .execute_unprepared(&format!(
-                    "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                    self.name
-                ))
-                .await;
+            let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)).await;
             let _ = admin.close().await;
         }
     }
@@ -393,10 +349,7 @@ impl RedisNamespace {
         if let Err(e) = redis_client(&url).await {
             return service_missing(&format!("Redis at {url}"), e);
         }
-        Some(RedisNamespace {
-            url,
-            prefix: format!("dtoidc-test-{}:", uuid::Uuid::new_v4().simple()),
-        })
+        Some(RedisNamespace { url, prefix: format!("dtoidc-test-{}:", uuid::Uuid::new_v4().simple()) })
     }
 
     pub fn settings(&self) -> dingtalk_oidc::store::RedisSettings {
@@ -414,11 +367,7 @@ impl RedisNamespace {
         use fred::prelude::*;
         let client = redis_client(&self.url).await.expect("redis");
         let keys: Vec<String> = client
-            .eval(
-                "return redis.call('KEYS', ARGV[1])",
-                Vec::<String>::new(),
-                vec![pattern.to_string()],
-            )
+            .eval("return redis.call('KEYS', ARGV[1])", Vec::<String>::new(), vec![pattern.to_string()])
             .await
             .expect("KEYS");
         let _ = client.quit().await;
@@ -465,9 +414,7 @@ pub struct TcpProxy {
 impl TcpProxy {
     pub async fn start(target: std::net::SocketAddr) -> TcpProxy {
         use std::sync::atomic::Ordering;
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind proxy");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("addr");
         let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
         let connections: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
@@ -486,11 +433,7 @@ impl TcpProxy {
                 conns2.lock().unwrap().push(task);
             }
         });
-        TcpProxy {
-            addr,
-            up,
-            connections,
-        }
+        TcpProxy { addr, up, connections }
     }
 
     pub fn cut(&self) {
@@ -513,11 +456,7 @@ pub struct OwnRedis {
 
 impl OwnRedis {
     pub fn start() -> Option<OwnRedis> {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .ok()?
-            .local_addr()
-            .ok()?
-            .port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").ok()?.local_addr().ok()?.port();
         let mut redis = OwnRedis { port, child: None };
         if let Err(e) = redis.spawn() {
             return service_missing("redis-server (the binary, for outage tests)", e);
@@ -527,16 +466,7 @@ impl OwnRedis {
 
     fn spawn(&mut self) -> std::io::Result<()> {
         let child = std::process::Command::new("redis-server")
-            .args([
-                "--port",
-                &self.port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()?;

@@ -11,10 +11,7 @@ use super::{Fault, Host, Simulator, reply};
 /// §4.1 wording, reused for §2 (inferred).
 const BAD_CLIENT: (&str, &str) = ("invalidClientIdOrSecret", "无效的clientId或者clientSecret");
 /// §2 (inferred default for the fake): unknown, used or expired code or refresh token.
-const CODE_NOT_FOUND: (&str, &str) = (
-    "invalidParameter.authCode.notFound",
-    "临时授权码不存在或已过期",
-);
+const CODE_NOT_FOUND: (&str, &str) = ("invalidParameter.authCode.notFound", "临时授权码不存在或已过期");
 /// §3 / §6.1: unknown, malformed or expired token.
 const BAD_TOKEN: (&str, &str) = ("InvalidAuthentication", "不合法的access_token");
 
@@ -24,11 +21,7 @@ fn bad_request((code, message): (&str, &str)) -> Response {
 
 /// §0: v1.0 bodies must be a JSON object sent as `application/json`.
 async fn json_object(req: &mut Request) -> Option<Map<String, Value>> {
-    let is_json = req.content_type().is_some_and(|ct| {
-        ct.trim()
-            .to_ascii_lowercase()
-            .starts_with("application/json")
-    });
+    let is_json = req.content_type().is_some_and(|ct| ct.trim().to_ascii_lowercase().starts_with("application/json"));
     if !is_json {
         return None;
     }
@@ -64,9 +57,7 @@ pub(super) async fn user_access_token(sim: Simulator, mut req: Request) -> Respo
     let grant = match text(&body, "grantType") {
         Some("authorization_code") => text(&body, "code").and_then(|c| state.take_code(c)),
         // §2 (inferred): refresh rotates; the old refresh token dies here.
-        Some("refresh_token") => {
-            text(&body, "refreshToken").and_then(|t| state.take_refresh_token(t))
-        }
+        Some("refresh_token") => text(&body, "refreshToken").and_then(|t| state.take_refresh_token(t)),
         _ => {
             return bad_request((
                 "invalidParameter.grantType.invalid",
@@ -84,10 +75,7 @@ pub(super) async fn user_access_token(sim: Simulator, mut req: Request) -> Respo
         "expireIn": super::USER_TOKEN_LIFETIME.as_secs(),
     });
     // §2: corpId only when the authorize request used scope `openid corpid`.
-    let corp_id = state
-        .dir
-        .user_by_login(&grant.login)
-        .and_then(|u| u.corp_id.clone());
+    let corp_id = state.dir.user_by_login(&grant.login).and_then(|u| u.corp_id.clone());
     if let (true, Some(corp_id)) = (grant.with_corp, corp_id) {
         answer["corpId"] = corp_id.into();
     }
@@ -103,9 +91,7 @@ pub(super) async fn user_profile(sim: Simulator, req: Request) -> Response {
     if fault == Some(Fault::ExpiredToken) {
         return bad_request(BAD_TOKEN);
     }
-    let token = req
-        .header("x-acs-dingtalk-access-token")
-        .unwrap_or_default();
+    let token = req.header("x-acs-dingtalk-access-token").unwrap_or_default();
     let state = sim.state();
     // §6.1 (inferred): a missing header is answered like an unknown token.
     let Some((user, _)) = state.user_for_token(token) else {
@@ -113,10 +99,7 @@ pub(super) async fn user_profile(sim: Simulator, req: Request) -> Response {
     };
     if fault == Some(Fault::PermissionDenied) {
         let mut extra = Map::new();
-        extra.insert(
-            "accessdenieddetail".into(),
-            json!({ "requiredScopes": ["Contact.User.Read"] }),
-        );
+        extra.insert("accessdenieddetail".into(), json!({ "requiredScopes": ["Contact.User.Read"] }));
         return reply::v1_error_with(
             StatusCode::FORBIDDEN,
             "Forbidden.AccessDenied.AccessTokenPermissionDenied",
@@ -127,11 +110,7 @@ pub(super) async fn user_profile(sim: Simulator, req: Request) -> Response {
     let wanted = req.raw_path_param("union_id").unwrap_or_default();
     // §3 (inferred): only the token owner can be read; anyone else is "not found".
     if wanted != "me" && wanted != user.union_id {
-        return reply::v1_error(
-            StatusCode::NOT_FOUND,
-            "invalidParameter.user.notFound",
-            "找不到该用户",
-        );
+        return reply::v1_error(StatusCode::NOT_FOUND, "invalidParameter.user.notFound", "找不到该用户");
     }
     // §3: optional fields are omitted when unset; `visitor` is always present.
     let mut answer = Map::new();

@@ -21,17 +21,8 @@ struct AuthorizeRequest {
 }
 
 /// §1 parameters that must appear at most once.
-const SINGLE_VALUED: [&str; 9] = [
-    "redirect_uri",
-    "response_type",
-    "client_id",
-    "scope",
-    "prompt",
-    "state",
-    "corpId",
-    "login_as",
-    "deny",
-];
+const SINGLE_VALUED: [&str; 9] =
+    ["redirect_uri", "response_type", "client_id", "scope", "prompt", "state", "corpId", "login_as", "deny"];
 
 pub(super) async fn authorize(sim: Simulator, req: Request) -> Response {
     let fault = match sim.enter(&req, Host::Login).await {
@@ -39,9 +30,7 @@ pub(super) async fn authorize(sim: Simulator, req: Request) -> Response {
         Err(answer) => return answer,
     };
     let pairs: Vec<(String, String)> =
-        form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
-            .into_owned()
-            .collect();
+        form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes()).into_owned().collect();
     let dir = sim.directory();
     // §1 (inferred for the fake): an invalid request gets an error page, never a redirect,
     // because the redirect_uri itself is not trusted yet.
@@ -55,12 +44,7 @@ pub(super) async fn authorize(sim: Simulator, req: Request) -> Response {
             );
         }
     };
-    let param = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let param = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
 
     // §1.1: refusal comes back as `error=...&state=...`; the value is invented (§8).
     if fault == Some(Fault::LoginDenied) || param("deny").is_some() {
@@ -88,12 +72,7 @@ fn validate(pairs: &[(String, String)], dir: &SimDirectory) -> Result<AuthorizeR
             return Err(format!("parameter {name} given more than once"));
         }
     }
-    let param = |name: &str| {
-        pairs
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
-    };
+    let param = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
     if param("response_type") != Some("code") {
         return Err("response_type must be \"code\"".to_owned());
     }

@@ -45,10 +45,7 @@ pub(super) async fn gettoken(sim: Simulator, req: Request) -> Response {
 
 /// The common front of every topapi call: faults, `access_token` from the query, and the
 /// body parameters (§0: form-urlencoded per the docs, JSON per real clients — both).
-async fn enter_topapi(
-    sim: &Simulator,
-    req: &mut Request,
-) -> Result<(Option<Fault>, Map<String, Value>), Response> {
+async fn enter_topapi(sim: &Simulator, req: &mut Request) -> Result<(Option<Fault>, Map<String, Value>), Response> {
     let fault = sim.enter(req, Host::Oapi).await?;
     let token = query_param(req, "access_token").filter(|t| !t.is_empty());
     let Some(token) = token else {
@@ -75,13 +72,8 @@ async fn read_params(req: &mut Request) -> Option<Map<String, Value>> {
         Ok(Value::Object(map)) => Some(map),
         _ => None,
     };
-    let as_form = || {
-        Some(
-            form_urlencoded::parse(&bytes)
-                .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
-                .collect(),
-        )
-    };
+    let as_form =
+        || Some(form_urlencoded::parse(&bytes).map(|(k, v)| (k.into_owned(), Value::String(v.into_owned()))).collect());
     if content_type.starts_with("application/json") {
         as_json()
     } else if content_type.starts_with("application/x-www-form-urlencoded") {
@@ -117,11 +109,7 @@ fn userid_is_malformed(userid: &str) -> bool {
 }
 
 fn member_by_userid<'a>(state: &'a SimState, userid: &str) -> Option<&'a SimUser> {
-    state
-        .dir
-        .users
-        .iter()
-        .find(|u| u.userid.as_deref() == Some(userid))
+    state.dir.users.iter().find(|u| u.userid.as_deref() == Some(userid))
 }
 
 /// `POST /topapi/user/getbyunionid` (§5.1).
@@ -137,12 +125,7 @@ pub(super) async fn user_by_union_id(sim: Simulator, mut req: Request) -> Respon
         return fail(USER_NOT_FOUND);
     }
     let state = sim.state();
-    let member = state
-        .dir
-        .users
-        .iter()
-        .find(|u| u.union_id == union_id)
-        .and_then(|u| u.userid.clone());
+    let member = state.dir.users.iter().find(|u| u.union_id == union_id).and_then(|u| u.userid.clone());
     match member {
         Some(userid) => reply::oapi_result(json!({ "contact_type": 0, "userid": userid })),
         None => fail(USER_NOT_FOUND),
@@ -194,19 +177,11 @@ pub(super) async fn user_detail(sim: Simulator, mut req: Request) -> Response {
     }
     result.insert("hide_mobile".into(), false.into());
     result.insert("dept_id_list".into(), json!(user.dept_ids));
-    result.insert(
-        "dept_order_list".into(),
-        user.dept_ids
-            .iter()
-            .map(|d| json!({ "dept_id": d, "order": 1 }))
-            .collect(),
-    );
+    result
+        .insert("dept_order_list".into(), user.dept_ids.iter().map(|d| json!({ "dept_id": d, "order": 1 })).collect());
     result.insert(
         "leader_in_dept".into(),
-        user.dept_ids
-            .iter()
-            .map(|d| json!({ "dept_id": d, "leader": user.leader_in_dept.contains(d) }))
-            .collect(),
+        user.dept_ids.iter().map(|d| json!({ "dept_id": d, "leader": user.leader_in_dept.contains(d) })).collect(),
     );
     result.insert("role_list".into(), roles.into());
     result.insert("active".into(), user.active.into());
@@ -262,12 +237,7 @@ pub(super) async fn department_detail(sim: Simulator, mut req: Request) -> Respo
         .filter(|u| u.leader_in_dept.contains(&dept_id))
         .filter_map(|u| u.userid.clone())
         .collect();
-    let member_count = state
-        .dir
-        .users
-        .iter()
-        .filter(|u| u.userid.is_some() && u.dept_ids.contains(&dept_id))
-        .count();
+    let member_count = state.dir.users.iter().filter(|u| u.userid.is_some() && u.dept_ids.contains(&dept_id)).count();
     let mut result = json!({
         "dept_id": dept.id,
         "name": dept.name,
@@ -310,12 +280,8 @@ pub(super) async fn role_list(sim: Simulator, mut req: Request) -> Response {
     };
     let state = sim.state();
     let groups = &state.dir.roles;
-    let start = usize::try_from(offset)
-        .unwrap_or(usize::MAX)
-        .min(groups.len());
-    let end = start
-        .saturating_add(usize::try_from(size).unwrap_or(usize::MAX))
-        .min(groups.len());
+    let start = usize::try_from(offset).unwrap_or(usize::MAX).min(groups.len());
+    let end = start.saturating_add(usize::try_from(size).unwrap_or(usize::MAX)).min(groups.len());
     let list: Vec<Value> = groups[start..end]
         .iter()
         .map(|g| {

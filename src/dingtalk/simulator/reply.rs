@@ -22,9 +22,7 @@ fn v1_request_id() -> String {
 fn oapi_request_id() -> String {
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
-    (0..13)
-        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
-        .collect()
+    (0..13).map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())])).collect()
 }
 
 /// §0: v1.0 answers carry `application/json;charset=utf-8`, `Server: DingTalk/1.0.0` and
@@ -50,12 +48,7 @@ pub(super) fn v1_error(status: StatusCode, code: &str, message: &str) -> Respons
 }
 
 /// A v1.0 error with extra keys such as `accessdenieddetail` (§3 real 403 body).
-pub(super) fn v1_error_with(
-    status: StatusCode,
-    code: &str,
-    message: &str,
-    extra: Map<String, Value>,
-) -> Response {
+pub(super) fn v1_error_with(status: StatusCode, code: &str, message: &str, extra: Map<String, Value>) -> Response {
     let request_id = v1_request_id();
     let mut body = Map::new();
     body.insert("code".into(), code.into());
@@ -67,11 +60,7 @@ pub(super) fn v1_error_with(
 
 /// §4.1 / §2: 400 `Missingbody` for a non-JSON or empty body.
 pub(super) fn missing_body() -> Response {
-    v1_error(
-        StatusCode::BAD_REQUEST,
-        "Missingbody",
-        "body is mandatory for this action.",
-    )
+    v1_error(StatusCode::BAD_REQUEST, "Missingbody", "body is mandatory for this action.")
 }
 
 /// §0: oapi answers are HTTP 200 `application/json` whatever happened.
@@ -114,22 +103,16 @@ pub(super) fn oapi_sub_error(sub_code: &str, sub_msg: &str) -> Response {
     body.insert("errcode".into(), 88.into());
     body.insert("sub_code".into(), sub_code.into());
     body.insert("sub_msg".into(), sub_msg.into());
-    body.insert(
-        "errmsg".into(),
-        format!("ding talk error[subcode={sub_code},submsg={sub_msg}]").into(),
-    );
+    body.insert("errmsg".into(), format!("ding talk error[subcode={sub_code},submsg={sub_msg}]").into());
     oapi_response(body)
 }
 
 /// What a load balancer in front of DingTalk answers during an outage: HTML, not JSON.
 pub(super) fn gateway_unavailable() -> Response {
-    Response::builder()
-        .status(StatusCode::SERVICE_UNAVAILABLE)
-        .header("Content-Type", "text/html")
-        .body(
-            "<html><head><title>503 Service Temporarily Unavailable</title></head>\
+    Response::builder().status(StatusCode::SERVICE_UNAVAILABLE).header("Content-Type", "text/html").body(
+        "<html><head><title>503 Service Temporarily Unavailable</title></head>\
              <body><center><h1>503 Service Temporarily Unavailable</h1></center></body></html>",
-        )
+    )
 }
 
 /// A page of the login host. `body_html` must already be escaped.
@@ -139,15 +122,9 @@ pub(super) fn html_page(status: StatusCode, title: &str, body_html: &str) -> Res
          <body><h1>{title}</h1>\n{body_html}\n</body></html>\n",
         title = escape(title),
     );
-    Response::builder()
-        .status(status)
-        .header("Content-Type", "text/html; charset=utf-8")
-        .body(page)
+    Response::builder().status(status).header("Content-Type", "text/html; charset=utf-8").body(page)
 }
 
 pub(super) fn redirect(location: &str) -> Response {
-    Response::builder()
-        .status(StatusCode::FOUND)
-        .header("Location", location)
-        .finish()
+    Response::builder().status(StatusCode::FOUND).header("Location", location).finish()
 }
