@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Browser, REDIRECT_URI, TestProvider};
+use common::{Browser, PostgresDatabase, REDIRECT_URI, RedisNamespace, TestProvider};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
 use openidconnect::{
     AccessTokenHash, AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
@@ -54,6 +54,10 @@ enum ClientKind {
 
 async fn full_flow(kind: ClientKind, first_party: bool) {
     let provider = TestProvider::start().await;
+    full_flow_on(&provider, kind, first_party).await;
+}
+
+async fn full_flow_on(provider: &TestProvider, kind: ClientKind, first_party: bool) {
     let client_id = format!("rp-{kind:?}").to_lowercase();
     let secret = provider.register(&client_id, matches!(kind, ClientKind::Public), first_party).await;
 
@@ -134,4 +138,23 @@ async fn openidconnect_rp_confidential_client_secret_post_with_consent() {
 #[tokio::test]
 async fn openidconnect_rp_public_client_with_pkce() {
     full_flow(ClientKind::Public, true).await;
+}
+
+/// The same flow on the production stores: PostgreSQL directory, Redis sessions.
+#[tokio::test]
+async fn openidconnect_rp_on_postgres_and_redis() {
+    let Some(db) = PostgresDatabase::create().await else { return };
+    let Some(ns) = RedisNamespace::create().await else { return };
+    let (url, redis_url, prefix) = (db.url.clone(), ns.url.clone(), ns.prefix.clone());
+    let provider = TestProvider::start_with(move |c| {
+        c.database.url = url;
+        c.sessions.backend = "redis".into();
+        c.redis.url = redis_url;
+        c.redis.prefix = prefix;
+    })
+    .await;
+    full_flow_on(&provider, ClientKind::SecretBasic, false).await;
+    drop(provider);
+    ns.drop().await;
+    db.drop().await;
 }

@@ -334,6 +334,38 @@ async fn directory_conformance(directory: Directory) {
     assert!(!directory.consent_covers(&again.id, "app", &scopes(&["phone"])).await.unwrap());
 }
 
+/// The SQL sweeper deletes expired rows in bounded batches and nothing else.
+async fn sql_sweeper_conformance(directory: &Directory) {
+    use dingtalk_oidc::directory::entities::session_record::{Column, Entity};
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let store = SqlSessionStore::new(directory.connection().clone());
+    for i in 0..5 {
+        store.put_code(&format!("dead-{i}"), &code("u1"), 0).await.unwrap();
+    }
+    store.put_code("alive", &code("u1"), 60).await.unwrap();
+    let expired = || async {
+        Entity::find()
+            .filter(Column::ExpiresAt.lte(chrono::Utc::now().timestamp()))
+            .count(directory.connection())
+            .await
+            .unwrap()
+    };
+    let before = expired().await;
+    assert!(before >= 5);
+    assert_eq!(store.sweep_expired(2).await.unwrap(), 2, "one batch is bounded");
+    let mut swept = 2;
+    loop {
+        let n = store.sweep_expired(2).await.unwrap();
+        swept += n;
+        if n < 2 {
+            break;
+        }
+    }
+    assert_eq!(swept, before);
+    assert_eq!(expired().await, 0);
+    assert_eq!(store.consume_code("alive").await.unwrap(), Some(code("u1")), "live rows survive");
+}
+
 async fn connect(url: &str) -> Directory {
     let directory = Directory::connect(url, 10, Duration::from_secs(3)).await.unwrap();
     directory.migrate().await.unwrap();
@@ -348,6 +380,7 @@ async fn sql_store_on_sqlite_conforms() {
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("conformance.db").display());
     let directory = connect(&url).await;
     session_store_conformance(Arc::new(SqlSessionStore::new(directory.connection().clone()))).await;
+    sql_sweeper_conformance(&directory).await;
     directory_conformance(directory).await;
     println!("conformance: sql-on-sqlite ran");
 }
@@ -359,6 +392,7 @@ async fn sql_store_on_postgres_conforms() {
     };
     let directory = connect(&db.url).await;
     session_store_conformance(Arc::new(SqlSessionStore::new(directory.connection().clone()))).await;
+    sql_sweeper_conformance(&directory).await;
     directory_conformance(directory.clone()).await;
     directory.connection().clone().close().await.unwrap();
     db.drop().await;
