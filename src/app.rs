@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::dingtalk::DingTalkClient;
 use crate::directory::Directory;
@@ -24,6 +25,10 @@ pub struct App {
     pub discovery: RenderedDocument,
     /// Names this process when it takes a lease (sweeper, key rotation).
     pub instance_id: String,
+    /// Protocol time (injectable for tests).
+    pub clock: Arc<dyn Clock>,
+    /// Delivers back-channel logout tokens (bounded timeout, no redirects).
+    pub backchannel_http: reqwest::Client,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +41,8 @@ pub enum StartError {
     Keys(#[from] crate::keys::KeyError),
     #[error(transparent)]
     DingTalk(#[from] crate::dingtalk::DingTalkError),
+    #[error("HTTP client: {0}")]
+    Http(String),
     #[error("session store ({backend}): {source}")]
     Sessions { backend: String, source: StoreError },
 }
@@ -44,6 +51,11 @@ impl App {
     /// Connects the directory (running migrations), loads or creates the signing key, and wires
     /// the SessionStore and DingTalk client.
     pub async fn start(config: Config, kek: &Kek) -> Result<Arc<App>, StartError> {
+        App::start_with_clock(config, kek, Arc::new(SystemClock)).await
+    }
+
+    /// As [`start`](Self::start), with the protocol clock given (tests move it forward).
+    pub async fn start_with_clock(config: Config, kek: &Kek, clock: Arc<dyn Clock>) -> Result<Arc<App>, StartError> {
         let directory = Directory::connect(
             &config.database.url,
             config.database.max_connections,
@@ -56,28 +68,7 @@ impl App {
             .await
             .map_err(|source| StartError::Database { url: redact_url(&config.database.url), source })?;
         let ring = crate::keys::load_or_create_ring(&directory, kek).await?;
-        let mut sweeper = None;
-        let sessions: Arc<dyn SessionStore> = match config.sessions.backend.as_str() {
-            "redis" => {
-                let settings = RedisSettings {
-                    url: config.redis.url.clone(),
-                    prefix: config.redis.prefix.clone(),
-                    pool_size: config.redis.pool_size,
-                    command_timeout: Duration::from_millis(config.redis.command_timeout_ms),
-                    connect_timeout: Duration::from_millis(config.redis.connect_timeout_ms),
-                };
-                let store = RedisSessionStore::connect(&settings).await.map_err(|source| StartError::Sessions {
-                    backend: format!("redis at {}", redact_url(&config.redis.url)),
-                    source,
-                })?;
-                Arc::new(store)
-            }
-            _ => {
-                let store = SqlSessionStore::new(directory.connection().clone());
-                sweeper = Some(store.clone());
-                Arc::new(store)
-            }
-        };
+        let (sessions, sweeper) = connect_session_store(&config, &directory).await?;
         let dingtalk = DingTalkClient::with_shared_cache(
             config.dingtalk.clone(),
             Some(Arc::new(StoreTokenCache(sessions.clone()))),
@@ -85,6 +76,13 @@ impl App {
         let issuer = config.issuer_base().to_string();
         let discovery = crate::oidc::discovery::render(&issuer);
         let cookies = CookiePolicy { secure: issuer.starts_with("https://") };
+        let backchannel_http = reqwest::Client::builder()
+            .timeout(Duration::from_millis(config.logout.backchannel_timeout_ms))
+            .connect_timeout(Duration::from_millis(config.logout.backchannel_timeout_ms))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("dingtalk-oidc/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| StartError::Http(e.to_string()))?;
         let app = Arc::new(App {
             config,
             issuer,
@@ -95,16 +93,58 @@ impl App {
             cookies,
             discovery,
             instance_id: crate::random::token(),
+            clock,
+            backchannel_http,
         });
+        crate::oidc::backchannel::spawn_worker(Arc::downgrade(&app));
         if let Some(store) = sweeper {
             spawn_sweeper(Arc::downgrade(&app), store);
         }
         Ok(app)
     }
 
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    pub fn revocation(&self) -> crate::revocation::Revocation<'_> {
+        crate::revocation::Revocation {
+            sessions: self.sessions.as_ref(),
+            directory: &self.directory,
+            backchannel_retry_window_secs: self.config.logout.backchannel_retry_window_secs as i64,
+        }
+    }
+
     pub fn endpoint_url(&self, path: &str) -> String {
         format!("{}{}", self.issuer, path)
     }
+}
+
+/// The SessionStore the config chooses; for the SQL backend also the handle its sweeper uses.
+pub async fn connect_session_store(
+    config: &Config,
+    directory: &Directory,
+) -> Result<(Arc<dyn SessionStore>, Option<SqlSessionStore>), StartError> {
+    Ok(match config.sessions.backend.as_str() {
+        "redis" => {
+            let settings = RedisSettings {
+                url: config.redis.url.clone(),
+                prefix: config.redis.prefix.clone(),
+                pool_size: config.redis.pool_size,
+                command_timeout: Duration::from_millis(config.redis.command_timeout_ms),
+                connect_timeout: Duration::from_millis(config.redis.connect_timeout_ms),
+            };
+            let store = RedisSessionStore::connect(&settings).await.map_err(|source| StartError::Sessions {
+                backend: format!("redis at {}", redact_url(&config.redis.url)),
+                source,
+            })?;
+            (Arc::new(store), None)
+        }
+        _ => {
+            let store = SqlSessionStore::new(directory.connection().clone());
+            (Arc::new(store.clone()), Some(store))
+        }
+    })
 }
 
 /// A database URL without its password, fit for logs and error messages.

@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::app::App;
 use crate::config::Config;
 use crate::dingtalk::{SimDirectory, Simulator};
-use crate::directory::{Directory, NewClient};
+use crate::directory::{ClientUpdate, Directory, NewClient};
 use crate::keys::Kek;
 use crate::oidc::paths;
 
@@ -38,6 +38,9 @@ pub enum Command {
     /// Register and inspect relying parties.
     #[command(subcommand)]
     Clients(ClientsCommand),
+    /// List and revoke users' SSO sessions.
+    #[command(subcommand)]
+    Sessions(SessionsCommand),
     /// Print the OpenAPI spec (YAML) of the HTTP API.
     Openapi,
 }
@@ -72,6 +75,8 @@ pub enum ClientsCommand {
     Add(AddClientArgs),
     /// List registered clients.
     List,
+    /// Change a registered client.
+    Update(UpdateClientArgs),
     /// Show one client.
     Show {
         /// The client id.
@@ -101,9 +106,86 @@ pub struct AddClientArgs {
     /// Display name shown on the consent page.
     #[arg(long)]
     pub name: Option<String>,
-    /// Scopes the client may request (repeatable; default: openid profile email phone).
+    /// Scopes the client may request (repeatable; default: openid profile email phone offline_access).
     #[arg(long = "scope", value_name = "SCOPE")]
     pub scopes: Vec<String>,
+    /// Where RP-initiated logout may send the user back to (repeatable; exact match).
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// The client's back-channel logout endpoint (receives logout tokens by POST).
+    #[arg(long = "backchannel-logout-uri", value_name = "URI")]
+    pub backchannel_logout_uri: Option<String>,
+    /// Grant types (repeatable; default: authorization_code refresh_token). Leave out refresh_token to
+    /// issue this client no refresh tokens.
+    #[arg(long = "grant-type", value_name = "GRANT")]
+    pub grant_types: Vec<String>,
+    /// May introspect tokens issued to other clients (a resource server).
+    #[arg(long)]
+    pub resource_server: bool,
+    /// Refresh responses carry no ID token (OIDC Core §12.2 allows it; saves a signature).
+    #[arg(long)]
+    pub no_id_token_on_refresh: bool,
+    /// Refresh tokens expire after this many seconds unused (default: tokens.refresh_idle_ttl_secs).
+    #[arg(long, value_name = "SECS")]
+    pub refresh_idle_ttl: Option<i64>,
+    /// Refresh-token families end this many seconds after login (default: tokens.refresh_absolute_ttl_secs).
+    #[arg(long, value_name = "SECS")]
+    pub refresh_absolute_ttl: Option<i64>,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateClientArgs {
+    /// The client id.
+    pub id: String,
+    /// New display name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Replace the redirect URIs (repeatable).
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    pub redirect_uris: Vec<String>,
+    /// Replace the post-logout redirect URIs (repeatable).
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Set the back-channel logout endpoint.
+    #[arg(long = "backchannel-logout-uri", value_name = "URI", conflicts_with = "no_backchannel_logout")]
+    pub backchannel_logout_uri: Option<String>,
+    /// Remove the back-channel logout endpoint.
+    #[arg(long)]
+    pub no_backchannel_logout: bool,
+    /// Skip (true) or ask (false) for consent.
+    #[arg(long, value_name = "BOOL")]
+    pub first_party: Option<bool>,
+    /// Replace the allowed scopes (repeatable).
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+    /// Replace the grant types (repeatable).
+    #[arg(long = "grant-type", value_name = "GRANT")]
+    pub grant_types: Vec<String>,
+    /// May (true) or may not (false) introspect other clients' tokens.
+    #[arg(long, value_name = "BOOL")]
+    pub resource_server: Option<bool>,
+    /// Whether refresh responses carry an ID token.
+    #[arg(long, value_name = "BOOL")]
+    pub id_token_on_refresh: Option<bool>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SessionsCommand {
+    /// List a user's SSO sessions.
+    List {
+        /// The user's id (the `sub`).
+        #[arg(long)]
+        user: String,
+    },
+    /// End SSO sessions: their session-bound refresh tokens die and their clients are notified.
+    Revoke {
+        /// End every session of this user (and revoke all the user's refresh tokens).
+        #[arg(long, required_unless_present = "session", conflicts_with = "session")]
+        user: Option<String>,
+        /// End this one session (its `sid`).
+        #[arg(long)]
+        session: Option<String>,
+    },
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -118,6 +200,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Simulator(args) => run_simulator(args).await,
         Command::Clients(cmd) => clients(cli.config, cmd).await,
+        Command::Sessions(cmd) => sessions(cli.config, cmd).await,
         Command::Openapi => {
             print!("{}", crate::admin::spec_yaml());
             Ok(())
@@ -278,10 +361,16 @@ async fn clients(config_path: Option<PathBuf>, cmd: ClientsCommand) -> anyhow::R
                 id: args.id,
                 name: args.name,
                 redirect_uris: args.redirect_uris,
-                post_logout_redirect_uris: Vec::new(),
+                post_logout_redirect_uris: args.post_logout_redirect_uris,
                 public: args.public,
                 first_party: args.first_party,
                 allowed_scopes: (!args.scopes.is_empty()).then_some(args.scopes),
+                grant_types: (!args.grant_types.is_empty()).then_some(args.grant_types),
+                backchannel_logout_uri: args.backchannel_logout_uri,
+                resource_server: args.resource_server,
+                refresh_idle_ttl_secs: args.refresh_idle_ttl,
+                refresh_absolute_ttl_secs: args.refresh_absolute_ttl,
+                id_token_on_refresh: Some(!args.no_id_token_on_refresh),
             };
             let (client, secret) = directory.create_client(new).await?;
             println!("client registered: {}", client.id);
@@ -290,6 +379,28 @@ async fn clients(config_path: Option<PathBuf>, cmd: ClientsCommand) -> anyhow::R
             if let Some(secret) = secret {
                 println!("  client secret: {secret}");
                 println!("Store the secret now: it is kept only as a hash and cannot be shown again.");
+            }
+        }
+        ClientsCommand::Update(args) => {
+            let update = ClientUpdate {
+                name: args.name,
+                redirect_uris: (!args.redirect_uris.is_empty()).then_some(args.redirect_uris),
+                post_logout_redirect_uris: (!args.post_logout_redirect_uris.is_empty())
+                    .then_some(args.post_logout_redirect_uris),
+                backchannel_logout_uri: match (args.backchannel_logout_uri, args.no_backchannel_logout) {
+                    (Some(uri), _) => Some(Some(uri)),
+                    (None, true) => Some(None),
+                    (None, false) => None,
+                },
+                first_party: args.first_party,
+                allowed_scopes: (!args.scopes.is_empty()).then_some(args.scopes),
+                grant_types: (!args.grant_types.is_empty()).then_some(args.grant_types),
+                resource_server: args.resource_server,
+                id_token_on_refresh: args.id_token_on_refresh,
+            };
+            match directory.update_client(&args.id, update).await? {
+                Some(client) => println!("{}", serde_json::to_string_pretty(&client)?),
+                None => bail!("no client {:?}", args.id),
             }
         }
         ClientsCommand::List => {
@@ -313,6 +424,41 @@ async fn clients(config_path: Option<PathBuf>, cmd: ClientsCommand) -> anyhow::R
                 bail!("no client {id:?}");
             }
         }
+    }
+    Ok(())
+}
+
+async fn sessions(config_path: Option<PathBuf>, cmd: SessionsCommand) -> anyhow::Result<()> {
+    let config = Config::load(config_path.as_deref())?;
+    config.validate(true)?;
+    let directory = connect(&config).await?;
+    let (store, _) = crate::app::connect_session_store(&config, &directory).await?;
+    let now = chrono::Utc::now().timestamp();
+    let revocation = crate::revocation::Revocation {
+        sessions: store.as_ref(),
+        directory: &directory,
+        backchannel_retry_window_secs: config.logout.backchannel_retry_window_secs as i64,
+    };
+    match cmd {
+        SessionsCommand::List { user } => {
+            for session in store.sso_sessions_of_user(&user).await? {
+                let started = chrono::DateTime::from_timestamp(session.auth_time, 0).unwrap_or_default();
+                let ends = chrono::DateTime::from_timestamp(session.expires_at, 0).unwrap_or_default();
+                println!("{}\tsigned in {started}\tends {ends}\tclients {}", session.id, session.clients.join(","));
+            }
+        }
+        SessionsCommand::Revoke { user: Some(user), .. } => {
+            revocation.revoke_user(&user, "cli", now).await?;
+            println!("all sessions and refresh tokens of {user} revoked; clients are being notified");
+        }
+        SessionsCommand::Revoke { session: Some(sid), .. } => match store.get_sso_session(&sid).await? {
+            Some(session) => {
+                revocation.end_session(&session, now).await?;
+                println!("session {sid} ended; its clients are being notified");
+            }
+            None => bail!("no live session {sid:?}"),
+        },
+        SessionsCommand::Revoke { .. } => bail!("give --user or --session"),
     }
     Ok(())
 }

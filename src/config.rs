@@ -37,7 +37,32 @@ pub struct Config {
     pub keys: KeysConfig,
     pub tokens: TokensConfig,
     pub dingtalk: DingTalkSettings,
+    pub logout: LogoutConfig,
     pub dev: DevConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogoutConfig {
+    /// Lifetime of back-channel logout tokens (Back-Channel Logout 1.0 §4: short).
+    pub logout_token_ttl_secs: u64,
+    /// Bound on one delivery to a client's back-channel logout endpoint.
+    pub backchannel_timeout_ms: u64,
+    /// A notification is retried (with growing delays) for this long, then given up.
+    pub backchannel_retry_window_secs: u64,
+    /// How often each instance looks for due notifications.
+    pub poll_interval_ms: u64,
+}
+
+impl Default for LogoutConfig {
+    fn default() -> Self {
+        LogoutConfig {
+            logout_token_ttl_secs: 120,
+            backchannel_timeout_ms: 5000,
+            backchannel_retry_window_secs: 24 * 3600,
+            poll_interval_ms: 1000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -126,6 +151,18 @@ pub struct TokensConfig {
     pub leeway_secs: u64,
     /// RFC 9700 §2.1.1 recommends PKCE for confidential clients too; public clients always need it.
     pub require_pkce_for_confidential: bool,
+    /// Refresh tokens expire after this long unused (RFC 9700 §4.14.2); per client overridable.
+    pub refresh_idle_ttl_secs: u64,
+    /// A refresh-token family ends this long after the login that started it; per client overridable.
+    pub refresh_absolute_ttl_secs: u64,
+    /// A retry of the same refresh token within this window gets the same successor.
+    pub refresh_grace_secs: u64,
+    /// At most this often a refresh asks DingTalk whether the user is still a member and active.
+    pub upstream_recheck_secs: u64,
+    /// While DingTalk is unreachable, refreshes still succeed this long after the last good check.
+    pub upstream_tolerance_secs: u64,
+    /// An SSO session unused this long needs a new DingTalk login.
+    pub sso_session_idle_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -148,6 +185,7 @@ impl Default for Config {
             keys: KeysConfig::default(),
             tokens: TokensConfig::default(),
             dingtalk: DingTalkSettings::default(),
+            logout: LogoutConfig::default(),
             dev: DevConfig::default(),
         }
     }
@@ -185,6 +223,12 @@ impl Default for TokensConfig {
             sso_session_ttl_secs: 8 * 3600,
             leeway_secs: 30,
             require_pkce_for_confidential: false,
+            refresh_idle_ttl_secs: 14 * 24 * 3600,
+            refresh_absolute_ttl_secs: 30 * 24 * 3600,
+            refresh_grace_secs: 10,
+            upstream_recheck_secs: 300,
+            upstream_tolerance_secs: 3600,
+            sso_session_idle_secs: 2 * 3600,
         }
     }
 }
@@ -241,6 +285,13 @@ impl Config {
         }
         for (option, value) in [
             ("sessions.sweep_interval_secs", self.sessions.sweep_interval_secs),
+            ("tokens.refresh_idle_ttl_secs", self.tokens.refresh_idle_ttl_secs),
+            ("tokens.refresh_absolute_ttl_secs", self.tokens.refresh_absolute_ttl_secs),
+            ("tokens.upstream_recheck_secs", self.tokens.upstream_recheck_secs),
+            ("tokens.sso_session_idle_secs", self.tokens.sso_session_idle_secs),
+            ("logout.logout_token_ttl_secs", self.logout.logout_token_ttl_secs),
+            ("logout.backchannel_timeout_ms", self.logout.backchannel_timeout_ms),
+            ("logout.poll_interval_ms", self.logout.poll_interval_ms),
             ("sessions.sweep_batch", self.sessions.sweep_batch),
             ("redis.command_timeout_ms", self.redis.command_timeout_ms),
             ("redis.connect_timeout_ms", self.redis.connect_timeout_ms),

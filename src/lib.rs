@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod app;
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod dingtalk;
 pub mod directory;
@@ -15,6 +16,7 @@ pub mod keys;
 pub mod migrations;
 pub mod oidc;
 pub mod random;
+pub mod revocation;
 pub mod server;
 pub mod store;
 pub mod tokens;

@@ -11,8 +11,8 @@ use common::{PostgresDatabase, RedisNamespace};
 use dingtalk_oidc::dingtalk::DingTalkIdentity;
 use dingtalk_oidc::directory::{Directory, DirectoryError, NewClient};
 use dingtalk_oidc::store::{
-    AuthCode, AuthRequest, IssuedAccessToken, PendingAuth, RedisSessionStore, RefreshFamily, RefreshSuccessor,
-    RotateOutcome, SessionStore, SqlSessionStore, SsoSession,
+    AuthCode, AuthRequest, CodeGrant, IssuedAccessToken, LogoutDelivery, PendingAuth, RedisSessionStore, RefreshFamily,
+    RefreshSuccessor, RotateOutcome, RotateRequest, SessionStore, SqlSessionStore, SsoSession,
 };
 
 fn request() -> AuthRequest {
@@ -140,7 +140,78 @@ async fn session_store_conformance(store: Arc<dyn SessionStore>) {
     }
     assert_eq!(racers.join_all().await.into_iter().filter(|won| *won).count(), 1, "one lease holder");
 
+    // Code grants are taken once.
+    let grant = CodeGrant {
+        client_id: "app".into(),
+        family_id: Some("fam-x".into()),
+        access_token: IssuedAccessToken { jti: "j1".into(), exp: now + 60 },
+    };
+    store.remember_code_grant("cg1", &grant, 60).await.unwrap();
+    assert_eq!(store.take_code_grant("cg1").await.unwrap(), Some(grant));
+    assert_eq!(store.take_code_grant("cg1").await.unwrap(), None);
+
+    logout_queue_conformance(&store).await;
     refresh_conformance(store).await;
+}
+
+async fn logout_queue_conformance(store: &Arc<dyn SessionStore>) {
+    let now = chrono::Utc::now().timestamp();
+    let delivery = |id: &str| LogoutDelivery {
+        id: id.into(),
+        client_id: "app".into(),
+        uri: "https://app.example/bcl".into(),
+        sub: "u1".into(),
+        sid: Some("s1".into()),
+        attempts: 0,
+        created_at: now,
+        expires_at: now + 3600,
+    };
+    for id in ["d1", "d2", "d3"] {
+        store.enqueue_logout(&delivery(id)).await.unwrap();
+    }
+    // Concurrent claimers: every delivery is claimed exactly once while its lease runs.
+    let mut claimers = tokio::task::JoinSet::new();
+    for _ in 0..8 {
+        let store = store.clone();
+        claimers.spawn(async move { store.claim_logout_deliveries(now, 30, 10).await.unwrap() });
+    }
+    let mut claimed: Vec<String> = claimers.join_all().await.into_iter().flatten().map(|d| d.id).collect();
+    claimed.sort();
+    assert_eq!(claimed, vec!["d1", "d2", "d3"]);
+    assert!(store.claim_logout_deliveries(now, 30, 10).await.unwrap().is_empty(), "leased");
+    // Past the lease they are due again; a retry moves one later and counts the attempt.
+    let again = store.claim_logout_deliveries(now + 31, 30, 10).await.unwrap();
+    assert_eq!(again.len(), 3);
+    let mut retried = delivery("d1");
+    retried.attempts = 1;
+    store.retry_logout_delivery(&retried, now + 100).await.unwrap();
+    store.complete_logout_delivery("d2").await.unwrap();
+    store.complete_logout_delivery("d3").await.unwrap();
+    assert!(store.claim_logout_deliveries(now + 99, 30, 10).await.unwrap().is_empty());
+    let due = store.claim_logout_deliveries(now + 100, 30, 10).await.unwrap();
+    assert_eq!(due, vec![retried]);
+    store.complete_logout_delivery("d1").await.unwrap();
+    assert!(store.claim_logout_deliveries(now + 10_000, 30, 10).await.unwrap().is_empty());
+}
+
+async fn rotate(
+    store: &Arc<dyn SessionStore>,
+    family_id: &str,
+    presented: &str,
+    successor: RefreshSuccessor,
+    now: i64,
+) -> Result<RotateOutcome, dingtalk_oidc::store::StoreError> {
+    store
+        .rotate_refresh_token(&RotateRequest {
+            family_id: family_id.into(),
+            presented_hash: presented.into(),
+            client_id: "app".into(),
+            scopes: None,
+            successor,
+            now,
+            grace_secs: 10,
+        })
+        .await
 }
 
 fn family(id: &str, user: &str, now: i64) -> RefreshFamily {
@@ -155,6 +226,7 @@ fn family(id: &str, user: &str, now: i64) -> RefreshFamily {
         created_at: now,
         expires_at: now + 3600,
         upstream_checked_at: now,
+        claims: Default::default(),
     }
 }
 
@@ -176,8 +248,26 @@ async fn refresh_conformance(store: Arc<dyn SessionStore>) {
     assert_eq!(store.refresh_token_state("fam1", "nope", now).await.unwrap(), None);
     assert_eq!(store.refresh_token_state("nofam", "h0", now).await.unwrap(), None);
 
-    // Plain rotation.
-    match store.rotate_refresh_token("fam1", "h0", &successor("h1", "at1", now), now, 10).await.unwrap() {
+    // Another client's token, or widened scopes: refused and nothing changes.
+    let mut foreign = RotateRequest {
+        family_id: "fam1".into(),
+        presented_hash: "h0".into(),
+        client_id: "other".into(),
+        scopes: None,
+        successor: successor("x1", "ax1", now),
+        now,
+        grace_secs: 10,
+    };
+    assert_eq!(store.rotate_refresh_token(&foreign).await.unwrap(), RotateOutcome::WrongClient);
+    foreign.client_id = "app".into();
+    foreign.scopes = Some(vec!["openid".into(), "email".into()]);
+    assert_eq!(store.rotate_refresh_token(&foreign).await.unwrap(), RotateOutcome::ScopeWidened);
+    assert!(store.refresh_token_state("fam1", "h0", now).await.unwrap().unwrap().current, "still current");
+
+    // Plain rotation (narrowing is allowed).
+    foreign.scopes = Some(vec!["openid".into()]);
+    foreign.successor = successor("h1", "at1", now);
+    match store.rotate_refresh_token(&foreign).await.unwrap() {
         RotateOutcome::Rotated(f) => assert_eq!(f, fam),
         other => panic!("expected rotation, got {other:?}"),
     }
@@ -190,10 +280,7 @@ async fn refresh_conformance(store: Arc<dyn SessionStore>) {
     for i in 0..100 {
         let store = store.clone();
         rotations.spawn(async move {
-            store
-                .rotate_refresh_token("fam1", "h1", &successor(&format!("h2-{i}"), &format!("at2-{i}"), now), now, 10)
-                .await
-                .unwrap()
+            rotate(&store, "fam1", "h1", successor(&format!("h2-{i}"), &format!("at2-{i}"), now), now).await.unwrap()
         });
     }
     let outcomes = rotations.join_all().await;
@@ -216,7 +303,7 @@ async fn refresh_conformance(store: Arc<dyn SessionStore>) {
 
     // Reuse outside the grace window revokes the family; its successor stops working.
     let later = now + 11;
-    match store.rotate_refresh_token("fam1", "h1", &successor("h3", "at3", later), later, 10).await.unwrap() {
+    match rotate(&store, "fam1", "h1", successor("h3", "at3", later), later).await.unwrap() {
         RotateOutcome::Reused(revoked) => {
             assert_eq!(revoked.family.id, "fam1");
             let mut jtis: Vec<String> = revoked.access_tokens.into_iter().map(|t| t.jti).collect();
@@ -226,7 +313,7 @@ async fn refresh_conformance(store: Arc<dyn SessionStore>) {
         other => panic!("expected reuse detection, got {other:?}"),
     }
     assert_eq!(
-        store.rotate_refresh_token("fam1", &winner, &successor("h4", "at4", later), later, 10).await.unwrap(),
+        rotate(&store, "fam1", &winner, successor("h4", "at4", later), later).await.unwrap(),
         RotateOutcome::Invalid
     );
     assert_eq!(store.get_refresh_family("fam1").await.unwrap(), None);
@@ -235,16 +322,16 @@ async fn refresh_conformance(store: Arc<dyn SessionStore>) {
     let fam2 = family("fam2", "u1", now);
     store.create_refresh_family(&fam2, &successor("i0", "b0", now)).await.unwrap();
     assert_eq!(
-        store.rotate_refresh_token("fam2", "i0", &successor("i1", "b1", now + 601), now + 601, 10).await.unwrap(),
+        rotate(&store, "fam2", "i0", successor("i1", "b1", now + 601), now + 601).await.unwrap(),
         RotateOutcome::Invalid,
         "idle past 600 s"
     );
     assert!(matches!(
-        store.rotate_refresh_token("fam2", "i0", &successor("i1", "b1", now + 10), now + 10, 10).await.unwrap(),
+        rotate(&store, "fam2", "i0", successor("i1", "b1", now + 10), now + 10).await.unwrap(),
         RotateOutcome::Rotated(_)
     ));
     assert_eq!(
-        store.rotate_refresh_token("fam2", "i1", &successor("i2", "b2", now + 3600), now + 3600, 10).await.unwrap(),
+        rotate(&store, "fam2", "i1", successor("i2", "b2", now + 3600), now + 3600).await.unwrap(),
         RotateOutcome::Invalid,
         "past the family's absolute end"
     );

@@ -8,7 +8,10 @@ use super::{Directory, DirectoryError, from_json, now, to_json};
 use crate::random;
 
 /// Scopes a client may ask for unless its registration narrows them.
-pub const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email", "phone"];
+pub const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email", "phone", "offline_access"];
+
+/// Grant types a client may use unless its registration narrows them.
+pub const DEFAULT_GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token"];
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Client {
@@ -24,6 +27,17 @@ pub struct Client {
     pub first_party: bool,
     pub allowed_scopes: Vec<String>,
     pub created_at: i64,
+    /// RFC 9700 §4.14.2: whether this client gets refresh tokens at all is decided per client.
+    pub grant_types: Vec<String>,
+    /// Back-Channel Logout 1.0 §2.2.
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
+    /// May introspect tokens issued to other clients (RFC 7662 §2.2: a protected resource).
+    pub resource_server: bool,
+    pub refresh_idle_ttl_secs: Option<i64>,
+    pub refresh_absolute_ttl_secs: Option<i64>,
+    /// OIDC Core §12.2 lets a refresh response omit the ID token; per client.
+    pub id_token_on_refresh: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -35,6 +49,28 @@ pub struct NewClient {
     pub public: bool,
     pub first_party: bool,
     pub allowed_scopes: Option<Vec<String>>,
+    pub grant_types: Option<Vec<String>>,
+    pub backchannel_logout_uri: Option<String>,
+    pub resource_server: bool,
+    pub refresh_idle_ttl_secs: Option<i64>,
+    pub refresh_absolute_ttl_secs: Option<i64>,
+    /// Defaults to true.
+    pub id_token_on_refresh: Option<bool>,
+}
+
+/// Changes to a registered client; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ClientUpdate {
+    pub name: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// `Some(None)` removes the back-channel logout URI.
+    pub backchannel_logout_uri: Option<Option<String>>,
+    pub first_party: Option<bool>,
+    pub allowed_scopes: Option<Vec<String>>,
+    pub grant_types: Option<Vec<String>>,
+    pub resource_server: Option<bool>,
+    pub id_token_on_refresh: Option<bool>,
 }
 
 impl Client {
@@ -58,11 +94,27 @@ impl Client {
         self.allowed_scopes.iter().any(|s| s == scope)
     }
 
+    pub fn allows_grant(&self, grant_type: &str) -> bool {
+        self.grant_types.iter().any(|g| g == grant_type)
+    }
+
+    /// RP-Initiated Logout 1.0 §3: exact match against the registered values.
+    pub fn post_logout_redirect_uri_registered(&self, candidate: &str) -> bool {
+        self.post_logout_redirect_uris.iter().any(|r| random::secure_eq(r.as_bytes(), candidate.as_bytes()))
+    }
+
     fn from_model(m: client::Model) -> Result<Client, DirectoryError> {
         Ok(Client {
             redirect_uris: from_json(&m.redirect_uris, "clients.redirect_uris")?,
             post_logout_redirect_uris: from_json(&m.post_logout_redirect_uris, "clients.post_logout_redirect_uris")?,
             allowed_scopes: from_json(&m.allowed_scopes, "clients.allowed_scopes")?,
+            grant_types: from_json(&m.grant_types, "clients.grant_types")?,
+            backchannel_logout_uri: m.backchannel_logout_uri,
+            backchannel_logout_session_required: m.backchannel_logout_session_required,
+            resource_server: m.resource_server,
+            refresh_idle_ttl_secs: m.refresh_idle_ttl_secs,
+            refresh_absolute_ttl_secs: m.refresh_absolute_ttl_secs,
+            id_token_on_refresh: m.id_token_on_refresh,
             id: m.id,
             name: m.name,
             secret_hash: m.secret_hash,
@@ -136,6 +188,26 @@ pub fn validate_client_id(id: &str) -> Result<(), String> {
     Ok(())
 }
 
+fn validate_scopes(scopes: Vec<String>) -> Result<Vec<String>, DirectoryError> {
+    if !scopes.iter().any(|s| s == "openid") {
+        return Err(DirectoryError::Invalid("allowed scopes must include openid".into()));
+    }
+    if scopes.iter().any(|s| crate::oidc::params::parse_scope(s).is_none_or(|parsed| parsed.len() != 1)) {
+        return Err(DirectoryError::Invalid("a scope is malformed (RFC 6749 §3.3)".into()));
+    }
+    Ok(scopes)
+}
+
+fn validate_grant_types(grants: Vec<String>) -> Result<Vec<String>, DirectoryError> {
+    if !grants.iter().any(|g| g == "authorization_code") {
+        return Err(DirectoryError::Invalid("grant types must include authorization_code".into()));
+    }
+    if let Some(other) = grants.iter().find(|g| !DEFAULT_GRANT_TYPES.contains(&g.as_str())) {
+        return Err(DirectoryError::Invalid(format!("unsupported grant type {other:?}")));
+    }
+    Ok(grants)
+}
+
 impl Directory {
     /// Registers a client; for a confidential client returns the newly generated secret, which is
     /// never stored or shown again.
@@ -144,18 +216,22 @@ impl Directory {
         if new.redirect_uris.is_empty() {
             return Err(DirectoryError::Invalid("at least one redirect URI is required".into()));
         }
-        for uri in new.redirect_uris.iter().chain(&new.post_logout_redirect_uris) {
+        for uri in new.redirect_uris.iter().chain(&new.post_logout_redirect_uris).chain(&new.backchannel_logout_uri) {
             validate_redirect_uri(uri).map_err(DirectoryError::Invalid)?;
         }
         let allowed_scopes = match new.allowed_scopes {
-            Some(scopes) => {
-                if !scopes.iter().any(|s| s == "openid") {
-                    return Err(DirectoryError::Invalid("allowed scopes must include openid".into()));
-                }
-                scopes
-            }
+            Some(scopes) => validate_scopes(scopes)?,
             None => DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect(),
         };
+        let grant_types = match new.grant_types {
+            Some(grants) => validate_grant_types(grants)?,
+            None => DEFAULT_GRANT_TYPES.iter().map(|s| s.to_string()).collect(),
+        };
+        for ttl in [new.refresh_idle_ttl_secs, new.refresh_absolute_ttl_secs].into_iter().flatten() {
+            if ttl <= 0 {
+                return Err(DirectoryError::Invalid("refresh token lifetimes must be positive".into()));
+            }
+        }
         let secret = (!new.public).then(random::token);
         let model = client::ActiveModel {
             id: Set(new.id.clone()),
@@ -167,6 +243,13 @@ impl Directory {
             first_party: Set(new.first_party),
             allowed_scopes: Set(to_json(&allowed_scopes)),
             created_at: Set(now()),
+            grant_types: Set(to_json(&grant_types)),
+            backchannel_logout_uri: Set(new.backchannel_logout_uri),
+            backchannel_logout_session_required: Set(true),
+            resource_server: Set(new.resource_server),
+            refresh_idle_ttl_secs: Set(new.refresh_idle_ttl_secs),
+            refresh_absolute_ttl_secs: Set(new.refresh_absolute_ttl_secs),
+            id_token_on_refresh: Set(new.id_token_on_refresh.unwrap_or(true)),
         };
         client::Entity::insert(model)
             .exec_without_returning(&self.db)
@@ -193,6 +276,51 @@ impl Directory {
             .collect()
     }
 
+    /// Applies `update`; `Ok(None)` when there is no such client.
+    pub async fn update_client(&self, id: &str, update: ClientUpdate) -> Result<Option<Client>, DirectoryError> {
+        use sea_orm::ActiveModelTrait;
+        let Some(row) = client::Entity::find_by_id(id.to_string()).one(&self.db).await? else {
+            return Ok(None);
+        };
+        let mut model: client::ActiveModel = row.into();
+        if let Some(name) = update.name {
+            model.name = Set(name);
+        }
+        if let Some(uris) = update.redirect_uris {
+            if uris.is_empty() {
+                return Err(DirectoryError::Invalid("at least one redirect URI is required".into()));
+            }
+            uris.iter().try_for_each(|u| validate_redirect_uri(u)).map_err(DirectoryError::Invalid)?;
+            model.redirect_uris = Set(to_json(&uris));
+        }
+        if let Some(uris) = update.post_logout_redirect_uris {
+            uris.iter().try_for_each(|u| validate_redirect_uri(u)).map_err(DirectoryError::Invalid)?;
+            model.post_logout_redirect_uris = Set(to_json(&uris));
+        }
+        if let Some(uri) = update.backchannel_logout_uri {
+            if let Some(uri) = &uri {
+                validate_redirect_uri(uri).map_err(DirectoryError::Invalid)?;
+            }
+            model.backchannel_logout_uri = Set(uri);
+        }
+        if let Some(first_party) = update.first_party {
+            model.first_party = Set(first_party);
+        }
+        if let Some(scopes) = update.allowed_scopes {
+            model.allowed_scopes = Set(to_json(&validate_scopes(scopes)?));
+        }
+        if let Some(grants) = update.grant_types {
+            model.grant_types = Set(to_json(&validate_grant_types(grants)?));
+        }
+        if let Some(resource_server) = update.resource_server {
+            model.resource_server = Set(resource_server);
+        }
+        if let Some(id_token_on_refresh) = update.id_token_on_refresh {
+            model.id_token_on_refresh = Set(id_token_on_refresh);
+        }
+        Client::from_model(model.update(&self.db).await?).map(Some)
+    }
+
     /// Returns whether a client was removed.
     pub async fn remove_client(&self, id: &str) -> Result<bool, DirectoryError> {
         let result = client::Entity::delete_by_id(id.to_string()).exec(&self.db).await?;
@@ -215,6 +343,13 @@ mod tests {
             first_party: false,
             allowed_scopes: vec!["openid".into()],
             created_at: 0,
+            grant_types: vec!["authorization_code".into()],
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: true,
+            resource_server: false,
+            refresh_idle_ttl_secs: None,
+            refresh_absolute_ttl_secs: None,
+            id_token_on_refresh: true,
         }
     }
 

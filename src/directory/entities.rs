@@ -51,6 +51,13 @@ pub mod client {
         pub first_party: bool,
         pub allowed_scopes: String,
         pub created_at: i64,
+        pub grant_types: String,
+        pub backchannel_logout_uri: Option<String>,
+        pub backchannel_logout_session_required: bool,
+        pub resource_server: bool,
+        pub refresh_idle_ttl_secs: Option<i64>,
+        pub refresh_absolute_ttl_secs: Option<i64>,
+        pub id_token_on_refresh: bool,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -116,6 +123,48 @@ pub mod session_record {
         pub id: String,
         pub user_id: Option<String>,
         pub value: String,
+        pub expires_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod audit_event {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "audit_events")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub at: i64,
+        pub kind: String,
+        pub actor: Option<String>,
+        pub subject: Option<String>,
+        pub client_id: Option<String>,
+        pub detail: String,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod logout_delivery {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "logout_deliveries")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        pub due_at: i64,
+        pub attempts: i32,
+        pub payload: String,
         pub expires_at: i64,
     }
 

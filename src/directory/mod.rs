@@ -1,6 +1,7 @@
 //! The SQL directory (sea-orm): users, clients, signing keys and consents. SQLite by default,
 //! PostgreSQL in production; the same entities and migrations serve both.
 
+pub mod audit;
 pub mod clients;
 pub mod consents;
 pub mod entities;
@@ -12,7 +13,7 @@ use std::time::Duration;
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
 use sea_orm_migration::MigratorTrait;
 
-pub use clients::{Client, NewClient};
+pub use clients::{Client, ClientUpdate, NewClient};
 pub use users::User;
 
 #[derive(Debug, thiserror::Error)]

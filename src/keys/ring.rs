@@ -21,6 +21,8 @@ pub enum JwtType {
     Id,
     /// RFC 9068 §2.1 access token.
     Access,
+    /// Back-Channel Logout 1.0 §2.4 logout token.
+    Logout,
 }
 
 pub struct SigningKey {
@@ -30,6 +32,7 @@ pub struct SigningKey {
     /// base64url(JOSE header) per token type, encoded once.
     id_header: String,
     access_header: String,
+    logout_header: String,
 }
 
 impl SigningKey {
@@ -44,6 +47,7 @@ impl SigningKey {
             rng: SystemRandom::new(),
             id_header: header("JWT"),
             access_header: header("at+jwt"),
+            logout_header: header("logout+jwt"),
         })
     }
 
@@ -56,6 +60,7 @@ impl SigningKey {
         let header = match typ {
             JwtType::Id => &self.id_header,
             JwtType::Access => &self.access_header,
+            JwtType::Logout => &self.logout_header,
         };
         let payload = serde_json::to_vec(claims).map_err(|_| KeyError::Sign)?;
         let modulus_len = self.key_pair.public_modulus_len();

@@ -1,6 +1,7 @@
 //! The protocol endpoints, one file each. Handlers parse, call a plain function, map the result.
 
 pub mod authorize;
+pub mod backchannel;
 pub mod callback;
 pub mod client_auth;
 pub mod code;

@@ -106,6 +106,10 @@ pub struct RefreshFamily {
     pub expires_at: i64,
     /// Last time DingTalk confirmed the user (upstream recheck).
     pub upstream_checked_at: i64,
+    /// The user's claims for the family's scopes as of the last login or recheck, so a refresh
+    /// needs no directory lookup.
+    #[serde(default)]
+    pub claims: crate::tokens::ProfileClaims,
 }
 
 /// An access token minted from a family: denylisted when the family is revoked.
@@ -128,6 +132,21 @@ pub struct RefreshSuccessor {
     pub access_token: IssuedAccessToken,
 }
 
+/// One rotation attempt: the presented token, who presents it, and what is asked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RotateRequest {
+    pub family_id: String,
+    pub presented_hash: String,
+    /// The authenticated client: a family is only ever rotated by its own client.
+    pub client_id: String,
+    /// RFC 6749 §6: the scopes asked for, which may only narrow the family's.
+    pub scopes: Option<Vec<String>>,
+    pub successor: RefreshSuccessor,
+    /// Protocol time (an injectable clock).
+    pub now: i64,
+    pub grace_secs: u64,
+}
+
 /// What one atomic rotation decided.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RotateOutcome {
@@ -139,6 +158,10 @@ pub enum RotateOutcome {
     Reused(RevokedFamily),
     /// Unknown, expired or revoked.
     Invalid,
+    /// The token belongs to another client; nothing was changed.
+    WrongClient,
+    /// The scopes asked for exceed the family's; nothing was changed.
+    ScopeWidened,
 }
 
 /// A revoked family with the access tokens it had issued (to denylist until their `exp`).
@@ -154,6 +177,30 @@ pub struct RefreshTokenState {
     pub family: RefreshFamily,
     /// False once the token was rotated away.
     pub current: bool,
+}
+
+/// What a redeemed authorization code produced, remembered so that a replay of the code can revoke
+/// it (RFC 6749 §4.1.2).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct CodeGrant {
+    pub client_id: String,
+    pub family_id: Option<String>,
+    pub access_token: IssuedAccessToken,
+}
+
+/// A back-channel logout notification waiting to be delivered (Back-Channel Logout 1.0 §2.5).
+/// Durable: it survives a provider restart. The logout token is signed at each attempt.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LogoutDelivery {
+    pub id: String,
+    pub client_id: String,
+    pub uri: String,
+    pub sub: String,
+    pub sid: Option<String>,
+    pub attempts: u32,
+    pub created_at: i64,
+    /// Given up after this time.
+    pub expires_at: i64,
 }
 
 /// Splits `<family id>.<secret>`; the family id only chooses where to look.
@@ -190,14 +237,7 @@ pub trait SessionStore: Send + Sync {
     async fn create_refresh_family(&self, family: &RefreshFamily, first: &RefreshSuccessor) -> Result<(), StoreError>;
     /// Rotation and reuse detection in ONE atomic operation (design.md §3). Idle and absolute
     /// expiry are judged at `now` (an injectable clock); store TTLs only collect garbage.
-    async fn rotate_refresh_token(
-        &self,
-        family_id: &str,
-        presented_hash: &str,
-        successor: &RefreshSuccessor,
-        now: i64,
-        grace_secs: u64,
-    ) -> Result<RotateOutcome, StoreError>;
+    async fn rotate_refresh_token(&self, request: &RotateRequest) -> Result<RotateOutcome, StoreError>;
     /// Where a token stands at `now` (expired tokens and families count as absent).
     async fn refresh_token_state(
         &self,
@@ -211,6 +251,26 @@ pub trait SessionStore: Send + Sync {
     /// Revokes a family: its tokens stop working at once. `None` if it did not exist.
     async fn revoke_refresh_family(&self, family_id: &str) -> Result<Option<RevokedFamily>, StoreError>;
     async fn refresh_families_of_user(&self, user_id: &str) -> Result<Vec<RefreshFamily>, StoreError>;
+
+    /// Remembers what a redeemed code produced, until `ttl_secs`.
+    async fn remember_code_grant(&self, code_hash: &str, grant: &CodeGrant, ttl_secs: u64) -> Result<(), StoreError>;
+    /// Takes what a redeemed code produced (at most once).
+    async fn take_code_grant(&self, code_hash: &str) -> Result<Option<CodeGrant>, StoreError>;
+
+    /// Queues a back-channel logout notification, due at once.
+    async fn enqueue_logout(&self, delivery: &LogoutDelivery) -> Result<(), StoreError>;
+    /// Claims up to `limit` due notifications: each claimed one is hidden from other claimers for
+    /// `lease_secs`, so two instances never send the same one at the same time.
+    async fn claim_logout_deliveries(
+        &self,
+        now: i64,
+        lease_secs: u64,
+        limit: u64,
+    ) -> Result<Vec<LogoutDelivery>, StoreError>;
+    /// Delivered, or given up: forget it.
+    async fn complete_logout_delivery(&self, id: &str) -> Result<(), StoreError>;
+    /// Try again at `due_at` (the delivery carries its new attempt count).
+    async fn retry_logout_delivery(&self, delivery: &LogoutDelivery, due_at: i64) -> Result<(), StoreError>;
 
     /// Denylists an access token's `jti` until its `exp`.
     async fn deny_access_token(&self, jti: &str, exp: i64) -> Result<(), StoreError>;

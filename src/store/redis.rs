@@ -12,19 +12,30 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    AuthCode, ConsentRequest, IssuedAccessToken, PendingAuth, RefreshFamily, RefreshSuccessor, RefreshTokenState,
-    RevokedFamily, RotateOutcome, SessionStore, SsoSession, StoreError,
+    AuthCode, CodeGrant, ConsentRequest, IssuedAccessToken, LogoutDelivery, PendingAuth, RefreshFamily,
+    RefreshSuccessor, RefreshTokenState, RevokedFamily, RotateOutcome, RotateRequest, SessionStore, SsoSession,
+    StoreError,
 };
 
 /// KEYS: family, presented token, successor token, family access-token set.
-/// ARGV: now, grace, successor hash, sealed successor, idle ttl, access entry, access exp.
-/// Returns {0} invalid, {1, family} rotated, {2, family, sealed} retry, {3, family, access...} reused.
+/// ARGV: now, grace, successor hash, sealed successor, idle ttl, access entry, access exp, client id,
+/// requested scopes ('' when none were asked for).
+/// Returns {0} invalid, {1, family} rotated, {2, family, sealed} retry, {3, family, access...} reused,
+/// {4} another client's token, {5} scopes widened.
 const ROTATE_LUA: &str = r#"
 local now = tonumber(ARGV[1])
-local fam = redis.call('HMGET', KEYS[1], 'j', 'exp')
+local fam = redis.call('HMGET', KEYS[1], 'j', 'exp', 'c', 'sc')
 if not fam[1] then return {0} end
 local fam_end = tonumber(fam[2])
 if now >= fam_end then return {0} end
+if fam[3] ~= ARGV[8] then return {4} end
+if ARGV[9] ~= '' then
+  local have = {}
+  for s in string.gmatch(fam[4], '%S+') do have[s] = true end
+  for s in string.gmatch(ARGV[9], '%S+') do
+    if not have[s] then return {5} end
+  end
+end
 local tok = redis.call('HMGET', KEYS[2], 'ie', 's', 'sealed', 'at')
 if not tok[1] then return {0} end
 local fam_pttl = redis.call('PTTL', KEYS[1])
@@ -83,6 +94,34 @@ if redis.call('TTL', KEYS[1]) < want then redis.call('EXPIREAT', KEYS[1], tonumb
 return 1
 "#;
 
+/// KEYS: due set, items hash (one hash tag). ARGV: id, json, due, expire-at, now.
+const QUEUE_PUT_LUA: &str = r#"
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('ZADD', KEYS[1], tonumber(ARGV[3]), ARGV[1])
+local want = tonumber(ARGV[4]) - tonumber(ARGV[5])
+for i = 1, 2 do
+  if redis.call('TTL', KEYS[i]) < want then redis.call('EXPIREAT', KEYS[i], tonumber(ARGV[4])) end
+end
+return 1
+"#;
+
+/// KEYS: due set, items hash. ARGV: now, lease end, limit. Claims due items by pushing their due
+/// time to the lease end, atomically, and returns them.
+const QUEUE_CLAIM_LUA: &str = r#"
+local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[3]))
+local out = {}
+for _, id in ipairs(ids) do
+  local item = redis.call('HGET', KEYS[2], id)
+  if item then
+    redis.call('ZADD', KEYS[1], tonumber(ARGV[2]), id)
+    table.insert(out, item)
+  else
+    redis.call('ZREM', KEYS[1], id)
+  end
+end
+return out
+"#;
+
 /// KEYS: lock. ARGV: holder, ttl seconds.
 const TRY_LOCK_LUA: &str = r#"
 local cur = redis.call('GET', KEYS[1])
@@ -120,6 +159,8 @@ pub struct RedisSessionStore {
     try_lock: Script,
     unlock: Script,
     index_add: Script,
+    queue_put: Script,
+    queue_claim: Script,
 }
 
 fn unavailable(err: Error) -> StoreError {
@@ -186,6 +227,8 @@ impl RedisSessionStore {
             try_lock: Script::from_lua(TRY_LOCK_LUA),
             unlock: Script::from_lua(UNLOCK_LUA),
             index_add: Script::from_lua(INDEX_ADD_LUA),
+            queue_put: Script::from_lua(QUEUE_PUT_LUA),
+            queue_claim: Script::from_lua(QUEUE_CLAIM_LUA),
         };
         for script in
             [&store.rotate, &store.revoke, &store.update_family, &store.try_lock, &store.unlock, &store.index_add]
@@ -205,6 +248,30 @@ impl RedisSessionStore {
 
     fn family_access_key(&self, family_id: &str) -> String {
         format!("{}rfa:{{{family_id}}}", self.prefix)
+    }
+
+    /// The back-channel logout queue: both keys share the `{bcl}` hash tag.
+    fn queue_keys(&self) -> Vec<String> {
+        vec![format!("{}bcl:{{q}}:due", self.prefix), format!("{}bcl:{{q}}:items", self.prefix)]
+    }
+
+    async fn queue_put(&self, delivery: &LogoutDelivery, due_at: i64) -> Result<(), StoreError> {
+        let _: i64 = self
+            .queue_put
+            .evalsha_with_reload(
+                self.pool.next(),
+                self.queue_keys(),
+                vec![
+                    delivery.id.clone(),
+                    encode(delivery)?,
+                    due_at.to_string(),
+                    delivery.expires_at.to_string(),
+                    now().to_string(),
+                ],
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     fn token_key(&self, family_id: &str, hash: &str) -> String {
@@ -339,7 +406,15 @@ impl SessionStore for RedisSessionStore {
         let family_key = self.family_key(&family.id);
         let _: i64 = self
             .pool
-            .hset(family_key.clone(), vec![("j", encode(family)?), ("exp", family.expires_at.to_string())])
+            .hset(
+                family_key.clone(),
+                vec![
+                    ("j", encode(family)?),
+                    ("exp", family.expires_at.to_string()),
+                    ("c", family.client_id.clone()),
+                    ("sc", family.scopes.join(" ")),
+                ],
+            )
             .await
             .map_err(unavailable)?;
         let _: i64 = self.pool.expire_at(family_key, family.expires_at, None).await.map_err(unavailable)?;
@@ -355,28 +430,24 @@ impl SessionStore for RedisSessionStore {
         self.add_to_index(self.key("urf", &family.user_id), &family.id, family.expires_at).await
     }
 
-    async fn rotate_refresh_token(
-        &self,
-        family_id: &str,
-        presented_hash: &str,
-        successor: &RefreshSuccessor,
-        now: i64,
-        grace_secs: u64,
-    ) -> Result<RotateOutcome, StoreError> {
+    async fn rotate_refresh_token(&self, request: &RotateRequest) -> Result<RotateOutcome, StoreError> {
+        let (family_id, successor) = (request.family_id.as_str(), &request.successor);
         let keys = vec![
             self.family_key(family_id),
-            self.token_key(family_id, presented_hash),
+            self.token_key(family_id, &request.presented_hash),
             self.token_key(family_id, &successor.token_hash),
             self.family_access_key(family_id),
         ];
         let args = vec![
-            now.to_string(),
-            grace_secs.to_string(),
+            request.now.to_string(),
+            request.grace_secs.to_string(),
             successor.token_hash.clone(),
             successor.sealed.clone(),
             successor.idle_ttl_secs.to_string(),
             access_entry(&successor.access_token),
             successor.access_token.exp.to_string(),
+            request.client_id.clone(),
+            request.scopes.as_ref().map(|s| s.join(" ")).unwrap_or_default(),
         ];
         let reply: Vec<Value> =
             self.rotate.evalsha_with_reload(self.pool.next(), keys, args).await.map_err(unavailable)?;
@@ -395,6 +466,8 @@ impl SessionStore for RedisSessionStore {
                     .and_then(|v| v.as_string())
                     .ok_or_else(|| StoreError::Corrupt("rotate reply".into()))?,
             },
+            4 => RotateOutcome::WrongClient,
+            5 => RotateOutcome::ScopeWidened,
             3 => RotateOutcome::Reused(RevokedFamily {
                 family: family()?,
                 access_tokens: parse_access_entries(reply.get(2..).unwrap_or_default()),
@@ -468,6 +541,47 @@ impl SessionStore for RedisSessionStore {
             }
         }
         Ok(live)
+    }
+
+    async fn remember_code_grant(&self, code_hash: &str, grant: &CodeGrant, ttl_secs: u64) -> Result<(), StoreError> {
+        self.put_json(self.key("cg", code_hash), grant, ttl_i64(ttl_secs)).await
+    }
+
+    async fn take_code_grant(&self, code_hash: &str) -> Result<Option<CodeGrant>, StoreError> {
+        self.take_json(self.key("cg", code_hash)).await
+    }
+
+    async fn enqueue_logout(&self, delivery: &LogoutDelivery) -> Result<(), StoreError> {
+        self.queue_put(delivery, delivery.created_at).await
+    }
+
+    async fn claim_logout_deliveries(
+        &self,
+        now: i64,
+        lease_secs: u64,
+        limit: u64,
+    ) -> Result<Vec<LogoutDelivery>, StoreError> {
+        let items: Vec<String> = self
+            .queue_claim
+            .evalsha_with_reload(
+                self.pool.next(),
+                self.queue_keys(),
+                vec![now.to_string(), now.saturating_add(ttl_i64(lease_secs)).to_string(), limit.to_string()],
+            )
+            .await
+            .map_err(unavailable)?;
+        items.iter().map(|item| decode(item)).collect()
+    }
+
+    async fn complete_logout_delivery(&self, id: &str) -> Result<(), StoreError> {
+        let keys = self.queue_keys();
+        let _: i64 = self.pool.zrem(keys[0].as_str(), id).await.map_err(unavailable)?;
+        let _: i64 = self.pool.hdel(keys[1].as_str(), id).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn retry_logout_delivery(&self, delivery: &LogoutDelivery, due_at: i64) -> Result<(), StoreError> {
+        self.queue_put(delivery, due_at).await
     }
 
     async fn deny_access_token(&self, jti: &str, exp: i64) -> Result<(), StoreError> {

@@ -12,9 +12,11 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AuthCode, ConsentRequest, IssuedAccessToken, PendingAuth, RefreshFamily, RefreshSuccessor, RefreshTokenState,
-    RevokedFamily, RotateOutcome, SessionStore, SsoSession, StoreError,
+    AuthCode, CodeGrant, ConsentRequest, IssuedAccessToken, LogoutDelivery, PendingAuth, RefreshFamily,
+    RefreshSuccessor, RefreshTokenState, RevokedFamily, RotateOutcome, RotateRequest, SessionStore, SsoSession,
+    StoreError,
 };
+use crate::directory::entities::logout_delivery;
 use crate::directory::entities::session_record::{self, Column};
 
 const PENDING_AUTH: &str = "pending_auth";
@@ -25,6 +27,7 @@ const REFRESH_FAMILY: &str = "refresh_family";
 const REFRESH_TOKEN: &str = "refresh_token";
 const DENIED_JTI: &str = "denied_jti";
 const CACHE: &str = "cache";
+const CODE_GRANT: &str = "code_grant";
 const LOCK: &str = "lock";
 
 /// A family row: the family and the access tokens it issued.
@@ -66,6 +69,12 @@ impl SqlSessionStore {
         let result = session_record::Entity::delete_many()
             .filter(Column::ExpiresAt.lte(now))
             .filter(Column::Id.in_subquery(expired))
+            .exec(&self.db)
+            .await
+            .map_err(unavailable)?;
+        // Notifications past their deadline are given up.
+        logout_delivery::Entity::delete_many()
+            .filter(logout_delivery::Column::ExpiresAt.lte(now))
             .exec(&self.db)
             .await
             .map_err(unavailable)?;
@@ -259,14 +268,14 @@ impl SessionStore for SqlSessionStore {
         txn.commit().await.map_err(unavailable)
     }
 
-    async fn rotate_refresh_token(
-        &self,
-        family_id: &str,
-        presented_hash: &str,
-        successor: &RefreshSuccessor,
-        now: i64,
-        grace_secs: u64,
-    ) -> Result<RotateOutcome, StoreError> {
+    async fn rotate_refresh_token(&self, request: &RotateRequest) -> Result<RotateOutcome, StoreError> {
+        let (family_id, presented_hash, successor, now, grace_secs) = (
+            request.family_id.as_str(),
+            request.presented_hash.as_str(),
+            &request.successor,
+            request.now,
+            request.grace_secs,
+        );
         let txn = self.db.begin().await.map_err(unavailable)?;
         // Write first: the row lock (PostgreSQL) or the write lock (SQLite) serialises concurrent
         // rotations of one family before anything is read, so no two see the token as current.
@@ -285,6 +294,16 @@ impl SessionStore for SqlSessionStore {
             txn.commit().await.map_err(unavailable)?;
             return Ok(RotateOutcome::Invalid);
         };
+        if record.family.client_id != request.client_id {
+            txn.commit().await.map_err(unavailable)?;
+            return Ok(RotateOutcome::WrongClient);
+        }
+        if let Some(scopes) = &request.scopes
+            && !scopes.iter().all(|s| record.family.scopes.contains(s))
+        {
+            txn.commit().await.map_err(unavailable)?;
+            return Ok(RotateOutcome::ScopeWidened);
+        }
         let presented_id = token_id(family_id, presented_hash);
         let Some(mut token) = get::<_, TokenRecord>(&txn, REFRESH_TOKEN, &presented_id, i64::MIN).await? else {
             txn.commit().await.map_err(unavailable)?;
@@ -374,6 +393,78 @@ impl SessionStore for SqlSessionStore {
         Ok(records.into_iter().map(|r| r.family).collect())
     }
 
+    async fn remember_code_grant(&self, code_hash: &str, grant: &CodeGrant, ttl_secs: u64) -> Result<(), StoreError> {
+        put(&self.db, CODE_GRANT, code_hash, None, grant, expires(ttl_secs)).await
+    }
+
+    async fn take_code_grant(&self, code_hash: &str) -> Result<Option<CodeGrant>, StoreError> {
+        take(&self.db, CODE_GRANT, code_hash).await
+    }
+
+    async fn enqueue_logout(&self, delivery: &LogoutDelivery) -> Result<(), StoreError> {
+        let model = logout_delivery::ActiveModel {
+            id: Set(delivery.id.clone()),
+            due_at: Set(delivery.created_at),
+            attempts: Set(i32::try_from(delivery.attempts).unwrap_or(i32::MAX)),
+            payload: Set(encode(delivery)?),
+            expires_at: Set(delivery.expires_at),
+        };
+        logout_delivery::Entity::insert(model).exec_without_returning(&self.db).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn claim_logout_deliveries(
+        &self,
+        now: i64,
+        lease_secs: u64,
+        limit: u64,
+    ) -> Result<Vec<LogoutDelivery>, StoreError> {
+        use sea_orm::{QueryOrder, QuerySelect};
+        let due = logout_delivery::Entity::find()
+            .filter(logout_delivery::Column::DueAt.lte(now))
+            .order_by_asc(logout_delivery::Column::DueAt)
+            .limit(limit)
+            .all(&self.db)
+            .await
+            .map_err(unavailable)?;
+        let lease_end = now.saturating_add(ttl_secs_i64(lease_secs));
+        let mut claimed = Vec::with_capacity(due.len());
+        for row in due {
+            // Compare-and-set on due_at: of racing instances exactly one moves it.
+            let moved = logout_delivery::Entity::update_many()
+                .col_expr(logout_delivery::Column::DueAt, Expr::value(lease_end))
+                .filter(logout_delivery::Column::Id.eq(row.id.as_str()))
+                .filter(logout_delivery::Column::DueAt.eq(row.due_at))
+                .exec(&self.db)
+                .await
+                .map_err(unavailable)?;
+            if moved.rows_affected == 1 {
+                claimed.push(decode(&row.payload)?);
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn complete_logout_delivery(&self, id: &str) -> Result<(), StoreError> {
+        logout_delivery::Entity::delete_by_id(id.to_string()).exec(&self.db).await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn retry_logout_delivery(&self, delivery: &LogoutDelivery, due_at: i64) -> Result<(), StoreError> {
+        logout_delivery::Entity::update_many()
+            .col_expr(logout_delivery::Column::DueAt, Expr::value(due_at))
+            .col_expr(
+                logout_delivery::Column::Attempts,
+                Expr::value(i32::try_from(delivery.attempts).unwrap_or(i32::MAX)),
+            )
+            .col_expr(logout_delivery::Column::Payload, Expr::value(encode(delivery)?))
+            .filter(logout_delivery::Column::Id.eq(delivery.id.as_str()))
+            .exec(&self.db)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
     async fn deny_access_token(&self, jti: &str, exp: i64) -> Result<(), StoreError> {
         put(&self.db, DENIED_JTI, jti, None, &exp, exp).await
     }
@@ -438,6 +529,10 @@ impl SessionStore for SqlSessionStore {
             .map_err(unavailable)?;
         Ok(())
     }
+}
+
+fn ttl_secs_i64(secs: u64) -> i64 {
+    i64::try_from(secs).unwrap_or(i64::MAX)
 }
 
 fn idle_expiry(now: i64, idle_ttl_secs: u64, family_end: i64) -> i64 {

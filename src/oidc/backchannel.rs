@@ -1,0 +1,140 @@
+//! Back-channel logout delivery (OpenID Connect Back-Channel Logout 1.0): a worker on every
+//! instance claims due notifications from the durable queue in the SessionStore, signs a fresh
+//! logout token for each attempt and POSTs it; transient failures are retried with growing delays.
+
+use std::sync::Weak;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::app::App;
+use crate::keys::ring::JwtType;
+use crate::store::LogoutDelivery;
+
+/// §2.4: the event member's key.
+pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// How long a claimed notification is hidden from other instances while one sends it.
+const CLAIM_LEASE_SECS: u64 = 30;
+const BATCH: u64 = 16;
+const MAX_BACKOFF_SECS: i64 = 300;
+
+#[derive(Debug, Serialize)]
+struct LogoutClaims<'a> {
+    iss: &'a str,
+    aud: &'a str,
+    iat: i64,
+    exp: i64,
+    jti: String,
+    events: serde_json::Value,
+    sub: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sid: Option<&'a str>,
+}
+
+/// §2.4: `iss aud iat exp jti events sub sid`, never `nonce`; typed `logout+jwt` (§2.6).
+pub fn logout_token(app: &App, delivery: &LogoutDelivery, now: i64) -> Result<String, crate::keys::KeyError> {
+    let claims = LogoutClaims {
+        iss: &app.issuer,
+        aud: &delivery.client_id,
+        iat: now,
+        exp: now + app.config.logout.logout_token_ttl_secs as i64,
+        jti: crate::random::token(),
+        events: serde_json::json!({ BACKCHANNEL_LOGOUT_EVENT: {} }),
+        sub: &delivery.sub,
+        sid: delivery.sid.as_deref(),
+    };
+    app.keys.ring().signer().sign(JwtType::Logout, &claims)
+}
+
+/// What one attempt came to.
+#[derive(Debug, PartialEq)]
+pub enum Attempt {
+    Delivered,
+    /// §2.8: a 400 (or another client error) will not get better by retrying.
+    Refused(u16),
+    /// Network error, timeout or 5xx: worth another try.
+    Transient,
+}
+
+pub async fn deliver_once(app: &App, delivery: &LogoutDelivery, now: i64) -> Attempt {
+    let token = match logout_token(app, delivery, now) {
+        Ok(token) => token,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot sign logout token");
+            return Attempt::Transient;
+        }
+    };
+    // §2.5: POST, application/x-www-form-urlencoded, `logout_token=`; the URI's query is kept.
+    let body = url::form_urlencoded::Serializer::new(String::new()).append_pair("logout_token", &token).finish();
+    let result = app
+        .backchannel_http
+        .post(&delivery.uri)
+        .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await;
+    match result {
+        Ok(resp) if resp.status().is_success() => Attempt::Delivered,
+        Ok(resp) if resp.status().is_server_error() => Attempt::Transient,
+        Ok(resp) => Attempt::Refused(resp.status().as_u16()),
+        Err(_) => Attempt::Transient,
+    }
+}
+
+/// One polling round: claim what is due and try each; returns how many were claimed.
+pub async fn deliver_due(app: &App) -> usize {
+    let now = app.now();
+    let claimed = match app.sessions.claim_logout_deliveries(now, CLAIM_LEASE_SECS, BATCH).await {
+        Ok(claimed) => claimed,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the back-channel logout queue");
+            return 0;
+        }
+    };
+    let count = claimed.len();
+    let attempts = claimed.into_iter().map(|delivery| async move {
+        if now >= delivery.expires_at {
+            tracing::warn!(client_id = %delivery.client_id, "back-channel logout given up after its retry window");
+            let _ = app.sessions.complete_logout_delivery(&delivery.id).await;
+            return;
+        }
+        match deliver_once(app, &delivery, now).await {
+            Attempt::Delivered => {
+                if let Err(e) = app.sessions.complete_logout_delivery(&delivery.id).await {
+                    tracing::warn!(error = %e, "cannot mark logout notification delivered");
+                }
+            }
+            Attempt::Refused(status) => {
+                tracing::warn!(client_id = %delivery.client_id, status, "back-channel logout refused by the client");
+                let _ = app.sessions.complete_logout_delivery(&delivery.id).await;
+            }
+            Attempt::Transient => {
+                let mut next = delivery.clone();
+                next.attempts = delivery.attempts.saturating_add(1);
+                let backoff = 1i64.checked_shl(next.attempts.min(16)).unwrap_or(MAX_BACKOFF_SECS).min(MAX_BACKOFF_SECS);
+                if let Err(e) = app.sessions.retry_logout_delivery(&next, now + backoff).await {
+                    tracing::warn!(error = %e, "cannot reschedule logout notification");
+                }
+            }
+        }
+    });
+    // §2.3: SHOULD notify in parallel.
+    futures::future::join_all(attempts).await;
+    count
+}
+
+pub fn spawn_worker(app: Weak<App>) {
+    tokio::spawn(async move {
+        loop {
+            let interval = match app.upgrade() {
+                Some(app) => {
+                    deliver_due(&app).await;
+                    app.config.logout.poll_interval_ms
+                }
+                None => return,
+            };
+            tokio::time::sleep(Duration::from_millis(interval)).await;
+        }
+    });
+}

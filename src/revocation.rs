@@ -1,0 +1,123 @@
+//! Ending sessions and revoking grants, shared by logout, the revocation endpoint, reuse detection,
+//! the upstream recheck and the CLI. Revoking a family denylists its live access tokens; ending a
+//! session revokes its session-bound families and queues back-channel logout notifications.
+
+use crate::directory::Directory;
+use crate::directory::audit::AuditEvent;
+use crate::store::{LogoutDelivery, RevokedFamily, SessionStore, SsoSession, StoreError};
+
+/// What revocation needs: the stores and how long a logout notification is retried.
+pub struct Revocation<'a> {
+    pub sessions: &'a dyn SessionStore,
+    pub directory: &'a Directory,
+    pub backchannel_retry_window_secs: i64,
+}
+
+impl Revocation<'_> {
+    /// RFC 7009 §2.1 / RFC 9700 §4.14.2: the family's access tokens stop working too.
+    pub async fn deny_family_tokens(&self, revoked: &RevokedFamily, now: i64) -> Result<(), StoreError> {
+        for token in revoked.access_tokens.iter().filter(|t| t.exp > now) {
+            self.sessions.deny_access_token(&token.jti, token.exp).await?;
+        }
+        Ok(())
+    }
+
+    /// Revokes one family (and its access tokens); false if it did not exist.
+    pub async fn revoke_family(&self, family_id: &str, now: i64) -> Result<Option<RevokedFamily>, StoreError> {
+        let Some(revoked) = self.sessions.revoke_refresh_family(family_id).await? else { return Ok(None) };
+        self.deny_family_tokens(&revoked, now).await?;
+        Ok(Some(revoked))
+    }
+
+    /// Ends an SSO session: the session goes, its session-bound families are revoked (offline
+    /// families survive, Back-Channel Logout §2.7), and every client of the session is notified.
+    pub async fn end_session(&self, session: &SsoSession, now: i64) -> Result<(), StoreError> {
+        self.sessions.delete_sso_session(&session.id).await?;
+        let mut clients = session.clients.clone();
+        for family in self.sessions.refresh_families_of_user(&session.user_id).await? {
+            if family.sid.as_deref() == Some(session.id.as_str()) {
+                self.revoke_family(&family.id, now).await?;
+                if !clients.contains(&family.client_id) {
+                    clients.push(family.client_id);
+                }
+            }
+        }
+        for client_id in clients {
+            self.notify(&client_id, &session.user_id, Some(&session.id), now).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends every session and revokes every family of a user (left the corp, disabled, admin).
+    pub async fn revoke_user(&self, user_id: &str, reason: &str, now: i64) -> Result<(), StoreError> {
+        let sessions = self.sessions.revoke_user_sessions(user_id).await?;
+        for session in &sessions {
+            self.end_session(session, now).await?;
+        }
+        for family in self.sessions.refresh_families_of_user(user_id).await? {
+            if let Some(revoked) = self.revoke_family(&family.id, now).await? {
+                self.notify(&revoked.family.client_id, user_id, revoked.family.sid.as_deref(), now).await?;
+            }
+        }
+        self.audit(now, "user_sessions_revoked", Some(user_id), None, serde_json::json!({ "reason": reason })).await;
+        Ok(())
+    }
+
+    /// A rotated-away refresh token came back: the family is already revoked by the store; its
+    /// access tokens are denylisted and its client told (RFC 9700 §4.14.2).
+    pub async fn after_reuse(&self, revoked: &RevokedFamily, now: i64) -> Result<(), StoreError> {
+        self.deny_family_tokens(revoked, now).await?;
+        let family = &revoked.family;
+        tracing::warn!(client_id = %family.client_id, family = %family.id, "refresh token reuse detected; family revoked");
+        self.audit(
+            now,
+            "refresh_reuse_detected",
+            Some(&family.user_id),
+            Some(&family.client_id),
+            serde_json::json!({ "family": family.id }),
+        )
+        .await;
+        self.notify(&family.client_id, &family.user_id, family.sid.as_deref(), now).await
+    }
+
+    /// Queues a back-channel logout notification if the client registered an endpoint.
+    async fn notify(&self, client_id: &str, sub: &str, sid: Option<&str>, now: i64) -> Result<(), StoreError> {
+        let client = match self.directory.client(client_id).await {
+            Ok(Some(client)) => client,
+            Ok(None) => return Ok(()),
+            Err(e) => return Err(StoreError::Unavailable(e.to_string())),
+        };
+        let Some(uri) = client.backchannel_logout_uri else { return Ok(()) };
+        let delivery = LogoutDelivery {
+            id: crate::random::token(),
+            client_id: client.id,
+            uri,
+            sub: sub.to_string(),
+            sid: sid.map(str::to_string),
+            attempts: 0,
+            created_at: now,
+            expires_at: now + self.backchannel_retry_window_secs,
+        };
+        self.sessions.enqueue_logout(&delivery).await
+    }
+
+    async fn audit(
+        &self,
+        now: i64,
+        kind: &str,
+        subject: Option<&str>,
+        client_id: Option<&str>,
+        detail: serde_json::Value,
+    ) {
+        let event = AuditEvent {
+            kind: kind.to_string(),
+            actor: None,
+            subject: subject.map(str::to_string),
+            client_id: client_id.map(str::to_string),
+            detail,
+        };
+        if let Err(e) = self.directory.record_audit(now, event).await {
+            tracing::error!(error = %e, kind, "cannot record audit event");
+        }
+    }
+}
