@@ -23,6 +23,10 @@ pub fn routes(app: Arc<App>) -> impl Endpoint + 'static {
         .at(paths::CONSENT, post(oidc::consent::consent))
         .at(paths::TOKEN, post(oidc::token::token))
         .at(paths::USERINFO, get(oidc::userinfo::userinfo).post(oidc::userinfo::userinfo))
+        .at(paths::REVOKE, post(oidc::revoke::revoke))
+        .at(paths::INTROSPECT, post(oidc::introspect::introspect))
+        .at(paths::LOGOUT, get(oidc::logout::logout).post(oidc::logout::logout))
+        .at(paths::LOGOUT_CONFIRM, post(oidc::logout::confirm))
         .nest("/", crate::admin::api_service(&app.issuer));
     let hsts = app.issuer.starts_with("https://");
     let mut root = Route::new();

@@ -44,7 +44,16 @@ async fn oidc_discovery_3_document_lists_required_members_and_only_what_is_imple
     }
     assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
     assert_eq!(doc["response_modes_supported"], serde_json::json!(["query"]));
-    assert_eq!(doc["grant_types_supported"], serde_json::json!(["authorization_code"]));
+    assert_eq!(doc["grant_types_supported"], serde_json::json!(["authorization_code", "refresh_token"]));
+    assert_eq!(doc["backchannel_logout_supported"], true);
+    assert_eq!(doc["backchannel_logout_session_supported"], true);
+    assert!(doc["scopes_supported"].as_array().unwrap().contains(&serde_json::json!("offline_access")));
+    for endpoint in ["revocation_endpoint", "introspection_endpoint", "end_session_endpoint"] {
+        assert!(doc[endpoint].as_str().unwrap().starts_with(&provider.issuer), "{endpoint}");
+    }
+    assert!(
+        !doc["introspection_endpoint_auth_methods_supported"].as_array().unwrap().contains(&serde_json::json!("none"))
+    );
     assert_eq!(doc["code_challenge_methods_supported"], serde_json::json!(["S256"]));
     assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["RS256"]));
     assert_eq!(

@@ -73,6 +73,7 @@ async fn session_store_conformance(store: Arc<dyn SessionStore>) {
         amr: vec!["user".into()],
         clients: vec![],
         expires_at: now + 60,
+        last_seen_at: now,
     };
     store.put_sso_session(&session).await.unwrap();
     store.put_sso_session(&SsoSession { id: "s2".into(), ..session.clone() }).await.unwrap();
@@ -220,6 +221,7 @@ fn family(id: &str, user: &str, now: i64) -> RefreshFamily {
         client_id: "app".into(),
         user_id: user.into(),
         sid: Some("sid".into()),
+        login_sid: Some("sid".into()),
         scopes: vec!["openid".into(), "offline_access".into()],
         auth_time: now,
         amr: vec!["user".into()],

@@ -114,6 +114,27 @@ impl Directory {
             .transpose()
     }
 
+    /// Records what an upstream recheck learned about a member (org data changes over time).
+    pub async fn update_user_org(&self, user_id: &str, member: &OrgMember) -> Result<Option<User>, DirectoryError> {
+        let Some(row) = user::Entity::find_by_id(user_id.to_string()).one(&self.db).await? else {
+            return Ok(None);
+        };
+        let at = now();
+        let mut model: user::ActiveModel = row.into();
+        model.dingtalk_user_id = Set(Some(member.user_id.clone()));
+        if member.name.is_some() {
+            model.name = Set(member.name.clone());
+        }
+        model.title = Set(member.title.clone());
+        model.dept_ids = Set(to_json(&member.dept_ids));
+        model.org_roles = Set(to_json(&member.roles));
+        model.admin = Set(member.admin);
+        model.active = Set(member.active);
+        model.updated_at = Set(at);
+        model.last_upstream_sync_at = Set(Some(at));
+        User::from_model(model.update(&self.db).await?).map(Some)
+    }
+
     pub async fn set_user_disabled(&self, id: &str, disabled: bool) -> Result<bool, DirectoryError> {
         let Some(row) = user::Entity::find_by_id(id.to_string()).one(&self.db).await? else {
             return Ok(false);

@@ -11,7 +11,7 @@ use poem::{Body, Request, Response, handler};
 
 use super::code::{ErrorRedirect, LoggedIn, finish_authorization, redirect};
 use super::params::{Params, is_pkce_value, parse_scope};
-use super::{now, paths};
+use super::paths;
 use crate::app::App;
 use crate::directory::Client;
 use crate::random;
@@ -123,9 +123,15 @@ pub async fn validate(app: &App, params: &Params) -> Result<(Client, ValidatedRe
         return Err(fail("invalid_scope", "scope must include openid"));
     }
     // OIDC Core §3.1.2.1: unknown scopes are ignored; scopes the client may not have are dropped.
-    let scopes: Vec<String> = requested.into_iter().filter(|s| client.allows_scope(s)).collect();
+    let mut scopes: Vec<String> = requested.into_iter().filter(|s| client.allows_scope(s)).collect();
 
     let prompts: Vec<&str> = params.get("prompt").map(|p| p.split(' ').collect()).unwrap_or_default();
+    // OIDC Core §11: offline access only with prompt=consent (or for a first-party client, whose
+    // admin decided), and only for clients that get refresh tokens at all.
+    let offline_allowed = client.allows_grant("refresh_token") && (prompts.contains(&"consent") || client.first_party);
+    if !offline_allowed {
+        scopes.retain(|s| s != "offline_access");
+    }
     let prompt_none = prompts.contains(&"none");
     if prompt_none && prompts.len() > 1 {
         return Err(fail("invalid_request", "prompt=none cannot be combined with other values"));
@@ -211,6 +217,12 @@ pub async fn current_session(app: &App, req: &Request) -> Result<Option<LoggedIn
     else {
         return Ok(None);
     };
+    // Absolute and idle lifetimes, judged by the protocol clock.
+    let now = app.now();
+    let idle = app.config.tokens.sso_session_idle_secs as i64;
+    if session.expires_at <= now || (session.last_seen_at > 0 && now - session.last_seen_at > idle) {
+        return Ok(None);
+    }
     let user = app.directory.user(&session.user_id).await.map_err(|_| AuthorizeStoreError)?;
     Ok(user.filter(|u| !u.disabled).map(|user| LoggedIn {
         user,
@@ -259,10 +271,12 @@ pub async fn run(app: &App, req: &Request, params: &Params) -> Response {
     };
     // OIDC Core §3.1.2.1: prompt=login and max_age force a fresh authentication.
     // max_age=0 behaves like prompt=login (OIDC Core §3.1.2.1): whole seconds, so `>=`.
-    let too_old = |s: &LoggedIn| request.max_age.is_some_and(|max| now() - s.auth_time >= max);
+    let now = app.now();
+    let too_old = |s: &LoggedIn| request.max_age.is_some_and(|max| now - s.auth_time >= max);
     let reusable = session.filter(|s| !validated.prompt_login && !too_old(s) && !hint_mismatch);
     match reusable {
         Some(login) => {
+            touch_session(app, &login.sid).await;
             finish_authorization(app, &client, request, login, validated.prompt_none, StatusCode::FOUND, &[]).await
         }
         None if validated.prompt_none => ErrorRedirect::new(&request, "login_required", "the user is not signed in")
@@ -271,11 +285,29 @@ pub async fn run(app: &App, req: &Request, params: &Params) -> Response {
     }
 }
 
+/// The session was used: its idle clock starts again.
+async fn touch_session(app: &App, sid: &str) {
+    let result = async {
+        if let Some(mut session) = app.sessions.get_sso_session(sid).await? {
+            session.last_seen_at = app.now();
+            app.sessions.put_sso_session(&session).await?;
+        }
+        Ok::<_, crate::store::StoreError>(())
+    };
+    if let Err(e) = result.await {
+        tracing::warn!(error = %e, "cannot record SSO session use");
+    }
+}
+
 /// Saves the request as a PendingAuth bound to this browser and sends the user to DingTalk.
 async fn start_dingtalk_login(app: &App, req: &Request, request: AuthRequest) -> Response {
     let binding = app.cookies.get(req, cookies::BROWSER_BINDING).unwrap_or_else(random::token);
-    let pending =
-        PendingAuth { id: random::token(), request, browser_binding_hash: random::hash(&binding), created_at: now() };
+    let pending = PendingAuth {
+        id: random::token(),
+        request,
+        browser_binding_hash: random::hash(&binding),
+        created_at: app.now(),
+    };
     let ttl = app.config.tokens.pending_auth_ttl_secs;
     if let Err(e) = app.sessions.put_pending_auth(&pending, ttl).await {
         tracing::error!(error = %e, "cannot store pending authorization");

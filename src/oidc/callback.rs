@@ -10,7 +10,6 @@ use poem::web::Data;
 use poem::{Request, Response, handler};
 
 use super::code::{ErrorRedirect, LoggedIn, finish_authorization};
-use super::now;
 use super::params::Params;
 use crate::app::App;
 use crate::dingtalk::DingTalkError;
@@ -108,7 +107,7 @@ pub async fn handle(app: &App, req: &Request, params: &Params) -> Response {
         return ErrorRedirect::new(&request, "access_denied", "the account is disabled")
             .into_response(app, StatusCode::FOUND);
     }
-    let auth_time = now();
+    let auth_time = app.now();
     let session = SsoSession {
         id: random::token(),
         user_id: user.id.clone(),
@@ -116,6 +115,7 @@ pub async fn handle(app: &App, req: &Request, params: &Params) -> Response {
         amr: vec![DINGTALK_AMR.to_string()],
         clients: Vec::new(),
         expires_at: auth_time + app.config.tokens.sso_session_ttl_secs as i64,
+        last_seen_at: auth_time,
     };
     if let Err(e) = app.sessions.put_sso_session(&session).await {
         tracing::error!(error = %e, "cannot store SSO session");

@@ -161,7 +161,7 @@ pub async fn issue_code(app: &App, request: &AuthRequest, login: &LoggedIn, stat
         sid: login.sid.clone(),
         auth_time: login.auth_time,
         amr: login.amr.clone(),
-        issued_at: super::now(),
+        issued_at: app.now(),
     };
     if let Err(e) = app.sessions.put_code(&random::hash(&code), &record, app.config.tokens.code_ttl_secs).await {
         tracing::error!(error = %e, "cannot store authorization code");

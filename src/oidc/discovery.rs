@@ -16,7 +16,7 @@ pub struct RenderedDocument {
     pub etag: String,
 }
 
-pub const SCOPES_SUPPORTED: &[&str] = &["openid", "profile", "email", "phone"];
+pub const SCOPES_SUPPORTED: &[&str] = &["openid", "profile", "email", "phone", "offline_access"];
 
 pub const CLAIMS_SUPPORTED: &[&str] = &[
     "iss",
@@ -49,12 +49,19 @@ pub fn document(issuer: &str) -> serde_json::Value {
         "response_types_supported": ["code"],
         // Discovery §3 defaults would claim fragment mode and the implicit grant: say what is true.
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "claims_supported": CLAIMS_SUPPORTED,
         "code_challenge_methods_supported": ["S256"],
+        "revocation_endpoint": format!("{issuer}{}", paths::REVOKE),
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "introspection_endpoint": format!("{issuer}{}", paths::INTROSPECT),
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        "end_session_endpoint": format!("{issuer}{}", paths::LOGOUT),
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
         "authorization_response_iss_parameter_supported": true,
         "claims_parameter_supported": false,
         "request_parameter_supported": false,

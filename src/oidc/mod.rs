@@ -8,8 +8,12 @@ pub mod code;
 pub mod consent;
 pub mod discovery;
 pub mod error;
+pub mod grants;
+pub mod introspect;
 pub mod jwks;
+pub mod logout;
 pub mod params;
+pub mod revoke;
 pub mod token;
 pub mod userinfo;
 
@@ -25,6 +29,10 @@ pub mod paths {
     pub const CONSENT: &str = "/consent";
     pub const TOKEN: &str = "/token";
     pub const USERINFO: &str = "/userinfo";
+    pub const REVOKE: &str = "/revoke";
+    pub const INTROSPECT: &str = "/introspect";
+    pub const LOGOUT: &str = "/logout";
+    pub const LOGOUT_CONFIRM: &str = "/logout/confirm";
 }
 
 /// Reads a form body (capped), refusing other content types (RFC 6749 §4.1.3, Appendix B).
@@ -42,8 +50,4 @@ pub async fn read_form(req: &poem::Request, body: poem::Body) -> Result<params::
         .map_err(|_| OAuthError::invalid_request("the request body is too large or unreadable"))?;
     let text = std::str::from_utf8(&bytes).map_err(|_| OAuthError::invalid_request("the request body is not UTF-8"))?;
     Ok(params::Params::parse(text))
-}
-
-pub fn now() -> i64 {
-    chrono::Utc::now().timestamp()
 }

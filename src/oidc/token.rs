@@ -1,21 +1,16 @@
-//! `POST /token` (RFC 6749 §3.2, §4.1.3, §5; OIDC Core §3.1.3). One function per grant.
+//! `POST /token` (RFC 6749 §3.2, §5; OIDC Core §3.1.3, §12): client authentication, dispatch to one
+//! function per grant (`grants/`), and the minting shared by the grants.
 
 use std::sync::Arc;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use poem::http::header;
 use poem::web::Data;
 use poem::{Body, Request, Response, handler};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
-use super::params::{Params, is_pkce_value};
-use super::{OAuthError, client_auth, now, read_form};
+use super::{OAuthError, client_auth, grants, read_form};
 use crate::app::App;
-use crate::directory::{Client, User};
 use crate::keys::ring::JwtType;
-use crate::random;
 use crate::tokens::{AccessClaims, IdClaims, ProfileClaims, at_hash, userinfo_audience};
 
 /// RFC 6749 §5.1 success body. Members without a value are left out.
@@ -25,6 +20,8 @@ pub struct TokenResponse {
     pub token_type: &'static str,
     pub expires_in: u64,
     pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
 }
@@ -55,157 +52,89 @@ pub async fn token_request(app: &App, req: &Request, body: Body) -> Result<Token
         return Err(OAuthError::invalid_request("a parameter value is too long"));
     }
     let client = client_auth::authenticate(app, req, &params).await?;
-    match params.get("grant_type") {
-        None => Err(OAuthError::invalid_request("grant_type is required")),
-        Some("authorization_code") => authorization_code_grant(app, &client, &params).await,
-        Some(_) => Err(OAuthError::new("unsupported_grant_type", "this grant type is not supported")),
+    let grant_type = params.get("grant_type").ok_or(OAuthError::invalid_request("grant_type is required"))?;
+    if !matches!(grant_type, "authorization_code" | "refresh_token") {
+        return Err(OAuthError::new("unsupported_grant_type", "this grant type is not supported"));
+    }
+    if !client.allows_grant(grant_type) {
+        return Err(OAuthError::new("unauthorized_client", "this client may not use this grant type"));
+    }
+    match grant_type {
+        "authorization_code" => grants::authorization_code::grant(app, &client, &params).await,
+        _ => grants::refresh_token::grant(app, &client, &params).await,
     }
 }
 
-/// RFC 7636 §4.6: BASE64URL(SHA256(ASCII(code_verifier))).
-pub fn s256_challenge(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
-}
-
-/// RFC 6749 §4.1.3, RFC 7636 §4.5-4.6, OIDC Core §3.1.3.2.
-pub async fn authorization_code_grant(
-    app: &App,
-    client: &Client,
-    params: &Params,
-) -> Result<TokenResponse, OAuthError> {
-    let code = params.get("code").ok_or(OAuthError::invalid_request("code is required"))?;
-    // Policy (RFC 6749 §4.1.3): redirect_uri is always required, even with one registered URI.
-    let redirect_uri = params.get("redirect_uri").ok_or(OAuthError::invalid_request("redirect_uri is required"))?;
-    let verifier = params.get("code_verifier");
-    if verifier.is_some_and(|v| !is_pkce_value(v)) {
-        return Err(OAuthError::invalid_request("code_verifier is malformed"));
-    }
-    // Consumed before any other check: a code presented once is gone, whoever presented it.
-    let record = match app.sessions.consume_code(&random::hash(code)).await {
-        Ok(Some(record)) => record,
-        Ok(None) => {
-            return Err(OAuthError::invalid_grant("the code is invalid, expired or already used"));
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "cannot consume authorization code");
-            return Err(OAuthError::unavailable());
-        }
-    };
-    let request = &record.request;
-    if request.client_id != client.id {
-        return Err(OAuthError::invalid_grant("the code was issued to another client"));
-    }
-    if request.redirect_uri != redirect_uri {
-        return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
-    }
-    match (&request.code_challenge, verifier) {
-        (Some(challenge), Some(verifier)) => {
-            if !random::secure_eq(s256_challenge(verifier).as_bytes(), challenge.as_bytes()) {
-                return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
-            }
-        }
-        (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required")),
-        // RFC 9700 §4.8.2: a verifier for a code issued without a challenge is a downgrade attempt.
-        (None, Some(_)) => {
-            return Err(OAuthError::invalid_grant("the code was issued without a code_challenge"));
-        }
-        (None, None) => {}
-    }
-    let user = match app.directory.user(&record.user_id).await {
-        Ok(Some(user)) if !user.disabled => user,
-        Ok(_) => {
-            return Err(OAuthError::invalid_grant("the user is no longer allowed to sign in"));
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "cannot load user");
-            return Err(OAuthError::unavailable());
-        }
-    };
-    mint_tokens(
-        app,
-        &MintRequest {
-            client_id: &client.id,
-            user: &user,
-            scopes: &request.scopes,
-            sid: &record.sid,
-            auth_time: record.auth_time,
-            amr: &record.amr,
-            nonce: request.nonce.as_deref(),
-        },
-    )
-}
-
+/// What to mint: the access token always, the ID token when asked.
 pub struct MintRequest<'a> {
     pub client_id: &'a str,
-    pub user: &'a User,
+    pub sub: &'a str,
+    /// The scopes of these tokens (narrowed on refresh).
     pub scopes: &'a [String],
-    pub sid: &'a str,
+    /// Already restricted to `scopes`.
+    pub claims: &'a ProfileClaims,
+    pub sid: Option<&'a str>,
     pub auth_time: i64,
     pub amr: &'a [String],
     pub nonce: Option<&'a str>,
+    pub with_id_token: bool,
+    /// Chosen by the caller, who records it with the grant (for revocation).
+    pub jti: &'a str,
+    pub iat: i64,
 }
 
-/// Signs the access token (RFC 9068) and, for `openid` grants, the ID token (OIDC Core §2).
-pub fn mint_tokens(app: &App, m: &MintRequest<'_>) -> Result<TokenResponse, OAuthError> {
+pub struct Minted {
+    pub access_token: String,
+    pub id_token: Option<String>,
+    pub expires_in: u64,
+    pub scope: String,
+}
+
+/// Access-token expiry for tokens minted at `iat`.
+pub fn access_token_exp(app: &App, iat: i64) -> i64 {
+    iat + app.config.tokens.access_token_ttl_secs as i64
+}
+
+/// Signs the access token (RFC 9068) and, for `openid` grants, the ID token (OIDC Core §2, §12.2).
+pub fn mint(app: &App, m: &MintRequest<'_>) -> Result<Minted, OAuthError> {
     let ring = app.keys.ring();
     let signer = ring.signer();
-    let iat = now();
-    let lifetimes = &app.config.tokens;
     let scope = m.scopes.join(" ");
     let access = AccessClaims {
         iss: app.issuer.clone(),
-        sub: m.user.id.clone(),
+        sub: m.sub.to_string(),
         aud: userinfo_audience(&app.issuer),
-        exp: iat + lifetimes.access_token_ttl_secs as i64,
-        iat,
-        jti: random::token(),
+        exp: access_token_exp(app, m.iat),
+        iat: m.iat,
+        jti: m.jti.to_string(),
         client_id: m.client_id.to_string(),
         scope: scope.clone(),
-        sid: Some(m.sid.to_string()),
+        sid: m.sid.map(str::to_string),
         auth_time: m.auth_time,
     };
-    let access_token = signer.sign(JwtType::Access, &access).map_err(|e| {
+    let signing_failed = |e: crate::keys::KeyError| {
         tracing::error!(error = %e, "signing failed");
         OAuthError::unavailable()
-    })?;
-    let id_token = if m.scopes.iter().any(|s| s == "openid") {
+    };
+    let access_token = signer.sign(JwtType::Access, &access).map_err(signing_failed)?;
+    let id_token = if m.with_id_token && m.scopes.iter().any(|s| s == "openid") {
         let hash = at_hash(&access_token);
         let claims = IdClaims {
             iss: &app.issuer,
-            sub: &m.user.id,
+            sub: m.sub,
             aud: m.client_id,
-            exp: iat + lifetimes.id_token_ttl_secs as i64,
-            iat,
+            exp: m.iat + app.config.tokens.id_token_ttl_secs as i64,
+            iat: m.iat,
             auth_time: m.auth_time,
             nonce: m.nonce,
             at_hash: &hash,
             sid: m.sid,
             amr: m.amr,
-            profile: ProfileClaims::for_scopes(m.user, m.scopes.iter().map(String::as_str)),
+            profile: m.claims.clone(),
         };
-        Some(signer.sign(JwtType::Id, &claims).map_err(|e| {
-            tracing::error!(error = %e, "signing failed");
-            OAuthError::unavailable()
-        })?)
+        Some(signer.sign(JwtType::Id, &claims).map_err(signing_failed)?)
     } else {
         None
     };
-    Ok(TokenResponse {
-        access_token,
-        token_type: "Bearer",
-        expires_in: lifetimes.access_token_ttl_secs,
-        scope,
-        id_token,
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn rfc7636_appendix_b_s256_vector() {
-        assert_eq!(
-            super::s256_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
-        );
-    }
+    Ok(Minted { access_token, id_token, expires_in: app.config.tokens.access_token_ttl_secs, scope })
 }

@@ -71,9 +71,24 @@ async fn presented_token(req: &Request, body: Body) -> Result<Option<String>, Be
 async fn run(app: &App, req: &Request, body: Body) -> Result<UserInfo, BearerError> {
     let token = presented_token(req, body).await?.ok_or(BearerError::Missing)?;
     let ring = app.keys.ring();
-    let claims =
-        verify_access_token(&ring, &token, &app.issuer, &userinfo_audience(&app.issuer), app.config.tokens.leeway_secs)
-            .map_err(|_| BearerError::InvalidToken("the access token is invalid or expired"))?;
+    let claims = verify_access_token(
+        &ring,
+        &token,
+        &app.issuer,
+        &userinfo_audience(&app.issuer),
+        app.config.tokens.leeway_secs,
+        app.now(),
+    )
+    .map_err(|_| BearerError::InvalidToken("the access token is invalid or expired"))?;
+    // RFC 7009 §2.1: a revoked access token stops working at once.
+    match app.sessions.is_access_token_denied(&claims.jti).await {
+        Ok(false) => {}
+        Ok(true) => return Err(BearerError::InvalidToken("the access token was revoked")),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot check the access-token denylist");
+            return Err(BearerError::Unavailable);
+        }
+    }
     if !claims.has_scope("openid") {
         return Err(BearerError::InsufficientScope("the openid scope is required"));
     }

@@ -85,6 +85,9 @@ pub struct SsoSession {
     /// Clients that received tokens in this session (for logout).
     pub clients: Vec<String>,
     pub expires_at: i64,
+    /// Last use at the authorization endpoint (idle lifetime).
+    #[serde(default)]
+    pub last_seen_at: i64,
 }
 
 /// A refresh-token family: everything one authorization granted, shared by the chain of rotated
@@ -98,6 +101,10 @@ pub struct RefreshFamily {
     /// The SSO session this family is bound to; `None` for `offline_access` families, which
     /// survive logout (OIDC Core §11).
     pub sid: Option<String>,
+    /// The `sid` of the login that started the family, for ID tokens minted by refresh (Back-Channel
+    /// Logout §2.1), also for `offline_access` families.
+    #[serde(default)]
+    pub login_sid: Option<String>,
     pub scopes: Vec<String>,
     pub auth_time: i64,
     pub amr: Vec<String>,

@@ -40,7 +40,8 @@ pub struct IdClaims<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nonce: Option<&'a str>,
     pub at_hash: &'a str,
-    pub sid: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<&'a str>,
     pub amr: &'a [String],
     #[serde(flatten)]
     pub profile: ProfileClaims,
@@ -50,8 +51,21 @@ pub struct IdClaims<'a> {
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct IdTokenHint {
     pub sub: String,
+    /// Our ID tokens carry one audience, the client id (a string).
+    pub aud: serde_json::Value,
     #[serde(default)]
     pub sid: Option<String>,
+}
+
+impl IdTokenHint {
+    /// The client the hint was issued to, when it names exactly one.
+    pub fn client_id(&self) -> Option<&str> {
+        match &self.aud {
+            serde_json::Value::String(aud) => Some(aud),
+            serde_json::Value::Array(auds) if auds.len() == 1 => auds[0].as_str(),
+            _ => None,
+        }
+    }
 }
 
 /// OIDC Core §5.4 standard claims released per scope.
@@ -74,6 +88,21 @@ pub struct ProfileClaims {
 }
 
 impl ProfileClaims {
+    /// Only the claims `scopes` cover (a refresh may narrow the scopes of its family).
+    pub fn restrict<'s>(&self, scopes: impl IntoIterator<Item = &'s str> + Clone) -> ProfileClaims {
+        let has = |scope: &str| scopes.clone().into_iter().any(|s| s == scope);
+        let (profile, email, phone) = (has("profile"), has("email"), has("phone"));
+        ProfileClaims {
+            name: self.name.clone().filter(|_| profile),
+            preferred_username: self.preferred_username.clone().filter(|_| profile),
+            picture: self.picture.clone().filter(|_| profile),
+            email: self.email.clone().filter(|_| email),
+            email_verified: self.email_verified.filter(|_| email),
+            phone_number: self.phone_number.clone().filter(|_| phone),
+            phone_number_verified: self.phone_number_verified.filter(|_| phone),
+        }
+    }
+
     /// OIDC Core §5.4: `profile`, `email` and `phone` each release their own claims, and only
     /// those the user actually has.
     pub fn for_scopes<'s>(user: &User, scopes: impl IntoIterator<Item = &'s str>) -> ProfileClaims {

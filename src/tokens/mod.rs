@@ -1,6 +1,7 @@
 //! Minting and verifying our JWTs: RFC 9068 access tokens and OIDC ID tokens (design.md §4).
 
 pub mod claims;
+pub mod refresh;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -42,6 +43,7 @@ pub fn verify_access_token(
     issuer: &str,
     audience: &str,
     leeway_secs: u64,
+    now: i64,
 ) -> Result<AccessClaims, TokenError> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
     match header.typ.as_deref() {
@@ -56,10 +58,15 @@ pub fn verify_access_token(
     validation.set_issuer(&[issuer]);
     validation.set_audience(&[audience]);
     validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-    validation.leeway = leeway_secs;
-    jsonwebtoken::decode::<AccessClaims>(token, key, &validation)
+    // Expiry is judged against the protocol clock (injectable), not jsonwebtoken's wall clock.
+    validation.validate_exp = false;
+    let claims = jsonwebtoken::decode::<AccessClaims>(token, key, &validation)
         .map(|data| data.claims)
-        .map_err(|e| TokenError::Invalid(e.to_string()))
+        .map_err(|e| TokenError::Invalid(e.to_string()))?;
+    if claims.exp + leeway_secs as i64 <= now {
+        return Err(TokenError::Invalid("expired".into()));
+    }
+    Ok(claims)
 }
 
 /// OIDC Core §3.1.2.1: an `id_token_hint` must be one of ours (our key, our issuer); it is

@@ -75,6 +75,26 @@ pub fn consent_page(view: &ConsentView<'_>) -> Response {
     html(StatusCode::OK, layout("Allow access", &body))
 }
 
+/// RP-Initiated Logout 1.0 §6: ask before ending the session when the request does not prove
+/// it comes from the session's own relying party.
+pub fn logout_confirm_page(action: &str, confirm_id: &str, csrf_token: &str) -> Response {
+    let body = format!(
+        "<h1>Sign out?</h1><p>An application asked to sign you out of DingTalk sign-in.</p>\
+<form method=\"post\" action=\"{action}\">\
+<input type=\"hidden\" name=\"confirm_id\" value=\"{id}\">\
+<input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
+<button class=\"primary\" type=\"submit\">Sign out</button></form>",
+        action = escape(action),
+        id = escape(confirm_id),
+        csrf = escape(csrf_token),
+    );
+    html(StatusCode::OK, layout("Sign out", &body))
+}
+
+pub fn logged_out_page() -> Response {
+    html(StatusCode::OK, layout("Signed out", "<h1>You are signed out</h1><p>You can close this window.</p>"))
+}
+
 fn describe_scope(scope: &str) -> &'static str {
     match scope {
         "openid" => "know who you are",

@@ -1,0 +1,142 @@
+//! The `refresh_token` grant (RFC 6749 §6; RFC 9700 §4.14; OIDC Core §12): one atomic rotation in
+//! the SessionStore decides rotation, retry within the grace window, or reuse; the upstream
+//! recheck asks DingTalk at most every `upstream_recheck_secs` whether the user still belongs.
+
+use super::authorization_code::idle_ttl;
+use crate::app::App;
+use crate::directory::Client;
+use crate::oidc::OAuthError;
+use crate::oidc::params::{Params, parse_scope};
+use crate::oidc::token::{MintRequest, TokenResponse, access_token_exp, mint};
+use crate::random;
+use crate::store::{
+    IssuedAccessToken, RefreshFamily, RefreshSuccessor, RotateOutcome, RotateRequest, refresh_family_id,
+};
+use crate::tokens::ProfileClaims;
+use crate::tokens::refresh::{new_refresh_token, seal_successor, unseal_successor};
+
+fn unavailable(e: impl std::fmt::Display) -> OAuthError {
+    tracing::error!(error = %e, "refresh failed on a backing service");
+    OAuthError::unavailable()
+}
+
+pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
+    let presented = params.get("refresh_token").ok_or(OAuthError::invalid_request("refresh_token is required"))?;
+    let family_id = refresh_family_id(presented).ok_or(OAuthError::invalid_grant("the refresh token is invalid"))?;
+    // RFC 6749 §6: scope may only narrow; omitted means the original scope.
+    let scopes = match params.get("scope") {
+        None => None,
+        Some(scope) => Some(parse_scope(scope).ok_or(OAuthError::new("invalid_scope", "scope is malformed"))?),
+    };
+    let now = app.now();
+    let successor = new_refresh_token(family_id);
+    let jti = random::token();
+    let request = RotateRequest {
+        family_id: family_id.to_string(),
+        presented_hash: random::hash(presented),
+        client_id: client.id.clone(),
+        scopes: scopes.clone(),
+        successor: RefreshSuccessor {
+            token_hash: random::hash(&successor),
+            sealed: seal_successor(presented, &successor).ok_or_else(|| unavailable("sealing failed"))?,
+            idle_ttl_secs: idle_ttl(app, client),
+            access_token: IssuedAccessToken { jti: jti.clone(), exp: access_token_exp(app, now) },
+        },
+        now,
+        grace_secs: app.config.tokens.refresh_grace_secs,
+    };
+    let (mut family, refresh_token) = match app.sessions.rotate_refresh_token(&request).await.map_err(unavailable)? {
+        RotateOutcome::Rotated(family) => (family, successor),
+        // A lost response or a second tab: the same successor again (RFC 9700 §4.14.2 grace).
+        RotateOutcome::Retry { family, sealed_successor } => {
+            let same = unseal_successor(presented, &sealed_successor)
+                .ok_or(OAuthError::invalid_grant("the refresh token is invalid"))?;
+            (family, same)
+        }
+        RotateOutcome::Reused(revoked) => {
+            app.revocation().after_reuse(&revoked, now).await.map_err(unavailable)?;
+            return Err(OAuthError::invalid_grant("the refresh token was already used; the grant is revoked"));
+        }
+        RotateOutcome::ScopeWidened => {
+            return Err(OAuthError::new("invalid_scope", "the requested scope exceeds the original grant"));
+        }
+        RotateOutcome::Invalid | RotateOutcome::WrongClient => {
+            return Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked"));
+        }
+    };
+    recheck_upstream(app, &mut family, now).await?;
+
+    let granted = scopes.unwrap_or_else(|| family.scopes.clone());
+    let claims = family.claims.restrict(granted.iter().map(String::as_str));
+    let minted = mint(
+        app,
+        &MintRequest {
+            client_id: &client.id,
+            sub: &family.user_id,
+            scopes: &granted,
+            claims: &claims,
+            sid: family.login_sid.as_deref(),
+            // RFC 9068 §2.2.1 and OIDC Core §12.2: the original authentication time.
+            auth_time: family.auth_time,
+            amr: &family.amr,
+            // OIDC Core §12.2: no nonce on refresh.
+            nonce: None,
+            with_id_token: client.id_token_on_refresh,
+            jti: &jti,
+            iat: now,
+        },
+    )?;
+    Ok(TokenResponse {
+        access_token: minted.access_token,
+        token_type: "Bearer",
+        expires_in: minted.expires_in,
+        scope: minted.scope,
+        refresh_token: Some(refresh_token),
+        id_token: minted.id_token,
+    })
+}
+
+/// At most every `upstream_recheck_secs`: is the user still a member of the corp, and active? A
+/// user who left (or was disabled here) loses every session and family; while DingTalk cannot be
+/// asked, refreshes go on for `upstream_tolerance_secs` after the last good answer.
+async fn recheck_upstream(app: &App, family: &mut RefreshFamily, now: i64) -> Result<(), OAuthError> {
+    let tokens = &app.config.tokens;
+    if app.config.dingtalk.corp_id.is_none() || now - family.upstream_checked_at < tokens.upstream_recheck_secs as i64 {
+        return Ok(());
+    }
+    let revocation = app.revocation();
+    let revoke_user = async |reason: &str| -> OAuthError {
+        if let Err(e) = revocation.revoke_user(&family.user_id, reason, now).await {
+            return unavailable(e);
+        }
+        OAuthError::invalid_grant("the user may no longer sign in")
+    };
+    let user = match app.directory.user(&family.user_id).await.map_err(unavailable)? {
+        Some(user) if !user.disabled => user,
+        _ => return Err(revoke_user("disabled").await),
+    };
+    match app.dingtalk.org_member(&user.union_id).await {
+        Ok(Some(member)) if member.active => {
+            let updated = app.directory.update_user_org(&user.id, &member).await.map_err(unavailable)?;
+            family.upstream_checked_at = now;
+            if let Some(updated) = updated {
+                family.claims = ProfileClaims::for_scopes(&updated, family.scopes.iter().map(String::as_str));
+            }
+            app.sessions.update_refresh_family(family).await.map_err(unavailable)?;
+            Ok(())
+        }
+        Ok(_) => {
+            tracing::info!(user = %user.id, "user left the organisation or was deactivated in DingTalk");
+            Err(revoke_user("left the organisation").await)
+        }
+        Err(e) if now - family.upstream_checked_at <= tokens.upstream_tolerance_secs as i64 => {
+            tracing::warn!(dingtalk_error = %e.log_code(), "upstream recheck failed; within tolerance");
+            Ok(())
+        }
+        Err(e) => {
+            tracing::warn!(dingtalk_error = %e.log_code(), "upstream recheck failed past the tolerance");
+            revocation.revoke_family(&family.id, now).await.map_err(unavailable)?;
+            Err(OAuthError::invalid_grant("the user's membership could not be confirmed"))
+        }
+    }
+}

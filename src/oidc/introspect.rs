@@ -1,0 +1,145 @@
+//! `POST /introspect` (RFC 7662). Callers authenticate as confidential clients; a token is shown
+//! active only to its own client or to a client registered as a resource server (§2.2, §4).
+//! Anything not currently usable is exactly `{"active": false}`.
+
+use std::sync::Arc;
+
+use poem::http::header;
+use poem::web::Data;
+use poem::{Body, Request, Response, handler};
+use serde::Serialize;
+
+use super::{OAuthError, client_auth, read_form};
+use crate::app::App;
+use crate::directory::Client;
+use crate::random;
+use crate::store::{StoreError, refresh_family_id};
+use crate::tokens::{userinfo_audience, verify_access_token};
+
+/// §2.2 response members of an active token.
+#[derive(Debug, Serialize, Default)]
+pub struct Introspection {
+    pub active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exp: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+}
+
+#[handler]
+pub async fn introspect(req: &Request, body: Body, app: Data<&Arc<App>>) -> Response {
+    match run(&app, req, body).await {
+        Ok(answer) => Response::builder()
+            .content_type("application/json")
+            .header(header::CACHE_CONTROL, "no-store")
+            .header(header::PRAGMA, "no-cache")
+            .body(serde_json::to_vec(&answer).unwrap_or_default()),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn run(app: &App, req: &Request, body: Body) -> Result<Introspection, OAuthError> {
+    let params = read_form(req, body).await?;
+    if params.first_repeated().is_some() {
+        return Err(OAuthError::invalid_request("a parameter was sent more than once"));
+    }
+    let caller = client_auth::authenticate(app, req, &params).await?;
+    // §2.1: the caller must authenticate; a public client proves nothing.
+    if caller.public {
+        return Err(OAuthError::invalid_client("introspection needs a confidential client", false));
+    }
+    let token = params.get("token").ok_or(OAuthError::invalid_request("token is required"))?;
+    let access_first = params.get("token_type_hint") == Some("access_token");
+    let found = if access_first {
+        match access_token(app, &caller, token).await {
+            Ok(None) => refresh_token(app, &caller, token).await,
+            other => other,
+        }
+    } else {
+        match refresh_token(app, &caller, token).await {
+            Ok(None) => access_token(app, &caller, token).await,
+            other => other,
+        }
+    };
+    match found {
+        Ok(answer) => Ok(answer.unwrap_or_default()),
+        Err(e) => {
+            tracing::error!(error = %e, "introspection failed");
+            Err(OAuthError::unavailable())
+        }
+    }
+}
+
+fn may_see(caller: &Client, token_client: &str) -> bool {
+    caller.id == token_client || caller.resource_server
+}
+
+async fn refresh_token(app: &App, caller: &Client, token: &str) -> Result<Option<Introspection>, StoreError> {
+    let Some(family_id) = refresh_family_id(token) else { return Ok(None) };
+    let now = app.now();
+    let Some(state) = app.sessions.refresh_token_state(family_id, &random::hash(token), now).await? else {
+        return Ok(None);
+    };
+    let family = state.family;
+    if !state.current || !may_see(caller, &family.client_id) {
+        return Ok(Some(Introspection::default()));
+    }
+    Ok(Some(Introspection {
+        active: true,
+        scope: Some(family.scopes.join(" ")),
+        aud: Some(family.client_id.clone()),
+        client_id: Some(family.client_id),
+        sub: Some(family.user_id),
+        iss: Some(app.issuer.clone()),
+        exp: Some(family.expires_at),
+        iat: Some(family.created_at),
+        token_type: Some("refresh_token"),
+        sid: family.sid,
+        auth_time: Some(family.auth_time),
+        ..Introspection::default()
+    }))
+}
+
+async fn access_token(app: &App, caller: &Client, token: &str) -> Result<Option<Introspection>, StoreError> {
+    let ring = app.keys.ring();
+    let now = app.now();
+    // §4: signature, issuer, audience and expiry, then the denylist.
+    let Ok(claims) = verify_access_token(&ring, token, &app.issuer, &userinfo_audience(&app.issuer), 0, now) else {
+        return Ok(None);
+    };
+    if app.sessions.is_access_token_denied(&claims.jti).await? || !may_see(caller, &claims.client_id) {
+        return Ok(Some(Introspection::default()));
+    }
+    Ok(Some(Introspection {
+        active: true,
+        scope: Some(claims.scope),
+        client_id: Some(claims.client_id),
+        sub: Some(claims.sub),
+        aud: Some(claims.aud),
+        iss: Some(claims.iss),
+        exp: Some(claims.exp),
+        iat: Some(claims.iat),
+        jti: Some(claims.jti),
+        token_type: Some("Bearer"),
+        sid: claims.sid,
+        auth_time: Some(claims.auth_time),
+    }))
+}

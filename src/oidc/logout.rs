@@ -1,0 +1,193 @@
+//! RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0): `GET|POST /logout`, and the
+//! CSRF-protected confirmation `POST /logout/confirm`. Ending the session revokes its session-bound
+//! refresh families and notifies its clients by back-channel logout before the redirect (§2).
+
+use std::sync::Arc;
+
+use poem::http::{Method, StatusCode};
+use poem::web::Data;
+use poem::{Body, Request, Response, handler};
+use serde::{Deserialize, Serialize};
+
+use super::code::{append_query, redirect, with_cookies};
+use super::params::Params;
+use super::{backchannel, paths};
+use crate::app::App;
+use crate::random;
+use crate::store::SsoSession;
+use crate::tokens::verify_id_token_hint;
+use crate::web::{cookies, pages};
+
+/// A logout waiting for the user's confirmation (kept in the session store's cache).
+#[derive(Debug, Serialize, Deserialize)]
+struct PendingLogout {
+    sid: String,
+    csrf_hash: String,
+    redirect: Option<String>,
+    state: Option<String>,
+}
+
+const CONFIRM_TTL_SECS: u64 = 600;
+
+fn pending_key(id: &str) -> String {
+    format!("logout_confirm:{id}")
+}
+
+fn bad_request(detail: &str) -> Response {
+    pages::error_page(StatusCode::BAD_REQUEST, "Sign-out request refused", detail)
+}
+
+#[handler]
+pub async fn logout(req: &Request, body: Body, app: Data<&Arc<App>>) -> Response {
+    // §2: GET and POST.
+    let params = if req.method() == Method::POST {
+        match super::read_form(req, body).await {
+            Ok(p) => p,
+            Err(_) => return bad_request("The request body must be a form."),
+        }
+    } else {
+        Params::parse(req.uri().query().unwrap_or_default())
+    };
+    run(&app, req, &params).await
+}
+
+async fn run(app: &App, req: &Request, params: &Params) -> Response {
+    if params.first_repeated().is_some() {
+        return bad_request("A parameter was sent more than once.");
+    }
+    // §2: the hint must be an ID token we issued; an expired one is fine.
+    let hint = match params.get("id_token_hint") {
+        None => None,
+        Some(token) => match verify_id_token_hint(&app.keys.ring(), token, &app.issuer) {
+            Ok(hint) => Some(hint),
+            Err(_) => return bad_request("The id_token_hint was not issued by this provider."),
+        },
+    };
+    let hint_client = hint.as_ref().and_then(|h| h.client_id()).map(str::to_string);
+    if let (Some(client_id), Some(aud)) = (params.get("client_id"), &hint_client)
+        && client_id != aud
+    {
+        return bad_request("The client_id does not match the id_token_hint.");
+    }
+    // §3: redirect only to a URI registered for the client the hint establishes.
+    let redirect_to = match (params.get("post_logout_redirect_uri"), &hint_client) {
+        (Some(uri), Some(client_id)) => match app.directory.client(client_id).await {
+            Ok(Some(client)) if client.post_logout_redirect_uri_registered(uri) => Some(uri.to_string()),
+            Ok(_) => return bad_request("The post_logout_redirect_uri is not registered for this application."),
+            Err(e) => {
+                tracing::error!(error = %e, "client lookup failed");
+                return pages::unavailable_page();
+            }
+        },
+        (Some(_), None) => None,
+        (None, _) => None,
+    };
+    let state = params.get("state").map(str::to_string);
+    let session = match current_session(app, req).await {
+        Ok(session) => session,
+        Err(()) => return pages::unavailable_page(),
+    };
+    let Some(session) = session else {
+        // §4: logging out without a session is not an error.
+        return finish(app, redirect_to, state, StatusCode::FOUND);
+    };
+    let proven =
+        hint.as_ref().is_some_and(|h| h.sid.as_deref() == Some(session.id.as_str()) || h.sub == session.user_id);
+    if proven {
+        if end_session(app, &session).await.is_err() {
+            return pages::unavailable_page();
+        }
+        return finish(app, redirect_to, state, StatusCode::FOUND);
+    }
+    // §6: not proven to come from this session's relying party: ask the user.
+    let confirm_id = random::token();
+    let csrf = random::token();
+    let pending = PendingLogout { sid: session.id, csrf_hash: random::hash(&csrf), redirect: redirect_to, state };
+    let stored = serde_json::to_string(&pending).unwrap_or_default();
+    if let Err(e) = app.sessions.put_cached(&pending_key(&confirm_id), &stored, CONFIRM_TTL_SECS).await {
+        tracing::error!(error = %e, "cannot store logout confirmation");
+        return pages::unavailable_page();
+    }
+    pages::logout_confirm_page(&app.endpoint_url(paths::LOGOUT_CONFIRM), &confirm_id, &csrf)
+}
+
+#[handler]
+pub async fn confirm(req: &Request, body: Body, app: Data<&Arc<App>>) -> Response {
+    let app: &App = &app;
+    let Ok(params) = super::read_form(req, body).await else { return bad_request("The form could not be read.") };
+    let forbidden = || {
+        pages::error_page(
+            StatusCode::FORBIDDEN,
+            "Request refused",
+            "This form was not submitted from the page we showed you.",
+        )
+    };
+    let (Some(id), Some(csrf)) = (params.get("confirm_id"), params.get("csrf_token")) else { return forbidden() };
+    let pending: PendingLogout = match app.sessions.get_cached(&pending_key(id)).await {
+        Ok(Some(json)) => match serde_json::from_str(&json) {
+            Ok(p) => p,
+            Err(_) => return bad_request("This sign-out page has expired."),
+        },
+        Ok(None) => return bad_request("This sign-out page has expired. Sign out again from the application."),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot load logout confirmation");
+            return pages::unavailable_page();
+        }
+    };
+    let same_session = app
+        .cookies
+        .get(req, cookies::SESSION)
+        .is_some_and(|sid| random::secure_eq(sid.as_bytes(), pending.sid.as_bytes()));
+    if !same_session || !random::secure_eq(random::hash(csrf).as_bytes(), pending.csrf_hash.as_bytes()) {
+        tracing::warn!("logout confirmation refused: CSRF token or session mismatch");
+        return forbidden();
+    }
+    let _ = app.sessions.put_cached(&pending_key(id), "", 0).await;
+    match app.sessions.get_sso_session(&pending.sid).await {
+        Ok(Some(session)) => {
+            if end_session(app, &session).await.is_err() {
+                return pages::unavailable_page();
+            }
+        }
+        Ok(None) => {}
+        Err(_) => return pages::unavailable_page(),
+    }
+    // RFC 9700 §4.12: 303 after a form POST.
+    finish(app, pending.redirect, pending.state, StatusCode::SEE_OTHER)
+}
+
+async fn current_session(app: &App, req: &Request) -> Result<Option<SsoSession>, ()> {
+    let Some(sid) = app.cookies.get(req, cookies::SESSION) else { return Ok(None) };
+    match app.sessions.get_sso_session(&sid).await {
+        Ok(session) => Ok(session.filter(|s| s.expires_at > app.now())),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot load SSO session");
+            Err(())
+        }
+    }
+}
+
+/// Ends the session, then tries to deliver the back-channel notifications before answering, so
+/// clients hear of the logout before the browser is sent back (RP-Initiated Logout §2).
+async fn end_session(app: &App, session: &SsoSession) -> Result<(), ()> {
+    if let Err(e) = app.revocation().end_session(session, app.now()).await {
+        tracing::error!(error = %e, "cannot end SSO session");
+        return Err(());
+    }
+    backchannel::deliver_due(app).await;
+    Ok(())
+}
+
+fn finish(app: &App, redirect_to: Option<String>, state: Option<String>, status: StatusCode) -> Response {
+    let clear = [app.cookies.set(cookies::SESSION, "", Some(0))];
+    match redirect_to {
+        Some(uri) => {
+            let location = match &state {
+                Some(state) => append_query(&uri, &[("state", state)]),
+                None => uri,
+            };
+            redirect(status, &location, &clear)
+        }
+        None => with_cookies(pages::logged_out_page(), &clear),
+    }
+}
