@@ -37,6 +37,10 @@ fn every_command_has_help() {
         vec!["clients", "list", "--help"],
         vec!["clients", "show", "--help"],
         vec!["clients", "remove", "--help"],
+        vec!["clients", "update", "--help"],
+        vec!["sessions", "--help"],
+        vec!["sessions", "list", "--help"],
+        vec!["sessions", "revoke", "--help"],
         vec!["openapi", "--help"],
     ] {
         let out = run(dir.path(), &args, &[]);
@@ -172,6 +176,28 @@ async fn serve_dev_runs_the_provider_with_the_simulator_and_a_cli_registered_cli
         .await
         .unwrap();
     assert_eq!(resp.status(), reqwest::StatusCode::OK);
+    let tokens: serde_json::Value = resp.json().await.unwrap();
+    let sub = {
+        use base64::Engine;
+        let payload = tokens["id_token"].as_str().unwrap().split('.').nth(1).unwrap();
+        let claims: serde_json::Value =
+            serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        claims["sub"].as_str().unwrap().to_string()
+    };
+    let list = run(dir.path(), &["sessions", "list", "--user", &sub], &[]);
+    assert_eq!(String::from_utf8_lossy(&list.stdout).lines().count(), 1, "bob has one session");
+    let revoke = run(dir.path(), &["sessions", "revoke", "--user", &sub], &[]);
+    assert!(revoke.status.success(), "{}", String::from_utf8_lossy(&revoke.stderr));
+    let list = run(dir.path(), &["sessions", "list", "--user", &sub], &[]);
+    assert_eq!(String::from_utf8_lossy(&list.stdout).lines().count(), 0);
+    let refresh = reqwest::Client::new()
+        .post(format!("{issuer}/token"))
+        .basic_auth("cli-app", Some(&secret))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", tokens["refresh_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refresh.status(), reqwest::StatusCode::BAD_REQUEST, "revoked from the CLI");
 
     // SIGTERM: graceful shutdown, exit status 0.
     let pid = child.0.id().to_string();

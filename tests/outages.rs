@@ -24,8 +24,8 @@ fn login_url(provider: &TestProvider) -> String {
     )
 }
 
-async fn exchange(provider: &TestProvider, secret: &str, code: &str) -> StatusCode {
-    common::token_request(
+async fn exchange(provider: &TestProvider, secret: &str, code: &str) -> (StatusCode, serde_json::Value) {
+    let (status, _, body) = common::token_request(
         provider,
         Some(("app", secret)),
         &[
@@ -34,6 +34,16 @@ async fn exchange(provider: &TestProvider, secret: &str, code: &str) -> StatusCo
             ("redirect_uri", REDIRECT_URI),
             ("code_verifier", common::VERIFIER),
         ],
+    )
+    .await;
+    (status, body)
+}
+
+async fn refresh(provider: &TestProvider, secret: &str, refresh_token: &str) -> StatusCode {
+    common::token_request(
+        provider,
+        Some(("app", secret)),
+        &[("grant_type", "refresh_token"), ("refresh_token", refresh_token)],
     )
     .await
     .0
@@ -58,6 +68,10 @@ async fn assert_degraded(provider: &TestProvider, secret: &str) {
     assert!(started.elapsed() < Duration::from_secs(2), "/token took {:?}", started.elapsed());
 
     let started = Instant::now();
+    assert_eq!(refresh(provider, secret, "family.secret").await, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(started.elapsed() < Duration::from_secs(2), "refresh took {:?}", started.elapsed());
+
+    let started = Instant::now();
     let resp = Browser::new("alice").http.get(login_url(provider)).send().await.unwrap();
     assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert!(resp.headers().get("content-type").unwrap().to_str().unwrap().starts_with("text/html"));
@@ -69,14 +83,17 @@ async fn assert_degraded(provider: &TestProvider, secret: &str) {
     }
 }
 
-/// After the dependency returns, a full login and code exchange succeed without a restart.
+/// After the dependency returns, a full login, code exchange and refresh succeed without a
+/// restart.
 async fn assert_recovers(provider: &TestProvider, secret: &str) {
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let landing = Browser::new("alice").journey(&login_url(provider), false).await;
         if let common::Landing::Client(_) = landing
             && let Some(code) = landing.param("code")
-            && exchange(provider, secret, &code).await == StatusCode::OK
+            && let (StatusCode::OK, tokens) = exchange(provider, secret, &code).await
+            && let Some(refresh_token) = tokens["refresh_token"].as_str()
+            && refresh(provider, secret, refresh_token).await == StatusCode::OK
         {
             return;
         }

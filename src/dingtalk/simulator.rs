@@ -185,6 +185,14 @@ impl Simulator {
     }
 
     /// Register callback URLs (§1: must match); empty accepts any.
+    /// The user leaves the corp (HR offboarding): DingTalk stops knowing their in-corp userid, so
+    /// `getbyunionid` answers 60121 from now on.
+    pub fn remove_from_corp(&self, login: &str) {
+        if let Some(user) = self.state().dir.users.iter_mut().find(|u| u.login == login) {
+            user.userid = None;
+        }
+    }
+
     pub fn set_redirect_uris(&self, uris: Vec<String>) {
         self.state().dir.redirect_uris = uris;
     }

@@ -398,7 +398,8 @@ impl SessionStore for RedisSessionStore {
     }
 
     async fn create_refresh_family(&self, family: &RefreshFamily, first: &RefreshSuccessor) -> Result<(), StoreError> {
-        let now = now();
+        // Logical time: the family was created at the protocol clock's now.
+        let now = family.created_at;
         let life = family.expires_at - now;
         if life <= 0 {
             return Ok(());

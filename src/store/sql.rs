@@ -258,7 +258,8 @@ impl SessionStore for SqlSessionStore {
     }
 
     async fn create_refresh_family(&self, family: &RefreshFamily, first: &RefreshSuccessor) -> Result<(), StoreError> {
-        let now = now();
+        // Logical time: the family was created at the protocol clock's now.
+        let now = family.created_at;
         let txn = self.db.begin().await.map_err(unavailable)?;
         let record = FamilyRecord { family: family.clone(), access_tokens: vec![first.access_token.clone()] };
         put(&txn, REFRESH_FAMILY, &family.id, Some(&family.user_id), &record, family.expires_at).await?;

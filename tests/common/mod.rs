@@ -18,6 +18,8 @@ pub const REDIRECT_URI: &str = "http://127.0.0.1:9/rp/callback";
 pub struct TestProvider {
     pub issuer: String,
     pub app: Arc<App>,
+    /// The provider's protocol clock: tests move it instead of sleeping.
+    pub clock: Arc<dingtalk_oidc::clock::OffsetClock>,
     pub simulator: Simulator,
     pub simulator_url: String,
     _dir: tempfile::TempDir,
@@ -73,7 +75,8 @@ impl TestProvider {
         simulator.set_redirect_uris(registered);
 
         let kek = Kek::from_bytes(&[42u8; 32]).expect("kek");
-        let app = App::start(config, &kek).await.expect("provider starts");
+        let clock = Arc::new(dingtalk_oidc::clock::OffsetClock::default());
+        let app = App::start_with_clock(config, &kek, clock.clone()).await.expect("provider starts");
         let (tx, rx) = oneshot::channel::<()>();
         let serving = app.clone();
         tokio::spawn(async move {
@@ -82,7 +85,7 @@ impl TestProvider {
             })
             .await;
         });
-        TestProvider { issuer, app, simulator, simulator_url, _dir: dir, shutdown: Some(tx) }
+        TestProvider { issuer, app, clock, simulator, simulator_url, _dir: dir, shutdown: Some(tx) }
     }
 
     pub fn url(&self, path: &str) -> String {
