@@ -22,6 +22,9 @@ struct Received {
     body: String,
 }
 
+/// What the receiver shares with its handler: what arrived, and the status to answer with.
+type ReceiverState = (Arc<Mutex<Vec<Received>>>, Arc<Mutex<u16>>);
+
 /// A relying party's back-channel logout endpoint, started and stopped by the test.
 struct Receiver {
     port: u16,
@@ -32,11 +35,7 @@ struct Receiver {
 }
 
 #[handler]
-async fn receive(
-    req: &Request,
-    body: String,
-    state: Data<&(Arc<Mutex<Vec<Received>>>, Arc<Mutex<u16>>)>,
-) -> PoemStatus {
+async fn receive(req: &Request, body: String, state: Data<&ReceiverState>) -> PoemStatus {
     let state = state.0;
     state.0.lock().unwrap().push(Received {
         method: req.method().to_string(),
