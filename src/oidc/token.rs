@@ -90,6 +90,20 @@ pub struct Minted {
     pub scope: String,
 }
 
+impl Minted {
+    /// RFC 6749 §5.1: the response carrying these tokens (and the refresh token, if any).
+    pub fn into_response(self, refresh_token: Option<String>) -> TokenResponse {
+        TokenResponse {
+            access_token: self.access_token,
+            token_type: "Bearer",
+            expires_in: self.expires_in,
+            scope: self.scope,
+            refresh_token,
+            id_token: self.id_token,
+        }
+    }
+}
+
 /// Access-token expiry for tokens minted at `iat`.
 pub fn access_token_exp(app: &App, iat: i64) -> i64 {
     iat + app.config.tokens.access_token_ttl_secs as i64

@@ -115,14 +115,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
             iat: now,
         },
     )?;
-    Ok(TokenResponse {
-        access_token: minted.access_token,
-        token_type: "Bearer",
-        expires_in: minted.expires_in,
-        scope: minted.scope,
-        refresh_token: refresh_token.map(|(_, token)| token),
-        id_token: minted.id_token,
-    })
+    Ok(minted.into_response(refresh_token.map(|(_, token)| token)))
 }
 
 pub fn idle_ttl(app: &App, client: &Client) -> u64 {

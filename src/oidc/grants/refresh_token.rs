@@ -86,14 +86,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
             iat: now,
         },
     )?;
-    Ok(TokenResponse {
-        access_token: minted.access_token,
-        token_type: "Bearer",
-        expires_in: minted.expires_in,
-        scope: minted.scope,
-        refresh_token: Some(refresh_token),
-        id_token: minted.id_token,
-    })
+    Ok(minted.into_response(Some(refresh_token)))
 }
 
 /// At most every `upstream_recheck_secs`: is the user still a member of the corp, and active? A
