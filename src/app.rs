@@ -27,6 +27,8 @@ pub struct App {
     pub instance_id: String,
     /// Protocol time (injectable for tests).
     pub clock: Arc<dyn Clock>,
+    /// Opens the sealed signing keys when the ring is rebuilt.
+    pub kek: Kek,
     /// Delivers back-channel logout tokens (bounded timeout, no redirects).
     pub backchannel_http: reqwest::Client,
 }
@@ -50,12 +52,12 @@ pub enum StartError {
 impl App {
     /// Connects the directory (running migrations), loads or creates the signing key, and wires
     /// the SessionStore and DingTalk client.
-    pub async fn start(config: Config, kek: &Kek) -> Result<Arc<App>, StartError> {
+    pub async fn start(config: Config, kek: Kek) -> Result<Arc<App>, StartError> {
         App::start_with_clock(config, kek, Arc::new(SystemClock)).await
     }
 
     /// As [`start`](Self::start), with the protocol clock given (tests move it forward).
-    pub async fn start_with_clock(config: Config, kek: &Kek, clock: Arc<dyn Clock>) -> Result<Arc<App>, StartError> {
+    pub async fn start_with_clock(config: Config, kek: Kek, clock: Arc<dyn Clock>) -> Result<Arc<App>, StartError> {
         let directory = Directory::connect(
             &config.database.url,
             config.database.max_connections,
@@ -67,7 +69,7 @@ impl App {
             .migrate()
             .await
             .map_err(|source| StartError::Database { url: redact_url(&config.database.url), source })?;
-        let ring = crate::keys::load_or_create_ring(&directory, kek).await?;
+        let ring = crate::keys::load_or_create_ring(&directory, &kek, clock.now(), ring_schedule(&config)).await?;
         let (sessions, sweeper) = connect_session_store(&config, &directory).await?;
         let dingtalk = DingTalkClient::with_shared_cache(
             config.dingtalk.clone(),
@@ -89,6 +91,7 @@ impl App {
             directory,
             sessions,
             keys: Keys::new(ring),
+            kek,
             dingtalk,
             cookies,
             discovery,
@@ -97,6 +100,7 @@ impl App {
             backchannel_http,
         });
         crate::oidc::backchannel::spawn_worker(Arc::downgrade(&app));
+        spawn_key_maintenance(Arc::downgrade(&app));
         if let Some(store) = sweeper {
             spawn_sweeper(Arc::downgrade(&app), store);
         }
@@ -105,6 +109,33 @@ impl App {
 
     pub fn now(&self) -> i64 {
         self.clock.now()
+    }
+
+    pub fn rotation(&self) -> crate::keys::Rotation<'_> {
+        crate::keys::Rotation {
+            directory: &self.directory,
+            kek: &self.kek,
+            sessions: self.sessions.as_ref(),
+            config: &self.config.keys,
+            retire_grace_secs: retire_grace_secs(&self.config),
+            holder: &self.instance_id,
+        }
+    }
+
+    /// Picks up key changes made elsewhere (or due by time) and performs the scheduled rotation.
+    pub async fn maintain_keys(&self) -> Result<(), crate::keys::KeyError> {
+        let now = self.now();
+        if let Some(rotated) = self.rotation().rotate_if_due(now).await? {
+            tracing::info!(kid = %rotated.kid, "scheduled key rotation");
+        }
+        let rows = self.directory.signing_keys().await?;
+        let ring = self.keys.ring();
+        let changed = crate::keys::ring::fingerprint(&rows) != ring.fingerprint();
+        if changed || ring.next_change().is_some_and(|t| now >= t) {
+            let rebuilt = crate::keys::KeyRing::from_rows(&rows, &self.kek, now, ring_schedule(&self.config))?;
+            self.keys.replace(rebuilt);
+        }
+        Ok(())
     }
 
     pub fn revocation(&self) -> crate::revocation::Revocation<'_> {
@@ -156,6 +187,35 @@ pub fn redact_url(url: &str) -> String {
         }
         _ => url.to_string(),
     }
+}
+
+pub fn ring_schedule(config: &Config) -> crate::keys::RingSchedule {
+    crate::keys::RingSchedule { rotation_period_secs: config.keys.rotation_period_secs as i64 }
+}
+
+/// How long a retired key stays published: the longest token it signed, plus clock skew.
+pub fn retire_grace_secs(config: &Config) -> i64 {
+    let t = &config.tokens;
+    let longest = t.access_token_ttl_secs.max(t.id_token_ttl_secs).max(config.logout.logout_token_ttl_secs);
+    (longest + t.leeway_secs) as i64
+}
+
+/// Every `keys.reload_interval_secs`: reload the key ring if it changed, rotate if due.
+fn spawn_key_maintenance(app: std::sync::Weak<App>) {
+    tokio::spawn(async move {
+        loop {
+            let interval = match app.upgrade() {
+                Some(app) => {
+                    if let Err(e) = app.maintain_keys().await {
+                        tracing::warn!(error = %e, "key maintenance failed");
+                    }
+                    app.config.keys.reload_interval_secs
+                }
+                None => return,
+            };
+            tokio::time::sleep(Duration::from_secs(interval)).await;
+        }
+    });
 }
 
 /// Deletes expired SQL session records in bounded batches, on one instance at a time (a lease in

@@ -117,13 +117,34 @@ impl Default for RedisConfig {
     }
 }
 
-#[derive(Clone, Default, Serialize, Deserialize)]
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct KeysConfig {
     /// The key-encryption key, base64 of 32 bytes. Takes precedence over `kek_file`.
     pub kek: Option<String>,
     /// A file holding the key-encryption key as base64 of 32 bytes.
     pub kek_file: Option<PathBuf>,
+    /// A new signing key is made this often (by one instance).
+    pub rotation_period_secs: u64,
+    /// A new key is published this long before it signs; at least twice `jwks_max_age_secs`.
+    pub publish_lead_secs: u64,
+    /// Ceiling of the JWKS `Cache-Control: max-age` (it is shorter when a key change is nearer).
+    pub jwks_max_age_secs: u64,
+    /// Every instance re-reads the key ring at least this often.
+    pub reload_interval_secs: u64,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        KeysConfig {
+            kek: None,
+            kek_file: None,
+            rotation_period_secs: 30 * 24 * 3600,
+            publish_lead_secs: 24 * 3600,
+            jwks_max_age_secs: 3600,
+            reload_interval_secs: 10,
+        }
+    }
 }
 
 /// The KEK never appears in Debug output (and so never in logs).
@@ -132,6 +153,10 @@ impl std::fmt::Debug for KeysConfig {
         f.debug_struct("KeysConfig")
             .field("kek", &self.kek.as_ref().map(|_| "<redacted>"))
             .field("kek_file", &self.kek_file)
+            .field("rotation_period_secs", &self.rotation_period_secs)
+            .field("publish_lead_secs", &self.publish_lead_secs)
+            .field("jwks_max_age_secs", &self.jwks_max_age_secs)
+            .field("reload_interval_secs", &self.reload_interval_secs)
             .finish()
     }
 }
@@ -285,6 +310,9 @@ impl Config {
         }
         for (option, value) in [
             ("sessions.sweep_interval_secs", self.sessions.sweep_interval_secs),
+            ("keys.rotation_period_secs", self.keys.rotation_period_secs),
+            ("keys.jwks_max_age_secs", self.keys.jwks_max_age_secs),
+            ("keys.reload_interval_secs", self.keys.reload_interval_secs),
             ("tokens.refresh_idle_ttl_secs", self.tokens.refresh_idle_ttl_secs),
             ("tokens.refresh_absolute_ttl_secs", self.tokens.refresh_absolute_ttl_secs),
             ("tokens.upstream_recheck_secs", self.tokens.upstream_recheck_secs),
@@ -310,6 +338,14 @@ impl Config {
             if value == 0 {
                 return Err(ConfigError::Option { option, problem: "must be greater than 0".into() });
             }
+        }
+        // OIDC Core §10.1.1: caches must see a key before it signs.
+        if self.keys.publish_lead_secs < 2 * self.keys.jwks_max_age_secs {
+            return Err(ConfigError::Option {
+                option: "keys.publish_lead_secs",
+                problem: "must be at least twice keys.jwks_max_age_secs, so every cache sees a new key before it signs"
+                    .into(),
+            });
         }
         if self.tokens.code_ttl_secs > 600 {
             return Err(ConfigError::Option {

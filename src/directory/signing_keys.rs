@@ -39,3 +39,21 @@ impl Directory {
             .await?)
     }
 }
+
+impl Directory {
+    /// Writes back a key's schedule, revocation or sealing (the kid never changes).
+    pub async fn update_signing_key(&self, row: &SigningKeyRow) -> Result<bool, DirectoryError> {
+        use sea_orm::{ColumnTrait, QueryFilter, sea_query::Expr};
+        let result = signing_key::Entity::update_many()
+            .col_expr(signing_key::Column::PrivateKeyEnc, Expr::value(row.private_key_enc.clone()))
+            .col_expr(signing_key::Column::KekId, Expr::value(row.kek_id.clone()))
+            .col_expr(signing_key::Column::ActivatesAt, Expr::value(row.activates_at))
+            .col_expr(signing_key::Column::RetiresAt, Expr::value(row.retires_at))
+            .col_expr(signing_key::Column::RemovedAt, Expr::value(row.removed_at))
+            .col_expr(signing_key::Column::Revoked, Expr::value(row.revoked))
+            .filter(signing_key::Column::Kid.eq(row.kid.as_str()))
+            .exec(&self.db)
+            .await?;
+        Ok(result.rows_affected > 0)
+    }
+}

@@ -6,6 +6,7 @@
 
 pub mod kek;
 pub mod ring;
+pub mod rotation;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -15,7 +16,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use kek::Kek;
-pub use ring::{KeyRing, Keys, SigningKey};
+pub use ring::{KeyRing, Keys, RingSchedule, SigningKey};
+pub use rotation::{KeyInfo, KeyState, Rotation};
 
 use crate::directory::signing_keys::SigningKeyRow;
 use crate::directory::{Directory, DirectoryError};
@@ -80,18 +82,22 @@ pub fn generate_rsa_key() -> Result<GeneratedKey, KeyError> {
     })
 }
 
-/// Generates a key, seals it under the KEK and stores it, active from `activates_at`.
-pub async fn create_signing_key(directory: &Directory, kek: &Kek, activates_at: i64) -> Result<String, KeyError> {
-    let generated =
-        tokio::task::spawn_blocking(generate_rsa_key).await.map_err(|e| KeyError::Generate(e.to_string()))??;
-    let kid = generated.jwk.kid.clone();
+/// Seals a key under the KEK and stores it, signing from `activates_at`.
+pub async fn store_signing_key(
+    directory: &Directory,
+    kek: &Kek,
+    key: GeneratedKey,
+    now: i64,
+    activates_at: i64,
+) -> Result<String, KeyError> {
+    let kid = key.jwk.kid.clone();
     let row = SigningKeyRow {
         kid: kid.clone(),
         alg: "RS256".into(),
-        private_key_enc: kek.seal(kid.as_bytes(), &generated.pkcs1_der)?,
+        private_key_enc: kek.seal(kid.as_bytes(), &key.pkcs1_der)?,
         kek_id: kek.id().to_string(),
-        public_jwk: serde_json::to_string(&generated.jwk).map_err(|e| KeyError::Generate(e.to_string()))?,
-        created_at: crate::directory::now(),
+        public_jwk: serde_json::to_string(&key.jwk).map_err(|e| KeyError::Generate(e.to_string()))?,
+        created_at: now,
         activates_at,
         retires_at: None,
         removed_at: None,
@@ -101,18 +107,51 @@ pub async fn create_signing_key(directory: &Directory, kek: &Kek, activates_at: 
     Ok(kid)
 }
 
-/// Loads the key ring from the directory; on an empty directory creates the first key, active at
+/// Generates a key off the async runtime (RSA generation takes tens of milliseconds).
+pub async fn generate_off_thread() -> Result<GeneratedKey, KeyError> {
+    tokio::task::spawn_blocking(generate_rsa_key).await.map_err(|e| KeyError::Generate(e.to_string()))?
+}
+
+/// Reads an RSA private key from PEM (PKCS#1 or PKCS#8); refuses keys under 2048 bits
+/// (RFC 7518 §3.3).
+pub fn import_pem(pem: &str) -> Result<GeneratedKey, KeyError> {
+    use rsa::pkcs1::DecodeRsaPrivateKey;
+    use rsa::pkcs8::DecodePrivateKey;
+    let key = rsa::PrivateKey::from_pkcs1_pem(pem)
+        .or_else(|_| rsa::PrivateKey::from_pkcs8_pem(pem))
+        .map_err(|_| KeyError::Generate("not an RSA private key in PKCS#1 or PKCS#8 PEM".into()))?;
+    if key.n_bytes().len() * 8 < RSA_BITS {
+        return Err(KeyError::Generate(format!(
+            "the key has {} bits; at least {RSA_BITS} are required",
+            key.n_bytes().len() * 8
+        )));
+    }
+    let der = key.to_pkcs1_der().map_err(|e| KeyError::Generate(e.to_string()))?;
+    let n = URL_SAFE_NO_PAD.encode(key.n_bytes());
+    let e = URL_SAFE_NO_PAD.encode(key.e_bytes());
+    let kid = rfc7638_thumbprint(&n, &e);
+    Ok(GeneratedKey {
+        pkcs1_der: der.as_bytes().to_vec(),
+        jwk: PublicJwk { kty: "RSA".into(), use_: "sig".into(), alg: "RS256".into(), kid, n, e },
+    })
+}
+
+/// Loads the key ring; on a directory without a usable signer creates the first key, active at
 /// once (no cache can hold a JWKS of ours yet, so there is nothing to publish ahead of).
-pub async fn load_or_create_ring(directory: &Directory, kek: &Kek) -> Result<KeyRing, KeyError> {
-    let now = crate::directory::now();
+pub async fn load_or_create_ring(
+    directory: &Directory,
+    kek: &Kek,
+    now: i64,
+    schedule: RingSchedule,
+) -> Result<KeyRing, KeyError> {
     let rows = directory.signing_keys().await?;
     if ring::choose_signer(&rows, now).is_none() {
         tracing::info!("no active signing key: generating a {RSA_BITS}-bit RSA key");
-        create_signing_key(directory, kek, now).await?;
+        store_signing_key(directory, kek, generate_off_thread().await?, now, now).await?;
         let rows = directory.signing_keys().await?;
-        return KeyRing::from_rows(&rows, kek, now);
+        return KeyRing::from_rows(&rows, kek, now, schedule);
     }
-    KeyRing::from_rows(&rows, kek, now)
+    KeyRing::from_rows(&rows, kek, now, schedule)
 }
 
 #[cfg(test)]

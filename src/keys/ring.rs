@@ -82,53 +82,108 @@ pub struct RenderedJwks {
     pub etag: String,
 }
 
+/// One published key: its schedule, its verifier, and (while it may sign) its parsed key pair.
+struct RingKey {
+    kid: String,
+    activates_at: i64,
+    signer: Option<SigningKey>,
+}
+
+/// Lifetimes the ring needs to know: how far ahead caches may look, and when rotation is next due.
+#[derive(Debug, Clone, Copy)]
+pub struct RingSchedule {
+    pub rotation_period_secs: i64,
+}
+
+/// Every published key (pending, active, retired) at the time the ring was built.
 pub struct KeyRing {
-    signer: SigningKey,
+    keys: Vec<RingKey>,
     verifiers: HashMap<String, DecodingKey>,
     jwks: RenderedJwks,
+    /// The next moment a key changes state (activation, removal, scheduled rotation): the ring is
+    /// rebuilt then, and no cache may keep the JWKS past it.
+    next_change: Option<i64>,
+    /// Identifies the directory rows the ring was built from.
+    fingerprint: String,
+}
+
+/// Published: not revoked and not yet removed.
+pub(crate) fn is_published(row: &SigningKeyRow, now: i64) -> bool {
+    !row.revoked && row.removed_at.is_none_or(|t| t > now)
 }
 
 /// The signer is the newest published key whose `activates_at` has passed (design.md §5).
 pub(crate) fn choose_signer(rows: &[SigningKeyRow], now: i64) -> Option<&SigningKeyRow> {
-    rows.iter()
-        .filter(|r| is_published(r, now) && r.activates_at <= now && r.retires_at.is_none_or(|t| t > now))
-        .max_by_key(|r| (r.activates_at, r.created_at))
+    rows.iter().filter(|r| is_published(r, now) && r.activates_at <= now).max_by_key(|r| (r.activates_at, r.created_at))
 }
 
-fn is_published(row: &SigningKeyRow, now: i64) -> bool {
-    !row.revoked && row.removed_at.is_none_or(|t| t > now)
+/// A digest of every row's schedule: instances compare it to notice a change made elsewhere.
+pub fn fingerprint(rows: &[SigningKeyRow]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for r in rows {
+        hasher.update(format!("{}|{}|{:?}|{:?}|{}\n", r.kid, r.activates_at, r.retires_at, r.removed_at, r.revoked));
+    }
+    URL_SAFE_NO_PAD.encode(hasher.finalize())
 }
 
 impl KeyRing {
-    pub fn from_rows(rows: &[SigningKeyRow], kek: &Kek, now: i64) -> Result<KeyRing, KeyError> {
-        let signer_row =
-            choose_signer(rows, now).ok_or_else(|| KeyError::Generate("no signing key is active".into()))?;
-        if signer_row.kek_id != kek.id() {
-            return Err(KeyError::Kek(format!(
-                "signing key {} was sealed with key-encryption key {}, but the configured one is {}",
-                signer_row.kid,
-                signer_row.kek_id,
-                kek.id()
-            )));
-        }
-        let der = kek.open(signer_row.kid.as_bytes(), &signer_row.private_key_enc)?;
-        let signer = SigningKey::from_pkcs1_der(&signer_row.kid, &der)?;
-
+    pub fn from_rows(rows: &[SigningKeyRow], kek: &Kek, now: i64, schedule: RingSchedule) -> Result<KeyRing, KeyError> {
+        let mut keys = Vec::new();
         let mut jwks = Vec::new();
         let mut verifiers = HashMap::new();
+        let mut next_change: Option<i64> = None;
+        let mut note = |t: i64| {
+            if t > now {
+                next_change = Some(next_change.map_or(t, |n| n.min(t)));
+            }
+        };
         for row in rows.iter().filter(|r| is_published(r, now)) {
             let jwk: PublicJwk = serde_json::from_str(&row.public_jwk)
                 .map_err(|e| KeyError::Unusable { kid: row.kid.clone(), reason: e.to_string() })?;
             let decoding = DecodingKey::from_rsa_components(&jwk.n, &jwk.e)
                 .map_err(|e| KeyError::Unusable { kid: row.kid.clone(), reason: e.to_string() })?;
+            // Only a key that may still sign needs its private half in memory.
+            let may_sign = row.retires_at.is_none_or(|t| t > now);
+            let signer = if may_sign {
+                if row.kek_id != kek.id() {
+                    return Err(KeyError::Kek(format!(
+                        "signing key {} was sealed with key-encryption key {}, but the configured one is {}: \
+                         start with the right keys.kek (nothing was changed)",
+                        row.kid,
+                        row.kek_id,
+                        kek.id()
+                    )));
+                }
+                let der = kek.open(row.kid.as_bytes(), &row.private_key_enc)?;
+                Some(SigningKey::from_pkcs1_der(&row.kid, &der)?)
+            } else {
+                None
+            };
+            note(row.activates_at);
+            if let Some(t) = row.retires_at {
+                note(t);
+            }
+            if let Some(t) = row.removed_at {
+                note(t);
+            }
             verifiers.insert(row.kid.clone(), decoding);
             jwks.push(jwk);
+            keys.push(RingKey { kid: row.kid.clone(), activates_at: row.activates_at, signer });
         }
-        Ok(KeyRing { signer, verifiers, jwks: render_jwks(&jwks) })
+        if let Some(newest) = rows.iter().filter(|r| !r.revoked).map(|r| r.created_at).max() {
+            note(newest + schedule.rotation_period_secs);
+        }
+        Ok(KeyRing { keys, verifiers, jwks: render_jwks(&jwks), next_change, fingerprint: fingerprint(rows) })
     }
 
-    pub fn signer(&self) -> &SigningKey {
-        &self.signer
+    /// The key that signs at `now`: the newest whose activation has passed.
+    pub fn signer_at(&self, now: i64) -> Option<&SigningKey> {
+        self.keys
+            .iter()
+            .filter(|k| k.activates_at <= now && k.signer.is_some())
+            .max_by_key(|k| k.activates_at)
+            .and_then(|k| k.signer.as_ref())
     }
 
     pub fn verifier(&self, kid: &str) -> Option<&DecodingKey> {
@@ -137,6 +192,26 @@ impl KeyRing {
 
     pub fn jwks(&self) -> &RenderedJwks {
         &self.jwks
+    }
+
+    pub fn kids(&self) -> Vec<&str> {
+        self.keys.iter().map(|k| k.kid.as_str()).collect()
+    }
+
+    pub fn next_change(&self) -> Option<i64> {
+        self.next_change
+    }
+
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// `Cache-Control: max-age`: never past the next key change, never above `ceiling`.
+    pub fn max_age_at(&self, now: i64, ceiling: u64) -> u64 {
+        match self.next_change {
+            Some(t) => u64::try_from((t - now).max(0)).unwrap_or(0).min(ceiling),
+            None => ceiling,
+        }
     }
 }
 

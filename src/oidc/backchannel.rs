@@ -44,7 +44,10 @@ pub fn logout_token(app: &App, delivery: &LogoutDelivery, now: i64) -> Result<St
         sub: &delivery.sub,
         sid: delivery.sid.as_deref(),
     };
-    app.keys.ring().signer().sign(JwtType::Logout, &claims)
+    let ring = app.keys.ring();
+    let signer =
+        ring.signer_at(now).ok_or_else(|| crate::keys::KeyError::Generate("no signing key is active".into()))?;
+    signer.sign(JwtType::Logout, &claims)
 }
 
 /// What one attempt came to.

@@ -8,13 +8,12 @@ use poem::{Request, Response, handler};
 use super::discovery::serve_cached;
 use crate::app::App;
 
-/// Caches may keep the key set this long. New keys are published at least twice this long before
-/// they sign (OIDC Core §10.1.1), so no cache meets an unknown `kid`.
-pub const JWKS_MAX_AGE_SECS: u64 = 300;
-
+/// Caches may keep the key set until the next key change, at most `keys.jwks_max_age_secs`. New
+/// keys are published at least twice that long before they sign (OIDC Core §10.1.1, §10.2.1), so
+/// no cache meets an unknown `kid`.
 #[handler]
 pub async fn jwks(req: &Request, app: Data<&Arc<App>>) -> Response {
     let ring = app.keys.ring();
     let jwks = ring.jwks();
-    serve_cached(req, &jwks.body, &jwks.etag, JWKS_MAX_AGE_SECS)
+    serve_cached(req, &jwks.body, &jwks.etag, ring.max_age_at(app.now(), app.config.keys.jwks_max_age_secs))
 }

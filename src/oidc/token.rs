@@ -112,7 +112,10 @@ pub fn access_token_exp(app: &App, iat: i64) -> i64 {
 /// Signs the access token (RFC 9068) and, for `openid` grants, the ID token (OIDC Core §2, §12.2).
 pub fn mint(app: &App, m: &MintRequest<'_>) -> Result<Minted, OAuthError> {
     let ring = app.keys.ring();
-    let signer = ring.signer();
+    let signer = ring.signer_at(m.iat).ok_or_else(|| {
+        tracing::error!("no signing key is active");
+        OAuthError::unavailable()
+    })?;
     let scope = m.scopes.join(" ");
     let access = AccessClaims {
         iss: app.issuer.clone(),

@@ -76,7 +76,7 @@ impl TestProvider {
 
         let kek = Kek::from_bytes(&[42u8; 32]).expect("kek");
         let clock = Arc::new(dingtalk_oidc::clock::OffsetClock::default());
-        let app = App::start_with_clock(config, &kek, clock.clone()).await.expect("provider starts");
+        let app = App::start_with_clock(config, kek, clock.clone()).await.expect("provider starts");
         let (tx, rx) = oneshot::channel::<()>();
         let serving = app.clone();
         tokio::spawn(async move {

@@ -1,0 +1,249 @@
+//! The signing-key lifecycle (design.md §5): pending (published, not signing) → active (signing) →
+//! retired (published, not signing) → removed. A new key is published `publish_lead` before it
+//! signs (OIDC Core §10.1.1), and a retired key stays published until every token it signed has
+//! expired. Changes are made under a lease in the SessionStore, so with many instances exactly one
+//! makes each change; every instance picks them up within `keys.reload_interval_secs`.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::ring::{choose_signer, is_published};
+use super::{Kek, KeyError, import_pem, store_signing_key};
+use crate::config::KeysConfig;
+use crate::directory::Directory;
+use crate::directory::signing_keys::SigningKeyRow;
+use crate::store::SessionStore;
+
+const LOCK: &str = "signing-keys";
+const LOCK_TTL_SECS: u64 = 30;
+
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyState {
+    Pending,
+    Active,
+    Retired,
+    Removed,
+    Revoked,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct KeyInfo {
+    pub kid: String,
+    pub state: KeyState,
+    pub created_at: i64,
+    pub activates_at: i64,
+    pub retires_at: Option<i64>,
+    pub removed_at: Option<i64>,
+}
+
+/// What a rotation did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rotated {
+    pub kid: String,
+    pub activates_at: i64,
+    /// False when a pending key already existed (the rotation was already under way).
+    pub created: bool,
+}
+
+/// Everything a key change needs.
+pub struct Rotation<'a> {
+    pub directory: &'a Directory,
+    pub kek: &'a Kek,
+    pub sessions: &'a dyn SessionStore,
+    pub config: &'a KeysConfig,
+    /// How long a retired key stays published: the longest token lifetime plus clock-skew leeway.
+    pub retire_grace_secs: i64,
+    /// Names this instance when it holds the lease.
+    pub holder: &'a str,
+}
+
+impl Rotation<'_> {
+    pub async fn list(&self, now: i64) -> Result<Vec<KeyInfo>, KeyError> {
+        let rows = self.directory.signing_keys().await?;
+        let signer = choose_signer(&rows, now).map(|r| r.kid.clone());
+        Ok(rows
+            .iter()
+            .map(|r| KeyInfo {
+                kid: r.kid.clone(),
+                state: if r.revoked {
+                    KeyState::Revoked
+                } else if r.removed_at.is_some_and(|t| t <= now) {
+                    KeyState::Removed
+                } else if r.activates_at > now {
+                    KeyState::Pending
+                } else if signer.as_deref() == Some(r.kid.as_str()) {
+                    KeyState::Active
+                } else {
+                    KeyState::Retired
+                },
+                created_at: r.created_at,
+                activates_at: r.activates_at,
+                retires_at: r.retires_at,
+                removed_at: r.removed_at,
+            })
+            .collect())
+    }
+
+    /// `keys rotate`: a new key, published now and signing after `publish_lead` (or at once with
+    /// `immediate`, which caches that hold the old JWKS will not know). Idempotent while a key is
+    /// pending: 20 concurrent calls make one key.
+    pub async fn rotate(&self, now: i64, immediate: bool) -> Result<Rotated, KeyError> {
+        self.lock().await?;
+        let result = self.rotate_locked(now, immediate, false).await;
+        self.unlock().await;
+        result?.ok_or_else(|| KeyError::Generate("rotation did nothing".into()))
+    }
+
+    /// The schedule: rotate when the newest key is `rotation_period` old; one instance does it.
+    pub async fn rotate_if_due(&self, now: i64) -> Result<Option<Rotated>, KeyError> {
+        let rows = self.directory.signing_keys().await?;
+        if !rotation_due(&rows, now, self.config) {
+            return Ok(None);
+        }
+        if !self.sessions.try_lock(LOCK, self.holder, LOCK_TTL_SECS).await.map_err(store_err)? {
+            return Ok(None);
+        }
+        let result = self.rotate_locked(now, false, true).await;
+        self.unlock().await;
+        result
+    }
+
+    async fn rotate_locked(&self, now: i64, immediate: bool, only_if_due: bool) -> Result<Option<Rotated>, KeyError> {
+        let rows = self.directory.signing_keys().await?;
+        if only_if_due && !rotation_due(&rows, now, self.config) {
+            return Ok(None);
+        }
+        let signer = choose_signer(&rows, now).cloned();
+        let pending =
+            rows.iter().filter(|r| is_published(r, now) && r.activates_at > now).max_by_key(|r| r.activates_at);
+        if let Some(pending) = pending {
+            let mut pending = pending.clone();
+            if immediate {
+                pending.activates_at = now;
+                self.directory.update_signing_key(&pending).await?;
+                self.retire(signer, now).await?;
+            }
+            return Ok(Some(Rotated { kid: pending.kid, activates_at: pending.activates_at, created: false }));
+        }
+        let activates_at = if immediate { now } else { now + self.config.publish_lead_secs as i64 };
+        let kid =
+            store_signing_key(self.directory, self.kek, super::generate_off_thread().await?, now, activates_at).await?;
+        self.retire(signer, activates_at).await?;
+        tracing::info!(kid = %kid, activates_at, "new signing key published");
+        Ok(Some(Rotated { kid, activates_at, created: true }))
+    }
+
+    /// The old signer stops signing at `at` and stays published until its tokens have expired.
+    async fn retire(&self, signer: Option<SigningKeyRow>, at: i64) -> Result<(), KeyError> {
+        if let Some(mut old) = signer {
+            old.retires_at = Some(at);
+            old.removed_at = Some(at + self.retire_grace_secs);
+            self.directory.update_signing_key(&old).await?;
+        }
+        Ok(())
+    }
+
+    /// `keys revoke`: a compromised key leaves the JWKS at once (its tokens stop verifying on every
+    /// instance within the reload bound) and, if it was signing, another key signs at once.
+    pub async fn revoke(&self, kid: &str, now: i64) -> Result<Option<String>, KeyError> {
+        self.lock().await?;
+        let result = async {
+            let rows = self.directory.signing_keys().await?;
+            let Some(row) = rows.iter().find(|r| r.kid == kid) else {
+                return Err(KeyError::Unusable { kid: kid.to_string(), reason: "no such key".into() });
+            };
+            let was_signer = choose_signer(&rows, now).is_some_and(|s| s.kid == kid);
+            let mut revoked = row.clone();
+            revoked.revoked = true;
+            revoked.removed_at = Some(now);
+            self.directory.update_signing_key(&revoked).await?;
+            tracing::warn!(kid, "signing key revoked");
+            let rows = self.directory.signing_keys().await?;
+            if was_signer || choose_signer(&rows, now).is_none() {
+                let replacement = self.rotate_locked(now, true, false).await?;
+                return Ok(replacement.map(|r| r.kid));
+            }
+            Ok(None)
+        }
+        .await;
+        self.unlock().await;
+        result
+    }
+
+    /// `keys import --pem`: bring an existing key; it is published now and signs after the lead
+    /// (or at once).
+    pub async fn import(&self, pem: &str, now: i64, immediate: bool) -> Result<String, KeyError> {
+        let key = import_pem(pem)?;
+        self.lock().await?;
+        let result = async {
+            let rows = self.directory.signing_keys().await?;
+            let signer = choose_signer(&rows, now).cloned();
+            let activates_at = if immediate { now } else { now + self.config.publish_lead_secs as i64 };
+            let kid = store_signing_key(self.directory, self.kek, key, now, activates_at).await?;
+            self.retire(signer, activates_at).await?;
+            Ok(kid)
+        }
+        .await;
+        self.unlock().await;
+        result
+    }
+
+    /// `keys rewrap`: seal every private key under `new_kek` (KEK rotation). Returns how many.
+    pub async fn rewrap(&self, new_kek: &Kek) -> Result<usize, KeyError> {
+        self.lock().await?;
+        let result = async {
+            let mut count = 0;
+            for mut row in self.directory.signing_keys().await? {
+                if row.revoked || row.kek_id == new_kek.id() {
+                    continue;
+                }
+                if row.kek_id != self.kek.id() {
+                    return Err(KeyError::Kek(format!(
+                        "key {} is sealed with key-encryption key {}, not the configured one ({})",
+                        row.kid,
+                        row.kek_id,
+                        self.kek.id()
+                    )));
+                }
+                let der = self.kek.open(row.kid.as_bytes(), &row.private_key_enc)?;
+                row.private_key_enc = new_kek.seal(row.kid.as_bytes(), &der)?;
+                row.kek_id = new_kek.id().to_string();
+                self.directory.update_signing_key(&row).await?;
+                count += 1;
+            }
+            Ok(count)
+        }
+        .await;
+        self.unlock().await;
+        result
+    }
+
+    /// Waits (bounded) for the lease: concurrent rotations queue rather than fail.
+    async fn lock(&self) -> Result<(), KeyError> {
+        for _ in 0..200 {
+            if self.sessions.try_lock(LOCK, self.holder, LOCK_TTL_SECS).await.map_err(store_err)? {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Err(KeyError::Generate("another instance holds the signing-key lease".into()))
+    }
+
+    async fn unlock(&self) {
+        if let Err(e) = self.sessions.unlock(LOCK, self.holder).await {
+            tracing::warn!(error = %e, "cannot release the signing-key lease");
+        }
+    }
+}
+
+fn rotation_due(rows: &[SigningKeyRow], now: i64, config: &KeysConfig) -> bool {
+    let pending = rows.iter().any(|r| is_published(r, now) && r.activates_at > now);
+    let newest = rows.iter().filter(|r| !r.revoked).map(|r| r.created_at).max();
+    !pending && newest.is_none_or(|created| now >= created + config.rotation_period_secs as i64)
+}
+
+fn store_err(e: crate::store::StoreError) -> KeyError {
+    KeyError::Generate(format!("session store: {e}"))
+}
