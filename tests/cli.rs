@@ -41,6 +41,12 @@ fn every_command_has_help() {
         vec!["sessions", "--help"],
         vec!["sessions", "list", "--help"],
         vec!["sessions", "revoke", "--help"],
+        vec!["keys", "--help"],
+        vec!["keys", "list", "--help"],
+        vec!["keys", "rotate", "--help"],
+        vec!["keys", "revoke", "--help"],
+        vec!["keys", "import", "--help"],
+        vec!["keys", "rewrap", "--help"],
         vec!["openapi", "--help"],
     ] {
         let out = run(dir.path(), &args, &[]);
@@ -198,6 +204,18 @@ async fn serve_dev_runs_the_provider_with_the_simulator_and_a_cli_registered_cli
         .await
         .unwrap();
     assert_eq!(refresh.status(), reqwest::StatusCode::BAD_REQUEST, "revoked from the CLI");
+
+    // Key commands work next to `serve --dev` (they use its development KEK).
+    let list = String::from_utf8(run(dir.path(), &["keys", "list"], &[]).stdout).unwrap();
+    assert!(list.contains("Active"), "{list}");
+    let rotate = run(dir.path(), &["keys", "rotate"], &[]);
+    assert!(
+        String::from_utf8_lossy(&rotate.stdout).contains("published"),
+        "{}",
+        String::from_utf8_lossy(&rotate.stderr)
+    );
+    let list = String::from_utf8(run(dir.path(), &["keys", "list"], &[]).stdout).unwrap();
+    assert!(list.contains("Pending") && list.contains("Active"), "{list}");
 
     // SIGTERM: graceful shutdown, exit status 0.
     let pid = child.0.id().to_string();
