@@ -4,6 +4,7 @@
 //! simulator, `keys` signing keys, `tokens` JWT minting and verification, `store` the SessionStore,
 //! `directory` the SQL store, `admin` the OpenAPI surface, `web` pages and headers.
 
+pub mod access;
 pub mod admin;
 pub mod app;
 pub mod cli;

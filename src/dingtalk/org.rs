@@ -86,10 +86,29 @@ struct ParentChain {
     parent_dept_id_list: Vec<LenientI64>,
 }
 
+/// §5.3 department detail: only the name is needed (for `groups_display`).
+#[derive(Debug, Deserialize)]
+struct DepartmentDetail {
+    #[serde(default)]
+    name: Option<String>,
+}
+
+/// §5.3: 60003 部门不存在.
+const DEPARTMENT_NOT_FOUND: i64 = 60003;
+
 /// §5.1/§5.2: 60121 找不到该用户 — not (or no longer) a member of this organisation.
 const USER_NOT_FOUND: i64 = 60121;
 
 impl DingTalkClient {
+    /// §5.3: a department's display name; `Ok(None)` when DingTalk does not know the department.
+    pub async fn department_name(&self, dept_id: i64) -> Result<Option<String>, DingTalkError> {
+        match self.topapi::<DepartmentDetail>("/topapi/v2/department/get", &json!({ "dept_id": dept_id })).await {
+            Ok(detail) => Ok(detail.name.filter(|n| !n.is_empty())),
+            Err(DingTalkError::Oapi { errcode: DEPARTMENT_NOT_FOUND, .. }) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
     /// unionId → userid (§5.1), then user detail (§5.2) and department chains (§5.4).
     /// `Ok(None)` when the user is not an employee of the app's organisation.
     pub async fn org_member(&self, union_id: &str) -> Result<Option<OrgMember>, DingTalkError> {

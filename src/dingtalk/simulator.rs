@@ -193,6 +193,13 @@ impl Simulator {
         }
     }
 
+    /// HR moves the user to other departments (chains follow from the directory's parents).
+    pub fn set_departments(&self, login: &str, dept_ids: Vec<i64>) {
+        if let Some(user) = self.state().dir.users.iter_mut().find(|u| u.login == login) {
+            user.dept_ids = dept_ids;
+        }
+    }
+
     pub fn set_redirect_uris(&self, uris: Vec<String>) {
         self.state().dir.redirect_uris = uris;
     }

@@ -8,7 +8,8 @@ use super::{Directory, DirectoryError, from_json, now, to_json};
 use crate::random;
 
 /// Scopes a client may ask for unless its registration narrows them.
-pub const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email", "phone", "offline_access"];
+/// (`dingtalk` is opt-in: `--scope` lists it for clients that need the raw DingTalk ids.)
+pub const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email", "phone", "offline_access", "roles", "groups"];
 
 /// Grant types a client may use unless its registration narrows them.
 pub const DEFAULT_GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token"];

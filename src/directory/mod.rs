@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod clients;
 pub mod consents;
+pub mod roles;
 pub mod entities;
 pub mod signing_keys;
 pub mod users;

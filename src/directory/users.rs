@@ -27,12 +27,32 @@ pub struct User {
     pub disabled: bool,
     pub created_at: i64,
     pub last_login_at: Option<i64>,
+    /// Per department, the chain up to the root (DingTalk §5.4).
+    pub dept_chains: Vec<Vec<i64>>,
+    pub leader_dept_ids: Vec<i64>,
+    pub boss: bool,
+    /// Direct grants ∪ mapped roles, as of the last login or recheck.
+    pub effective_roles: Vec<String>,
+    /// The user's departments and their ancestors, with names (the `groups` claim).
+    pub groups: Vec<Group>,
+}
+
+/// A department as a group: a stable id and a display name (names are not unique).
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq)]
+pub struct Group {
+    pub id: i64,
+    pub name: Option<String>,
 }
 
 impl User {
     fn from_model(m: user::Model) -> Result<User, DirectoryError> {
         Ok(User {
             dept_ids: from_json(&m.dept_ids, "users.dept_ids")?,
+            dept_chains: from_json(&m.dept_chains, "users.dept_chains")?,
+            leader_dept_ids: from_json(&m.leader_dept_ids, "users.leader_dept_ids")?,
+            boss: m.boss,
+            effective_roles: from_json(&m.effective_roles, "users.effective_roles")?,
+            groups: from_json(&m.groups, "users.groups")?,
             org_roles: from_json(&m.org_roles, "users.org_roles")?,
             id: m.id,
             union_id: m.union_id,
@@ -129,9 +149,23 @@ impl Directory {
         model.dept_ids = Set(to_json(&member.dept_ids));
         model.org_roles = Set(to_json(&member.roles));
         model.admin = Set(member.admin);
+        model.boss = Set(member.boss);
+        model.dept_chains = Set(to_json(&member.dept_chains));
+        model.leader_dept_ids = Set(to_json(&member.leader_in_depts));
         model.active = Set(member.active);
         model.updated_at = Set(at);
         model.last_upstream_sync_at = Set(Some(at));
+        User::from_model(model.update(&self.db).await?).map(Some)
+    }
+
+    /// Stores what the user's roles and groups are now (computed by the caller).
+    pub async fn set_user_access(&self, user_id: &str, roles: &[String], groups: &[Group]) -> Result<Option<User>, DirectoryError> {
+        let Some(row) = user::Entity::find_by_id(user_id.to_string()).one(&self.db).await? else {
+            return Ok(None);
+        };
+        let mut model: user::ActiveModel = row.into();
+        model.effective_roles = Set(to_json(&roles));
+        model.groups = Set(to_json(&groups));
         User::from_model(model.update(&self.db).await?).map(Some)
     }
 
@@ -159,6 +193,9 @@ fn apply_login(model: &mut user::ActiveModel, identity: &DingTalkIdentity, membe
     model.dept_ids = Set(to_json(&member.map(|m| m.dept_ids.clone()).unwrap_or_default()));
     model.org_roles = Set(to_json(&member.map(|m| m.roles.clone()).unwrap_or_default()));
     model.admin = Set(member.is_some_and(|m| m.admin));
+    model.boss = Set(member.is_some_and(|m| m.boss));
+    model.dept_chains = Set(to_json(&member.map(|m| m.dept_chains.clone()).unwrap_or_default()));
+    model.leader_dept_ids = Set(to_json(&member.map(|m| m.leader_in_depts.clone()).unwrap_or_default()));
     model.active = Set(member.is_none_or(|m| m.active));
     model.updated_at = Set(at);
     model.last_login_at = Set(Some(at));

@@ -107,6 +107,14 @@ pub async fn handle(app: &App, req: &Request, params: &Params) -> Response {
         return ErrorRedirect::new(&request, "access_denied", "the account is disabled")
             .into_response(app, StatusCode::FOUND);
     }
+    // Roles and groups as of this login.
+    let user = match crate::access::refresh_user_access(app, &user).await {
+        Ok(user) => user,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot compute roles and groups");
+            return pages::unavailable_page();
+        }
+    };
     let auth_time = app.now();
     let session = SsoSession {
         id: random::token(),

@@ -16,7 +16,8 @@ pub struct RenderedDocument {
     pub etag: String,
 }
 
-pub const SCOPES_SUPPORTED: &[&str] = &["openid", "profile", "email", "phone", "offline_access"];
+pub const SCOPES_SUPPORTED: &[&str] =
+    &["openid", "profile", "email", "phone", "offline_access", "roles", "groups", "dingtalk"];
 
 pub const CLAIMS_SUPPORTED: &[&str] = &[
     "iss",
@@ -36,6 +37,10 @@ pub const CLAIMS_SUPPORTED: &[&str] = &[
     "email_verified",
     "phone_number",
     "phone_number_verified",
+    "roles",
+    "groups",
+    "groups_display",
+    "dingtalk",
 ];
 
 pub fn document(issuer: &str) -> serde_json::Value {

@@ -42,6 +42,10 @@ pub struct Introspection {
     pub sid: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
 }
 
 #[handler]
@@ -114,6 +118,8 @@ async fn refresh_token(app: &App, caller: &Client, token: &str) -> Result<Option
         token_type: Some("refresh_token"),
         sid: family.sid,
         auth_time: Some(family.auth_time),
+        roles: family.claims.roles.clone().filter(|_| family.scopes.iter().any(|s| s == "roles")),
+        groups: family.claims.groups.clone().filter(|_| family.scopes.iter().any(|s| s == "groups")),
         ..Introspection::default()
     }))
 }
@@ -141,5 +147,7 @@ async fn access_token(app: &App, caller: &Client, token: &str) -> Result<Option<
         token_type: Some("Bearer"),
         sid: claims.sid,
         auth_time: Some(claims.auth_time),
+        roles: claims.roles,
+        groups: claims.groups,
     }))
 }

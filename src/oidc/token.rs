@@ -128,6 +128,8 @@ pub fn mint(app: &App, m: &MintRequest<'_>) -> Result<Minted, OAuthError> {
         scope: scope.clone(),
         sid: m.sid.map(str::to_string),
         auth_time: m.auth_time,
+        roles: m.claims.roles.clone(),
+        groups: m.claims.groups.clone(),
     };
     let signing_failed = |e: crate::keys::KeyError| {
         tracing::error!(error = %e, "signing failed");

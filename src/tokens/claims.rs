@@ -19,6 +19,12 @@ pub struct AccessClaims {
     pub sid: Option<String>,
     /// RFC 9068 §2.2.1: kept unchanged in tokens minted by refresh.
     pub auth_time: i64,
+    /// RFC 9068 §2.2.3.1 (RFC 7643 attributes): with scope `roles`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
+    /// RFC 9068 §2.2.3.1: with scope `groups`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
 }
 
 impl AccessClaims {
@@ -85,6 +91,30 @@ pub struct ProfileClaims {
     pub phone_number: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phone_number_verified: Option<bool>,
+    /// Scope `roles`: the user's effective roles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
+    /// Scope `groups`: departments (with ancestors) as stable ids, `dept:<id>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups: Option<Vec<String>>,
+    /// Scope `groups`: the same departments' names, in the same order (names are not unique).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub groups_display: Option<Vec<String>>,
+    /// Scope `dingtalk`: the user's DingTalk identity in the organisation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dingtalk: Option<DingTalkClaim>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct DingTalkClaim {
+    pub union_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub corp_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    pub dept_ids: Vec<i64>,
 }
 
 impl ProfileClaims {
@@ -100,6 +130,10 @@ impl ProfileClaims {
             email_verified: self.email_verified.filter(|_| email),
             phone_number: self.phone_number.clone().filter(|_| phone),
             phone_number_verified: self.phone_number_verified.filter(|_| phone),
+            roles: self.roles.clone().filter(|_| has("roles")),
+            groups: self.groups.clone().filter(|_| has("groups")),
+            groups_display: self.groups_display.clone().filter(|_| has("groups")),
+            dingtalk: self.dingtalk.clone().filter(|_| has("dingtalk")),
         }
     }
 
@@ -124,6 +158,21 @@ impl ProfileClaims {
                     claims.phone_number = user.mobile.clone();
                     // DingTalk accounts are registered with their mobile number by SMS.
                     claims.phone_number_verified = user.mobile.as_ref().map(|_| true);
+                }
+                "roles" => claims.roles = Some(user.effective_roles.clone()),
+                "groups" => {
+                    claims.groups = Some(user.groups.iter().map(|g| format!("dept:{}", g.id)).collect());
+                    // Display names only when every group has one, so the two lists stay aligned.
+                    claims.groups_display = user.groups.iter().map(|g| g.name.clone()).collect();
+                }
+                "dingtalk" => {
+                    claims.dingtalk = Some(DingTalkClaim {
+                        union_id: user.union_id.clone(),
+                        user_id: user.dingtalk_user_id.clone(),
+                        corp_id: user.corp_id.clone(),
+                        title: user.title.clone(),
+                        dept_ids: user.dept_ids.clone(),
+                    })
                 }
                 _ => {}
             }

@@ -102,6 +102,9 @@ fn describe_scope(scope: &str) -> &'static str {
         "email" => "see your email address",
         "phone" => "see your mobile number",
         "offline_access" => "stay signed in when you are away",
+        "roles" => "see your roles",
+        "groups" => "see your DingTalk departments",
+        "dingtalk" => "see your DingTalk ids, title and departments",
         _ => "access this",
     }
 }

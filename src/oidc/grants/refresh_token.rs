@@ -112,6 +112,11 @@ async fn recheck_upstream(app: &App, family: &mut RefreshFamily, now: i64) -> Re
         Ok(Some(member)) if member.active => {
             let updated = app.directory.update_user_org(&user.id, &member).await.map_err(unavailable)?;
             family.upstream_checked_at = now;
+            // Roles and groups are recomputed at the recheck (org data may have changed).
+            let updated = match updated {
+                Some(updated) => Some(crate::access::refresh_user_access(app, &updated).await.map_err(unavailable)?),
+                None => None,
+            };
             if let Some(updated) = updated {
                 family.claims = ProfileClaims::for_scopes(&updated, family.scopes.iter().map(String::as_str));
             }
