@@ -114,9 +114,12 @@ impl MigrationTrait for Migration {
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for table in
-            [Departments::Table.into_iden(), RoleMappings::Table.into_iden(), UserRoles::Table.into_iden(), Roles::Table.into_iden()]
-        {
+        for table in [
+            Departments::Table.into_iden(),
+            RoleMappings::Table.into_iden(),
+            UserRoles::Table.into_iden(),
+            Roles::Table.into_iden(),
+        ] {
             manager.drop_table(Table::drop().table(table).to_owned()).await?;
         }
         for column in [

@@ -13,8 +13,11 @@ const NAME_MAX_AGE_SECS: i64 = 24 * 3600;
 /// The user's departments and all their ancestors, each once, nearest first.
 pub fn group_ids(user: &User) -> Vec<i64> {
     let mut ids = Vec::new();
-    let chains: Vec<Vec<i64>> =
-        if user.dept_chains.is_empty() { user.dept_ids.iter().map(|d| vec![*d]).collect() } else { user.dept_chains.clone() };
+    let chains: Vec<Vec<i64>> = if user.dept_chains.is_empty() {
+        user.dept_ids.iter().map(|d| vec![*d]).collect()
+    } else {
+        user.dept_chains.clone()
+    };
     for chain in chains {
         for id in chain {
             if !ids.contains(&id) {

@@ -4,8 +4,8 @@
 pub mod audit;
 pub mod clients;
 pub mod consents;
-pub mod roles;
 pub mod entities;
+pub mod roles;
 pub mod signing_keys;
 pub mod users;
 

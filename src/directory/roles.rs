@@ -25,13 +25,20 @@ pub struct Role {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum MappingRule {
     /// Members of the department (and, with `include_sub_departments`, of any department below it).
-    Department { dept_id: i64, #[serde(default)] include_sub_departments: bool },
+    Department {
+        dept_id: i64,
+        #[serde(default)]
+        include_sub_departments: bool,
+    },
     /// Holders of a DingTalk org role (`role_list[].id`).
     OrgRole { role_id: i64 },
     /// DingTalk org admins (主管理员/子管理员).
     OrgAdmin,
     /// Leaders of the department, or of any department when `dept_id` is absent.
-    DepartmentLeader { #[serde(default)] dept_id: Option<i64> },
+    DepartmentLeader {
+        #[serde(default)]
+        dept_id: Option<i64>,
+    },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -104,7 +111,13 @@ impl Directory {
     }
 
     pub async fn list_roles(&self) -> Result<Vec<Role>, DirectoryError> {
-        Ok(role::Entity::find().order_by_asc(role::Column::Name).all(&self.db).await?.into_iter().map(role_from).collect())
+        Ok(role::Entity::find()
+            .order_by_asc(role::Column::Name)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(role_from)
+            .collect())
     }
 
     pub async fn update_role(&self, name: &str, description: &str) -> Result<Option<Role>, DirectoryError> {
@@ -133,10 +146,15 @@ impl Directory {
         if self.user(user_id).await?.is_none() {
             return Err(DirectoryError::Invalid(format!("user_id: no user {user_id:?}")));
         }
-        let model =
-            user_role::ActiveModel { user_id: Set(user_id.to_string()), role: Set(role.to_string()), granted_at: Set(now()) };
+        let model = user_role::ActiveModel {
+            user_id: Set(user_id.to_string()),
+            role: Set(role.to_string()),
+            granted_at: Set(now()),
+        };
         user_role::Entity::insert(model)
-            .on_conflict(OnConflict::columns([user_role::Column::UserId, user_role::Column::Role]).do_nothing().to_owned())
+            .on_conflict(
+                OnConflict::columns([user_role::Column::UserId, user_role::Column::Role]).do_nothing().to_owned(),
+            )
             .exec_without_returning(&self.db)
             .await?;
         Ok(())
@@ -167,7 +185,8 @@ impl Directory {
         if self.role(role).await?.is_none() {
             return Err(DirectoryError::Invalid(format!("role: no role {role:?}")));
         }
-        let kind = serde_json::to_value(&rule).ok().and_then(|v| v["kind"].as_str().map(str::to_string)).unwrap_or_default();
+        let kind =
+            serde_json::to_value(&rule).ok().and_then(|v| v["kind"].as_str().map(str::to_string)).unwrap_or_default();
         let id = uuid::Uuid::new_v4().to_string();
         let model = role_mapping::ActiveModel {
             id: Set(id.clone()),

@@ -159,7 +159,12 @@ impl Directory {
     }
 
     /// Stores what the user's roles and groups are now (computed by the caller).
-    pub async fn set_user_access(&self, user_id: &str, roles: &[String], groups: &[Group]) -> Result<Option<User>, DirectoryError> {
+    pub async fn set_user_access(
+        &self,
+        user_id: &str,
+        roles: &[String],
+        groups: &[Group],
+    ) -> Result<Option<User>, DirectoryError> {
         let Some(row) = user::Entity::find_by_id(user_id.to_string()).one(&self.db).await? else {
             return Ok(None);
         };
