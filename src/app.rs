@@ -29,6 +29,8 @@ pub struct App {
     pub clock: Arc<dyn Clock>,
     /// Opens the sealed signing keys when the ring is rebuilt.
     pub kek: Kek,
+    /// SHA-256 of the bootstrap admin token (the token itself is not kept).
+    pub admin_token_hash: Option<String>,
     /// Delivers back-channel logout tokens (bounded timeout, no redirects).
     pub backchannel_http: reqwest::Client,
 }
@@ -85,7 +87,12 @@ impl App {
             .user_agent(concat!("dingtalk-oidc/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| StartError::Http(e.to_string()))?;
+        let admin_token_hash =
+            config.admin_token.as_ref().filter(|t| !t.0.is_empty()).map(|t| crate::random::hash(&t.0));
+        let mut config = config;
+        config.admin_token = None;
         let app = Arc::new(App {
+            admin_token_hash,
             config,
             issuer,
             directory,

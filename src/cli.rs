@@ -44,7 +44,7 @@ pub enum Command {
     /// Manage signing keys: list, rotate, revoke, import, rewrap.
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Print the OpenAPI spec (YAML) of the HTTP API.
+    /// Print the OpenAPI spec (YAML) of the admin API (committed as openapi/admin.yaml).
     Openapi,
 }
 

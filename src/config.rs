@@ -39,6 +39,20 @@ pub struct Config {
     pub dingtalk: DingTalkSettings,
     pub logout: LogoutConfig,
     pub dev: DevConfig,
+    /// Bootstrap token for the admin API (`DINGTALK_OIDC_ADMIN_TOKEN`): acts with role `admin`.
+    /// Kept only as a hash once the provider has started.
+    pub admin_token: Option<Secret>,
+}
+
+/// A secret value: never printed by `Debug`.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -212,6 +226,7 @@ impl Default for Config {
             dingtalk: DingTalkSettings::default(),
             logout: LogoutConfig::default(),
             dev: DevConfig::default(),
+            admin_token: None,
         }
     }
 }

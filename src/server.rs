@@ -27,7 +27,8 @@ pub fn routes(app: Arc<App>) -> impl Endpoint + 'static {
         .at(paths::INTROSPECT, post(oidc::introspect::introspect))
         .at(paths::LOGOUT, get(oidc::logout::logout).post(oidc::logout::logout))
         .at(paths::LOGOUT_CONFIRM, post(oidc::logout::confirm))
-        .nest("/", crate::admin::api_service(&app.issuer));
+        .at("/healthz", get(healthz))
+        .nest("/", crate::admin::routes(&app.issuer));
     let hsts = app.issuer.starts_with("https://");
     let mut root = Route::new();
     if prefix.is_empty() {
@@ -38,6 +39,12 @@ pub fn routes(app: Arc<App>) -> impl Endpoint + 'static {
             .nest(prefix, provider);
     }
     root.with(SecurityHeaders { hsts }).data(app)
+}
+
+/// Liveness: the process is up and serving HTTP.
+#[poem::handler]
+fn healthz() -> &'static str {
+    "ok"
 }
 
 /// Serves until `shutdown` resolves, then drains in-flight requests.

@@ -63,11 +63,11 @@ fn committed_openapi_spec_matches_the_code() {
     let dir = tempfile::tempdir().unwrap();
     let out = run(dir.path(), &["openapi"], &[]);
     assert!(out.status.success());
-    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.yaml")).unwrap();
+    let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/admin.yaml")).unwrap();
     assert_eq!(
         String::from_utf8(out.stdout).unwrap(),
         committed,
-        "openapi/openapi.yaml is stale: run `cargo run -- openapi > openapi/openapi.yaml`"
+        "openapi/admin.yaml is stale: run `cargo run -- openapi > openapi/admin.yaml`"
     );
 }
 

@@ -1,40 +1,101 @@
-//! The OpenAPI surface (poem-openapi). The admin API (`/admin/v1`) grows here; its spec is
-//! exported to `openapi/openapi.yaml` and printed by `dingtalk-oidc openapi`.
+//! The admin REST API at `/admin/v1` (poem-openapi): clients, users, roles and grants, mapping
+//! rules, sessions, signing keys and audit events. Its spec is committed as `openapi/admin.yaml`,
+//! printed by `dingtalk-oidc openapi` and served at `/admin/v1/openapi.json`; interactive docs at
+//! `/admin/docs`. Handlers are thin: they check the caller's role and call the directory, the
+//! revocation module or the key rotation, then record an audit event.
 
-use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi, OpenApiService};
+pub mod auth;
+pub mod clients;
+pub mod error;
+pub mod keys;
+pub mod roles;
+pub mod sessions;
+pub mod users;
 
-pub struct OperationsApi;
+use std::sync::Arc;
 
-#[derive(Debug, Object)]
-pub struct Health {
-    /// Always `ok` while the process serves requests.
-    pub status: String,
+use poem::http::StatusCode;
+use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route};
+use poem_openapi::OpenApiService;
+
+use crate::app::App;
+use crate::directory::audit::AuditEvent;
+
+pub type AdminApi =
+    (clients::ClientsApi, users::UsersApi, roles::RolesApi, sessions::SessionsApi, keys::KeysApi, keys::AuditApi);
+
+pub const PREFIX: &str = "/admin/v1";
+
+pub fn api_service(server: &str) -> OpenApiService<AdminApi, ()> {
+    OpenApiService::new(
+        (clients::ClientsApi, users::UsersApi, roles::RolesApi, sessions::SessionsApi, keys::KeysApi, keys::AuditApi),
+        "dingtalk-oidc admin API",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Manage clients, users, roles and mapping rules, sessions, signing keys and audit events. \
+         Authenticate with the bootstrap token (DINGTALK_OIDC_ADMIN_TOKEN) or an access token for the \
+         admin audience (scope `admin`) of a user with role `admin` (all operations) or `auditor` (reads).",
+    )
+    .server(server)
 }
 
-#[derive(ApiResponse)]
-pub enum HealthResponse {
-    /// The process is up.
-    #[oai(status = 200)]
-    Ok(Json<Health>),
+/// The spec as committed in `openapi/admin.yaml` (with a generic server URL).
+pub fn spec_yaml() -> String {
+    api_service(&format!("http://127.0.0.1:8080{PREFIX}")).spec_yaml()
 }
 
-#[OpenApi]
-impl OperationsApi {
-    /// Liveness: the process is up and serving HTTP.
-    #[oai(path = "/healthz", method = "get")]
-    async fn healthz(&self) -> HealthResponse {
-        HealthResponse::Ok(Json(Health { status: "ok".into() }))
+/// `/admin/v1/...`, `/admin/v1/openapi.json` and `/admin/docs`.
+pub fn routes(issuer: &str) -> Route {
+    let service = api_service(&format!("{issuer}{PREFIX}"));
+    let docs = service.swagger_ui();
+    let spec = service.spec_endpoint();
+    Route::new()
+        .nest(PREFIX, Route::new().at("/openapi.json", spec).nest("/", service.around(json_errors)))
+        .nest("/admin/docs", docs)
+}
+
+/// Errors poem-openapi produces itself (a missing header, a body that does not parse) become the
+/// same JSON as ours, and every 401 carries its Bearer challenge.
+async fn json_errors<E: Endpoint>(ep: Arc<E>, req: poem::Request) -> poem::Result<Response> {
+    let resp = match ep.call(req).await {
+        Ok(r) => r.into_response(),
+        Err(e) => e.into_response(),
+    };
+    let status = resp.status();
+    let is_json = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if status.is_client_error() && !is_json {
+        let message = resp.into_body().into_string().await.unwrap_or_default();
+        let (error, field) = match status {
+            StatusCode::UNAUTHORIZED => ("invalid_token", None),
+            StatusCode::NOT_FOUND => ("not_found", None),
+            StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", None),
+            _ => ("invalid_request", Some("body")),
+        };
+        let err = error::ApiError { status, error, message, field };
+        return Ok(err.into_response());
+    }
+    Ok(resp)
+}
+
+/// Records an admin action (never a secret).
+pub async fn audit(app: &App, actor: &str, kind: &str, subject: Option<&str>, detail: serde_json::Value) {
+    let event = AuditEvent {
+        kind: kind.into(),
+        actor: Some(actor.to_string()),
+        subject: subject.map(str::to_string),
+        client_id: None,
+        detail,
+    };
+    if let Err(e) = app.directory.record_audit(app.now(), event).await {
+        tracing::error!(error = %e, kind, "cannot record audit event");
     }
 }
 
-pub fn api_service(issuer: &str) -> OpenApiService<OperationsApi, ()> {
-    OpenApiService::new(OperationsApi, "dingtalk-oidc", env!("CARGO_PKG_VERSION"))
-        .description("Operations and administration API of dingtalk-oidc.")
-        .server(issuer)
-}
-
-/// The spec as committed in `openapi/openapi.yaml` (server URL left generic).
-pub fn spec_yaml() -> String {
-    api_service("http://127.0.0.1:8080").spec_yaml()
+pub fn app(data: &poem::web::Data<&Arc<App>>) -> Arc<App> {
+    Arc::clone(data.0)
 }

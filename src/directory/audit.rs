@@ -40,3 +40,37 @@ impl Directory {
             .await?)
     }
 }
+
+/// What to look for in the audit log; every part is optional.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub kind: Option<String>,
+    pub actor: Option<String>,
+    pub subject: Option<String>,
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    pub limit: u64,
+}
+
+impl Directory {
+    pub async fn audit_events(&self, q: &AuditQuery) -> Result<Vec<audit_event::Model>, DirectoryError> {
+        use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+        let mut query = audit_event::Entity::find();
+        if let Some(kind) = &q.kind {
+            query = query.filter(audit_event::Column::Kind.eq(kind.as_str()));
+        }
+        if let Some(actor) = &q.actor {
+            query = query.filter(audit_event::Column::Actor.eq(actor.as_str()));
+        }
+        if let Some(subject) = &q.subject {
+            query = query.filter(audit_event::Column::Subject.eq(subject.as_str()));
+        }
+        if let Some(since) = q.since {
+            query = query.filter(audit_event::Column::At.gte(since));
+        }
+        if let Some(until) = q.until {
+            query = query.filter(audit_event::Column::At.lte(until));
+        }
+        Ok(query.order_by_desc(audit_event::Column::At).limit(q.limit).all(&self.db).await?)
+    }
+}

@@ -322,6 +322,23 @@ impl Directory {
         Client::from_model(model.update(&self.db).await?).map(Some)
     }
 
+    /// A new secret for a confidential client (returned once, stored hashed). `Ok(None)` when
+    /// there is no such client; a public client has no secret to rotate.
+    pub async fn rotate_client_secret(&self, id: &str) -> Result<Option<String>, DirectoryError> {
+        use sea_orm::ActiveModelTrait;
+        let Some(row) = client::Entity::find_by_id(id.to_string()).one(&self.db).await? else {
+            return Ok(None);
+        };
+        if row.public {
+            return Err(DirectoryError::Invalid("id: a public client has no secret".into()));
+        }
+        let secret = random::token();
+        let mut model: client::ActiveModel = row.into();
+        model.secret_hash = Set(Some(random::hash(&secret)));
+        model.update(&self.db).await?;
+        Ok(Some(secret))
+    }
+
     /// Returns whether a client was removed.
     pub async fn remove_client(&self, id: &str) -> Result<bool, DirectoryError> {
         let result = client::Entity::delete_by_id(id.to_string()).exec(&self.db).await?;

@@ -134,6 +134,39 @@ impl Directory {
             .transpose()
     }
 
+    /// Users matching `search` (name, DingTalk userid or unionId; case-insensitive substring),
+    /// one page at a time, with the total count.
+    pub async fn list_users(
+        &self,
+        search: Option<&str>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<User>, u64), DirectoryError> {
+        use sea_orm::sea_query::{Expr, ExprTrait, Func};
+        use sea_orm::{Condition, PaginatorTrait, QueryOrder, QuerySelect};
+        let mut query = user::Entity::find();
+        if let Some(term) = search.filter(|s| !s.is_empty()) {
+            let pattern = format!("%{}%", term.to_lowercase());
+            let like = |col: user::Column| Expr::expr(Func::lower(Expr::col(col))).like(pattern.clone());
+            query = query.filter(
+                Condition::any()
+                    .add(like(user::Column::Name))
+                    .add(like(user::Column::DingtalkUserId))
+                    .add(like(user::Column::UnionId))
+                    .add(like(user::Column::Email)),
+            );
+        }
+        let total = query.clone().count(&self.db).await?;
+        let rows = query
+            .order_by_asc(user::Column::CreatedAt)
+            .order_by_asc(user::Column::Id)
+            .offset(offset)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        Ok((rows.into_iter().map(User::from_model).collect::<Result<_, _>>()?, total))
+    }
+
     /// Records what an upstream recheck learned about a member (org data changes over time).
     pub async fn update_user_org(&self, user_id: &str, member: &OrgMember) -> Result<Option<User>, DirectoryError> {
         let Some(row) = user::Entity::find_by_id(user_id.to_string()).one(&self.db).await? else {

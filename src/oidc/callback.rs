@@ -107,6 +107,7 @@ pub async fn handle(app: &App, req: &Request, params: &Params) -> Response {
         return ErrorRedirect::new(&request, "access_denied", "the account is disabled")
             .into_response(app, StatusCode::FOUND);
     }
+    record_login(app, req, &user.id, &request.client_id).await;
     // Roles and groups as of this login.
     let user = match crate::access::refresh_user_access(app, &user).await {
         Ok(user) => user,
@@ -151,4 +152,18 @@ fn dingtalk_failure(err: &DingTalkError) -> Response {
     tracing::warn!(dingtalk_error = %err.log_code(), "DingTalk call failed during login");
     let status = if err.is_unavailable() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::BAD_GATEWAY };
     pages::error_page(status, "DingTalk sign-in failed", err.user_message())
+}
+
+/// Audit: who logged in, to which client, from where (never a token or code).
+async fn record_login(app: &App, req: &Request, user_id: &str, client_id: &str) {
+    let event = crate::directory::audit::AuditEvent {
+        kind: "login".into(),
+        actor: Some(user_id.to_string()),
+        subject: Some(user_id.to_string()),
+        client_id: Some(client_id.to_string()),
+        detail: serde_json::json!({ "ip": crate::web::client_ip(req), "outcome": "success" }),
+    };
+    if let Err(e) = app.directory.record_audit(app.now(), event).await {
+        tracing::error!(error = %e, "cannot record audit event");
+    }
 }

@@ -17,7 +17,7 @@ pub struct RenderedDocument {
 }
 
 pub const SCOPES_SUPPORTED: &[&str] =
-    &["openid", "profile", "email", "phone", "offline_access", "roles", "groups", "dingtalk"];
+    &["openid", "profile", "email", "phone", "offline_access", "roles", "groups", "dingtalk", "admin"];
 
 pub const CLAIMS_SUPPORTED: &[&str] = &[
     "iss",

@@ -174,6 +174,16 @@ async fn end_session(app: &App, session: &SsoSession) -> Result<(), ()> {
         tracing::error!(error = %e, "cannot end SSO session");
         return Err(());
     }
+    let event = crate::directory::audit::AuditEvent {
+        kind: "logout".into(),
+        actor: Some(session.user_id.clone()),
+        subject: Some(session.user_id.clone()),
+        client_id: None,
+        detail: serde_json::json!({ "clients": session.clients }),
+    };
+    if let Err(e) = app.directory.record_audit(app.now(), event).await {
+        tracing::error!(error = %e, "cannot record audit event");
+    }
     backchannel::deliver_due(app).await;
     Ok(())
 }

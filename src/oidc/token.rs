@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::{OAuthError, client_auth, grants, read_form};
 use crate::app::App;
 use crate::keys::ring::JwtType;
-use crate::tokens::{AccessClaims, IdClaims, ProfileClaims, at_hash, userinfo_audience};
+use crate::tokens::{AccessClaims, IdClaims, ProfileClaims, access_audience, at_hash};
 
 /// RFC 6749 §5.1 success body. Members without a value are left out.
 #[derive(Debug, Serialize)]
@@ -120,7 +120,7 @@ pub fn mint(app: &App, m: &MintRequest<'_>) -> Result<Minted, OAuthError> {
     let access = AccessClaims {
         iss: app.issuer.clone(),
         sub: m.sub.to_string(),
-        aud: userinfo_audience(&app.issuer),
+        aud: access_audience(&app.issuer, m.scopes),
         exp: access_token_exp(app, m.iat),
         iat: m.iat,
         jti: m.jti.to_string(),

@@ -75,7 +75,7 @@ async fn run(app: &App, req: &Request, body: Body) -> Result<UserInfo, BearerErr
         &ring,
         &token,
         &app.issuer,
-        &userinfo_audience(&app.issuer),
+        &[&userinfo_audience(&app.issuer)],
         app.config.tokens.leeway_secs,
         app.now(),
     )

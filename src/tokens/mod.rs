@@ -35,13 +35,23 @@ pub fn userinfo_audience(issuer_base: &str) -> String {
     format!("{issuer_base}/userinfo")
 }
 
+/// The admin API's resource identifier: access tokens with scope `admin` are for it alone.
+pub fn admin_audience(issuer_base: &str) -> String {
+    format!("{issuer_base}/admin")
+}
+
+/// RFC 9068 §3: the resource an access token is for, from its scopes.
+pub fn access_audience(issuer_base: &str, scopes: &[String]) -> String {
+    if scopes.iter().any(|s| s == "admin") { admin_audience(issuer_base) } else { userinfo_audience(issuer_base) }
+}
+
 /// RFC 9068 §4: validate an access token as a resource server would — `typ` at+jwt, our key,
 /// exact issuer, our audience, unexpired.
 pub fn verify_access_token(
     ring: &KeyRing,
     token: &str,
     issuer: &str,
-    audience: &str,
+    audiences: &[&str],
     leeway_secs: u64,
     now: i64,
 ) -> Result<AccessClaims, TokenError> {
@@ -56,7 +66,7 @@ pub fn verify_access_token(
     let key = header.kid.as_deref().and_then(|kid| ring.verifier(kid)).ok_or(TokenError::UnknownKey)?;
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_issuer(&[issuer]);
-    validation.set_audience(&[audience]);
+    validation.set_audience(audiences);
     validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
     // Expiry is judged against the protocol clock (injectable), not jsonwebtoken's wall clock.
     validation.validate_exp = false;

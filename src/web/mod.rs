@@ -4,3 +4,8 @@ pub mod cookies;
 pub mod headers;
 pub mod html;
 pub mod pages;
+
+/// The peer's address (proxies are not trusted here; see `server.trusted_proxies` when it exists).
+pub fn client_ip(req: &poem::Request) -> Option<String> {
+    req.remote_addr().as_socket_addr().map(|a| a.ip().to_string())
+}

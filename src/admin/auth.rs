@@ -1,0 +1,75 @@
+//! Who may use the admin API: the bootstrap token (`DINGTALK_OIDC_ADMIN_TOKEN`, kept only as a
+//! hash) or an access token we issued for the admin audience to a user with role `admin`
+//! (everything) or `auditor` (reads). 401 for a missing or invalid token, 403 for a valid token
+//! without the role (RFC 6750 §3.1).
+
+use std::sync::Arc;
+
+use poem::Request;
+use poem_openapi::SecurityScheme;
+use poem_openapi::auth::Bearer;
+
+use super::error::ApiError;
+use crate::app::App;
+use crate::random;
+use crate::tokens::{admin_audience, verify_access_token};
+
+pub const ADMIN_ROLE: &str = "admin";
+pub const AUDITOR_ROLE: &str = "auditor";
+
+/// The authenticated caller.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    /// `bootstrap`, or the user's id.
+    pub actor: String,
+    pub can_write: bool,
+}
+
+impl Principal {
+    /// Mutations need role `admin`.
+    pub fn require_write(&self) -> Result<(), ApiError> {
+        if self.can_write { Ok(()) } else { Err(ApiError::forbidden("this operation needs the admin role")) }
+    }
+}
+
+/// Bearer token: the bootstrap admin token, or an access token of ours with audience `<issuer>/admin`.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", checker = "check")]
+pub struct AdminAuth(pub Principal);
+
+async fn check(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
+    let app = req.data::<Arc<App>>().ok_or_else(ApiError::unavailable)?;
+    authenticate(app, &bearer.token).await.map_err(Into::into)
+}
+
+pub async fn authenticate(app: &App, token: &str) -> Result<Principal, ApiError> {
+    if let Some(hash) = &app.admin_token_hash
+        && random::secure_eq(random::hash(token).as_bytes(), hash.as_bytes())
+    {
+        return Ok(Principal { actor: "bootstrap".into(), can_write: true });
+    }
+    let ring = app.keys.ring();
+    let claims = verify_access_token(
+        &ring,
+        token,
+        &app.issuer,
+        &[&admin_audience(&app.issuer)],
+        app.config.tokens.leeway_secs,
+        app.now(),
+    )
+    .map_err(|_| ApiError::unauthorized("the token is invalid, expired or not for this API"))?;
+    if app.sessions.is_access_token_denied(&claims.jti).await? {
+        return Err(ApiError::unauthorized("the token was revoked"));
+    }
+    let user = app.directory.user(&claims.sub).await?.filter(|u| !u.disabled);
+    let Some(user) = user else { return Err(ApiError::unauthorized("the user is not active")) };
+    // Roles as the directory says now, not as the token said at issue.
+    let roles = &user.effective_roles;
+    if roles.iter().any(|r| r == ADMIN_ROLE) {
+        Ok(Principal { actor: user.id, can_write: true })
+    } else if roles.iter().any(|r| r == AUDITOR_ROLE) {
+        Ok(Principal { actor: user.id, can_write: false })
+    } else {
+        Err(ApiError::forbidden("the admin API needs the admin or auditor role"))
+    }
+}

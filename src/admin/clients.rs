@@ -1,0 +1,220 @@
+//! `/admin/v1/clients`: register (secret shown once), list, get, update, delete, rotate secret.
+
+use std::sync::Arc;
+
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use super::auth::AdminAuth;
+use super::error::{ApiError, ApiResult};
+use crate::app::App;
+use crate::directory::{Client, ClientUpdate, NewClient};
+
+/// A registered client. Its secret is never shown here.
+#[derive(Debug, Object)]
+pub struct ClientBody {
+    pub id: String,
+    pub name: String,
+    pub public: bool,
+    pub first_party: bool,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
+    pub allowed_scopes: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub backchannel_logout_uri: Option<String>,
+    pub resource_server: bool,
+    pub id_token_on_refresh: bool,
+    pub created_at: i64,
+}
+
+impl From<Client> for ClientBody {
+    fn from(c: Client) -> ClientBody {
+        ClientBody {
+            id: c.id,
+            name: c.name,
+            public: c.public,
+            first_party: c.first_party,
+            redirect_uris: c.redirect_uris,
+            post_logout_redirect_uris: c.post_logout_redirect_uris,
+            allowed_scopes: c.allowed_scopes,
+            grant_types: c.grant_types,
+            backchannel_logout_uri: c.backchannel_logout_uri,
+            resource_server: c.resource_server,
+            id_token_on_refresh: c.id_token_on_refresh,
+            created_at: c.created_at,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct NewClientBody {
+    /// A-Z a-z 0-9 - . _ ~, not a UUID.
+    pub id: String,
+    pub name: Option<String>,
+    pub redirect_uris: Vec<String>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    pub public: Option<bool>,
+    pub first_party: Option<bool>,
+    pub allowed_scopes: Option<Vec<String>>,
+    pub grant_types: Option<Vec<String>>,
+    pub backchannel_logout_uri: Option<String>,
+    pub resource_server: Option<bool>,
+    pub id_token_on_refresh: Option<bool>,
+}
+
+#[derive(Debug, Object)]
+pub struct ClientPatch {
+    pub name: Option<String>,
+    pub redirect_uris: Option<Vec<String>>,
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// An empty string removes it.
+    pub backchannel_logout_uri: Option<String>,
+    pub first_party: Option<bool>,
+    pub allowed_scopes: Option<Vec<String>>,
+    pub grant_types: Option<Vec<String>>,
+    pub resource_server: Option<bool>,
+    pub id_token_on_refresh: Option<bool>,
+}
+
+#[derive(Debug, Object)]
+pub struct CreatedClientBody {
+    pub client: ClientBody,
+    /// Shown this once; only its hash is stored.
+    pub client_secret: Option<String>,
+}
+
+#[derive(Debug, Object)]
+pub struct SecretBody {
+    /// Shown this once; the previous secret stops working now.
+    pub client_secret: String,
+}
+
+#[derive(ApiResponse)]
+pub enum Created {
+    /// Registered.
+    #[oai(status = 201)]
+    Created(Json<CreatedClientBody>),
+}
+
+#[derive(ApiResponse)]
+pub enum Deleted {
+    /// Done.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+pub struct ClientsApi;
+
+#[OpenApi(prefix_path = "/clients", tag = "ApiTags::Clients")]
+impl ClientsApi {
+    /// Register a client; a confidential client's secret is in this response only.
+    #[oai(path = "/", method = "post")]
+    async fn create(&self, auth: AdminAuth, app: Data<&Arc<App>>, body: Json<NewClientBody>) -> ApiResult<Created> {
+        auth.0.require_write()?;
+        let b = body.0;
+        let new = NewClient {
+            id: b.id,
+            name: b.name,
+            redirect_uris: b.redirect_uris,
+            post_logout_redirect_uris: b.post_logout_redirect_uris.unwrap_or_default(),
+            public: b.public.unwrap_or(false),
+            first_party: b.first_party.unwrap_or(false),
+            allowed_scopes: b.allowed_scopes,
+            grant_types: b.grant_types,
+            backchannel_logout_uri: b.backchannel_logout_uri.filter(|u| !u.is_empty()),
+            resource_server: b.resource_server.unwrap_or(false),
+            refresh_idle_ttl_secs: None,
+            refresh_absolute_ttl_secs: None,
+            id_token_on_refresh: b.id_token_on_refresh,
+        };
+        let (client, secret) = app.directory.create_client(new).await.map_err(ApiError::from)?;
+        super::audit(&app, &auth.0.actor, "client_created", Some(&client.id), serde_json::json!({})).await;
+        Ok(Created::Created(Json(CreatedClientBody { client: client.into(), client_secret: secret })))
+    }
+
+    /// List clients.
+    #[oai(path = "/", method = "get")]
+    async fn list(&self, _auth: AdminAuth, app: Data<&Arc<App>>) -> ApiResult<Json<Vec<ClientBody>>> {
+        let clients = app.directory.list_clients().await.map_err(ApiError::from)?;
+        Ok(Json(clients.into_iter().map(Into::into).collect()))
+    }
+
+    /// One client.
+    #[oai(path = "/:id", method = "get")]
+    async fn get(&self, _auth: AdminAuth, app: Data<&Arc<App>>, id: Path<String>) -> ApiResult<Json<ClientBody>> {
+        let client = app.directory.client(&id.0).await.map_err(ApiError::from)?;
+        Ok(Json(client.ok_or_else(|| ApiError::not_found(format!("no client {:?}", id.0)))?.into()))
+    }
+
+    /// Change a client.
+    #[oai(path = "/:id", method = "patch")]
+    async fn update(
+        &self,
+        auth: AdminAuth,
+        app: Data<&Arc<App>>,
+        id: Path<String>,
+        body: Json<ClientPatch>,
+    ) -> ApiResult<Json<ClientBody>> {
+        auth.0.require_write()?;
+        let b = body.0;
+        let update = ClientUpdate {
+            name: b.name,
+            redirect_uris: b.redirect_uris,
+            post_logout_redirect_uris: b.post_logout_redirect_uris,
+            backchannel_logout_uri: b.backchannel_logout_uri.map(|u| Some(u).filter(|u| !u.is_empty())),
+            first_party: b.first_party,
+            allowed_scopes: b.allowed_scopes,
+            grant_types: b.grant_types,
+            resource_server: b.resource_server,
+            id_token_on_refresh: b.id_token_on_refresh,
+        };
+        let client = app.directory.update_client(&id.0, update).await.map_err(ApiError::from)?;
+        let client = client.ok_or_else(|| ApiError::not_found(format!("no client {:?}", id.0)))?;
+        super::audit(&app, &auth.0.actor, "client_updated", Some(&client.id), serde_json::json!({})).await;
+        Ok(Json(client.into()))
+    }
+
+    /// Remove a client.
+    #[oai(path = "/:id", method = "delete")]
+    async fn delete(&self, auth: AdminAuth, app: Data<&Arc<App>>, id: Path<String>) -> ApiResult<Deleted> {
+        auth.0.require_write()?;
+        if !app.directory.remove_client(&id.0).await.map_err(ApiError::from)? {
+            return Err(ApiError::not_found(format!("no client {:?}", id.0)).into());
+        }
+        super::audit(&app, &auth.0.actor, "client_deleted", Some(&id.0), serde_json::json!({})).await;
+        Ok(Deleted::NoContent)
+    }
+
+    /// Issue a new secret for a confidential client; the old one stops working at once.
+    #[oai(path = "/:id/secret", method = "post")]
+    async fn rotate_secret(
+        &self,
+        auth: AdminAuth,
+        app: Data<&Arc<App>>,
+        id: Path<String>,
+    ) -> ApiResult<Json<SecretBody>> {
+        auth.0.require_write()?;
+        let secret = app.directory.rotate_client_secret(&id.0).await.map_err(ApiError::from)?;
+        let secret = secret.ok_or_else(|| ApiError::not_found(format!("no client {:?}", id.0)))?;
+        super::audit(&app, &auth.0.actor, "client_secret_rotated", Some(&id.0), serde_json::json!({})).await;
+        Ok(Json(SecretBody { client_secret: secret }))
+    }
+}
+
+#[derive(poem_openapi::Tags)]
+pub enum ApiTags {
+    /// Relying parties.
+    Clients,
+    /// Users seen through DingTalk logins.
+    Users,
+    /// Roles, grants and DingTalk mapping rules.
+    Roles,
+    /// SSO sessions.
+    Sessions,
+    /// Signing keys.
+    Keys,
+    /// Audit events.
+    Audit,
+}

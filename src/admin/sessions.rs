@@ -1,0 +1,79 @@
+//! `/admin/v1/users/{id}/sessions` and `/admin/v1/sessions/{sid}`: see and end SSO sessions.
+
+use std::sync::Arc;
+
+use poem::web::Data;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+
+use super::auth::AdminAuth;
+use super::clients::ApiTags;
+use super::error::{ApiError, ApiResult};
+use super::roles::Done;
+use super::users::existing_user;
+use crate::app::App;
+use crate::store::SsoSession;
+
+#[derive(Debug, Object)]
+pub struct SessionBody {
+    /// The session id (`sid`).
+    pub id: String,
+    pub user_id: String,
+    pub auth_time: i64,
+    pub expires_at: i64,
+    pub last_seen_at: i64,
+    pub clients: Vec<String>,
+}
+
+impl From<SsoSession> for SessionBody {
+    fn from(s: SsoSession) -> SessionBody {
+        SessionBody {
+            id: s.id,
+            user_id: s.user_id,
+            auth_time: s.auth_time,
+            expires_at: s.expires_at,
+            last_seen_at: s.last_seen_at,
+            clients: s.clients,
+        }
+    }
+}
+
+pub struct SessionsApi;
+
+#[OpenApi(tag = "ApiTags::Sessions")]
+impl SessionsApi {
+    /// A user's live SSO sessions.
+    #[oai(path = "/users/:id/sessions", method = "get")]
+    async fn list(
+        &self,
+        _auth: AdminAuth,
+        app: Data<&Arc<App>>,
+        id: Path<String>,
+    ) -> ApiResult<Json<Vec<SessionBody>>> {
+        let user = existing_user(&app, &id.0).await?;
+        let sessions = app.sessions.sso_sessions_of_user(&user.id).await.map_err(ApiError::from)?;
+        Ok(Json(sessions.into_iter().map(Into::into).collect()))
+    }
+
+    /// End every session of a user (and revoke all the user's refresh tokens).
+    #[oai(path = "/users/:id/sessions", method = "delete")]
+    async fn revoke_all(&self, auth: AdminAuth, app: Data<&Arc<App>>, id: Path<String>) -> ApiResult<Done> {
+        auth.0.require_write()?;
+        let user = existing_user(&app, &id.0).await?;
+        app.revocation().revoke_user(&user.id, "revoked by an admin", app.now()).await.map_err(ApiError::from)?;
+        super::audit(&app, &auth.0.actor, "sessions_revoked", Some(&user.id), serde_json::json!({})).await;
+        Ok(Done::NoContent)
+    }
+
+    /// End one session: its session-bound refresh tokens die and its clients are notified.
+    #[oai(path = "/sessions/:sid", method = "delete")]
+    async fn revoke(&self, auth: AdminAuth, app: Data<&Arc<App>>, sid: Path<String>) -> ApiResult<Done> {
+        auth.0.require_write()?;
+        let session = app.sessions.get_sso_session(&sid.0).await.map_err(ApiError::from)?;
+        let session = session.ok_or_else(|| ApiError::not_found("no such live session"))?;
+        app.revocation().end_session(&session, app.now()).await.map_err(ApiError::from)?;
+        super::audit(&app, &auth.0.actor, "session_revoked", Some(&session.user_id), serde_json::json!({})).await;
+        Ok(Done::NoContent)
+    }
+}

@@ -1,0 +1,121 @@
+//! `/admin/v1/users`: list (paging, search), get, disable (ends sessions and refresh families at
+//! once), enable.
+
+use std::sync::Arc;
+
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+
+use super::auth::AdminAuth;
+use super::clients::ApiTags;
+use super::error::{ApiError, ApiResult};
+use crate::app::App;
+use crate::directory::User;
+
+#[derive(Debug, Object)]
+pub struct UserBody {
+    /// The stable `sub`.
+    pub id: String,
+    pub union_id: String,
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub dingtalk_user_id: Option<String>,
+    pub corp_id: Option<String>,
+    pub title: Option<String>,
+    pub dept_ids: Vec<i64>,
+    pub admin: bool,
+    pub active: bool,
+    pub disabled: bool,
+    pub roles: Vec<String>,
+    pub created_at: i64,
+    pub last_login_at: Option<i64>,
+}
+
+impl From<User> for UserBody {
+    fn from(u: User) -> UserBody {
+        UserBody {
+            id: u.id,
+            union_id: u.union_id,
+            name: u.name,
+            email: u.email,
+            dingtalk_user_id: u.dingtalk_user_id,
+            corp_id: u.corp_id,
+            title: u.title,
+            dept_ids: u.dept_ids,
+            admin: u.admin,
+            active: u.active,
+            disabled: u.disabled,
+            roles: u.effective_roles,
+            created_at: u.created_at,
+            last_login_at: u.last_login_at,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct UsersPage {
+    pub users: Vec<UserBody>,
+    pub total: u64,
+}
+
+pub struct UsersApi;
+
+pub async fn existing_user(app: &App, id: &str) -> Result<User, poem::Error> {
+    let user = app.directory.user(id).await.map_err(ApiError::from)?;
+    Ok(user.ok_or_else(|| ApiError::not_found(format!("no user {id:?}")))?)
+}
+
+#[OpenApi(prefix_path = "/users", tag = "ApiTags::Users")]
+impl UsersApi {
+    /// List users; `search` matches name, DingTalk userid, unionId or email.
+    #[oai(path = "/", method = "get")]
+    async fn list(
+        &self,
+        _auth: AdminAuth,
+        app: Data<&Arc<App>>,
+        search: Query<Option<String>>,
+        offset: Query<Option<u64>>,
+        limit: Query<Option<u64>>,
+    ) -> ApiResult<Json<UsersPage>> {
+        let limit = limit.0.unwrap_or(50);
+        if limit == 0 || limit > 500 {
+            return Err(ApiError::bad_request("limit", "limit must be 1 to 500").into());
+        }
+        let (users, total) = app
+            .directory
+            .list_users(search.0.as_deref(), offset.0.unwrap_or(0), limit)
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Json(UsersPage { users: users.into_iter().map(Into::into).collect(), total }))
+    }
+
+    /// One user.
+    #[oai(path = "/:id", method = "get")]
+    async fn get(&self, _auth: AdminAuth, app: Data<&Arc<App>>, id: Path<String>) -> ApiResult<Json<UserBody>> {
+        Ok(Json(existing_user(&app, &id.0).await?.into()))
+    }
+
+    /// Disable a user: every session and refresh-token family ends now, their clients are told,
+    /// and new logins are refused.
+    #[oai(path = "/:id/disable", method = "post")]
+    async fn disable(&self, auth: AdminAuth, app: Data<&Arc<App>>, id: Path<String>) -> ApiResult<Json<UserBody>> {
+        auth.0.require_write()?;
+        existing_user(&app, &id.0).await?;
+        app.directory.set_user_disabled(&id.0, true).await.map_err(ApiError::from)?;
+        app.revocation().revoke_user(&id.0, "disabled by an admin", app.now()).await.map_err(ApiError::from)?;
+        super::audit(&app, &auth.0.actor, "user_disabled", Some(&id.0), serde_json::json!({})).await;
+        Ok(Json(existing_user(&app, &id.0).await?.into()))
+    }
+
+    /// Enable a disabled user.
+    #[oai(path = "/:id/enable", method = "post")]
+    async fn enable(&self, auth: AdminAuth, app: Data<&Arc<App>>, id: Path<String>) -> ApiResult<Json<UserBody>> {
+        auth.0.require_write()?;
+        existing_user(&app, &id.0).await?;
+        app.directory.set_user_disabled(&id.0, false).await.map_err(ApiError::from)?;
+        super::audit(&app, &auth.0.actor, "user_enabled", Some(&id.0), serde_json::json!({})).await;
+        Ok(Json(existing_user(&app, &id.0).await?.into()))
+    }
+}
