@@ -134,6 +134,16 @@ impl App {
         let now = self.now();
         if let Some(rotated) = self.rotation().rotate_if_due(now).await? {
             tracing::info!(kid = %rotated.kid, "scheduled key rotation");
+            let event = crate::directory::audit::AuditEvent {
+                kind: "key_rotated".into(),
+                actor: Some("scheduler".into()),
+                subject: Some(rotated.kid.clone()),
+                client_id: None,
+                detail: serde_json::json!({ "activates_at": rotated.activates_at }),
+            };
+            if let Err(e) = self.directory.record_audit(now, event).await {
+                tracing::error!(error = %e, "cannot record audit event");
+            }
         }
         let rows = self.directory.signing_keys().await?;
         let ring = self.keys.ring();

@@ -44,6 +44,14 @@ pub enum Command {
     /// Manage signing keys: list, rotate, revoke, import, rewrap.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// See users; disable and enable them.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// Roles, grants and DingTalk mapping rules.
+    #[command(subcommand)]
+    Roles(RolesCommand),
+    /// Query the audit log.
+    Audit(AuditArgs),
     /// Print the OpenAPI spec (YAML) of the admin API (committed as openapi/admin.yaml).
     Openapi,
 }
@@ -90,6 +98,124 @@ pub enum ClientsCommand {
         /// The client id.
         id: String,
     },
+    /// Issue a new secret for a confidential client (printed once; the old one stops working).
+    RotateSecret {
+        /// The client id.
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// List users (search matches name, DingTalk userid, unionId or email).
+    List {
+        #[arg(long)]
+        search: Option<String>,
+        #[arg(long, default_value_t = 0)]
+        offset: u64,
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+    },
+    /// Show one user.
+    Show {
+        /// The user id (`sub`).
+        id: String,
+    },
+    /// Disable a user: every session and refresh token ends now.
+    Disable {
+        /// The user id (`sub`).
+        id: String,
+    },
+    /// Enable a disabled user.
+    Enable {
+        /// The user id (`sub`).
+        id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RolesCommand {
+    /// Create a role.
+    Create {
+        name: String,
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// List roles.
+    List,
+    /// Show a role.
+    Show { name: String },
+    /// Change a role's description.
+    Update {
+        name: String,
+        #[arg(long)]
+        description: String,
+    },
+    /// Delete a role with its grants and mapping rules.
+    Delete { name: String },
+    /// Grant a role to a user.
+    Grant {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        role: String,
+    },
+    /// Take a direct grant away.
+    Revoke {
+        #[arg(long)]
+        user: String,
+        #[arg(long)]
+        role: String,
+    },
+    /// Mapping rules from DingTalk org data to roles.
+    #[command(subcommand)]
+    Mappings(MappingsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MappingsCommand {
+    /// Map members of a department, holders of an org role, org admins or department leaders to a role.
+    Add {
+        #[arg(long)]
+        role: String,
+        /// Members of this DingTalk department id (with --leader: leaders of it).
+        #[arg(long)]
+        department: Option<i64>,
+        /// With --department: also members of every department below it.
+        #[arg(long)]
+        include_sub_departments: bool,
+        /// Holders of this DingTalk org role id.
+        #[arg(long)]
+        org_role: Option<i64>,
+        /// DingTalk org admins.
+        #[arg(long)]
+        org_admin: bool,
+        /// Department leaders (of --department, or of any department).
+        #[arg(long)]
+        leader: bool,
+    },
+    /// List mapping rules.
+    List,
+    /// Remove a mapping rule.
+    Remove { id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct AuditArgs {
+    #[arg(long)]
+    pub kind: Option<String>,
+    #[arg(long)]
+    pub actor: Option<String>,
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// Unix seconds.
+    #[arg(long)]
+    pub since: Option<i64>,
+    /// Unix seconds.
+    #[arg(long)]
+    pub until: Option<i64>,
+    #[arg(long, default_value_t = 100)]
+    pub limit: u64,
 }
 
 #[derive(Debug, Args)]
@@ -241,6 +367,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Clients(cmd) => clients(cli.config, cmd).await,
         Command::Sessions(cmd) => sessions(cli.config, cmd).await,
         Command::Keys(cmd) => keys(cli.config, cmd).await,
+        Command::Users(cmd) => users(cli.config, cmd).await,
+        Command::Roles(cmd) => roles(cli.config, cmd).await,
+        Command::Audit(args) => audit(cli.config, args).await,
         Command::Openapi => {
             print!("{}", crate::admin::spec_yaml());
             Ok(())
@@ -461,6 +590,14 @@ async fn clients(config_path: Option<PathBuf>, cmd: ClientsCommand) -> anyhow::R
             Some(client) => println!("{}", serde_json::to_string_pretty(&client)?),
             None => bail!("no client {id:?}"),
         },
+        ClientsCommand::RotateSecret { id } => match directory.rotate_client_secret(&id).await? {
+            Some(secret) => {
+                println!("client secret: {secret}");
+                println!("Store the secret now: it is kept only as a hash and cannot be shown again.");
+                cli_audit(&directory, "client_secret_rotated", Some(&id), serde_json::json!({})).await;
+            }
+            None => bail!("no client {id:?}"),
+        },
         ClientsCommand::Remove { id } => {
             if directory.remove_client(&id).await? {
                 println!("client {id} removed");
@@ -547,16 +684,23 @@ async fn keys(config_path: Option<PathBuf>, cmd: KeysCommand) -> anyhow::Result<
                 );
             }
             let rotated = rotation.rotate(now, immediate).await?;
+            cli_audit(&directory, "key_rotated", Some(&rotated.kid), serde_json::json!({ "created": rotated.created }))
+                .await;
             let verb = if rotated.created { "published" } else { "already pending" };
             println!("key {} {verb}; signs from {}", rotated.kid, date(rotated.activates_at));
         }
-        KeysCommand::Revoke { kid } => match rotation.revoke(&kid, now).await? {
-            Some(replacement) => println!("key {kid} revoked; key {replacement} signs from now"),
-            None => println!("key {kid} revoked"),
-        },
+        KeysCommand::Revoke { kid } => {
+            let replacement = rotation.revoke(&kid, now).await?;
+            cli_audit(&directory, "key_revoked", Some(&kid), serde_json::json!({ "replacement": replacement })).await;
+            match replacement {
+                Some(replacement) => println!("key {kid} revoked; key {replacement} signs from now"),
+                None => println!("key {kid} revoked"),
+            }
+        }
         KeysCommand::Import { pem, now: immediate } => {
             let text = std::fs::read_to_string(&pem).with_context(|| format!("cannot read {}", pem.display()))?;
             let kid = rotation.import(&text, now, immediate).await?;
+            cli_audit(&directory, "key_imported", Some(&kid), serde_json::json!({})).await;
             println!("key {kid} imported");
         }
         KeysCommand::Rewrap { new_kek, new_kek_file } => {
@@ -566,8 +710,181 @@ async fn keys(config_path: Option<PathBuf>, cmd: KeysCommand) -> anyhow::Result<
                 (None, None) => bail!("give --new-kek or --new-kek-file"),
             };
             let count = rotation.rewrap(&new).await?;
+            cli_audit(&directory, "keys_rewrapped", None, serde_json::json!({ "kek_id": new.id(), "count": count }))
+                .await;
             println!("{count} keys re-sealed under KEK {}; configure it as keys.kek now", new.id());
         }
+    }
+    Ok(())
+}
+
+/// Audit events for changes made from the CLI (actor `cli`).
+async fn cli_audit(directory: &Directory, kind: &str, subject: Option<&str>, detail: serde_json::Value) {
+    let event = crate::directory::audit::AuditEvent {
+        kind: kind.into(),
+        actor: Some("cli".into()),
+        subject: subject.map(str::to_string),
+        client_id: None,
+        detail,
+    };
+    if let Err(e) = directory.record_audit(chrono::Utc::now().timestamp(), event).await {
+        eprintln!("warning: cannot record audit event: {e}");
+    }
+}
+
+async fn users(config_path: Option<PathBuf>, cmd: UsersCommand) -> anyhow::Result<()> {
+    let config = Config::load(config_path.as_deref())?;
+    config.validate(true)?;
+    let directory = connect(&config).await?;
+    let show = |u: &crate::directory::User| {
+        println!("{}", serde_json::to_string_pretty(u).unwrap_or_default());
+    };
+    match cmd {
+        UsersCommand::List { search, offset, limit } => {
+            let (users, total) = directory.list_users(search.as_deref(), offset, limit).await?;
+            for u in &users {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    u.id,
+                    u.name.as_deref().unwrap_or("-"),
+                    u.dingtalk_user_id.as_deref().unwrap_or("-"),
+                    if u.disabled { "disabled" } else { "enabled" }
+                );
+            }
+            eprintln!("{} of {total}", users.len());
+        }
+        UsersCommand::Show { id } => match directory.user(&id).await? {
+            Some(u) => show(&u),
+            None => bail!("no user {id:?}"),
+        },
+        UsersCommand::Disable { id } => {
+            if !directory.set_user_disabled(&id, true).await? {
+                bail!("no user {id:?}");
+            }
+            let (store, _) = crate::app::connect_session_store(&config, &directory).await?;
+            let revocation = crate::revocation::Revocation {
+                sessions: store.as_ref(),
+                directory: &directory,
+                backchannel_retry_window_secs: config.logout.backchannel_retry_window_secs as i64,
+            };
+            revocation.revoke_user(&id, "disabled from the CLI", chrono::Utc::now().timestamp()).await?;
+            cli_audit(&directory, "user_disabled", Some(&id), serde_json::json!({})).await;
+            println!("user {id} disabled; sessions and refresh tokens revoked");
+        }
+        UsersCommand::Enable { id } => {
+            if !directory.set_user_disabled(&id, false).await? {
+                bail!("no user {id:?}");
+            }
+            cli_audit(&directory, "user_enabled", Some(&id), serde_json::json!({})).await;
+            println!("user {id} enabled");
+        }
+    }
+    Ok(())
+}
+
+async fn roles(config_path: Option<PathBuf>, cmd: RolesCommand) -> anyhow::Result<()> {
+    use crate::directory::roles::MappingRule;
+    let config = Config::load(config_path.as_deref())?;
+    config.validate(true)?;
+    let directory = connect(&config).await?;
+    match cmd {
+        RolesCommand::Create { name, description } => {
+            directory.create_role(&name, &description).await?;
+            cli_audit(&directory, "role_created", Some(&name), serde_json::json!({})).await;
+            println!("role {name} created");
+        }
+        RolesCommand::List => {
+            for role in directory.list_roles().await? {
+                println!("{}\t{}", role.name, role.description);
+            }
+        }
+        RolesCommand::Show { name } => match directory.role(&name).await? {
+            Some(role) => println!("{}", serde_json::to_string_pretty(&role)?),
+            None => bail!("no role {name:?}"),
+        },
+        RolesCommand::Update { name, description } => {
+            if directory.update_role(&name, &description).await?.is_none() {
+                bail!("no role {name:?}");
+            }
+            cli_audit(&directory, "role_updated", Some(&name), serde_json::json!({})).await;
+            println!("role {name} updated");
+        }
+        RolesCommand::Delete { name } => {
+            if !directory.delete_role(&name).await? {
+                bail!("no role {name:?}");
+            }
+            cli_audit(&directory, "role_deleted", Some(&name), serde_json::json!({})).await;
+            println!("role {name} deleted");
+        }
+        RolesCommand::Grant { user, role } => {
+            directory.grant_role(&user, &role).await?;
+            cli_audit(&directory, "role_granted", Some(&user), serde_json::json!({ "role": role })).await;
+            println!("{role} granted to {user} (effective at the next login or recheck)");
+        }
+        RolesCommand::Revoke { user, role } => {
+            if !directory.revoke_grant(&user, &role).await? {
+                bail!("{user} has no direct grant of {role}");
+            }
+            cli_audit(&directory, "role_grant_revoked", Some(&user), serde_json::json!({ "role": role })).await;
+            println!("{role} taken from {user}");
+        }
+        RolesCommand::Mappings(MappingsCommand::Add {
+            role,
+            department,
+            include_sub_departments,
+            org_role,
+            org_admin,
+            leader,
+        }) => {
+            let rule = match (department, org_role, org_admin, leader) {
+                (dept, None, false, true) => MappingRule::DepartmentLeader { dept_id: dept },
+                (Some(dept_id), None, false, false) => MappingRule::Department { dept_id, include_sub_departments },
+                (None, Some(role_id), false, false) => MappingRule::OrgRole { role_id },
+                (None, None, true, false) => MappingRule::OrgAdmin,
+                _ => bail!("give exactly one of --department, --org-role, --org-admin, --leader [--department]"),
+            };
+            let mapping = directory.create_mapping(&role, rule).await?;
+            cli_audit(&directory, "mapping_created", Some(&role), serde_json::json!({ "id": mapping.id })).await;
+            println!("mapping {} created", mapping.id);
+        }
+        RolesCommand::Mappings(MappingsCommand::List) => {
+            for m in directory.list_mappings().await? {
+                println!("{}\t{}\t{}", m.id, m.role, serde_json::to_string(&m.rule)?);
+            }
+        }
+        RolesCommand::Mappings(MappingsCommand::Remove { id }) => {
+            if !directory.delete_mapping(&id).await? {
+                bail!("no mapping {id:?}");
+            }
+            cli_audit(&directory, "mapping_deleted", None, serde_json::json!({ "id": id })).await;
+            println!("mapping {id} removed");
+        }
+    }
+    Ok(())
+}
+
+async fn audit(config_path: Option<PathBuf>, args: AuditArgs) -> anyhow::Result<()> {
+    let config = Config::load(config_path.as_deref())?;
+    config.validate(true)?;
+    let directory = connect(&config).await?;
+    let query = crate::directory::audit::AuditQuery {
+        kind: args.kind,
+        actor: args.actor,
+        subject: args.subject,
+        since: args.since,
+        until: args.until,
+        limit: args.limit,
+    };
+    for e in directory.audit_events(&query).await? {
+        let at = chrono::DateTime::from_timestamp(e.at, 0).map(|d| d.to_rfc3339()).unwrap_or_default();
+        println!(
+            "{at}\t{}\tactor={}\tsubject={}\tclient={}\t{}",
+            e.kind,
+            e.actor.as_deref().unwrap_or("-"),
+            e.subject.as_deref().unwrap_or("-"),
+            e.client_id.as_deref().unwrap_or("-"),
+            e.detail
+        );
     }
     Ok(())
 }

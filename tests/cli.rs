@@ -42,6 +42,13 @@ fn every_command_has_help() {
         vec!["sessions", "list", "--help"],
         vec!["sessions", "revoke", "--help"],
         vec!["keys", "--help"],
+        vec!["users", "list", "--help"],
+        vec!["users", "disable", "--help"],
+        vec!["roles", "create", "--help"],
+        vec!["roles", "grant", "--help"],
+        vec!["roles", "mappings", "add", "--help"],
+        vec!["audit", "--help"],
+        vec!["clients", "rotate-secret", "--help"],
         vec!["keys", "list", "--help"],
         vec!["keys", "rotate", "--help"],
         vec!["keys", "revoke", "--help"],
@@ -204,6 +211,24 @@ async fn serve_dev_runs_the_provider_with_the_simulator_and_a_cli_registered_cli
         .await
         .unwrap();
     assert_eq!(refresh.status(), reqwest::StatusCode::BAD_REQUEST, "revoked from the CLI");
+
+    // Users, roles and audit from the CLI (parity with the admin API).
+    let users = String::from_utf8(run(dir.path(), &["users", "list", "--search", "bob"], &[]).stdout).unwrap();
+    assert!(users.contains(&sub), "{users}");
+    assert!(run(dir.path(), &["roles", "create", "ops", "--description", "operators"], &[]).status.success());
+    assert!(run(dir.path(), &["roles", "grant", "--user", &sub, "--role", "ops"], &[]).status.success());
+    let added = run(dir.path(), &["roles", "mappings", "add", "--role", "ops", "--department", "3"], &[]);
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let mappings = String::from_utf8(run(dir.path(), &["roles", "mappings", "list"], &[]).stdout).unwrap();
+    assert!(mappings.contains("\"dept_id\":3"), "{mappings}");
+    assert!(!run(dir.path(), &["roles", "grant", "--user", &sub, "--role", "nope"], &[]).status.success());
+    assert!(run(dir.path(), &["users", "disable", &sub], &[]).status.success());
+    let shown = String::from_utf8(run(dir.path(), &["users", "show", &sub], &[]).stdout).unwrap();
+    assert!(shown.contains("\"disabled\": true"), "{shown}");
+    let audit = String::from_utf8(run(dir.path(), &["audit", "--actor", "cli"], &[]).stdout).unwrap();
+    assert!(audit.contains("role_created") && audit.contains("user_disabled"), "{audit}");
+    let rotated = run(dir.path(), &["clients", "rotate-secret", "cli-app"], &[]);
+    assert!(String::from_utf8_lossy(&rotated.stdout).contains("client secret:"));
 
     // Key commands work next to `serve --dev` (they use its development KEK).
     let list = String::from_utf8(run(dir.path(), &["keys", "list"], &[]).stdout).unwrap();
