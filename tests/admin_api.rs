@@ -294,6 +294,12 @@ fn routes(f: &Fixture) -> Vec<Route> {
         r(Method::DELETE, "/roles/target-role", None),
         r(Method::POST, "/mappings", Some(json!({"role": "target-role", "rule": {"kind": "org_admin"}}))),
         r(Method::GET, "/mappings", None),
+        r(Method::GET, &format!("/mappings/{}", f.mapping), None),
+        r(
+            Method::PUT,
+            &format!("/mappings/{}", f.mapping),
+            Some(json!({"role": "target-role", "rule": {"kind": "department", "dept_id": 3}})),
+        ),
         r(Method::DELETE, &format!("/mappings/{}", f.mapping), None),
         r(Method::GET, "/keys", None),
         r(Method::POST, "/keys/rotate", Some(json!({"now": false}))),
@@ -460,6 +466,12 @@ async fn every_route_naming_an_unknown_thing_answers_404() {
         (Method::PATCH, "/roles/nope".into(), Some(json!({"description": "x"}))),
         (Method::DELETE, "/roles/nope".into(), None),
         (Method::DELETE, "/mappings/no-such-mapping".into(), None),
+        (Method::GET, "/mappings/no-such-mapping".into(), None),
+        (
+            Method::PUT,
+            "/mappings/no-such-mapping".into(),
+            Some(json!({"role": "target-role", "rule": {"kind": "org_admin"}})),
+        ),
         (Method::POST, "/keys/no-such-kid/revoke".into(), None),
     ];
     for (method, path, body) in cases {
@@ -750,6 +762,26 @@ async fn roles_grants_and_mappings_are_managed_and_take_effect_at_the_next_login
         assert_eq!(created["role"], "engineering");
         mapping_ids.push(s(created, "id"));
     }
+    // Replace one rule, read it back.
+    let replaced = a
+        .boot(
+            Method::PUT,
+            &format!("/mappings/{}", mapping_ids[2]),
+            Some(json!({"role": "engineering", "rule": {"kind": "org_role", "role_id": 1102}})),
+        )
+        .await
+        .expect(StatusCode::OK, "PUT /mappings/{id}")
+        .clone();
+    assert_eq!(replaced["rule"]["kind"], "org_role");
+    assert_eq!(a.get(&format!("/mappings/{}", mapping_ids[2])).await["rule"]["role_id"], 1102);
+    let bad = a
+        .boot(
+            Method::PUT,
+            &format!("/mappings/{}", mapping_ids[2]),
+            Some(json!({"role": "engineering", "rule": {"kind": "astrology"}})),
+        )
+        .await;
+    bad.expect_error(StatusCode::BAD_REQUEST, "invalid_request", Some("rule"), "PUT with an unknown kind");
     let listed = a.get("/mappings").await;
     for id in &mapping_ids {
         assert!(listed.as_array().unwrap().iter().any(|m| m["id"] == id.as_str()), "{id} listed in {listed}");

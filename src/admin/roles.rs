@@ -282,6 +282,45 @@ impl RolesApi {
         Ok(Json(app.directory.list_mappings().await.map_err(ApiError::from)?.into_iter().map(Into::into).collect()))
     }
 
+    /// One mapping rule.
+    #[oai(path = "/mappings/:id", method = "get")]
+    async fn get_mapping(
+        &self,
+        _auth: AdminAuth,
+        app: Data<&Arc<App>>,
+        id: Path<String>,
+    ) -> ApiResult<Json<MappingBody>> {
+        let mapping = app.directory.mapping(&id.0).await.map_err(ApiError::from)?;
+        Ok(Json(mapping.ok_or_else(|| ApiError::not_found(format!("no mapping {:?}", id.0)))?.into()))
+    }
+
+    /// Replace a mapping rule (its role and its rule).
+    #[oai(path = "/mappings/:id", method = "put")]
+    async fn update_mapping(
+        &self,
+        auth: AdminAuth,
+        app: Data<&Arc<App>>,
+        id: Path<String>,
+        body: Json<NewMappingBody>,
+    ) -> ApiResult<Json<MappingBody>> {
+        auth.0.require_write()?;
+        let rule = rule_from(&body.0.rule)?;
+        if app.directory.mapping(&id.0).await.map_err(ApiError::from)?.is_none() {
+            return Err(ApiError::not_found(format!("no mapping {:?}", id.0)).into());
+        }
+        let mapping = app.directory.update_mapping(&id.0, &body.0.role, rule).await.map_err(ApiError::from)?;
+        let mapping = mapping.ok_or_else(|| ApiError::not_found(format!("no mapping {:?}", id.0)))?;
+        super::audit(
+            &app,
+            &auth.0.actor,
+            "mapping_updated",
+            Some(&mapping.role),
+            serde_json::json!({ "id": mapping.id }),
+        )
+        .await;
+        Ok(Json(mapping.into()))
+    }
+
     /// Delete a mapping rule.
     #[oai(path = "/mappings/:id", method = "delete")]
     async fn delete_mapping(&self, auth: AdminAuth, app: Data<&Arc<App>>, id: Path<String>) -> ApiResult<Done> {

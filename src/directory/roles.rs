@@ -213,6 +213,31 @@ impl Directory {
             .collect()
     }
 
+    /// Replaces a rule's role and rule; `Ok(None)` when there is no such mapping.
+    pub async fn update_mapping(
+        &self,
+        id: &str,
+        role: &str,
+        rule: MappingRule,
+    ) -> Result<Option<RoleMapping>, DirectoryError> {
+        if self.role(role).await?.is_none() {
+            return Err(DirectoryError::Invalid(format!("role: no role {role:?}")));
+        }
+        let kind =
+            serde_json::to_value(&rule).ok().and_then(|v| v["kind"].as_str().map(str::to_string)).unwrap_or_default();
+        let result = role_mapping::Entity::update_many()
+            .col_expr(role_mapping::Column::Role, sea_orm::sea_query::Expr::value(role))
+            .col_expr(role_mapping::Column::Kind, sea_orm::sea_query::Expr::value(kind))
+            .col_expr(role_mapping::Column::Value, sea_orm::sea_query::Expr::value(super::to_json(&rule)))
+            .filter(role_mapping::Column::Id.eq(id))
+            .exec(&self.db)
+            .await?;
+        if result.rows_affected == 0 {
+            return Ok(None);
+        }
+        self.mapping(id).await
+    }
+
     pub async fn delete_mapping(&self, id: &str) -> Result<bool, DirectoryError> {
         Ok(role_mapping::Entity::delete_by_id(id.to_string()).exec(&self.db).await?.rows_affected > 0)
     }
