@@ -80,6 +80,8 @@ impl App {
         let issuer = config.issuer_base().to_string();
         let discovery = crate::oidc::discovery::render(&issuer);
         let cookies = CookiePolicy { secure: issuer.starts_with("https://") };
+        // Install the metrics recorder before the first request counts anything.
+        let _ = crate::metrics::handle();
         let backchannel_http = reqwest::Client::builder()
             .timeout(Duration::from_millis(config.logout.backchannel_timeout_ms))
             .connect_timeout(Duration::from_millis(config.logout.backchannel_timeout_ms))

@@ -13,9 +13,11 @@ pub mod config;
 pub mod dingtalk;
 pub mod directory;
 pub mod keys;
+pub mod metrics;
 #[path = "../migrations/mod.rs"]
 pub mod migrations;
 pub mod oidc;
+pub mod ops;
 pub mod random;
 pub mod revocation;
 pub mod server;

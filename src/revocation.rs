@@ -67,6 +67,7 @@ impl Revocation<'_> {
     /// access tokens are denylisted and its client told (RFC 9700 §4.14.2).
     pub async fn after_reuse(&self, revoked: &RevokedFamily, now: i64) -> Result<(), StoreError> {
         self.deny_family_tokens(revoked, now).await?;
+        crate::metrics::refresh_reuse_detected();
         let family = &revoked.family;
         tracing::warn!(client_id = %family.client_id, family = %family.id, "refresh token reuse detected; family revoked");
         self.audit(

@@ -27,7 +27,9 @@ pub fn routes(app: Arc<App>) -> impl Endpoint + 'static {
         .at(paths::INTROSPECT, post(oidc::introspect::introspect))
         .at(paths::LOGOUT, get(oidc::logout::logout).post(oidc::logout::logout))
         .at(paths::LOGOUT_CONFIRM, post(oidc::logout::confirm))
-        .at("/healthz", get(healthz))
+        .at("/healthz", get(crate::ops::healthz))
+        .at("/readyz", get(crate::ops::readyz))
+        .at("/metrics", get(crate::ops::metrics))
         .nest("/", crate::admin::routes(&app.issuer));
     let hsts = app.issuer.starts_with("https://");
     let mut root = Route::new();
@@ -38,13 +40,7 @@ pub fn routes(app: Arc<App>) -> impl Endpoint + 'static {
             .at(format!("{}{}", paths::OAUTH_METADATA, prefix), get(oidc::discovery::discovery))
             .nest(prefix, provider);
     }
-    root.with(SecurityHeaders { hsts }).data(app)
-}
-
-/// Liveness: the process is up and serving HTTP.
-#[poem::handler]
-fn healthz() -> &'static str {
-    "ok"
+    root.with(SecurityHeaders { hsts }).with(crate::web::observe::Observe).data(app)
 }
 
 /// Serves until `shutdown` resolves, then drains in-flight requests.

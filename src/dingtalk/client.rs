@@ -358,6 +358,18 @@ impl DingTalkClient {
     /// are never logged because oapi URLs carry the token.
     async fn send(&self, what: &str, request: reqwest::RequestBuilder) -> Result<RawResponse, DingTalkError> {
         let started = Instant::now();
+        let result = self.send_inner(what, request).await;
+        let outcome = match &result {
+            // oapi errors arrive as HTTP 200: the envelope's errcode is judged by the caller.
+            Ok(raw) => raw.status.to_string(),
+            Err(e) => e.log_code(),
+        };
+        crate::metrics::dingtalk_call(what, &outcome, started.elapsed().as_secs_f64());
+        result
+    }
+
+    async fn send_inner(&self, what: &str, request: reqwest::RequestBuilder) -> Result<RawResponse, DingTalkError> {
+        let started = Instant::now();
         let mut response = request.send().await.map_err(transport_error)?;
         let status = response.status().as_u16();
         let request_id = response.headers().get("x-acs-request-id").and_then(|v| v.to_str().ok()).map(str::to_owned);

@@ -292,4 +292,7 @@ pub trait SessionStore: Send + Sync {
     async fn try_lock(&self, name: &str, holder: &str, ttl_secs: u64) -> Result<bool, StoreError>;
     /// Releases the lease if `holder` still holds it.
     async fn unlock(&self, name: &str, holder: &str) -> Result<(), StoreError>;
+
+    /// Answers when the backing server does (readiness).
+    async fn ping(&self) -> Result<(), StoreError>;
 }

@@ -164,6 +164,7 @@ pub struct RedisSessionStore {
 }
 
 fn unavailable(err: Error) -> StoreError {
+    crate::metrics::store_error("redis");
     StoreError::Unavailable(err.to_string())
 }
 
@@ -621,6 +622,11 @@ impl SessionStore for RedisSessionStore {
             .evalsha_with_reload(self.pool.next(), vec![self.key("lock", name)], vec![holder.to_string()])
             .await
             .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let _: String = self.pool.ping(None).await.map_err(unavailable)?;
         Ok(())
     }
 }

@@ -91,6 +91,7 @@ fn expires(ttl_secs: u64) -> i64 {
 }
 
 fn unavailable(err: DbErr) -> StoreError {
+    crate::metrics::store_error("sql");
     StoreError::Unavailable(err.to_string())
 }
 
@@ -529,6 +530,10 @@ impl SessionStore for SqlSessionStore {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.db.ping().await.map_err(unavailable)
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod cookies;
 pub mod headers;
 pub mod html;
+pub mod observe;
 pub mod pages;
 
 /// The peer's address (proxies are not trusted here; see `server.trusted_proxies` when it exists).

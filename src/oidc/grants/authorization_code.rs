@@ -115,6 +115,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
             iat: now,
         },
     )?;
+    crate::metrics::token_issued("authorization_code");
     Ok(minted.into_response(refresh_token.map(|(_, token)| token)))
 }
 

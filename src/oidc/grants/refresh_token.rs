@@ -86,6 +86,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
             iat: now,
         },
     )?;
+    crate::metrics::token_issued("refresh_token");
     Ok(minted.into_response(Some(refresh_token)))
 }
 

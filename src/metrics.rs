@@ -1,0 +1,46 @@
+//! Prometheus metrics (`/metrics`, text format). The recorder is process-wide by the `metrics`
+//! crate's design; it is installed once and every App shares its handle.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// The process's recorder handle (installed on first use; `None` if another recorder was
+/// installed first, in which case `/metrics` says so).
+pub fn handle() -> Option<PrometheusHandle> {
+    HANDLE
+        .get_or_init(|| {
+            let seconds = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+            PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &seconds)
+                .ok()?
+                .install_recorder()
+                .map_err(|e| tracing::warn!(error = %e, "metrics recorder not installed"))
+                .ok()
+        })
+        .clone()
+}
+
+/// Counts a token-endpoint grant that issued tokens.
+pub fn token_issued(grant: &'static str) {
+    metrics::counter!("dingtalk_oidc_tokens_issued_total", "grant" => grant).increment(1);
+}
+
+pub fn refresh_reuse_detected() {
+    metrics::counter!("dingtalk_oidc_refresh_reuse_detected_total").increment(1);
+}
+
+pub fn store_error(backend: &'static str) {
+    metrics::counter!("dingtalk_oidc_store_errors_total", "backend" => backend).increment(1);
+}
+
+/// One call to DingTalk: which endpoint, how it ended (`ok`, an HTTP status, `timeout`,
+/// `transport`), and how long it took.
+pub fn dingtalk_call(endpoint: &str, outcome: &str, seconds: f64) {
+    metrics::counter!("dingtalk_oidc_dingtalk_requests_total", "endpoint" => endpoint.to_string(), "outcome" => outcome.to_string())
+        .increment(1);
+    metrics::histogram!("dingtalk_oidc_dingtalk_request_duration_seconds", "endpoint" => endpoint.to_string())
+        .record(seconds);
+}
