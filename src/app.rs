@@ -71,8 +71,17 @@ impl App {
             .migrate()
             .await
             .map_err(|source| StartError::Database { url: redact_url(&config.database.url), source })?;
-        let ring = crate::keys::load_or_create_ring(&directory, &kek, clock.now(), ring_schedule(&config)).await?;
         let (sessions, sweeper) = connect_session_store(&config, &directory).await?;
+        let instance_id = crate::random::token();
+        let ring = crate::keys::load_or_create_ring(
+            &directory,
+            &kek,
+            clock.now(),
+            ring_schedule(&config),
+            sessions.as_ref(),
+            &instance_id,
+        )
+        .await?;
         let dingtalk = DingTalkClient::with_shared_cache(
             config.dingtalk.clone(),
             Some(Arc::new(StoreTokenCache(sessions.clone()))),
@@ -104,7 +113,7 @@ impl App {
             dingtalk,
             cookies,
             discovery,
-            instance_id: crate::random::token(),
+            instance_id,
             clock,
             backchannel_http,
         });

@@ -482,8 +482,12 @@ fn print_banner(app: &App, simulator: Option<std::net::SocketAddr>) {
         }
         None => println!("  DingTalk:   {}", app.config.dingtalk.login_base_url),
     }
-    println!("register a client (in another terminal, same working directory):");
-    println!("  cargo run -- clients add --id my-app --redirect-uri http://127.0.0.1:3000/callback");
+    println!("register a client (in another terminal, same working directory and configuration):");
+    if simulator.is_some() {
+        println!("  cargo run -- clients add --id my-app --redirect-uri http://127.0.0.1:3000/callback");
+    } else {
+        println!("  dingtalk-oidc clients add --id my-app --redirect-uri https://app.example.com/callback");
+    }
     println!("then point the app at issuer {} with the printed secret.", app.issuer);
 }
 

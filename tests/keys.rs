@@ -346,3 +346,34 @@ async fn two_instances_share_one_key_ring_rotation_and_revocation() {
     ns.drop().await;
     db.drop().await;
 }
+
+#[tokio::test]
+async fn instances_starting_together_on_an_empty_database_make_one_key() {
+    let Some(db) = PostgresDatabase::create().await else { return };
+    let Some(ns) = common::RedisNamespace::create().await else { return };
+    let mut config = Config { issuer: "http://127.0.0.1:9".into(), ..Config::default() };
+    config.database.url = db.url.clone();
+    config.sessions.backend = "redis".into();
+    config.redis.url = ns.url.clone();
+    config.redis.prefix = ns.prefix.clone();
+    config.dingtalk.client_id = "k".into();
+    config.dingtalk.client_secret = "s".into();
+    // Migrations first (as the deploy files do), then three instances at once.
+    let directory = dingtalk_oidc::directory::Directory::connect(&db.url, 5, Duration::from_secs(3)).await.unwrap();
+    directory.migrate().await.unwrap();
+    let start = || {
+        let config = config.clone();
+        async move {
+            let kek = dingtalk_oidc::keys::Kek::from_bytes(&[42u8; 32]).unwrap();
+            dingtalk_oidc::app::App::start(config, kek).await.map(|_| ()).map_err(|e| e.to_string())
+        }
+    };
+    let (a, b, c) = tokio::join!(start(), start(), start());
+    a.unwrap();
+    b.unwrap();
+    c.unwrap();
+    assert_eq!(directory.signing_keys().await.unwrap().len(), 1, "one first key for the whole fleet");
+    directory.connection().clone().close().await.unwrap();
+    ns.drop().await;
+    db.drop().await;
+}

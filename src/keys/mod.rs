@@ -138,20 +138,49 @@ pub fn import_pem(pem: &str) -> Result<GeneratedKey, KeyError> {
 
 /// Loads the key ring; on a directory without a usable signer creates the first key, active at
 /// once (no cache can hold a JWKS of ours yet, so there is nothing to publish ahead of).
+///
+/// Instances starting together on an empty database take the signing-key lease, and the one that
+/// gets it first makes the key; the others find it when they re-read under the lease.
 pub async fn load_or_create_ring(
     directory: &Directory,
     kek: &Kek,
     now: i64,
     schedule: RingSchedule,
+    sessions: &dyn crate::store::SessionStore,
+    holder: &str,
 ) -> Result<KeyRing, KeyError> {
     let rows = directory.signing_keys().await?;
-    if ring::choose_signer(&rows, now).is_none() {
-        tracing::info!("no active signing key: generating a {RSA_BITS}-bit RSA key");
-        store_signing_key(directory, kek, generate_off_thread().await?, now, now).await?;
-        let rows = directory.signing_keys().await?;
+    if ring::choose_signer(&rows, now).is_some() {
         return KeyRing::from_rows(&rows, kek, now, schedule);
     }
-    KeyRing::from_rows(&rows, kek, now, schedule)
+    let mut held = false;
+    for _ in 0..200 {
+        held = sessions
+            .try_lock(rotation::LOCK, holder, 60)
+            .await
+            .map_err(|e| KeyError::Generate(format!("session store: {e}")))?;
+        if held {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    if !held {
+        return Err(KeyError::Generate("another instance holds the signing-key lease".into()));
+    }
+    let result = async {
+        let rows = directory.signing_keys().await?;
+        if ring::choose_signer(&rows, now).is_none() {
+            tracing::info!("no active signing key: generating a {RSA_BITS}-bit RSA key");
+            store_signing_key(directory, kek, generate_off_thread().await?, now, now).await?;
+        }
+        let rows = directory.signing_keys().await?;
+        KeyRing::from_rows(&rows, kek, now, schedule)
+    }
+    .await;
+    if let Err(e) = sessions.unlock(rotation::LOCK, holder).await {
+        tracing::warn!(error = %e, "cannot release the signing-key lease");
+    }
+    result
 }
 
 #[cfg(test)]

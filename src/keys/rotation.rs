@@ -15,7 +15,7 @@ use crate::directory::Directory;
 use crate::directory::signing_keys::SigningKeyRow;
 use crate::store::SessionStore;
 
-const LOCK: &str = "signing-keys";
+pub(crate) const LOCK: &str = "signing-keys";
 const LOCK_TTL_SECS: u64 = 30;
 
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq)]
