@@ -72,6 +72,11 @@ impl std::fmt::Debug for GeneratedKey {
 
 pub fn generate_rsa_key() -> Result<GeneratedKey, KeyError> {
     let key = rsa::PrivateKey::new(&mut rand::rng(), RSA_BITS).map_err(|e| KeyError::Generate(e.to_string()))?;
+    signing_key_from(&key)
+}
+
+/// PKCS#1 DER for sealing, and the public JWK whose `kid` is the RFC 7638 thumbprint.
+fn signing_key_from(key: &rsa::PrivateKey) -> Result<GeneratedKey, KeyError> {
     let der = key.to_pkcs1_der().map_err(|e| KeyError::Generate(e.to_string()))?;
     let n = URL_SAFE_NO_PAD.encode(key.n_bytes());
     let e = URL_SAFE_NO_PAD.encode(key.e_bytes());
@@ -126,14 +131,7 @@ pub fn import_pem(pem: &str) -> Result<GeneratedKey, KeyError> {
             key.n_bytes().len() * 8
         )));
     }
-    let der = key.to_pkcs1_der().map_err(|e| KeyError::Generate(e.to_string()))?;
-    let n = URL_SAFE_NO_PAD.encode(key.n_bytes());
-    let e = URL_SAFE_NO_PAD.encode(key.e_bytes());
-    let kid = rfc7638_thumbprint(&n, &e);
-    Ok(GeneratedKey {
-        pkcs1_der: der.as_bytes().to_vec(),
-        jwk: PublicJwk { kty: "RSA".into(), use_: "sig".into(), alg: "RS256".into(), kid, n, e },
-    })
+    signing_key_from(&key)
 }
 
 /// Loads the key ring; on a directory without a usable signer creates the first key, active at
