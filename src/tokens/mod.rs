@@ -45,6 +45,21 @@ pub fn access_audience(issuer_base: &str, scopes: &[String]) -> String {
     if scopes.iter().any(|s| s == "admin") { admin_audience(issuer_base) } else { userinfo_audience(issuer_base) }
 }
 
+/// Only RS256, only our own keys by `kid`, and no header that points at other keys: `jku`, `x5u`,
+/// `jwk` and `x5c` are refused outright (RFC 8725 §3.1, §3.10; OIDC Core §10.1) rather than ignored.
+fn allowed_header<'r>(
+    ring: &'r KeyRing,
+    header: &jsonwebtoken::Header,
+) -> Result<&'r jsonwebtoken::DecodingKey, TokenError> {
+    if header.alg != Algorithm::RS256 {
+        return Err(TokenError::Invalid("unexpected algorithm".into()));
+    }
+    if header.jku.is_some() || header.x5u.is_some() || header.jwk.is_some() || header.x5c.is_some() {
+        return Err(TokenError::Invalid("key-locating header present".into()));
+    }
+    header.kid.as_deref().and_then(|kid| ring.verifier(kid)).ok_or(TokenError::UnknownKey)
+}
+
 /// RFC 9068 §4: validate an access token as a resource server would — `typ` at+jwt, our key,
 /// exact issuer, our audience, unexpired.
 pub fn verify_access_token(
@@ -60,10 +75,7 @@ pub fn verify_access_token(
         Some("at+jwt" | "application/at+jwt") => {}
         _ => return Err(TokenError::WrongType),
     }
-    if header.alg != Algorithm::RS256 {
-        return Err(TokenError::Invalid("unexpected algorithm".into()));
-    }
-    let key = header.kid.as_deref().and_then(|kid| ring.verifier(kid)).ok_or(TokenError::UnknownKey)?;
+    let key = allowed_header(ring, &header)?;
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_issuer(&[issuer]);
     validation.set_audience(audiences);
@@ -86,7 +98,7 @@ pub fn verify_id_token_hint(ring: &KeyRing, token: &str, issuer: &str) -> Result
     if header.typ.as_deref().is_some_and(|t| t != "JWT") {
         return Err(TokenError::WrongType);
     }
-    let key = header.kid.as_deref().and_then(|kid| ring.verifier(kid)).ok_or(TokenError::UnknownKey)?;
+    let key = allowed_header(ring, &header)?;
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_issuer(&[issuer]);
     validation.validate_exp = false;
@@ -100,6 +112,42 @@ pub fn verify_id_token_hint(ring: &KeyRing, token: &str, issuer: &str) -> Result
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn segment(json: &str) -> String {
+        URL_SAFE_NO_PAD.encode(json)
+    }
+
+    #[test]
+    fn rfc8725_3_1_key_locating_headers_and_other_algorithms_are_refused() {
+        let key = crate::keys::generate_rsa_key().unwrap();
+        let row = crate::directory::signing_keys::SigningKeyRow {
+            kid: key.jwk.kid.clone(),
+            alg: "RS256".into(),
+            private_key_enc: String::new(),
+            kek_id: String::new(),
+            public_jwk: serde_json::to_string(&key.jwk).unwrap(),
+            created_at: 0,
+            activates_at: 0,
+            retires_at: Some(0),
+            removed_at: None,
+            revoked: false,
+        };
+        let kek = crate::keys::Kek::from_bytes(&[1u8; 32]).unwrap();
+        let ring =
+            KeyRing::from_rows(&[row], &kek, 1, crate::keys::RingSchedule { rotation_period_secs: 3600 }).unwrap();
+        let claims = segment(r#"{"iss":"i","sub":"s","aud":"a","exp":9999999999,"iat":1}"#);
+        let kid = &key.jwk.kid;
+        for header in [
+            format!(r#"{{"alg":"RS256","typ":"at+jwt","kid":"{kid}","jku":"https://evil.example/jwks"}}"#),
+            format!(r#"{{"alg":"RS256","typ":"at+jwt","kid":"{kid}","x5u":"https://evil.example/cert"}}"#),
+            format!(r#"{{"alg":"none","typ":"at+jwt","kid":"{kid}"}}"#),
+            format!(r#"{{"alg":"HS256","typ":"at+jwt","kid":"{kid}"}}"#),
+            r#"{"alg":"RS256","typ":"at+jwt","kid":"unknown"}"#.to_string(),
+        ] {
+            let token = format!("{}.{claims}.c2ln", segment(&header));
+            assert!(verify_access_token(&ring, &token, "i", &["a"], 0, 1).is_err(), "{header}");
+        }
+    }
 
     #[test]
     fn oidc_core_3_1_3_6_at_hash_of_the_spec_example() {
