@@ -31,6 +31,8 @@ pub struct App {
     pub kek: Kek,
     /// SHA-256 of the bootstrap admin token (the token itself is not kept).
     pub admin_token_hash: Option<String>,
+    /// Per-instance rate limits.
+    pub limits: Arc<crate::web::limits::Limits>,
     /// Delivers back-channel logout tokens (bounded timeout, no redirects).
     pub backchannel_http: reqwest::Client,
 }
@@ -102,7 +104,9 @@ impl App {
             config.admin_token.as_ref().filter(|t| !t.0.is_empty()).map(|t| crate::random::hash(&t.0));
         let mut config = config;
         config.admin_token = None;
+        let limits = Arc::new(crate::web::limits::Limits::new(&config.limits, &config.server.trusted_proxies));
         let app = Arc::new(App {
+            limits,
             admin_token_hash,
             config,
             issuer,
@@ -119,6 +123,7 @@ impl App {
         });
         crate::oidc::backchannel::spawn_worker(Arc::downgrade(&app));
         spawn_key_maintenance(Arc::downgrade(&app));
+        spawn_limit_eviction(Arc::downgrade(&app.limits));
         if let Some(store) = sweeper {
             spawn_sweeper(Arc::downgrade(&app), store);
         }
@@ -226,6 +231,19 @@ pub fn retire_grace_secs(config: &Config) -> i64 {
     let t = &config.tokens;
     let longest = t.access_token_ttl_secs.max(t.id_token_ttl_secs).max(config.logout.logout_token_ttl_secs);
     (longest + t.leeway_secs) as i64
+}
+
+/// Once a minute, forget rate-limit keys that have been idle past their window.
+fn spawn_limit_eviction(limits: std::sync::Weak<crate::web::limits::Limits>) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            match limits.upgrade() {
+                Some(limits) => limits.evict_idle(),
+                None => return,
+            }
+        }
+    });
 }
 
 /// Every `keys.reload_interval_secs`: reload the key ring if it changed, rotate if due.

@@ -38,6 +38,7 @@ pub struct Config {
     pub tokens: TokensConfig,
     pub dingtalk: DingTalkSettings,
     pub logout: LogoutConfig,
+    pub limits: LimitsConfig,
     pub dev: DevConfig,
     /// Bootstrap token for the admin API (`DINGTALK_OIDC_ADMIN_TOKEN`): acts with role `admin`.
     /// Kept only as a hash once the provider has started.
@@ -52,6 +53,32 @@ pub struct Secret(pub String);
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("<redacted>")
+    }
+}
+
+/// Per-instance request limits (requests per minute; the burst is the whole minute's allowance).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LimitsConfig {
+    /// Per client IP on /authorize, the DingTalk callback, consent, /token, /revoke, /introspect,
+    /// /userinfo and logout.
+    pub per_ip_per_minute: u32,
+    /// Per client IP on discovery and JWKS (services fetch these a lot).
+    pub metadata_per_ip_per_minute: u32,
+    /// Per client IP on the admin API.
+    pub admin_per_ip_per_minute: u32,
+    /// Per client_id at the token endpoint.
+    pub token_per_client_per_minute: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        LimitsConfig {
+            per_ip_per_minute: 6000,
+            metadata_per_ip_per_minute: 60000,
+            admin_per_ip_per_minute: 1200,
+            token_per_client_per_minute: 30000,
+        }
     }
 }
 
@@ -83,6 +110,9 @@ impl Default for LogoutConfig {
 #[serde(default)]
 pub struct ServerConfig {
     pub listen: String,
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` header names the client (their own address
+    /// otherwise counts as the client's for rate limits).
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -225,6 +255,7 @@ impl Default for Config {
             tokens: TokensConfig::default(),
             dingtalk: DingTalkSettings::default(),
             logout: LogoutConfig::default(),
+            limits: LimitsConfig::default(),
             dev: DevConfig::default(),
             admin_token: None,
         }
@@ -233,7 +264,7 @@ impl Default for Config {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { listen: "127.0.0.1:8080".into() }
+        ServerConfig { listen: "127.0.0.1:8080".into(), trusted_proxies: Vec::new() }
     }
 }
 

@@ -40,7 +40,8 @@ pub fn routes(app: Arc<App>) -> impl Endpoint + 'static {
             .at(format!("{}{}", paths::OAUTH_METADATA, prefix), get(oidc::discovery::discovery))
             .nest(prefix, provider);
     }
-    root.with(SecurityHeaders { hsts }).with(crate::web::observe::Observe).data(app)
+    let limits = crate::web::limits::RateLimit(app.limits.clone());
+    root.with(limits).with(SecurityHeaders { hsts }).with(crate::web::observe::Observe).data(app)
 }
 
 /// Serves until `shutdown` resolves, then drains in-flight requests.

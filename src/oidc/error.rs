@@ -14,11 +14,13 @@ pub struct OAuthError {
     pub description: &'static str,
     /// RFC 6749 §5.2: 401 with a Basic challenge when the client authenticated by header.
     pub basic_challenge: bool,
+    /// Seconds for `Retry-After` (429 and 503).
+    pub retry_after: Option<u64>,
 }
 
 impl OAuthError {
     pub fn new(error: &'static str, description: &'static str) -> OAuthError {
-        OAuthError { status: StatusCode::BAD_REQUEST, error, description, basic_challenge: false }
+        OAuthError { status: StatusCode::BAD_REQUEST, error, description, basic_challenge: false, retry_after: None }
     }
 
     pub fn invalid_request(description: &'static str) -> OAuthError {
@@ -35,6 +37,7 @@ impl OAuthError {
             error: "invalid_client",
             description,
             basic_challenge: used_basic,
+            retry_after: None,
         }
     }
 
@@ -45,6 +48,18 @@ impl OAuthError {
             error: "temporarily_unavailable",
             description: "a backing service is unavailable; retry shortly",
             basic_challenge: false,
+            retry_after: Some(5),
+        }
+    }
+
+    /// Over the per-client limit at the token endpoint: 429 with `Retry-After`.
+    pub fn slow_down(retry_after: u64) -> OAuthError {
+        OAuthError {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            error: "slow_down",
+            description: "too many requests for this client; retry after the Retry-After delay",
+            basic_challenge: false,
+            retry_after: Some(retry_after),
         }
     }
 
@@ -67,8 +82,8 @@ impl OAuthError {
             // RFC 9110 §15.5.2: a 401 always carries a challenge.
             builder = builder.header(header::WWW_AUTHENTICATE, "Basic realm=\"dingtalk-oidc\"");
         }
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            builder = builder.header(header::RETRY_AFTER, "5");
+        if let Some(seconds) = self.retry_after {
+            builder = builder.header(header::RETRY_AFTER, seconds.to_string());
         }
         builder.body(body)
     }

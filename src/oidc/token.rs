@@ -52,6 +52,9 @@ pub async fn token_request(app: &App, req: &Request, body: Body) -> Result<Token
         return Err(OAuthError::invalid_request("a parameter value is too long"));
     }
     let client = client_auth::authenticate(app, req, &params).await?;
+    if let Some(retry_after) = app.limits.check_token_client(&client.id) {
+        return Err(OAuthError::slow_down(retry_after));
+    }
     let grant_type = params.get("grant_type").ok_or(OAuthError::invalid_request("grant_type is required"))?;
     if !matches!(grant_type, "authorization_code" | "refresh_token") {
         return Err(OAuthError::new("unsupported_grant_type", "this grant type is not supported"));

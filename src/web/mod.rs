@@ -3,6 +3,7 @@
 pub mod cookies;
 pub mod headers;
 pub mod html;
+pub mod limits;
 pub mod observe;
 pub mod pages;
 

@@ -68,6 +68,11 @@ impl TestProvider {
         config.dingtalk.api_base_url = simulator_url.clone();
         config.dingtalk.oapi_base_url = simulator_url.clone();
         config.dingtalk.timeout_ms = 2000;
+        // Tests drive thousands of requests from one address; the rate-limit tests lower these.
+        config.limits.per_ip_per_minute = 1_000_000;
+        config.limits.metadata_per_ip_per_minute = 1_000_000;
+        config.limits.admin_per_ip_per_minute = 1_000_000;
+        config.limits.token_per_client_per_minute = 1_000_000;
         adjust(&mut config);
         config.validate(false).expect("valid test config");
         let mut registered = simulator.directory().redirect_uris;
