@@ -8,22 +8,23 @@ use poem::{Endpoint, EndpointExt, Route, Server, get, post};
 
 use crate::app::App;
 use crate::oidc::{self, paths};
+use crate::web::cors::Cors;
 use crate::web::headers::SecurityHeaders;
 
 /// Every route of the provider, nested under the issuer's path (OIDC Discovery §4.1).
 pub fn routes(app: Arc<App>) -> impl Endpoint + 'static {
     let prefix = url::Url::parse(&app.issuer).map(|u| u.path().trim_end_matches('/').to_string()).unwrap_or_default();
     let provider = Route::new()
-        .at(paths::DISCOVERY, get(oidc::discovery::discovery))
+        .at(paths::DISCOVERY, get(oidc::discovery::discovery).options(public_preflight))
         // RFC 8414 §3 metadata: the same document (issuer-path insertion is handled below).
-        .at(paths::OAUTH_METADATA, get(oidc::discovery::discovery))
-        .at(paths::JWKS, get(oidc::jwks::jwks))
+        .at(paths::OAUTH_METADATA, get(oidc::discovery::discovery).options(public_preflight))
+        .at(paths::JWKS, get(oidc::jwks::jwks).options(public_preflight))
         .at(paths::AUTHORIZE, get(oidc::authorize::authorize).post(oidc::authorize::authorize))
         .at(paths::CALLBACK, get(oidc::callback::callback))
         .at(paths::CONSENT, post(oidc::consent::consent))
-        .at(paths::TOKEN, post(oidc::token::token))
-        .at(paths::USERINFO, get(oidc::userinfo::userinfo).post(oidc::userinfo::userinfo))
-        .at(paths::REVOKE, post(oidc::revoke::revoke))
+        .at(paths::TOKEN, post(oidc::token::token).with(Cors))
+        .at(paths::USERINFO, get(oidc::userinfo::userinfo).post(oidc::userinfo::userinfo).with(Cors))
+        .at(paths::REVOKE, post(oidc::revoke::revoke).with(Cors))
         .at(paths::INTROSPECT, post(oidc::introspect::introspect))
         .at(paths::LOGOUT, get(oidc::logout::logout).post(oidc::logout::logout))
         .at(paths::LOGOUT_CONFIRM, post(oidc::logout::confirm))
@@ -42,6 +43,17 @@ pub fn routes(app: Arc<App>) -> impl Endpoint + 'static {
     }
     let limits = crate::web::limits::RateLimit(app.limits.clone());
     root.with(limits).with(SecurityHeaders { hsts }).with(crate::web::observe::Observe).data(app)
+}
+
+/// Discovery and JWKS are public documents: any origin may read them, never with credentials.
+#[poem::handler]
+fn public_preflight() -> poem::Response {
+    poem::Response::builder()
+        .status(poem::http::StatusCode::NO_CONTENT)
+        .header("access-control-allow-origin", "*")
+        .header("access-control-allow-methods", "GET")
+        .header("access-control-max-age", "86400")
+        .finish()
 }
 
 /// Serves until `shutdown` resolves, then drains in-flight requests.

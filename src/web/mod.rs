@@ -1,6 +1,7 @@
 //! What a browser sees: HTML pages, cookies and the security headers on every response.
 
 pub mod cookies;
+pub mod cors;
 pub mod headers;
 pub mod html;
 pub mod limits;

@@ -1,0 +1,80 @@
+//! CORS for the endpoints a browser app calls directly (token, userinfo, revocation): only for
+//! origins of registered redirect URIs, never with credentials (cookies play no part there), and a
+//! preflight answer. Discovery and JWKS are public (`*`); the authorization endpoint gets no CORS at
+//! all (RFC 9700 §2.6).
+
+use std::sync::Arc;
+
+use poem::http::{HeaderValue, Method, StatusCode, header};
+use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
+
+use crate::app::App;
+
+pub struct Cors;
+
+impl<E: Endpoint> Middleware<E> for Cors {
+    type Output = CorsEndpoint<E>;
+
+    fn transform(&self, ep: E) -> Self::Output {
+        CorsEndpoint { inner: ep }
+    }
+}
+
+pub struct CorsEndpoint<E> {
+    inner: E,
+}
+
+/// The origin (`scheme://host[:port]`) of a URL, as browsers send it in `Origin`.
+pub fn origin_of(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    match parsed.origin() {
+        url::Origin::Tuple(..) => Some(parsed.origin().ascii_serialization()),
+        url::Origin::Opaque(_) => None,
+    }
+}
+
+async fn allowed(app: &App, origin: &str) -> bool {
+    match app.directory.list_clients().await {
+        Ok(clients) => clients
+            .iter()
+            .flat_map(|c| c.redirect_uris.iter())
+            .any(|uri| origin_of(uri).is_some_and(|o| crate::random::secure_eq(o.as_bytes(), origin.as_bytes()))),
+        Err(_) => false,
+    }
+}
+
+impl<E: Endpoint> Endpoint for CorsEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> Result<Self::Output> {
+        let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let Some(origin) = origin else { return Ok(self.inner.call(req).await?.into_response()) };
+        let app = req.data::<Arc<App>>().cloned();
+        let permitted = match &app {
+            Some(app) => allowed(app, &origin).await,
+            None => false,
+        };
+        let preflight = req.method() == Method::OPTIONS;
+        let mut resp = if preflight {
+            Response::builder().status(if permitted { StatusCode::NO_CONTENT } else { StatusCode::FORBIDDEN }).finish()
+        } else {
+            self.inner.call(req).await?.into_response()
+        };
+        let headers = resp.headers_mut();
+        headers.append(header::VARY, HeaderValue::from_static("Origin"));
+        if permitted && let Ok(value) = HeaderValue::from_str(&origin) {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+            if preflight {
+                headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST"));
+                headers.insert(
+                    header::ACCESS_CONTROL_ALLOW_HEADERS,
+                    HeaderValue::from_static("Authorization, Content-Type"),
+                );
+                headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+            } else {
+                headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static("WWW-Authenticate"));
+            }
+        }
+        Ok(resp)
+    }
+}

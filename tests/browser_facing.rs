@@ -1,0 +1,120 @@
+//! What a browser sees: CORS only where a browser app needs it (never with credentials, never at
+//! /authorize), security headers on each kind of response, and cookie attributes under an https
+//! issuer (RFC 9700 §2.6, §4.16; RFC 6265bis `__Host-`).
+
+mod common;
+
+use common::{REDIRECT_URI, TestProvider};
+use reqwest::StatusCode;
+
+async fn preflight(p: &TestProvider, path: &str, origin: &str) -> reqwest::Response {
+    reqwest::Client::new()
+        .request(reqwest::Method::OPTIONS, p.url(path))
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "authorization,content-type")
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn cors_only_for_registered_web_origins_and_never_at_authorize() {
+    let p = TestProvider::start().await;
+    p.app
+        .directory
+        .create_client(dingtalk_oidc::directory::NewClient {
+            id: "spa".into(),
+            redirect_uris: vec!["https://spa.example/callback".into()],
+            public: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for path in ["/token", "/userinfo", "/revoke"] {
+        let ok = preflight(&p, path, "https://spa.example").await;
+        assert_eq!(ok.status(), StatusCode::NO_CONTENT, "{path}");
+        assert_eq!(ok.headers().get("access-control-allow-origin").unwrap(), "https://spa.example");
+        assert!(ok.headers().get("access-control-allow-credentials").is_none(), "never with credentials");
+        let other = preflight(&p, path, "https://evil.example").await;
+        assert!(other.headers().get("access-control-allow-origin").is_none(), "{path} for an unregistered origin");
+    }
+    let actual = reqwest::Client::new()
+        .post(p.url("/token"))
+        .header("origin", "https://spa.example")
+        .form(&[("grant_type", "authorization_code")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(actual.headers().get("access-control-allow-origin").unwrap(), "https://spa.example");
+    // RFC 9700 §2.6: no CORS at the authorization endpoint.
+    let authorize = preflight(&p, "/authorize", "https://spa.example").await;
+    assert!(authorize.headers().get("access-control-allow-origin").is_none());
+    let get =
+        reqwest::Client::new().get(p.url("/authorize")).header("origin", "https://spa.example").send().await.unwrap();
+    assert!(get.headers().get("access-control-allow-origin").is_none());
+    // Public metadata: any origin.
+    for path in ["/.well-known/openid-configuration", "/jwks.json"] {
+        let resp =
+            reqwest::Client::new().get(p.url(path)).header("origin", "https://any.example").send().await.unwrap();
+        assert_eq!(resp.headers().get("access-control-allow-origin").unwrap(), "*");
+        let pre = preflight(&p, path, "https://any.example").await;
+        assert_eq!(pre.headers().get("access-control-allow-origin").unwrap(), "*");
+    }
+}
+
+#[tokio::test]
+async fn security_headers_on_each_kind_of_response() {
+    let p = TestProvider::start().await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let json_error = http.post(p.url("/token")).form(&[("grant_type", "password")]).send().await.unwrap();
+    let page = http.get(p.url("/authorize")).send().await.unwrap();
+    let metadata = http.get(p.url("/jwks.json")).send().await.unwrap();
+    let not_found = http.get(p.url("/nowhere")).send().await.unwrap();
+    for resp in [&json_error, &page, &metadata, &not_found] {
+        assert_eq!(resp.headers().get("x-content-type-options").unwrap(), "nosniff");
+        assert_eq!(resp.headers().get("referrer-policy").unwrap(), "no-referrer");
+        assert!(resp.headers().get("strict-transport-security").is_none(), "no HSTS over an http issuer");
+    }
+    assert_eq!(json_error.headers().get("cache-control").unwrap(), "no-store");
+    assert_eq!(json_error.headers().get("pragma").unwrap(), "no-cache");
+    let csp = page.headers().get("content-security-policy").unwrap().to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"), "{csp}");
+    assert!(!csp.contains("script-src"), "no script allowed at all");
+    assert_eq!(page.headers().get("x-frame-options").unwrap(), "DENY");
+    assert_eq!(page.headers().get("cache-control").unwrap(), "no-store");
+    assert!(metadata.headers().get("cache-control").unwrap().to_str().unwrap().starts_with("public"));
+}
+
+#[tokio::test]
+async fn https_issuer_cookies_are_host_prefixed_secure_httponly_lax_and_hsts_is_sent() {
+    let p = TestProvider::start_with(|c| c.issuer = c.issuer.replace("http://", "https://")).await;
+    p.register("app", false, true).await;
+    let url = common::authorize_url(
+        &p.issuer,
+        &[
+            ("client_id", "app"),
+            ("redirect_uri", REDIRECT_URI),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("code_challenge", common::CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let resp = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    let cookie = resp.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
+    assert!(cookie.starts_with("__Host-dtoidc_binding="), "{cookie}");
+    for attribute in ["Path=/", "HttpOnly", "SameSite=Lax", "Secure"] {
+        assert!(cookie.contains(attribute), "{attribute} missing: {cookie}");
+    }
+    assert!(!cookie.contains("Domain="), "__Host- cookies carry no Domain");
+    assert!(resp.headers().get("strict-transport-security").unwrap().to_str().unwrap().contains("max-age="));
+}
