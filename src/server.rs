@@ -42,7 +42,11 @@ pub fn routes(app: Arc<App>) -> impl Endpoint + 'static {
             .nest(prefix, provider);
     }
     let limits = crate::web::limits::RateLimit(app.limits.clone());
-    root.with(limits).with(SecurityHeaders { hsts }).with(crate::web::observe::Observe).data(app)
+    root.with(limits)
+        .with(crate::web::i18n::Localize)
+        .with(SecurityHeaders { hsts })
+        .with(crate::web::observe::Observe)
+        .data(app)
 }
 
 /// Discovery and JWKS are public documents: any origin may read them, never with credentials.

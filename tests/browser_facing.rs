@@ -118,3 +118,55 @@ async fn https_issuer_cookies_are_host_prefixed_secure_httponly_lax_and_hsts_is_
     assert!(!cookie.contains("Domain="), "__Host- cookies carry no Domain");
     assert!(resp.headers().get("strict-transport-security").unwrap().to_str().unwrap().contains("max-age="));
 }
+
+#[tokio::test]
+async fn pages_speak_chinese_or_english_by_ui_locales_and_accept_language() {
+    let p = TestProvider::start().await;
+    let http = reqwest::Client::new();
+    let zh = http
+        .get(format!("{}?client_id=nobody", p.url("/authorize")))
+        .header("accept-language", "zh-CN,zh;q=0.9,en;q=0.8")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        zh.contains("lang=\"zh-CN\"") && zh.contains("登录请求无效") && zh.contains("该应用（client_id）未注册。"),
+        "{zh}"
+    );
+    let en = http
+        .get(format!("{}?client_id=nobody&ui_locales=en", p.url("/authorize")))
+        .header("accept-language", "zh-CN")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(en.contains("lang=\"en\"") && en.contains("Invalid sign-in request"), "ui_locales wins: {en}");
+
+    // The consent page too: client name and scopes in plain words, labelled buttons, no script.
+    p.register("third", false, false).await;
+    let browser = common::Browser::new("alice");
+    let url = common::authorize_url(
+        &p.issuer,
+        &[
+            ("client_id", "third"),
+            ("redirect_uri", REDIRECT_URI),
+            ("response_type", "code"),
+            ("scope", "openid profile"),
+            ("code_challenge", common::CHALLENGE),
+            ("code_challenge_method", "S256"),
+            ("ui_locales", "zh-CN"),
+        ],
+    );
+    let resp = browser.http.get(url).header("accept-language", "zh-CN").send().await.unwrap();
+    let dingtalk = common::redirect_location(&resp).unwrap();
+    let landing = common::Browser { http: browser.http.clone(), login: "alice".into() }.journey(&dingtalk, false).await;
+    let (status, page) = landing.page();
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("Test app third") && page.contains("查看您的姓名") && page.contains(">允许<"), "{page}");
+    assert!(!page.contains("<script"));
+}

@@ -26,6 +26,7 @@ fn request() -> AuthRequest {
         prompt_consent: false,
         max_age: None,
         id_token_hint_sub: None,
+        ui_locales: None,
     }
 }
 

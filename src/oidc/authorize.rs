@@ -200,6 +200,7 @@ pub async fn validate(app: &App, params: &Params) -> Result<(Client, ValidatedRe
                 prompt_consent: prompts.contains(&"consent"),
                 max_age,
                 id_token_hint_sub,
+                ui_locales: params.get("ui_locales").map(str::to_string),
             },
             prompt_none,
             prompt_login: prompts.contains(&"login"),

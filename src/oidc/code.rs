@@ -141,13 +141,15 @@ pub async fn finish_authorization(
         return with_cookies(pages::unavailable_page(), cookies);
     }
     let action = app.endpoint_url(paths::CONSENT);
-    let page = pages::consent_page(&pages::ConsentView {
-        action: &action,
-        client_name: &client.name,
-        user_name: login.user.name.as_deref().unwrap_or("you"),
-        scopes: &consent.request.scopes,
-        consent_id: &consent.id,
-        csrf_token: &csrf_token,
+    let page = crate::web::i18n::with_ui_locales(consent.request.ui_locales.as_deref(), || {
+        pages::consent_page(&pages::ConsentView {
+            action: &action,
+            client_name: &client.name,
+            user_name: login.user.name.as_deref().unwrap_or("you"),
+            scopes: &consent.request.scopes,
+            consent_id: &consent.id,
+            csrf_token: &csrf_token,
+        })
     });
     with_cookies(page, cookies)
 }

@@ -39,6 +39,9 @@ pub struct AuthRequest {
     /// (OIDC Core §3.1.2.2).
     #[serde(default)]
     pub id_token_hint_sub: Option<String>,
+    /// OIDC Core §3.1.2.1 `ui_locales`: the language of the pages of this flow.
+    #[serde(default)]
+    pub ui_locales: Option<String>,
 }
 
 /// A login waiting for DingTalk's callback. `id` is the `state` we send to DingTalk.

@@ -4,6 +4,7 @@ pub mod cookies;
 pub mod cors;
 pub mod headers;
 pub mod html;
+pub mod i18n;
 pub mod limits;
 pub mod observe;
 pub mod pages;

@@ -5,6 +5,7 @@ use poem::Response;
 use poem::http::StatusCode;
 
 use super::html::escape;
+use super::i18n::t;
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:34rem;margin:4rem auto;padding:0 1rem;color:#1f2328}\
 h1{font-size:1.4rem}.box{border:1px solid #d0d7de;border-radius:8px;padding:1.5rem}\
@@ -13,10 +14,11 @@ button.primary{background:#1f6feb;color:#fff;border-color:#1f6feb}code{backgroun
 
 fn layout(title: &str, body: &str) -> String {
     format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+        "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\">\
 <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{}</title>\
-<style>{STYLE}</style></head><body><div class=\"box\">{body}</div></body></html>",
-        escape(title)
+<style>{STYLE}</style></head><body><main class=\"box\">{body}</main></body></html>",
+        super::i18n::current().tag(),
+        escape(t(title))
     )
 }
 
@@ -27,7 +29,7 @@ fn html(status: StatusCode, page: String) -> Response {
 /// A page for errors we must not redirect (unknown client, bad redirect_uri, broken login state,
 /// DingTalk failures). `detail` is shown escaped.
 pub fn error_page(status: StatusCode, title: &str, detail: &str) -> Response {
-    let body = format!("<h1>{}</h1><p>{}</p>", escape(title), escape(detail));
+    let body = format!("<h1>{}</h1><p>{}</p>", escape(t(title)), escape(t(detail)));
     html(status, layout(title, &body))
 }
 
@@ -56,18 +58,22 @@ pub fn consent_page(view: &ConsentView<'_>) -> Response {
     let scopes: String = view
         .scopes
         .iter()
-        .map(|s| format!("<li><code>{}</code> — {}</li>", escape(s), escape(describe_scope(s))))
+        .map(|s| format!("<li><code>{}</code> — {}</li>", escape(s), escape(t(describe_scope(s)))))
         .collect();
     let body = format!(
-        "<h1>Allow {client}?</h1><p>Signed in with DingTalk as <strong>{user}</strong>.</p>\
-<p><strong>{client}</strong> asks to:</p><ul>{scopes}</ul>\
+        "<h1>{allow} {client}?</h1><p>{signed_in} <strong>{user}</strong>.</p>\
+<p><strong>{client}</strong> {asks}</p><ul>{scopes}</ul>\
 <form method=\"post\" action=\"{action}\">\
 <input type=\"hidden\" name=\"consent_id\" value=\"{id}\">\
 <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
-<button class=\"primary\" type=\"submit\" name=\"decision\" value=\"approve\">Allow</button>\
-<button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>",
+<button class=\"primary\" type=\"submit\" name=\"decision\" value=\"approve\">{allow}</button>\
+<button type=\"submit\" name=\"decision\" value=\"deny\">{deny}</button></form>",
+        allow = escape(t("Allow")),
+        deny = escape(t("Deny")),
+        signed_in = escape(t("Signed in with DingTalk as")),
+        asks = escape(t("asks to:")),
         client = escape(view.client_name),
-        user = escape(view.user_name),
+        user = escape(t(view.user_name)),
         action = escape(view.action),
         id = escape(view.consent_id),
         csrf = escape(view.csrf_token),
@@ -79,11 +85,14 @@ pub fn consent_page(view: &ConsentView<'_>) -> Response {
 /// it comes from the session's own relying party.
 pub fn logout_confirm_page(action: &str, confirm_id: &str, csrf_token: &str) -> Response {
     let body = format!(
-        "<h1>Sign out?</h1><p>An application asked to sign you out of DingTalk sign-in.</p>\
+        "<h1>{title}</h1><p>{asked}</p>\
 <form method=\"post\" action=\"{action}\">\
 <input type=\"hidden\" name=\"confirm_id\" value=\"{id}\">\
 <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
-<button class=\"primary\" type=\"submit\">Sign out</button></form>",
+<button class=\"primary\" type=\"submit\">{sign_out}</button></form>",
+        title = escape(t("Sign out?")),
+        asked = escape(t("An application asked to sign you out of DingTalk sign-in.")),
+        sign_out = escape(t("Sign out")),
         action = escape(action),
         id = escape(confirm_id),
         csrf = escape(csrf_token),
@@ -92,7 +101,9 @@ pub fn logout_confirm_page(action: &str, confirm_id: &str, csrf_token: &str) -> 
 }
 
 pub fn logged_out_page() -> Response {
-    html(StatusCode::OK, layout("Signed out", "<h1>You are signed out</h1><p>You can close this window.</p>"))
+    let body =
+        format!("<h1>{}</h1><p>{}</p>", escape(t("You are signed out")), escape(t("You can close this window.")));
+    html(StatusCode::OK, layout("Signed out", &body))
 }
 
 fn describe_scope(scope: &str) -> &'static str {
@@ -105,6 +116,7 @@ fn describe_scope(scope: &str) -> &'static str {
         "roles" => "see your roles",
         "groups" => "see your DingTalk departments",
         "dingtalk" => "see your DingTalk ids, title and departments",
+        "admin" => "manage this provider",
         _ => "access this",
     }
 }

@@ -1,0 +1,232 @@
+//! Pages in 中文 or English: chosen per request from `ui_locales` (OIDC Core §3.1.2.1) or else
+//! `Accept-Language`, and kept for the request in a task-local, so page functions need no extra
+//! argument. Text is written in English at the call site and looked up here.
+
+use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    Zh,
+}
+
+impl Lang {
+    pub fn tag(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Zh => "zh-CN",
+        }
+    }
+}
+
+tokio::task_local! {
+    static LANG: Lang;
+}
+
+/// The language of the page being rendered (English outside a request).
+pub fn current() -> Lang {
+    LANG.try_with(|l| *l).unwrap_or(Lang::En)
+}
+
+fn lang_of(tag: &str) -> Option<Lang> {
+    let tag = tag.trim().to_ascii_lowercase();
+    if tag.starts_with("zh") {
+        Some(Lang::Zh)
+    } else if tag.starts_with("en") {
+        Some(Lang::En)
+    } else {
+        None
+    }
+}
+
+/// `ui_locales` first (the client's explicit choice), then the browser's `Accept-Language` by
+/// quality, then English.
+pub fn choose(req: &Request) -> Lang {
+    let ui_locales = req.uri().query().and_then(|q| {
+        url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == "ui_locales").map(|(_, v)| v.into_owned())
+    });
+    if let Some(lang) = ui_locales.as_deref().and_then(|v| v.split(' ').find_map(lang_of)) {
+        return lang;
+    }
+    let accept = req.headers().get("accept-language").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let mut best: Option<(f32, Lang)> = None;
+    for entry in accept.split(',') {
+        let mut parts = entry.split(';');
+        let Some(lang) = parts.next().and_then(lang_of) else { continue };
+        let q = parts.find_map(|p| p.trim().strip_prefix("q=")).and_then(|q| q.parse().ok()).unwrap_or(1.0);
+        if best.is_none_or(|(bq, _)| q > bq) {
+            best = Some((q, lang));
+        }
+    }
+    best.map_or(Lang::En, |(_, lang)| lang)
+}
+
+/// Renders `f` in the language `ui_locales` asks for (pages later in the flow than /authorize,
+/// such as consent, still follow the client's choice); without one, in the request's language.
+pub fn with_ui_locales<R>(ui_locales: Option<&str>, f: impl FnOnce() -> R) -> R {
+    match ui_locales.and_then(|v| v.split(' ').find_map(lang_of)) {
+        Some(lang) => LANG.sync_scope(lang, f),
+        None => f(),
+    }
+}
+
+/// The text in the current language (unknown text stays as written).
+pub fn t(text: &str) -> &str {
+    if current() == Lang::En {
+        return text;
+    }
+    ZH.iter().find(|(en, _)| *en == text).map_or(text, |(_, zh)| zh)
+}
+
+const ZH: &[(&str, &str)] = &[
+    ("Invalid sign-in request", "登录请求无效"),
+    ("Sign-in failed", "登录失败"),
+    ("Sign-out request refused", "退出请求被拒绝"),
+    ("Invalid request", "请求无效"),
+    ("Request refused", "请求被拒绝"),
+    ("Temporarily unavailable", "服务暂时不可用"),
+    ("Too many requests", "请求过多"),
+    ("Sign-in expired", "登录已过期"),
+    ("DingTalk sign-in failed", "钉钉登录失败"),
+    ("Allow access", "授权访问"),
+    ("Allow", "允许"),
+    ("Deny", "拒绝"),
+    ("Sign out", "退出登录"),
+    ("Sign out?", "退出登录？"),
+    ("Signed out", "已退出"),
+    ("You are signed out", "您已退出登录"),
+    ("You can close this window.", "您可以关闭此窗口。"),
+    ("An application asked to sign you out of DingTalk sign-in.", "一个应用请求将您退出钉钉登录。"),
+    ("Signed in with DingTalk as", "已通过钉钉登录为"),
+    ("asks to:", "请求："),
+    ("you", "您"),
+    ("know who you are", "知道您是谁"),
+    ("see your name, DingTalk user id and avatar", "查看您的姓名、钉钉用户 ID 和头像"),
+    ("see your email address", "查看您的电子邮件地址"),
+    ("see your mobile number", "查看您的手机号码"),
+    ("stay signed in when you are away", "在您离开时保持登录"),
+    ("see your roles", "查看您的角色"),
+    ("see your DingTalk departments", "查看您的钉钉部门"),
+    ("see your DingTalk ids, title and departments", "查看您的钉钉 ID、职位和部门"),
+    ("manage this provider", "管理此身份服务"),
+    ("access this", "访问此范围"),
+    ("The request body must be a form.", "请求体必须是表单。"),
+    ("A parameter was sent more than once.", "有参数重复出现。"),
+    ("The request has no client_id.", "请求缺少 client_id。"),
+    ("The request has no redirect_uri.", "请求缺少 redirect_uri。"),
+    ("The application (client_id) is not registered.", "该应用（client_id）未注册。"),
+    ("The client_id or redirect_uri parameter was sent more than once.", "client_id 或 redirect_uri 参数重复出现。"),
+    (
+        "The redirect_uri is not registered for this application, so we will not send you there.",
+        "该 redirect_uri 未为此应用注册，因此不会将您跳转过去。",
+    ),
+    ("The response_mode is not supported; only query is.", "不支持该 response_mode，只支持 query。"),
+    (
+        "The response from DingTalk carries no state. Start again from the application.",
+        "钉钉的响应缺少 state。请回到应用重新开始。",
+    ),
+    (
+        "This sign-in has expired or was already completed. Start again from the application.",
+        "此次登录已过期或已完成。请回到应用重新开始。",
+    ),
+    (
+        "This sign-in was started in another browser. Start again from the application.",
+        "此次登录是在另一个浏览器中发起的。请回到应用重新开始。",
+    ),
+    (
+        "DingTalk returned no authorization code. Start again from the application.",
+        "钉钉没有返回授权码。请回到应用重新开始。",
+    ),
+    ("The application was removed while you were signing in.", "您登录期间该应用已被移除。"),
+    ("The consent form could not be read.", "无法读取授权表单。"),
+    (
+        "This form was not submitted from the page we showed you. Start again from the application.",
+        "该表单不是从我们显示的页面提交的。请回到应用重新开始。",
+    ),
+    ("This form was not submitted from the page we showed you.", "该表单不是从我们显示的页面提交的。"),
+    (
+        "This consent page has expired or was already answered. Start again from the application.",
+        "此授权页面已过期或已答复。请回到应用重新开始。",
+    ),
+    ("The id_token_hint was not issued by this provider.", "id_token_hint 不是由本服务签发的。"),
+    ("The client_id does not match the id_token_hint.", "client_id 与 id_token_hint 不符。"),
+    (
+        "The post_logout_redirect_uri is not registered for this application.",
+        "该 post_logout_redirect_uri 未为此应用注册。",
+    ),
+    ("The form could not be read.", "无法读取表单。"),
+    ("This sign-out page has expired.", "此退出页面已过期。"),
+    ("This sign-out page has expired. Sign out again from the application.", "此退出页面已过期。请从应用中再次退出。"),
+    (
+        "The sign-in service cannot reach its storage right now. Please retry shortly.",
+        "登录服务暂时无法访问其存储。请稍后重试。",
+    ),
+    (
+        "Too many requests came from your network. Please wait a moment and try again.",
+        "来自您网络的请求过多。请稍候再试。",
+    ),
+    ("DingTalk is temporarily unavailable. Please try again in a moment.", "钉钉暂时不可用。请稍后再试。"),
+    ("Your DingTalk session is no longer valid. Please sign in again.", "您的钉钉会话已失效。请重新登录。"),
+    ("Your DingTalk account is not a member of the required organization.", "您的钉钉账号不属于所需的组织。"),
+    ("DingTalk returned an unexpected response. Please try again later.", "钉钉返回了意外的响应。请稍后再试。"),
+    ("Signing in with DingTalk failed. Please try again.", "钉钉登录失败。请重试。"),
+];
+
+/// Sets the page language for the request.
+pub struct Localize;
+
+impl<E: Endpoint> Middleware<E> for Localize {
+    type Output = LocalizeEndpoint<E>;
+
+    fn transform(&self, ep: E) -> Self::Output {
+        LocalizeEndpoint { inner: ep }
+    }
+}
+
+pub struct LocalizeEndpoint<E> {
+    inner: E,
+}
+
+impl<E: Endpoint> Endpoint for LocalizeEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> Result<Self::Output> {
+        let lang = choose(&req);
+        LANG.scope(lang, async move {
+            match self.inner.call(req).await {
+                Ok(r) => Ok(r.into_response()),
+                Err(e) => Ok(e.into_response()),
+            }
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(query: &str, accept: &str) -> Request {
+        Request::builder()
+            .uri(format!("/authorize?{query}").parse().unwrap())
+            .header("accept-language", accept)
+            .finish()
+    }
+
+    #[test]
+    fn ui_locales_wins_then_accept_language_by_quality() {
+        assert_eq!(choose(&req("ui_locales=zh-CN%20en", "en")), Lang::Zh);
+        assert_eq!(choose(&req("ui_locales=fr", "en;q=0.5, zh-CN;q=0.9")), Lang::Zh);
+        assert_eq!(choose(&req("", "fr, en;q=0.8")), Lang::En);
+        assert_eq!(choose(&req("", "")), Lang::En);
+    }
+
+    #[tokio::test]
+    async fn text_follows_the_request_language() {
+        assert_eq!(t("Allow"), "Allow");
+        let zh = LANG.scope(Lang::Zh, async { t("Allow").to_string() }).await;
+        assert_eq!(zh, "允许");
+        let unknown = LANG.scope(Lang::Zh, async { t("not in the table").to_string() }).await;
+        assert_eq!(unknown, "not in the table");
+    }
+}

@@ -1,0 +1,377 @@
+"""Log in through the DingTalk simulator in headless Chromium (Selenium), end to end.
+
+Run by scripts/browser-test.sh, which starts the provider (`serve --dev`), registers the confidential,
+not first-party client, starts tests/browser/rp.py and passes everything in the environment:
+
+  PROVIDER_URL     the issuer, e.g. http://127.0.0.1:41234
+  RP_URL           the relying party, e.g. http://127.0.0.1:41236 (serves /callback and /bye)
+  CLIENT_ID        browser-rp
+  CLIENT_SECRET    its secret
+  SCREENSHOT_DIR   where the PNGs go
+  CHROMIUM_PROFILE a fresh --user-data-dir
+
+Plain Python with asserts: each step below is one test; steps run in order and share the browser
+(later steps need the session or the tokens of earlier ones). The last line is
+`browser: N passed, M failed`; the exit status is 1 if anything failed.
+"""
+
+import base64
+import hashlib
+import json
+import os
+import secrets
+import sys
+import traceback
+import urllib.error
+import urllib.parse
+import urllib.request
+
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+PROVIDER = os.environ["PROVIDER_URL"].rstrip("/")
+RP = os.environ["RP_URL"].rstrip("/")
+CLIENT_ID = os.environ.get("CLIENT_ID", "browser-rp")
+CLIENT_SECRET = os.environ["CLIENT_SECRET"]
+SHOTS = os.environ["SCREENSHOT_DIR"]
+PROFILE = os.environ["CHROMIUM_PROFILE"]
+CLIENT_NAME = "Browser Test RP"  # the script registers the client with --name "Browser Test RP"
+REDIRECT_URI = f"{RP}/callback"
+POST_LOGOUT_URI = f"{RP}/bye"
+SESSION_COOKIE = "dtoidc_session"
+WAIT = 20  # seconds for any one page to arrive
+
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1000,800",
+]
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def pkce() -> tuple[str, str]:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    return verifier, challenge
+
+
+def authorize_url(state: str, challenge: str, **extra: str) -> str:
+    params = {
+        "client_id": CLIENT_ID,
+        "redirect_uri": REDIRECT_URI,
+        "response_type": "code",
+        "scope": "openid profile",
+        "state": state,
+        "nonce": "n1",
+        "code_challenge": challenge,
+        "code_challenge_method": "S256",
+        **extra,
+    }
+    return f"{PROVIDER}/authorize?{urllib.parse.urlencode(params, quote_via=urllib.parse.quote)}"
+
+
+def query_of(url: str) -> dict[str, str]:
+    pairs = urllib.parse.parse_qsl(urllib.parse.urlsplit(url).query, keep_blank_values=True)
+    names = [k for k, _ in pairs]
+    assert len(names) == len(set(names)), f"repeated parameter in {url}"
+    return dict(pairs)
+
+
+def jwt_payload(token: str) -> dict:
+    parts = token.split(".")
+    assert len(parts) == 3, f"not a JWS compact serialization: {token[:40]}…"
+    body = parts[1] + "=" * (-len(parts[1]) % 4)
+    return json.loads(base64.urlsafe_b64decode(body))
+
+
+def discovery() -> dict:
+    with urllib.request.urlopen(f"{PROVIDER}/.well-known/openid-configuration", timeout=10) as resp:
+        return json.load(resp)
+
+
+class Browser:
+    def __init__(self) -> None:
+        options = webdriver.ChromeOptions()
+        options.binary_location = "/usr/bin/chromium"
+        for flag in CHROMIUM_FLAGS:
+            options.add_argument(flag)
+        options.add_argument(f"--user-data-dir={PROFILE}")
+        # The system chromedriver, given explicitly: Selenium Manager never runs (SE_OFFLINE too).
+        self.driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+        self.driver.set_page_load_timeout(WAIT)
+
+    def get(self, url: str) -> None:
+        self.driver.get(url)
+
+    @property
+    def url(self) -> str:
+        return self.driver.current_url
+
+    def wait_url(self, prefix: str, what: str) -> str:
+        try:
+            WebDriverWait(self.driver, WAIT).until(lambda d: d.current_url.startswith(prefix))
+        except TimeoutException:
+            raise AssertionError(f"never reached {what} ({prefix}); stuck at {self.url}") from None
+        return self.url
+
+    def wait_for(self, by: str, value: str, what: str):
+        try:
+            return WebDriverWait(self.driver, WAIT).until(lambda d: d.find_element(by, value))
+        except TimeoutException:
+            raise AssertionError(f"no {what} on {self.url}: {self.text()[:300]!r}") from None
+
+    def h1(self) -> str:
+        return self.wait_for(By.TAG_NAME, "h1", "heading").text.strip()
+
+    def text(self) -> str:
+        try:
+            return self.driver.find_element(By.TAG_NAME, "body").text
+        except Exception:  # noqa: BLE001 (a page without body, or the browser went away)
+            return ""
+
+    def shot(self, name: str) -> str:
+        path = os.path.join(SHOTS, name)
+        assert self.driver.save_screenshot(path), f"screenshot {path} failed"
+        return path
+
+    def cookies(self) -> dict[str, dict]:
+        """The cookies the browser would send to the provider (visits the provider's origin)."""
+        if not self.url.startswith(PROVIDER + "/"):
+            self.get(f"{PROVIDER}/.well-known/openid-configuration")
+        return {c["name"]: c for c in self.driver.get_cookies()}
+
+    def quit(self) -> None:
+        self.driver.quit()
+
+
+def click_alice(b: Browser) -> None:
+    """At the simulator's account chooser, click the link for Alice."""
+    link = b.wait_for(By.PARTIAL_LINK_TEXT, "Alice", "link for Alice (simulator login page)")
+    assert "simulator" in b.driver.title.lower(), f"not the simulator's page: {b.driver.title!r}"
+    link.click()
+
+
+def click_button(b: Browser, label: str) -> None:
+    button = b.wait_for(By.XPATH, f"//button[normalize-space()='{label}']", f"button {label!r}")
+    button.click()
+
+
+# --- the steps --------------------------------------------------------------------------------
+
+STEPS = []
+
+
+def step(fn):
+    STEPS.append(fn)
+    return fn
+
+
+class State:
+    verifier = ""
+    code = ""
+    id_token = ""
+
+
+@step
+def login_with_consent(b: Browser, s: State) -> None:
+    """Authorize → simulator: click Alice → consent page (screenshot) → Allow → RP callback."""
+    s.verifier, challenge = pkce()
+    b.get(authorize_url("s1", challenge))
+    b.wait_for(By.PARTIAL_LINK_TEXT, "Alice", "simulator login page")
+    b.shot("login.png")
+    click_alice(b)
+
+    b.wait_for(By.XPATH, "//button[normalize-space()='Allow']", "consent page")
+    assert b.url.startswith(PROVIDER + "/"), f"consent page not on the provider: {b.url}"
+    b.shot("consent.png")
+    heading, text = b.h1(), b.text()
+    assert CLIENT_NAME in heading, f"consent heading lacks the client's name: {heading!r}"
+    assert "Alice" in text, f"consent page does not say who is signed in: {text!r}"
+    listed = sorted(e.text.strip() for e in b.driver.find_elements(By.CSS_SELECTOR, "li code"))
+    assert listed == ["openid", "profile"], f"consent page lists scopes {listed}: {text!r}"
+    click_button(b, "Allow")
+
+    url = b.wait_url(REDIRECT_URI + "?", "the RP callback")
+    b.shot("callback.png")
+    q = query_of(url)
+    assert q.get("code"), f"no code in {url}"
+    assert q.get("state") == "s1", f"state {q.get('state')!r} in {url}"
+    assert q.get("iss") == PROVIDER, f"iss {q.get('iss')!r} in {url} (want {PROVIDER})"
+    assert "error" not in q, f"error in {url}"
+    assert "RP callback" in b.h1(), "the RP did not serve the callback page"
+    s.code = q["code"]
+
+
+@step
+def code_exchange(b: Browser, s: State) -> None:
+    """POST /token with client_secret_basic and the PKCE verifier: an ID token comes back."""
+    assert s.code, "no code from the login step"
+    token_endpoint = discovery()["token_endpoint"]
+    basic = base64.b64encode(
+        f"{urllib.parse.quote(CLIENT_ID, safe='')}:{urllib.parse.quote(CLIENT_SECRET, safe='')}".encode()
+    ).decode()
+    form = urllib.parse.urlencode(
+        {
+            "grant_type": "authorization_code",
+            "code": s.code,
+            "redirect_uri": REDIRECT_URI,
+            "code_verifier": s.verifier,
+        }
+    ).encode()
+    req = urllib.request.Request(
+        token_endpoint,
+        data=form,
+        headers={"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            body = json.load(resp)
+            cache = resp.headers.get("Cache-Control", "")
+    except urllib.error.HTTPError as e:
+        raise AssertionError(f"/token answered {e.code}: {e.read()[:300]!r}") from None
+    assert body.get("token_type", "").lower() == "bearer", body
+    assert body.get("access_token"), body
+    assert body.get("id_token"), f"no id_token: {body}"
+    assert "no-store" in cache, f"token response Cache-Control: {cache!r}"
+    claims = jwt_payload(body["id_token"])
+    assert claims.get("iss") == PROVIDER, claims
+    aud = claims.get("aud")
+    assert aud == CLIENT_ID or (isinstance(aud, list) and CLIENT_ID in aud), claims
+    assert claims.get("nonce") == "n1", claims
+    assert claims.get("sub"), claims
+    s.id_token = body["id_token"]
+
+
+@step
+def session_cookie_attributes(b: Browser, s: State) -> None:
+    """dtoidc_session: HttpOnly, SameSite=Lax; over http no Secure and no __Host- prefix."""
+    cookies = b.cookies()
+    assert SESSION_COOKIE in cookies, f"no {SESSION_COOKIE} cookie; have {sorted(cookies)}"
+    for name, c in cookies.items():
+        if not name.startswith(("dtoidc_", "__Host-")):
+            continue
+        assert not name.startswith("__Host-"), f"{name}: __Host- prefix over http"
+        assert c.get("httpOnly") is True, f"{name} is not HttpOnly: {c}"
+        assert c.get("sameSite") == "Lax", f"{name} is not SameSite=Lax: {c}"
+        assert c.get("secure") is False, f"{name} is Secure over http: {c}"
+        assert c.get("path") == "/", f"{name} path: {c}"
+        assert c.get("domain") == "127.0.0.1", f"{name} domain: {c}"
+
+
+@step
+def logout_with_hint(b: Browser, s: State) -> None:
+    """/logout with id_token_hint → the registered post-logout URI with state; then prompt=none fails."""
+    assert s.id_token, "no id_token from the code exchange"
+    params = urllib.parse.urlencode(
+        {"id_token_hint": s.id_token, "post_logout_redirect_uri": POST_LOGOUT_URI, "state": "bye1"}
+    )
+    b.get(f"{PROVIDER}/logout?{params}")
+    url = b.wait_url(POST_LOGOUT_URI, "the post-logout redirect URI")
+    assert url == f"{POST_LOGOUT_URI}?state=bye1", f"after logout: {url}"
+    assert SESSION_COOKIE not in b.cookies(), "the session cookie outlived the logout"
+
+    _, challenge = pkce()
+    b.get(authorize_url("s2", challenge, prompt="none"))
+    url = b.wait_url(REDIRECT_URI + "?", "the RP callback (prompt=none)")
+    q = query_of(url)
+    assert q.get("error") == "login_required", f"prompt=none after logout: {url}"
+    assert q.get("state") == "s2", f"state in {url}"
+    assert "code" not in q, f"a code after logout: {url}"
+
+
+@step
+def error_page_does_not_redirect(b: Browser, s: State) -> None:
+    """An unknown client with a foreign redirect_uri: an error page at the provider, no redirect."""
+    b.get(f"{PROVIDER}/authorize?client_id=nobody&redirect_uri=https://evil.example/")
+    heading = b.h1()
+    b.shot("error.png")
+    parts = urllib.parse.urlsplit(b.url)
+    assert "evil.example" not in parts.netloc, f"navigated to {b.url}"
+    assert f"{parts.scheme}://{parts.netloc}" == PROVIDER, f"left the provider: {b.url}"
+    assert "invalid" in heading.lower(), f"error page heading: {heading!r}"
+
+
+@step
+def logout_without_hint_asks(b: Browser, s: State) -> None:
+    """Log in again (consent already recorded), then /logout without parameters → confirm → signed out."""
+    _, challenge = pkce()
+    b.get(authorize_url("s3", challenge))
+    click_alice(b)
+    try:
+        WebDriverWait(b.driver, WAIT).until(
+            lambda d: d.current_url.startswith(REDIRECT_URI + "?")
+            or d.find_elements(By.XPATH, "//button[normalize-space()='Allow']")
+        )
+    except TimeoutException:
+        raise AssertionError(f"neither consent nor callback after the second login: {b.url}") from None
+    if not b.url.startswith(REDIRECT_URI):
+        print("  note: the consent page was shown again on the second login", flush=True)
+        click_button(b, "Allow")
+    url = b.wait_url(REDIRECT_URI + "?", "the RP callback (second login)")
+    q = query_of(url)
+    assert q.get("code") and q.get("state") == "s3", f"second login: {url}"
+    assert SESSION_COOKIE in b.cookies(), "no session after the second login"
+
+    b.get(f"{PROVIDER}/logout")
+    button = b.wait_for(By.XPATH, "//form//button[normalize-space()='Sign out']", "sign-out confirmation form")
+    b.shot("logout-confirm.png")
+    form = b.driver.find_element(By.TAG_NAME, "form")
+    assert form.get_attribute("method").lower() == "post", "the confirmation form is not a POST"
+    assert b.driver.find_elements(By.NAME, "csrf_token"), "the confirmation form has no CSRF token"
+    button.click()
+    b.wait_for(By.XPATH, "//h1[contains(., 'signed out')]", "signed-out page")
+    b.shot("signed-out.png")
+    assert b.url.startswith(PROVIDER + "/"), f"signed-out page not at the provider: {b.url}"
+    assert SESSION_COOKIE not in b.cookies(), "the session cookie outlived the confirmed logout"
+
+
+# --- runner -----------------------------------------------------------------------------------
+
+
+def main() -> int:
+    os.makedirs(SHOTS, exist_ok=True)
+    passed = failed = 0
+    b = Browser()
+    try:
+        print(f"browser: {b.driver.capabilities.get('browserName')} {b.driver.capabilities.get('browserVersion')}")
+        s = State()
+        for i, fn in enumerate(STEPS):
+            name = fn.__name__
+            try:
+                fn(b, s)
+            except Exception as e:  # noqa: BLE001 (any failure of a step fails that step)
+                failed += 1
+                print(f"FAIL {name}: {e}", flush=True)
+                traceback.print_exc()
+                try:
+                    print(f"  at {b.url}\n  page: {b.text()[:500]!r}")
+                    b.shot(f"failed-{name}.png")
+                except Exception:  # noqa: BLE001
+                    pass
+                skipped = len(STEPS) - i - 1
+                if skipped:
+                    print(f"not run (they depend on {name}): {', '.join(f.__name__ for f in STEPS[i + 1 :])}")
+                break
+            passed += 1
+            print(f"ok   {name}", flush=True)
+    finally:
+        b.quit()
+    print(f"screenshots: {SHOTS}")
+    print(f"browser: {passed} passed, {failed} failed")
+    return 1 if failed or passed != len(STEPS) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
