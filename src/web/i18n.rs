@@ -96,7 +96,7 @@ const ZH: &[(&str, &str)] = &[
     ("Signed out", "已退出"),
     ("You are signed out", "您已退出登录"),
     ("You can close this window.", "您可以关闭此窗口。"),
-    ("An application asked to sign you out of DingTalk sign-in.", "一个应用请求将您退出钉钉登录。"),
+    ("Do you want to sign out of DingTalk sign-in on this browser?", "要在此浏览器上退出钉钉登录吗？"),
     ("Signed in with DingTalk as", "已通过钉钉登录为"),
     ("asks to:", "请求："),
     ("you", "您"),

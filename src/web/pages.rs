@@ -91,7 +91,7 @@ pub fn logout_confirm_page(action: &str, confirm_id: &str, csrf_token: &str) -> 
 <input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
 <button class=\"primary\" type=\"submit\">{sign_out}</button></form>",
         title = escape(t("Sign out?")),
-        asked = escape(t("An application asked to sign you out of DingTalk sign-in.")),
+        asked = escape(t("Do you want to sign out of DingTalk sign-in on this browser?")),
         sign_out = escape(t("Sign out")),
         action = escape(action),
         id = escape(confirm_id),
