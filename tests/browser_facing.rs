@@ -170,3 +170,44 @@ async fn pages_speak_chinese_or_english_by_ui_locales_and_accept_language() {
     assert!(page.contains("Test app third") && page.contains("查看您的姓名") && page.contains(">允许<"), "{page}");
     assert!(!page.contains("<script"));
 }
+
+#[tokio::test]
+async fn hostile_sizes_and_a_consent_post_without_csrf_are_refused() {
+    let p = TestProvider::start().await;
+    let secret = p.register("app", false, true).await.unwrap();
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    // A body beyond the form limit: a JSON error, not a 500.
+    let huge = "x".repeat(200 * 1024);
+    let resp = http
+        .post(p.url("/token"))
+        .basic_auth("app", Some(&secret))
+        .form(&[("grant_type", "authorization_code"), ("code", huge.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_request");
+    // One parameter too long at /authorize: invalid_request back to the (valid) client.
+    let long_state = "s".repeat(5000);
+    let url = common::authorize_url(
+        &p.issuer,
+        &[
+            ("client_id", "app"),
+            ("redirect_uri", REDIRECT_URI),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("state", &long_state),
+            ("code_challenge", common::CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let resp = http.get(url).send().await.unwrap();
+    let location = common::redirect_location(&resp).unwrap();
+    assert!(location.starts_with(REDIRECT_URI) && location.contains("error=invalid_request"), "{location}");
+    // A consent POST with no anti-CSRF token at all.
+    let resp =
+        http.post(p.url("/consent")).form(&[("consent_id", "anything"), ("decision", "approve")]).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert!(resp.headers().get("location").is_none());
+}
