@@ -16,6 +16,10 @@ pub struct App {
     pub config: Config,
     /// The issuer without a trailing slash; endpoint URLs are this plus a path.
     pub issuer: String,
+    /// RFC 9068 §3 resource identifiers of our access tokens, derived once from the issuer so the
+    /// verifying endpoints (userinfo, introspection, revocation, admin) do not format them per request.
+    pub userinfo_audience: String,
+    pub admin_audience: String,
     pub directory: Directory,
     pub sessions: Arc<dyn SessionStore>,
     pub keys: Keys,
@@ -109,6 +113,8 @@ impl App {
             limits,
             admin_token_hash,
             config,
+            userinfo_audience: crate::tokens::userinfo_audience(&issuer),
+            admin_audience: crate::tokens::admin_audience(&issuer),
             issuer,
             directory,
             sessions,
@@ -132,6 +138,22 @@ impl App {
 
     pub fn now(&self) -> i64 {
         self.clock.now()
+    }
+
+    /// Verifies an access token of ours for either resource (userinfo or admin), as introspection
+    /// (RFC 7662 §2.2) and revocation (RFC 7009 §2.1) need: any token we issued, whatever it is for.
+    pub fn verify_any_access_token(
+        &self,
+        token: &str,
+    ) -> Result<crate::tokens::AccessClaims, crate::tokens::TokenError> {
+        crate::tokens::verify_access_token(
+            &self.keys.ring(),
+            token,
+            &self.issuer,
+            &[&self.userinfo_audience, &self.admin_audience],
+            0,
+            self.now(),
+        )
     }
 
     pub fn rotation(&self) -> crate::keys::Rotation<'_> {

@@ -12,7 +12,7 @@ use poem_openapi::auth::Bearer;
 use super::error::ApiError;
 use crate::app::App;
 use crate::random;
-use crate::tokens::{admin_audience, verify_access_token};
+use crate::tokens::verify_access_token;
 
 pub const ADMIN_ROLE: &str = "admin";
 pub const AUDITOR_ROLE: &str = "auditor";
@@ -53,7 +53,7 @@ pub async fn authenticate(app: &App, token: &str) -> Result<Principal, ApiError>
         &ring,
         token,
         &app.issuer,
-        &[&admin_audience(&app.issuer)],
+        &[&app.admin_audience],
         app.config.tokens.leeway_secs,
         app.now(),
     )

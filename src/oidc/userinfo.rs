@@ -10,7 +10,7 @@ use serde::Serialize;
 use super::BearerError;
 use super::params::Params;
 use crate::app::App;
-use crate::tokens::{ProfileClaims, userinfo_audience, verify_access_token};
+use crate::tokens::{ProfileClaims, verify_access_token};
 
 #[derive(Debug, Serialize)]
 struct UserInfo {
@@ -75,7 +75,7 @@ async fn run(app: &App, req: &Request, body: Body) -> Result<UserInfo, BearerErr
         &ring,
         &token,
         &app.issuer,
-        &[&userinfo_audience(&app.issuer)],
+        &[&app.userinfo_audience],
         app.config.tokens.leeway_secs,
         app.now(),
     )
