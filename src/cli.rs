@@ -620,6 +620,7 @@ async fn sessions(config_path: Option<PathBuf>, cmd: SessionsCommand) -> anyhow:
     let (store, _) = crate::app::connect_session_store(&config, &directory).await?;
     let now = chrono::Utc::now().timestamp();
     let revocation = crate::revocation::Revocation {
+        denylist: None,
         sessions: store.as_ref(),
         directory: &directory,
         backchannel_retry_window_secs: config.logout.backchannel_retry_window_secs as i64,
@@ -767,6 +768,7 @@ async fn users(config_path: Option<PathBuf>, cmd: UsersCommand) -> anyhow::Resul
             }
             let (store, _) = crate::app::connect_session_store(&config, &directory).await?;
             let revocation = crate::revocation::Revocation {
+                denylist: None,
                 sessions: store.as_ref(),
                 directory: &directory,
                 backchannel_retry_window_secs: config.logout.backchannel_retry_window_secs as i64,

@@ -122,6 +122,8 @@ pub struct DatabaseConfig {
     pub url: String,
     pub max_connections: u32,
     pub connect_timeout_ms: u64,
+    /// Clients and users read by the protocol endpoints are cached this long per instance (0: off).
+    pub cache_ttl_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -232,6 +234,10 @@ pub struct TokensConfig {
     pub upstream_tolerance_secs: u64,
     /// An SSO session unused this long needs a new DingTalk login.
     pub sso_session_idle_secs: u64,
+    /// Access tokens remembered as verified per instance (0: verify every time).
+    pub verified_token_cache: usize,
+    /// How long an instance trusts the denylist's "not revoked" before asking the store again (0: always ask).
+    pub denylist_recheck_ms: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -274,6 +280,7 @@ impl Default for DatabaseConfig {
             url: "sqlite://data/dingtalk-oidc.db?mode=rwc".into(),
             max_connections: 10,
             connect_timeout_ms: 1500,
+            cache_ttl_secs: 5,
         }
     }
 }
@@ -300,6 +307,8 @@ impl Default for TokensConfig {
             upstream_recheck_secs: 300,
             upstream_tolerance_secs: 3600,
             sso_session_idle_secs: 2 * 3600,
+            verified_token_cache: 4096,
+            denylist_recheck_ms: 1000,
         }
     }
 }

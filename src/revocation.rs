@@ -5,10 +5,13 @@
 use crate::directory::Directory;
 use crate::directory::audit::AuditEvent;
 use crate::store::{LogoutDelivery, RevokedFamily, SessionStore, SsoSession, StoreError};
+use crate::tokens::cache::DenylistCache;
 
 /// What revocation needs: the stores and how long a logout notification is retried.
 pub struct Revocation<'a> {
     pub sessions: &'a dyn SessionStore,
+    /// This instance's denylist cache, told at once (None outside the server, e.g. the CLI).
+    pub denylist: Option<&'a DenylistCache>,
     pub directory: &'a Directory,
     pub backchannel_retry_window_secs: i64,
 }
@@ -17,7 +20,16 @@ impl Revocation<'_> {
     /// RFC 7009 §2.1 / RFC 9700 §4.14.2: the family's access tokens stop working too.
     pub async fn deny_family_tokens(&self, revoked: &RevokedFamily, now: i64) -> Result<(), StoreError> {
         for token in revoked.access_tokens.iter().filter(|t| t.exp > now) {
-            self.sessions.deny_access_token(&token.jti, token.exp).await?;
+            self.deny_access_token(&token.jti, token.exp).await?;
+        }
+        Ok(())
+    }
+
+    /// RFC 7009 §2.1: the access token stops working, on this instance at once.
+    pub async fn deny_access_token(&self, jti: &str, exp: i64) -> Result<(), StoreError> {
+        self.sessions.deny_access_token(jti, exp).await?;
+        if let Some(denylist) = self.denylist {
+            denylist.deny(jti);
         }
         Ok(())
     }

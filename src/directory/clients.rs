@@ -319,7 +319,10 @@ impl Directory {
         if let Some(id_token_on_refresh) = update.id_token_on_refresh {
             model.id_token_on_refresh = Set(id_token_on_refresh);
         }
-        Client::from_model(model.update(&self.db).await?).map(Some)
+        let updated = model.update(&self.db).await;
+        // After the write: a read racing it cannot put the old row back (see crate::cache).
+        self.client_changed(id);
+        Client::from_model(updated?).map(Some)
     }
 
     /// A new secret for a confidential client (returned once, stored hashed). `Ok(None)` when
@@ -335,14 +338,17 @@ impl Directory {
         let secret = random::token();
         let mut model: client::ActiveModel = row.into();
         model.secret_hash = Set(Some(random::hash(&secret)));
-        model.update(&self.db).await?;
+        let updated = model.update(&self.db).await;
+        self.client_changed(id);
+        updated?;
         Ok(Some(secret))
     }
 
     /// Returns whether a client was removed.
     pub async fn remove_client(&self, id: &str) -> Result<bool, DirectoryError> {
-        let result = client::Entity::delete_by_id(id.to_string()).exec(&self.db).await?;
-        Ok(result.rows_affected > 0)
+        let result = client::Entity::delete_by_id(id.to_string()).exec(&self.db).await;
+        self.client_changed(id);
+        Ok(result?.rows_affected > 0)
     }
 }
 

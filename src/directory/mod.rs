@@ -9,10 +9,13 @@ pub mod roles;
 pub mod signing_keys;
 pub mod users;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
 use sea_orm_migration::MigratorTrait;
+
+use crate::cache::TtlCache;
 
 pub use clients::{Client, ClientUpdate, NewClient};
 pub use users::User;
@@ -39,10 +42,24 @@ impl DirectoryError {
     }
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Directory {
     db: DatabaseConnection,
+    /// Clients and users as the hot endpoints read them (`client_cached`, `user_cached`); off
+    /// unless `with_cache` turns it on. Writes through this `Directory` invalidate at once.
+    cached_clients: Arc<TtlCache<String, Arc<Client>>>,
+    cached_users: Arc<TtlCache<String, Arc<User>>>,
 }
+
+impl std::fmt::Debug for Directory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Directory").field("db", &self.db).finish_non_exhaustive()
+    }
+}
+
+/// Entries per cache: far more clients than any deployment registers; users beyond this just
+/// miss and are read from SQL.
+const CACHE_CAPACITY: usize = 10_000;
 
 impl Directory {
     /// Connects (creating the SQLite file's folder when needed) and runs pending migrations.
@@ -68,7 +85,51 @@ impl Directory {
             .test_before_acquire(false)
             .sqlx_logging(false);
         let db = Database::connect(options).await?;
-        Ok(Directory { db })
+        Ok(Directory {
+            db,
+            cached_clients: Arc::new(TtlCache::new(Duration::ZERO, CACHE_CAPACITY)),
+            cached_users: Arc::new(TtlCache::new(Duration::ZERO, CACHE_CAPACITY)),
+        })
+    }
+
+    /// Caches clients and users read on the hot paths for `ttl` (`database.cache_ttl_secs`):
+    /// a change made through another instance is seen within `ttl`.
+    pub fn with_cache(mut self, ttl: Duration) -> Directory {
+        self.cached_clients = Arc::new(TtlCache::new(ttl, CACHE_CAPACITY));
+        self.cached_users = Arc::new(TtlCache::new(ttl, CACHE_CAPACITY));
+        self
+    }
+
+    /// A client as the protocol endpoints see it: from the cache when fresh.
+    pub async fn client_cached(&self, id: &str) -> Result<Option<Arc<Client>>, DirectoryError> {
+        if let Some(client) = self.cached_clients.get(id) {
+            return Ok(Some(client));
+        }
+        let generation = self.cached_clients.generation();
+        let Some(client) = self.client(id).await? else { return Ok(None) };
+        let client = Arc::new(client);
+        self.cached_clients.insert_if_current(generation, id.to_string(), client.clone());
+        Ok(Some(client))
+    }
+
+    /// A user as the protocol endpoints see it: from the cache when fresh.
+    pub async fn user_cached(&self, id: &str) -> Result<Option<Arc<User>>, DirectoryError> {
+        if let Some(user) = self.cached_users.get(id) {
+            return Ok(Some(user));
+        }
+        let generation = self.cached_users.generation();
+        let Some(user) = self.user(id).await? else { return Ok(None) };
+        let user = Arc::new(user);
+        self.cached_users.insert_if_current(generation, id.to_string(), user.clone());
+        Ok(Some(user))
+    }
+
+    pub(crate) fn client_changed(&self, id: &str) {
+        self.cached_clients.invalidate(id);
+    }
+
+    pub(crate) fn user_changed(&self, id: &str) {
+        self.cached_users.invalidate(id);
     }
 
     pub async fn migrate(&self) -> Result<(), DirectoryError> {

@@ -91,9 +91,12 @@ impl Directory {
                     other => return other,
                 }
             };
+            let id = row.id.clone();
             let mut model: user::ActiveModel = row.into();
             apply_login(&mut model, identity, member, now());
-            return User::from_model(model.update(&self.db).await?);
+            let updated = model.update(&self.db).await;
+            self.user_changed(&id);
+            return User::from_model(updated?);
         }
         Err(DirectoryError::Conflict("user".into()))
     }
@@ -188,7 +191,9 @@ impl Directory {
         model.active = Set(member.active);
         model.updated_at = Set(at);
         model.last_upstream_sync_at = Set(Some(at));
-        User::from_model(model.update(&self.db).await?).map(Some)
+        let updated = model.update(&self.db).await;
+        self.user_changed(user_id);
+        User::from_model(updated?).map(Some)
     }
 
     /// Stores what the user's roles and groups are now (computed by the caller).
@@ -204,7 +209,9 @@ impl Directory {
         let mut model: user::ActiveModel = row.into();
         model.effective_roles = Set(to_json(&roles));
         model.groups = Set(to_json(&groups));
-        User::from_model(model.update(&self.db).await?).map(Some)
+        let updated = model.update(&self.db).await;
+        self.user_changed(user_id);
+        User::from_model(updated?).map(Some)
     }
 
     pub async fn set_user_disabled(&self, id: &str, disabled: bool) -> Result<bool, DirectoryError> {
@@ -214,7 +221,9 @@ impl Directory {
         let mut model: user::ActiveModel = row.into();
         model.disabled = Set(disabled);
         model.updated_at = Set(now());
-        model.update(&self.db).await?;
+        let updated = model.update(&self.db).await;
+        self.user_changed(id);
+        updated?;
         Ok(true)
     }
 }

@@ -54,13 +54,13 @@ pub struct ValidatedRequest {
 
 /// Validates an authentication request. Pure apart from the client lookup, so tests can drive
 /// every rule without HTTP.
-pub async fn validate(app: &App, params: &Params) -> Result<(Client, ValidatedRequest), AuthorizeError> {
+pub async fn validate(app: &App, params: &Params) -> Result<(Arc<Client>, ValidatedRequest), AuthorizeError> {
     // RFC 6749 §3.1: a repeated client_id or redirect_uri makes the request untrustworthy.
     if params.is_repeated("client_id") || params.is_repeated("redirect_uri") {
         return Err(AuthorizeError::page("The client_id or redirect_uri parameter was sent more than once."));
     }
     let client_id = params.get("client_id").ok_or(AuthorizeError::page("The request has no client_id."))?;
-    let client = match app.directory.client(client_id).await {
+    let client = match app.directory.client_cached(client_id).await {
         Ok(Some(client)) => client,
         Ok(None) => {
             return Err(AuthorizeError::page("The application (client_id) is not registered."));

@@ -130,7 +130,7 @@ pub async fn handle(app: &App, req: &Request, params: &Params) -> Response {
         tracing::error!(error = %e, "cannot store SSO session");
         return pages::unavailable_page();
     }
-    let client = match app.directory.client(&request.client_id).await {
+    let client = match app.directory.client_cached(&request.client_id).await {
         Ok(Some(client)) => client,
         Ok(None) => return bad_login("The application was removed while you were signing in."),
         Err(e) => {

@@ -1,6 +1,8 @@
 //! Client authentication at the token endpoint (RFC 6749 §2.3, §3.2.1): `client_secret_basic`,
 //! `client_secret_post`, and `none` for public clients.
 
+use std::sync::Arc;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use poem::Request;
@@ -63,7 +65,7 @@ fn form_urldecode(text: &str) -> Option<String> {
 
 /// Authenticates the calling client; every failure is `invalid_client` (401, with a Basic
 /// challenge when the header was used) or `invalid_request` for ambiguous requests.
-pub async fn authenticate(app: &App, req: &Request, params: &Params) -> Result<Client, OAuthError> {
+pub async fn authenticate(app: &App, req: &Request, params: &Params) -> Result<Arc<Client>, OAuthError> {
     let basic = parse_basic(req)?;
     let body_secret = params.get("client_secret");
     let used_basic = basic.is_some();
@@ -82,7 +84,7 @@ pub async fn authenticate(app: &App, req: &Request, params: &Params) -> Result<C
             .get("client_id")
             .ok_or_else(|| OAuthError::invalid_client("client authentication is required", false))?,
     };
-    let client = match app.directory.client(client_id).await {
+    let client = match app.directory.client_cached(client_id).await {
         Ok(Some(client)) => client,
         Ok(None) => {
             return Err(OAuthError::invalid_client("client authentication failed", used_basic));

@@ -15,36 +15,43 @@ use crate::directory::Client;
 use crate::random;
 use crate::store::{StoreError, refresh_family_id};
 
-/// §2.2 response members of an active token.
+/// §2.2 response members of an active token, borrowed from the token's claims or family.
 #[derive(Debug, Serialize, Default)]
-pub struct Introspection {
+pub struct Introspection<'a> {
     pub active: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub scope: Option<String>,
+    pub scope: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_id: Option<String>,
+    pub client_id: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub sub: Option<String>,
+    pub sub: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub aud: Option<String>,
+    pub aud: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub iss: Option<String>,
+    pub iss: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exp: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub iat: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub jti: Option<String>,
+    pub jti: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_type: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub sid: Option<String>,
+    pub sid: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub roles: Option<Vec<String>>,
+    pub roles: Option<&'a [String]>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub groups: Option<Vec<String>>,
+    pub groups: Option<&'a [String]>,
+}
+
+/// §2.2: anything not currently usable (or not the caller's to see) is exactly this.
+const INACTIVE: &[u8] = br#"{"active":false}"#;
+
+fn body_of(answer: &Introspection<'_>) -> Vec<u8> {
+    serde_json::to_vec(answer).unwrap_or_else(|_| INACTIVE.to_vec())
 }
 
 #[handler]
@@ -54,12 +61,12 @@ pub async fn introspect(req: &Request, body: Body, app: Data<&Arc<App>>) -> Resp
             .content_type("application/json")
             .header(header::CACHE_CONTROL, "no-store")
             .header(header::PRAGMA, "no-cache")
-            .body(serde_json::to_vec(&answer).unwrap_or_default()),
+            .body(answer),
         Err(e) => e.into_response(),
     }
 }
 
-async fn run(app: &App, req: &Request, body: Body) -> Result<Introspection, OAuthError> {
+async fn run(app: &App, req: &Request, body: Body) -> Result<Vec<u8>, OAuthError> {
     let params = read_form(req, body).await?;
     if params.first_repeated().is_some() {
         return Err(OAuthError::invalid_request("a parameter was sent more than once"));
@@ -83,7 +90,7 @@ async fn run(app: &App, req: &Request, body: Body) -> Result<Introspection, OAut
         }
     };
     match found {
-        Ok(answer) => Ok(answer.unwrap_or_default()),
+        Ok(answer) => Ok(answer.unwrap_or_else(|| INACTIVE.to_vec())),
         Err(e) => {
             tracing::error!(error = %e, "introspection failed");
             Err(OAuthError::unavailable())
@@ -95,7 +102,7 @@ fn may_see(caller: &Client, token_client: &str) -> bool {
     caller.id == token_client || caller.resource_server
 }
 
-async fn refresh_token(app: &App, caller: &Client, token: &str) -> Result<Option<Introspection>, StoreError> {
+async fn refresh_token(app: &App, caller: &Client, token: &str) -> Result<Option<Vec<u8>>, StoreError> {
     let Some(family_id) = refresh_family_id(token) else { return Ok(None) };
     let now = app.now();
     let Some(state) = app.sessions.refresh_token_state(family_id, &random::hash(token), now).await? else {
@@ -103,48 +110,51 @@ async fn refresh_token(app: &App, caller: &Client, token: &str) -> Result<Option
     };
     let family = state.family;
     if !state.current || !may_see(caller, &family.client_id) {
-        return Ok(Some(Introspection::default()));
+        return Ok(Some(INACTIVE.to_vec()));
     }
-    Ok(Some(Introspection {
+    let scope = family.scopes.join(" ");
+    let has_scope = |name: &str| family.scopes.iter().any(|s| s == name);
+    Ok(Some(body_of(&Introspection {
         active: true,
-        scope: Some(family.scopes.join(" ")),
-        aud: Some(family.client_id.clone()),
-        client_id: Some(family.client_id),
-        sub: Some(family.user_id),
-        iss: Some(app.issuer.clone()),
+        scope: Some(&scope),
+        aud: Some(&family.client_id),
+        client_id: Some(&family.client_id),
+        sub: Some(&family.user_id),
+        iss: Some(&app.issuer),
         exp: Some(family.expires_at),
         iat: Some(family.created_at),
         token_type: Some("refresh_token"),
-        sid: family.sid,
+        sid: family.sid.as_deref(),
         auth_time: Some(family.auth_time),
-        roles: family.claims.roles.clone().filter(|_| family.scopes.iter().any(|s| s == "roles")),
-        groups: family.claims.groups.clone().filter(|_| family.scopes.iter().any(|s| s == "groups")),
+        roles: family.claims.roles.as_deref().filter(|_| has_scope("roles")),
+        groups: family.claims.groups.as_deref().filter(|_| has_scope("groups")),
         ..Introspection::default()
-    }))
+    })))
 }
 
-async fn access_token(app: &App, caller: &Client, token: &str) -> Result<Option<Introspection>, StoreError> {
+async fn access_token(app: &App, caller: &Client, token: &str) -> Result<Option<Vec<u8>>, StoreError> {
     // §4: signature, issuer, audience and expiry, then the denylist.
-    let Ok(claims) = app.verify_any_access_token(token) else {
+    let Ok(verified) = app.verify_any_access_token(token) else {
         return Ok(None);
     };
-    if app.sessions.is_access_token_denied(&claims.jti).await? || !may_see(caller, &claims.client_id) {
-        return Ok(Some(Introspection::default()));
+    let claims = &verified.claims;
+    if app.is_access_token_denied(&claims.jti).await? || !may_see(caller, &claims.client_id) {
+        return Ok(Some(INACTIVE.to_vec()));
     }
-    Ok(Some(Introspection {
+    Ok(Some(body_of(&Introspection {
         active: true,
-        scope: Some(claims.scope),
-        client_id: Some(claims.client_id),
-        sub: Some(claims.sub),
-        aud: Some(claims.aud),
-        iss: Some(claims.iss),
+        scope: Some(&claims.scope),
+        client_id: Some(&claims.client_id),
+        sub: Some(&claims.sub),
+        aud: Some(&claims.aud),
+        iss: Some(&claims.iss),
         exp: Some(claims.exp),
         iat: Some(claims.iat),
-        jti: Some(claims.jti),
+        jti: Some(&claims.jti),
         token_type: Some("Bearer"),
-        sid: claims.sid,
+        sid: claims.sid.as_deref(),
         auth_time: Some(claims.auth_time),
-        roles: claims.roles,
-        groups: claims.groups,
-    }))
+        roles: claims.roles.as_deref(),
+        groups: claims.groups.as_deref(),
+    })))
 }

@@ -10,11 +10,11 @@ use serde::Serialize;
 use super::BearerError;
 use super::params::Params;
 use crate::app::App;
-use crate::tokens::{ProfileClaims, verify_access_token};
+use crate::tokens::ProfileClaims;
 
 #[derive(Debug, Serialize)]
-struct UserInfo {
-    sub: String,
+struct UserInfo<'a> {
+    sub: &'a str,
     #[serde(flatten)]
     profile: ProfileClaims,
 }
@@ -26,7 +26,7 @@ pub async fn userinfo(req: &Request, body: Body, app: Data<&Arc<App>>) -> Respon
             .content_type("application/json")
             .header(header::CACHE_CONTROL, "no-store")
             .header(header::PRAGMA, "no-cache")
-            .body(serde_json::to_vec(&info).unwrap_or_default()),
+            .body(info),
         Err(e) => e.into_response(),
     }
 }
@@ -68,20 +68,14 @@ async fn presented_token(req: &Request, body: Body) -> Result<Option<String>, Be
     }
 }
 
-async fn run(app: &App, req: &Request, body: Body) -> Result<UserInfo, BearerError> {
+async fn run(app: &App, req: &Request, body: Body) -> Result<Vec<u8>, BearerError> {
     let token = presented_token(req, body).await?.ok_or(BearerError::Missing)?;
-    let ring = app.keys.ring();
-    let claims = verify_access_token(
-        &ring,
-        &token,
-        &app.issuer,
-        &[&app.userinfo_audience],
-        app.config.tokens.leeway_secs,
-        app.now(),
-    )
-    .map_err(|_| BearerError::InvalidToken("the access token is invalid or expired"))?;
-    // RFC 7009 §2.1: a revoked access token stops working at once.
-    match app.sessions.is_access_token_denied(&claims.jti).await {
+    let verified = app
+        .verify_access_token(&token, &[&app.userinfo_audience], app.config.tokens.leeway_secs)
+        .map_err(|_| BearerError::InvalidToken("the access token is invalid or expired"))?;
+    let claims = &verified.claims;
+    // RFC 7009 §2.1: a revoked access token stops working.
+    match app.is_access_token_denied(&claims.jti).await {
         Ok(false) => {}
         Ok(true) => return Err(BearerError::InvalidToken("the access token was revoked")),
         Err(e) => {
@@ -92,7 +86,7 @@ async fn run(app: &App, req: &Request, body: Body) -> Result<UserInfo, BearerErr
     if !claims.has_scope("openid") {
         return Err(BearerError::InsufficientScope("the openid scope is required"));
     }
-    let user = match app.directory.user(&claims.sub).await {
+    let user = match app.directory.user_cached(&claims.sub).await {
         Ok(Some(user)) if !user.disabled => user,
         Ok(_) => return Err(BearerError::InvalidToken("the user is no longer active")),
         Err(e) => {
@@ -101,5 +95,5 @@ async fn run(app: &App, req: &Request, body: Body) -> Result<UserInfo, BearerErr
         }
     };
     let profile = ProfileClaims::for_scopes(&user, claims.scope.split(' '));
-    Ok(UserInfo { sub: user.id, profile })
+    serde_json::to_vec(&UserInfo { sub: &claims.sub, profile }).map_err(|_| BearerError::Unavailable)
 }

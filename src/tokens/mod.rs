@@ -1,5 +1,6 @@
 //! Minting and verifying our JWTs: RFC 9068 access tokens and OIDC ID tokens (design.md §4).
 
+pub mod cache;
 pub mod claims;
 pub mod refresh;
 

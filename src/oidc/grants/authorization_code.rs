@@ -41,7 +41,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
         }
     };
     check_binding(client, redirect_uri, verifier, &record)?;
-    let user = match app.directory.user(&record.user_id).await {
+    let user = match app.directory.user_cached(&record.user_id).await {
         Ok(Some(user)) if !user.disabled => user,
         Ok(_) => return Err(OAuthError::invalid_grant("the user is no longer allowed to sign in")),
         Err(e) => {

@@ -1,0 +1,107 @@
+//! What the verifying endpoints (userinfo, introspection, revocation) remember between requests,
+//! so that a token presented again — the normal case: a resource server introspects the same
+//! bearer token on every call — costs neither an RSA verification nor a store round trip.
+//!
+//! - Verified access tokens: the claims of a token whose signature, `typ`, `kid`, issuer and
+//!   audience family were checked, keyed by the whole token and tied to the key ring that
+//!   verified it (a key revoked or rotated out makes a new ring, and every entry of the old one
+//!   misses). Expiry and the exact audience are checked on every use.
+//! - The denylist: "not revoked" is remembered for `tokens.denylist_recheck_ms`; "revoked" is
+//!   permanent. A revocation made through this instance takes effect here at once; one made
+//!   through another instance within the recheck interval (RFC 7009 §2.2 allows a propagation
+//!   delay and asks that it be short).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::AccessClaims;
+use crate::cache::TtlCache;
+use crate::keys::KeyRing;
+
+pub struct VerifiedToken {
+    pub claims: AccessClaims,
+    ring: Arc<KeyRing>,
+}
+
+pub struct VerifiedTokens {
+    entries: TtlCache<Box<str>, Arc<VerifiedToken>>,
+}
+
+impl VerifiedTokens {
+    /// `capacity` zero turns the cache off.
+    pub fn new(capacity: usize) -> VerifiedTokens {
+        // Entries are valid until the token's own `exp` (checked per use); the TTL only bounds how
+        // long an unused entry holds memory.
+        let ttl = if capacity == 0 { Duration::ZERO } else { Duration::from_secs(300) };
+        VerifiedTokens { entries: TtlCache::new(ttl, capacity) }
+    }
+
+    /// The claims of `token` if it was verified under `ring`.
+    pub fn get(&self, token: &str, ring: &Arc<KeyRing>) -> Option<Arc<VerifiedToken>> {
+        self.entries.get(token).filter(|v| Arc::ptr_eq(&v.ring, ring))
+    }
+
+    pub fn insert(&self, token: &str, ring: Arc<KeyRing>, claims: AccessClaims) -> Arc<VerifiedToken> {
+        let verified = Arc::new(VerifiedToken { claims, ring });
+        let generation = self.entries.generation();
+        self.entries.insert_if_current(generation, token.into(), verified.clone());
+        verified
+    }
+}
+
+pub struct DenylistCache {
+    entries: TtlCache<Box<str>, bool>,
+}
+
+impl DenylistCache {
+    /// `recheck` zero asks the store every time.
+    pub fn new(recheck: Duration) -> DenylistCache {
+        DenylistCache { entries: TtlCache::new(recheck, 100_000) }
+    }
+
+    /// `Some(denied)` when known without asking the store.
+    pub fn get(&self, jti: &str) -> Option<bool> {
+        self.entries.get(jti)
+    }
+
+    /// Read before asking the store, handed to [`remember`](Self::remember).
+    pub fn generation(&self) -> u64 {
+        self.entries.generation()
+    }
+
+    /// What the store answered (not kept if a revocation happened meanwhile).
+    pub fn remember(&self, generation: u64, jti: &str, denied: bool) {
+        self.entries.insert_if_current(generation, jti.into(), denied);
+    }
+
+    /// A revocation made here: in force at once on this instance.
+    pub fn deny(&self, jti: &str) {
+        self.entries.invalidate(jti);
+        let generation = self.entries.generation();
+        self.entries.insert_if_current(generation, jti.into(), true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc7009_2_2_a_local_revocation_wins_over_a_racing_store_answer() {
+        let cache = DenylistCache::new(Duration::from_secs(60));
+        let before = cache.generation();
+        // The store said "not revoked", but the revocation landed before the answer was kept.
+        cache.deny("jti-1");
+        cache.remember(before, "jti-1", false);
+        assert_eq!(cache.get("jti-1"), Some(true));
+    }
+
+    #[test]
+    fn a_not_revoked_answer_is_kept_only_for_the_recheck_interval() {
+        let cache = DenylistCache::new(Duration::from_millis(30));
+        cache.remember(cache.generation(), "jti-2", false);
+        assert_eq!(cache.get("jti-2"), Some(false));
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(cache.get("jti-2"), None, "the store must be asked again");
+    }
+}
