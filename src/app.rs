@@ -10,6 +10,8 @@ use crate::directory::Directory;
 use crate::keys::{Kek, Keys};
 use crate::oidc::discovery::RenderedDocument;
 use crate::store::{RedisSessionStore, RedisSettings, SessionStore, SqlSessionStore, StoreError};
+use crate::tokens::TokenError;
+use crate::tokens::cache::{DenylistCache, VerifiedToken, VerifiedTokens};
 use crate::web::cookies::CookiePolicy;
 
 pub struct App {
@@ -39,6 +41,9 @@ pub struct App {
     pub limits: Arc<crate::web::limits::Limits>,
     /// Delivers back-channel logout tokens (bounded timeout, no redirects).
     pub backchannel_http: reqwest::Client,
+    /// Access tokens already verified, and what the denylist said (see `tokens::cache`).
+    pub verified_tokens: VerifiedTokens,
+    pub denylist: DenylistCache,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -96,7 +101,7 @@ impl App {
         let discovery = crate::oidc::discovery::render(&issuer);
         let cookies = CookiePolicy { secure: issuer.starts_with("https://") };
         // Install the metrics recorder before the first request counts anything.
-        let _ = crate::metrics::handle();
+        crate::metrics::spawn_upkeep();
         let backchannel_http = reqwest::Client::builder()
             .timeout(Duration::from_millis(config.logout.backchannel_timeout_ms))
             .connect_timeout(Duration::from_millis(config.logout.backchannel_timeout_ms))
@@ -108,6 +113,9 @@ impl App {
             config.admin_token.as_ref().filter(|t| !t.0.is_empty()).map(|t| crate::random::hash(&t.0));
         let mut config = config;
         config.admin_token = None;
+        let config_verified_cache = config.tokens.verified_token_cache;
+        let config_denylist_recheck = config.tokens.denylist_recheck_ms;
+        let directory = directory.with_cache(Duration::from_secs(config.database.cache_ttl_secs));
         let limits = Arc::new(crate::web::limits::Limits::new(&config.limits, &config.server.trusted_proxies));
         let app = Arc::new(App {
             limits,
@@ -126,6 +134,8 @@ impl App {
             instance_id,
             clock,
             backchannel_http,
+            verified_tokens: VerifiedTokens::new(config_verified_cache),
+            denylist: DenylistCache::new(Duration::from_millis(config_denylist_recheck)),
         });
         crate::oidc::backchannel::spawn_worker(Arc::downgrade(&app));
         spawn_key_maintenance(Arc::downgrade(&app));
@@ -140,20 +150,58 @@ impl App {
         self.clock.now()
     }
 
-    /// Verifies an access token of ours for either resource (userinfo or admin), as introspection
-    /// (RFC 7662 §2.2) and revocation (RFC 7009 §2.1) need: any token we issued, whatever it is for.
-    pub fn verify_any_access_token(
+    /// Verifies an access token of ours for one of `audiences` (RFC 9068 §4): signature, `typ`,
+    /// issuer and the caller's audience, expiry with `leeway_secs`. A token verified before under
+    /// the current key ring is not verified again (see `tokens::cache`).
+    pub fn verify_access_token(
         &self,
         token: &str,
-    ) -> Result<crate::tokens::AccessClaims, crate::tokens::TokenError> {
-        crate::tokens::verify_access_token(
-            &self.keys.ring(),
-            token,
-            &self.issuer,
-            &[&self.userinfo_audience, &self.admin_audience],
-            0,
-            self.now(),
-        )
+        audiences: &[&str],
+        leeway_secs: u64,
+    ) -> Result<Arc<VerifiedToken>, TokenError> {
+        let ring = self.keys.ring();
+        let now = self.now();
+        let verified = match self.verified_tokens.get(token, &ring) {
+            Some(verified) => verified,
+            None => {
+                // Verified for the audiences we issue at all; the caller's audience is checked below.
+                let claims = crate::tokens::verify_access_token(
+                    &ring,
+                    token,
+                    &self.issuer,
+                    &[&self.userinfo_audience, &self.admin_audience],
+                    leeway_secs,
+                    now,
+                )?;
+                self.verified_tokens.insert(token, ring, claims)
+            }
+        };
+        let claims = &verified.claims;
+        if !audiences.contains(&claims.aud.as_str()) {
+            return Err(TokenError::Invalid("the token is for another audience".into()));
+        }
+        if claims.exp + leeway_secs as i64 <= now {
+            return Err(TokenError::Invalid("expired".into()));
+        }
+        Ok(verified)
+    }
+
+    /// Verifies an access token of ours for either resource (userinfo or admin), as introspection
+    /// (RFC 7662 §2.2) and revocation (RFC 7009 §2.1) need: any token we issued, whatever it is for.
+    pub fn verify_any_access_token(&self, token: &str) -> Result<Arc<VerifiedToken>, TokenError> {
+        self.verify_access_token(token, &[&self.userinfo_audience, &self.admin_audience], 0)
+    }
+
+    /// RFC 7009 §2.1: whether the access token `jti` was revoked, remembered per instance for
+    /// `tokens.denylist_recheck_ms` (see `tokens::cache`).
+    pub async fn is_access_token_denied(&self, jti: &str) -> Result<bool, StoreError> {
+        if let Some(denied) = self.denylist.get(jti) {
+            return Ok(denied);
+        }
+        let generation = self.denylist.generation();
+        let denied = self.sessions.is_access_token_denied(jti).await?;
+        self.denylist.remember(generation, jti, denied);
+        Ok(denied)
     }
 
     pub fn rotation(&self) -> crate::keys::Rotation<'_> {
@@ -196,6 +244,7 @@ impl App {
     pub fn revocation(&self) -> crate::revocation::Revocation<'_> {
         crate::revocation::Revocation {
             sessions: self.sessions.as_ref(),
+            denylist: Some(&self.denylist),
             directory: &self.directory,
             backchannel_retry_window_secs: self.config.logout.backchannel_retry_window_secs as i64,
         }

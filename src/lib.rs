@@ -7,6 +7,7 @@
 pub mod access;
 pub mod admin;
 pub mod app;
+pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -29,6 +30,8 @@ pub mod web;
 pub fn init_logging(dev: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    // Colour codes only on a terminal: a log file or collector gets plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     let _ = if dev { builder.try_init() } else { builder.json().try_init() };
 }

@@ -1,7 +1,8 @@
 //! Prometheus metrics (`/metrics`, text format). The recorder is process-wide by the `metrics`
 //! crate's design; it is installed once and every App shares its handle.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::{OnceLock, RwLock};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
@@ -21,6 +22,46 @@ pub fn handle() -> Option<PrometheusHandle> {
                 .ok()
         })
         .clone()
+}
+
+/// Drains recorded histogram samples into their buckets every few seconds. `install_recorder`
+/// leaves this to the caller: without it every latency sample stays in memory until the next
+/// `/metrics` scrape, which under load without a scraper grows without bound. Started once per
+/// process, from a tokio runtime.
+pub fn spawn_upkeep() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        let Some(handle) = handle() else { return };
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                every.tick().await;
+                handle.run_upkeep();
+            }
+        });
+    });
+}
+
+/// Counts one HTTP request by route and status and records its latency. The handles are looked
+/// up once per (route, status) and kept: the `counter!` macro would build and hash the label set
+/// on every request.
+pub fn http_request(route: &'static str, status: u16, seconds: f64) {
+    type Handles = (metrics::Counter, metrics::Histogram);
+    static HANDLES: OnceLock<RwLock<HashMap<(&'static str, u16), Handles>>> = OnceLock::new();
+    let handles = HANDLES.get_or_init(Default::default);
+    if let Some((requests, duration)) = handles.read().unwrap_or_else(|p| p.into_inner()).get(&(route, status)) {
+        requests.increment(1);
+        duration.record(seconds);
+        return;
+    }
+    let status_label = status.to_string();
+    let requests =
+        metrics::counter!("dingtalk_oidc_http_requests_total", "route" => route, "status" => status_label.clone());
+    let duration =
+        metrics::histogram!("dingtalk_oidc_http_request_duration_seconds", "route" => route, "status" => status_label);
+    requests.increment(1);
+    duration.record(seconds);
+    handles.write().unwrap_or_else(|p| p.into_inner()).insert((route, status), (requests, duration));
 }
 
 /// Counts a token-endpoint grant that issued tokens.

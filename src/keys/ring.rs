@@ -78,7 +78,7 @@ impl SigningKey {
 
 /// The JWKS body and its strong validator, rendered once per key-ring change.
 pub struct RenderedJwks {
-    pub body: Vec<u8>,
+    pub body: bytes::Bytes,
     pub etag: String,
 }
 
@@ -221,7 +221,7 @@ fn render_jwks(keys: &[PublicJwk]) -> RenderedJwks {
         keys: &'a [PublicJwk],
     }
     let body = serde_json::to_vec(&Jwks { keys }).unwrap_or_else(|_| b"{\"keys\":[]}".to_vec());
-    RenderedJwks { etag: strong_etag(&body), body }
+    RenderedJwks { etag: strong_etag(&body), body: body.into() }
 }
 
 /// A strong ETag (RFC 9110 §8.8.3) derived from the bytes.

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use poem::http::{StatusCode, header};
+use poem::http::{HeaderValue, StatusCode, header};
 use poem::web::Data;
 use poem::{Request, Response, handler};
 use serde_json::json;
@@ -12,7 +12,7 @@ use crate::app::App;
 use crate::keys::ring::strong_etag;
 
 pub struct RenderedDocument {
-    pub body: Vec<u8>,
+    pub body: bytes::Bytes,
     pub etag: String,
 }
 
@@ -76,26 +76,41 @@ pub fn document(issuer: &str) -> serde_json::Value {
 
 pub fn render(issuer: &str) -> RenderedDocument {
     let body = serde_json::to_vec(&document(issuer)).unwrap_or_default();
-    RenderedDocument { etag: strong_etag(&body), body }
+    RenderedDocument { etag: strong_etag(&body), body: body.into() }
 }
 
 /// Serves pre-rendered bytes with validators; `If-None-Match` → 304.
-pub fn serve_cached(req: &Request, body: &[u8], etag: &str, max_age: u64) -> Response {
-    let cache_control = format!("public, max-age={max_age}");
+pub fn serve_cached(req: &Request, body: &bytes::Bytes, etag: &str, max_age: u64) -> Response {
     let matches = req
         .headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    let builder = Response::builder()
-        .header(header::ETAG, etag)
-        .header(header::CACHE_CONTROL, cache_control)
-        // Public metadata: any web origin may read it, never with credentials.
-        .header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*");
-    if matches {
-        return builder.status(StatusCode::NOT_MODIFIED).finish();
+    let mut resp = if matches {
+        Response::builder().status(StatusCode::NOT_MODIFIED).finish()
+    } else {
+        Response::builder().body(body.clone())
+    };
+    let headers = resp.headers_mut();
+    if let Ok(etag) = HeaderValue::from_str(etag) {
+        headers.insert(header::ETAG, etag);
     }
-    builder.content_type("application/json").body(body.to_vec())
+    headers.insert(header::CACHE_CONTROL, cache_control(max_age));
+    // Public metadata: any web origin may read it, never with credentials.
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    if !matches {
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    }
+    resp
+}
+
+/// `public, max-age=N`, without formatting for the two values almost every response uses.
+fn cache_control(max_age: u64) -> HeaderValue {
+    match max_age {
+        3600 => HeaderValue::from_static("public, max-age=3600"),
+        0 => HeaderValue::from_static("public, max-age=0"),
+        n => HeaderValue::from_str(&format!("public, max-age={n}")).unwrap_or(HeaderValue::from_static("no-cache")),
+    }
 }
 
 #[handler]

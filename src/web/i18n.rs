@@ -2,7 +2,7 @@
 //! `Accept-Language`, and kept for the request in a task-local, so page functions need no extra
 //! argument. Text is written in English at the call site and looked up here.
 
-use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
+use poem::Request;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -172,34 +172,15 @@ const ZH: &[(&str, &str)] = &[
     ("Signing in with DingTalk failed. Please try again.", "钉钉登录失败。请重试。"),
 ];
 
-/// Sets the page language for the request.
-pub struct Localize;
-
-impl<E: Endpoint> Middleware<E> for Localize {
-    type Output = LocalizeEndpoint<E>;
-
-    fn transform(&self, ep: E) -> Self::Output {
-        LocalizeEndpoint { inner: ep }
-    }
+/// Runs `fut` with `lang` as the page language.
+pub async fn scoped<F: std::future::Future>(lang: Lang, fut: F) -> F::Output {
+    LANG.scope(lang, fut).await
 }
 
-pub struct LocalizeEndpoint<E> {
-    inner: E,
-}
-
-impl<E: Endpoint> Endpoint for LocalizeEndpoint<E> {
-    type Output = Response;
-
-    async fn call(&self, req: Request) -> Result<Self::Output> {
-        let lang = choose(&req);
-        LANG.scope(lang, async move {
-            match self.inner.call(req).await {
-                Ok(r) => Ok(r.into_response()),
-                Err(e) => Ok(e.into_response()),
-            }
-        })
-        .await
-    }
+/// Whether responses of `route` can be pages (only pages are translated: the JSON endpoints skip
+/// parsing the query and `Accept-Language`).
+pub fn renders_pages(route: &str) -> bool {
+    matches!(route, "/authorize" | "/callback/dingtalk" | "/consent" | "/logout" | "/logout/confirm" | "other")
 }
 
 #[cfg(test)]

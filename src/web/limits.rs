@@ -6,15 +6,13 @@
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::Arc;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use poem::http::{StatusCode, header};
-use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
+use poem::{Request, Response};
 
 use crate::config::LimitsConfig;
-use crate::web::observe::route_label;
 use crate::web::pages;
 
 pub struct Limits {
@@ -111,42 +109,19 @@ pub fn too_many(retry_after: u64, html: bool) -> Response {
     resp
 }
 
-pub struct RateLimit(pub Arc<Limits>);
-
-impl<E: Endpoint> Middleware<E> for RateLimit {
-    type Output = RateLimitEndpoint<E>;
-
-    fn transform(&self, ep: E) -> Self::Output {
-        RateLimitEndpoint { inner: ep, limits: self.0.clone() }
-    }
-}
-
-pub struct RateLimitEndpoint<E> {
-    inner: E,
-    limits: Arc<Limits>,
-}
-
-impl<E: Endpoint> Endpoint for RateLimitEndpoint<E> {
-    type Output = Response;
-
-    async fn call(&self, req: Request) -> Result<Self::Output> {
-        let route = route_label(req.uri().path());
+impl Limits {
+    /// RFC 6585 §4: the 429 answer when the client is over its limit for `route`, else `None`.
+    pub fn refuse(&self, route: &str, req: &Request) -> Option<Response> {
         let (limiter, html) = match route {
             "/.well-known/openid-configuration" | "/.well-known/oauth-authorization-server" | "/jwks.json" => {
-                (Some(&self.limits.metadata), false)
+                (&self.metadata, false)
             }
-            "/authorize" | "/callback/dingtalk" | "/consent" | "/logout" | "/logout/confirm" => {
-                (Some(&self.limits.protocol), true)
-            }
-            "/token" | "/revoke" | "/introspect" | "/userinfo" => (Some(&self.limits.protocol), false),
-            "/admin" => (Some(&self.limits.admin), false),
-            _ => (None, false),
+            "/authorize" | "/callback/dingtalk" | "/consent" | "/logout" | "/logout/confirm" => (&self.protocol, true),
+            "/token" | "/revoke" | "/introspect" | "/userinfo" => (&self.protocol, false),
+            "/admin" => (&self.admin, false),
+            _ => return None,
         };
-        if let (Some(limiter), Some(ip)) = (limiter, self.limits.client_ip(&req))
-            && let Err(not_until) = limiter.check_key(&ip)
-        {
-            return Ok(too_many(retry_after(not_until), html));
-        }
-        Ok(self.inner.call(req).await?.into_response())
+        let ip = self.client_ip(req)?;
+        limiter.check_key(&ip).err().map(|not_until| too_many(retry_after(not_until), html))
     }
 }

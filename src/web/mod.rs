@@ -2,6 +2,7 @@
 
 pub mod cookies;
 pub mod cors;
+pub mod edge;
 pub mod headers;
 pub mod html;
 pub mod i18n;
