@@ -104,6 +104,15 @@ impl Measured {
 
 /// Runs every worker concurrently: `warmup` unmeasured, then `duration` measured.
 pub async fn run<W: Worker>(workers: Vec<W>, warmup: Duration, duration: Duration) -> anyhow::Result<Measured> {
+    Ok(run_keep(workers, warmup, duration).await?.0)
+}
+
+/// As [`run`], handing the workers back (a refresh worker holds its family's current token).
+pub async fn run_keep<W: Worker>(
+    workers: Vec<W>,
+    warmup: Duration,
+    duration: Duration,
+) -> anyhow::Result<(Measured, Vec<W>)> {
     let stop = Arc::new(AtomicBool::new(false));
     let start = Instant::now();
     let measure_from = start + warmup;
@@ -136,7 +145,7 @@ pub async fn run<W: Worker>(workers: Vec<W>, warmup: Duration, duration: Duratio
                     }
                 }
             }
-            (latencies, errors, first_error)
+            (latencies, errors, first_error, worker)
         }));
     }
     tokio::time::sleep_until((measure_until + Duration::from_millis(1)).into()).await;
@@ -144,8 +153,10 @@ pub async fn run<W: Worker>(workers: Vec<W>, warmup: Duration, duration: Duratio
     let mut all = Vec::new();
     let mut errors = 0;
     let mut first_error = None;
+    let mut returned = Vec::with_capacity(tasks.len());
     for task in tasks {
-        let (latencies, e, first) = task.await?;
+        let (latencies, e, first, worker) = task.await?;
+        returned.push(worker);
         all.extend(latencies);
         errors += e;
         if first_error.is_none() {
@@ -160,11 +171,12 @@ pub async fn run<W: Worker>(workers: Vec<W>, warmup: Duration, duration: Duratio
     }
     all.sort_unstable();
     let at = |q: f64| all[((all.len() as f64 * q) as usize).min(all.len() - 1)] as u64;
-    Ok(Measured {
+    let measured = Measured {
         operations: all.len() as u64,
         errors,
         seconds: duration.as_secs_f64(),
         p50_us: at(0.50),
         p99_us: at(0.99),
-    })
+    };
+    Ok((measured, returned))
 }

@@ -83,7 +83,15 @@ impl Directory {
             // No ping before every query on the hot path: a connection broken by an outage fails
             // its next query (503) and is replaced.
             .test_before_acquire(false)
-            .sqlx_logging(false);
+            .sqlx_logging(false)
+            // SQLite (the embedded default): write-ahead log, and fsync at checkpoints rather than at
+            // every commit. The default rollback journal fsyncs several times per commit, which held
+            // the token endpoint to ~100 grants/s on SQLite (docs/benchmarks.md). A power loss may lose
+            // the last commits (never corrupt the file); a process crash loses nothing.
+            .map_sqlx_sqlite_opts(|o| {
+                o.journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+            });
         let db = Database::connect(options).await?;
         Ok(Directory {
             db,
