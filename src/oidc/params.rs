@@ -1,7 +1,5 @@
 //! Strict parsing of OAuth request parameters (RFC 6749 §3.1, §3.2, Appendix B).
 
-use std::collections::HashMap;
-
 /// Longest parameter value we accept; anything longer is hostile or broken.
 pub const MAX_PARAM_LEN: usize = 4096;
 /// Largest form body we read.
@@ -11,7 +9,8 @@ pub const MAX_BODY_LEN: usize = 64 * 1024;
 /// (RFC 6749 §3.1); one sent twice is remembered so the endpoint can refuse it.
 #[derive(Debug, Default, Clone)]
 pub struct Params {
-    values: HashMap<String, String>,
+    /// A handful of pairs: a linear search beats hashing every name (profiled on /introspect).
+    values: Vec<(String, String)>,
     repeated: Vec<String>,
     too_long: Vec<String>,
 }
@@ -27,23 +26,23 @@ impl Params {
             if value.len() > MAX_PARAM_LEN && !params.too_long.contains(&name.to_string()) {
                 params.too_long.push(name.to_string());
             }
-            if params.values.contains_key(name.as_ref()) {
-                if !params.repeated.contains(&name.to_string()) {
-                    params.repeated.push(name.to_string());
+            if params.has(&name) {
+                if !params.repeated.iter().any(|n| *n == name) {
+                    params.repeated.push(name.into_owned());
                 }
             } else {
-                params.values.insert(name.into_owned(), value.into_owned());
+                params.values.push((name.into_owned(), value.into_owned()));
             }
         }
         params
     }
 
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.values.get(name).map(String::as_str)
+        self.values.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
     pub fn has(&self, name: &str) -> bool {
-        self.values.contains_key(name)
+        self.values.iter().any(|(n, _)| n == name)
     }
 
     /// RFC 6749 §3.1: a parameter must not be included more than once.

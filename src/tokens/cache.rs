@@ -21,10 +21,22 @@ use crate::keys::KeyRing;
 pub struct VerifiedToken {
     pub claims: AccessClaims,
     ring: Arc<KeyRing>,
+    token: Box<str>,
 }
 
 pub struct VerifiedTokens {
-    entries: TtlCache<Box<str>, Arc<VerifiedToken>>,
+    /// Keyed by a hash of the token's last bytes (its signature: unpredictable without our key),
+    /// not of the whole ~900-byte token, which showed in profiles; a hit still compares the whole
+    /// token. Only verified tokens are ever inserted, so chosen collisions buy an attacker nothing.
+    entries: TtlCache<u64, Arc<VerifiedToken>>,
+}
+
+fn key_of(token: &str) -> u64 {
+    let bytes = token.as_bytes();
+    // FNV-1a over the last 16 bytes.
+    bytes[bytes.len().saturating_sub(16)..]
+        .iter()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
 }
 
 impl VerifiedTokens {
@@ -38,13 +50,13 @@ impl VerifiedTokens {
 
     /// The claims of `token` if it was verified under `ring`.
     pub fn get(&self, token: &str, ring: &Arc<KeyRing>) -> Option<Arc<VerifiedToken>> {
-        self.entries.get(token).filter(|v| Arc::ptr_eq(&v.ring, ring))
+        self.entries.get(&key_of(token)).filter(|v| Arc::ptr_eq(&v.ring, ring) && *v.token == *token)
     }
 
     pub fn insert(&self, token: &str, ring: Arc<KeyRing>, claims: AccessClaims) -> Arc<VerifiedToken> {
-        let verified = Arc::new(VerifiedToken { claims, ring });
+        let verified = Arc::new(VerifiedToken { claims, ring, token: token.into() });
         let generation = self.entries.generation();
-        self.entries.insert_if_current(generation, token.into(), verified.clone());
+        self.entries.insert_if_current(generation, key_of(token), verified.clone());
         verified
     }
 }
@@ -85,6 +97,54 @@ impl DenylistCache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn ring() -> Arc<KeyRing> {
+        let key = crate::keys::generate_rsa_key().unwrap();
+        let row = crate::directory::signing_keys::SigningKeyRow {
+            kid: key.jwk.kid.clone(),
+            alg: "RS256".into(),
+            private_key_enc: String::new(),
+            kek_id: String::new(),
+            public_jwk: serde_json::to_string(&key.jwk).unwrap(),
+            created_at: 0,
+            activates_at: 0,
+            retires_at: Some(0),
+            removed_at: None,
+            revoked: false,
+        };
+        let kek = crate::keys::Kek::from_bytes(&[1u8; 32]).unwrap();
+        Arc::new(KeyRing::from_rows(&[row], &kek, 1, crate::keys::RingSchedule { rotation_period_secs: 3600 }).unwrap())
+    }
+
+    fn claims() -> AccessClaims {
+        AccessClaims {
+            iss: "i".into(),
+            sub: "s".into(),
+            aud: "a".into(),
+            exp: 2,
+            iat: 1,
+            jti: "j".into(),
+            client_id: "c".into(),
+            scope: "openid".into(),
+            sid: None,
+            auth_time: 1,
+            roles: None,
+            groups: None,
+        }
+    }
+
+    #[test]
+    fn rfc7519_7_2_a_token_sharing_a_cached_tokens_signature_tail_is_not_taken_for_it() {
+        let cache = VerifiedTokens::new(16);
+        let ring = ring();
+        let genuine = "eyJoZWFkZXIi.eyJwYXlsb2FkIn0.SAME-SIGNATURE-TAIL-0123456789";
+        cache.insert(genuine, ring.clone(), claims());
+        assert!(cache.get(genuine, &ring).is_some());
+        // Same last bytes (same cache key), different header/payload: must be verified, not served.
+        assert!(cache.get("eyJmb3JnZWQi.eyJwYXlsb2FkIn0.SAME-SIGNATURE-TAIL-0123456789", &ring).is_none());
+        // A new key ring (a key revoked or rotated out) forgets everything verified under the old one.
+        assert!(cache.get(genuine, &self::ring()).is_none());
+    }
 
     #[test]
     fn rfc7009_2_2_a_local_revocation_wins_over_a_racing_store_answer() {

@@ -50,7 +50,12 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
             tracing::Span::none()
         } else {
             // The path only: queries carry codes and tokens.
-            tracing::info_span!("request", request_id = id.to_str().unwrap_or_default(), method = %req.method(), route)
+            tracing::info_span!(
+                "request",
+                request_id = id.to_str().unwrap_or_default(),
+                method = req.method().as_str(),
+                route
+            )
         };
         let lang = i18n::renders_pages(route).then(|| i18n::choose(&req));
         let serve = async move {
