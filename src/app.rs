@@ -195,13 +195,7 @@ impl App {
     /// RFC 7009 §2.1: whether the access token `jti` was revoked, remembered per instance for
     /// `tokens.denylist_recheck_ms` (see `tokens::cache`).
     pub async fn is_access_token_denied(&self, jti: &str) -> Result<bool, StoreError> {
-        if let Some(denied) = self.denylist.get(jti) {
-            return Ok(denied);
-        }
-        let generation = self.denylist.generation();
-        let denied = self.sessions.is_access_token_denied(jti).await?;
-        self.denylist.remember(generation, jti, denied);
-        Ok(denied)
+        self.denylist.is_denied(jti, self.sessions.is_access_token_denied(jti)).await
     }
 
     pub fn rotation(&self) -> crate::keys::Rotation<'_> {

@@ -68,6 +68,26 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
         entries.insert(key, (Instant::now(), value));
     }
 
+    /// The cached value of `key`, or what `load` finds (kept unless an invalidation raced it).
+    pub async fn get_or_load<E>(
+        &self,
+        key: &K,
+        load: impl std::future::Future<Output = Result<Option<V>, E>>,
+    ) -> Result<Option<V>, E>
+    where
+        K: Clone,
+    {
+        if let Some(value) = self.get(key) {
+            return Ok(Some(value));
+        }
+        let generation = self.generation();
+        let loaded = load.await?;
+        if let Some(value) = &loaded {
+            self.insert_if_current(generation, key.clone(), value.clone());
+        }
+        Ok(loaded)
+    }
+
     /// Forgets `key` (after a write through this instance).
     pub fn invalidate<Q>(&self, key: &Q)
     where
@@ -77,12 +97,6 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
         self.generation.fetch_add(1, Ordering::AcqRel);
         entries.remove(key);
-    }
-
-    pub fn clear(&self) {
-        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        entries.clear();
     }
 
     pub fn len(&self) -> usize {

@@ -110,26 +110,14 @@ impl Directory {
 
     /// A client as the protocol endpoints see it: from the cache when fresh.
     pub async fn client_cached(&self, id: &str) -> Result<Option<Arc<Client>>, DirectoryError> {
-        if let Some(client) = self.cached_clients.get(id) {
-            return Ok(Some(client));
-        }
-        let generation = self.cached_clients.generation();
-        let Some(client) = self.client(id).await? else { return Ok(None) };
-        let client = Arc::new(client);
-        self.cached_clients.insert_if_current(generation, id.to_string(), client.clone());
-        Ok(Some(client))
+        let key = id.to_string();
+        self.cached_clients.get_or_load(&key, async { Ok(self.client(id).await?.map(Arc::new)) }).await
     }
 
     /// A user as the protocol endpoints see it: from the cache when fresh.
     pub async fn user_cached(&self, id: &str) -> Result<Option<Arc<User>>, DirectoryError> {
-        if let Some(user) = self.cached_users.get(id) {
-            return Ok(Some(user));
-        }
-        let generation = self.cached_users.generation();
-        let Some(user) = self.user(id).await? else { return Ok(None) };
-        let user = Arc::new(user);
-        self.cached_users.insert_if_current(generation, id.to_string(), user.clone());
-        Ok(Some(user))
+        let key = id.to_string();
+        self.cached_users.get_or_load(&key, async { Ok(self.user(id).await?.map(Arc::new)) }).await
     }
 
     pub(crate) fn client_changed(&self, id: &str) {

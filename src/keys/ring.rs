@@ -255,3 +255,24 @@ impl Keys {
         }
     }
 }
+
+/// A ring with one fresh verification-only key (tests): the ring and the key's `kid`.
+#[cfg(test)]
+pub(crate) fn test_ring() -> (KeyRing, String) {
+    let key = crate::keys::generate_rsa_key().expect("key");
+    let row = SigningKeyRow {
+        kid: key.jwk.kid.clone(),
+        alg: "RS256".into(),
+        private_key_enc: String::new(),
+        kek_id: String::new(),
+        public_jwk: serde_json::to_string(&key.jwk).expect("jwk"),
+        created_at: 0,
+        activates_at: 0,
+        retires_at: Some(0),
+        removed_at: None,
+        revoked: false,
+    };
+    let kek = Kek::from_bytes(&[1u8; 32]).expect("kek");
+    let ring = KeyRing::from_rows(&[row], &kek, 1, RingSchedule { rotation_period_secs: 3600 }).expect("ring");
+    (ring, key.jwk.kid)
+}

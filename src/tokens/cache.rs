@@ -6,11 +6,12 @@
 //!   audience family were checked, keyed by the whole token and tied to the key ring that
 //!   verified it (a key revoked or rotated out makes a new ring, and every entry of the old one
 //!   misses). Expiry and the exact audience are checked on every use.
-//! - The denylist: "not revoked" is remembered for `tokens.denylist_recheck_ms`; "revoked" is
-//!   permanent. A revocation made through this instance takes effect here at once; one made
+//! - The denylist: the store's answer is remembered for `tokens.denylist_recheck_ms`. A
+//!   revocation made through this instance takes effect here at once; one made
 //!   through another instance within the recheck interval (RFC 7009 §2.2 allows a propagation
 //!   delay and asks that it be short).
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -71,19 +72,11 @@ impl DenylistCache {
         DenylistCache { entries: TtlCache::new(recheck, 100_000) }
     }
 
-    /// `Some(denied)` when known without asking the store.
-    pub fn get(&self, jti: &str) -> Option<bool> {
-        self.entries.get(jti)
-    }
-
-    /// Read before asking the store, handed to [`remember`](Self::remember).
-    pub fn generation(&self) -> u64 {
-        self.entries.generation()
-    }
-
-    /// What the store answered (not kept if a revocation happened meanwhile).
-    pub fn remember(&self, generation: u64, jti: &str, denied: bool) {
-        self.entries.insert_if_current(generation, jti.into(), denied);
+    /// Whether `jti` is revoked: remembered, or what `ask_store` answers (not kept if a revocation
+    /// happened meanwhile).
+    pub async fn is_denied<E>(&self, jti: &str, ask_store: impl Future<Output = Result<bool, E>>) -> Result<bool, E> {
+        let key: Box<str> = jti.into();
+        Ok(self.entries.get_or_load(&key, async { ask_store.await.map(Some) }).await?.unwrap_or(false))
     }
 
     /// A revocation made here: in force at once on this instance.
@@ -99,21 +92,7 @@ mod tests {
     use super::*;
 
     fn ring() -> Arc<KeyRing> {
-        let key = crate::keys::generate_rsa_key().unwrap();
-        let row = crate::directory::signing_keys::SigningKeyRow {
-            kid: key.jwk.kid.clone(),
-            alg: "RS256".into(),
-            private_key_enc: String::new(),
-            kek_id: String::new(),
-            public_jwk: serde_json::to_string(&key.jwk).unwrap(),
-            created_at: 0,
-            activates_at: 0,
-            retires_at: Some(0),
-            removed_at: None,
-            revoked: false,
-        };
-        let kek = crate::keys::Kek::from_bytes(&[1u8; 32]).unwrap();
-        Arc::new(KeyRing::from_rows(&[row], &kek, 1, crate::keys::RingSchedule { rotation_period_secs: 3600 }).unwrap())
+        Arc::new(crate::keys::ring::test_ring().0)
     }
 
     fn claims() -> AccessClaims {
@@ -146,22 +125,25 @@ mod tests {
         assert!(cache.get(genuine, &self::ring()).is_none());
     }
 
-    #[test]
-    fn rfc7009_2_2_a_local_revocation_wins_over_a_racing_store_answer() {
+    #[tokio::test]
+    async fn rfc7009_2_2_a_local_revocation_wins_over_a_racing_store_answer() {
         let cache = DenylistCache::new(Duration::from_secs(60));
-        let before = cache.generation();
-        // The store said "not revoked", but the revocation landed before the answer was kept.
-        cache.deny("jti-1");
-        cache.remember(before, "jti-1", false);
-        assert_eq!(cache.get("jti-1"), Some(true));
+        // The store says "not revoked", but the revocation lands while that answer is in flight.
+        let answer = cache.is_denied("jti-1", async {
+            cache.deny("jti-1");
+            Ok::<_, ()>(false)
+        });
+        assert_eq!(answer.await, Ok(false), "the answer in flight is what the store said");
+        // Answered locally: a store that fails would show as Err.
+        assert_eq!(cache.is_denied("jti-1", async { Err(()) }).await, Ok(true));
     }
 
-    #[test]
-    fn a_not_revoked_answer_is_kept_only_for_the_recheck_interval() {
+    #[tokio::test]
+    async fn a_not_revoked_answer_is_kept_only_for_the_recheck_interval() {
         let cache = DenylistCache::new(Duration::from_millis(30));
-        cache.remember(cache.generation(), "jti-2", false);
-        assert_eq!(cache.get("jti-2"), Some(false));
+        assert_eq!(cache.is_denied("jti-2", async { Ok::<_, ()>(false) }).await, Ok(false));
+        assert_eq!(cache.is_denied("jti-2", async { Ok::<_, ()>(true) }).await, Ok(false), "remembered");
         std::thread::sleep(Duration::from_millis(40));
-        assert_eq!(cache.get("jti-2"), None, "the store must be asked again");
+        assert_eq!(cache.is_denied("jti-2", async { Ok::<_, ()>(true) }).await, Ok(true), "the store is asked again");
     }
 }

@@ -120,24 +120,8 @@ mod tests {
 
     #[test]
     fn rfc8725_3_1_key_locating_headers_and_other_algorithms_are_refused() {
-        let key = crate::keys::generate_rsa_key().unwrap();
-        let row = crate::directory::signing_keys::SigningKeyRow {
-            kid: key.jwk.kid.clone(),
-            alg: "RS256".into(),
-            private_key_enc: String::new(),
-            kek_id: String::new(),
-            public_jwk: serde_json::to_string(&key.jwk).unwrap(),
-            created_at: 0,
-            activates_at: 0,
-            retires_at: Some(0),
-            removed_at: None,
-            revoked: false,
-        };
-        let kek = crate::keys::Kek::from_bytes(&[1u8; 32]).unwrap();
-        let ring =
-            KeyRing::from_rows(&[row], &kek, 1, crate::keys::RingSchedule { rotation_period_secs: 3600 }).unwrap();
+        let (ring, kid) = crate::keys::ring::test_ring();
         let claims = segment(r#"{"iss":"i","sub":"s","aud":"a","exp":9999999999,"iat":1}"#);
-        let kid = &key.jwk.kid;
         for header in [
             format!(r#"{{"alg":"RS256","typ":"at+jwt","kid":"{kid}","jku":"https://evil.example/jwks"}}"#),
             format!(r#"{{"alg":"RS256","typ":"at+jwt","kid":"{kid}","x5u":"https://evil.example/cert"}}"#),

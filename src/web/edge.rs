@@ -43,10 +43,7 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
         // Log lines inside a request carry its id. The metadata documents (discovery, JWKS) are
         // served from memory and log nothing, so they skip the span: with the fmt subscriber,
         // creating it (formatting its fields) was 7% of a discovery request's CPU time.
-        let span = if matches!(
-            route,
-            "/.well-known/openid-configuration" | "/.well-known/oauth-authorization-server" | "/jwks.json"
-        ) {
+        let span = if observe::is_metadata(route) {
             tracing::Span::none()
         } else {
             // The path only: queries carry codes and tokens.

@@ -180,7 +180,7 @@ pub async fn scoped<F: std::future::Future>(lang: Lang, fut: F) -> F::Output {
 /// Whether responses of `route` can be pages (only pages are translated: the JSON endpoints skip
 /// parsing the query and `Accept-Language`).
 pub fn renders_pages(route: &str) -> bool {
-    matches!(route, "/authorize" | "/callback/dingtalk" | "/consent" | "/logout" | "/logout/confirm" | "other")
+    crate::web::observe::is_page(route) || route == "other"
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ use poem::http::{StatusCode, header};
 use poem::{Request, Response};
 
 use crate::config::LimitsConfig;
+use crate::web::observe::{is_metadata, is_page};
 use crate::web::pages;
 
 pub struct Limits {
@@ -113,10 +114,8 @@ impl Limits {
     /// RFC 6585 §4: the 429 answer when the client is over its limit for `route`, else `None`.
     pub fn refuse(&self, route: &str, req: &Request) -> Option<Response> {
         let (limiter, html) = match route {
-            "/.well-known/openid-configuration" | "/.well-known/oauth-authorization-server" | "/jwks.json" => {
-                (&self.metadata, false)
-            }
-            "/authorize" | "/callback/dingtalk" | "/consent" | "/logout" | "/logout/confirm" => (&self.protocol, true),
+            r if is_metadata(r) => (&self.metadata, false),
+            r if is_page(r) => (&self.protocol, true),
             "/token" | "/revoke" | "/introspect" | "/userinfo" => (&self.protocol, false),
             "/admin" => (&self.admin, false),
             _ => return None,

@@ -33,6 +33,16 @@ pub fn route_label(path: &str) -> &'static str {
     if path.contains("/admin/") { "/admin" } else { "other" }
 }
 
+/// Discovery and JWKS: public documents served from memory.
+pub fn is_metadata(route: &str) -> bool {
+    matches!(route, "/.well-known/openid-configuration" | "/.well-known/oauth-authorization-server" | "/jwks.json")
+}
+
+/// Browser-facing endpoints: their answers can be HTML pages.
+pub fn is_page(route: &str) -> bool {
+    matches!(route, "/authorize" | "/callback/dingtalk" | "/consent" | "/logout" | "/logout/confirm")
+}
+
 fn well_formed(id: &str) -> bool {
     !id.is_empty()
         && id.len() <= 128
