@@ -305,11 +305,13 @@ async fn two_instances_share_one_key_ring_rotation_and_revocation() {
     assert_eq!(a.app.directory.signing_keys().await.unwrap().len(), before, "no key beyond the pending one");
     assert!(results.iter().all(|r| r.kid == rotated.kid));
 
-    // Once the pending key is active, a scheduled rotation is due; both instances try, one key appears.
+    // Once the pending key is active, a scheduled rotation is due; both instances try (and their
+    // background maintenance, every second, tries too), one key appears. Counted before the clocks
+    // move, since the background loop may rotate as soon as they do.
+    let before = a.app.directory.signing_keys().await.unwrap().len();
     for p in [&a, &b] {
         p.clock.advance(ROTATION + 60);
     }
-    let before = a.app.directory.signing_keys().await.unwrap().len();
     let (ra, rb) = tokio::join!(a.app.maintain_keys(), b.app.maintain_keys());
     ra.unwrap();
     rb.unwrap();
@@ -345,6 +347,25 @@ async fn two_instances_share_one_key_ring_rotation_and_revocation() {
     drop((a, b));
     ns.drop().await;
     db.drop().await;
+}
+
+/// The lease is re-entrant for its holder; key changes on one instance (the scheduler and an admin
+/// rotation racing it) must still exclude each other, or each makes a key.
+#[tokio::test]
+async fn design_5_concurrent_key_changes_on_one_instance_make_one_key() {
+    let p = TestProvider::start_with(short_cycle).await;
+    let before = p.app.directory.signing_keys().await.unwrap().len();
+    p.clock.advance(ROTATION + 60);
+    let rotation = p.app.rotation();
+    let now = p.app.now();
+    let (scheduled, admin, again) =
+        tokio::join!(rotation.rotate_if_due(now), rotation.rotate(now, false), p.app.maintain_keys());
+    scheduled.unwrap();
+    again.unwrap();
+    let admin = admin.unwrap();
+    let rows = p.app.directory.signing_keys().await.unwrap();
+    assert_eq!(rows.len(), before + 1, "one rotation, not one per caller");
+    assert!(rows.iter().any(|r| r.kid == admin.kid && r.activates_at == now + LEAD));
 }
 
 #[tokio::test]

@@ -90,9 +90,9 @@ impl Rotation<'_> {
     /// `immediate`, which caches that hold the old JWKS will not know). Idempotent while a key is
     /// pending: 20 concurrent calls make one key.
     pub async fn rotate(&self, now: i64, immediate: bool) -> Result<Rotated, KeyError> {
-        self.lock().await?;
+        let lease = self.lock().await?;
         let result = self.rotate_locked(now, immediate, false).await;
-        self.unlock().await;
+        self.unlock(lease).await;
         result?.ok_or_else(|| KeyError::Generate("rotation did nothing".into()))
     }
 
@@ -102,11 +102,12 @@ impl Rotation<'_> {
         if !rotation_due(&rows, now, self.config) {
             return Ok(None);
         }
-        if !self.sessions.try_lock(LOCK, self.holder, LOCK_TTL_SECS).await.map_err(store_err)? {
+        let lease = self.lease();
+        if !self.sessions.try_lock(LOCK, &lease, LOCK_TTL_SECS).await.map_err(store_err)? {
             return Ok(None);
         }
         let result = self.rotate_locked(now, false, true).await;
-        self.unlock().await;
+        self.unlock(lease).await;
         result
     }
 
@@ -148,7 +149,7 @@ impl Rotation<'_> {
     /// `keys revoke`: a compromised key leaves the JWKS at once (its tokens stop verifying on every
     /// instance within the reload bound) and, if it was signing, another key signs at once.
     pub async fn revoke(&self, kid: &str, now: i64) -> Result<Option<String>, KeyError> {
-        self.lock().await?;
+        let lease = self.lock().await?;
         let result = async {
             let rows = self.directory.signing_keys().await?;
             let Some(row) = rows.iter().find(|r| r.kid == kid) else {
@@ -168,7 +169,7 @@ impl Rotation<'_> {
             Ok(None)
         }
         .await;
-        self.unlock().await;
+        self.unlock(lease).await;
         result
     }
 
@@ -176,7 +177,7 @@ impl Rotation<'_> {
     /// (or at once).
     pub async fn import(&self, pem: &str, now: i64, immediate: bool) -> Result<String, KeyError> {
         let key = import_pem(pem)?;
-        self.lock().await?;
+        let lease = self.lock().await?;
         let result = async {
             let rows = self.directory.signing_keys().await?;
             let signer = choose_signer(&rows, now).cloned();
@@ -186,13 +187,13 @@ impl Rotation<'_> {
             Ok(kid)
         }
         .await;
-        self.unlock().await;
+        self.unlock(lease).await;
         result
     }
 
     /// `keys rewrap`: seal every private key under `new_kek` (KEK rotation). Returns how many.
     pub async fn rewrap(&self, new_kek: &Kek) -> Result<usize, KeyError> {
-        self.lock().await?;
+        let lease = self.lock().await?;
         let result = async {
             let mut count = 0;
             for mut row in self.directory.signing_keys().await? {
@@ -216,23 +217,31 @@ impl Rotation<'_> {
             Ok(count)
         }
         .await;
-        self.unlock().await;
+        self.unlock(lease).await;
         result
     }
 
+    /// The holder name of one key change. The store's lease is re-entrant for its holder (the
+    /// sweeper renews its lease by taking it again), so naming the instance alone would let two key
+    /// changes on one instance (the scheduler and an admin rotation) both hold it and both make a key.
+    fn lease(&self) -> String {
+        format!("{}/{}", self.holder, crate::random::token())
+    }
+
     /// Waits (bounded) for the lease: concurrent rotations queue rather than fail.
-    async fn lock(&self) -> Result<(), KeyError> {
+    async fn lock(&self) -> Result<String, KeyError> {
+        let lease = self.lease();
         for _ in 0..200 {
-            if self.sessions.try_lock(LOCK, self.holder, LOCK_TTL_SECS).await.map_err(store_err)? {
-                return Ok(());
+            if self.sessions.try_lock(LOCK, &lease, LOCK_TTL_SECS).await.map_err(store_err)? {
+                return Ok(lease);
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         Err(KeyError::Generate("another instance holds the signing-key lease".into()))
     }
 
-    async fn unlock(&self) {
-        if let Err(e) = self.sessions.unlock(LOCK, self.holder).await {
+    async fn unlock(&self, lease: String) {
+        if let Err(e) = self.sessions.unlock(LOCK, &lease).await {
             tracing::warn!(error = %e, "cannot release the signing-key lease");
         }
     }
