@@ -339,6 +339,25 @@ async fn refresh_conformance(store: Arc<dyn SessionStore>) {
         "past the family's absolute end"
     );
 
+    // A long-lived family remembers only its live access tokens: on reuse, the tokens that have
+    // expired are not among those to deny (and the store does not grow by one per refresh).
+    let fam5 = family("fam5", "u5", now);
+    store.create_refresh_family(&fam5, &successor("k0", "d0", now)).await.unwrap();
+    for (step, (presented, next)) in [("k0", "k1"), ("k1", "k2"), ("k2", "k3")].into_iter().enumerate() {
+        let at = now + 500 * (step as i64 + 1);
+        let outcome = rotate(&store, "fam5", presented, successor(next, &format!("d{}", step + 1), at), at).await;
+        assert!(matches!(outcome.unwrap(), RotateOutcome::Rotated(_)));
+    }
+    // d0 expired at now+600, d1 at now+1100; d2 (now+1600) and d3 (now+2100) are live at now+1550.
+    match rotate(&store, "fam5", "k1", successor("k9", "d9", now + 1550), now + 1550).await.unwrap() {
+        RotateOutcome::Reused(revoked) => {
+            let mut jtis: Vec<String> = revoked.access_tokens.into_iter().map(|t| t.jti).collect();
+            jtis.sort();
+            assert_eq!(jtis, vec!["d2", "d3"]);
+        }
+        other => panic!("expected reuse detection, got {other:?}"),
+    }
+
     // Update, user index, explicit revocation.
     let fam3 = family("fam3", "u9", now);
     store.create_refresh_family(&fam3, &successor("j0", "c0", now)).await.unwrap();

@@ -17,11 +17,15 @@ use super::{
     StoreError,
 };
 
-/// KEYS: family, presented token, successor token, family access-token set.
+/// KEYS: family, presented token, successor token, family access tokens (a sorted set scored by
+/// each token's expiry).
 /// ARGV: now, grace, successor hash, sealed successor, idle ttl, access entry, access exp, client id,
 /// requested scopes ('' when none were asked for).
-/// Returns {0} invalid, {1, family} rotated, {2, family, sealed} retry, {3, family, access...} reused,
-/// {4} another client's token, {5} scopes widened.
+/// Returns {0} invalid, {1, family} rotated, {2, family, sealed} retry, {3, family, live access...}
+/// reused, {4} another client's token, {5} scopes widened.
+///
+/// Times are the protocol clock's (ARGV now); the records' Redis TTLs are the family's remaining
+/// life on that clock, so no PTTL read is needed.
 const ROTATE_LUA: &str = r#"
 local now = tonumber(ARGV[1])
 local fam = redis.call('HMGET', KEYS[1], 'j', 'exp', 'c', 'sc')
@@ -38,21 +42,22 @@ if ARGV[9] ~= '' then
 end
 local tok = redis.call('HMGET', KEYS[2], 'ie', 's', 'sealed', 'at')
 if not tok[1] then return {0} end
-local fam_pttl = redis.call('PTTL', KEYS[1])
+local fam_ms = (fam_end - now) * 1000
+-- The family's access tokens, for denial on reuse: only live ones are kept, so the set holds
+-- about access-token-lifetime / refresh-interval entries however long the family lives.
 local function remember_access()
-  redis.call('SADD', KEYS[4], ARGV[6])
-  if fam_pttl > 0 then redis.call('PEXPIRE', KEYS[4], fam_pttl) end
+  redis.call('ZADD', KEYS[4], ARGV[7], ARGV[6])
+  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
+  redis.call('PEXPIRE', KEYS[4], fam_ms)
 end
 if not tok[2] then
   if now >= tonumber(tok[1]) then return {0} end
+  -- The rotated token is remembered for the family's life, to detect its reuse.
   redis.call('HSET', KEYS[2], 's', ARGV[3], 'sealed', ARGV[4], 'at', ARGV[1])
-  if fam_pttl > 0 then redis.call('PEXPIRE', KEYS[2], fam_pttl) end
+  redis.call('PEXPIRE', KEYS[2], fam_ms)
   local idle = tonumber(ARGV[5])
-  local ie = math.min(now + idle, fam_end)
-  redis.call('HSET', KEYS[3], 'ie', tostring(ie))
-  local ttl_ms = idle * 1000
-  if fam_pttl > 0 and fam_pttl < ttl_ms then ttl_ms = fam_pttl end
-  redis.call('PEXPIRE', KEYS[3], math.max(ttl_ms, 1))
+  redis.call('HSET', KEYS[3], 'ie', tostring(math.min(now + idle, fam_end)))
+  redis.call('PEXPIRE', KEYS[3], math.max(math.min(idle * 1000, fam_ms), 1))
   remember_access()
   return {1, fam[1]}
 end
@@ -60,7 +65,7 @@ if now - tonumber(tok[4]) <= tonumber(ARGV[2]) then
   remember_access()
   return {2, fam[1], tok[3]}
 end
-local access = redis.call('SMEMBERS', KEYS[4])
+local access = redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. ARGV[1], '+inf')
 redis.call('DEL', KEYS[1], KEYS[4])
 local out = {3, fam[1]}
 for _, a in ipairs(access) do table.insert(out, a) end
@@ -71,7 +76,7 @@ return out
 const REVOKE_LUA: &str = r#"
 local fam = redis.call('HGET', KEYS[1], 'j')
 if not fam then return {} end
-local access = redis.call('SMEMBERS', KEYS[2])
+local access = redis.call('ZRANGE', KEYS[2], 0, -1)
 redis.call('DEL', KEYS[1], KEYS[2])
 local out = {fam}
 for _, a in ipairs(access) do table.insert(out, a) end
@@ -247,8 +252,9 @@ impl RedisSessionStore {
         format!("{}rf:{{{family_id}}}", self.prefix)
     }
 
+    /// A sorted set (was a plain set under `rfa:`; the new name keeps the two types apart).
     fn family_access_key(&self, family_id: &str) -> String {
-        format!("{}rfa:{{{family_id}}}", self.prefix)
+        format!("{}rfat:{{{family_id}}}", self.prefix)
     }
 
     /// The back-channel logout queue: both keys share the `{bcl}` hash tag.
@@ -426,8 +432,18 @@ impl SessionStore for RedisSessionStore {
             self.pool.hset(token_key.clone(), ("ie", idle_expires_at.to_string())).await.map_err(unavailable)?;
         let _: i64 = self.pool.expire_at(token_key, idle_expires_at, None).await.map_err(unavailable)?;
         let access_key = self.family_access_key(&family.id);
-        let _: i64 =
-            self.pool.sadd(access_key.clone(), access_entry(&first.access_token)).await.map_err(unavailable)?;
+        let _: i64 = self
+            .pool
+            .zadd(
+                access_key.clone(),
+                None,
+                None,
+                false,
+                false,
+                (first.access_token.exp as f64, access_entry(&first.access_token)),
+            )
+            .await
+            .map_err(unavailable)?;
         let _: i64 = self.pool.expire_at(access_key, family.expires_at, None).await.map_err(unavailable)?;
         self.add_to_index(self.key("urf", &family.user_id), &family.id, family.expires_at).await
     }

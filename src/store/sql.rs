@@ -341,7 +341,9 @@ impl SessionStore for SqlSessionStore {
             }
             _ => {
                 delete_family(&txn, family_id).await?;
-                RotateOutcome::Reused(RevokedFamily { family: record.family, access_tokens: record.access_tokens })
+                // Only live access tokens need denying; expired ones are refused anyway.
+                let access_tokens = record.access_tokens.into_iter().filter(|t| t.exp > now).collect();
+                RotateOutcome::Reused(RevokedFamily { family: record.family, access_tokens })
             }
         };
         txn.commit().await.map_err(unavailable)?;
