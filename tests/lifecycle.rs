@@ -487,6 +487,15 @@ async fn rfc7662_introspection_of_active_and_every_inactive_case(backend: Backen
         .await
         .unwrap();
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "a public client may not introspect");
+    // §4: a token whose client was removed is no longer active, for a resource server and at userinfo.
+    let tokens = login(p, &Browser::new("alice"), &secret, "openid profile").await;
+    let (at, rt) = (s(&tokens, "access_token"), s(&tokens, "refresh_token"));
+    assert_eq!(introspect(p, ("api", &rs_secret), &at).await["active"], true);
+    assert!(p.app.directory.remove_client("app").await.unwrap());
+    assert_eq!(introspect(p, ("api", &rs_secret), &at).await, inactive, "the access token's client is gone");
+    assert_eq!(introspect(p, ("api", &rs_secret), &rt).await, inactive, "the refresh token's client is gone");
+    let resp = reqwest::Client::new().get(p.url("/userinfo")).bearer_auth(&at).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "userinfo refuses a removed client's token");
     h.finish().await;
 }
 

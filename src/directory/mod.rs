@@ -9,6 +9,7 @@ pub mod roles;
 pub mod signing_keys;
 pub mod users;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -49,6 +50,8 @@ pub struct Directory {
     /// unless `with_cache` turns it on. Writes through this `Directory` invalidate at once.
     cached_clients: Arc<TtlCache<String, Arc<Client>>>,
     cached_users: Arc<TtlCache<String, Arc<User>>>,
+    /// The origins of every registered redirect URI (CORS), one entry under `()`.
+    cached_origins: Arc<TtlCache<(), Arc<HashSet<String>>>>,
 }
 
 impl std::fmt::Debug for Directory {
@@ -60,6 +63,15 @@ impl std::fmt::Debug for Directory {
 /// Entries per cache: far more clients than any deployment registers; users beyond this just
 /// miss and are read from SQL.
 const CACHE_CAPACITY: usize = 10_000;
+
+/// The origin (`scheme://host[:port]`) of a URL, as browsers send it in `Origin`.
+pub fn origin_of(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    match parsed.origin() {
+        origin @ url::Origin::Tuple(..) => Some(origin.ascii_serialization()),
+        url::Origin::Opaque(_) => None,
+    }
+}
 
 impl Directory {
     /// Connects (creating the SQLite file's folder when needed) and runs pending migrations.
@@ -97,6 +109,7 @@ impl Directory {
             db,
             cached_clients: Arc::new(TtlCache::new(Duration::ZERO, CACHE_CAPACITY)),
             cached_users: Arc::new(TtlCache::new(Duration::ZERO, CACHE_CAPACITY)),
+            cached_origins: Arc::new(TtlCache::new(Duration::ZERO, 1)),
         })
     }
 
@@ -105,23 +118,42 @@ impl Directory {
     pub fn with_cache(mut self, ttl: Duration) -> Directory {
         self.cached_clients = Arc::new(TtlCache::new(ttl, CACHE_CAPACITY));
         self.cached_users = Arc::new(TtlCache::new(ttl, CACHE_CAPACITY));
+        self.cached_origins = Arc::new(TtlCache::new(ttl, 1));
         self
     }
 
     /// A client as the protocol endpoints see it: from the cache when fresh.
     pub async fn client_cached(&self, id: &str) -> Result<Option<Arc<Client>>, DirectoryError> {
+        if let Some(client) = self.cached_clients.get(id) {
+            return Ok(Some(client));
+        }
         let key = id.to_string();
         self.cached_clients.get_or_load(&key, async { Ok(self.client(id).await?.map(Arc::new)) }).await
     }
 
     /// A user as the protocol endpoints see it: from the cache when fresh.
     pub async fn user_cached(&self, id: &str) -> Result<Option<Arc<User>>, DirectoryError> {
+        if let Some(user) = self.cached_users.get(id) {
+            return Ok(Some(user));
+        }
         let key = id.to_string();
         self.cached_users.get_or_load(&key, async { Ok(self.user(id).await?.map(Arc::new)) }).await
     }
 
+    /// The origins (`scheme://host[:port]`) of all registered redirect URIs: the browser origins
+    /// CORS lets in. From the cache when fresh; a client change through this instance applies at once.
+    pub async fn registered_origins(&self) -> Result<Arc<HashSet<String>>, DirectoryError> {
+        let load = async {
+            let clients = self.list_clients().await?;
+            let origins = clients.iter().flat_map(|c| c.redirect_uris.iter()).filter_map(|uri| origin_of(uri));
+            Ok::<_, DirectoryError>(Some(Arc::new(origins.collect())))
+        };
+        Ok(self.cached_origins.get_or_load(&(), load).await?.unwrap_or_default())
+    }
+
     pub(crate) fn client_changed(&self, id: &str) {
         self.cached_clients.invalidate(id);
+        self.cached_origins.invalidate(&());
     }
 
     pub(crate) fn user_changed(&self, id: &str) {

@@ -13,7 +13,7 @@ use super::{OAuthError, client_auth, read_form};
 use crate::app::App;
 use crate::directory::Client;
 use crate::random;
-use crate::store::{StoreError, refresh_family_id};
+use crate::store::refresh_family_id;
 
 /// §2.2 response members of an active token, borrowed from the token's claims or family.
 #[derive(Debug, Serialize, Default)]
@@ -98,18 +98,24 @@ async fn run(app: &App, req: &Request, body: Body) -> Result<Vec<u8>, OAuthError
     }
 }
 
-fn may_see(caller: &Client, token_client: &str) -> bool {
-    caller.id == token_client || caller.resource_server
+/// §2.2, §4: the token's own client, or a resource server, may see it; and a token whose client
+/// has been removed is no longer active (its client cannot use it, so nothing else should accept
+/// it). The caller itself just authenticated, so only another client needs a (cached) look-up.
+async fn may_see(app: &App, caller: &Client, token_client: &str) -> anyhow::Result<bool> {
+    if caller.id == token_client {
+        return Ok(true);
+    }
+    Ok(caller.resource_server && app.directory.client_cached(token_client).await?.is_some())
 }
 
-async fn refresh_token(app: &App, caller: &Client, token: &str) -> Result<Option<Vec<u8>>, StoreError> {
+async fn refresh_token(app: &App, caller: &Client, token: &str) -> anyhow::Result<Option<Vec<u8>>> {
     let Some(family_id) = refresh_family_id(token) else { return Ok(None) };
     let now = app.now();
     let Some(state) = app.sessions.refresh_token_state(family_id, &random::hash(token), now).await? else {
         return Ok(None);
     };
     let family = state.family;
-    if !state.current || !may_see(caller, &family.client_id) {
+    if !state.current || !may_see(app, caller, &family.client_id).await? {
         return Ok(Some(INACTIVE.to_vec()));
     }
     let scope = family.scopes.join(" ");
@@ -132,13 +138,13 @@ async fn refresh_token(app: &App, caller: &Client, token: &str) -> Result<Option
     })))
 }
 
-async fn access_token(app: &App, caller: &Client, token: &str) -> Result<Option<Vec<u8>>, StoreError> {
+async fn access_token(app: &App, caller: &Client, token: &str) -> anyhow::Result<Option<Vec<u8>>> {
     // §4: signature, issuer, audience and expiry, then the denylist.
     let Ok(verified) = app.verify_any_access_token(token) else {
         return Ok(None);
     };
     let claims = &verified.claims;
-    if app.is_access_token_denied(&claims.jti).await? || !may_see(caller, &claims.client_id) {
+    if app.is_access_token_denied(&claims.jti).await? || !may_see(app, caller, &claims.client_id).await? {
         return Ok(Some(INACTIVE.to_vec()));
     }
     Ok(Some(body_of(&Introspection {

@@ -86,6 +86,15 @@ async fn run(app: &App, req: &Request, body: Body) -> Result<Vec<u8>, BearerErro
     if !claims.has_scope("openid") {
         return Err(BearerError::InsufficientScope("the openid scope is required"));
     }
+    // A removed client's tokens stop working, like a disabled user's (RFC 7662 §4 by analogy).
+    match app.directory.client_cached(&claims.client_id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return Err(BearerError::InvalidToken("the client of this token no longer exists")),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot load client");
+            return Err(BearerError::Unavailable);
+        }
+    }
     let user = match app.directory.user_cached(&claims.sub).await {
         Ok(Some(user)) if !user.disabled => user,
         Ok(_) => return Err(BearerError::InvalidToken("the user is no longer active")),

@@ -24,21 +24,11 @@ pub struct CorsEndpoint<E> {
     inner: E,
 }
 
-/// The origin (`scheme://host[:port]`) of a URL, as browsers send it in `Origin`.
-pub fn origin_of(url: &str) -> Option<String> {
-    let parsed = url::Url::parse(url).ok()?;
-    match parsed.origin() {
-        url::Origin::Tuple(..) => Some(parsed.origin().ascii_serialization()),
-        url::Origin::Opaque(_) => None,
-    }
-}
-
+/// Registered origins come from the directory's cache (no SQL per request; a client change
+/// through this instance applies at once, through another within `database.cache_ttl_secs`).
 async fn allowed(app: &App, origin: &str) -> bool {
-    match app.directory.list_clients().await {
-        Ok(clients) => clients
-            .iter()
-            .flat_map(|c| c.redirect_uris.iter())
-            .any(|uri| origin_of(uri).is_some_and(|o| crate::random::secure_eq(o.as_bytes(), origin.as_bytes()))),
+    match app.directory.registered_origins().await {
+        Ok(origins) => origins.contains(origin),
         Err(_) => false,
     }
 }
