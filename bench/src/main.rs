@@ -83,6 +83,11 @@ struct RunArgs {
     out: PathBuf,
 }
 
+/// Target 1's latency bound for discovery and JWKS at 64 connections.
+const P99_TARGET_MS: f64 = 2.0;
+/// The share of an endpoint's peak rate offered in the open-loop latency runs.
+const OPEN_LOOP_SHARE: f64 = 0.5;
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     if let Some(Command::MinimalServer { listen }) = cli.command {
@@ -101,6 +106,8 @@ struct Row {
     peak_rss_mib: f64,
     /// (limit name, ratio, target)
     ratio: Option<(String, f64, Option<f64>)>,
+    /// The p99 latency this row is judged against, in ms.
+    p99_target_ms: Option<f64>,
 }
 
 /// The limits, measured at the start for the summary table and again right before each endpoint
@@ -201,6 +208,26 @@ impl MinimalServer {
             .collect();
         load::run(workers, warmup, duration).await
     }
+
+    /// As [`MinimalServer::measure`], open loop at `rate` requests/s.
+    async fn measure_paced(
+        &self,
+        path: &str,
+        connections: usize,
+        warmup: Duration,
+        duration: Duration,
+        rate: f64,
+    ) -> anyhow::Result<Measured> {
+        let workers = (0..connections)
+            .map(|_| flows::Fetch {
+                conn: Conn::new(self.addr),
+                path: path.into(),
+                if_none_match: None,
+                expect: StatusCode::OK,
+            })
+            .collect();
+        load::run_paced(workers, warmup, duration, rate).await
+    }
 }
 
 impl Drop for MinimalServer {
@@ -287,7 +314,10 @@ async fn bench_provider(
     let clients = flows::register_clients(&target).await?;
     let n = args.connections;
     let label = backend.label();
-    let mut record = |name: &'static str, measured: Measured, ratio: Option<(String, f64, Option<f64>)>| {
+    let mut record = |name: &'static str,
+                      measured: Measured,
+                      ratio: Option<(String, f64, Option<f64>)>,
+                      p99_target_ms: Option<f64>| {
         let peak = provider.peak_rss_mib().unwrap_or(f64::NAN);
         eprintln!(
             "  {name:<34} {:>9.0} req/s  p50 {:>6} µs  p99 {:>7} µs  errors {}  peak RSS {peak:.1} MiB{}",
@@ -295,9 +325,12 @@ async fn bench_provider(
             measured.p50_us,
             measured.p99_us,
             measured.errors,
-            ratio.as_ref().map(|(l, r, _)| format!("  {r:.2} × {l}")).unwrap_or_default()
+            ratio
+                .as_ref()
+                .map(|(l, r, _)| if r.is_nan() { format!("  {l}") } else { format!("  {r:.2} × {l}") })
+                .unwrap_or_default()
         );
-        rows.push(Row { backend: label, name, measured, peak_rss_mib: peak, ratio });
+        rows.push(Row { backend: label, name, measured, peak_rss_mib: peak, ratio, p99_target_ms });
     };
     let vs_minimal = |m: &Measured, minimal: &Measured| {
         Some((
@@ -319,6 +352,18 @@ async fn bench_provider(
     ];
     let jwks = Conn::new(target.provider).send(load::get("/jwks.json").body(Default::default())?).await?;
     let etag = jwks.header("etag").context("JWKS without ETag")?.to_string();
+    let fetchers = |path: &str, conditional: bool, count: usize| -> Vec<flows::Fetch> {
+        (0..count)
+            .map(|_| flows::Fetch {
+                conn: Conn::new(target.provider),
+                path: path.into(),
+                if_none_match: conditional.then(|| etag.clone()),
+                expect: if conditional { StatusCode::NOT_MODIFIED } else { StatusCode::OK },
+            })
+            .collect()
+    };
+    // Each metadata endpoint's peak rate and body size, for the open-loop latency runs below.
+    let mut peaks = Vec::new();
     for (name, path, conditional) in metadata {
         if !wanted(args, name) {
             continue;
@@ -332,21 +377,35 @@ async fn bench_provider(
         let mut pairs = Vec::new();
         for _ in 0..args.rounds.max(1) {
             let minimal = limits.minimal_now(body_bytes).await?;
-            let workers = (0..n)
-                .map(|_| flows::Fetch {
-                    conn: Conn::new(target.provider),
-                    path: path.into(),
-                    if_none_match: conditional.then(|| etag.clone()),
-                    expect: if conditional { StatusCode::NOT_MODIFIED } else { StatusCode::OK },
-                })
-                .collect();
-            let m = load::run(workers, warmup, duration).await?;
+            let m = load::run(fetchers(path, conditional, n), warmup, duration).await?;
             pairs.push((m.per_second() / minimal.per_second(), m, minimal));
         }
         pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
         let (_, m, minimal) = pairs.swap_remove(pairs.len() / 2);
         let ratio = vs_minimal(&m, &minimal);
-        record(name, m, ratio);
+        peaks.push((name, path, conditional, body_bytes, m.per_second()));
+        record(name, m, ratio, Some(P99_TARGET_MS));
+    }
+
+    // The latency target at 64 connections, open loop: the connections together offer half of the
+    // endpoint's peak rate. At the peak (closed loop, above) latency is queueing by construction:
+    // 64 connections at R req/s wait 64/R s on average, whatever the server does per request.
+    for (name, path, conditional, body_bytes, peak) in peaks {
+        let rate = peak * OPEN_LOOP_SHARE;
+        let sized = format!("/size/{body_bytes}");
+        let minimal = limits.minimal_server.measure_paced(&sized, n, warmup, duration, rate).await?;
+        let m = load::run_paced(fetchers(path, conditional, n), warmup, duration, rate).await?;
+        let reference = format!(
+            "minimal handler at the same offered rate: p99 {:.2} ms, {:.0} req/s",
+            minimal.p99_us as f64 / 1000.0,
+            minimal.per_second()
+        );
+        let row = match name {
+            "discovery" => "discovery, open loop at half its peak",
+            "jwks" => "jwks, open loop at half its peak",
+            _ => "jwks 304, open loop at half its peak",
+        };
+        record(row, m, Some((reference, f64::NAN, None)), Some(P99_TARGET_MS));
     }
 
     // Latency without the load generator's own queueing: the same document at 8 connections.
@@ -366,7 +425,7 @@ async fn bench_provider(
             m.per_second() / minimal.per_second(),
             None,
         ));
-        record("discovery at 8 connections", m, ratio);
+        record("discovery at 8 connections", m, ratio, None);
     }
 
     // The login round trip, a fresh browser each time.
@@ -380,7 +439,7 @@ async fn bench_provider(
             .collect();
         let (m, limit, _) = limits.against_signing(workers, 1, 2.0).await?;
         let ratio = vs_signing(&m, limit, 2.0, None);
-        record("login round trip", m, ratio);
+        record("login round trip", m, ratio, None);
     }
 
     // authorization_code grant alone: codes minted first from signed-in browsers.
@@ -409,7 +468,7 @@ async fn bench_provider(
         }
         let (m, limit, _) = limits.against_signing(workers, 1, 2.0).await?;
         let ratio = vs_signing(&m, limit, 2.0, Some(0.5));
-        record("authorization_code grant", m, ratio);
+        record("authorization_code grant", m, ratio, None);
     }
 
     // Signed-in sessions for the token-using endpoints.
@@ -419,7 +478,7 @@ async fn bench_provider(
         (flows::RP, "refresh_token grant (with ID token)", 2.0, true),
         (flows::RP_NO_ID, "refresh_token grant (no ID token)", 1.0, false),
     ] {
-        if !wanted(args, "refresh") {
+        if !wanted(args, name) {
             continue;
         }
         let families =
@@ -436,7 +495,7 @@ async fn bench_provider(
             .collect();
         let (m, limit, _) = limits.against_signing(workers, args.rounds, signatures).await?;
         let ratio = vs_signing(&m, limit, signatures, Some(0.7));
-        record(name, m, ratio);
+        record(name, m, ratio, None);
     }
     let vs_verify = |m: &Measured, limit: f64| {
         Some((format!("signing limit ({limit:.0} sig/s)"), m.per_second() / limit, Some(10.0)))
@@ -448,7 +507,7 @@ async fn bench_provider(
             .collect();
         let (m, limit, _) = limits.against_signing(workers, args.rounds, 1.0).await?;
         let ratio = vs_verify(&m, limit);
-        record("userinfo", m, ratio);
+        record("userinfo", m, ratio, None);
     }
     if wanted(args, "introspection") {
         let workers = sessions
@@ -461,7 +520,7 @@ async fn bench_provider(
             .collect();
         let (m, limit, _) = limits.against_signing(workers, args.rounds, 1.0).await?;
         let ratio = vs_verify(&m, limit);
-        record("introspection", m, ratio);
+        record("introspection", m, ratio, None);
     }
     if wanted(args, "revocation") {
         let mut pool = std::mem::take(&mut *issued.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
@@ -479,7 +538,7 @@ async fn bench_provider(
             })
             .collect();
         let m = load::run(workers, warmup, duration).await?;
-        record("revocation (access tokens)", m, None);
+        record("revocation (access tokens)", m, None, None);
     }
     Ok(())
 }
@@ -545,17 +604,27 @@ fn render(args: &RunArgs, limits: &Limits, rows: &[Row], memory: &[(&str, f64, f
     );
     let _ = writeln!(out, "|---|---|---:|---:|---:|---:|---:|---|---|");
     for row in rows {
-        let (ratio, target) = match &row.ratio {
+        let (ratio, mut target) = match &row.ratio {
+            // A reference, not a ratio (the open-loop rows).
+            Some((limit, r, _)) if r.is_nan() => (limit.clone(), String::new()),
             Some((limit, r, target)) => {
                 let verdict = match target {
                     Some(t) if r >= t => format!("≥ {t} ✓"),
                     Some(t) => format!("≥ {t} ✗"),
-                    None => "—".into(),
+                    None => String::new(),
                 };
                 (format!("{r:.2} × {limit}"), verdict)
             }
-            None => ("—".into(), "—".into()),
+            None => ("—".into(), String::new()),
         };
+        if let Some(ms) = row.p99_target_ms {
+            let held = (row.measured.p99_us as f64) < ms * 1000.0;
+            let p99 = format!("p99 < {ms} ms {}", if held { "✓" } else { "✗" });
+            target = if target.is_empty() { p99 } else { format!("{target}; {p99}") };
+        }
+        if target.is_empty() {
+            target = "—".into();
+        }
         let _ = writeln!(
             out,
             "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {:.1} | {ratio} | {target} |",

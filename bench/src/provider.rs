@@ -44,6 +44,8 @@ pub struct Provider {
 
     _dir: ScratchDir,
     database: Option<(String, String)>,
+    /// (Redis URL, key prefix) whose keys are removed at the end.
+    redis_keys: Option<(String, String)>,
 }
 
 impl Drop for Provider {
@@ -98,6 +100,7 @@ impl Provider {
             cmd.env("RUST_LOG", level);
         }
         let mut database = None;
+        let mut redis_keys = None;
         if backend == Backend::PostgresRedis {
             let name = format!("bench_{}_{port}", std::process::id());
             create_database(&services.postgres, &name).await?;
@@ -107,6 +110,7 @@ impl Provider {
                 .env("DINGTALK_OIDC_REDIS__URL", &services.redis)
                 .env("DINGTALK_OIDC_REDIS__PREFIX", format!("bench-{port}:"));
             database = Some((services.postgres.clone(), name));
+            redis_keys = Some((services.redis.clone(), format!("bench-{port}:")));
         }
         let child = cmd.spawn().with_context(|| format!("start {}", binary.display()))?;
         let mut provider = Provider {
@@ -116,6 +120,7 @@ impl Provider {
 
             _dir: dir,
             database,
+            redis_keys,
         };
         provider.wait_ready().await?;
         Ok(provider)
@@ -171,8 +176,27 @@ impl Provider {
         if let Some((admin, name)) = self.database.take() {
             drop_database(&admin, &name).await?;
         }
+        if let Some((url, prefix)) = self.redis_keys.take() {
+            remove_redis_keys(&url, &prefix)?;
+        }
         Ok(())
     }
+}
+
+/// Removes the run's Redis keys (refresh families live for weeks: left behind, they pile up run
+/// after run in the shared Redis).
+fn remove_redis_keys(url: &str, prefix: &str) -> anyhow::Result<()> {
+    const UNLINK_ALL: &str = "local n = 0 for _, k in ipairs(redis.call('KEYS', ARGV[1])) do \
+        redis.call('UNLINK', k) n = n + 1 end return n";
+    let status = Command::new("redis-cli")
+        .args(["-u", url, "EVAL", UNLINK_ALL, "0", &format!("{prefix}*")])
+        .stdout(Stdio::null())
+        .status()
+        .context("redis-cli")?;
+    if !status.success() {
+        bail!("redis-cli could not remove the keys under {prefix}");
+    }
+    Ok(())
 }
 
 fn replace_database(admin_url: &str, name: &str) -> anyhow::Result<String> {
