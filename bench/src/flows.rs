@@ -228,6 +228,20 @@ pub struct Fetch {
     pub expect: StatusCode,
 }
 
+impl Fetch {
+    /// `count` connections to `addr` fetching `path`; with `if_none_match`, a 304 is what succeeds.
+    pub fn many(addr: std::net::SocketAddr, path: &str, if_none_match: Option<&str>, count: usize) -> Vec<Fetch> {
+        (0..count)
+            .map(|_| Fetch {
+                conn: Conn::new(addr),
+                path: path.into(),
+                if_none_match: if_none_match.map(str::to_string),
+                expect: if if_none_match.is_some() { StatusCode::NOT_MODIFIED } else { StatusCode::OK },
+            })
+            .collect()
+    }
+}
+
 impl Worker for Fetch {
     async fn step(&mut self) -> anyhow::Result<bool> {
         let mut req = load::get(&self.path);

@@ -7,6 +7,7 @@
 //! login round trip); its latency is the whole operation's.
 
 use std::future::Future;
+use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -27,8 +28,9 @@ use tokio::net::TcpStream;
 pub struct Conn {
     addr: SocketAddr,
     stream: Option<TcpStream>,
-    /// Bytes read past the current response (none with one request in flight, but kept if sent).
+    /// What has been read of the answer so far.
     buf: BytesMut,
+    /// The request being written (reused: no allocation per request).
     out: Vec<u8>,
 }
 
@@ -70,7 +72,7 @@ impl Conn {
             self.out.extend_from_slice(b"\r\n");
         }
         if !body.is_empty() || parts.method == hyper::Method::POST {
-            self.out.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+            let _ = write!(self.out, "content-length: {}\r\n", body.len());
         }
         self.out.extend_from_slice(b"\r\n");
         self.out.extend_from_slice(&body);

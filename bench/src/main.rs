@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use hyper::StatusCode;
 
 use flows::{Browser, Clients, Target};
 use load::{Conn, Measured};
@@ -161,7 +160,8 @@ impl Limits {
     }
 
     async fn minimal_now(&self, body_bytes: usize) -> anyhow::Result<Measured> {
-        self.minimal_server.measure(&format!("/size/{body_bytes}"), self.connections, self.warmup, self.duration).await
+        let path = format!("/size/{body_bytes}");
+        self.minimal_server.measure(&path, self.connections, self.warmup, self.duration, None).await
     }
 }
 
@@ -191,42 +191,20 @@ impl MinimalServer {
         anyhow::bail!("the minimal server did not start")
     }
 
+    /// `connections` fetching `path`: closed loop, or open loop at `rate` requests/s.
     async fn measure(
         &self,
         path: &str,
         connections: usize,
         warmup: Duration,
         duration: Duration,
+        rate: Option<f64>,
     ) -> anyhow::Result<Measured> {
-        let workers = (0..connections)
-            .map(|_| flows::Fetch {
-                conn: Conn::new(self.addr),
-                path: path.into(),
-                if_none_match: None,
-                expect: StatusCode::OK,
-            })
-            .collect();
-        load::run(workers, warmup, duration).await
-    }
-
-    /// As [`MinimalServer::measure`], open loop at `rate` requests/s.
-    async fn measure_paced(
-        &self,
-        path: &str,
-        connections: usize,
-        warmup: Duration,
-        duration: Duration,
-        rate: f64,
-    ) -> anyhow::Result<Measured> {
-        let workers = (0..connections)
-            .map(|_| flows::Fetch {
-                conn: Conn::new(self.addr),
-                path: path.into(),
-                if_none_match: None,
-                expect: StatusCode::OK,
-            })
-            .collect();
-        load::run_paced(workers, warmup, duration, rate).await
+        let workers = flows::Fetch::many(self.addr, path, None, connections);
+        match rate {
+            None => load::run(workers, warmup, duration).await,
+            Some(rate) => load::run_paced(workers, warmup, duration, rate).await,
+        }
     }
 }
 
@@ -252,7 +230,7 @@ async fn run(mut args: RunArgs) -> anyhow::Result<()> {
     eprintln!("  {:.0} signatures/s, {:.0} verifications/s per core", crypto.signs_per_core, crypto.verifies_per_core);
     eprintln!("limit: minimal poem handler ...");
     let minimal_server = MinimalServer::start().await?;
-    let minimal = minimal_server.measure("/", args.connections, warmup, duration).await?;
+    let minimal = minimal_server.measure("/", args.connections, warmup, duration, None).await?;
     eprintln!("  {:.0} req/s, p50 {} µs, p99 {} µs", minimal.per_second(), minimal.p50_us, minimal.p99_us);
     let limits = Limits {
         cores,
@@ -352,15 +330,8 @@ async fn bench_provider(
     ];
     let jwks = Conn::new(target.provider).send(load::get("/jwks.json").body(Default::default())?).await?;
     let etag = jwks.header("etag").context("JWKS without ETag")?.to_string();
-    let fetchers = |path: &str, conditional: bool, count: usize| -> Vec<flows::Fetch> {
-        (0..count)
-            .map(|_| flows::Fetch {
-                conn: Conn::new(target.provider),
-                path: path.into(),
-                if_none_match: conditional.then(|| etag.clone()),
-                expect: if conditional { StatusCode::NOT_MODIFIED } else { StatusCode::OK },
-            })
-            .collect()
+    let fetchers = |path: &str, conditional: bool, count: usize| {
+        flows::Fetch::many(target.provider, path, conditional.then_some(etag.as_str()), count)
     };
     // Each metadata endpoint's peak rate and body size, for the open-loop latency runs below.
     let mut peaks = Vec::new();
@@ -393,7 +364,7 @@ async fn bench_provider(
     for (name, path, conditional, body_bytes, peak) in peaks {
         let rate = peak * OPEN_LOOP_SHARE;
         let sized = format!("/size/{body_bytes}");
-        let minimal = limits.minimal_server.measure_paced(&sized, n, warmup, duration, rate).await?;
+        let minimal = limits.minimal_server.measure(&sized, n, warmup, duration, Some(rate)).await?;
         let m = load::run_paced(fetchers(path, conditional, n), warmup, duration, rate).await?;
         let reference = format!(
             "minimal handler at the same offered rate: p99 {:.2} ms, {:.0} req/s",
@@ -410,15 +381,8 @@ async fn bench_provider(
 
     // Latency without the load generator's own queueing: the same document at 8 connections.
     if wanted(args, "discovery") {
-        let workers = (0..8)
-            .map(|_| flows::Fetch {
-                conn: Conn::new(target.provider),
-                path: "/.well-known/openid-configuration".into(),
-                if_none_match: None,
-                expect: StatusCode::OK,
-            })
-            .collect();
-        let minimal = limits.minimal_server.measure("/", 8, warmup, duration).await?;
+        let workers = fetchers("/.well-known/openid-configuration", false, 8);
+        let minimal = limits.minimal_server.measure("/", 8, warmup, duration, None).await?;
         let m = load::run(workers, warmup, duration).await?;
         let ratio = Some((
             format!("minimal handler at 8 connections (p99 {:.2} ms)", minimal.p99_us as f64 / 1000.0),
