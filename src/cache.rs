@@ -69,13 +69,15 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
     }
 
     /// The cached value of `key`, or what `load` finds (kept unless an invalidation raced it).
-    pub async fn get_or_load<E>(
+    /// The key is borrowed (`&str` for a `String` key): a hit allocates nothing.
+    pub async fn get_or_load<Q, E>(
         &self,
-        key: &K,
+        key: &Q,
         load: impl std::future::Future<Output = Result<Option<V>, E>>,
     ) -> Result<Option<V>, E>
     where
-        K: Clone,
+        K: Borrow<Q>,
+        Q: Eq + Hash + ToOwned<Owned = K> + ?Sized,
     {
         if let Some(value) = self.get(key) {
             return Ok(Some(value));
@@ -83,7 +85,7 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
         let generation = self.generation();
         let loaded = load.await?;
         if let Some(value) = &loaded {
-            self.insert_if_current(generation, key.clone(), value.clone());
+            self.insert_if_current(generation, key.to_owned(), value.clone());
         }
         Ok(loaded)
     }

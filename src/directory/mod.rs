@@ -124,20 +124,12 @@ impl Directory {
 
     /// A client as the protocol endpoints see it: from the cache when fresh.
     pub async fn client_cached(&self, id: &str) -> Result<Option<Arc<Client>>, DirectoryError> {
-        if let Some(client) = self.cached_clients.get(id) {
-            return Ok(Some(client));
-        }
-        let key = id.to_string();
-        self.cached_clients.get_or_load(&key, async { Ok(self.client(id).await?.map(Arc::new)) }).await
+        self.cached_clients.get_or_load(id, async { Ok(self.client(id).await?.map(Arc::new)) }).await
     }
 
     /// A user as the protocol endpoints see it: from the cache when fresh.
     pub async fn user_cached(&self, id: &str) -> Result<Option<Arc<User>>, DirectoryError> {
-        if let Some(user) = self.cached_users.get(id) {
-            return Ok(Some(user));
-        }
-        let key = id.to_string();
-        self.cached_users.get_or_load(&key, async { Ok(self.user(id).await?.map(Arc::new)) }).await
+        self.cached_users.get_or_load(id, async { Ok(self.user(id).await?.map(Arc::new)) }).await
     }
 
     /// The origins (`scheme://host[:port]`) of all registered redirect URIs: the browser origins

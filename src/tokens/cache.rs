@@ -63,7 +63,7 @@ impl VerifiedTokens {
 }
 
 pub struct DenylistCache {
-    entries: TtlCache<Box<str>, bool>,
+    entries: TtlCache<String, bool>,
 }
 
 impl DenylistCache {
@@ -75,8 +75,7 @@ impl DenylistCache {
     /// Whether `jti` is revoked: remembered, or what `ask_store` answers (not kept if a revocation
     /// happened meanwhile).
     pub async fn is_denied<E>(&self, jti: &str, ask_store: impl Future<Output = Result<bool, E>>) -> Result<bool, E> {
-        let key: Box<str> = jti.into();
-        Ok(self.entries.get_or_load(&key, async { ask_store.await.map(Some) }).await?.unwrap_or(false))
+        Ok(self.entries.get_or_load(jti, async { ask_store.await.map(Some) }).await?.unwrap_or(false))
     }
 
     /// A revocation made here: in force at once on this instance.
