@@ -148,7 +148,7 @@ async fn session_store_conformance(store: Arc<dyn SessionStore>) {
         family_id: Some("fam-x".into()),
         access_token: IssuedAccessToken { jti: "j1".into(), exp: now + 60 },
     };
-    store.remember_code_grant("cg1", &grant, 60).await.unwrap();
+    store.record_code_grant("cg1", &grant, 60, None).await.unwrap();
     assert_eq!(store.take_code_grant("cg1").await.unwrap(), Some(grant));
     assert_eq!(store.take_code_grant("cg1").await.unwrap(), None);
 
@@ -242,11 +242,27 @@ fn successor(hash: &str, jti: &str, now: i64) -> RefreshSuccessor {
     }
 }
 
+/// Creates a family the way the code grant does: with the grant of the code that started it.
+async fn create_family(store: &Arc<dyn SessionStore>, family: &RefreshFamily, first: &RefreshSuccessor) {
+    let grant = CodeGrant {
+        client_id: family.client_id.clone(),
+        family_id: Some(family.id.clone()),
+        access_token: first.access_token.clone(),
+    };
+    let code_hash = format!("code-of-{}", family.id);
+    store.record_code_grant(&code_hash, &grant, 60, Some((family, first))).await.unwrap();
+}
+
 async fn refresh_conformance(store: Arc<dyn SessionStore>) {
     let now = chrono::Utc::now().timestamp();
     let fam = family("fam1", "u1", now);
-    store.create_refresh_family(&fam, &successor("h0", "at0", now)).await.unwrap();
+    create_family(&store, &fam, &successor("h0", "at0", now)).await;
     assert_eq!(store.get_refresh_family("fam1").await.unwrap(), Some(fam.clone()));
+    // The code's grant was recorded in the same call as the family.
+    let recorded = store.take_code_grant("code-of-fam1").await.unwrap().expect("code grant recorded with the family");
+    assert_eq!(recorded.family_id.as_deref(), Some("fam1"));
+    assert_eq!(recorded.access_token.jti, "at0");
+    assert_eq!(store.refresh_families_of_user("u1").await.unwrap(), vec![fam.clone()], "indexed by user");
     assert!(store.refresh_token_state("fam1", "h0", now).await.unwrap().unwrap().current);
     assert_eq!(store.refresh_token_state("fam1", "nope", now).await.unwrap(), None);
     assert_eq!(store.refresh_token_state("nofam", "h0", now).await.unwrap(), None);
@@ -323,7 +339,7 @@ async fn refresh_conformance(store: Arc<dyn SessionStore>) {
 
     // Idle and absolute expiry are judged at the caller's clock.
     let fam2 = family("fam2", "u1", now);
-    store.create_refresh_family(&fam2, &successor("i0", "b0", now)).await.unwrap();
+    create_family(&store, &fam2, &successor("i0", "b0", now)).await;
     assert_eq!(
         rotate(&store, "fam2", "i0", successor("i1", "b1", now + 601), now + 601).await.unwrap(),
         RotateOutcome::Invalid,
@@ -342,7 +358,7 @@ async fn refresh_conformance(store: Arc<dyn SessionStore>) {
     // A long-lived family remembers only its live access tokens: on reuse, the tokens that have
     // expired are not among those to deny (and the store does not grow by one per refresh).
     let fam5 = family("fam5", "u5", now);
-    store.create_refresh_family(&fam5, &successor("k0", "d0", now)).await.unwrap();
+    create_family(&store, &fam5, &successor("k0", "d0", now)).await;
     for (step, (presented, next)) in [("k0", "k1"), ("k1", "k2"), ("k2", "k3")].into_iter().enumerate() {
         let at = now + 500 * (step as i64 + 1);
         let outcome = rotate(&store, "fam5", presented, successor(next, &format!("d{}", step + 1), at), at).await;
@@ -360,7 +376,7 @@ async fn refresh_conformance(store: Arc<dyn SessionStore>) {
 
     // Update, user index, explicit revocation.
     let fam3 = family("fam3", "u9", now);
-    store.create_refresh_family(&fam3, &successor("j0", "c0", now)).await.unwrap();
+    create_family(&store, &fam3, &successor("j0", "c0", now)).await;
     let checked = RefreshFamily { upstream_checked_at: now + 5, ..fam3.clone() };
     assert!(store.update_refresh_family(&checked).await.unwrap());
     assert_eq!(store.get_refresh_family("fam3").await.unwrap(), Some(checked));

@@ -243,8 +243,17 @@ pub trait SessionStore: Send + Sync {
     /// Ends every SSO session of the user and empties the user's index; returns what was ended.
     async fn revoke_user_sessions(&self, user_id: &str) -> Result<Vec<SsoSession>, StoreError>;
 
-    /// Creates a family with its first refresh token (stored by hash) and first access token.
-    async fn create_refresh_family(&self, family: &RefreshFamily, first: &RefreshSuccessor) -> Result<(), StoreError>;
+    /// Records what a redeemed code produced, in one round trip: the refresh family it started, if
+    /// any (created with its first refresh token, stored by hash, and first access token), and the
+    /// grant itself, remembered for `remember_secs` so a replay of the code can revoke it
+    /// (RFC 6749 §4.1.2). The family is created atomically.
+    async fn record_code_grant(
+        &self,
+        code_hash: &str,
+        grant: &CodeGrant,
+        remember_secs: u64,
+        family: Option<(&RefreshFamily, &RefreshSuccessor)>,
+    ) -> Result<(), StoreError>;
     /// Rotation and reuse detection in ONE atomic operation (design.md §3). Idle and absolute
     /// expiry are judged at `now` (an injectable clock); store TTLs only collect garbage.
     async fn rotate_refresh_token(&self, request: &RotateRequest) -> Result<RotateOutcome, StoreError>;
@@ -262,8 +271,6 @@ pub trait SessionStore: Send + Sync {
     async fn revoke_refresh_family(&self, family_id: &str) -> Result<Option<RevokedFamily>, StoreError>;
     async fn refresh_families_of_user(&self, user_id: &str) -> Result<Vec<RefreshFamily>, StoreError>;
 
-    /// Remembers what a redeemed code produced, until `ttl_secs`.
-    async fn remember_code_grant(&self, code_hash: &str, grant: &CodeGrant, ttl_secs: u64) -> Result<(), StoreError>;
     /// Takes what a redeemed code produced (at most once).
     async fn take_code_grant(&self, code_hash: &str) -> Result<Option<CodeGrant>, StoreError>;
 

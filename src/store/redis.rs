@@ -72,6 +72,27 @@ for _, a in ipairs(access) do table.insert(out, a) end
 return out
 "#;
 
+/// KEYS: family, first token, family access tokens (sorted set).
+/// ARGV: family json, family end, client id, scopes, first token's idle end, access entry, access
+/// exp, now. Creates the family in one step; TTLs are remaining lives on the protocol clock (ARGV
+/// now), as in the rotation script.
+const CREATE_FAMILY_LUA: &str = r#"
+local now = tonumber(ARGV[8])
+local fam_end = tonumber(ARGV[2])
+if fam_end <= now then return 0 end
+local fam_ms = (fam_end - now) * 1000
+redis.call('HSET', KEYS[1], 'j', ARGV[1], 'exp', ARGV[2], 'c', ARGV[3], 'sc', ARGV[4])
+redis.call('PEXPIRE', KEYS[1], fam_ms)
+local idle_end = tonumber(ARGV[5])
+if idle_end > now then
+  redis.call('HSET', KEYS[2], 'ie', ARGV[5])
+  redis.call('PEXPIRE', KEYS[2], (idle_end - now) * 1000)
+end
+redis.call('ZADD', KEYS[3], ARGV[7], ARGV[6])
+redis.call('PEXPIRE', KEYS[3], fam_ms)
+return 1
+"#;
+
 /// KEYS: family, family access-token set. Returns {} or {family, access...}, deleting both.
 const REVOKE_LUA: &str = r#"
 local fam = redis.call('HGET', KEYS[1], 'j')
@@ -158,6 +179,7 @@ pub struct RedisSettings {
 pub struct RedisSessionStore {
     pool: Pool,
     prefix: String,
+    create_family: Script,
     rotate: Script,
     revoke: Script,
     update_family: Script,
@@ -227,6 +249,7 @@ impl RedisSessionStore {
         let store = RedisSessionStore {
             pool,
             prefix: settings.prefix.clone(),
+            create_family: Script::from_lua(CREATE_FAMILY_LUA),
             rotate: Script::from_lua(ROTATE_LUA),
             revoke: Script::from_lua(REVOKE_LUA),
             update_family: Script::from_lua(UPDATE_FAMILY_LUA),
@@ -236,9 +259,15 @@ impl RedisSessionStore {
             queue_put: Script::from_lua(QUEUE_PUT_LUA),
             queue_claim: Script::from_lua(QUEUE_CLAIM_LUA),
         };
-        for script in
-            [&store.rotate, &store.revoke, &store.update_family, &store.try_lock, &store.unlock, &store.index_add]
-        {
+        for script in [
+            &store.create_family,
+            &store.rotate,
+            &store.revoke,
+            &store.update_family,
+            &store.try_lock,
+            &store.unlock,
+            &store.index_add,
+        ] {
             script.load(store.pool.next()).await.map_err(unavailable)?;
         }
         Ok(store)
@@ -404,48 +433,45 @@ impl SessionStore for RedisSessionStore {
         Ok(ended)
     }
 
-    async fn create_refresh_family(&self, family: &RefreshFamily, first: &RefreshSuccessor) -> Result<(), StoreError> {
-        // Logical time: the family was created at the protocol clock's now.
+    async fn record_code_grant(
+        &self,
+        code_hash: &str,
+        grant: &CodeGrant,
+        remember_secs: u64,
+        family: Option<(&RefreshFamily, &RefreshSuccessor)>,
+    ) -> Result<(), StoreError> {
+        let remember = self.put_json(self.key("cg", code_hash), grant, ttl_i64(remember_secs));
+        let Some((family, first)) = family else {
+            return remember.await;
+        };
+        // The family's keys share its hash tag and are written by one script; the grant and the
+        // user's index live in other slots, so they are separate commands, sent concurrently: one
+        // round trip in all.
         let now = family.created_at;
-        let life = family.expires_at - now;
-        if life <= 0 {
-            return Ok(());
-        }
-        let family_key = self.family_key(&family.id);
-        let _: i64 = self
-            .pool
-            .hset(
-                family_key.clone(),
-                vec![
-                    ("j", encode(family)?),
-                    ("exp", family.expires_at.to_string()),
-                    ("c", family.client_id.clone()),
-                    ("sc", family.scopes.join(" ")),
-                ],
-            )
-            .await
-            .map_err(unavailable)?;
-        let _: i64 = self.pool.expire_at(family_key, family.expires_at, None).await.map_err(unavailable)?;
         let idle_expires_at = (now + ttl_i64(first.idle_ttl_secs)).min(family.expires_at);
-        let token_key = self.token_key(&family.id, &first.token_hash);
-        let _: i64 =
-            self.pool.hset(token_key.clone(), ("ie", idle_expires_at.to_string())).await.map_err(unavailable)?;
-        let _: i64 = self.pool.expire_at(token_key, idle_expires_at, None).await.map_err(unavailable)?;
-        let access_key = self.family_access_key(&family.id);
-        let _: i64 = self
-            .pool
-            .zadd(
-                access_key.clone(),
-                None,
-                None,
-                false,
-                false,
-                (first.access_token.exp as f64, access_entry(&first.access_token)),
-            )
-            .await
-            .map_err(unavailable)?;
-        let _: i64 = self.pool.expire_at(access_key, family.expires_at, None).await.map_err(unavailable)?;
-        self.add_to_index(self.key("urf", &family.user_id), &family.id, family.expires_at).await
+        let create = self.create_family.evalsha_with_reload::<i64, _, _>(
+            self.pool.next(),
+            vec![
+                self.family_key(&family.id),
+                self.token_key(&family.id, &first.token_hash),
+                self.family_access_key(&family.id),
+            ],
+            vec![
+                encode(family)?,
+                family.expires_at.to_string(),
+                family.client_id.clone(),
+                family.scopes.join(" "),
+                idle_expires_at.to_string(),
+                access_entry(&first.access_token),
+                first.access_token.exp.to_string(),
+                now.to_string(),
+            ],
+        );
+        let index = self.add_to_index(self.key("urf", &family.user_id), &family.id, family.expires_at);
+        let (created, indexed, remembered) = tokio::join!(create, index, remember);
+        created.map_err(unavailable)?;
+        indexed?;
+        remembered
     }
 
     async fn rotate_refresh_token(&self, request: &RotateRequest) -> Result<RotateOutcome, StoreError> {
@@ -559,10 +585,6 @@ impl SessionStore for RedisSessionStore {
             }
         }
         Ok(live)
-    }
-
-    async fn remember_code_grant(&self, code_hash: &str, grant: &CodeGrant, ttl_secs: u64) -> Result<(), StoreError> {
-        self.put_json(self.key("cg", code_hash), grant, ttl_i64(ttl_secs)).await
     }
 
     async fn take_code_grant(&self, code_hash: &str) -> Result<Option<CodeGrant>, StoreError> {

@@ -107,22 +107,26 @@ fn token_id(family_id: &str, hash: &str) -> String {
     format!("{family_id}:{hash}")
 }
 
-async fn put<C: ConnectionTrait, T: Serialize>(
-    db: &C,
+fn row<T: Serialize>(
     kind: &str,
     id: &str,
     user_id: Option<&str>,
     value: &T,
     expires_at: i64,
-) -> Result<(), StoreError> {
-    let model = session_record::ActiveModel {
+) -> Result<session_record::ActiveModel, StoreError> {
+    Ok(session_record::ActiveModel {
         kind: Set(kind.to_string()),
         id: Set(id.to_string()),
         user_id: Set(user_id.map(str::to_string)),
         value: Set(encode(value)?),
         expires_at: Set(expires_at),
-    };
-    session_record::Entity::insert(model)
+    })
+}
+
+/// Inserts or replaces rows in ONE statement: atomic on its own in SQLite and PostgreSQL, so
+/// several rows need no transaction (and SQLite's write lock is not held across round trips).
+async fn put_rows<C: ConnectionTrait>(db: &C, rows: Vec<session_record::ActiveModel>) -> Result<(), StoreError> {
+    session_record::Entity::insert_many(rows)
         .on_conflict(
             OnConflict::columns([Column::Kind, Column::Id])
                 .update_columns([Column::UserId, Column::Value, Column::ExpiresAt])
@@ -132,6 +136,17 @@ async fn put<C: ConnectionTrait, T: Serialize>(
         .await
         .map_err(unavailable)?;
     Ok(())
+}
+
+async fn put<C: ConnectionTrait, T: Serialize>(
+    db: &C,
+    kind: &str,
+    id: &str,
+    user_id: Option<&str>,
+    value: &T,
+    expires_at: i64,
+) -> Result<(), StoreError> {
+    put_rows(db, vec![row(kind, id, user_id, value, expires_at)?]).await
 }
 
 async fn get<C: ConnectionTrait, T: DeserializeOwned>(
@@ -258,16 +273,24 @@ impl SessionStore for SqlSessionStore {
         rows.iter().filter(|r| r.expires_at > now).map(|r| decode(&r.value)).collect()
     }
 
-    async fn create_refresh_family(&self, family: &RefreshFamily, first: &RefreshSuccessor) -> Result<(), StoreError> {
-        // Logical time: the family was created at the protocol clock's now.
-        let now = family.created_at;
-        let txn = self.db.begin().await.map_err(unavailable)?;
-        let record = FamilyRecord { family: family.clone(), access_tokens: vec![first.access_token.clone()] };
-        put(&txn, REFRESH_FAMILY, &family.id, Some(&family.user_id), &record, family.expires_at).await?;
-        let idle_expires_at = idle_expiry(now, first.idle_ttl_secs, family.expires_at);
-        let token = TokenRecord { idle_expires_at, successor_hash: None, sealed_successor: None, rotated_at: None };
-        put(&txn, REFRESH_TOKEN, &token_id(&family.id, &first.token_hash), None, &token, idle_expires_at).await?;
-        txn.commit().await.map_err(unavailable)
+    async fn record_code_grant(
+        &self,
+        code_hash: &str,
+        grant: &CodeGrant,
+        remember_secs: u64,
+        family: Option<(&RefreshFamily, &RefreshSuccessor)>,
+    ) -> Result<(), StoreError> {
+        let mut rows = Vec::with_capacity(3);
+        rows.push(row(CODE_GRANT, code_hash, None, grant, expires(remember_secs))?);
+        if let Some((family, first)) = family {
+            // Logical time: the family was created at the protocol clock's now.
+            let idle_expires_at = idle_expiry(family.created_at, first.idle_ttl_secs, family.expires_at);
+            let record = FamilyRecord { family: family.clone(), access_tokens: vec![first.access_token.clone()] };
+            let token = TokenRecord { idle_expires_at, successor_hash: None, sealed_successor: None, rotated_at: None };
+            rows.push(row(REFRESH_FAMILY, &family.id, Some(&family.user_id), &record, family.expires_at)?);
+            rows.push(row(REFRESH_TOKEN, &token_id(&family.id, &first.token_hash), None, &token, idle_expires_at)?);
+        }
+        put_rows(&self.db, rows).await
     }
 
     async fn rotate_refresh_token(&self, request: &RotateRequest) -> Result<RotateOutcome, StoreError> {
@@ -395,10 +418,6 @@ impl SessionStore for SqlSessionStore {
     async fn refresh_families_of_user(&self, user_id: &str) -> Result<Vec<RefreshFamily>, StoreError> {
         let records: Vec<FamilyRecord> = of_user(&self.db, REFRESH_FAMILY, user_id).await?;
         Ok(records.into_iter().map(|r| r.family).collect())
-    }
-
-    async fn remember_code_grant(&self, code_hash: &str, grant: &CodeGrant, ttl_secs: u64) -> Result<(), StoreError> {
-        put(&self.db, CODE_GRANT, code_hash, None, grant, expires(ttl_secs)).await
     }
 
     async fn take_code_grant(&self, code_hash: &str) -> Result<Option<CodeGrant>, StoreError> {

@@ -56,7 +56,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
     let access = IssuedAccessToken { jti: jti.clone(), exp: access_token_exp(app, now) };
 
     // RFC 9700 §4.14.2: refresh tokens only for clients allowed the grant.
-    let refresh_token = if client.allows_grant("refresh_token") {
+    let refresh = client.allows_grant("refresh_token").then(|| {
         let offline = request.scopes.iter().any(|s| s == "offline_access");
         let absolute = client.refresh_absolute_ttl_secs.unwrap_or(app.config.tokens.refresh_absolute_ttl_secs as i64);
         let family = RefreshFamily {
@@ -81,23 +81,20 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
             idle_ttl_secs: idle_ttl(app, client),
             access_token: access.clone(),
         };
-        app.sessions.create_refresh_family(&family, &first).await.map_err(|e| {
-            tracing::error!(error = %e, "cannot store refresh-token family");
-            OAuthError::unavailable()
-        })?;
-        Some((family.id, token))
-    } else {
-        None
-    };
-    // RFC 6749 §4.1.2: remember what this code produced, so a replay can revoke it.
+        (family, first, token)
+    });
+    // RFC 6749 §4.1.2: remember what this code produced, so a replay can revoke it. One store
+    // round trip records that and creates the refresh family.
     let grant = CodeGrant {
         client_id: client.id.clone(),
-        family_id: refresh_token.as_ref().map(|(family, _)| family.clone()),
+        family_id: refresh.as_ref().map(|(family, _, _)| family.id.clone()),
         access_token: access,
     };
     let remember_for = app.config.tokens.access_token_ttl_secs.max(600);
-    if let Err(e) = app.sessions.remember_code_grant(&code_hash, &grant, remember_for).await {
-        tracing::warn!(error = %e, "cannot remember code grant for replay detection");
+    let family = refresh.as_ref().map(|(family, first, _)| (family, first));
+    if let Err(e) = app.sessions.record_code_grant(&code_hash, &grant, remember_for, family).await {
+        tracing::error!(error = %e, "cannot store refresh-token family and code grant");
+        return Err(OAuthError::unavailable());
     }
     let minted = mint(
         app,
@@ -116,7 +113,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
         },
     )?;
     crate::metrics::token_issued("authorization_code");
-    Ok(minted.into_response(refresh_token.map(|(_, token)| token)))
+    Ok(minted.into_response(refresh.map(|(_, _, token)| token)))
 }
 
 pub fn idle_ttl(app: &App, client: &Client) -> u64 {
