@@ -1,5 +1,7 @@
 //! Strict parsing of OAuth request parameters (RFC 6749 §3.1, §3.2, Appendix B).
 
+use std::borrow::Cow;
+
 /// Longest parameter value we accept; anything longer is hostile or broken.
 pub const MAX_PARAM_LEN: usize = 4096;
 /// Largest form body we read.
@@ -19,7 +21,7 @@ impl Params {
     /// `application/x-www-form-urlencoded`: `+` is a space, `%XX` escapes, no array syntax.
     pub fn parse(encoded: &str) -> Params {
         let mut params = Params::default();
-        for (name, value) in url::form_urlencoded::parse(encoded.as_bytes()) {
+        for (name, value) in form_pairs(encoded) {
             if value.is_empty() {
                 continue;
             }
@@ -59,6 +61,21 @@ impl Params {
     }
 }
 
+/// The name/value pairs of a form body, decoded as `form_urlencoded::parse` does (WHATWG URL
+/// `application/x-www-form-urlencoded` parsing), but a pair with nothing to decode (no `+`, no `%`:
+/// the usual JWT, code or client id) is borrowed as it stands instead of being rebuilt byte by byte
+/// and re-validated as UTF-8 (~12 % of an introspection request in a profile).
+fn form_pairs(encoded: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>)> {
+    encoded.split('&').filter(|pair| !pair.is_empty()).filter_map(|pair| {
+        if pair.bytes().any(|b| b == b'+' || b == b'%') {
+            url::form_urlencoded::parse(pair.as_bytes()).next()
+        } else {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            Some((Cow::Borrowed(name), Cow::Borrowed(value)))
+        }
+    })
+}
+
 /// RFC 6749 §3.3: scope tokens are `%x21 / %x23-5B / %x5D-7E`, separated by single spaces.
 pub fn parse_scope(scope: &str) -> Option<Vec<String>> {
     let mut scopes = Vec::new();
@@ -84,6 +101,27 @@ pub fn is_pkce_value(value: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rfc6749_appendix_b_form_pairs_decode_as_form_urlencoded_does() {
+        let bodies = [
+            "a=b&c=d",
+            "token=eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiIxIn0.c2ln-_x&token_type_hint=access_token",
+            "scope=openid+profile&redirect_uri=https%3A%2F%2Fapp.example%2Fcb%3Fx%3D1",
+            "name=%E4%BD%A0%E5%A5%BD&bad=%FF%FE&broken=%zz%4&plus=a%2Bb+c",
+            "&&a=1&&b&=x&c==d&e=f=g&",
+            "a+b=c%20d&%61=%62",
+            "",
+        ];
+        for body in bodies {
+            let ours: Vec<(String, String)> =
+                super::form_pairs(body).map(|(n, v)| (n.into_owned(), v.into_owned())).collect();
+            let reference: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+            assert_eq!(ours, reference, "body {body:?}");
+        }
+        let borrowed = super::form_pairs("token=abc.def").next().unwrap();
+        assert!(matches!(borrowed.1, Cow::Borrowed("abc.def")), "nothing to decode: borrowed");
+    }
 
     #[test]
     fn rfc6749_3_1_empty_parameters_are_absent_and_repeats_are_remembered() {
