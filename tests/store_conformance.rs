@@ -263,6 +263,13 @@ async fn refresh_conformance(store: Arc<dyn SessionStore>) {
     assert_eq!(recorded.family_id.as_deref(), Some("fam1"));
     assert_eq!(recorded.access_token.jti, "at0");
     assert_eq!(store.refresh_families_of_user("u1").await.unwrap(), vec![fam.clone()], "indexed by user");
+    // A family already past its end is not created. (Nor indexed for its user: on Redis such an index
+    // key would get no TTL, which the Redis test's final every-key-has-a-TTL check catches; listing the
+    // user's families here would prune it and hide that.)
+    let mut ended = family("fam-ended", "u-ended", now);
+    ended.expires_at = now - 10;
+    create_family(&store, &ended, &successor("e0", "ae0", now)).await;
+    assert_eq!(store.get_refresh_family("fam-ended").await.unwrap(), None);
     assert!(store.refresh_token_state("fam1", "h0", now).await.unwrap().unwrap().current);
     assert_eq!(store.refresh_token_state("fam1", "nope", now).await.unwrap(), None);
     assert_eq!(store.refresh_token_state("nofam", "h0", now).await.unwrap(), None);
