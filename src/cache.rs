@@ -101,6 +101,13 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
         entries.remove(key);
     }
 
+    /// Forgets everything (after a write through this instance that touches many keys).
+    pub fn invalidate_all(&self) {
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.clear();
+    }
+
     pub fn len(&self) -> usize {
         self.entries.read().unwrap_or_else(|p| p.into_inner()).len()
     }
@@ -132,6 +139,17 @@ mod tests {
         assert_eq!(cache.get("a"), None, "the stale value must not be cached");
         cache.insert_if_current(cache.generation(), "a".to_string(), 2);
         assert_eq!(cache.get("a"), Some(2));
+    }
+
+    #[test]
+    fn invalidating_all_forgets_every_entry_and_refuses_racing_loads() {
+        let cache = TtlCache::new(Duration::from_secs(60), 10);
+        cache.insert_if_current(cache.generation(), "a".to_string(), 1);
+        let before_load = cache.generation();
+        cache.invalidate_all();
+        assert_eq!(cache.get("a"), None);
+        cache.insert_if_current(before_load, "b".to_string(), 2);
+        assert_eq!(cache.get("b"), None, "a load that raced the invalidation is not kept");
     }
 
     #[test]

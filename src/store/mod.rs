@@ -122,7 +122,7 @@ pub struct RefreshFamily {
     pub claims: crate::tokens::ProfileClaims,
 }
 
-/// An access token minted from a family: denylisted when the family is revoked.
+/// An access token: its `jti` (denylisted on revocation) and expiry.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct IssuedAccessToken {
     pub jti: String,
@@ -138,7 +138,8 @@ pub struct RefreshSuccessor {
     pub sealed: String,
     /// Idle lifetime: the successor expires after this long unused (capped by the family's end).
     pub idle_ttl_secs: u64,
-    /// The access token minted with this rotation.
+    /// The access token minted with this rotation. The store keeps only the latest expiry of the
+    /// family's access tokens: they are denied together, by family (see [`family_access_jti`]).
     pub access_token: IssuedAccessToken,
 }
 
@@ -174,10 +175,15 @@ pub enum RotateOutcome {
     ScopeWidened,
 }
 
-/// A revoked family with the access tokens it had issued (to denylist until their `exp`).
+/// A revoked family, and how long its access tokens must stay denied.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RevokedFamily {
     pub family: RefreshFamily,
+    /// The latest `exp` of the access tokens the family issued: its tokens are denied by family
+    /// (`deny_family_access_tokens`) until then.
+    pub access_exp: i64,
+    /// Live access tokens recorded one by one, by versions before the family-wide denial; empty for
+    /// families created since. Denied by `jti`.
     pub access_tokens: Vec<IssuedAccessToken>,
 }
 
@@ -220,6 +226,19 @@ pub fn refresh_family_id(token: &str) -> Option<&str> {
         !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     };
     (well_formed(family) && well_formed(secret)).then_some(family)
+}
+
+/// The `jti` of an access token minted from a family: `<family id>.<random>`. Revoking the family
+/// then denies all of its access tokens with one record (RFC 9700 §4.14.2; RFC 7009 §2.1), so a
+/// rotation need not record each token it mints: a family refreshed often no longer grows a list.
+pub fn family_access_jti(family_id: &str) -> String {
+    format!("{family_id}.{}", crate::random::token())
+}
+
+/// The family an access token's `jti` names (see [`family_access_jti`]); `None` for a token minted
+/// without a family, whose `jti` has no `.`.
+pub fn access_token_family(jti: &str) -> Option<&str> {
+    jti.split_once('.').map(|(family, _)| family).filter(|family| !family.is_empty())
 }
 
 /// Every method is atomic on the server; `take_*`/`consume_*` return a record at most once even
@@ -291,6 +310,9 @@ pub trait SessionStore: Send + Sync {
 
     /// Denylists an access token's `jti` until its `exp`.
     async fn deny_access_token(&self, jti: &str, exp: i64) -> Result<(), StoreError>;
+    /// Denylists every access token of a family (those whose `jti` names it) until `until`.
+    async fn deny_family_access_tokens(&self, family_id: &str, until: i64) -> Result<(), StoreError>;
+    /// Whether the `jti`, or the family it names, is denylisted: one round trip.
     async fn is_access_token_denied(&self, jti: &str) -> Result<bool, StoreError>;
 
     /// A small shared cache (the DingTalk app token) with a TTL.

@@ -14,41 +14,38 @@ use serde::de::DeserializeOwned;
 use super::{
     AuthCode, CodeGrant, ConsentRequest, IssuedAccessToken, LogoutDelivery, PendingAuth, RefreshFamily,
     RefreshSuccessor, RefreshTokenState, RevokedFamily, RotateOutcome, RotateRequest, SessionStore, SsoSession,
-    StoreError,
+    StoreError, access_token_family,
 };
 
-/// KEYS: family, presented token, successor token, family access tokens (a sorted set scored by
-/// each token's expiry).
-/// ARGV: now, grace, successor hash, sealed successor, idle ttl, access entry, access exp, client id,
-/// requested scopes ('' when none were asked for).
-/// Returns {0} invalid, {1, family} rotated, {2, family, sealed} retry, {3, family, live access...}
-/// reused, {4} another client's token, {5} scopes widened.
+/// KEYS: family, presented token, successor token, family access tokens (a sorted set written by
+/// versions before the family-wide denial; only read now).
+/// ARGV: now, grace, successor hash, sealed successor, idle ttl, access exp, client id, requested
+/// scopes ('' when none were asked for).
+/// Returns {0} invalid, {1, family} rotated, {2, family, sealed} retry, {3, family, access exp,
+/// live recorded access...} reused, {4} another client's token, {5} scopes widened.
 ///
 /// Times are the protocol clock's (ARGV now); the records' Redis TTLs are the family's remaining
 /// life on that clock, so no PTTL read is needed.
 const ROTATE_LUA: &str = r#"
 local now = tonumber(ARGV[1])
-local fam = redis.call('HMGET', KEYS[1], 'j', 'exp', 'c', 'sc')
+local fam = redis.call('HMGET', KEYS[1], 'j', 'exp', 'c', 'sc', 'ae')
 if not fam[1] then return {0} end
 local fam_end = tonumber(fam[2])
 if now >= fam_end then return {0} end
-if fam[3] ~= ARGV[8] then return {4} end
-if ARGV[9] ~= '' then
+if fam[3] ~= ARGV[7] then return {4} end
+if ARGV[8] ~= '' then
   local have = {}
   for s in string.gmatch(fam[4], '%S+') do have[s] = true end
-  for s in string.gmatch(ARGV[9], '%S+') do
+  for s in string.gmatch(ARGV[8], '%S+') do
     if not have[s] then return {5} end
   end
 end
 local tok = redis.call('HMGET', KEYS[2], 'ie', 's', 'sealed', 'at')
 if not tok[1] then return {0} end
 local fam_ms = (fam_end - now) * 1000
--- The family's access tokens, for denial on reuse: only live ones are kept, so the set holds
--- about access-token-lifetime / refresh-interval entries however long the family lives.
+-- The family's access tokens are denied together, by family; it only remembers until when.
 local function remember_access()
-  redis.call('ZADD', KEYS[4], ARGV[7], ARGV[6])
-  redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now)
-  redis.call('PEXPIRE', KEYS[4], fam_ms)
+  if tonumber(ARGV[6]) > (tonumber(fam[5]) or 0) then redis.call('HSET', KEYS[1], 'ae', ARGV[6]) end
 end
 if not tok[2] then
   if now >= tonumber(tok[1]) then return {0} end
@@ -67,39 +64,37 @@ if now - tonumber(tok[4]) <= tonumber(ARGV[2]) then
 end
 local access = redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. ARGV[1], '+inf')
 redis.call('DEL', KEYS[1], KEYS[4])
-local out = {3, fam[1]}
+local out = {3, fam[1], fam[5] or '0'}
 for _, a in ipairs(access) do table.insert(out, a) end
 return out
 "#;
 
-/// KEYS: family, first token, family access tokens (sorted set).
-/// ARGV: family json, family end, client id, scopes, first token's idle end, access entry, access
+/// KEYS: family, first token.
+/// ARGV: family json, family end, client id, scopes, first token's idle end, first access token's
 /// exp, now. Creates the family in one step; TTLs are remaining lives on the protocol clock (ARGV
 /// now), as in the rotation script.
 const CREATE_FAMILY_LUA: &str = r#"
-local now = tonumber(ARGV[8])
+local now = tonumber(ARGV[7])
 local fam_end = tonumber(ARGV[2])
 if fam_end <= now then return 0 end
-local fam_ms = (fam_end - now) * 1000
-redis.call('HSET', KEYS[1], 'j', ARGV[1], 'exp', ARGV[2], 'c', ARGV[3], 'sc', ARGV[4])
-redis.call('PEXPIRE', KEYS[1], fam_ms)
+redis.call('HSET', KEYS[1], 'j', ARGV[1], 'exp', ARGV[2], 'c', ARGV[3], 'sc', ARGV[4], 'ae', ARGV[6])
+redis.call('PEXPIRE', KEYS[1], (fam_end - now) * 1000)
 local idle_end = tonumber(ARGV[5])
 if idle_end > now then
   redis.call('HSET', KEYS[2], 'ie', ARGV[5])
   redis.call('PEXPIRE', KEYS[2], (idle_end - now) * 1000)
 end
-redis.call('ZADD', KEYS[3], ARGV[7], ARGV[6])
-redis.call('PEXPIRE', KEYS[3], fam_ms)
 return 1
 "#;
 
-/// KEYS: family, family access-token set. Returns {} or {family, access...}, deleting both.
+/// KEYS: family, family access-token set (older versions'). Returns {} or {family, access exp,
+/// recorded access...}, deleting both.
 const REVOKE_LUA: &str = r#"
-local fam = redis.call('HGET', KEYS[1], 'j')
-if not fam then return {} end
+local fam = redis.call('HMGET', KEYS[1], 'j', 'ae')
+if not fam[1] then return {} end
 local access = redis.call('ZRANGE', KEYS[2], 0, -1)
 redis.call('DEL', KEYS[1], KEYS[2])
-local out = {fam}
+local out = {fam[1], fam[2] or '0'}
 for _, a in ipairs(access) do table.insert(out, a) end
 return out
 "#;
@@ -213,10 +208,6 @@ fn ttl_i64(ttl_secs: u64) -> i64 {
     i64::try_from(ttl_secs).unwrap_or(i64::MAX)
 }
 
-fn access_entry(token: &IssuedAccessToken) -> String {
-    format!("{} {}", token.jti, token.exp)
-}
-
 fn parse_access_entries(values: &[Value]) -> Vec<IssuedAccessToken> {
     values
         .iter()
@@ -286,6 +277,20 @@ impl RedisSessionStore {
     /// A sorted set (was a plain set under `rfa:`; the new name keeps the two types apart).
     fn family_access_key(&self, family_id: &str) -> String {
         format!("{}rfat:{{{family_id}}}", self.prefix)
+    }
+
+    /// A denied `jti`; one that names a family (`<family>.<random>`) is kept under the family's
+    /// hash tag, beside the family's own denial.
+    fn deny_key(&self, jti: &str) -> String {
+        match access_token_family(jti) {
+            Some(family) => format!("{}deny:{{{family}}}{}", self.prefix, &jti[family.len()..]),
+            None => self.key("deny", jti),
+        }
+    }
+
+    /// The denial of every access token of a family.
+    fn family_deny_key(&self, family_id: &str) -> String {
+        format!("{}deny:{{{family_id}}}", self.prefix)
     }
 
     /// The back-channel logout queue: both keys share the `{bcl}` hash tag.
@@ -453,18 +458,13 @@ impl SessionStore for RedisSessionStore {
         let idle_expires_at = (now + ttl_i64(first.idle_ttl_secs)).min(family.expires_at);
         let create = self.create_family.evalsha_with_reload::<i64, _, _>(
             self.pool.next(),
-            vec![
-                self.family_key(&family.id),
-                self.token_key(&family.id, &first.token_hash),
-                self.family_access_key(&family.id),
-            ],
+            vec![self.family_key(&family.id), self.token_key(&family.id, &first.token_hash)],
             vec![
                 encode(family)?,
                 family.expires_at.to_string(),
                 family.client_id.clone(),
                 family.scopes.join(" "),
                 idle_expires_at.to_string(),
-                access_entry(&first.access_token),
                 first.access_token.exp.to_string(),
                 now.to_string(),
             ],
@@ -490,7 +490,6 @@ impl SessionStore for RedisSessionStore {
             successor.token_hash.clone(),
             successor.sealed.clone(),
             successor.idle_ttl_secs.to_string(),
-            access_entry(&successor.access_token),
             successor.access_token.exp.to_string(),
             request.client_id.clone(),
             request.scopes.as_ref().map(|s| s.join(" ")).unwrap_or_default(),
@@ -516,7 +515,8 @@ impl SessionStore for RedisSessionStore {
             5 => RotateOutcome::ScopeWidened,
             3 => RotateOutcome::Reused(RevokedFamily {
                 family: family()?,
-                access_tokens: parse_access_entries(reply.get(2..).unwrap_or_default()),
+                access_exp: reply.get(2).and_then(Value::as_string).and_then(|s| s.parse().ok()).unwrap_or(0),
+                access_tokens: parse_access_entries(reply.get(3..).unwrap_or_default()),
             }),
             _ => RotateOutcome::Invalid,
         })
@@ -574,7 +574,11 @@ impl SessionStore for RedisSessionStore {
         };
         let family: RefreshFamily = decode(&json)?;
         self.prune(&self.key("urf", &family.user_id), family_id).await?;
-        Ok(Some(RevokedFamily { family, access_tokens: parse_access_entries(reply.get(1..).unwrap_or_default()) }))
+        Ok(Some(RevokedFamily {
+            family,
+            access_exp: reply.get(1).and_then(Value::as_string).and_then(|s| s.parse().ok()).unwrap_or(0),
+            access_tokens: parse_access_entries(reply.get(2..).unwrap_or_default()),
+        }))
     }
 
     async fn refresh_families_of_user(&self, user_id: &str) -> Result<Vec<RefreshFamily>, StoreError> {
@@ -627,11 +631,20 @@ impl SessionStore for RedisSessionStore {
     }
 
     async fn deny_access_token(&self, jti: &str, exp: i64) -> Result<(), StoreError> {
-        self.put_json(self.key("deny", jti), &exp, exp - now()).await
+        self.put_json(self.deny_key(jti), &exp, exp - now()).await
+    }
+
+    async fn deny_family_access_tokens(&self, family_id: &str, until: i64) -> Result<(), StoreError> {
+        self.put_json(self.family_deny_key(family_id), &until, until - now()).await
     }
 
     async fn is_access_token_denied(&self, jti: &str) -> Result<bool, StoreError> {
-        let count: i64 = self.pool.exists(self.key("deny", jti)).await.map_err(unavailable)?;
+        // Both keys carry the family's hash tag: one EXISTS, also on Redis Cluster.
+        let keys = match access_token_family(jti) {
+            Some(family) => vec![self.deny_key(jti), self.family_deny_key(family)],
+            None => vec![self.deny_key(jti)],
+        };
+        let count: i64 = self.pool.exists(keys).await.map_err(unavailable)?;
         Ok(count > 0)
     }
 

@@ -5,8 +5,8 @@
 use async_trait::async_trait;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
+    QuerySelect, TransactionTrait,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::{
     AuthCode, CodeGrant, ConsentRequest, IssuedAccessToken, LogoutDelivery, PendingAuth, RefreshFamily,
     RefreshSuccessor, RefreshTokenState, RevokedFamily, RotateOutcome, RotateRequest, SessionStore, SsoSession,
-    StoreError,
+    StoreError, access_token_family,
 };
 use crate::directory::entities::logout_delivery;
 use crate::directory::entities::session_record::{self, Column};
@@ -26,14 +26,21 @@ const SSO_SESSION: &str = "sso_session";
 const REFRESH_FAMILY: &str = "refresh_family";
 const REFRESH_TOKEN: &str = "refresh_token";
 const DENIED_JTI: &str = "denied_jti";
+const DENIED_FAMILY: &str = "denied_family";
 const CACHE: &str = "cache";
 const CODE_GRANT: &str = "code_grant";
 const LOCK: &str = "lock";
 
-/// A family row: the family and the access tokens it issued.
+/// A family row: the family, and the latest expiry of the access tokens it issued (they are
+/// denied together, by family, until then).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct FamilyRecord {
     family: RefreshFamily,
+    #[serde(default)]
+    access_exp: i64,
+    /// Access tokens recorded one by one by versions before the family-wide denial; never added
+    /// to now, and absent from new rows.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     access_tokens: Vec<IssuedAccessToken>,
 }
 
@@ -215,9 +222,17 @@ async fn delete_family<C: ConnectionTrait>(db: &C, family_id: &str) -> Result<()
     Ok(())
 }
 
-fn push_access_token(record: &mut FamilyRecord, token: &IssuedAccessToken, now: i64) {
-    record.access_tokens.retain(|t| t.exp > now);
-    record.access_tokens.push(token.clone());
+fn remember_access_token(record: &mut FamilyRecord, token: &IssuedAccessToken) {
+    record.access_exp = record.access_exp.max(token.exp);
+}
+
+impl FamilyRecord {
+    /// What revoking the family must deny: live recorded tokens only, expired ones are refused
+    /// anyway.
+    fn revoked(self, now: i64) -> RevokedFamily {
+        let access_tokens = self.access_tokens.into_iter().filter(|t| t.exp > now).collect();
+        RevokedFamily { family: self.family, access_exp: self.access_exp, access_tokens }
+    }
 }
 
 #[async_trait]
@@ -285,7 +300,8 @@ impl SessionStore for SqlSessionStore {
         if let Some((family, first)) = family {
             // Logical time: the family was created at the protocol clock's now.
             let idle_expires_at = idle_expiry(family.created_at, first.idle_ttl_secs, family.expires_at);
-            let record = FamilyRecord { family: family.clone(), access_tokens: vec![first.access_token.clone()] };
+            let record =
+                FamilyRecord { family: family.clone(), access_exp: first.access_token.exp, access_tokens: Vec::new() };
             let token = TokenRecord { idle_expires_at, successor_hash: None, sealed_successor: None, rotated_at: None };
             rows.push(row(REFRESH_FAMILY, &family.id, Some(&family.user_id), &record, family.expires_at)?);
             rows.push(row(REFRESH_TOKEN, &token_id(&family.id, &first.token_hash), None, &token, idle_expires_at)?);
@@ -350,23 +366,21 @@ impl SessionStore for SqlSessionStore {
                         TokenRecord { idle_expires_at, successor_hash: None, sealed_successor: None, rotated_at: None };
                     put(&txn, REFRESH_TOKEN, &token_id(family_id, &successor.token_hash), None, &next, idle_expires_at)
                         .await?;
-                    push_access_token(&mut record, &successor.access_token, now);
+                    remember_access_token(&mut record, &successor.access_token);
                     put(&txn, REFRESH_FAMILY, family_id, Some(&record.family.user_id), &record, family_end).await?;
                     RotateOutcome::Rotated(record.family)
                 }
             }
             (Some(_), Some(rotated_at), Some(sealed)) if now - rotated_at <= grace_secs as i64 => {
                 let sealed = sealed.clone();
-                push_access_token(&mut record, &successor.access_token, now);
+                remember_access_token(&mut record, &successor.access_token);
                 let family_end = record.family.expires_at;
                 put(&txn, REFRESH_FAMILY, family_id, Some(&record.family.user_id), &record, family_end).await?;
                 RotateOutcome::Retry { family: record.family, sealed_successor: sealed }
             }
             _ => {
                 delete_family(&txn, family_id).await?;
-                // Only live access tokens need denying; expired ones are refused anyway.
-                let access_tokens = record.access_tokens.into_iter().filter(|t| t.exp > now).collect();
-                RotateOutcome::Reused(RevokedFamily { family: record.family, access_tokens })
+                RotateOutcome::Reused(record.revoked(now))
             }
         };
         txn.commit().await.map_err(unavailable)?;
@@ -412,7 +426,7 @@ impl SessionStore for SqlSessionStore {
         let record: Option<FamilyRecord> = take(&txn, REFRESH_FAMILY, family_id).await?;
         delete_family(&txn, family_id).await?;
         txn.commit().await.map_err(unavailable)?;
-        Ok(record.map(|r| RevokedFamily { family: r.family, access_tokens: r.access_tokens }))
+        Ok(record.map(|r| r.revoked(now())))
     }
 
     async fn refresh_families_of_user(&self, user_id: &str) -> Result<Vec<RefreshFamily>, StoreError> {
@@ -492,8 +506,27 @@ impl SessionStore for SqlSessionStore {
         put(&self.db, DENIED_JTI, jti, None, &exp, exp).await
     }
 
+    async fn deny_family_access_tokens(&self, family_id: &str, until: i64) -> Result<(), StoreError> {
+        put(&self.db, DENIED_FAMILY, family_id, None, &until, until).await
+    }
+
     async fn is_access_token_denied(&self, jti: &str) -> Result<bool, StoreError> {
-        Ok(get::<_, i64>(&self.db, DENIED_JTI, jti, now()).await?.is_some())
+        // The token's own denial or its family's, in one query.
+        let mut denied =
+            Condition::any().add(Condition::all().add(Column::Kind.eq(DENIED_JTI)).add(Column::Id.eq(jti)));
+        if let Some(family) = access_token_family(jti) {
+            denied = denied.add(Condition::all().add(Column::Kind.eq(DENIED_FAMILY)).add(Column::Id.eq(family)));
+        }
+        let found = session_record::Entity::find()
+            .select_only()
+            .column(Column::Id)
+            .filter(denied)
+            .filter(Column::ExpiresAt.gt(now()))
+            .into_tuple::<String>()
+            .one(&self.db)
+            .await
+            .map_err(unavailable)?;
+        Ok(found.is_some())
     }
 
     async fn put_cached(&self, name: &str, value: &str, ttl_secs: u64) -> Result<(), StoreError> {

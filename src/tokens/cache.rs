@@ -78,6 +78,13 @@ impl DenylistCache {
         Ok(self.entries.get_or_load(jti, async { ask_store.await.map(Some) }).await?.unwrap_or(false))
     }
 
+    /// A family's access tokens were revoked here: what this instance remembered about any token
+    /// may be stale, so it forgets everything (revocations are rare; the next look-ups ask the
+    /// store, which knows about the family).
+    pub fn deny_family(&self) {
+        self.entries.invalidate_all();
+    }
+
     /// A revocation made here: in force at once on this instance.
     pub fn deny(&self, jti: &str) {
         self.entries.invalidate(jti);
@@ -135,6 +142,15 @@ mod tests {
         assert_eq!(answer.await, Ok(false), "the answer in flight is what the store said");
         // Answered locally: a store that fails would show as Err.
         assert_eq!(cache.is_denied("jti-1", async { Err(()) }).await, Ok(true));
+    }
+
+    #[tokio::test]
+    async fn rfc7009_2_1_a_family_revoked_here_is_in_force_at_once_for_its_cached_tokens() {
+        let cache = DenylistCache::new(Duration::from_secs(60));
+        assert_eq!(cache.is_denied("fam.a", async { Ok::<_, ()>(false) }).await, Ok(false));
+        assert_eq!(cache.is_denied("fam.a", async { Ok::<_, ()>(true) }).await, Ok(false), "remembered");
+        cache.deny_family();
+        assert_eq!(cache.is_denied("fam.a", async { Ok::<_, ()>(true) }).await, Ok(true), "the store is asked again");
     }
 
     #[tokio::test]

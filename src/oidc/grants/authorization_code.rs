@@ -10,7 +10,7 @@ use crate::oidc::OAuthError;
 use crate::oidc::params::{Params, is_pkce_value};
 use crate::oidc::token::{MintRequest, TokenResponse, access_token_exp, mint};
 use crate::random;
-use crate::store::{AuthCode, CodeGrant, IssuedAccessToken, RefreshFamily, RefreshSuccessor};
+use crate::store::{AuthCode, CodeGrant, IssuedAccessToken, RefreshFamily, RefreshSuccessor, family_access_jti};
 use crate::tokens::ProfileClaims;
 use crate::tokens::refresh::{new_family_id, new_refresh_token};
 
@@ -52,15 +52,16 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
     let request = &record.request;
     let now = app.now();
     let claims = ProfileClaims::for_scopes(&user, request.scopes.iter().map(String::as_str));
-    let jti = random::token();
-    let access = IssuedAccessToken { jti: jti.clone(), exp: access_token_exp(app, now) };
-
     // RFC 9700 §4.14.2: refresh tokens only for clients allowed the grant.
-    let refresh = client.allows_grant("refresh_token").then(|| {
+    let family_id = client.allows_grant("refresh_token").then(new_family_id);
+    // A token that starts a family is named after it, so revoking the family denies it too.
+    let jti = family_id.as_deref().map_or_else(random::token, family_access_jti);
+    let access = IssuedAccessToken { jti: jti.clone(), exp: access_token_exp(app, now) };
+    let refresh = family_id.map(|family_id| {
         let offline = request.scopes.iter().any(|s| s == "offline_access");
         let absolute = client.refresh_absolute_ttl_secs.unwrap_or(app.config.tokens.refresh_absolute_ttl_secs as i64);
         let family = RefreshFamily {
-            id: new_family_id(),
+            id: family_id,
             client_id: client.id.clone(),
             user_id: user.id.clone(),
             // OIDC Core §11: without offline_access the grant lives and dies with the session.
@@ -161,7 +162,7 @@ async fn revoke_replayed(app: &App, code_hash: &str) -> Result<(), OAuthError> {
     let now = app.now();
     let revocation = app.revocation();
     let result = async {
-        app.sessions.deny_access_token(&grant.access_token.jti, grant.access_token.exp).await?;
+        revocation.deny_access_token(&grant.access_token.jti, grant.access_token.exp).await?;
         if let Some(family) = &grant.family_id {
             revocation.revoke_family(family, now).await?;
         }

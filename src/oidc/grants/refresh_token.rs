@@ -10,7 +10,8 @@ use crate::oidc::params::{Params, parse_scope};
 use crate::oidc::token::{MintRequest, TokenResponse, access_token_exp, mint};
 use crate::random;
 use crate::store::{
-    IssuedAccessToken, RefreshFamily, RefreshSuccessor, RotateOutcome, RotateRequest, refresh_family_id,
+    IssuedAccessToken, RefreshFamily, RefreshSuccessor, RotateOutcome, RotateRequest, family_access_jti,
+    refresh_family_id,
 };
 use crate::tokens::ProfileClaims;
 use crate::tokens::refresh::{new_refresh_token, seal_successor, unseal_successor};
@@ -30,7 +31,8 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
     };
     let now = app.now();
     let successor = new_refresh_token(family_id);
-    let jti = random::token();
+    // Named after the family, which revoking the family denies as a whole.
+    let jti = family_access_jti(family_id);
     let request = RotateRequest {
         family_id: family_id.to_string(),
         presented_hash: random::hash(presented),
