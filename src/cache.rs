@@ -68,22 +68,22 @@ impl<K: Eq + Hash, V: Clone> TtlCache<K, V> {
         entries.insert(key, (Instant::now(), value));
     }
 
-    /// The cached value of `key`, or what `load` finds (kept unless an invalidation raced it).
+    /// The cached value of `key`, or what `load()` finds (kept unless an invalidation raced it).
     /// The key is borrowed (`&str` for a `String` key): a hit allocates nothing.
-    pub async fn get_or_load<Q, E>(
-        &self,
-        key: &Q,
-        load: impl std::future::Future<Output = Result<Option<V>, E>>,
-    ) -> Result<Option<V>, E>
+    pub async fn get_or_load<Q, E, L>(&self, key: &Q, load: impl FnOnce() -> L) -> Result<Option<V>, E>
     where
         K: Borrow<Q>,
         Q: Eq + Hash + ToOwned<Owned = K> + ?Sized,
+        L: std::future::Future<Output = Result<Option<V>, E>>,
     {
         if let Some(value) = self.get(key) {
             return Ok(Some(value));
         }
         let generation = self.generation();
-        let loaded = load.await?;
+        // Boxed, and only on a miss: a load is a SQL query whose future holds kilobytes of state.
+        // Inline, it would make this future — and every caller's, which poem moves into a box per
+        // request — that large (memmove was 8 % of a userinfo request in a profile).
+        let loaded = Box::pin(load()).await?;
         if let Some(value) = &loaded {
             self.insert_if_current(generation, key.to_owned(), value.clone());
         }

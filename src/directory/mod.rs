@@ -124,18 +124,18 @@ impl Directory {
 
     /// A client as the protocol endpoints see it: from the cache when fresh.
     pub async fn client_cached(&self, id: &str) -> Result<Option<Arc<Client>>, DirectoryError> {
-        self.cached_clients.get_or_load(id, async { Ok(self.client(id).await?.map(Arc::new)) }).await
+        self.cached_clients.get_or_load(id, || async { Ok(self.client(id).await?.map(Arc::new)) }).await
     }
 
     /// A user as the protocol endpoints see it: from the cache when fresh.
     pub async fn user_cached(&self, id: &str) -> Result<Option<Arc<User>>, DirectoryError> {
-        self.cached_users.get_or_load(id, async { Ok(self.user(id).await?.map(Arc::new)) }).await
+        self.cached_users.get_or_load(id, || async { Ok(self.user(id).await?.map(Arc::new)) }).await
     }
 
     /// The origins (`scheme://host[:port]`) of all registered redirect URIs: the browser origins
     /// CORS lets in. From the cache when fresh; a client change through this instance applies at once.
     pub async fn registered_origins(&self) -> Result<Arc<HashSet<String>>, DirectoryError> {
-        let load = async {
+        let load = || async {
             let clients = self.list_clients().await?;
             let origins = clients.iter().flat_map(|c| c.redirect_uris.iter()).filter_map(|uri| origin_of(uri));
             Ok::<_, DirectoryError>(Some(Arc::new(origins.collect())))

@@ -75,7 +75,7 @@ impl DenylistCache {
     /// Whether `jti` is revoked: remembered, or what `ask_store` answers (not kept if a revocation
     /// happened meanwhile).
     pub async fn is_denied<E>(&self, jti: &str, ask_store: impl Future<Output = Result<bool, E>>) -> Result<bool, E> {
-        Ok(self.entries.get_or_load(jti, async { ask_store.await.map(Some) }).await?.unwrap_or(false))
+        Ok(self.entries.get_or_load(jti, || async { ask_store.await.map(Some) }).await?.unwrap_or(false))
     }
 
     /// A family's access tokens were revoked here: what this instance remembered about any token
