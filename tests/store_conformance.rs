@@ -525,9 +525,58 @@ async fn sql_store_on_sqlite_conforms() {
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("conformance.db").display());
     let directory = connect(&url).await;
     session_store_conformance(Arc::new(SqlSessionStore::new(directory.connection().clone()))).await;
+    sql_legacy_family_rows_still_list_their_access_tokens(directory.connection()).await;
     sql_sweeper_conformance(&directory).await;
     directory_conformance(directory).await;
     println!("conformance: sql-on-sqlite ran");
+}
+
+/// A family row as versions before the family-wide denial wrote it: its access tokens listed one by
+/// one, no `access_exp`. Revoking it still hands out the listed tokens that are live, for denial by
+/// `jti`.
+async fn sql_legacy_family_rows_still_list_their_access_tokens(db: &sea_orm::DatabaseConnection) {
+    use sea_orm::ConnectionTrait;
+    let store: Arc<dyn SessionStore> = Arc::new(SqlSessionStore::new(db.clone()));
+    let now = chrono::Utc::now().timestamp();
+    let fam = family("fam-legacy", "u-legacy", now);
+    create_family(&store, &fam, &successor("l0", "fam-legacy.new", now)).await;
+    let old = serde_json::json!({
+        "family": fam,
+        "access_tokens": [{"jti": "old-live", "exp": now + 600}, {"jti": "old-gone", "exp": now - 5}],
+    });
+    let sql = format!(
+        "UPDATE session_records SET value = '{}' WHERE kind = 'refresh_family' AND id = 'fam-legacy'",
+        old.to_string().replace('\'', "''")
+    );
+    assert_eq!(db.execute_unprepared(&sql).await.unwrap().rows_affected(), 1);
+    let revoked = store.revoke_refresh_family("fam-legacy").await.unwrap().expect("revoked");
+    assert_eq!(revoked.family, fam);
+    assert_eq!(revoked.access_tokens, vec![IssuedAccessToken { jti: "old-live".into(), exp: now + 600 }]);
+    assert_eq!(revoked.access_exp, 0, "an old row knows no family-wide expiry");
+}
+
+/// The Redis form of the same: a family hash without `ae`, and its access tokens in a sorted set.
+async fn redis_legacy_families_still_list_their_access_tokens(ns: &RedisNamespace) {
+    use fred::prelude::*;
+    let store: Arc<dyn SessionStore> = Arc::new(RedisSessionStore::connect(&ns.settings()).await.unwrap());
+    let now = chrono::Utc::now().timestamp();
+    let fam = family("fam-legacy", "u-legacy", now);
+    create_family(&store, &fam, &successor("l0", "fam-legacy.new", now)).await;
+    let client = common::redis_client(&ns.url).await.unwrap();
+    let family_key = format!("{}rf:{{fam-legacy}}", ns.prefix);
+    let access_key = format!("{}rfat:{{fam-legacy}}", ns.prefix);
+    let removed: i64 = client.hdel(family_key.as_str(), "ae").await.unwrap();
+    assert_eq!(removed, 1, "the family hash is where this test expects it");
+    let _: i64 = client
+        .zadd(access_key.as_str(), None, None, false, false, ((now + 600) as f64, format!("old-live {}", now + 600)))
+        .await
+        .unwrap();
+    let _: bool = client.expire(access_key.as_str(), 600, None).await.unwrap();
+    let _ = client.quit().await;
+    let revoked = store.revoke_refresh_family("fam-legacy").await.unwrap().expect("revoked");
+    assert_eq!(revoked.family, fam);
+    assert_eq!(revoked.access_tokens, vec![IssuedAccessToken { jti: "old-live".into(), exp: now + 600 }]);
+    assert_eq!(revoked.access_exp, 0, "an old family knows no family-wide expiry");
 }
 
 #[tokio::test]
@@ -537,6 +586,7 @@ async fn sql_store_on_postgres_conforms() {
     };
     let directory = connect(&db.url).await;
     session_store_conformance(Arc::new(SqlSessionStore::new(directory.connection().clone()))).await;
+    sql_legacy_family_rows_still_list_their_access_tokens(directory.connection()).await;
     sql_sweeper_conformance(&directory).await;
     directory_conformance(directory.clone()).await;
     directory.connection().clone().close().await.unwrap();
@@ -563,6 +613,7 @@ async fn redis_store_conforms_and_stays_inside_its_prefix() {
     }
     let store = RedisSessionStore::connect(&ours.settings()).await.unwrap();
     session_store_conformance(Arc::new(store)).await;
+    redis_legacy_families_still_list_their_access_tokens(&ours).await;
     // Nothing outside our prefix was written or changed.
     let mut all = ns.keys(&format!("{}*", ns.prefix)).await;
     all.extend(ns.keys(&format!("{neighbour}*")).await);
