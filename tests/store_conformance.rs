@@ -571,6 +571,11 @@ async fn redis_legacy_families_still_list_their_access_tokens(ns: &RedisNamespac
         .zadd(access_key.as_str(), None, None, false, false, ((now + 600) as f64, format!("old-live {}", now + 600)))
         .await
         .unwrap();
+    // An expired entry the old rotation had not pruned yet: nothing to deny.
+    let _: i64 = client
+        .zadd(access_key.as_str(), None, None, false, false, ((now - 5) as f64, format!("old-gone {}", now - 5)))
+        .await
+        .unwrap();
     let _: bool = client.expire(access_key.as_str(), 600, None).await.unwrap();
     let _ = client.quit().await;
     let revoked = store.revoke_refresh_family("fam-legacy").await.unwrap().expect("revoked");

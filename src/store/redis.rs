@@ -208,15 +208,23 @@ fn ttl_i64(ttl_secs: u64) -> i64 {
     i64::try_from(ttl_secs).unwrap_or(i64::MAX)
 }
 
-fn parse_access_entries(values: &[Value]) -> Vec<IssuedAccessToken> {
-    values
+/// A revoked family from a script's reply tail `{access exp, recorded access...}` (the rotation's
+/// reuse answer and the revocation's have the same shape): of the recorded tokens — written by
+/// versions before the family-wide denial — only those still live at `now`, as the SQL store does.
+fn revoked_family(family: RefreshFamily, tail: &[Value], now: i64) -> RevokedFamily {
+    let access_exp = tail.first().and_then(Value::as_string).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let access_tokens = tail
+        .get(1..)
+        .unwrap_or_default()
         .iter()
         .filter_map(|v| v.as_string())
         .filter_map(|s| {
             let (jti, exp) = s.split_once(' ')?;
             Some(IssuedAccessToken { jti: jti.to_string(), exp: exp.parse().ok()? })
         })
-        .collect()
+        .filter(|t| t.exp > now)
+        .collect();
+    RevokedFamily { family, access_exp, access_tokens }
 }
 
 impl RedisSessionStore {
@@ -513,11 +521,7 @@ impl SessionStore for RedisSessionStore {
             },
             4 => RotateOutcome::WrongClient,
             5 => RotateOutcome::ScopeWidened,
-            3 => RotateOutcome::Reused(RevokedFamily {
-                family: family()?,
-                access_exp: reply.get(2).and_then(Value::as_string).and_then(|s| s.parse().ok()).unwrap_or(0),
-                access_tokens: parse_access_entries(reply.get(3..).unwrap_or_default()),
-            }),
+            3 => RotateOutcome::Reused(revoked_family(family()?, reply.get(2..).unwrap_or_default(), request.now)),
             _ => RotateOutcome::Invalid,
         })
     }
@@ -574,11 +578,7 @@ impl SessionStore for RedisSessionStore {
         };
         let family: RefreshFamily = decode(&json)?;
         self.prune(&self.key("urf", &family.user_id), family_id).await?;
-        Ok(Some(RevokedFamily {
-            family,
-            access_exp: reply.get(1).and_then(Value::as_string).and_then(|s| s.parse().ok()).unwrap_or(0),
-            access_tokens: parse_access_entries(reply.get(2..).unwrap_or_default()),
-        }))
+        Ok(Some(revoked_family(family, reply.get(1..).unwrap_or_default(), now())))
     }
 
     async fn refresh_families_of_user(&self, user_id: &str) -> Result<Vec<RefreshFamily>, StoreError> {

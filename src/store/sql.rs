@@ -222,11 +222,12 @@ async fn delete_family<C: ConnectionTrait>(db: &C, family_id: &str) -> Result<()
     Ok(())
 }
 
-fn remember_access_token(record: &mut FamilyRecord, token: &IssuedAccessToken) {
-    record.access_exp = record.access_exp.max(token.exp);
-}
-
 impl FamilyRecord {
+    /// An access token was minted from the family: its denial must last until this one expires.
+    fn remember_access_token(&mut self, token: &IssuedAccessToken) {
+        self.access_exp = self.access_exp.max(token.exp);
+    }
+
     /// What revoking the family must deny: live recorded tokens only, expired ones are refused
     /// anyway.
     fn revoked(self, now: i64) -> RevokedFamily {
@@ -366,14 +367,14 @@ impl SessionStore for SqlSessionStore {
                         TokenRecord { idle_expires_at, successor_hash: None, sealed_successor: None, rotated_at: None };
                     put(&txn, REFRESH_TOKEN, &token_id(family_id, &successor.token_hash), None, &next, idle_expires_at)
                         .await?;
-                    remember_access_token(&mut record, &successor.access_token);
+                    record.remember_access_token(&successor.access_token);
                     put(&txn, REFRESH_FAMILY, family_id, Some(&record.family.user_id), &record, family_end).await?;
                     RotateOutcome::Rotated(record.family)
                 }
             }
             (Some(_), Some(rotated_at), Some(sealed)) if now - rotated_at <= grace_secs as i64 => {
                 let sealed = sealed.clone();
-                remember_access_token(&mut record, &successor.access_token);
+                record.remember_access_token(&successor.access_token);
                 let family_end = record.family.expires_at;
                 put(&txn, REFRESH_FAMILY, family_id, Some(&record.family.user_id), &record, family_end).await?;
                 RotateOutcome::Retry { family: record.family, sealed_successor: sealed }
