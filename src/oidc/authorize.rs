@@ -264,7 +264,7 @@ pub async fn run(app: &App, req: &Request, params: &Params) -> Response {
     let request = validated.request;
     let session = match current_session(app, req).await {
         Ok(s) => s,
-        Err(_) => return pages::unavailable_page(),
+        Err(_) => return ErrorRedirect::temporarily_unavailable(&request).into_response(app, StatusCode::FOUND),
     };
     let hint_mismatch = match (&request.id_token_hint_sub, &session) {
         (Some(sub), Some(s)) => sub != &s.user.id,
@@ -312,7 +312,7 @@ async fn start_dingtalk_login(app: &App, req: &Request, request: AuthRequest) ->
     let ttl = app.config.tokens.pending_auth_ttl_secs;
     if let Err(e) = app.sessions.put_pending_auth(&pending, ttl).await {
         tracing::error!(error = %e, "cannot store pending authorization");
-        return pages::unavailable_page();
+        return ErrorRedirect::temporarily_unavailable(&pending.request).into_response(app, StatusCode::FOUND);
     }
     let location = app.dingtalk.authorize_url(&app.endpoint_url(paths::CALLBACK), &pending.id);
     let cookie = app.cookies.set(cookies::BROWSER_BINDING, &binding, Some(ttl));

@@ -100,7 +100,7 @@ pub async fn handle(app: &App, req: &Request, params: &Params) -> Response {
         Ok(user) => user,
         Err(e) => {
             tracing::error!(error = %e, "cannot record user");
-            return pages::unavailable_page();
+            return ErrorRedirect::temporarily_unavailable(&request).into_response(app, StatusCode::FOUND);
         }
     };
     if user.disabled {
@@ -113,7 +113,7 @@ pub async fn handle(app: &App, req: &Request, params: &Params) -> Response {
         Ok(user) => user,
         Err(e) => {
             tracing::error!(error = %e, "cannot compute roles and groups");
-            return pages::unavailable_page();
+            return ErrorRedirect::temporarily_unavailable(&request).into_response(app, StatusCode::FOUND);
         }
     };
     let auth_time = app.now();
@@ -128,7 +128,7 @@ pub async fn handle(app: &App, req: &Request, params: &Params) -> Response {
     };
     if let Err(e) = app.sessions.put_sso_session(&session).await {
         tracing::error!(error = %e, "cannot store SSO session");
-        return pages::unavailable_page();
+        return ErrorRedirect::temporarily_unavailable(&request).into_response(app, StatusCode::FOUND);
     }
     let client = match app.directory.client_cached(&request.client_id).await {
         Ok(Some(client)) => client,

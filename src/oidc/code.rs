@@ -29,6 +29,17 @@ impl ErrorRedirect {
         ErrorRedirect { redirect_uri: request.redirect_uri.clone(), state: request.state.clone(), error, description }
     }
 
+    /// RFC 6749 §4.1.2.1: once the client and its redirect URI are validated, a failure of our
+    /// own (a store that does not answer) goes back to the client as `temporarily_unavailable`,
+    /// so the application can say so and offer a retry, instead of leaving the user on our page.
+    pub fn temporarily_unavailable(request: &AuthRequest) -> Self {
+        ErrorRedirect::new(
+            request,
+            "temporarily_unavailable",
+            "the sign-in service cannot complete the request now; try again shortly",
+        )
+    }
+
     /// RFC 6749 §4.1.2.1 and RFC 9207 §2: `error`, `error_description`, `state` and `iss`.
     pub fn location(&self, issuer: &str) -> String {
         let mut pairs = vec![("error", self.error), ("error_description", self.description)];
@@ -112,7 +123,10 @@ pub async fn finish_authorization(
             Ok(covered) => !covered,
             Err(e) => {
                 tracing::error!(error = %e, "consent lookup failed");
-                return with_cookies(pages::unavailable_page(), cookies);
+                return with_cookies(
+                    ErrorRedirect::temporarily_unavailable(&request).into_response(app, status),
+                    cookies,
+                );
             }
         }
     };
@@ -138,7 +152,10 @@ pub async fn finish_authorization(
     };
     if let Err(e) = app.sessions.put_consent_request(&consent, app.config.tokens.pending_auth_ttl_secs).await {
         tracing::error!(error = %e, "cannot store consent request");
-        return with_cookies(pages::unavailable_page(), cookies);
+        return with_cookies(
+            ErrorRedirect::temporarily_unavailable(&consent.request).into_response(app, status),
+            cookies,
+        );
     }
     let action = app.endpoint_url(paths::CONSENT);
     let page = crate::web::i18n::with_ui_locales(consent.request.ui_locales.as_deref(), || {
@@ -167,7 +184,7 @@ pub async fn issue_code(app: &App, request: &AuthRequest, login: &LoggedIn, stat
     };
     if let Err(e) = app.sessions.put_code(&random::hash(&code), &record, app.config.tokens.code_ttl_secs).await {
         tracing::error!(error = %e, "cannot store authorization code");
-        return pages::unavailable_page();
+        return ErrorRedirect::temporarily_unavailable(request).into_response(app, status);
     }
     if let Err(e) = remember_client_in_session(app, &login.sid, &request.client_id).await {
         // Only logout fan-out depends on this list; the login itself is sound.

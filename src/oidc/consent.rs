@@ -61,7 +61,7 @@ pub async fn consent(req: &Request, body: Body, app: Data<&Arc<App>>) -> Respons
         app.directory.record_consent(&consent.user_id, &consent.request.client_id, &consent.request.scopes).await
     {
         tracing::error!(error = %e, "cannot record consent");
-        return pages::unavailable_page();
+        return ErrorRedirect::temporarily_unavailable(&consent.request).into_response(&app, status);
     }
     let user = match app.directory.user(&consent.user_id).await {
         Ok(Some(user)) if !user.disabled => user,
@@ -71,7 +71,7 @@ pub async fn consent(req: &Request, body: Body, app: Data<&Arc<App>>) -> Respons
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot load user");
-            return pages::unavailable_page();
+            return ErrorRedirect::temporarily_unavailable(&consent.request).into_response(&app, status);
         }
     };
     let login = LoggedIn { user, sid: consent.sid, auth_time: consent.auth_time, amr: consent.amr };
