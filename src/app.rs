@@ -195,9 +195,7 @@ impl App {
     /// RFC 7009 §2.1: whether the access token `jti` was revoked, remembered per instance for
     /// `tokens.denylist_recheck_ms` (see `tokens::cache`).
     pub async fn is_access_token_denied(&self, jti: &str) -> Result<bool, StoreError> {
-        // The async block defers the store call: a cache hit then never builds (and boxes) the
-        // store's future, which showed in profiles of userinfo and introspection.
-        self.denylist.is_denied(jti, async { self.sessions.is_access_token_denied(jti).await }).await
+        self.denylist.is_denied(jti, || self.sessions.is_access_token_denied(jti)).await
     }
 
     pub fn rotation(&self) -> crate::keys::Rotation<'_> {

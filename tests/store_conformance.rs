@@ -243,21 +243,22 @@ fn family(id: &str, user: &str, now: i64) -> RefreshFamily {
     }
 }
 
-fn successor(hash: &str, jti: &str, now: i64) -> RefreshSuccessor {
+fn successor(hash: &str, now: i64) -> RefreshSuccessor {
     RefreshSuccessor {
         token_hash: hash.into(),
         sealed: format!("sealed-{hash}"),
         idle_ttl_secs: 600,
-        access_token: IssuedAccessToken { jti: jti.into(), exp: now + 600 },
+        access_exp: now + 600,
     }
 }
 
-/// Creates a family the way the code grant does: with the grant of the code that started it.
-async fn create_family(store: &Arc<dyn SessionStore>, family: &RefreshFamily, first: &RefreshSuccessor) {
+/// Creates a family the way the code grant does: with the grant of the code that started it, whose
+/// access token is `jti`.
+async fn create_family(store: &Arc<dyn SessionStore>, family: &RefreshFamily, jti: &str, first: &RefreshSuccessor) {
     let grant = CodeGrant {
         client_id: family.client_id.clone(),
         family_id: Some(family.id.clone()),
-        access_token: first.access_token.clone(),
+        access_token: IssuedAccessToken { jti: jti.into(), exp: first.access_exp },
     };
     let code_hash = format!("code-of-{}", family.id);
     store.record_code_grant(&code_hash, &grant, 60, Some((family, first))).await.unwrap();
@@ -266,7 +267,7 @@ async fn create_family(store: &Arc<dyn SessionStore>, family: &RefreshFamily, fi
 async fn refresh_conformance(store: Arc<dyn SessionStore>) {
     let now = chrono::Utc::now().timestamp();
     let fam = family("fam1", "u1", now);
-    create_family(&store, &fam, &successor("h0", "at0", now)).await;
+    create_family(&store, &fam, "at0", &successor("h0", now)).await;
     assert_eq!(store.get_refresh_family("fam1").await.unwrap(), Some(fam.clone()));
     // The code's grant was recorded in the same call as the family.
     let recorded = store.take_code_grant("code-of-fam1").await.unwrap().expect("code grant recorded with the family");
@@ -278,7 +279,7 @@ async fn refresh_conformance(store: Arc<dyn SessionStore>) {
     // user's families here would prune it and hide that.)
     let mut ended = family("fam-ended", "u-ended", now);
     ended.expires_at = now - 10;
-    create_family(&store, &ended, &successor("e0", "ae0", now)).await;
+    create_family(&store, &ended, "ae0", &successor("e0", now)).await;
     assert_eq!(store.get_refresh_family("fam-ended").await.unwrap(), None);
     assert!(store.refresh_token_state("fam1", "h0", now).await.unwrap().unwrap().current);
     assert_eq!(store.refresh_token_state("fam1", "nope", now).await.unwrap(), None);
@@ -290,7 +291,7 @@ async fn refresh_conformance(store: Arc<dyn SessionStore>) {
         presented_hash: "h0".into(),
         client_id: "other".into(),
         scopes: None,
-        successor: successor("x1", "ax1", now),
+        successor: successor("x1", now),
         now,
         grace_secs: 10,
     };
@@ -302,7 +303,7 @@ async fn refresh_conformance(store: Arc<dyn SessionStore>) {
 
     // Plain rotation (narrowing is allowed).
     foreign.scopes = Some(vec!["openid".into()]);
-    foreign.successor = successor("h1", "at1", now);
+    foreign.successor = successor("h1", now);
     match store.rotate_refresh_token(&foreign).await.unwrap() {
         RotateOutcome::Rotated(f) => assert_eq!(f, fam),
         other => panic!("expected rotation, got {other:?}"),
@@ -315,9 +316,8 @@ async fn refresh_conformance(store: Arc<dyn SessionStore>) {
     let mut rotations = tokio::task::JoinSet::new();
     for i in 0..100 {
         let store = store.clone();
-        rotations.spawn(async move {
-            rotate(&store, "fam1", "h1", successor(&format!("h2-{i}"), &format!("at2-{i}"), now), now).await.unwrap()
-        });
+        rotations
+            .spawn(async move { rotate(&store, "fam1", "h1", successor(&format!("h2-{i}"), now), now).await.unwrap() });
     }
     let outcomes = rotations.join_all().await;
     let rotated = outcomes.iter().filter(|o| matches!(o, RotateOutcome::Rotated(_))).count();
@@ -339,7 +339,7 @@ async fn refresh_conformance(store: Arc<dyn SessionStore>) {
 
     // Reuse outside the grace window revokes the family; its successor stops working.
     let later = now + 11;
-    match rotate(&store, "fam1", "h1", successor("h3", "at3", later), later).await.unwrap() {
+    match rotate(&store, "fam1", "h1", successor("h3", later), later).await.unwrap() {
         RotateOutcome::Reused(revoked) => {
             assert_eq!(revoked.family.id, "fam1");
             // Not a list of 102 tokens (at0, at1, the 100 rotations'): only until when to deny them.
@@ -348,26 +348,23 @@ async fn refresh_conformance(store: Arc<dyn SessionStore>) {
         }
         other => panic!("expected reuse detection, got {other:?}"),
     }
-    assert_eq!(
-        rotate(&store, "fam1", &winner, successor("h4", "at4", later), later).await.unwrap(),
-        RotateOutcome::Invalid
-    );
+    assert_eq!(rotate(&store, "fam1", &winner, successor("h4", later), later).await.unwrap(), RotateOutcome::Invalid);
     assert_eq!(store.get_refresh_family("fam1").await.unwrap(), None);
 
     // Idle and absolute expiry are judged at the caller's clock.
     let fam2 = family("fam2", "u1", now);
-    create_family(&store, &fam2, &successor("i0", "b0", now)).await;
+    create_family(&store, &fam2, "b0", &successor("i0", now)).await;
     assert_eq!(
-        rotate(&store, "fam2", "i0", successor("i1", "b1", now + 601), now + 601).await.unwrap(),
+        rotate(&store, "fam2", "i0", successor("i1", now + 601), now + 601).await.unwrap(),
         RotateOutcome::Invalid,
         "idle past 600 s"
     );
     assert!(matches!(
-        rotate(&store, "fam2", "i0", successor("i1", "b1", now + 10), now + 10).await.unwrap(),
+        rotate(&store, "fam2", "i0", successor("i1", now + 10), now + 10).await.unwrap(),
         RotateOutcome::Rotated(_)
     ));
     assert_eq!(
-        rotate(&store, "fam2", "i1", successor("i2", "b2", now + 3600), now + 3600).await.unwrap(),
+        rotate(&store, "fam2", "i1", successor("i2", now + 3600), now + 3600).await.unwrap(),
         RotateOutcome::Invalid,
         "past the family's absolute end"
     );
@@ -375,19 +372,19 @@ async fn refresh_conformance(store: Arc<dyn SessionStore>) {
     // A long-lived family remembers only the latest expiry of its access tokens: on reuse they are
     // denied until then (and the store does not grow by one per refresh).
     let fam5 = family("fam5", "u5", now);
-    create_family(&store, &fam5, &successor("k0", "d0", now)).await;
+    create_family(&store, &fam5, "d0", &successor("k0", now)).await;
     for (step, (presented, next)) in [("k0", "k1"), ("k1", "k2"), ("k2", "k3")].into_iter().enumerate() {
         let at = now + 500 * (step as i64 + 1);
-        let outcome = rotate(&store, "fam5", presented, successor(next, &format!("d{}", step + 1), at), at).await;
+        let outcome = rotate(&store, "fam5", presented, successor(next, at), at).await;
         assert!(matches!(outcome.unwrap(), RotateOutcome::Rotated(_)));
     }
-    // A retry of k2 within the grace window mints one more access token, d4 (expiring now+2105).
-    let retried = rotate(&store, "fam5", "k2", successor("k8", "d4", now + 1505), now + 1505).await.unwrap();
+    // A retry of k2 within the grace window mints one more access token (expiring now+2105).
+    let retried = rotate(&store, "fam5", "k2", successor("k8", now + 1505), now + 1505).await.unwrap();
     assert!(matches!(retried, RotateOutcome::Retry { .. }), "{retried:?}");
-    // d0 expired at now+600, d1 at now+1100; d2, d3 and d4 are live at now+1550.
-    match rotate(&store, "fam5", "k1", successor("k9", "d9", now + 1550), now + 1550).await.unwrap() {
+    // The family's access tokens expire at now+600, +1100, +1600, +2100 and, the retry's, +2105.
+    match rotate(&store, "fam5", "k1", successor("k9", now + 1550), now + 1550).await.unwrap() {
         RotateOutcome::Reused(revoked) => {
-            assert_eq!(revoked.access_exp, now + 2105, "until d4, the last one, expires");
+            assert_eq!(revoked.access_exp, now + 2105, "until the retry's, the last one, expires");
             assert!(revoked.access_tokens.is_empty());
         }
         other => panic!("expected reuse detection, got {other:?}"),
@@ -395,7 +392,7 @@ async fn refresh_conformance(store: Arc<dyn SessionStore>) {
 
     // Update, user index, explicit revocation.
     let fam3 = family("fam3", "u9", now);
-    create_family(&store, &fam3, &successor("j0", "c0", now)).await;
+    create_family(&store, &fam3, "c0", &successor("j0", now)).await;
     let checked = RefreshFamily { upstream_checked_at: now + 5, ..fam3.clone() };
     assert!(store.update_refresh_family(&checked).await.unwrap());
     assert_eq!(store.get_refresh_family("fam3").await.unwrap(), Some(checked));
@@ -539,7 +536,7 @@ async fn sql_legacy_family_rows_still_list_their_access_tokens(db: &sea_orm::Dat
     let store: Arc<dyn SessionStore> = Arc::new(SqlSessionStore::new(db.clone()));
     let now = chrono::Utc::now().timestamp();
     let fam = family("fam-legacy", "u-legacy", now);
-    create_family(&store, &fam, &successor("l0", "fam-legacy.new", now)).await;
+    create_family(&store, &fam, "fam-legacy.new", &successor("l0", now)).await;
     let old = serde_json::json!({
         "family": fam,
         "access_tokens": [{"jti": "old-live", "exp": now + 600}, {"jti": "old-gone", "exp": now - 5}],
@@ -561,7 +558,7 @@ async fn redis_legacy_families_still_list_their_access_tokens(ns: &RedisNamespac
     let store: Arc<dyn SessionStore> = Arc::new(RedisSessionStore::connect(&ns.settings()).await.unwrap());
     let now = chrono::Utc::now().timestamp();
     let fam = family("fam-legacy", "u-legacy", now);
-    create_family(&store, &fam, &successor("l0", "fam-legacy.new", now)).await;
+    create_family(&store, &fam, "fam-legacy.new", &successor("l0", now)).await;
     let client = common::redis_client(&ns.url).await.unwrap();
     let family_key = format!("{}rf:{{fam-legacy}}", ns.prefix);
     let access_key = format!("{}rfat:{{fam-legacy}}", ns.prefix);

@@ -138,9 +138,10 @@ pub struct RefreshSuccessor {
     pub sealed: String,
     /// Idle lifetime: the successor expires after this long unused (capped by the family's end).
     pub idle_ttl_secs: u64,
-    /// The access token minted with this rotation. The store keeps only the latest expiry of the
-    /// family's access tokens: they are denied together, by family (see [`family_access_jti`]).
-    pub access_token: IssuedAccessToken,
+    /// The `exp` of the access token minted with this rotation: the store keeps only the latest
+    /// expiry of the family's access tokens, which are denied together, by family (see
+    /// [`family_access_jti`]), so their `jti`s are not stored.
+    pub access_exp: i64,
 }
 
 /// One rotation attempt: the presented token, who presents it, and what is asked.

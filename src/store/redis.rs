@@ -473,7 +473,7 @@ impl SessionStore for RedisSessionStore {
                 family.client_id.clone(),
                 family.scopes.join(" "),
                 idle_expires_at.to_string(),
-                first.access_token.exp.to_string(),
+                first.access_exp.to_string(),
                 now.to_string(),
             ],
         );
@@ -498,7 +498,7 @@ impl SessionStore for RedisSessionStore {
             successor.token_hash.clone(),
             successor.sealed.clone(),
             successor.idle_ttl_secs.to_string(),
-            successor.access_token.exp.to_string(),
+            successor.access_exp.to_string(),
             request.client_id.clone(),
             request.scopes.as_ref().map(|s| s.join(" ")).unwrap_or_default(),
         ];

@@ -224,8 +224,8 @@ async fn delete_family<C: ConnectionTrait>(db: &C, family_id: &str) -> Result<()
 
 impl FamilyRecord {
     /// An access token was minted from the family: its denial must last until this one expires.
-    fn remember_access_token(&mut self, token: &IssuedAccessToken) {
-        self.access_exp = self.access_exp.max(token.exp);
+    fn remember_access_exp(&mut self, exp: i64) {
+        self.access_exp = self.access_exp.max(exp);
     }
 
     /// What revoking the family must deny: live recorded tokens only, expired ones are refused
@@ -302,7 +302,7 @@ impl SessionStore for SqlSessionStore {
             // Logical time: the family was created at the protocol clock's now.
             let idle_expires_at = idle_expiry(family.created_at, first.idle_ttl_secs, family.expires_at);
             let record =
-                FamilyRecord { family: family.clone(), access_exp: first.access_token.exp, access_tokens: Vec::new() };
+                FamilyRecord { family: family.clone(), access_exp: first.access_exp, access_tokens: Vec::new() };
             let token = TokenRecord { idle_expires_at, successor_hash: None, sealed_successor: None, rotated_at: None };
             rows.push(row(REFRESH_FAMILY, &family.id, Some(&family.user_id), &record, family.expires_at)?);
             rows.push(row(REFRESH_TOKEN, &token_id(&family.id, &first.token_hash), None, &token, idle_expires_at)?);
@@ -367,14 +367,14 @@ impl SessionStore for SqlSessionStore {
                         TokenRecord { idle_expires_at, successor_hash: None, sealed_successor: None, rotated_at: None };
                     put(&txn, REFRESH_TOKEN, &token_id(family_id, &successor.token_hash), None, &next, idle_expires_at)
                         .await?;
-                    record.remember_access_token(&successor.access_token);
+                    record.remember_access_exp(successor.access_exp);
                     put(&txn, REFRESH_FAMILY, family_id, Some(&record.family.user_id), &record, family_end).await?;
                     RotateOutcome::Rotated(record.family)
                 }
             }
             (Some(_), Some(rotated_at), Some(sealed)) if now - rotated_at <= grace_secs as i64 => {
                 let sealed = sealed.clone();
-                record.remember_access_token(&successor.access_token);
+                record.remember_access_exp(successor.access_exp);
                 let family_end = record.family.expires_at;
                 put(&txn, REFRESH_FAMILY, family_id, Some(&record.family.user_id), &record, family_end).await?;
                 RotateOutcome::Retry { family: record.family, sealed_successor: sealed }

@@ -72,10 +72,13 @@ impl DenylistCache {
         DenylistCache { entries: TtlCache::new(recheck, 100_000) }
     }
 
-    /// Whether `jti` is revoked: remembered, or what `ask_store` answers (not kept if a revocation
-    /// happened meanwhile).
-    pub async fn is_denied<E>(&self, jti: &str, ask_store: impl Future<Output = Result<bool, E>>) -> Result<bool, E> {
-        Ok(self.entries.get_or_load(jti, || async { ask_store.await.map(Some) }).await?.unwrap_or(false))
+    /// Whether `jti` is revoked: remembered, or what `ask_store()` answers (not kept if a revocation
+    /// happened meanwhile). The store is asked, and its future built, only on a miss.
+    pub async fn is_denied<E, F>(&self, jti: &str, ask_store: impl FnOnce() -> F) -> Result<bool, E>
+    where
+        F: Future<Output = Result<bool, E>>,
+    {
+        Ok(self.entries.get_or_load(jti, || async { ask_store().await.map(Some) }).await?.unwrap_or(false))
     }
 
     /// A family's access tokens were revoked here: what this instance remembered about any token
@@ -135,30 +138,38 @@ mod tests {
     async fn rfc7009_2_2_a_local_revocation_wins_over_a_racing_store_answer() {
         let cache = DenylistCache::new(Duration::from_secs(60));
         // The store says "not revoked", but the revocation lands while that answer is in flight.
-        let answer = cache.is_denied("jti-1", async {
+        let answer = cache.is_denied("jti-1", || async {
             cache.deny("jti-1");
             Ok::<_, ()>(false)
         });
         assert_eq!(answer.await, Ok(false), "the answer in flight is what the store said");
         // Answered locally: a store that fails would show as Err.
-        assert_eq!(cache.is_denied("jti-1", async { Err(()) }).await, Ok(true));
+        assert_eq!(cache.is_denied("jti-1", || async { Err(()) }).await, Ok(true));
     }
 
     #[tokio::test]
     async fn rfc7009_2_1_a_family_revoked_here_is_in_force_at_once_for_its_cached_tokens() {
         let cache = DenylistCache::new(Duration::from_secs(60));
-        assert_eq!(cache.is_denied("fam.a", async { Ok::<_, ()>(false) }).await, Ok(false));
-        assert_eq!(cache.is_denied("fam.a", async { Ok::<_, ()>(true) }).await, Ok(false), "remembered");
+        assert_eq!(cache.is_denied("fam.a", || async { Ok::<_, ()>(false) }).await, Ok(false));
+        assert_eq!(cache.is_denied("fam.a", || async { Ok::<_, ()>(true) }).await, Ok(false), "remembered");
         cache.deny_family();
-        assert_eq!(cache.is_denied("fam.a", async { Ok::<_, ()>(true) }).await, Ok(true), "the store is asked again");
+        assert_eq!(
+            cache.is_denied("fam.a", || async { Ok::<_, ()>(true) }).await,
+            Ok(true),
+            "the store is asked again"
+        );
     }
 
     #[tokio::test]
     async fn a_not_revoked_answer_is_kept_only_for_the_recheck_interval() {
         let cache = DenylistCache::new(Duration::from_millis(30));
-        assert_eq!(cache.is_denied("jti-2", async { Ok::<_, ()>(false) }).await, Ok(false));
-        assert_eq!(cache.is_denied("jti-2", async { Ok::<_, ()>(true) }).await, Ok(false), "remembered");
+        assert_eq!(cache.is_denied("jti-2", || async { Ok::<_, ()>(false) }).await, Ok(false));
+        assert_eq!(cache.is_denied("jti-2", || async { Ok::<_, ()>(true) }).await, Ok(false), "remembered");
         std::thread::sleep(Duration::from_millis(40));
-        assert_eq!(cache.is_denied("jti-2", async { Ok::<_, ()>(true) }).await, Ok(true), "the store is asked again");
+        assert_eq!(
+            cache.is_denied("jti-2", || async { Ok::<_, ()>(true) }).await,
+            Ok(true),
+            "the store is asked again"
+        );
     }
 }

@@ -80,7 +80,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
             token_hash: random::hash(&token),
             sealed: String::new(),
             idle_ttl_secs: idle_ttl(app, client),
-            access_token: access.clone(),
+            access_exp: access.exp,
         };
         (family, first, token)
     });

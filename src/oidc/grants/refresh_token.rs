@@ -10,8 +10,7 @@ use crate::oidc::params::{Params, parse_scope};
 use crate::oidc::token::{MintRequest, TokenResponse, access_token_exp, mint};
 use crate::random;
 use crate::store::{
-    IssuedAccessToken, RefreshFamily, RefreshSuccessor, RotateOutcome, RotateRequest, family_access_jti,
-    refresh_family_id,
+    RefreshFamily, RefreshSuccessor, RotateOutcome, RotateRequest, family_access_jti, refresh_family_id,
 };
 use crate::tokens::ProfileClaims;
 use crate::tokens::refresh::{new_refresh_token, seal_successor, unseal_successor};
@@ -42,7 +41,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
             token_hash: random::hash(&successor),
             sealed: seal_successor(presented, &successor).ok_or_else(|| unavailable("sealing failed"))?,
             idle_ttl_secs: idle_ttl(app, client),
-            access_token: IssuedAccessToken { jti: jti.clone(), exp: access_token_exp(app, now) },
+            access_exp: access_token_exp(app, now),
         },
         now,
         grace_secs: app.config.tokens.refresh_grace_secs,
