@@ -128,8 +128,7 @@ impl Browser {
     }
 
     fn keep_cookies(&mut self, answer: &Answer) {
-        for value in answer.headers.get_all("set-cookie") {
-            let Ok(value) = value.to_str() else { continue };
+        for value in answer.headers("set-cookie") {
             let Some((name, rest)) = value.split_once('=') else { continue };
             let value = rest.split(';').next().unwrap_or_default().to_string();
             self.cookies.retain(|(k, _)| k != name);
@@ -223,32 +222,24 @@ fn tokens_of(answer: &Answer) -> anyhow::Result<Tokens> {
 /// GET of a fixed path, expecting `expect`.
 pub struct Fetch {
     pub conn: Conn,
-    pub path: String,
-    pub if_none_match: Option<String>,
+    /// The GET request, written out once.
+    pub request: Bytes,
     pub expect: StatusCode,
 }
 
 impl Fetch {
     /// `count` connections to `addr` fetching `path`; with `if_none_match`, a 304 is what succeeds.
     pub fn many(addr: std::net::SocketAddr, path: &str, if_none_match: Option<&str>, count: usize) -> Vec<Fetch> {
-        (0..count)
-            .map(|_| Fetch {
-                conn: Conn::new(addr),
-                path: path.into(),
-                if_none_match: if_none_match.map(str::to_string),
-                expect: if if_none_match.is_some() { StatusCode::NOT_MODIFIED } else { StatusCode::OK },
-            })
-            .collect()
+        let headers: Vec<(&str, &str)> = if_none_match.map(|etag| ("if-none-match", etag)).into_iter().collect();
+        let request = load::encode("GET", path, &headers, b"");
+        let expect = if if_none_match.is_some() { StatusCode::NOT_MODIFIED } else { StatusCode::OK };
+        (0..count).map(|_| Fetch { conn: Conn::new(addr), request: request.clone(), expect }).collect()
     }
 }
 
 impl Worker for Fetch {
     async fn step(&mut self) -> anyhow::Result<bool> {
-        let mut req = load::get(&self.path);
-        if let Some(etag) = &self.if_none_match {
-            req = req.header("if-none-match", etag);
-        }
-        Ok(self.conn.send(req.body(empty())?).await?.status == self.expect)
+        Ok(self.conn.send_encoded(&self.request).await?.status == self.expect)
     }
 }
 
@@ -284,13 +275,29 @@ impl Worker for CodeGrant {
     }
 }
 
-/// Refreshes one family over and over; keeps every access token it is given.
+/// How many access tokens refresh workers keep for the revocation run (~1 KiB each).
+const ISSUED_KEPT: usize = 100_000;
+
+/// Refreshes one family over and over; keeps the access tokens it is given, up to `ISSUED_KEPT`
+/// in all.
 pub struct Refresh {
     pub conn: Conn,
     pub authorization: String,
     pub refresh_token: String,
     pub issued: Arc<Mutex<Vec<String>>>,
     pub expect_id_token: bool,
+}
+
+/// The members of a token response the refresh worker reads, borrowed from the body (a token
+/// needs no JSON escape; `Cow` covers one that did).
+#[derive(serde::Deserialize)]
+struct TokenAnswer<'a> {
+    #[serde(borrow)]
+    refresh_token: std::borrow::Cow<'a, str>,
+    #[serde(borrow)]
+    access_token: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    id_token: Option<std::borrow::Cow<'a, str>>,
 }
 
 impl Worker for Refresh {
@@ -302,44 +309,60 @@ impl Worker for Refresh {
         if answer.status != StatusCode::OK {
             bail!("refresh answered {} {}", answer.status, String::from_utf8_lossy(&answer.body));
         }
-        let json = answer.json()?;
-        if json.get("id_token").is_some() != self.expect_id_token {
+        let tokens: TokenAnswer<'_> = serde_json::from_slice(&answer.body).context("not a token response")?;
+        if tokens.id_token.is_some() != self.expect_id_token {
             bail!("id_token presence is not what the client registered");
         }
-        self.refresh_token = json["refresh_token"].as_str().context("no refresh_token")?.to_string();
-        if let Some(at) = json["access_token"].as_str()
-            && let Ok(mut issued) = self.issued.lock()
+        self.refresh_token.clear();
+        self.refresh_token.push_str(&tokens.refresh_token);
+        if let Ok(mut issued) = self.issued.lock()
+            && issued.len() < ISSUED_KEPT
         {
-            issued.push(at.to_string());
+            issued.push(tokens.access_token.into_owned());
         }
         Ok(true)
     }
 }
 
+/// GET /userinfo with one access token, the request written out once.
 pub struct UserInfo {
     pub conn: Conn,
-    pub authorization: String,
+    pub request: Bytes,
+}
+
+impl UserInfo {
+    pub fn new(addr: SocketAddr, access_token: &str) -> UserInfo {
+        let authorization = format!("Bearer {access_token}");
+        UserInfo {
+            conn: Conn::new(addr),
+            request: load::encode("GET", "/userinfo", &[("authorization", &authorization)], b""),
+        }
+    }
 }
 
 impl Worker for UserInfo {
     async fn step(&mut self) -> anyhow::Result<bool> {
-        let req = load::get("/userinfo").header("authorization", &self.authorization).body(empty())?;
-        Ok(self.conn.send(req).await?.status == StatusCode::OK)
+        Ok(self.conn.send_encoded(&self.request).await?.status == StatusCode::OK)
     }
 }
 
+/// POST /introspect of one access token by a resource server, the request written out once.
 pub struct Introspect {
     pub conn: Conn,
-    pub authorization: String,
-    pub body: Bytes,
+    pub request: Bytes,
+}
+
+impl Introspect {
+    pub fn new(addr: SocketAddr, authorization: &str, token: &str) -> Introspect {
+        let headers = [("authorization", authorization), ("content-type", "application/x-www-form-urlencoded")];
+        let request = load::encode("POST", "/introspect", &headers, &introspect_body(token));
+        Introspect { conn: Conn::new(addr), request }
+    }
 }
 
 impl Worker for Introspect {
     async fn step(&mut self) -> anyhow::Result<bool> {
-        let req = load::post_form("/introspect")
-            .header("authorization", &self.authorization)
-            .body(Full::new(self.body.clone()))?;
-        let answer = self.conn.send(req).await?;
+        let answer = self.conn.send_encoded(&self.request).await?;
         // Cheap check that the token was found active (not a bare {"active":false}).
         Ok(answer.status == StatusCode::OK && answer.body.starts_with(b"{\"active\":true"))
     }

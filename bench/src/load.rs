@@ -34,21 +34,61 @@ pub struct Conn {
     out: Vec<u8>,
 }
 
-/// A response read to the end.
+/// A response read to the end. Its header section is kept as received and searched on demand:
+/// building a header map allocated per header, and most workers only look at the status.
 pub struct Answer {
     pub status: StatusCode,
-    pub headers: hyper::HeaderMap,
+    head: Bytes,
     pub body: Bytes,
 }
 
 impl Answer {
+    /// The first value of header `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
+        self.header_lines().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+    }
+
+    /// Every value of header `name` (case-insensitive), in order.
+    pub fn headers<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.header_lines().filter(move |(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v)
+    }
+
+    /// `(name, value)` of each header line: the status line comes first, and httparse already
+    /// checked the syntax.
+    fn header_lines(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.head.split(|&b| b == b'\n').skip(1).filter_map(|line| {
+            let line = std::str::from_utf8(line).ok()?.trim_end_matches('\r');
+            let (n, v) = line.split_once(':')?;
+            Some((n, v.trim()))
+        })
     }
 
     pub fn json(&self) -> anyhow::Result<serde_json::Value> {
         serde_json::from_slice(&self.body).context("response is not JSON")
     }
+}
+
+/// A request written out once, for workers that send the same request every time (`Conn::send_encoded`).
+pub fn encode(method: &str, target: &str, headers: &[(&str, &str)], body: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(
+        128 + target.len() + body.len() + headers.iter().map(|(n, v)| n.len() + v.len() + 4).sum::<usize>(),
+    );
+    out.extend_from_slice(method.as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(target.as_bytes());
+    out.extend_from_slice(b" HTTP/1.1\r\nhost: 127.0.0.1\r\n");
+    for (name, value) in headers {
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    if !body.is_empty() || method == "POST" {
+        let _ = write!(out, "content-length: {}\r\n", body.len());
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body);
+    Bytes::from(out)
 }
 
 impl Conn {
@@ -76,7 +116,15 @@ impl Conn {
         }
         self.out.extend_from_slice(b"\r\n");
         self.out.extend_from_slice(&body);
-        let result = self.exchange().await;
+        let out = std::mem::take(&mut self.out);
+        let result = self.send_encoded(&out).await;
+        self.out = out;
+        result
+    }
+
+    /// Sends a request made by [`encode`] and reads its answer.
+    pub async fn send_encoded(&mut self, request: &[u8]) -> anyhow::Result<Answer> {
+        let result = self.exchange(request).await;
         if result.is_err() {
             self.stream = None;
             self.buf.clear();
@@ -84,7 +132,7 @@ impl Conn {
         result
     }
 
-    async fn exchange(&mut self) -> anyhow::Result<Answer> {
+    async fn exchange(&mut self, request: &[u8]) -> anyhow::Result<Answer> {
         if self.stream.is_none() {
             let stream = TcpStream::connect(self.addr).await.with_context(|| format!("connect {}", self.addr))?;
             stream.set_nodelay(true)?;
@@ -92,7 +140,7 @@ impl Conn {
             self.buf.clear();
         }
         let stream = self.stream.as_mut().context("no connection")?;
-        stream.write_all(&self.out).await?;
+        stream.write_all(request).await?;
         loop {
             if let Some(answer) = parse_response(&mut self.buf)? {
                 if answer.1 {
@@ -117,7 +165,6 @@ fn parse_response(buf: &mut BytesMut) -> anyhow::Result<Option<(Answer, bool)>> 
         httparse::Status::Partial => return Ok(None),
     };
     let status = StatusCode::from_u16(parsed.code.context("no status")?)?;
-    let mut map = hyper::HeaderMap::with_capacity(parsed.headers.len());
     let mut content_length = 0usize;
     let mut close = false;
     for h in parsed.headers.iter() {
@@ -128,17 +175,14 @@ fn parse_response(buf: &mut BytesMut) -> anyhow::Result<Option<(Answer, bool)>> 
         } else if h.name.eq_ignore_ascii_case("connection") && h.value.eq_ignore_ascii_case(b"close") {
             close = true;
         }
-        map.append(
-            hyper::header::HeaderName::from_bytes(h.name.as_bytes())?,
-            hyper::header::HeaderValue::from_bytes(h.value)?,
-        );
     }
     if buf.len() < head_len + content_length {
         return Ok(None);
     }
     let mut response = buf.split_to(head_len + content_length);
     let body = response.split_off(head_len).freeze();
-    Ok(Some((Answer { status, headers: map, body }, close)))
+    let head = response.freeze();
+    Ok(Some((Answer { status, head, body }, close)))
 }
 
 /// Builds a request for `conn`'s host.

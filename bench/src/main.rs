@@ -470,23 +470,14 @@ async fn bench_provider(
         Some((format!("signing limit ({limit:.0} sig/s)"), m.per_second() / limit, Some(10.0)))
     };
     if wanted(args, "userinfo") {
-        let workers = sessions
-            .iter()
-            .map(|t| flows::UserInfo { conn: Conn::new(target.provider), authorization: format!("Bearer {}", t.0) })
-            .collect();
+        let workers = sessions.iter().map(|t| flows::UserInfo::new(target.provider, &t.0)).collect();
         let (m, limit, _) = limits.against_signing(workers, args.rounds, 1.0).await?;
         let ratio = vs_verify(&m, limit);
         record("userinfo", m, ratio, None);
     }
     if wanted(args, "introspection") {
-        let workers = sessions
-            .iter()
-            .map(|t| flows::Introspect {
-                conn: Conn::new(target.provider),
-                authorization: clients.basic(flows::API),
-                body: flows::introspect_body(&t.0),
-            })
-            .collect();
+        let authorization = clients.basic(flows::API);
+        let workers = sessions.iter().map(|t| flows::Introspect::new(target.provider, &authorization, &t.0)).collect();
         let (m, limit, _) = limits.against_signing(workers, args.rounds, 1.0).await?;
         let ratio = vs_verify(&m, limit);
         record("introspection", m, ratio, None);
