@@ -435,6 +435,7 @@ async fn bench_provider(
         for task in minting {
             workers.push(task.await??);
         }
+        eprintln!("  measuring the grant ...");
         let (m, limit, _) = limits.against_signing(workers, 1, 2.0).await?;
         let ratio = vs_signing(&m, limit, 2.0, Some(0.5));
         record("authorization_code grant", m, ratio, None);
