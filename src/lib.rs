@@ -33,5 +33,11 @@ pub fn init_logging(dev: bool) {
     // Colour codes only on a terminal: a log file or collector gets plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
-    let _ = if dev { builder.try_init() } else { builder.json().try_init() };
+    // Each line written while serving a request names it (`web::observe::WithRequest`).
+    let format = tracing_subscriber::fmt::format();
+    let _ = if dev {
+        builder.event_format(web::observe::WithRequest::text(format.with_ansi(ansi))).try_init()
+    } else {
+        builder.json().event_format(web::observe::WithRequest::json(format.json())).try_init()
+    };
 }

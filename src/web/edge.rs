@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
-use tracing::Instrument;
 
 use super::limits::Limits;
 use super::{headers, i18n, observe};
@@ -40,23 +39,13 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
         let started = Instant::now();
         let id = observe::request_id(&req);
         let route = observe::route_label(req.uri().path());
-        // Log lines inside a request carry its id. The metadata documents (discovery, JWKS) are
-        // served from memory and log nothing, so they skip the span: with the fmt subscriber,
-        // creating it (formatting its fields) was 7% of a discovery request's CPU time.
-        let span = if observe::is_metadata(route) {
-            tracing::Span::none()
-        } else {
-            // The path only: queries carry codes and tokens. The fields are recorded with Display
-            // (`%`), not Debug: Debug escapes a string char by char, which was half the cost of
-            // creating the span. Nothing needs escaping: the id is `well_formed` or ours, the
-            // method an HTTP token, the route one of our labels.
-            tracing::info_span!(
-                "request",
-                request_id = %id.to_str().unwrap_or_default(),
-                method = %req.method().as_str(),
-                route = %route
-            )
-        };
+        // Log lines inside a request carry its id, method and route (`observe::WithRequest`).
+        // The metadata documents (discovery, JWKS) are served from memory and log nothing.
+        let log = (!observe::is_metadata(route)).then(|| observe::RequestLog {
+            id: id.clone(),
+            method: req.method().clone(),
+            route,
+        });
         let lang = i18n::renders_pages(route).then(|| i18n::choose(&req));
         let serve = async move {
             if let Some(refused) = self.limits.refuse(route, &req) {
@@ -67,13 +56,14 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
                 Err(err) => err.into_response(),
             }
         };
-        let mut resp = async {
+        // One scope either way: a second branch holding the whole request future would make this
+        // future, which poem copies into a box per request, larger.
+        let mut resp = observe::logging_as(log, async {
             match lang {
                 Some(lang) => i18n::scoped(lang, serve).await,
                 None => serve.await,
             }
-        }
-        .instrument(span)
+        })
         .await;
         let status = resp.status().as_u16();
         let response_headers = resp.headers_mut();
