@@ -2,8 +2,9 @@
 //! Closed loop ([`run`]): each connection sends its next request as soon as the previous answer is
 //! read, which finds the peak rate; its latency is then mostly queueing (Little's law: mean latency
 //! = connections / rate). Open loop ([`run_paced`]): the connections together offer a fixed rate,
-//! and a request delayed by a slow earlier answer counts from when it was due (no coordinated
-//! omission), which is what a latency target means. One "operation" may be several requests (the
+//! released by a pacer thread every 100 µs to whichever connection is free, and a request that
+//! waited for a connection still busy with an earlier answer counts from when it was released (no
+//! coordinated omission), which is what a latency target means. One "operation" may be several requests (the
 //! login round trip); its latency is the whole operation's.
 
 use std::future::Future;
@@ -219,15 +220,89 @@ pub async fn run<W: Worker>(workers: Vec<W>, warmup: Duration, duration: Duratio
     Ok(run_inner(workers, warmup, duration, None).await?.0)
 }
 
-/// Open loop: the workers together offer `rate` operations per second, evenly spread.
+/// Open loop: the workers together offer `rate` operations per second, evenly spread. A pacer
+/// thread releases the operations as they fall due, every `PACER_TICK`, to whichever connection is
+/// free (tokio's timer has 1 ms ticks: pacing each connection by it sent the requests due within a
+/// millisecond together, a burst that set the p99 of the server and of the minimal handler alike).
 pub async fn run_paced<W: Worker>(
     workers: Vec<W>,
     warmup: Duration,
     duration: Duration,
     rate: f64,
 ) -> anyhow::Result<Measured> {
-    let interval = Duration::from_secs_f64(workers.len() as f64 / rate.max(1.0));
-    Ok(run_inner(workers, warmup, duration, Some(interval)).await?.0)
+    let pacer = Pacer::start(rate.max(1.0));
+    let result = run_inner(workers, warmup, duration, Some(pacer.clone())).await;
+    pacer.stop.store(true, Ordering::Relaxed);
+    Ok(result?.0)
+}
+
+/// How often the pacer releases what has fallen due: short enough that a release is a handful of
+/// requests, long enough that the pacer thread costs little of the shared cores.
+const PACER_TICK: Duration = Duration::from_micros(100);
+
+/// Operation `k` is due at `start + k / rate`. The pacer hands operations out as semaphore permits
+/// (in order: the semaphore is fair) and remembers when it released each batch, so that a
+/// connection taking operation `k` knows when it became available.
+struct Pacer {
+    start: Instant,
+    rate: f64,
+    permits: tokio::sync::Semaphore,
+    taken: std::sync::atomic::AtomicU64,
+    /// `(operations released so far, when)` after each release, oldest first.
+    releases: std::sync::Mutex<std::collections::VecDeque<(u64, Instant)>>,
+    stop: AtomicBool,
+}
+
+impl Pacer {
+    fn start(rate: f64) -> Arc<Pacer> {
+        let pacer = Arc::new(Pacer {
+            start: Instant::now(),
+            rate,
+            permits: tokio::sync::Semaphore::new(0),
+            taken: std::sync::atomic::AtomicU64::new(0),
+            releases: std::sync::Mutex::new(std::collections::VecDeque::new()),
+            stop: AtomicBool::new(false),
+        });
+        let ticking = pacer.clone();
+        std::thread::spawn(move || {
+            let mut released = 0u64;
+            while !ticking.stop.load(Ordering::Relaxed) {
+                std::thread::sleep(PACER_TICK);
+                let now = Instant::now();
+                let due = ((now - ticking.start).as_secs_f64() * ticking.rate) as u64 + 1;
+                if due > released {
+                    let newly = due - released;
+                    released = due;
+                    if let Ok(mut releases) = ticking.releases.lock() {
+                        releases.push_back((released, now));
+                    }
+                    ticking.permits.add_permits(newly as usize);
+                }
+            }
+            // Wake any connection still waiting, so that it sees the stop flag.
+            ticking.permits.close();
+        });
+        pacer
+    }
+
+    /// Waits for the next operation; returns when it started to count: when it was due, or when the
+    /// pacer released it if that was later (the pacer thread shares the cores too, and its own
+    /// delay is not the server's). `None` once closed.
+    async fn next(&self) -> Option<Instant> {
+        self.permits.acquire().await.ok()?.forget();
+        let k = self.taken.fetch_add(1, Ordering::Relaxed);
+        let due = self.start + Duration::from_secs_f64(k as f64 / self.rate);
+        let released_at = self.releases.lock().ok().and_then(|mut releases| {
+            // Batches long taken are forgotten (with a margin for connections that took an earlier
+            // operation and have not looked it up yet).
+            while releases.front().is_some_and(|(count, _)| count + 100_000 <= k) {
+                releases.pop_front();
+            }
+            let batch = releases.partition_point(|(count, _)| *count <= k);
+            releases.get(batch).map(|(_, at)| *at)
+        });
+        Some(released_at.map_or(due, |at| at.max(due)))
+    }
 }
 
 /// As [`run`], handing the workers back (a refresh worker holds its family's current token).
@@ -239,46 +314,37 @@ pub async fn run_keep<W: Worker>(
     run_inner(workers, warmup, duration, None).await
 }
 
-/// `pace`: each worker's interval between operations (open loop), or none (closed loop).
+/// `pacer`: releases the operations (open loop), or none (closed loop).
 async fn run_inner<W: Worker>(
     workers: Vec<W>,
     warmup: Duration,
     duration: Duration,
-    pace: Option<Duration>,
+    pacer: Option<Arc<Pacer>>,
 ) -> anyhow::Result<(Measured, Vec<W>)> {
     let stop = Arc::new(AtomicBool::new(false));
-    let count = workers.len().max(1) as u32;
     let start = Instant::now();
     let measure_from = start + warmup;
     let measure_until = measure_from + duration;
     let mut tasks = Vec::with_capacity(workers.len());
-    for (i, mut worker) in workers.into_iter().enumerate() {
+    for mut worker in workers {
         let stop = stop.clone();
+        let pacer = pacer.clone();
         tasks.push(tokio::spawn(async move {
             let mut latencies: Vec<u32> = Vec::with_capacity(1 << 16);
             let mut errors = 0u64;
             let mut first_error: Option<String> = None;
-            // Open loop: worker i's first request is due at i/N of an interval, so the connections
-            // together send evenly.
-            let mut due = pace.map(|p| start + p * i as u32 / count);
-            let mut previous_end = start;
             while !stop.load(Ordering::Relaxed) {
-                let began = match due {
+                let began = match &pacer {
                     None => Instant::now(),
-                    Some(at) => {
-                        tokio::time::sleep_until(at.into()).await;
-                        // Late because the previous answer was late: the server's delay, counted
-                        // from when the request was due. Late only because the timer woke late
-                        // (tokio's timer has 1 ms ticks): the generator's delay, not counted.
-                        if previous_end > at { at } else { Instant::now() }
-                    }
+                    // Taken after it became available: every connection was busy with earlier
+                    // answers, the server's delay, counted from then (no coordinated omission).
+                    Some(pacer) => match pacer.next().await {
+                        Some(available) => available.min(Instant::now()),
+                        None => break,
+                    },
                 };
                 let outcome = worker.step().await;
                 let ended = Instant::now();
-                previous_end = ended;
-                if let (Some(at), Some(p)) = (due.as_mut(), pace) {
-                    *at += p;
-                }
                 if began < measure_from || ended > measure_until {
                     if ended > measure_until {
                         break;
