@@ -220,6 +220,15 @@ mod tests {
         }
     }
 
+    /// JSON logs as production writes them, into `captured`.
+    fn json_logs(captured: &Captured) -> impl tracing::Subscriber + Send + Sync {
+        tracing_subscriber::fmt()
+            .with_writer(captured.clone())
+            .json()
+            .event_format(WithRequest::json(tracing_subscriber::fmt::format().json()))
+            .finish()
+    }
+
     fn request_log(id: &'static str) -> RequestLog {
         RequestLog { id: HeaderValue::from_static(id), method: Method::POST, route: "/token" }
     }
@@ -227,12 +236,7 @@ mod tests {
     #[tokio::test]
     async fn json_log_lines_written_inside_a_request_name_it_first_and_others_are_unchanged() {
         let captured = Captured::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(captured.clone())
-            .json()
-            .event_format(WithRequest::json(tracing_subscriber::fmt::format().json()))
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let _guard = tracing::subscriber::set_default(json_logs(&captured));
         tracing::warn!(detail = "outside", "before the request");
         logging_as(Some(request_log("req-1")), async { tracing::warn!(detail = "inside", "in the request") }).await;
         let lines = captured.lines();
@@ -274,12 +278,7 @@ mod tests {
     #[tokio::test]
     async fn a_line_logged_while_serving_a_request_carries_the_id_of_its_response() {
         let captured = Captured::default();
-        let subscriber = tracing_subscriber::fmt()
-            .with_writer(captured.clone())
-            .json()
-            .event_format(WithRequest::json(tracing_subscriber::fmt::format().json()))
-            .finish();
-        let _guard = tracing::subscriber::set_default(subscriber);
+        let _guard = tracing::subscriber::set_default(json_logs(&captured));
         let limits = Arc::new(Limits::new(&LimitsConfig::default(), &[]));
         let app = Route::new().at("/userinfo", get(logs_a_warning)).with(Edge { limits, hsts: false });
         let client = TestClient::new(app);
