@@ -68,7 +68,7 @@ const CACHE_CAPACITY: usize = 10_000;
 /// (4 KiB each: the log file grows to ~40 MiB). SQLite's default is 1 000. A grant rewrites the same
 /// index pages commit after commit, and a checkpoint copies each page once however often the log
 /// holds it, with one `fsync` per checkpoint: ten times the default made the SQLite code grant
-/// ~8 % faster in nine A/B pairs (docs/benchmarks.md, run of 2026-11-29 17:40 UTC).
+/// ~8 % faster in nine A/B pairs (docs/benchmarks.md, the run of 2026-11-29 18:31 UTC).
 const SQLITE_WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
 /// The origin (`scheme://host[:port]`) of a URL, as browsers send it in `Origin`.
