@@ -198,8 +198,9 @@ mod tests {
         assert_eq!(super::sqlite_file("postgres://h/db"), None);
     }
 
-    /// Every pooled SQLite connection writes ahead, fsyncs at checkpoints only, and checkpoints
-    /// every `SQLITE_WAL_AUTOCHECKPOINT_PAGES` pages (SQLite's defaults: rollback journal, FULL, 1 000).
+    /// A pooled SQLite connection (sqlx applies these on each connect) writes ahead, fsyncs at
+    /// checkpoints only, and checkpoints every `SQLITE_WAL_AUTOCHECKPOINT_PAGES` pages (SQLite's
+    /// defaults: rollback journal, FULL, 1 000).
     #[tokio::test]
     async fn sqlite_connections_use_the_write_ahead_log_settings() {
         use sea_orm::{ConnectionTrait, Statement};
