@@ -117,7 +117,7 @@ pub fn logging_as<F: std::future::Future>(
 }
 
 /// The request being served by the current task, if any.
-pub fn current_request() -> Option<RequestLog> {
+fn current_request() -> Option<RequestLog> {
     REQUEST_LOG.try_with(Option::clone).ok().flatten()
 }
 
