@@ -155,19 +155,7 @@ impl Admin {
         );
         let landing = browser.journey(&url, true).await;
         let code = landing.param("code").unwrap_or_else(|| panic!("{} gets a code: {landing:?}", browser.login));
-        let (status, _, body) = token_request(
-            &self.p,
-            Some((CONSOLE, &self.console_secret)),
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", REDIRECT_URI),
-                ("code_verifier", VERIFIER),
-            ],
-        )
-        .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        body
+        common::exchange_code(&self.p, CONSOLE, &self.console_secret, &code).await
     }
 
     async fn login(&self, who: &str, scope: &str) -> Value {

@@ -7,7 +7,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Browser, CHALLENGE, PostgresDatabase, REDIRECT_URI, TestProvider, VERIFIER, token_request};
+use common::{Browser, CHALLENGE, PostgresDatabase, REDIRECT_URI, TestProvider};
 use dingtalk_oidc::directory::NewClient;
 use poem::http::StatusCode as PoemStatus;
 use poem::{EndpointExt, Request, handler, web::Data};
@@ -114,19 +114,7 @@ async fn login(p: &TestProvider, browser: &Browser, secret: &str) -> Value {
         ],
     );
     let code = browser.journey(&url, false).await.param("code").unwrap();
-    let (status, _, body) = token_request(
-        p,
-        Some(("app", secret)),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT_URI),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
-    body
+    common::exchange_code(p, "app", secret, &code).await
 }
 
 async fn logout(p: &TestProvider, browser: &Browser, id_token: &str) {

@@ -6,26 +6,14 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Browser, PostgresDatabase, REDIRECT_URI, RedisNamespace, TestProvider, VERIFIER};
+use common::{Browser, PostgresDatabase, RedisNamespace, TestProvider};
 use dingtalk_oidc::dingtalk::{SimDirectory, Simulator};
 use reqwest::StatusCode;
 use serde_json::Value;
 
 async fn login(p: &TestProvider, secret: &str) -> Value {
     let code = common::obtain_code(p, &Browser::new("alice"), "app").await;
-    let (status, _, body) = common::token_request(
-        p,
-        Some(("app", secret)),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT_URI),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body
+    common::exchange_code(p, "app", secret, &code).await
 }
 
 async fn refresh_status(p: &TestProvider, secret: &str, refresh_token: &str) -> (StatusCode, Value) {

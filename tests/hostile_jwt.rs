@@ -6,7 +6,7 @@ mod common;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{Browser, REDIRECT_URI, TestProvider, VERIFIER, obtain_code, token_request};
+use common::{Browser, REDIRECT_URI, TestProvider, obtain_code};
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -53,18 +53,7 @@ fn forgeries(real: &str, typ: &str, public_key_material: &[u8]) -> Vec<(&'static
 async fn tokens(p: &TestProvider) -> (String, Value) {
     let secret = p.register("app", false, true).await.unwrap();
     let code = obtain_code(p, &Browser::new("alice"), "app").await;
-    let (status, _, body) = token_request(
-        p,
-        Some(("app", &secret)),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT_URI),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK);
+    let body = common::exchange_code(p, "app", &secret, &code).await;
     (secret, body)
 }
 

@@ -6,7 +6,7 @@ mod common;
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use common::{Browser, PostgresDatabase, REDIRECT_URI, TestProvider, VERIFIER, token_request};
+use common::{Browser, PostgresDatabase, REDIRECT_URI, TestProvider, token_request};
 use dingtalk_oidc::config::Config;
 use dingtalk_oidc::directory::NewClient;
 use reqwest::StatusCode;
@@ -54,19 +54,7 @@ async fn login(p: &TestProvider, secret: &str) -> Value {
         ],
     );
     let code = Browser::new("alice").journey(&url, false).await.param("code").unwrap();
-    let (status, _, body) = token_request(
-        p,
-        Some(("app", secret)),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT_URI),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body
+    common::exchange_code(p, "app", secret, &code).await
 }
 
 fn kid_of(jwt: &str) -> String {

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Browser, REDIRECT_URI, TestProvider, VERIFIER, token_request};
+use common::{Browser, REDIRECT_URI, TestProvider, token_request};
 use dingtalk_oidc::directory::NewClient;
 use dingtalk_oidc::directory::roles::MappingRule;
 use reqwest::StatusCode;
@@ -28,19 +28,7 @@ async fn login(p: &TestProvider, who: &str, secret: &str, scope: &str) -> Value 
         ],
     );
     let code = Browser::new(who).journey(&url, false).await.param("code").unwrap();
-    let (status, _, body) = token_request(
-        p,
-        Some(("app", secret)),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT_URI),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body
+    common::exchange_code(p, "app", secret, &code).await
 }
 
 async fn setup() -> (TestProvider, String) {

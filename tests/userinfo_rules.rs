@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{Browser, REDIRECT_URI, TestProvider, VERIFIER, obtain_code, token_request};
+use common::{Browser, REDIRECT_URI, TestProvider, obtain_code};
 use reqwest::StatusCode;
 
 async fn tokens(provider: &TestProvider, scope_override: Option<&str>) -> serde_json::Value {
@@ -25,19 +25,7 @@ async fn tokens(provider: &TestProvider, scope_override: Option<&str>) -> serde_
             browser.journey(&url, false).await.param("code").unwrap()
         }
     };
-    let (status, _, body) = token_request(
-        provider,
-        Some(("app", &secret)),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT_URI),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
-    body
+    common::exchange_code(provider, "app", &secret, &code).await
 }
 
 fn challenge(resp: &reqwest::Response) -> String {

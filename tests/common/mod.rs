@@ -287,6 +287,24 @@ pub async fn token_request(
     (status, headers, body)
 }
 
+/// Exchanges a code from `obtain_code` (PKCE verifier `VERIFIER`) at the token endpoint with Basic
+/// client authentication, and returns the token response; panics unless it is 200.
+pub async fn exchange_code(provider: &TestProvider, client_id: &str, secret: &str, code: &str) -> serde_json::Value {
+    let (status, _, body) = token_request(
+        provider,
+        Some((client_id, secret)),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
 /// `DINGTALK_OIDC_REQUIRE_SERVICES=1` (set by CI) turns "service not running, skipping" into a
 /// failure.
 pub fn services_required() -> bool {
