@@ -287,8 +287,9 @@ pub async fn token_request(
     (status, headers, body)
 }
 
-/// Exchanges a code from `obtain_code` (PKCE verifier `VERIFIER`) at the token endpoint with Basic
-/// client authentication, and returns the token response; panics unless it is 200.
+/// Exchanges `code` (issued for the PKCE challenge `CHALLENGE`, as `obtain_code` asks) at the token
+/// endpoint with Basic client authentication and `VERIFIER`; returns the token response, and panics
+/// with the body unless it is 200.
 pub async fn exchange_code(provider: &TestProvider, client_id: &str, secret: &str, code: &str) -> serde_json::Value {
     let (status, _, body) = token_request(
         provider,
