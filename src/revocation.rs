@@ -50,8 +50,23 @@ impl Revocation<'_> {
     }
 
     /// Ends an SSO session: the session goes, its session-bound families are revoked (offline
-    /// families survive, Back-Channel Logout §2.7), and every client of the session is notified.
+    /// families survive, Back-Channel Logout §2.7), and every client of the session is notified
+    /// by the delivery worker.
     pub async fn end_session(&self, session: &SsoSession, now: i64) -> Result<(), StoreError> {
+        for delivery in self.end_session_unnotified(session, now).await? {
+            self.sessions.enqueue_logout(&delivery, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends an SSO session as `end_session` does, but hands back the session's back-channel
+    /// notifications unqueued, for a caller that sends them itself before it answers
+    /// (`oidc::backchannel::deliver_now`).
+    pub async fn end_session_unnotified(
+        &self,
+        session: &SsoSession,
+        now: i64,
+    ) -> Result<Vec<LogoutDelivery>, StoreError> {
         self.sessions.delete_sso_session(&session.id).await?;
         let mut clients = session.clients.clone();
         for family in self.sessions.refresh_families_of_user(&session.user_id).await? {
@@ -62,10 +77,11 @@ impl Revocation<'_> {
                 }
             }
         }
+        let mut deliveries = Vec::new();
         for client_id in clients {
-            self.notify(&client_id, &session.user_id, Some(&session.id), now).await?;
+            deliveries.extend(self.logout_delivery(&client_id, &session.user_id, Some(&session.id), now).await?);
         }
-        Ok(())
+        Ok(deliveries)
     }
 
     /// Ends every session and revokes every family of a user (left the corp, disabled, admin).
@@ -103,13 +119,27 @@ impl Revocation<'_> {
 
     /// Queues a back-channel logout notification if the client registered an endpoint.
     async fn notify(&self, client_id: &str, sub: &str, sid: Option<&str>, now: i64) -> Result<(), StoreError> {
+        match self.logout_delivery(client_id, sub, sid, now).await? {
+            Some(delivery) => self.sessions.enqueue_logout(&delivery, now).await,
+            None => Ok(()),
+        }
+    }
+
+    /// The back-channel logout notification for a client, if it registered an endpoint.
+    async fn logout_delivery(
+        &self,
+        client_id: &str,
+        sub: &str,
+        sid: Option<&str>,
+        now: i64,
+    ) -> Result<Option<LogoutDelivery>, StoreError> {
         let client = match self.directory.client(client_id).await {
             Ok(Some(client)) => client,
-            Ok(None) => return Ok(()),
+            Ok(None) => return Ok(None),
             Err(e) => return Err(StoreError::Unavailable(e.to_string())),
         };
-        let Some(uri) = client.backchannel_logout_uri else { return Ok(()) };
-        let delivery = LogoutDelivery {
+        let Some(uri) = client.backchannel_logout_uri else { return Ok(None) };
+        Ok(Some(LogoutDelivery {
             id: crate::random::token(),
             client_id: client.id,
             uri,
@@ -118,8 +148,7 @@ impl Revocation<'_> {
             attempts: 0,
             created_at: now,
             expires_at: now + self.backchannel_retry_window_secs,
-        };
-        self.sessions.enqueue_logout(&delivery).await
+        }))
     }
 
     async fn audit(

@@ -180,6 +180,24 @@ async fn backchannel_logout_2_4_token_is_signed_typed_and_delivered_before_the_r
 }
 
 #[tokio::test]
+async fn backchannel_logout_2_4_delivered_before_the_redirect_while_the_worker_polls_constantly() {
+    // The delivery worker polls every millisecond. The logout request must still send its own
+    // notifications before it answers, not lose them to a worker that claims them first and sends
+    // them after the answer (RP-Initiated Logout §2).
+    let mut receiver = Receiver::new();
+    receiver.up().await;
+    let p = TestProvider::start_with(|c| c.logout.poll_interval_ms = 1).await;
+    let secret = register(&p, &receiver).await;
+    for round in 1..=8 {
+        let browser = Browser::new("alice");
+        let tokens = login(&p, &browser, &secret).await;
+        let id_token = tokens["id_token"].as_str().unwrap().to_string();
+        logout(&p, &browser, &id_token).await;
+        assert_eq!(receiver.received().len(), round, "round {round}: delivered before the logout answered");
+    }
+}
+
+#[tokio::test]
 async fn backchannel_logout_2_8_a_receiver_down_at_first_gets_it_when_back() {
     let mut receiver = Receiver::new();
     let p = TestProvider::start_with(|c| c.logout.poll_interval_ms = 100).await;

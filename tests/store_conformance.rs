@@ -179,8 +179,10 @@ async fn logout_queue_conformance(store: &Arc<dyn SessionStore>) {
         expires_at: now + 3600,
     };
     for id in ["d1", "d2", "d3"] {
-        store.enqueue_logout(&delivery(id)).await.unwrap();
+        store.enqueue_logout(&delivery(id), now).await.unwrap();
     }
+    // One queued by a logout request that sends it itself: hidden from the claimers until it is due.
+    store.enqueue_logout(&delivery("held"), now + 50).await.unwrap();
     // Concurrent claimers: every delivery is claimed exactly once while its lease runs.
     let mut claimers = tokio::task::JoinSet::new();
     for _ in 0..8 {
@@ -193,7 +195,10 @@ async fn logout_queue_conformance(store: &Arc<dyn SessionStore>) {
     assert!(store.claim_logout_deliveries(now, 30, 10).await.unwrap().is_empty(), "leased");
     // Past the lease they are due again; a retry moves one later and counts the attempt.
     let again = store.claim_logout_deliveries(now + 31, 30, 10).await.unwrap();
-    assert_eq!(again.len(), 3);
+    assert_eq!(again.len(), 3, "the held delivery is not due yet: {again:?}");
+    let held = store.claim_logout_deliveries(now + 50, 30, 10).await.unwrap();
+    assert_eq!(held, vec![delivery("held")], "due at the time it was queued for");
+    store.complete_logout_delivery("held").await.unwrap();
     let mut retried = delivery("d1");
     retried.attempts = 1;
     store.retry_logout_delivery(&retried, now + 100).await.unwrap();

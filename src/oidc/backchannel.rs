@@ -1,6 +1,7 @@
 //! Back-channel logout delivery (OpenID Connect Back-Channel Logout 1.0): a worker on every
 //! instance claims due notifications from the durable queue in the SessionStore, signs a fresh
 //! logout token for each attempt and POSTs it; transient failures are retried with growing delays.
+//! A logout request queues its own notifications leased to itself and sends them before answering.
 
 use std::sync::Weak;
 use std::time::Duration;
@@ -9,7 +10,7 @@ use serde::Serialize;
 
 use crate::app::App;
 use crate::keys::ring::JwtType;
-use crate::store::LogoutDelivery;
+use crate::store::{LogoutDelivery, StoreError};
 
 /// §2.4: the event member's key.
 pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
@@ -96,35 +97,55 @@ pub async fn deliver_due(app: &App) -> usize {
         }
     };
     let count = claimed.len();
-    let attempts = claimed.into_iter().map(|delivery| async move {
-        if now >= delivery.expires_at {
-            tracing::warn!(client_id = %delivery.client_id, "back-channel logout given up after its retry window");
-            let _ = app.sessions.complete_logout_delivery(&delivery.id).await;
-            return;
-        }
-        match deliver_once(app, &delivery, now).await {
-            Attempt::Delivered => {
-                if let Err(e) = app.sessions.complete_logout_delivery(&delivery.id).await {
-                    tracing::warn!(error = %e, "cannot mark logout notification delivered");
-                }
-            }
-            Attempt::Refused(status) => {
-                tracing::warn!(client_id = %delivery.client_id, status, "back-channel logout refused by the client");
-                let _ = app.sessions.complete_logout_delivery(&delivery.id).await;
-            }
-            Attempt::Transient => {
-                let mut next = delivery.clone();
-                next.attempts = delivery.attempts.saturating_add(1);
-                let backoff = 1i64.checked_shl(next.attempts.min(16)).unwrap_or(MAX_BACKOFF_SECS).min(MAX_BACKOFF_SECS);
-                if let Err(e) = app.sessions.retry_logout_delivery(&next, now + backoff).await {
-                    tracing::warn!(error = %e, "cannot reschedule logout notification");
-                }
-            }
-        }
-    });
-    // §2.3: SHOULD notify in parallel.
-    futures::future::join_all(attempts).await;
+    deliver_all(app, claimed, now).await;
     count
+}
+
+/// Queues `deliveries` hidden from the workers for a claim's lease, then sends them from here:
+/// the logout request tells its clients before it answers (RP-Initiated Logout §2) without racing
+/// a worker that could claim them first and send them after the answer. A delivery that fails is
+/// rescheduled as the worker would; if this instance dies first, a worker sends it after the lease.
+pub async fn deliver_now(app: &App, deliveries: Vec<LogoutDelivery>) -> Result<(), StoreError> {
+    let now = app.now();
+    for delivery in &deliveries {
+        app.sessions.enqueue_logout(delivery, now.saturating_add(CLAIM_LEASE_SECS as i64)).await?;
+    }
+    deliver_all(app, deliveries, now).await;
+    Ok(())
+}
+
+async fn deliver_all(app: &App, deliveries: Vec<LogoutDelivery>, now: i64) {
+    // §2.3: SHOULD notify in parallel.
+    futures::future::join_all(deliveries.iter().map(|delivery| deliver_and_settle(app, delivery, now))).await;
+}
+
+/// One attempt at a queued delivery, then the queue told the outcome: delivered or refused
+/// (forgotten), or rescheduled with a growing delay.
+async fn deliver_and_settle(app: &App, delivery: &LogoutDelivery, now: i64) {
+    if now >= delivery.expires_at {
+        tracing::warn!(client_id = %delivery.client_id, "back-channel logout given up after its retry window");
+        let _ = app.sessions.complete_logout_delivery(&delivery.id).await;
+        return;
+    }
+    match deliver_once(app, delivery, now).await {
+        Attempt::Delivered => {
+            if let Err(e) = app.sessions.complete_logout_delivery(&delivery.id).await {
+                tracing::warn!(error = %e, "cannot mark logout notification delivered");
+            }
+        }
+        Attempt::Refused(status) => {
+            tracing::warn!(client_id = %delivery.client_id, status, "back-channel logout refused by the client");
+            let _ = app.sessions.complete_logout_delivery(&delivery.id).await;
+        }
+        Attempt::Transient => {
+            let mut next = delivery.clone();
+            next.attempts = delivery.attempts.saturating_add(1);
+            let backoff = 1i64.checked_shl(next.attempts.min(16)).unwrap_or(MAX_BACKOFF_SECS).min(MAX_BACKOFF_SECS);
+            if let Err(e) = app.sessions.retry_logout_delivery(&next, now + backoff).await {
+                tracing::warn!(error = %e, "cannot reschedule logout notification");
+            }
+        }
+    }
 }
 
 pub fn spawn_worker(app: Weak<App>) {

@@ -170,8 +170,15 @@ async fn current_session(app: &App, req: &Request) -> Result<Option<SsoSession>,
 /// Ends the session, then tries to deliver the back-channel notifications before answering, so
 /// clients hear of the logout before the browser is sent back (RP-Initiated Logout §2).
 async fn end_session(app: &App, session: &SsoSession) -> Result<(), ()> {
-    if let Err(e) = app.revocation().end_session(session, app.now()).await {
-        tracing::error!(error = %e, "cannot end SSO session");
+    let deliveries = match app.revocation().end_session_unnotified(session, app.now()).await {
+        Ok(deliveries) => deliveries,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot end SSO session");
+            return Err(());
+        }
+    };
+    if let Err(e) = backchannel::deliver_now(app, deliveries).await {
+        tracing::error!(error = %e, "cannot queue back-channel logout notifications");
         return Err(());
     }
     let event = crate::directory::audit::AuditEvent {
@@ -184,7 +191,6 @@ async fn end_session(app: &App, session: &SsoSession) -> Result<(), ()> {
     if let Err(e) = app.directory.record_audit(app.now(), event).await {
         tracing::error!(error = %e, "cannot record audit event");
     }
-    backchannel::deliver_due(app).await;
     Ok(())
 }
 

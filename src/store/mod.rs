@@ -294,8 +294,9 @@ pub trait SessionStore: Send + Sync {
     /// Takes what a redeemed code produced (at most once).
     async fn take_code_grant(&self, code_hash: &str) -> Result<Option<CodeGrant>, StoreError>;
 
-    /// Queues a back-channel logout notification, due at once.
-    async fn enqueue_logout(&self, delivery: &LogoutDelivery) -> Result<(), StoreError>;
+    /// Queues a back-channel logout notification, due (claimable) at `due_at`: at once for the
+    /// delivery worker, or later when the caller delivers it itself first (the logout request).
+    async fn enqueue_logout(&self, delivery: &LogoutDelivery, due_at: i64) -> Result<(), StoreError>;
     /// Claims up to `limit` due notifications: each claimed one is hidden from other claimers for
     /// `lease_secs`, so two instances never send the same one at the same time.
     async fn claim_logout_deliveries(

@@ -597,8 +597,8 @@ impl SessionStore for RedisSessionStore {
         self.take_json(self.key("cg", code_hash)).await
     }
 
-    async fn enqueue_logout(&self, delivery: &LogoutDelivery) -> Result<(), StoreError> {
-        self.queue_put(delivery, delivery.created_at).await
+    async fn enqueue_logout(&self, delivery: &LogoutDelivery, due_at: i64) -> Result<(), StoreError> {
+        self.queue_put(delivery, due_at).await
     }
 
     async fn claim_logout_deliveries(

@@ -439,10 +439,10 @@ impl SessionStore for SqlSessionStore {
         take(&self.db, CODE_GRANT, code_hash).await
     }
 
-    async fn enqueue_logout(&self, delivery: &LogoutDelivery) -> Result<(), StoreError> {
+    async fn enqueue_logout(&self, delivery: &LogoutDelivery, due_at: i64) -> Result<(), StoreError> {
         let model = logout_delivery::ActiveModel {
             id: Set(delivery.id.clone()),
-            due_at: Set(delivery.created_at),
+            due_at: Set(due_at),
             attempts: Set(i32::try_from(delivery.attempts).unwrap_or(i32::MAX)),
             payload: Set(encode(delivery)?),
             expires_at: Set(delivery.expires_at),
