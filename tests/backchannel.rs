@@ -180,7 +180,7 @@ async fn backchannel_logout_2_4_token_is_signed_typed_and_delivered_before_the_r
 }
 
 #[tokio::test]
-async fn backchannel_logout_2_4_delivered_before_the_redirect_while_the_worker_polls_constantly() {
+async fn rp_initiated_logout_2_every_rp_is_notified_before_the_redirect_while_the_worker_polls_constantly() {
     // The delivery worker polls every millisecond. The logout request must still send its own
     // notifications before it answers, not lose them to a worker that claims them first and sends
     // them after the answer (RP-Initiated Logout §2).
