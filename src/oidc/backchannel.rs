@@ -97,7 +97,7 @@ pub async fn deliver_due(app: &App) -> usize {
         }
     };
     let count = claimed.len();
-    deliver_all(app, claimed, now).await;
+    deliver_all(app, &claimed, now).await;
     count
 }
 
@@ -110,11 +110,11 @@ pub async fn deliver_now(app: &App, deliveries: Vec<LogoutDelivery>) -> Result<(
     for delivery in &deliveries {
         app.sessions.enqueue_logout(delivery, now.saturating_add(CLAIM_LEASE_SECS as i64)).await?;
     }
-    deliver_all(app, deliveries, now).await;
+    deliver_all(app, &deliveries, now).await;
     Ok(())
 }
 
-async fn deliver_all(app: &App, deliveries: Vec<LogoutDelivery>, now: i64) {
+async fn deliver_all(app: &App, deliveries: &[LogoutDelivery], now: i64) {
     // §2.3: SHOULD notify in parallel.
     futures::future::join_all(deliveries.iter().map(|delivery| deliver_and_settle(app, delivery, now))).await;
 }
