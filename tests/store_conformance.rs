@@ -395,6 +395,31 @@ async fn refresh_conformance(store: Arc<dyn SessionStore>) {
         other => panic!("expected reuse detection, got {other:?}"),
     }
 
+    // The upstream recheck updates a family while another request rotates it (a second tab, another
+    // instance). Neither call fails, and neither loses the other's write: the update's check time
+    // stays, and so does each rotation's access-token expiry.
+    let fam6 = family("fam6", "u6", now);
+    create_family(&store, &fam6, "f0", &successor("m0", now)).await;
+    let rotations = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for step in 0..20 {
+                let (presented, next) = (format!("m{step}"), format!("m{}", step + 1));
+                let outcome = rotate(&store, "fam6", &presented, successor(&next, now + step), now + step).await;
+                assert!(matches!(outcome, Ok(RotateOutcome::Rotated(_))), "rotation {step}: {outcome:?}");
+            }
+        })
+    };
+    for step in 1..=20 {
+        let checked = RefreshFamily { upstream_checked_at: now + step, ..fam6.clone() };
+        assert!(store.update_refresh_family(&checked).await.expect("update beside rotations"), "update {step}");
+        tokio::task::yield_now().await;
+    }
+    rotations.await.unwrap();
+    assert_eq!(store.get_refresh_family("fam6").await.unwrap().unwrap().upstream_checked_at, now + 20);
+    let revoked = store.revoke_refresh_family("fam6").await.unwrap().expect("revoked");
+    assert_eq!(revoked.access_exp, now + 19 + 600, "the last rotation's access token, not lost to an update");
+
     // Update, user index, explicit revocation.
     let fam3 = family("fam3", "u9", now);
     create_family(&store, &fam3, "c0", &successor("j0", now)).await;

@@ -211,6 +211,24 @@ async fn of_user<C: ConnectionTrait, T: DeserializeOwned>(
 }
 
 /// Deletes a family and all its token rows inside `db` (a transaction or the pool).
+/// Takes the family row's write lock inside `txn` (PostgreSQL: the row; SQLite: the database's
+/// write lock) by an update that changes nothing, and reads the row in the same statement.
+/// `None` when there is no such family or it has expired at `now`.
+async fn lock_family<C: ConnectionTrait>(
+    txn: &C,
+    family_id: &str,
+    now: i64,
+) -> Result<Option<FamilyRecord>, StoreError> {
+    let rows = session_record::Entity::update_many()
+        .col_expr(Column::ExpiresAt, Expr::col(Column::ExpiresAt))
+        .filter(Column::Kind.eq(REFRESH_FAMILY))
+        .filter(Column::Id.eq(family_id))
+        .exec_with_returning(txn)
+        .await
+        .map_err(unavailable)?;
+    rows.into_iter().find(|r| r.expires_at > now).map(|r| decode(&r.value)).transpose()
+}
+
 async fn delete_family<C: ConnectionTrait>(db: &C, family_id: &str) -> Result<(), StoreError> {
     delete(db, REFRESH_FAMILY, family_id).await?;
     session_record::Entity::delete_many()
@@ -321,18 +339,9 @@ impl SessionStore for SqlSessionStore {
         let txn = self.db.begin().await.map_err(unavailable)?;
         // Write first: the row lock (PostgreSQL) or the write lock (SQLite) serialises concurrent
         // rotations of one family before anything is read, so no two see the token as current.
-        let locked = session_record::Entity::update_many()
-            .col_expr(Column::ExpiresAt, Expr::col(Column::ExpiresAt))
-            .filter(Column::Kind.eq(REFRESH_FAMILY))
-            .filter(Column::Id.eq(family_id))
-            .exec(&txn)
-            .await
-            .map_err(unavailable)?;
-        if locked.rows_affected == 0 {
-            txn.commit().await.map_err(unavailable)?;
-            return Ok(RotateOutcome::Invalid);
-        }
-        let Some(mut record) = get::<_, FamilyRecord>(&txn, REFRESH_FAMILY, family_id, now).await? else {
+        // One statement takes the lock and reads the family: every round trip inside the
+        // transaction is time the write lock is held.
+        let Some(mut record) = lock_family(&txn, family_id, now).await? else {
             txn.commit().await.map_err(unavailable)?;
             return Ok(RotateOutcome::Invalid);
         };
@@ -360,15 +369,26 @@ impl SessionStore for SqlSessionStore {
                     token.successor_hash = Some(successor.token_hash.clone());
                     token.sealed_successor = Some(successor.sealed.clone());
                     token.rotated_at = Some(now);
-                    // A rotated token is remembered for the family's life, to detect its reuse.
-                    put(&txn, REFRESH_TOKEN, &presented_id, None, &token, family_end).await?;
                     let idle_expires_at = idle_expiry(now, successor.idle_ttl_secs, family_end);
                     let next =
                         TokenRecord { idle_expires_at, successor_hash: None, sealed_successor: None, rotated_at: None };
-                    put(&txn, REFRESH_TOKEN, &token_id(family_id, &successor.token_hash), None, &next, idle_expires_at)
-                        .await?;
                     record.remember_access_exp(successor.access_exp);
-                    put(&txn, REFRESH_FAMILY, family_id, Some(&record.family.user_id), &record, family_end).await?;
+                    put_rows(
+                        &txn,
+                        vec![
+                            // A rotated token is remembered for the family's life, to detect its reuse.
+                            row(REFRESH_TOKEN, &presented_id, None, &token, family_end)?,
+                            row(
+                                REFRESH_TOKEN,
+                                &token_id(family_id, &successor.token_hash),
+                                None,
+                                &next,
+                                idle_expires_at,
+                            )?,
+                            row(REFRESH_FAMILY, family_id, Some(&record.family.user_id), &record, family_end)?,
+                        ],
+                    )
+                    .await?;
                     RotateOutcome::Rotated(record.family)
                 }
             }
@@ -412,7 +432,10 @@ impl SessionStore for SqlSessionStore {
 
     async fn update_refresh_family(&self, family: &RefreshFamily) -> Result<bool, StoreError> {
         let txn = self.db.begin().await.map_err(unavailable)?;
-        let Some(mut record) = get::<_, FamilyRecord>(&txn, REFRESH_FAMILY, &family.id, now()).await? else {
+        // Write first, as in the rotation: a transaction that read first and wrote second could
+        // find another connection's write between the two (SQLite: a stale snapshot, or with the
+        // shared cache, each waiting for the other's table lock).
+        let Some(mut record) = lock_family(&txn, &family.id, now()).await? else {
             txn.commit().await.map_err(unavailable)?;
             return Ok(false);
         };
