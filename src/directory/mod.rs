@@ -111,8 +111,8 @@ impl Directory {
             // One page cache shared by the pool's connections: with a private cache per connection,
             // every commit made the other connections drop their whole cache and read the pages
             // again (`pread`), and nearly every statement ran on a connection whose cache another
-            // had just invalidated. Shared, the SQLite code grant ran ~10 % faster in A/B pairs
-            // (docs/benchmarks.md, the run of 2026-11-29 23:xx UTC). Within the process, locking
+            // had just invalidated. Shared, the SQLite code grant ran 10–16 % faster in A/B pairs
+            // (docs/benchmarks.md, the run of 2026-11-30 00:06 UTC). Within the process, locking
             // becomes per table: a connection that finds a table locked waits for its release
             // (sqlx's unlock-notify), so transactions that write take their write lock first.
             .map_sqlx_sqlite_opts(|o| {
