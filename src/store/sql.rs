@@ -210,7 +210,6 @@ async fn of_user<C: ConnectionTrait, T: DeserializeOwned>(
     rows.iter().map(|r| decode(&r.value)).collect()
 }
 
-/// Deletes a family and all its token rows inside `db` (a transaction or the pool).
 /// Takes the family row's write lock inside `txn` (PostgreSQL: the row; SQLite: the database's
 /// write lock) by an update that changes nothing, and reads the row in the same statement.
 /// `None` when there is no such family or it has expired at `now`.
@@ -229,6 +228,7 @@ async fn lock_family<C: ConnectionTrait>(
     rows.into_iter().find(|r| r.expires_at > now).map(|r| decode(&r.value)).transpose()
 }
 
+/// Deletes a family and all its token rows inside `db` (a transaction or the pool).
 async fn delete_family<C: ConnectionTrait>(db: &C, family_id: &str) -> Result<(), StoreError> {
     delete(db, REFRESH_FAMILY, family_id).await?;
     session_record::Entity::delete_many()
@@ -432,9 +432,9 @@ impl SessionStore for SqlSessionStore {
 
     async fn update_refresh_family(&self, family: &RefreshFamily) -> Result<bool, StoreError> {
         let txn = self.db.begin().await.map_err(unavailable)?;
-        // Write first, as in the rotation: a transaction that read first and wrote second could
-        // find another connection's write between the two (SQLite: a stale snapshot, or with the
-        // shared cache, each waiting for the other's table lock).
+        // Lock first, as the rotation does. Reading first and writing second overwrote a rotation
+        // committed in between (PostgreSQL: the family's latest access-token expiry went back), or
+        // (SQLite, shared cache) deadlocked with it, each waiting for the other's table lock.
         let Some(mut record) = lock_family(&txn, &family.id, now()).await? else {
             txn.commit().await.map_err(unavailable)?;
             return Ok(false);
