@@ -107,9 +107,10 @@ pub async fn deliver_due(app: &App) -> usize {
 /// rescheduled as the worker would; if this instance dies first, a worker sends it after the lease.
 pub async fn deliver_now(app: &App, deliveries: Vec<LogoutDelivery>) -> Result<(), StoreError> {
     let now = app.now();
-    for delivery in &deliveries {
-        app.sessions.enqueue_logout(delivery, now.saturating_add(CLAIM_LEASE_SECS as i64)).await?;
-    }
+    let held_until = now.saturating_add(CLAIM_LEASE_SECS as i64);
+    // The browser waits for this: one store write per client, sent together rather than in turn.
+    futures::future::try_join_all(deliveries.iter().map(|delivery| app.sessions.enqueue_logout(delivery, held_until)))
+        .await?;
     deliver_all(app, &deliveries, now).await;
     Ok(())
 }
