@@ -122,15 +122,27 @@ async fn logout(p: &TestProvider, browser: &Browser, id_token: &str) {
     assert_eq!(resp.status(), StatusCode::OK);
 }
 
+/// The `logout_token` form field of a delivery (§2.5).
+fn logout_token_of(got: &Received) -> String {
+    url::form_urlencoded::parse(got.body.as_bytes())
+        .find(|(k, _)| k == "logout_token")
+        .map(|(_, v)| v.into_owned())
+        .expect("logout_token")
+}
+
+/// A JWT's claims, read without verifying it (the callers verify where that is the point).
+fn unverified_claims(jwt: &str) -> Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).expect("a compact JWS");
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
+}
+
 /// Checks one delivery: form POST, query kept, a logout token that verifies against the JWKS.
 async fn assert_valid_delivery(p: &TestProvider, got: &Received, id_token: &str) {
     assert_eq!(got.method, "POST");
     assert!(got.content_type.starts_with("application/x-www-form-urlencoded"), "{}", got.content_type);
     assert_eq!(got.query, "tenant=1", "the registered URI's query is kept (§2.5)");
-    let token = url::form_urlencoded::parse(got.body.as_bytes())
-        .find(|(k, _)| k == "logout_token")
-        .map(|(_, v)| v.into_owned())
-        .expect("logout_token");
+    let token = logout_token_of(got);
     let header = jsonwebtoken::decode_header(&token).unwrap();
     assert_eq!(header.typ.as_deref(), Some("logout+jwt"));
     let jwks: Value = reqwest::get(p.url("/jwks.json")).await.unwrap().json().await.unwrap();
@@ -154,11 +166,7 @@ async fn assert_valid_delivery(p: &TestProvider, got: &Received, id_token: &str)
     assert!(claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap() <= 120);
     assert_eq!(claims["events"], serde_json::json!({"http://schemas.openid.net/event/backchannel-logout": {}}));
     assert!(claims.get("nonce").is_none(), "§2.4: never a nonce");
-    let id_claims: Value = {
-        use base64::Engine;
-        let payload = id_token.split('.').nth(1).unwrap();
-        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
-    };
+    let id_claims = unverified_claims(id_token);
     assert_eq!(claims["sid"], id_claims["sid"], "the sid the client saw in its ID token");
     assert_eq!(claims["sub"], id_claims["sub"]);
 }
@@ -195,6 +203,46 @@ async fn rp_initiated_logout_2_every_rp_is_notified_before_the_redirect_while_th
         logout(&p, &browser, &id_token).await;
         assert_eq!(receiver.received().len(), round, "round {round}: delivered before the logout answered");
     }
+}
+
+#[tokio::test]
+async fn rp_initiated_logout_2_every_rp_of_the_session_is_notified_before_the_redirect() {
+    // One browser signs in to two apps (single sign-on); its logout must reach both before it answers.
+    let mut receiver = Receiver::new();
+    receiver.up().await;
+    let p = TestProvider::start().await;
+    let secret = register(&p, &receiver).await;
+    let wiki = NewClient {
+        id: "wiki".into(),
+        redirect_uris: vec![REDIRECT_URI.into()],
+        first_party: true,
+        backchannel_logout_uri: Some(receiver.uri()),
+        ..Default::default()
+    };
+    let wiki_secret = p.app.directory.create_client(wiki).await.unwrap().1.unwrap();
+    let browser = Browser::new("alice");
+    let tokens = login(&p, &browser, &secret).await;
+    let url = common::authorize_url(
+        &p.issuer,
+        &[
+            ("client_id", "wiki"),
+            ("redirect_uri", REDIRECT_URI),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let code = browser.journey(&url, false).await.param("code").expect("signed in to the wiki without a login");
+    common::exchange_code(&p, "wiki", &wiki_secret, &code).await;
+    logout(&p, &browser, tokens["id_token"].as_str().unwrap()).await;
+    let mut audiences: Vec<String> = receiver
+        .received()
+        .iter()
+        .map(|got| unverified_claims(&logout_token_of(got))["aud"].as_str().unwrap_or_default().to_string())
+        .collect();
+    audiences.sort();
+    assert_eq!(audiences, ["app", "wiki"], "one logout token per RP, both before the logout answered");
 }
 
 #[tokio::test]
