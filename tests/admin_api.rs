@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::{Browser, CHALLENGE, REDIRECT_URI, TestProvider, VERIFIER, token_request};
+use common::{Browser, CHALLENGE, REDIRECT_URI, TestProvider, VERIFIER, token_request, unverified_claims};
 use dingtalk_oidc::config::Secret;
 use dingtalk_oidc::directory::NewClient;
 use dingtalk_oidc::directory::roles::MappingRule;
@@ -20,12 +20,6 @@ const BOOTSTRAP: &str = "bootstrap-secret-for-tests";
 /// A first-party client allowed to ask for the `admin` scope (an admin console).
 const CONSOLE: &str = "console";
 const UNKNOWN_USER: &str = "00000000-0000-4000-8000-000000000000";
-
-fn claims(jwt: &str) -> Value {
-    use base64::Engine;
-    let payload = jwt.split('.').nth(1).expect("a JWT");
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
-}
 
 fn s(v: &Value, key: &str) -> String {
     v[key].as_str().unwrap_or_else(|| panic!("{key} missing in {v}")).to_string()
@@ -164,7 +158,7 @@ impl Admin {
 
     /// The user's `sub`, creating the user by a first login.
     async fn sub_of(&self, who: &str) -> String {
-        s(&claims(&s(&self.login(who, "openid").await, "id_token")), "sub")
+        s(&unverified_claims(&s(&self.login(who, "openid").await, "id_token")), "sub")
     }
 
     /// An admin-audience access token (`scope=openid admin`) of `who`, who holds `role` (granted
@@ -180,7 +174,7 @@ impl Admin {
         }
         let tokens = self.login(who, "openid admin").await;
         let access = s(&tokens, "access_token");
-        assert_eq!(claims(&access)["aud"], format!("{}/admin", self.p.issuer), "admin audience");
+        assert_eq!(unverified_claims(&access)["aud"], format!("{}/admin", self.p.issuer), "admin audience");
         access
     }
 
@@ -237,7 +231,7 @@ async fn fixture(a: &Admin) -> Fixture {
         d.create_mapping("target-role", MappingRule::Department { dept_id: 3, include_sub_departments: false });
     let mapping = mapping.await.unwrap().id;
     let tokens = a.login("bob", "openid").await;
-    let id = claims(&s(&tokens, "id_token"));
+    let id = unverified_claims(&s(&tokens, "id_token"));
     let bob = s(&id, "sub");
     d.grant_role(&bob, "target-role").await.unwrap();
     let keys = a.get("/keys").await;
@@ -333,7 +327,7 @@ async fn every_route_answers_401_without_a_valid_admin_credential() {
     let plain = a.login("alice", "openid").await;
     let id_token = s(&plain, "id_token");
     let userinfo_token = s(&plain, "access_token");
-    assert_ne!(claims(&userinfo_token)["aud"], format!("{}/admin", a.p.issuer));
+    assert_ne!(unverified_claims(&userinfo_token)["aud"], format!("{}/admin", a.p.issuer));
     let before = snapshot(&a, &f).await;
     let credentials: [(&str, Option<&str>); 6] = [
         ("no Authorization", None),
@@ -407,7 +401,7 @@ async fn an_auditor_reads_every_resource_but_changes_none() {
 async fn an_admin_user_and_the_bootstrap_token_may_change_things_and_are_audited_as_actors() {
     let a = Admin::start().await;
     let token = a.admin_token_of("alice", Some("admin")).await;
-    let alice = s(&claims(&token), "sub");
+    let alice = s(&unverified_claims(&token), "sub");
     let r = a.call(Some(&token), Method::POST, "/roles", Some(json!({"name": "by-alice", "description": "d"}))).await;
     r.expect(StatusCode::CREATED, "admin user creates a role");
     let r = a.boot(Method::POST, "/roles", Some(json!({"name": "by-bootstrap", "description": "d"}))).await;
@@ -694,7 +688,7 @@ async fn users_are_searched_paged_and_shown() {
 async fn a_disabled_users_refresh_and_access_tokens_fail_at_once_and_enabling_lets_them_back() {
     let a = Admin::start().await;
     let tokens = a.login("alice", "openid").await;
-    let alice = s(&claims(&s(&tokens, "id_token")), "sub");
+    let alice = s(&unverified_claims(&s(&tokens, "id_token")), "sub");
     assert_eq!(a.userinfo_status(&s(&tokens, "access_token")).await, StatusCode::OK);
 
     let r = a.boot(Method::POST, &format!("/users/{alice}/disable"), None).await;
@@ -793,7 +787,7 @@ async fn roles_grants_and_mappings_are_managed_and_take_effect_at_the_next_login
     a.boot(Method::PUT, &grant, None).await.expect(StatusCode::NO_CONTENT, "PUT grant is idempotent");
     assert_eq!(a.get(&format!("/users/{alice}/roles")).await["direct"], json!(["oncall"]));
     let tokens = a.login("alice", "openid roles").await;
-    assert_eq!(claims(&s(&tokens, "id_token"))["roles"], json!(["engineering", "oncall"]));
+    assert_eq!(unverified_claims(&s(&tokens, "id_token"))["roles"], json!(["engineering", "oncall"]));
     assert_eq!(a.get(&format!("/users/{alice}/roles")).await["effective"], json!(["engineering", "oncall"]));
     a.boot(Method::DELETE, &grant, None).await.expect(StatusCode::NO_CONTENT, "DELETE grant");
     assert_eq!(a.get(&format!("/users/{alice}/roles")).await["direct"], json!([]));
@@ -813,7 +807,7 @@ async fn roles_grants_and_mappings_are_managed_and_take_effect_at_the_next_login
 async fn ending_a_session_or_all_of_a_users_sessions_kills_their_session_bound_refresh_tokens() {
     let a = Admin::start().await;
     let tokens = a.login("alice", "openid").await;
-    let id = claims(&s(&tokens, "id_token"));
+    let id = unverified_claims(&s(&tokens, "id_token"));
     let (alice, sid) = (s(&id, "sub"), s(&id, "sid"));
     let sessions = a.get(&format!("/users/{alice}/sessions")).await;
     assert!(sessions.as_array().unwrap().iter().any(|x| x["id"] == sid.as_str()), "sid {sid} in {sessions}");
@@ -907,7 +901,7 @@ async fn the_audit_log_records_admin_changes_logins_logouts_and_refresh_reuse_wi
         .expect(StatusCode::CREATED, "role");
     let browser = Browser::new("alice");
     let tokens = a.login_with(&browser, "openid").await;
-    let alice = s(&claims(&s(&tokens, "id_token")), "sub");
+    let alice = s(&unverified_claims(&s(&tokens, "id_token")), "sub");
     // Refresh-token reuse after the grace window.
     let rt1 = s(&tokens, "refresh_token");
     let (status, refreshed) = a.refresh(&rt1).await;

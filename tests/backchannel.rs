@@ -7,7 +7,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Browser, CHALLENGE, PostgresDatabase, REDIRECT_URI, TestProvider};
+use common::{Browser, CHALLENGE, PostgresDatabase, REDIRECT_URI, TestProvider, unverified_claims};
 use dingtalk_oidc::directory::NewClient;
 use poem::http::StatusCode as PoemStatus;
 use poem::{EndpointExt, Request, handler, web::Data};
@@ -128,13 +128,6 @@ fn logout_token_of(got: &Received) -> String {
         .find(|(k, _)| k == "logout_token")
         .map(|(_, v)| v.into_owned())
         .expect("logout_token")
-}
-
-/// A JWT's claims, read without verifying it (the callers verify where that is the point).
-fn unverified_claims(jwt: &str) -> Value {
-    use base64::Engine;
-    let payload = jwt.split('.').nth(1).expect("a compact JWS");
-    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap()
 }
 
 /// Checks one delivery: form POST, query kept, a logout token that verifies against the JWKS.

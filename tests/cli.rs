@@ -190,13 +190,7 @@ async fn serve_dev_runs_the_provider_with_the_simulator_and_a_cli_registered_cli
         .unwrap();
     assert_eq!(resp.status(), reqwest::StatusCode::OK);
     let tokens: serde_json::Value = resp.json().await.unwrap();
-    let sub = {
-        use base64::Engine;
-        let payload = tokens["id_token"].as_str().unwrap().split('.').nth(1).unwrap();
-        let claims: serde_json::Value =
-            serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
-        claims["sub"].as_str().unwrap().to_string()
-    };
+    let sub = common::unverified_claims(tokens["id_token"].as_str().unwrap())["sub"].as_str().unwrap().to_string();
     let list = run(dir.path(), &["sessions", "list", "--user", &sub], &[]);
     assert_eq!(String::from_utf8_lossy(&list.stdout).lines().count(), 1, "bob has one session");
     let revoke = run(dir.path(), &["sessions", "revoke", "--user", &sub], &[]);

@@ -306,6 +306,14 @@ pub async fn exchange_code(provider: &TestProvider, client_id: &str, secret: &st
     body
 }
 
+/// A JWT's claims, read without verifying its signature (callers verify where that is the point).
+pub fn unverified_claims(jwt: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).expect("a compact JWS");
+    serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64url"))
+        .expect("JSON claims")
+}
+
 /// `DINGTALK_OIDC_REQUIRE_SERVICES=1` (set by CI) turns "service not running, skipping" into a
 /// failure.
 pub fn services_required() -> bool {
