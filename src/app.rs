@@ -93,10 +93,9 @@ impl App {
             &instance_id,
         )
         .await?;
-        let dingtalk = DingTalkClient::with_shared_cache(
-            config.dingtalk.clone(),
-            Some(Arc::new(StoreTokenCache(sessions.clone()))),
-        )?;
+        let token_cache =
+            StoreTokenCache { sessions: sessions.clone(), app_secret: config.dingtalk.client_secret.clone() };
+        let dingtalk = DingTalkClient::with_shared_cache(config.dingtalk.clone(), Some(Arc::new(token_cache)))?;
         let issuer = config.issuer_base().to_string();
         let discovery = crate::oidc::discovery::render(&issuer);
         let cookies = CookiePolicy { secure: issuer.starts_with("https://") };
@@ -192,10 +191,12 @@ impl App {
         self.verify_access_token(token, &[&self.userinfo_audience, &self.admin_audience], 0)
     }
 
-    /// RFC 7009 §2.1: whether the access token `jti` was revoked, remembered per instance for
+    /// RFC 7009 §2.1, RFC 7662 §2.2: whether the access token was revoked (by `jti`, with its
+    /// family, or with all of its user's tokens), remembered per instance for
     /// `tokens.denylist_recheck_ms` (see `tokens::cache`).
-    pub async fn is_access_token_denied(&self, jti: &str) -> Result<bool, StoreError> {
-        self.denylist.is_denied(jti, || self.sessions.is_access_token_denied(jti)).await
+    pub async fn is_access_token_denied(&self, claims: &crate::tokens::AccessClaims) -> Result<bool, StoreError> {
+        let check = crate::store::DenyCheck { jti: &claims.jti, sub: &claims.sub, iat: claims.iat };
+        self.denylist.is_denied(&claims.jti, || self.sessions.is_access_token_denied(check)).await
     }
 
     pub fn rotation(&self) -> crate::keys::Rotation<'_> {
@@ -241,6 +242,7 @@ impl App {
             denylist: Some(&self.denylist),
             directory: &self.directory,
             backchannel_retry_window_secs: self.config.logout.backchannel_retry_window_secs as i64,
+            access_token_lifetime_secs: self.config.tokens.access_token_lifetime_secs(),
         }
     }
 
@@ -368,17 +370,32 @@ fn spawn_sweeper(app: std::sync::Weak<App>, store: SqlSessionStore) {
     });
 }
 
-/// The DingTalk app token shared through the SessionStore (design.md §3 `corp_token` cache).
-struct StoreTokenCache(Arc<dyn SessionStore>);
+/// The DingTalk app token shared through the SessionStore, so the instances fetch one between
+/// them. It is a credential (it reads the organisation's directory), so the store holds it sealed
+/// under the DingTalk app secret, which every instance has and the store never sees.
+struct StoreTokenCache {
+    sessions: Arc<dyn SessionStore>,
+    app_secret: String,
+}
+
+/// What the shared app token is sealed for (see `sealed`).
+const APP_TOKEN_SEAL: &str = "dingtalk-oidc shared dingtalk app token";
 
 #[async_trait::async_trait]
 impl crate::dingtalk::client::SharedTokenCache for StoreTokenCache {
     async fn get(&self, name: &str) -> Option<String> {
-        self.0.get_cached(name).await.ok().flatten()
+        let sealed = self.sessions.get_cached(name).await.ok().flatten()?;
+        // A value sealed under another secret (the app secret was rotated) or written unsealed by
+        // an earlier version is not used: the client fetches a fresh token.
+        crate::sealed::open(APP_TOKEN_SEAL, self.app_secret.as_bytes(), &sealed)
     }
 
     async fn put(&self, name: &str, value: &str, ttl_secs: u64) {
-        if let Err(e) = self.0.put_cached(name, value, ttl_secs).await {
+        let Some(sealed) = crate::sealed::seal(APP_TOKEN_SEAL, self.app_secret.as_bytes(), value) else {
+            tracing::warn!("cannot seal the DingTalk app token; it is not shared");
+            return;
+        };
+        if let Err(e) = self.sessions.put_cached(name, &sealed, ttl_secs).await {
             tracing::warn!(error = %e, "cannot share the DingTalk app token");
         }
     }

@@ -624,6 +624,7 @@ async fn sessions(config_path: Option<PathBuf>, cmd: SessionsCommand) -> anyhow:
         sessions: store.as_ref(),
         directory: &directory,
         backchannel_retry_window_secs: config.logout.backchannel_retry_window_secs as i64,
+        access_token_lifetime_secs: config.tokens.access_token_lifetime_secs(),
     };
     match cmd {
         SessionsCommand::List { user } => {
@@ -772,10 +773,11 @@ async fn users(config_path: Option<PathBuf>, cmd: UsersCommand) -> anyhow::Resul
                 sessions: store.as_ref(),
                 directory: &directory,
                 backchannel_retry_window_secs: config.logout.backchannel_retry_window_secs as i64,
+                access_token_lifetime_secs: config.tokens.access_token_lifetime_secs(),
             };
             revocation.revoke_user(&id, "disabled from the CLI", chrono::Utc::now().timestamp()).await?;
             cli_audit(&directory, "user_disabled", Some(&id), serde_json::json!({})).await;
-            println!("user {id} disabled; sessions and refresh tokens revoked");
+            println!("user {id} disabled; sessions, refresh tokens and access tokens revoked");
         }
         UsersCommand::Enable { id } => {
             if !directory.set_user_disabled(&id, false).await? {

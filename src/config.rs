@@ -240,6 +240,14 @@ pub struct TokensConfig {
     pub denylist_recheck_ms: u64,
 }
 
+impl TokensConfig {
+    /// The longest an access token of ours is accepted, leeway included: how long a denial of
+    /// tokens issued up to now must be kept.
+    pub fn access_token_lifetime_secs(&self) -> i64 {
+        i64::try_from(self.access_token_ttl_secs.saturating_add(self.leeway_secs)).unwrap_or(i64::MAX)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DevConfig {

@@ -14,6 +14,7 @@ pub mod config;
 pub mod dingtalk;
 pub mod directory;
 pub mod keys;
+pub mod login;
 pub mod metrics;
 #[path = "../migrations/mod.rs"]
 pub mod migrations;
@@ -21,6 +22,7 @@ pub mod oidc;
 pub mod ops;
 pub mod random;
 pub mod revocation;
+pub mod sealed;
 pub mod server;
 pub mod store;
 pub mod tokens;

@@ -7,13 +7,16 @@ use crate::directory::audit::AuditEvent;
 use crate::store::{LogoutDelivery, RevokedFamily, SessionStore, SsoSession, StoreError};
 use crate::tokens::cache::DenylistCache;
 
-/// What revocation needs: the stores and how long a logout notification is retried.
+/// What revocation needs: the stores, how long a logout notification is retried, and how long an
+/// access token may live (a denial must outlast every token it denies).
 pub struct Revocation<'a> {
     pub sessions: &'a dyn SessionStore,
     /// This instance's denylist cache, told at once (None outside the server, e.g. the CLI).
     pub denylist: Option<&'a DenylistCache>,
     pub directory: &'a Directory,
     pub backchannel_retry_window_secs: i64,
+    /// The longest an access token lives, leeway included.
+    pub access_token_lifetime_secs: i64,
 }
 
 impl Revocation<'_> {
@@ -27,7 +30,7 @@ impl Revocation<'_> {
         if revoked.access_exp > now {
             self.sessions.deny_family_access_tokens(&revoked.family.id, revoked.access_exp).await?;
             if let Some(denylist) = self.denylist {
-                denylist.deny_family();
+                denylist.forget_all();
             }
         }
         Ok(())
@@ -39,6 +42,22 @@ impl Revocation<'_> {
         if let Some(denylist) = self.denylist {
             denylist.deny(jti);
         }
+        Ok(())
+    }
+
+    /// RFC 6749 §4.1.2: a replayed code's grant — named after the code (`store::code_grant_id`) —
+    /// is revoked whether or not its first redemption has finished: its refresh family if it exists
+    /// by now, and its access token by `jti` (a grant without a family) or by family, for as long
+    /// as a token minted now could live. A first redemption still in progress finds its
+    /// redemption revoked and creates no family afterwards.
+    pub async fn revoke_code_grant(&self, grant_id: &str, now: i64) -> Result<(), StoreError> {
+        let until = now + self.access_token_lifetime_secs;
+        self.deny_access_token(grant_id, until).await?;
+        self.sessions.deny_family_access_tokens(grant_id, until).await?;
+        if let Some(denylist) = self.denylist {
+            denylist.forget_all();
+        }
+        self.revoke_family(grant_id, now).await?;
         Ok(())
     }
 
@@ -67,8 +86,15 @@ impl Revocation<'_> {
         session: &SsoSession,
         now: i64,
     ) -> Result<Vec<LogoutDelivery>, StoreError> {
-        self.sessions.delete_sso_session(&session.id).await?;
+        // The clients as the session had them when it ended: one that joined since `session` was
+        // read is notified too.
+        let ended = self.sessions.delete_sso_session(&session.id).await?;
         let mut clients = session.clients.clone();
+        for client in ended.iter().flat_map(|s| &s.clients) {
+            if !clients.contains(client) {
+                clients.push(client.clone());
+            }
+        }
         for family in self.sessions.refresh_families_of_user(&session.user_id).await? {
             if family.sid.as_deref() == Some(session.id.as_str()) {
                 self.revoke_family(&family.id, now).await?;
@@ -84,8 +110,14 @@ impl Revocation<'_> {
         Ok(deliveries)
     }
 
-    /// Ends every session and revokes every family of a user (left the corp, disabled, admin).
+    /// Ends every session and revokes every family of a user (left the corp, disabled, admin), and
+    /// denies every access token the user holds, including those of no family (RFC 7662 §2.2: they
+    /// are no longer active; RFC 7009 §2.1).
     pub async fn revoke_user(&self, user_id: &str, reason: &str, now: i64) -> Result<(), StoreError> {
+        self.sessions.deny_user_access_tokens(user_id, now, now + self.access_token_lifetime_secs).await?;
+        if let Some(denylist) = self.denylist {
+            denylist.forget_all();
+        }
         let sessions = self.sessions.revoke_user_sessions(user_id).await?;
         for session in &sessions {
             self.end_session(session, now).await?;

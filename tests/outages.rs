@@ -245,14 +245,14 @@ async fn rfc6749_4_1_2_1_a_code_that_cannot_be_stored_after_validation_is_tempor
 }
 
 #[tokio::test]
-async fn a_code_grant_whose_tokens_cannot_be_recorded_is_a_503_and_leaves_no_refresh_family() {
+async fn a_code_grant_whose_tokens_cannot_be_recorded_is_a_503_that_leaves_the_code_usable() {
     let provider = TestProvider::start().await;
     let secret = provider.register("app", false, true).await.unwrap();
     let code = common::obtain_code(&provider, &Browser::new("alice"), "app").await;
 
-    // The code is consumed, then recording what it produced fails: the grant row and the family
+    // The code is redeemed, then creating what it produces fails: the family and its first token
     // are written by one statement, so the refusal of one leaves neither.
-    refuse_writes_of(&provider, "code_grant").await;
+    refuse_writes_of(&provider, "refresh_family").await;
     let (status, body) = exchange(&provider, &secret, &code).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert_eq!(body["error"], "temporarily_unavailable", "{body}");
@@ -261,13 +261,14 @@ async fn a_code_grant_whose_tokens_cannot_be_recorded_is_a_503_and_leaves_no_ref
     assert_eq!(session_rows(&provider, "refresh_family").await, 0);
     assert_eq!(session_rows(&provider, "refresh_token").await, 0);
 
-    // RFC 6749 §4.1.2: the code was used once; it stays used. A fresh code works.
-    accept_writes_of(&provider, "code_grant").await;
-    let (status, body) = exchange(&provider, &secret, &code).await;
-    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert_eq!(body["error"], "invalid_grant");
-    let code = common::obtain_code(&provider, &Browser::new("alice"), "app").await;
+    // A 503 changes nothing: the code issued nothing, so it was handed back, and the client's
+    // retry gets its tokens (RFC 6749 §4.1.2 single use is about a code that issued tokens).
+    accept_writes_of(&provider, "refresh_family").await;
     let (status, body) = exchange(&provider, &secret, &code).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(session_rows(&provider, "refresh_family").await, 1);
+    // And now it is used.
+    let (status, body) = exchange(&provider, &secret, &code).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "invalid_grant");
 }

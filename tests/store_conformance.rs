@@ -11,8 +11,9 @@ use common::{PostgresDatabase, RedisNamespace};
 use dingtalk_oidc::dingtalk::DingTalkIdentity;
 use dingtalk_oidc::directory::{Directory, DirectoryError, NewClient};
 use dingtalk_oidc::store::{
-    AuthCode, AuthRequest, CodeGrant, IssuedAccessToken, LogoutDelivery, PendingAuth, RedisSessionStore, RefreshFamily,
-    RefreshSuccessor, RotateOutcome, RotateRequest, SessionStore, SqlSessionStore, SsoSession,
+    AuthCode, AuthRequest, CodeGrantCompletion, CodeRedemption, DenyCheck, IssuedAccessToken, LogoutDelivery,
+    PendingAuth, RedisSessionStore, RefreshFamily, RefreshSuccessor, RotateOutcome, RotateRequest, SessionStore,
+    SqlSessionStore, SsoSession, code_grant_id,
 };
 
 fn request() -> AuthRequest {
@@ -52,23 +53,15 @@ async fn session_store_conformance(store: Arc<dyn SessionStore>) {
     store.put_pending_auth(&PendingAuth { id: "p2".into(), ..pending.clone() }, 0).await.unwrap();
     assert_eq!(store.take_pending_auth("p2").await.unwrap(), None);
     store.put_code("expired", &code("u1"), 0).await.unwrap();
-    assert_eq!(store.consume_code("expired").await.unwrap(), None);
+    assert_eq!(store.redeem_code("expired", 60).await.unwrap(), CodeRedemption::Unknown);
 
-    // Single use under contention: 50 concurrent consumptions, exactly one success.
-    store.put_code("c1", &code("u1"), 60).await.unwrap();
-    let mut takers = tokio::task::JoinSet::new();
-    for _ in 0..50 {
-        let store = store.clone();
-        takers.spawn(async move { store.consume_code("c1").await.unwrap() });
-    }
-    let results = takers.join_all().await;
-    assert_eq!(results.iter().filter(|r| r.is_some()).count(), 1);
-    assert_eq!(results.into_iter().flatten().next(), Some(code("u1")));
+    code_redemption_conformance(&store).await;
 
     // SSO sessions: CRUD and the per-user index.
     let now = chrono::Utc::now().timestamp();
     let session = SsoSession {
         id: "s1".into(),
+        secret_hash: "hash-of-the-secret".into(),
         user_id: "u1".into(),
         auth_time: now,
         amr: vec!["user".into()],
@@ -87,8 +80,10 @@ async fn session_store_conformance(store: Arc<dyn SessionStore>) {
     let updated = SsoSession { clients: vec!["app".into()], ..session.clone() };
     store.put_sso_session(&updated).await.unwrap();
     assert_eq!(store.get_sso_session("s1").await.unwrap(), Some(updated));
-    store.delete_sso_session("s1").await.unwrap();
+    assert_eq!(store.delete_sso_session("s1").await.unwrap().map(|s| s.clients), Some(vec!["app".to_string()]));
     assert_eq!(store.get_sso_session("s1").await.unwrap(), None);
+    assert_eq!(store.delete_sso_session("s1").await.unwrap(), None);
+    sso_session_use_conformance(&store, &session).await;
 
     // Index consistency: revoking all of a user's sessions removes them from every index.
     for sid in ["a", "b", "c"] {
@@ -120,21 +115,37 @@ async fn session_store_conformance(store: Arc<dyn SessionStore>) {
 
     // Denylist, cache and lease.
     let now = chrono::Utc::now().timestamp();
-    assert!(!store.is_access_token_denied("jti-1").await.unwrap());
+    let denied = |jti: &'static str| {
+        let store = store.clone();
+        async move { store.is_access_token_denied(DenyCheck { jti, sub: "nobody", iat: now }).await.unwrap() }
+    };
+    assert!(!denied("jti-1").await);
     store.deny_access_token("jti-1", now + 60).await.unwrap();
     store.deny_access_token("jti-old", now - 1).await.unwrap();
-    assert!(store.is_access_token_denied("jti-1").await.unwrap());
-    assert!(!store.is_access_token_denied("jti-old").await.unwrap(), "an expired token needs no denylist entry");
+    assert!(denied("jti-1").await);
+    assert!(!denied("jti-old").await, "an expired token needs no denylist entry");
     // RFC 9700 §4.14.2: a family's access tokens (`<family>.<random>`) are denied together.
     store.deny_access_token("famd.one", now + 60).await.unwrap();
-    assert!(store.is_access_token_denied("famd.one").await.unwrap());
-    assert!(!store.is_access_token_denied("famd.two").await.unwrap(), "one token's denial is not its family's");
+    assert!(denied("famd.one").await);
+    assert!(!denied("famd.two").await, "one token's denial is not its family's");
     store.deny_family_access_tokens("famd", now + 60).await.unwrap();
     store.deny_family_access_tokens("famd-old", now - 1).await.unwrap();
-    assert!(store.is_access_token_denied("famd.two").await.unwrap(), "every token of a denied family");
-    assert!(!store.is_access_token_denied("other.two").await.unwrap(), "another family's token");
-    assert!(!store.is_access_token_denied("famd").await.unwrap(), "a jti without a family is not its namesake's");
-    assert!(!store.is_access_token_denied("famd-old.one").await.unwrap(), "an expired family denial");
+    assert!(denied("famd.two").await, "every token of a denied family");
+    assert!(!denied("other.two").await, "another family's token");
+    assert!(!denied("famd").await, "a jti without a family is not its namesake's");
+    assert!(!denied("famd-old.one").await, "an expired family denial");
+    // RFC 7662 §2.2: a user's tokens issued up to a time are denied together, whatever their jti.
+    let of_user = |sub: &'static str, iat: i64| {
+        let store = store.clone();
+        async move { store.is_access_token_denied(DenyCheck { jti: "any-jti", sub, iat }).await.unwrap() }
+    };
+    store.deny_user_access_tokens("u-disabled", now, now + 60).await.unwrap();
+    store.deny_user_access_tokens("u-long-ago", now, now - 1).await.unwrap();
+    assert!(of_user("u-disabled", now).await, "a token issued at the denial");
+    assert!(of_user("u-disabled", now - 100).await, "a token issued before it");
+    assert!(!of_user("u-disabled", now + 1).await, "a token issued after it (re-enabled user)");
+    assert!(!of_user("u-other", now).await, "another user's token");
+    assert!(!of_user("u-long-ago", now).await, "an expired user denial");
     assert_eq!(store.get_cached("app-token").await.unwrap(), None);
     store.put_cached("app-token", "value", 60).await.unwrap();
     assert_eq!(store.get_cached("app-token").await.unwrap().as_deref(), Some("value"));
@@ -151,16 +162,6 @@ async fn session_store_conformance(store: Arc<dyn SessionStore>) {
         racers.spawn(async move { store.try_lock("race", &format!("i{i}"), 60).await.unwrap() });
     }
     assert_eq!(racers.join_all().await.into_iter().filter(|won| *won).count(), 1, "one lease holder");
-
-    // Code grants are taken once.
-    let grant = CodeGrant {
-        client_id: "app".into(),
-        family_id: Some("fam-x".into()),
-        access_token: IssuedAccessToken { jti: "j1".into(), exp: now + 60 },
-    };
-    store.record_code_grant("cg1", &grant, 60, None).await.unwrap();
-    assert_eq!(store.take_code_grant("cg1").await.unwrap(), Some(grant));
-    assert_eq!(store.take_code_grant("cg1").await.unwrap(), None);
 
     logout_queue_conformance(&store).await;
     refresh_conformance(store).await;
@@ -227,6 +228,7 @@ async fn rotate(
             successor,
             now,
             grace_secs: 10,
+            recheck_due_before: None,
         })
         .await
 }
@@ -257,34 +259,146 @@ fn successor(hash: &str, now: i64) -> RefreshSuccessor {
     }
 }
 
-/// Creates a family the way the code grant does: with the grant of the code that started it, whose
-/// access token is `jti`.
-async fn create_family(store: &Arc<dyn SessionStore>, family: &RefreshFamily, jti: &str, first: &RefreshSuccessor) {
-    let grant = CodeGrant {
-        client_id: family.client_id.clone(),
-        family_id: Some(family.id.clone()),
-        access_token: IssuedAccessToken { jti: jti.into(), exp: first.access_exp },
-    };
+/// Creates a family the way the code grant does: by redeeming a code and completing its grant. The
+/// family keeps its given id (a store must not care how ids are made); offline, so no SSO session
+/// is needed.
+async fn create_family(store: &Arc<dyn SessionStore>, family: &RefreshFamily, first: &RefreshSuccessor) -> bool {
     let code_hash = format!("code-of-{}", family.id);
-    store.record_code_grant(&code_hash, &grant, 60, Some((family, first))).await.unwrap();
+    store.put_code(&code_hash, &code(&family.user_id), 60).await.unwrap();
+    assert!(matches!(store.redeem_code(&code_hash, 60).await.unwrap(), CodeRedemption::Redeemed(_)));
+    store.complete_code_grant(&code_hash, family, first, None).await.unwrap() == CodeGrantCompletion::Created
+}
+
+/// RFC 6749 §4.1.2: a code is redeemed once; a replay revokes the redemption, and a grant it
+/// overtook does not complete; a redemption that failed can be handed back unless it issued
+/// something; a session-bound family needs its session.
+async fn code_redemption_conformance(store: &Arc<dyn SessionStore>) {
+    let now = chrono::Utc::now().timestamp();
+    let grant_family = |code_hash: &str, sid: Option<&str>| RefreshFamily {
+        id: code_grant_id(code_hash),
+        sid: sid.map(str::to_string),
+        ..family("unused", "u-code", now)
+    };
+
+    // Single use under contention: 50 concurrent redemptions, exactly one success; the first loser
+    // sees a replay (and revokes), later ones find nothing left to revoke.
+    store.put_code("c1", &code("u1"), 60).await.unwrap();
+    let mut takers = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let store = store.clone();
+        takers.spawn(async move { store.redeem_code("c1", 60).await.unwrap() });
+    }
+    let results = takers.join_all().await;
+    let redeemed: Vec<_> = results.iter().filter(|r| matches!(r, CodeRedemption::Redeemed(_))).collect();
+    assert_eq!(redeemed, vec![&CodeRedemption::Redeemed(code("u1"))]);
+    assert_eq!(results.iter().filter(|r| **r == CodeRedemption::Replayed).count(), 1, "{results:?}");
+    // The replay overtook the grant: it does not complete.
+    let overtaken = grant_family("c1", None);
+    let completion = store.complete_code_grant("c1", &overtaken, &successor("c1-first", now), None).await.unwrap();
+    assert_eq!(completion, CodeGrantCompletion::Revoked);
+    assert_eq!(store.get_refresh_family(&overtaken.id).await.unwrap(), None);
+
+    // A completed grant: the family exists; a replay afterwards is reported (the caller revokes).
+    store.put_code("c2", &code("u1"), 60).await.unwrap();
+    assert!(matches!(store.redeem_code("c2", 60).await.unwrap(), CodeRedemption::Redeemed(_)));
+    let completed = grant_family("c2", None);
+    let completion = store.complete_code_grant("c2", &completed, &successor("c2-first", now), None).await.unwrap();
+    assert_eq!(completion, CodeGrantCompletion::Created);
+    assert_eq!(store.get_refresh_family(&completed.id).await.unwrap(), Some(completed.clone()));
+    assert_eq!(store.redeem_code("c2", 60).await.unwrap(), CodeRedemption::Replayed);
+    assert_eq!(store.redeem_code("c2", 60).await.unwrap(), CodeRedemption::Unknown, "revoked once");
+    // It cannot be handed back once it issued something.
+    store.release_code("c2", &code("u1"), 60).await.unwrap();
+    assert_eq!(store.redeem_code("c2", 60).await.unwrap(), CodeRedemption::Unknown);
+
+    // A redemption that failed before it issued anything is handed back: the code works again.
+    store.put_code("c3", &code("u3"), 60).await.unwrap();
+    assert!(matches!(store.redeem_code("c3", 60).await.unwrap(), CodeRedemption::Redeemed(_)));
+    store.release_code("c3", &code("u3"), 60).await.unwrap();
+    assert_eq!(store.redeem_code("c3", 60).await.unwrap(), CodeRedemption::Redeemed(code("u3")));
+    let (c3, c3_first) = (grant_family("c3", None), successor("c3-first", now));
+    let completion = store.complete_code_grant("c3", &c3, &c3_first, None).await.unwrap();
+    assert_eq!(completion, CodeGrantCompletion::Created);
+
+    // A session-bound family is created only while its SSO session lives (OIDC Core §11).
+    let session = SsoSession {
+        id: "code-session".into(),
+        secret_hash: "h".into(),
+        user_id: "u-code".into(),
+        auth_time: now,
+        amr: vec![],
+        clients: vec![],
+        expires_at: now + 60,
+        last_seen_at: now,
+    };
+    store.put_sso_session(&session).await.unwrap();
+    for (code_hash, live) in [("c4", true), ("c5", false)] {
+        if !live {
+            store.delete_sso_session(&session.id).await.unwrap();
+        }
+        store.put_code(code_hash, &code("u-code"), 60).await.unwrap();
+        assert!(matches!(store.redeem_code(code_hash, 60).await.unwrap(), CodeRedemption::Redeemed(_)));
+        let bound = grant_family(code_hash, Some(&session.id));
+        let completion = store
+            .complete_code_grant(
+                code_hash,
+                &bound,
+                &successor(&format!("{code_hash}-first"), now),
+                bound.sid.as_deref(),
+            )
+            .await
+            .unwrap();
+        let expected = if live { CodeGrantCompletion::Created } else { CodeGrantCompletion::SessionEnded };
+        assert_eq!(completion, expected, "{code_hash}");
+        assert_eq!(store.get_refresh_family(&bound.id).await.unwrap().is_some(), live, "{code_hash}");
+    }
+    for family in store.refresh_families_of_user("u-code").await.unwrap() {
+        store.revoke_refresh_family(&family.id).await.unwrap();
+    }
+}
+
+/// A session's use and its clients are updated in place, atomically, only while it lives: concurrent
+/// authorizations lose no client, and a logout is never undone by a request that read the session
+/// before it.
+async fn sso_session_use_conformance(store: &Arc<dyn SessionStore>, template: &SsoSession) {
+    let session = SsoSession { id: "busy".into(), user_id: "u-busy".into(), clients: vec![], ..template.clone() };
+    store.put_sso_session(&session).await.unwrap();
+    let mut users = tokio::task::JoinSet::new();
+    for i in 0..30 {
+        let store = store.clone();
+        let at = session.last_seen_at + i;
+        users.spawn(async move { store.note_sso_session_use("busy", at, Some(&format!("client-{i}"))).await.unwrap() });
+    }
+    assert!(users.join_all().await.into_iter().all(|live| live));
+    let used = store.get_sso_session("busy").await.unwrap().unwrap();
+    assert_eq!(used.last_seen_at, session.last_seen_at + 29, "the latest use wins");
+    let mut clients = used.clients.clone();
+    clients.sort();
+    let mut expected: Vec<String> = (0..30).map(|i| format!("client-{i}")).collect();
+    expected.sort();
+    assert_eq!(clients, expected, "no client lost");
+    assert!(store.note_sso_session_use("busy", used.last_seen_at + 1, None).await.unwrap());
+    assert_eq!(store.get_sso_session("busy").await.unwrap().unwrap().clients.len(), 30, "a use without a client");
+    // After the session ended, a use neither succeeds nor brings it back.
+    let ended = store.delete_sso_session("busy").await.unwrap().unwrap();
+    assert_eq!(ended.clients.len(), 30, "the session as it ended");
+    assert!(!store.note_sso_session_use("busy", used.last_seen_at + 2, Some("late-client")).await.unwrap());
+    assert_eq!(store.get_sso_session("busy").await.unwrap(), None);
+    assert!(store.sso_sessions_of_user("u-busy").await.unwrap().is_empty());
 }
 
 async fn refresh_conformance(store: Arc<dyn SessionStore>) {
     let now = chrono::Utc::now().timestamp();
     let fam = family("fam1", "u1", now);
-    create_family(&store, &fam, "at0", &successor("h0", now)).await;
+    assert!(create_family(&store, &fam, &successor("h0", now)).await);
     assert_eq!(store.get_refresh_family("fam1").await.unwrap(), Some(fam.clone()));
-    // The code's grant was recorded in the same call as the family.
-    let recorded = store.take_code_grant("code-of-fam1").await.unwrap().expect("code grant recorded with the family");
-    assert_eq!(recorded.family_id.as_deref(), Some("fam1"));
-    assert_eq!(recorded.access_token.jti, "at0");
     assert_eq!(store.refresh_families_of_user("u1").await.unwrap(), vec![fam.clone()], "indexed by user");
     // A family already past its end is not created. (Nor indexed for its user: on Redis such an index
     // key would get no TTL, which the Redis test's final every-key-has-a-TTL check catches; listing the
     // user's families here would prune it and hide that.)
     let mut ended = family("fam-ended", "u-ended", now);
     ended.expires_at = now - 10;
-    create_family(&store, &ended, "ae0", &successor("e0", now)).await;
+    create_family(&store, &ended, &successor("e0", now)).await;
     assert_eq!(store.get_refresh_family("fam-ended").await.unwrap(), None);
     assert!(store.refresh_token_state("fam1", "h0", now).await.unwrap().unwrap().current);
     assert_eq!(store.refresh_token_state("fam1", "nope", now).await.unwrap(), None);
@@ -299,6 +413,7 @@ async fn refresh_conformance(store: Arc<dyn SessionStore>) {
         successor: successor("x1", now),
         now,
         grace_secs: 10,
+        recheck_due_before: None,
     };
     assert_eq!(store.rotate_refresh_token(&foreign).await.unwrap(), RotateOutcome::WrongClient);
     foreign.client_id = "app".into();
@@ -306,8 +421,15 @@ async fn refresh_conformance(store: Arc<dyn SessionStore>) {
     assert_eq!(store.rotate_refresh_token(&foreign).await.unwrap(), RotateOutcome::ScopeWidened);
     assert!(store.refresh_token_state("fam1", "h0", now).await.unwrap().unwrap().current, "still current");
 
-    // Plain rotation (narrowing is allowed).
+    // An upstream recheck due (the family was checked before the limit): nothing is consumed, so
+    // a recheck that fails leaves the token usable. Checked at the limit is not due.
     foreign.scopes = Some(vec!["openid".into()]);
+    foreign.recheck_due_before = Some(now + 1);
+    assert_eq!(store.rotate_refresh_token(&foreign).await.unwrap(), RotateOutcome::RecheckDue(fam.clone()));
+    assert!(store.refresh_token_state("fam1", "h0", now).await.unwrap().unwrap().current, "still current");
+    foreign.recheck_due_before = Some(now);
+
+    // Plain rotation (narrowing is allowed).
     foreign.successor = successor("h1", now);
     match store.rotate_refresh_token(&foreign).await.unwrap() {
         RotateOutcome::Rotated(f) => assert_eq!(f, fam),
@@ -315,6 +437,28 @@ async fn refresh_conformance(store: Arc<dyn SessionStore>) {
     }
     assert!(!store.refresh_token_state("fam1", "h0", now).await.unwrap().unwrap().current);
     assert!(store.refresh_token_state("fam1", "h1", now).await.unwrap().unwrap().current);
+
+    // After a recheck updated the family, the same condition lets it rotate.
+    let fam7 = family("fam7", "u7", now);
+    assert!(create_family(&store, &fam7, &successor("r0", now)).await);
+    let mut due = RotateRequest {
+        family_id: "fam7".into(),
+        presented_hash: "r0".into(),
+        client_id: "app".into(),
+        scopes: None,
+        successor: successor("r1", now),
+        now,
+        grace_secs: 10,
+        recheck_due_before: Some(now + 1),
+    };
+    assert_eq!(store.rotate_refresh_token(&due).await.unwrap(), RotateOutcome::RecheckDue(fam7.clone()));
+    let rechecked = RefreshFamily { upstream_checked_at: now + 2, ..fam7.clone() };
+    assert!(store.update_refresh_family(&rechecked).await.unwrap());
+    assert_eq!(store.rotate_refresh_token(&due).await.unwrap(), RotateOutcome::Rotated(rechecked));
+    due.presented_hash = "r1".into();
+    due.successor = successor("r2", now);
+    due.recheck_due_before = Some(now + 3);
+    assert!(matches!(store.rotate_refresh_token(&due).await.unwrap(), RotateOutcome::RecheckDue(_)));
 
     // Rotation under contention: 100 concurrent rotations of h1 → exactly one successor installed,
     // every other caller gets that same successor, and no access token is lost.
@@ -358,7 +502,7 @@ async fn refresh_conformance(store: Arc<dyn SessionStore>) {
 
     // Idle and absolute expiry are judged at the caller's clock.
     let fam2 = family("fam2", "u1", now);
-    create_family(&store, &fam2, "b0", &successor("i0", now)).await;
+    create_family(&store, &fam2, &successor("i0", now)).await;
     assert_eq!(
         rotate(&store, "fam2", "i0", successor("i1", now + 601), now + 601).await.unwrap(),
         RotateOutcome::Invalid,
@@ -377,7 +521,7 @@ async fn refresh_conformance(store: Arc<dyn SessionStore>) {
     // A long-lived family remembers only the latest expiry of its access tokens: on reuse they are
     // denied until then (and the store does not grow by one per refresh).
     let fam5 = family("fam5", "u5", now);
-    create_family(&store, &fam5, "d0", &successor("k0", now)).await;
+    create_family(&store, &fam5, &successor("k0", now)).await;
     for (step, (presented, next)) in [("k0", "k1"), ("k1", "k2"), ("k2", "k3")].into_iter().enumerate() {
         let at = now + 500 * (step as i64 + 1);
         let outcome = rotate(&store, "fam5", presented, successor(next, at), at).await;
@@ -399,7 +543,7 @@ async fn refresh_conformance(store: Arc<dyn SessionStore>) {
     // instance). Neither call fails, and neither loses the other's write: the update's check time
     // stays, and so does each rotation's access-token expiry.
     let fam6 = family("fam6", "u6", now);
-    create_family(&store, &fam6, "f0", &successor("m0", now)).await;
+    create_family(&store, &fam6, &successor("m0", now)).await;
     let rotations = {
         let store = store.clone();
         tokio::spawn(async move {
@@ -422,7 +566,7 @@ async fn refresh_conformance(store: Arc<dyn SessionStore>) {
 
     // Update, user index, explicit revocation.
     let fam3 = family("fam3", "u9", now);
-    create_family(&store, &fam3, "c0", &successor("j0", now)).await;
+    create_family(&store, &fam3, &successor("j0", now)).await;
     let checked = RefreshFamily { upstream_checked_at: now + 5, ..fam3.clone() };
     assert!(store.update_refresh_family(&checked).await.unwrap());
     assert_eq!(store.get_refresh_family("fam3").await.unwrap(), Some(checked));
@@ -535,7 +679,11 @@ async fn sql_sweeper_conformance(directory: &Directory) {
     }
     assert_eq!(swept, before);
     assert_eq!(expired().await, 0);
-    assert_eq!(store.consume_code("alive").await.unwrap(), Some(code("u1")), "live rows survive");
+    assert_eq!(
+        store.redeem_code("alive", 60).await.unwrap(),
+        CodeRedemption::Redeemed(code("u1")),
+        "live rows survive"
+    );
 }
 
 async fn connect(url: &str) -> Directory {
@@ -566,7 +714,7 @@ async fn sql_legacy_family_rows_still_list_their_access_tokens(db: &sea_orm::Dat
     let store: Arc<dyn SessionStore> = Arc::new(SqlSessionStore::new(db.clone()));
     let now = chrono::Utc::now().timestamp();
     let fam = family("fam-legacy", "u-legacy", now);
-    create_family(&store, &fam, "fam-legacy.new", &successor("l0", now)).await;
+    create_family(&store, &fam, &successor("l0", now)).await;
     let old = serde_json::json!({
         "family": fam,
         "access_tokens": [{"jti": "old-live", "exp": now + 600}, {"jti": "old-gone", "exp": now - 5}],
@@ -588,7 +736,7 @@ async fn redis_legacy_families_still_list_their_access_tokens(ns: &RedisNamespac
     let store: Arc<dyn SessionStore> = Arc::new(RedisSessionStore::connect(&ns.settings()).await.unwrap());
     let now = chrono::Utc::now().timestamp();
     let fam = family("fam-legacy", "u-legacy", now);
-    create_family(&store, &fam, "fam-legacy.new", &successor("l0", now)).await;
+    create_family(&store, &fam, &successor("l0", now)).await;
     let client = common::redis_client(&ns.url).await.unwrap();
     let family_key = format!("{}rf:{{fam-legacy}}", ns.prefix);
     let access_key = format!("{}rfat:{{fam-legacy}}", ns.prefix);
@@ -704,7 +852,7 @@ async fn full_login_runs_on_postgres_and_redis() {
     })
     .await;
     login_and_exchange(&provider).await;
-    assert!(!ns.keys(&format!("{}sso:*", ns.prefix)).await.is_empty(), "the SSO session lives in Redis");
+    assert!(!ns.keys(&format!("{}ssn:*", ns.prefix)).await.is_empty(), "the SSO session lives in Redis");
     drop(provider);
     ns.drop().await;
     db.drop().await;

@@ -58,7 +58,8 @@ pub async fn authenticate(app: &App, token: &str) -> Result<Principal, ApiError>
         app.now(),
     )
     .map_err(|_| ApiError::unauthorized("the token is invalid, expired or not for this API"))?;
-    if app.sessions.is_access_token_denied(&claims.jti).await? {
+    let check = crate::store::DenyCheck { jti: &claims.jti, sub: &claims.sub, iat: claims.iat };
+    if app.sessions.is_access_token_denied(check).await? {
         return Err(ApiError::unauthorized("the token was revoked"));
     }
     let user = app.directory.user(&claims.sub).await?.filter(|u| !u.disabled);

@@ -15,7 +15,7 @@ use super::paths;
 use crate::app::App;
 use crate::directory::Client;
 use crate::random;
-use crate::store::{AuthRequest, PendingAuth, SsoSession};
+use crate::store::{AuthRequest, PendingAuth};
 use crate::web::{cookies, pages};
 
 /// A refusal at the authorization endpoint.
@@ -208,20 +208,13 @@ pub async fn validate(app: &App, params: &Params) -> Result<(Arc<Client>, Valida
     ))
 }
 
-/// The browser's SSO session, if it has a live one for an enabled user.
+/// The browser's SSO session, if its cookie proves one that is usable (absolute and idle
+/// lifetimes, by the protocol clock) for an enabled user.
 pub async fn current_session(app: &App, req: &Request) -> Result<Option<LoggedIn>, AuthorizeStoreError> {
-    let Some(sid) = app.cookies.get(req, cookies::SESSION) else {
+    let Some(session) = crate::login::session::proven(app, req).await.map_err(|_| AuthorizeStoreError)? else {
         return Ok(None);
     };
-    let Some(session): Option<SsoSession> =
-        app.sessions.get_sso_session(&sid).await.map_err(|_| AuthorizeStoreError)?
-    else {
-        return Ok(None);
-    };
-    // Absolute and idle lifetimes, judged by the protocol clock.
-    let now = app.now();
-    let idle = app.config.tokens.sso_session_idle_secs as i64;
-    if session.expires_at <= now || (session.last_seen_at > 0 && now - session.last_seen_at > idle) {
+    if !session.is_usable(app.now(), app.config.tokens.sso_session_idle_secs as i64) {
         return Ok(None);
     }
     let user = app.directory.user(&session.user_id).await.map_err(|_| AuthorizeStoreError)?;
@@ -276,27 +269,13 @@ pub async fn run(app: &App, req: &Request, params: &Params) -> Response {
     let too_old = |s: &LoggedIn| request.max_age.is_some_and(|max| now - s.auth_time >= max);
     let reusable = session.filter(|s| !validated.prompt_login && !too_old(s) && !hint_mismatch);
     match reusable {
+        // The session's idle clock restarts when the code is issued (`issue_code`).
         Some(login) => {
-            touch_session(app, &login.sid).await;
             finish_authorization(app, &client, request, login, validated.prompt_none, StatusCode::FOUND, &[]).await
         }
         None if validated.prompt_none => ErrorRedirect::new(&request, "login_required", "the user is not signed in")
             .into_response(app, StatusCode::FOUND),
         None => start_dingtalk_login(app, req, request).await,
-    }
-}
-
-/// The session was used: its idle clock starts again.
-async fn touch_session(app: &App, sid: &str) {
-    let result = async {
-        if let Some(mut session) = app.sessions.get_sso_session(sid).await? {
-            session.last_seen_at = app.now();
-            app.sessions.put_sso_session(&session).await?;
-        }
-        Ok::<_, crate::store::StoreError>(())
-    };
-    if let Err(e) = result.await {
-        tracing::warn!(error = %e, "cannot record SSO session use");
     }
 }
 

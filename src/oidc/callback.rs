@@ -1,7 +1,8 @@
 //! `GET /callback/dingtalk`: DingTalk sends the user back here (dingtalk-api.md §1.1).
 //!
 //! The `state` must name a PendingAuth started by this very browser (login-CSRF defence); then the
-//! DingTalk code is exchanged, corp membership confirmed, the user upserted and an SSO session begun.
+//! DingTalk code is exchanged, membership confirmed (`login::membership`, the rule every upstream
+//! recheck applies too), the user upserted and an SSO session begun.
 
 use std::sync::Arc;
 
@@ -13,8 +14,9 @@ use super::code::{ErrorRedirect, LoggedIn, finish_authorization};
 use super::params::Params;
 use crate::app::App;
 use crate::dingtalk::DingTalkError;
+use crate::login::membership::{self, Membership};
 use crate::random;
-use crate::store::{PendingAuth, SsoSession};
+use crate::store::PendingAuth;
 use crate::web::{cookies, pages};
 
 /// RFC 8176 `amr`: DingTalk confirms every login by an action of the user in DingTalk (scan and
@@ -69,28 +71,22 @@ pub async fn handle(app: &App, req: &Request, params: &Params) -> Response {
         Ok(identity) => identity,
         Err(e) => return dingtalk_failure(&e),
     };
+    let not_a_member = || {
+        ErrorRedirect::new(&request, "access_denied", "the DingTalk account is not a member of the organisation")
+            .into_response(app, StatusCode::FOUND)
+    };
     let member = match &app.config.dingtalk.corp_id {
         None => None,
         Some(corp_id) => {
             if identity.corp_id.as_deref() != Some(corp_id.as_str()) {
                 tracing::info!("DingTalk login from outside the configured corp refused");
-                return ErrorRedirect::new(
-                    &request,
-                    "access_denied",
-                    "the DingTalk account is not a member of the organisation",
-                )
-                .into_response(app, StatusCode::FOUND);
+                return not_a_member();
             }
-            match app.dingtalk.org_member(&identity.union_id).await {
-                Ok(Some(member)) => Some(member),
-                Ok(None) => {
-                    tracing::info!("DingTalk user is not a member of the configured corp");
-                    return ErrorRedirect::new(
-                        &request,
-                        "access_denied",
-                        "the DingTalk account is not a member of the organisation",
-                    )
-                    .into_response(app, StatusCode::FOUND);
+            match membership::check(&app.dingtalk, &identity.union_id).await {
+                Ok(Membership::Member(member)) => Some(member),
+                Ok(refused) => {
+                    tracing::info!(reason = refused.refusal().unwrap_or_default(), "DingTalk sign-in refused");
+                    return not_a_member();
                 }
                 Err(e) => return dingtalk_failure(&e),
             }
@@ -117,19 +113,14 @@ pub async fn handle(app: &App, req: &Request, params: &Params) -> Response {
         }
     };
     let auth_time = app.now();
-    let session = SsoSession {
-        id: random::token(),
-        user_id: user.id.clone(),
-        auth_time,
-        amr: vec![DINGTALK_AMR.to_string()],
-        clients: Vec::new(),
-        expires_at: auth_time + app.config.tokens.sso_session_ttl_secs as i64,
-        last_seen_at: auth_time,
-    };
-    if let Err(e) = app.sessions.put_sso_session(&session).await {
-        tracing::error!(error = %e, "cannot store SSO session");
-        return ErrorRedirect::temporarily_unavailable(&request).into_response(app, StatusCode::FOUND);
-    }
+    let (session, session_cookie) =
+        match crate::login::session::start(app, &user.id, auth_time, vec![DINGTALK_AMR.to_string()]).await {
+            Ok(started) => started,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot store SSO session");
+                return ErrorRedirect::temporarily_unavailable(&request).into_response(app, StatusCode::FOUND);
+            }
+        };
     let client = match app.directory.client_cached(&request.client_id).await {
         Ok(Some(client)) => client,
         Ok(None) => return bad_login("The application was removed while you were signing in."),
@@ -139,7 +130,7 @@ pub async fn handle(app: &App, req: &Request, params: &Params) -> Response {
         }
     };
     let cookies = [
-        app.cookies.set(cookies::SESSION, &session.id, Some(app.config.tokens.sso_session_ttl_secs)),
+        session_cookie,
         // The binding has served its purpose.
         app.cookies.set(cookies::BROWSER_BINDING, "", Some(0)),
     ];

@@ -8,12 +8,8 @@ use super::paths;
 use crate::app::App;
 use crate::directory::{Client, User};
 use crate::random;
-use crate::store::{AuthCode, AuthRequest, ConsentRequest, StoreError};
+use crate::store::{AuthCode, AuthRequest, ConsentRequest};
 use crate::web::pages;
-
-// A dependency outage during the flow answers a 503 page (the brief: outages are a fast 503 the
-// user can retry) rather than RFC 6749 §4.1.2.1's `temporarily_unavailable` redirect, which would
-// end the user's attempt at the client.
 
 /// An authorization error the client hears about at its (already validated) redirect URI.
 #[derive(Debug, Clone, PartialEq)]
@@ -173,6 +169,20 @@ pub async fn finish_authorization(
 
 /// Issues a single-use code (stored under its hash) and redirects with `code`, `state`, `iss`.
 pub async fn issue_code(app: &App, request: &AuthRequest, login: &LoggedIn, status: StatusCode) -> Response {
+    // The session was used (its idle clock restarts) and the client joins it, for logout — in
+    // one atomic step that fails if a logout ended the session since it was read: no code is
+    // then issued for a session that no longer exists.
+    match app.sessions.note_sso_session_use(&login.sid, app.now(), Some(&request.client_id)).await {
+        Ok(true) => {}
+        Ok(false) => {
+            return ErrorRedirect::new(request, "login_required", "the sign-in session has ended; sign in again")
+                .into_response(app, status);
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "cannot record the client in the SSO session");
+            return ErrorRedirect::temporarily_unavailable(request).into_response(app, status);
+        }
+    }
     let code = random::token();
     let record = AuthCode {
         request: request.clone(),
@@ -186,24 +196,10 @@ pub async fn issue_code(app: &App, request: &AuthRequest, login: &LoggedIn, stat
         tracing::error!(error = %e, "cannot store authorization code");
         return ErrorRedirect::temporarily_unavailable(request).into_response(app, status);
     }
-    if let Err(e) = remember_client_in_session(app, &login.sid, &request.client_id).await {
-        // Only logout fan-out depends on this list; the login itself is sound.
-        tracing::warn!(error = %e, "cannot record client in SSO session");
-    }
     let mut pairs = vec![("code", code.as_str())];
     if let Some(state) = &request.state {
         pairs.push(("state", state));
     }
     pairs.push(("iss", &app.issuer));
     redirect(status, &append_query(&request.redirect_uri, &pairs), &[])
-}
-
-async fn remember_client_in_session(app: &App, sid: &str, client_id: &str) -> Result<(), StoreError> {
-    if let Some(mut session) = app.sessions.get_sso_session(sid).await?
-        && !session.clients.iter().any(|c| c == client_id)
-    {
-        session.clients.push(client_id.to_string());
-        app.sessions.put_sso_session(&session).await?;
-    }
-    Ok(())
 }

@@ -10,7 +10,7 @@ use poem::{Body, Request, Response, handler};
 use super::code::{ErrorRedirect, LoggedIn, issue_code};
 use crate::app::App;
 use crate::random;
-use crate::web::{cookies, pages};
+use crate::web::pages;
 
 fn forbidden() -> Response {
     pages::error_page(
@@ -28,6 +28,15 @@ pub async fn consent(req: &Request, body: Body, app: Data<&Arc<App>>) -> Respons
     let (Some(consent_id), Some(csrf_token)) = (params.get("consent_id"), params.get("csrf_token")) else {
         return forbidden();
     };
+    // The browser must prove the session the consent page was shown in (its cookie's secret), not
+    // merely name it. Read before the consent request is taken, so an outage changes nothing.
+    let session = match crate::login::session::proven(&app, req).await {
+        Ok(session) => session,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot load SSO session");
+            return pages::unavailable_page();
+        }
+    };
     let consent = match app.sessions.take_consent_request(consent_id).await {
         Ok(Some(c)) => c,
         Ok(None) => {
@@ -42,10 +51,7 @@ pub async fn consent(req: &Request, body: Body, app: Data<&Arc<App>>) -> Respons
             return pages::unavailable_page();
         }
     };
-    let same_session = app
-        .cookies
-        .get(req, cookies::SESSION)
-        .is_some_and(|sid| random::secure_eq(sid.as_bytes(), consent.sid.as_bytes()));
+    let same_session = session.is_some_and(|s| s.id == consent.sid);
     let csrf_ok = random::secure_eq(random::hash(csrf_token).as_bytes(), consent.csrf_hash.as_bytes());
     if !same_session || !csrf_ok {
         tracing::warn!("consent form refused: CSRF token or session mismatch");

@@ -144,7 +144,7 @@ async fn access_token(app: &App, caller: &Client, token: &str) -> anyhow::Result
         return Ok(None);
     };
     let claims = &verified.claims;
-    if app.is_access_token_denied(&claims.jti).await? || !may_see(app, caller, &claims.client_id).await? {
+    if app.is_access_token_denied(claims).await? || !may_see(app, caller, &claims.client_id).await? {
         return Ok(Some(INACTIVE.to_vec()));
     }
     Ok(Some(body_of(&Introspection {

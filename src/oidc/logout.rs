@@ -16,9 +16,10 @@ use crate::app::App;
 use crate::random;
 use crate::store::SsoSession;
 use crate::tokens::verify_id_token_hint;
-use crate::web::{cookies, pages};
+use crate::web::pages;
 
-/// A logout waiting for the user's confirmation (kept in the session store's cache).
+/// A logout waiting for the user's confirmation (kept in the session store's cache). It names the
+/// session by its public id: the browser proves it again with its cookie when it confirms.
 #[derive(Debug, Serialize, Deserialize)]
 struct PendingLogout {
     sid: String,
@@ -134,37 +135,30 @@ pub async fn confirm(req: &Request, body: Body, app: Data<&Arc<App>>) -> Respons
             return pages::unavailable_page();
         }
     };
-    let same_session = app
-        .cookies
-        .get(req, cookies::SESSION)
-        .is_some_and(|sid| random::secure_eq(sid.as_bytes(), pending.sid.as_bytes()));
+    let session = match current_session(app, req).await {
+        Ok(session) => session,
+        Err(()) => return pages::unavailable_page(),
+    };
+    let same_session = session.as_ref().is_some_and(|s| s.id == pending.sid);
     if !same_session || !random::secure_eq(random::hash(csrf).as_bytes(), pending.csrf_hash.as_bytes()) {
         tracing::warn!("logout confirmation refused: CSRF token or session mismatch");
         return forbidden();
     }
     let _ = app.sessions.put_cached(&pending_key(id), "", 0).await;
-    match app.sessions.get_sso_session(&pending.sid).await {
-        Ok(Some(session)) => {
-            if end_session(app, &session).await.is_err() {
-                return pages::unavailable_page();
-            }
-        }
-        Ok(None) => {}
-        Err(_) => return pages::unavailable_page(),
+    if let Some(session) = session
+        && end_session(app, &session).await.is_err()
+    {
+        return pages::unavailable_page();
     }
     // RFC 9700 §4.12: 303 after a form POST.
     finish(app, pending.redirect, pending.state, StatusCode::SEE_OTHER)
 }
 
+/// The session the cookie proves, idle or not: logging out ends whatever still exists.
 async fn current_session(app: &App, req: &Request) -> Result<Option<SsoSession>, ()> {
-    let Some(sid) = app.cookies.get(req, cookies::SESSION) else { return Ok(None) };
-    match app.sessions.get_sso_session(&sid).await {
-        Ok(session) => Ok(session.filter(|s| s.expires_at > app.now())),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot load SSO session");
-            Err(())
-        }
-    }
+    crate::login::session::proven(app, req).await.map_err(|e| {
+        tracing::error!(error = %e, "cannot load SSO session");
+    })
 }
 
 /// Ends the session, then tries to deliver the back-channel notifications before answering, so
@@ -195,7 +189,7 @@ async fn end_session(app: &App, session: &SsoSession) -> Result<(), ()> {
 }
 
 fn finish(app: &App, redirect_to: Option<String>, state: Option<String>, status: StatusCode) -> Response {
-    let clear = [app.cookies.set(cookies::SESSION, "", Some(0))];
+    let clear = [crate::login::session::clear_cookie(app)];
     match redirect_to {
         Some(uri) => {
             let location = match &state {

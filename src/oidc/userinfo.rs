@@ -75,7 +75,7 @@ async fn run(app: &App, req: &Request, body: Body) -> Result<Vec<u8>, BearerErro
         .map_err(|_| BearerError::InvalidToken("the access token is invalid or expired"))?;
     let claims = &verified.claims;
     // RFC 7009 §2.1: a revoked access token stops working.
-    match app.is_access_token_denied(&claims.jti).await {
+    match app.is_access_token_denied(claims).await {
         Ok(false) => {}
         Ok(true) => return Err(BearerError::InvalidToken("the access token was revoked")),
         Err(e) => {

@@ -78,10 +78,18 @@ pub struct AuthCode {
     pub issued_at: i64,
 }
 
-/// The browser's single-sign-on session; `id` is the `sid` claim.
+/// The browser's single-sign-on session. `id` is its public identifier: the `sid` claim of ID
+/// tokens, access tokens, introspection answers and logout tokens, shown to relying parties and
+/// admins (Back-Channel Logout 1.0 §2.1), so it is never a credential. The browser proves the
+/// session with a separate secret (RFC 6749 §10.3, §10.8), carried in the cookie
+/// `<id>.<secret>` (see `login::session`); only the secret's SHA-256 is stored.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SsoSession {
     pub id: String,
+    /// SHA-256 of the session secret (base64url). Empty in records written before sessions had a
+    /// secret: those never match a cookie.
+    #[serde(default)]
+    pub secret_hash: String,
     pub user_id: String,
     pub auth_time: i64,
     pub amr: Vec<String>,
@@ -157,6 +165,11 @@ pub struct RotateRequest {
     /// Protocol time (an injectable clock).
     pub now: i64,
     pub grace_secs: u64,
+    /// When the family's user was last confirmed upstream before this time, a current token is
+    /// not rotated: the answer is [`RotateOutcome::RecheckDue`] and nothing changes, so the
+    /// recheck's reads happen before anything is consumed (a failed recheck then leaves the token
+    /// usable). `None`: no recheck is due whatever the family says.
+    pub recheck_due_before: Option<i64>,
 }
 
 /// What one atomic rotation decided.
@@ -174,6 +187,9 @@ pub enum RotateOutcome {
     WrongClient,
     /// The scopes asked for exceed the family's; nothing was changed.
     ScopeWidened,
+    /// The token is current but the family's upstream check is older than
+    /// `recheck_due_before`; nothing was changed.
+    RecheckDue(RefreshFamily),
 }
 
 /// A revoked family, and how long its access tokens must stay denied.
@@ -196,13 +212,54 @@ pub struct RefreshTokenState {
     pub current: bool,
 }
 
-/// What a redeemed authorization code produced, remembered so that a replay of the code can revoke
-/// it (RFC 6749 §4.1.2).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct CodeGrant {
-    pub client_id: String,
-    pub family_id: Option<String>,
-    pub access_token: IssuedAccessToken,
+/// What presenting an authorization code did (RFC 6749 §4.1.2: single use, and a replay revokes
+/// what the code issued). Redeeming a code replaces it, in one atomic step, with a redemption record
+/// that lives as long as the tokens it may issue: "consumed, tokens pending". What those tokens are
+/// is fixed by the code itself ([`code_grant_id`]), so a replay can revoke them whether or not the
+/// first redemption has finished, and a first redemption that a replay overtook cannot complete.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CodeRedemption {
+    /// The code was live and is now redeemed; its grant is pending until
+    /// [`SessionStore::complete_code_grant`] (or [`SessionStore::release_code`] puts it back).
+    Redeemed(AuthCode),
+    /// The code had been redeemed before: the redemption is now revoked, so a pending grant will
+    /// not complete. The caller revokes what it may have issued (family and access tokens named
+    /// by [`code_grant_id`]).
+    Replayed,
+    /// No such code (unknown, expired, or a replay already handled).
+    Unknown,
+}
+
+/// What completing a redeemed code's grant did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeGrantCompletion {
+    /// The refresh family exists now.
+    Created,
+    /// A replay revoked the redemption first: nothing was created, and what the code issues is
+    /// revoked (the first redemption still answers: RFC 6749 §4.1.2 denies the replay, not the
+    /// first use, but its tokens are dead).
+    Revoked,
+    /// The SSO session the family would be bound to has ended: nothing was created.
+    SessionEnded,
+}
+
+/// The identifier everything a code issues is named after: the refresh family's id, and the
+/// access token's `jti` (the `jti` itself for a grant without a family, `<id>.<random>` with one).
+/// Derived from the code's hash, so a replay of the code finds them without a record of what the
+/// first redemption did, and no two codes share it (128 bits of SHA-256).
+pub fn code_grant_id(code_hash: &str) -> String {
+    let mut id = crate::random::hash(&format!("dingtalk-oidc code grant\0{code_hash}"));
+    id.truncate(22);
+    id
+}
+
+/// What the access-token denylist needs of a token: its `jti` (and the family it names), and whose
+/// it is and when it was issued (a user's tokens issued up to a time can be denied at once).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DenyCheck<'a> {
+    pub jti: &'a str,
+    pub sub: &'a str,
+    pub iat: i64,
 }
 
 /// A back-channel logout notification waiting to be delivered (Back-Channel Logout 1.0 §2.5).
@@ -253,27 +310,36 @@ pub trait SessionStore: Send + Sync {
     async fn take_consent_request(&self, id: &str) -> Result<Option<ConsentRequest>, StoreError>;
 
     async fn put_code(&self, code_hash: &str, code: &AuthCode, ttl_secs: u64) -> Result<(), StoreError>;
-    /// RFC 6749 §4.1.2: single use, enforced atomically (get-and-delete).
-    async fn consume_code(&self, code_hash: &str) -> Result<Option<AuthCode>, StoreError>;
+    /// RFC 6749 §4.1.2: single use, decided atomically. A live code becomes a redemption record
+    /// kept for `remember_secs`; a redeemed one is a replay and its redemption is revoked.
+    async fn redeem_code(&self, code_hash: &str, remember_secs: u64) -> Result<CodeRedemption, StoreError>;
+    /// Completes a pending redemption, atomically: creates the refresh family (with its first
+    /// token) unless a replay revoked the redemption meanwhile, or — with `session` — the SSO session
+    /// the family is bound to has ended.
+    async fn complete_code_grant(
+        &self,
+        code_hash: &str,
+        family: &RefreshFamily,
+        first: &RefreshSuccessor,
+        session: Option<&str>,
+    ) -> Result<CodeGrantCompletion, StoreError>;
+    /// Undoes a redemption that could not be completed (a dependency failed): the code is usable
+    /// again for `ttl_secs` (what was left of its life), if the redemption is still pending and
+    /// created nothing. A request answered 503 then leaves the code as it found it.
+    async fn release_code(&self, code_hash: &str, code: &AuthCode, ttl_secs: i64) -> Result<(), StoreError>;
 
     async fn put_sso_session(&self, session: &SsoSession) -> Result<(), StoreError>;
     async fn get_sso_session(&self, sid: &str) -> Result<Option<SsoSession>, StoreError>;
-    async fn delete_sso_session(&self, sid: &str) -> Result<(), StoreError>;
+    /// The session was used at `now` (its idle clock restarts), and `client`, if any, received a
+    /// code in it. Atomic, and only while the session lives: false when it has ended (so a session
+    /// ended by a logout is never written back by a request that read it before).
+    async fn note_sso_session_use(&self, sid: &str, now: i64, client: Option<&str>) -> Result<bool, StoreError>;
+    /// Ends the session; returns it as it was when it ended (with every client it had by then).
+    async fn delete_sso_session(&self, sid: &str) -> Result<Option<SsoSession>, StoreError>;
     async fn sso_sessions_of_user(&self, user_id: &str) -> Result<Vec<SsoSession>, StoreError>;
     /// Ends every SSO session of the user and empties the user's index; returns what was ended.
     async fn revoke_user_sessions(&self, user_id: &str) -> Result<Vec<SsoSession>, StoreError>;
 
-    /// Records what a redeemed code produced, in one round trip: the refresh family it started, if
-    /// any (created with its first refresh token, stored by hash, and first access token), and the
-    /// grant itself, remembered for `remember_secs` so a replay of the code can revoke it
-    /// (RFC 6749 §4.1.2). The family is created atomically.
-    async fn record_code_grant(
-        &self,
-        code_hash: &str,
-        grant: &CodeGrant,
-        remember_secs: u64,
-        family: Option<(&RefreshFamily, &RefreshSuccessor)>,
-    ) -> Result<(), StoreError>;
     /// Rotation and reuse detection in ONE atomic operation (design.md §3). Idle and absolute
     /// expiry are judged at `now` (an injectable clock); store TTLs only collect garbage.
     async fn rotate_refresh_token(&self, request: &RotateRequest) -> Result<RotateOutcome, StoreError>;
@@ -290,9 +356,6 @@ pub trait SessionStore: Send + Sync {
     /// Revokes a family: its tokens stop working at once. `None` if it did not exist.
     async fn revoke_refresh_family(&self, family_id: &str) -> Result<Option<RevokedFamily>, StoreError>;
     async fn refresh_families_of_user(&self, user_id: &str) -> Result<Vec<RefreshFamily>, StoreError>;
-
-    /// Takes what a redeemed code produced (at most once).
-    async fn take_code_grant(&self, code_hash: &str) -> Result<Option<CodeGrant>, StoreError>;
 
     /// Queues a back-channel logout notification, due (claimable) at `due_at`: at once for the
     /// delivery worker, or later when the caller delivers it itself first (the logout request).
@@ -314,10 +377,21 @@ pub trait SessionStore: Send + Sync {
     async fn deny_access_token(&self, jti: &str, exp: i64) -> Result<(), StoreError>;
     /// Denylists every access token of a family (those whose `jti` names it) until `until`.
     async fn deny_family_access_tokens(&self, family_id: &str, until: i64) -> Result<(), StoreError>;
-    /// Whether the `jti`, or the family it names, is denylisted: one round trip.
-    async fn is_access_token_denied(&self, jti: &str) -> Result<bool, StoreError>;
+    /// Denylists every access token of a user issued at or before `issued_until` (RFC 7662 §2.2: a
+    /// disabled user's tokens are no longer active), remembered until `keep_until`, when the last
+    /// of them has expired.
+    async fn deny_user_access_tokens(
+        &self,
+        user_id: &str,
+        issued_until: i64,
+        keep_until: i64,
+    ) -> Result<(), StoreError>;
+    /// Whether the token is denylisted by its `jti`, by the family it names, or as one of its
+    /// user's denied tokens: one round trip.
+    async fn is_access_token_denied(&self, token: DenyCheck<'_>) -> Result<bool, StoreError>;
 
-    /// A small shared cache (the DingTalk app token) with a TTL.
+    /// A small shared cache with a TTL (the DingTalk app token, sealed by its user; pending logout
+    /// confirmations). Values are stored as given: never put a usable credential here.
     async fn put_cached(&self, name: &str, value: &str, ttl_secs: u64) -> Result<(), StoreError>;
     async fn get_cached(&self, name: &str) -> Result<Option<String>, StoreError>;
 

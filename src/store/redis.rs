@@ -1,8 +1,19 @@
 //! The Redis SessionStore (fred). Every key has a TTL and the configured prefix; nothing outside
-//! the prefix is read or written. Single use is GETDEL; rotation with reuse detection is one Lua
-//! script loaded once and called by SHA. Keys of one refresh family share a hash tag (`{family}`)
-//! so the script also runs on Redis Cluster.
+//! the prefix is read or written. Single use is GETDEL or a script; rotation with reuse detection
+//! is one Lua script loaded once and called by SHA. Keys of one refresh family share a hash tag
+//! (`{family}`), and so do a code and everything it issues, so the scripts also run on Redis
+//! Cluster.
+//!
+//! **A 503 changes nothing.** A command that times out on our side is still in Redis's input
+//! buffer: a Redis that stalled (paused, swapping, a long fork) runs it when it resumes, after the
+//! caller was told `temporarily_unavailable`. The scripts that consume something on the token
+//! path (code redemption and completion, refresh rotation) therefore carry a deadline on Redis's
+//! own clock (`TIME`, estimated from the offset measured at connect and refreshed each minute)
+//! and do nothing once it has passed: half the command timeout after the request was sent, so
+//! an answer from a script that did run still arrives before the caller gives up.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -12,31 +23,43 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::{
-    AuthCode, CodeGrant, ConsentRequest, IssuedAccessToken, LogoutDelivery, PendingAuth, RefreshFamily,
-    RefreshSuccessor, RefreshTokenState, RevokedFamily, RotateOutcome, RotateRequest, SessionStore, SsoSession,
-    StoreError, access_token_family,
+    AuthCode, CodeGrantCompletion, CodeRedemption, ConsentRequest, DenyCheck, IssuedAccessToken, LogoutDelivery,
+    PendingAuth, RefreshFamily, RefreshSuccessor, RefreshTokenState, RevokedFamily, RotateOutcome, RotateRequest,
+    SessionStore, SsoSession, StoreError, access_token_family, code_grant_id,
 };
+
+/// Prepended to every script that must not act after its caller gave up: ARGV[1] is the deadline
+/// in milliseconds on Redis's clock ('' for none); past it the script returns {-1} at once.
+/// `replicate_commands` lets a script that read `TIME` write on Redis 3.2–4 (the default since 5).
+const DEADLINE_LUA: &str = r#"
+if ARGV[1] ~= '' then
+  if redis.replicate_commands then redis.replicate_commands() end
+  local t = redis.call('TIME')
+  if tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) > tonumber(ARGV[1]) then return {-1} end
+end
+"#;
 
 /// KEYS: family, presented token, successor token, family access tokens (a sorted set written by
 /// versions before the family-wide denial; only read now).
-/// ARGV: now, grace, successor hash, sealed successor, idle ttl, access exp, client id, requested
-/// scopes ('' when none were asked for).
-/// Returns {0} invalid, {1, family} rotated, {2, family, sealed} retry, {3, family, access exp,
-/// live recorded access...} reused, {4} another client's token, {5} scopes widened.
+/// ARGV: deadline, now, grace, successor hash, sealed successor, idle ttl, access exp, client id,
+/// requested scopes ('' when none were asked for), recheck due before ('' for none).
+/// Returns {-1} too late, {0} invalid, {1, family} rotated, {2, family, sealed} retry, {3, family,
+/// access exp, live recorded access...} reused, {4} another client's token, {5} scopes widened,
+/// {6, family} upstream recheck due.
 ///
 /// Times are the protocol clock's (ARGV now); the records' Redis TTLs are the family's remaining
 /// life on that clock, so no PTTL read is needed.
 const ROTATE_LUA: &str = r#"
-local now = tonumber(ARGV[1])
-local fam = redis.call('HMGET', KEYS[1], 'j', 'exp', 'c', 'sc', 'ae')
+local now = tonumber(ARGV[2])
+local fam = redis.call('HMGET', KEYS[1], 'j', 'exp', 'c', 'sc', 'ae', 'uc')
 if not fam[1] then return {0} end
 local fam_end = tonumber(fam[2])
 if now >= fam_end then return {0} end
-if fam[3] ~= ARGV[7] then return {4} end
-if ARGV[8] ~= '' then
+if fam[3] ~= ARGV[8] then return {4} end
+if ARGV[9] ~= '' then
   local have = {}
   for s in string.gmatch(fam[4], '%S+') do have[s] = true end
-  for s in string.gmatch(ARGV[8], '%S+') do
+  for s in string.gmatch(ARGV[9], '%S+') do
     if not have[s] then return {5} end
   end
 end
@@ -45,46 +68,118 @@ if not tok[1] then return {0} end
 local fam_ms = (fam_end - now) * 1000
 -- The family's access tokens are denied together, by family; it only remembers until when.
 local function remember_access()
-  if tonumber(ARGV[6]) > (tonumber(fam[5]) or 0) then redis.call('HSET', KEYS[1], 'ae', ARGV[6]) end
+  if tonumber(ARGV[7]) > (tonumber(fam[5]) or 0) then redis.call('HSET', KEYS[1], 'ae', ARGV[7]) end
 end
 if not tok[2] then
   if now >= tonumber(tok[1]) then return {0} end
+  if ARGV[10] ~= '' then
+    -- Families written before 'uc' existed keep the time in their JSON only.
+    local checked = tonumber(fam[6]) or tonumber(cjson.decode(fam[1]).upstream_checked_at) or 0
+    if checked < tonumber(ARGV[10]) then return {6, fam[1]} end
+  end
   -- The rotated token is remembered for the family's life, to detect its reuse.
-  redis.call('HSET', KEYS[2], 's', ARGV[3], 'sealed', ARGV[4], 'at', ARGV[1])
+  redis.call('HSET', KEYS[2], 's', ARGV[4], 'sealed', ARGV[5], 'at', ARGV[2])
   redis.call('PEXPIRE', KEYS[2], fam_ms)
-  local idle = tonumber(ARGV[5])
+  local idle = tonumber(ARGV[6])
   redis.call('HSET', KEYS[3], 'ie', tostring(math.min(now + idle, fam_end)))
   redis.call('PEXPIRE', KEYS[3], math.max(math.min(idle * 1000, fam_ms), 1))
   remember_access()
   return {1, fam[1]}
 end
-if now - tonumber(tok[4]) <= tonumber(ARGV[2]) then
+if now - tonumber(tok[4]) <= tonumber(ARGV[3]) then
   remember_access()
   return {2, fam[1], tok[3]}
 end
-local access = redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. ARGV[1], '+inf')
+local access = redis.call('ZRANGEBYSCORE', KEYS[4], '(' .. ARGV[2], '+inf')
 redis.call('DEL', KEYS[1], KEYS[4])
 local out = {3, fam[1], fam[5] or '0'}
 for _, a in ipairs(access) do table.insert(out, a) end
 return out
 "#;
 
-/// KEYS: family, first token.
-/// ARGV: family json, family end, client id, scopes, first token's idle end, first access token's
-/// exp, now. Creates the family in one step; TTLs are remaining lives on the protocol clock (ARGV
-/// now), as in the rotation script.
-const CREATE_FAMILY_LUA: &str = r#"
-local now = tonumber(ARGV[7])
-local fam_end = tonumber(ARGV[2])
-if fam_end <= now then return 0 end
-redis.call('HSET', KEYS[1], 'j', ARGV[1], 'exp', ARGV[2], 'c', ARGV[3], 'sc', ARGV[4], 'ae', ARGV[6])
-redis.call('PEXPIRE', KEYS[1], (fam_end - now) * 1000)
-local idle_end = tonumber(ARGV[5])
+/// KEYS: code, redemption. ARGV: deadline, remember ms.
+/// Returns {-1} too late, {1, code json} redeemed, {2} replayed (the redemption is now revoked),
+/// {0} unknown. The redemption record is 'p' (pending or completed) or 'x' (revoked by a replay).
+const REDEEM_LUA: &str = r#"
+local code = redis.call('GET', KEYS[1])
+if code then
+  redis.call('DEL', KEYS[1])
+  redis.call('SET', KEYS[2], 'p', 'PX', tonumber(ARGV[2]))
+  return {1, code}
+end
+if redis.call('GET', KEYS[2]) == 'p' then
+  redis.call('SET', KEYS[2], 'x', 'KEEPTTL')
+  return {2}
+end
+return {0}
+"#;
+
+/// KEYS: redemption, family, first token, and the SSO session (unless on a cluster, where it lives
+/// in another slot and is checked after).
+/// ARGV: deadline, family json, family end, client id, scopes, first token's idle end, first access
+/// token's exp, now, upstream checked at.
+/// Creates the family in one step, only while the redemption is pending and the session lives.
+/// TTLs are remaining lives on the protocol clock (ARGV now), as in the rotation script.
+/// Returns {-1} too late, {1} created, {0} revoked by a replay, {2} the session ended.
+const COMPLETE_LUA: &str = r#"
+if redis.call('GET', KEYS[1]) ~= 'p' then return {0} end
+if KEYS[4] and redis.call('EXISTS', KEYS[4]) == 0 then return {2} end
+local now = tonumber(ARGV[8])
+local fam_end = tonumber(ARGV[3])
+if fam_end <= now then return {0} end
+redis.call('HSET', KEYS[2], 'j', ARGV[2], 'exp', ARGV[3], 'c', ARGV[4], 'sc', ARGV[5], 'ae', ARGV[7], 'uc', ARGV[9])
+redis.call('PEXPIRE', KEYS[2], (fam_end - now) * 1000)
+local idle_end = tonumber(ARGV[6])
 if idle_end > now then
-  redis.call('HSET', KEYS[2], 'ie', ARGV[5])
-  redis.call('PEXPIRE', KEYS[2], (idle_end - now) * 1000)
+  redis.call('HSET', KEYS[3], 'ie', ARGV[6])
+  redis.call('PEXPIRE', KEYS[3], (idle_end - now) * 1000)
+end
+return {1}
+"#;
+
+/// KEYS: redemption, family, code. ARGV: code json, ttl ms. A pending redemption that created
+/// nothing becomes the code again.
+const RELEASE_LUA: &str = r#"
+if redis.call('GET', KEYS[1]) ~= 'p' then return 0 end
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('DEL', KEYS[1])
+if tonumber(ARGV[2]) > 0 then redis.call('SET', KEYS[3], ARGV[1], 'PX', tonumber(ARGV[2])) end
+return 1
+"#;
+
+/// KEYS: session. ARGV: session json, expire-at (Unix seconds), last use, clients
+/// (space-separated). A session is a hash: 'j' its record as created, 'ls' its last use and 'c'
+/// its clients, which `SESSION_USE_LUA` updates in place.
+const SESSION_PUT_LUA: &str = r#"
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'j', ARGV[1], 'ls', ARGV[3], 'c', ARGV[4])
+redis.call('EXPIREAT', KEYS[1], tonumber(ARGV[2]))
+return 1
+"#;
+
+/// KEYS: session. ARGV: now, client ('' for none). Returns 0 when the session is gone.
+const SESSION_USE_LUA: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if tonumber(ARGV[1]) > (tonumber(redis.call('HGET', KEYS[1], 'ls')) or 0) then
+  redis.call('HSET', KEYS[1], 'ls', ARGV[1])
+end
+if ARGV[2] ~= '' then
+  local clients = redis.call('HGET', KEYS[1], 'c') or ''
+  for c in string.gmatch(clients, '%S+') do
+    if c == ARGV[2] then return 1 end
+  end
+  if clients == '' then clients = ARGV[2] else clients = clients .. ' ' .. ARGV[2] end
+  redis.call('HSET', KEYS[1], 'c', clients)
 end
 return 1
+"#;
+
+/// KEYS: session. Returns {json, last seen, clients} and deletes it, or {} if gone.
+const SESSION_TAKE_LUA: &str = r#"
+local v = redis.call('HMGET', KEYS[1], 'j', 'ls', 'c')
+if not v[1] then return {} end
+redis.call('DEL', KEYS[1])
+return v
 "#;
 
 /// KEYS: family, family access-token set (older versions'). Returns {} or {family, access exp,
@@ -99,10 +194,10 @@ for _, a in ipairs(access) do table.insert(out, a) end
 return out
 "#;
 
-/// KEYS: family. ARGV: json. Replaces the family record if it still exists.
+/// KEYS: family. ARGV: json, upstream checked at. Replaces the family record if it still exists.
 const UPDATE_FAMILY_LUA: &str = r#"
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], 'j', ARGV[1])
+redis.call('HSET', KEYS[1], 'j', ARGV[1], 'uc', ARGV[2])
 return 1
 "#;
 
@@ -176,7 +271,16 @@ pub struct RedisSettings {
 pub struct RedisSessionStore {
     pool: Pool,
     prefix: String,
-    create_family: Script,
+    /// Redis Cluster: keys of different hash tags live on different nodes, so no script may
+    /// touch two of them.
+    cluster: bool,
+    clock: RedisClock,
+    redeem: Script,
+    complete: Script,
+    release: Script,
+    session_put: Script,
+    session_use: Script,
+    session_take: Script,
     rotate: Script,
     revoke: Script,
     update_family: Script,
@@ -190,6 +294,76 @@ pub struct RedisSessionStore {
 fn unavailable(err: Error) -> StoreError {
     crate::metrics::store_error("redis");
     StoreError::Unavailable(err.to_string())
+}
+
+/// A script that found its deadline passed: it did nothing, and the caller answers 503.
+fn too_late() -> StoreError {
+    crate::metrics::store_error("redis");
+    StoreError::Unavailable("redis answered after the request's deadline; nothing was changed".into())
+}
+
+fn millis_now() -> i64 {
+    i64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(i64::MAX)
+}
+
+/// Where Redis's clock stands against ours, for deadlines the scripts check with `TIME`.
+struct RedisClock {
+    /// Redis time minus local time, in milliseconds.
+    offset_ms: Arc<AtomicI64>,
+    /// When the offset was last measured (local milliseconds).
+    measured_at: Arc<AtomicI64>,
+    /// How long after sending a script may still act: half the command timeout, so that its
+    /// answer still reaches a caller that waits the whole timeout.
+    budget_ms: i64,
+}
+
+/// How often the offset is measured again (clocks drift; NTP steps).
+const CLOCK_REMEASURE_MS: i64 = 60_000;
+/// A `TIME` answer slower than this says little about the offset; it is not used.
+const CLOCK_MAX_ROUND_TRIP_MS: i64 = 50;
+
+impl RedisClock {
+    /// One `TIME` round trip: the offset assumes the answer was read halfway through it.
+    async fn measure(client: &Client) -> Result<Option<i64>, Error> {
+        let sent = millis_now();
+        let time: Vec<String> =
+            client.custom(fred::types::CustomCommand::new_static("TIME", None, false), Vec::<String>::new()).await?;
+        let received = millis_now();
+        let (Some(secs), Some(micros)) =
+            (time.first().and_then(|s| s.parse::<i64>().ok()), time.get(1).and_then(|s| s.parse::<i64>().ok()))
+        else {
+            return Ok(None);
+        };
+        if received - sent > CLOCK_MAX_ROUND_TRIP_MS {
+            return Ok(None);
+        }
+        Ok(Some(secs * 1000 + micros / 1000 - (sent + received) / 2))
+    }
+
+    /// The deadline of a script sent now, on Redis's clock; measures the offset again in the
+    /// background when it is old.
+    fn deadline(&self, pool: &Pool) -> String {
+        let now = millis_now();
+        if now - self.measured_at.load(Ordering::Relaxed) > CLOCK_REMEASURE_MS {
+            self.measured_at.store(now, Ordering::Relaxed);
+            let (client, offset) = (pool.next().clone(), self.offset_ms.clone());
+            tokio::spawn(async move {
+                if let Ok(Some(measured)) = RedisClock::measure(&client).await {
+                    offset.store(measured, Ordering::Relaxed);
+                }
+            });
+        }
+        (now + self.offset_ms.load(Ordering::Relaxed) + self.budget_ms).to_string()
+    }
+}
+
+/// The first member of a script's reply, as a number (-1 = too late).
+fn reply_code(reply: &[Value]) -> i64 {
+    reply.first().and_then(|v| v.as_i64()).unwrap_or(0)
+}
+
+fn corrupt(what: &str) -> StoreError {
+    StoreError::Corrupt(what.to_string())
 }
 
 fn decode<T: DeserializeOwned>(text: &str) -> Result<T, StoreError> {
@@ -231,6 +405,7 @@ impl RedisSessionStore {
     /// Connects the pool (bounded by `connect_timeout`) and loads the scripts once.
     pub async fn connect(settings: &RedisSettings) -> Result<RedisSessionStore, StoreError> {
         let config = Config::from_url(&settings.url).map_err(|e| StoreError::Unavailable(format!("redis.url: {e}")))?;
+        let cluster = config.server.is_clustered();
         let command_timeout = settings.command_timeout;
         let connect_timeout = settings.connect_timeout;
         let pool = Builder::from_config(config)
@@ -247,11 +422,33 @@ impl RedisSessionStore {
             .build_pool(settings.pool_size.max(1))
             .map_err(unavailable)?;
         pool.init().await.map_err(unavailable)?;
+        let mut offset = None;
+        for _ in 0..3 {
+            offset = RedisClock::measure(pool.next()).await.map_err(unavailable)?;
+            if offset.is_some() {
+                break;
+            }
+        }
+        let budget_ms = i64::try_from(command_timeout.as_millis() / 2).unwrap_or(i64::MAX);
+        let clock = RedisClock {
+            offset_ms: Arc::new(AtomicI64::new(offset.unwrap_or(0))),
+            // Unmeasured (every answer was slow): measure again at the first deadline.
+            measured_at: Arc::new(AtomicI64::new(if offset.is_some() { millis_now() } else { 0 })),
+            budget_ms,
+        };
+        let with_deadline = |script: &str| Script::from_lua(format!("{DEADLINE_LUA}{script}"));
         let store = RedisSessionStore {
             pool,
             prefix: settings.prefix.clone(),
-            create_family: Script::from_lua(CREATE_FAMILY_LUA),
-            rotate: Script::from_lua(ROTATE_LUA),
+            cluster,
+            clock,
+            redeem: with_deadline(REDEEM_LUA),
+            complete: with_deadline(COMPLETE_LUA),
+            release: Script::from_lua(RELEASE_LUA),
+            session_put: Script::from_lua(SESSION_PUT_LUA),
+            session_use: Script::from_lua(SESSION_USE_LUA),
+            session_take: Script::from_lua(SESSION_TAKE_LUA),
+            rotate: with_deadline(ROTATE_LUA),
             revoke: Script::from_lua(REVOKE_LUA),
             update_family: Script::from_lua(UPDATE_FAMILY_LUA),
             try_lock: Script::from_lua(TRY_LOCK_LUA),
@@ -261,8 +458,10 @@ impl RedisSessionStore {
             queue_claim: Script::from_lua(QUEUE_CLAIM_LUA),
         };
         for script in [
-            &store.create_family,
+            &store.redeem,
+            &store.complete,
             &store.rotate,
+            &store.session_use,
             &store.revoke,
             &store.update_family,
             &store.try_lock,
@@ -272,6 +471,49 @@ impl RedisSessionStore {
             script.load(store.pool.next()).await.map_err(unavailable)?;
         }
         Ok(store)
+    }
+
+    /// A code and everything it issues share its grant id's hash tag (see [`code_grant_id`]).
+    fn code_key(&self, code_hash: &str) -> String {
+        format!("{}code:{{{}}}", self.prefix, code_grant_id(code_hash))
+    }
+
+    fn redemption_key(&self, code_hash: &str) -> String {
+        format!("{}redeemed:{{{}}}", self.prefix, code_grant_id(code_hash))
+    }
+
+    /// A session is a hash under `ssn:` (string records under `sso:` predate session secrets and
+    /// are never read).
+    fn session_key(&self, sid: &str) -> String {
+        self.key("ssn", sid)
+    }
+
+    /// A session from `SESSION_TAKE_LUA`'s or `HMGET j ls c`'s fields.
+    fn session_from_fields(fields: &[Option<String>]) -> Result<Option<SsoSession>, StoreError> {
+        let Some(Some(json)) = fields.first() else { return Ok(None) };
+        let mut session: SsoSession = decode(json)?;
+        if let Some(Some(last_seen)) = fields.get(1) {
+            session.last_seen_at = last_seen.parse().unwrap_or(session.last_seen_at);
+        }
+        if let Some(Some(clients)) = fields.get(2) {
+            session.clients = clients.split(' ').filter(|c| !c.is_empty()).map(str::to_string).collect();
+        }
+        Ok(Some(session))
+    }
+
+    async fn read_session(&self, sid: &str) -> Result<Option<SsoSession>, StoreError> {
+        let fields: Vec<Option<String>> =
+            self.pool.hmget(self.session_key(sid), vec!["j", "ls", "c"]).await.map_err(unavailable)?;
+        RedisSessionStore::session_from_fields(&fields)
+    }
+
+    async fn take_session(&self, sid: &str) -> Result<Option<SsoSession>, StoreError> {
+        let fields: Vec<Option<String>> = self
+            .session_take
+            .evalsha_with_reload(self.pool.next(), vec![self.session_key(sid)], Vec::<String>::new())
+            .await
+            .map_err(unavailable)?;
+        RedisSessionStore::session_from_fields(&fields)
     }
 
     fn key(&self, kind: &str, id: &str) -> String {
@@ -398,37 +640,158 @@ impl SessionStore for RedisSessionStore {
     }
 
     async fn put_code(&self, code_hash: &str, code: &AuthCode, ttl_secs: u64) -> Result<(), StoreError> {
-        self.put_json(self.key("code", code_hash), code, ttl_i64(ttl_secs)).await
+        self.put_json(self.code_key(code_hash), code, ttl_i64(ttl_secs)).await
     }
 
-    async fn consume_code(&self, code_hash: &str) -> Result<Option<AuthCode>, StoreError> {
-        self.take_json(self.key("code", code_hash)).await
+    async fn redeem_code(&self, code_hash: &str, remember_secs: u64) -> Result<CodeRedemption, StoreError> {
+        let reply: Vec<Value> = self
+            .redeem
+            .evalsha_with_reload(
+                self.pool.next(),
+                vec![self.code_key(code_hash), self.redemption_key(code_hash)],
+                vec![self.clock.deadline(&self.pool), (ttl_i64(remember_secs).saturating_mul(1000)).to_string()],
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(match reply_code(&reply) {
+            -1 => return Err(too_late()),
+            1 => {
+                let json = reply.get(1).and_then(Value::as_string).ok_or_else(|| corrupt("redeem reply"))?;
+                CodeRedemption::Redeemed(decode(&json)?)
+            }
+            2 => CodeRedemption::Replayed,
+            _ => CodeRedemption::Unknown,
+        })
+    }
+
+    async fn complete_code_grant(
+        &self,
+        code_hash: &str,
+        family: &RefreshFamily,
+        first: &RefreshSuccessor,
+        session: Option<&str>,
+    ) -> Result<CodeGrantCompletion, StoreError> {
+        let now = family.created_at;
+        let idle_expires_at = (now + ttl_i64(first.idle_ttl_secs)).min(family.expires_at);
+        let mut keys = vec![
+            self.redemption_key(code_hash),
+            self.family_key(&family.id),
+            self.token_key(&family.id, &first.token_hash),
+        ];
+        // On a cluster the session lives in another slot: it is checked after the family exists
+        // (below), which a concurrent logout cannot slip between either (it deletes the session
+        // before it lists the families to revoke).
+        if let Some(sid) = session
+            && !self.cluster
+        {
+            keys.push(self.session_key(sid));
+        }
+        let create = self.complete.evalsha_with_reload::<Vec<Value>, _, _>(
+            self.pool.next(),
+            keys,
+            vec![
+                self.clock.deadline(&self.pool),
+                encode(family)?,
+                family.expires_at.to_string(),
+                family.client_id.clone(),
+                family.scopes.join(" "),
+                idle_expires_at.to_string(),
+                first.access_exp.to_string(),
+                now.to_string(),
+                family.upstream_checked_at.to_string(),
+            ],
+        );
+        // The user's index lives in another slot: a separate command, sent concurrently.
+        let index = self.add_to_index(self.key("urf", &family.user_id), &family.id, family.expires_at);
+        let (created, indexed) = tokio::join!(create, index);
+        let completion = match reply_code(&created.map_err(unavailable)?) {
+            -1 => return Err(too_late()),
+            1 => CodeGrantCompletion::Created,
+            2 => CodeGrantCompletion::SessionEnded,
+            _ => CodeGrantCompletion::Revoked,
+        };
+        indexed?;
+        if completion == CodeGrantCompletion::Created
+            && self.cluster
+            && let Some(sid) = session
+            && self.read_session(sid).await?.is_none()
+        {
+            self.revoke_refresh_family(&family.id).await?;
+            return Ok(CodeGrantCompletion::SessionEnded);
+        }
+        Ok(completion)
+    }
+
+    async fn release_code(&self, code_hash: &str, code: &AuthCode, ttl_secs: i64) -> Result<(), StoreError> {
+        let _: i64 = self
+            .release
+            .evalsha_with_reload(
+                self.pool.next(),
+                vec![
+                    self.redemption_key(code_hash),
+                    self.family_key(&code_grant_id(code_hash)),
+                    self.code_key(code_hash),
+                ],
+                vec![encode(code)?, ttl_secs.max(0).saturating_mul(1000).to_string()],
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     async fn put_sso_session(&self, session: &SsoSession) -> Result<(), StoreError> {
-        self.put_json(self.key("sso", &session.id), session, session.expires_at - now()).await?;
-        if session.expires_at > now() {
-            self.add_to_index(self.key("usso", &session.user_id), &session.id, session.expires_at).await?;
+        let key = self.session_key(&session.id);
+        if session.expires_at <= now() {
+            let _: i64 = self.pool.del(key).await.map_err(unavailable)?;
+            return Ok(());
         }
-        Ok(())
+        let _: i64 = self
+            .session_put
+            .evalsha_with_reload(
+                self.pool.next(),
+                vec![key],
+                vec![
+                    encode(session)?,
+                    session.expires_at.to_string(),
+                    session.last_seen_at.to_string(),
+                    session.clients.join(" "),
+                ],
+            )
+            .await
+            .map_err(unavailable)?;
+        self.add_to_index(self.key("usso", &session.user_id), &session.id, session.expires_at).await
     }
 
     async fn get_sso_session(&self, sid: &str) -> Result<Option<SsoSession>, StoreError> {
-        self.get_json(self.key("sso", sid)).await
+        self.read_session(sid).await
     }
 
-    async fn delete_sso_session(&self, sid: &str) -> Result<(), StoreError> {
-        if let Some(session) = self.take_json::<SsoSession>(self.key("sso", sid)).await? {
+    async fn note_sso_session_use(&self, sid: &str, now: i64, client: Option<&str>) -> Result<bool, StoreError> {
+        let used: i64 = self
+            .session_use
+            .evalsha_with_reload(
+                self.pool.next(),
+                vec![self.session_key(sid)],
+                vec![now.to_string(), client.unwrap_or_default().to_string()],
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(used == 1)
+    }
+
+    async fn delete_sso_session(&self, sid: &str) -> Result<Option<SsoSession>, StoreError> {
+        let taken = self.take_session(sid).await?;
+        if let Some(session) = &taken {
             self.prune(&self.key("usso", &session.user_id), sid).await?;
         }
-        Ok(())
+        Ok(taken)
     }
 
     async fn sso_sessions_of_user(&self, user_id: &str) -> Result<Vec<SsoSession>, StoreError> {
         let index = self.key("usso", user_id);
         let mut live = Vec::new();
         for sid in self.members(&index).await? {
-            match self.get_json::<SsoSession>(self.key("sso", &sid)).await? {
+            match self.read_session(&sid).await? {
                 Some(session) => live.push(session),
                 None => self.prune(&index, &sid).await?,
             }
@@ -440,48 +803,12 @@ impl SessionStore for RedisSessionStore {
         let index = self.key("usso", user_id);
         let mut ended = Vec::new();
         for sid in self.members(&index).await? {
-            if let Some(session) = self.take_json::<SsoSession>(self.key("sso", &sid)).await? {
+            if let Some(session) = self.take_session(&sid).await? {
                 ended.push(session);
             }
             self.prune(&index, &sid).await?;
         }
         Ok(ended)
-    }
-
-    async fn record_code_grant(
-        &self,
-        code_hash: &str,
-        grant: &CodeGrant,
-        remember_secs: u64,
-        family: Option<(&RefreshFamily, &RefreshSuccessor)>,
-    ) -> Result<(), StoreError> {
-        let remember = self.put_json(self.key("cg", code_hash), grant, ttl_i64(remember_secs));
-        let Some((family, first)) = family else {
-            return remember.await;
-        };
-        // The family's keys share its hash tag and are written by one script; the grant and the
-        // user's index live in other slots, so they are separate commands, sent concurrently: one
-        // round trip in all.
-        let now = family.created_at;
-        let idle_expires_at = (now + ttl_i64(first.idle_ttl_secs)).min(family.expires_at);
-        let create = self.create_family.evalsha_with_reload::<i64, _, _>(
-            self.pool.next(),
-            vec![self.family_key(&family.id), self.token_key(&family.id, &first.token_hash)],
-            vec![
-                encode(family)?,
-                family.expires_at.to_string(),
-                family.client_id.clone(),
-                family.scopes.join(" "),
-                idle_expires_at.to_string(),
-                first.access_exp.to_string(),
-                now.to_string(),
-            ],
-        );
-        let index = self.add_to_index(self.key("urf", &family.user_id), &family.id, family.expires_at);
-        let (created, indexed, remembered) = tokio::join!(create, index, remember);
-        created.map_err(unavailable)?;
-        indexed?;
-        remembered
     }
 
     async fn rotate_refresh_token(&self, request: &RotateRequest) -> Result<RotateOutcome, StoreError> {
@@ -493,6 +820,7 @@ impl SessionStore for RedisSessionStore {
             self.family_access_key(family_id),
         ];
         let args = vec![
+            self.clock.deadline(&self.pool),
             request.now.to_string(),
             request.grace_secs.to_string(),
             successor.token_hash.clone(),
@@ -501,6 +829,7 @@ impl SessionStore for RedisSessionStore {
             successor.access_exp.to_string(),
             request.client_id.clone(),
             request.scopes.as_ref().map(|s| s.join(" ")).unwrap_or_default(),
+            request.recheck_due_before.map(|t| t.to_string()).unwrap_or_default(),
         ];
         let reply: Vec<Value> =
             self.rotate.evalsha_with_reload(self.pool.next(), keys, args).await.map_err(unavailable)?;
@@ -511,6 +840,8 @@ impl SessionStore for RedisSessionStore {
             decode(&json)
         };
         Ok(match code {
+            -1 => return Err(too_late()),
+            6 => RotateOutcome::RecheckDue(family()?),
             1 => RotateOutcome::Rotated(family()?),
             2 => RotateOutcome::Retry {
                 family: family()?,
@@ -557,7 +888,11 @@ impl SessionStore for RedisSessionStore {
     async fn update_refresh_family(&self, family: &RefreshFamily) -> Result<bool, StoreError> {
         let updated: i64 = self
             .update_family
-            .evalsha_with_reload(self.pool.next(), vec![self.family_key(&family.id)], vec![encode(family)?])
+            .evalsha_with_reload(
+                self.pool.next(),
+                vec![self.family_key(&family.id)],
+                vec![encode(family)?, family.upstream_checked_at.to_string()],
+            )
             .await
             .map_err(unavailable)?;
         Ok(updated == 1)
@@ -591,10 +926,6 @@ impl SessionStore for RedisSessionStore {
             }
         }
         Ok(live)
-    }
-
-    async fn take_code_grant(&self, code_hash: &str) -> Result<Option<CodeGrant>, StoreError> {
-        self.take_json(self.key("cg", code_hash)).await
     }
 
     async fn enqueue_logout(&self, delivery: &LogoutDelivery, due_at: i64) -> Result<(), StoreError> {
@@ -638,14 +969,30 @@ impl SessionStore for RedisSessionStore {
         self.put_json(self.family_deny_key(family_id), &until, until - now()).await
     }
 
-    async fn is_access_token_denied(&self, jti: &str) -> Result<bool, StoreError> {
-        // Both keys carry the family's hash tag: one EXISTS, also on Redis Cluster.
-        let keys = match access_token_family(jti) {
-            Some(family) => vec![self.deny_key(jti), self.family_deny_key(family)],
-            None => vec![self.deny_key(jti)],
+    async fn deny_user_access_tokens(
+        &self,
+        user_id: &str,
+        issued_until: i64,
+        keep_until: i64,
+    ) -> Result<(), StoreError> {
+        self.put_json(self.key("denyu", user_id), &issued_until, keep_until - now()).await
+    }
+
+    async fn is_access_token_denied(&self, token: DenyCheck<'_>) -> Result<bool, StoreError> {
+        // The token's and its family's denials share the family's hash tag (one EXISTS, also on a
+        // cluster); the user's lives elsewhere. Pipelined: one round trip.
+        let keys = match access_token_family(token.jti) {
+            Some(family) => vec![self.deny_key(token.jti), self.family_deny_key(family)],
+            None => vec![self.deny_key(token.jti)],
         };
-        let count: i64 = self.pool.exists(keys).await.map_err(unavailable)?;
-        Ok(count > 0)
+        let pipeline = self.pool.next().pipeline();
+        let _: () = pipeline.exists(keys).await.map_err(unavailable)?;
+        let _: () = pipeline.get(self.key("denyu", token.sub)).await.map_err(unavailable)?;
+        let (denied, user_denied_until): (i64, Option<String>) = pipeline.all().await.map_err(unavailable)?;
+        let user_denied = user_denied_until
+            .and_then(|until| decode::<i64>(&until).ok())
+            .is_some_and(|issued_until| token.iat <= issued_until);
+        Ok(denied > 0 || user_denied)
     }
 
     async fn put_cached(&self, name: &str, value: &str, ttl_secs: u64) -> Result<(), StoreError> {

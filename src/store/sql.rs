@@ -12,9 +12,9 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::{
-    AuthCode, CodeGrant, ConsentRequest, IssuedAccessToken, LogoutDelivery, PendingAuth, RefreshFamily,
-    RefreshSuccessor, RefreshTokenState, RevokedFamily, RotateOutcome, RotateRequest, SessionStore, SsoSession,
-    StoreError, access_token_family,
+    AuthCode, CodeGrantCompletion, CodeRedemption, ConsentRequest, DenyCheck, IssuedAccessToken, LogoutDelivery,
+    PendingAuth, RefreshFamily, RefreshSuccessor, RefreshTokenState, RevokedFamily, RotateOutcome, RotateRequest,
+    SessionStore, SsoSession, StoreError, access_token_family,
 };
 use crate::directory::entities::logout_delivery;
 use crate::directory::entities::session_record::{self, Column};
@@ -22,13 +22,20 @@ use crate::directory::entities::session_record::{self, Column};
 const PENDING_AUTH: &str = "pending_auth";
 const CONSENT_REQUEST: &str = "consent_request";
 const AUTH_CODE: &str = "auth_code";
+/// A redeemed code whose grant is pending or done (PostgreSQL marks a completed one
+/// `CODE_ISSUED`; see `complete_code_grant`).
+const CODE_REDEEMED: &str = "code_redeemed";
+const CODE_ISSUED: &str = "code_issued";
+/// A redemption a replay revoked: it completes no more.
+const CODE_REVOKED: &str = "code_revoked";
 const SSO_SESSION: &str = "sso_session";
 const REFRESH_FAMILY: &str = "refresh_family";
 const REFRESH_TOKEN: &str = "refresh_token";
 const DENIED_JTI: &str = "denied_jti";
 const DENIED_FAMILY: &str = "denied_family";
+/// A user's access tokens issued up to the time in the value.
+const DENIED_USER: &str = "denied_user";
 const CACHE: &str = "cache";
-const CODE_GRANT: &str = "code_grant";
 const LOCK: &str = "lock";
 
 /// A family row: the family, and the latest expiry of the access tokens it issued (they are
@@ -210,22 +217,47 @@ async fn of_user<C: ConnectionTrait, T: DeserializeOwned>(
     rows.iter().map(|r| decode(&r.value)).collect()
 }
 
-/// Takes the family row's write lock inside `txn` (PostgreSQL: the row; SQLite: the database's
-/// write lock) by an update that changes nothing, and reads the row in the same statement.
-/// `None` when there is no such family or it has expired at `now`.
+/// Takes a row's write lock inside `txn` (PostgreSQL: the row; SQLite: the database's write lock)
+/// by an update that changes nothing, and reads the row in the same statement. `None` when there
+/// is no such row or it has expired at `now`.
+async fn lock_row<C: ConnectionTrait, T: DeserializeOwned>(
+    txn: &C,
+    kind: &str,
+    id: &str,
+    now: i64,
+) -> Result<Option<T>, StoreError> {
+    let rows = session_record::Entity::update_many()
+        .col_expr(Column::ExpiresAt, Expr::col(Column::ExpiresAt))
+        .filter(Column::Kind.eq(kind))
+        .filter(Column::Id.eq(id))
+        .exec_with_returning(txn)
+        .await
+        .map_err(unavailable)?;
+    rows.into_iter().find(|r| r.expires_at > now).map(|r| decode(&r.value)).transpose()
+}
+
+/// The family row, locked inside `txn` (see [`lock_row`]).
 async fn lock_family<C: ConnectionTrait>(
     txn: &C,
     family_id: &str,
     now: i64,
 ) -> Result<Option<FamilyRecord>, StoreError> {
-    let rows = session_record::Entity::update_many()
-        .col_expr(Column::ExpiresAt, Expr::col(Column::ExpiresAt))
-        .filter(Column::Kind.eq(REFRESH_FAMILY))
-        .filter(Column::Id.eq(family_id))
-        .exec_with_returning(txn)
-        .await
-        .map_err(unavailable)?;
-    rows.into_iter().find(|r| r.expires_at > now).map(|r| decode(&r.value)).transpose()
+    lock_row(txn, REFRESH_FAMILY, family_id, now).await
+}
+
+/// The rows a new family consists of: the family and its first refresh token.
+fn family_rows(
+    family: &RefreshFamily,
+    first: &RefreshSuccessor,
+) -> Result<Vec<session_record::ActiveModel>, StoreError> {
+    // Logical time: the family was created at the protocol clock's now.
+    let idle_expires_at = idle_expiry(family.created_at, first.idle_ttl_secs, family.expires_at);
+    let record = FamilyRecord { family: family.clone(), access_exp: first.access_exp, access_tokens: Vec::new() };
+    let token = TokenRecord { idle_expires_at, successor_hash: None, sealed_successor: None, rotated_at: None };
+    Ok(vec![
+        row(REFRESH_FAMILY, &family.id, Some(&family.user_id), &record, family.expires_at)?,
+        row(REFRESH_TOKEN, &token_id(&family.id, &first.token_hash), None, &token, idle_expires_at)?,
+    ])
 }
 
 /// Deletes a family and all its token rows inside `db` (a transaction or the pool).
@@ -276,10 +308,6 @@ impl SessionStore for SqlSessionStore {
         put(&self.db, AUTH_CODE, code_hash, Some(&code.user_id), code, expires(ttl_secs)).await
     }
 
-    async fn consume_code(&self, code_hash: &str) -> Result<Option<AuthCode>, StoreError> {
-        take(&self.db, AUTH_CODE, code_hash).await
-    }
-
     async fn put_sso_session(&self, session: &SsoSession) -> Result<(), StoreError> {
         put(&self.db, SSO_SESSION, &session.id, Some(&session.user_id), session, session.expires_at).await
     }
@@ -288,8 +316,27 @@ impl SessionStore for SqlSessionStore {
         get(&self.db, SSO_SESSION, sid, now()).await
     }
 
-    async fn delete_sso_session(&self, sid: &str) -> Result<(), StoreError> {
-        delete(&self.db, SSO_SESSION, sid).await
+    async fn note_sso_session_use(&self, sid: &str, now: i64, client: Option<&str>) -> Result<bool, StoreError> {
+        let txn = self.db.begin().await.map_err(unavailable)?;
+        // Lock, then read and write: a logout deleting the row either went first (nothing to
+        // touch) or waits for this transaction.
+        let Some(mut session): Option<SsoSession> = lock_row(&txn, SSO_SESSION, sid, self::now()).await? else {
+            txn.commit().await.map_err(unavailable)?;
+            return Ok(false);
+        };
+        session.last_seen_at = session.last_seen_at.max(now);
+        if let Some(client) = client
+            && !session.clients.iter().any(|c| c == client)
+        {
+            session.clients.push(client.to_string());
+        }
+        put(&txn, SSO_SESSION, sid, Some(&session.user_id), &session, session.expires_at).await?;
+        txn.commit().await.map_err(unavailable)?;
+        Ok(true)
+    }
+
+    async fn delete_sso_session(&self, sid: &str) -> Result<Option<SsoSession>, StoreError> {
+        take(&self.db, SSO_SESSION, sid).await
     }
 
     async fn sso_sessions_of_user(&self, user_id: &str) -> Result<Vec<SsoSession>, StoreError> {
@@ -307,25 +354,76 @@ impl SessionStore for SqlSessionStore {
         rows.iter().filter(|r| r.expires_at > now).map(|r| decode(&r.value)).collect()
     }
 
-    async fn record_code_grant(
+    async fn redeem_code(&self, code_hash: &str, remember_secs: u64) -> Result<CodeRedemption, StoreError> {
+        let now = now();
+        // One statement turns the live code into its redemption record (same row, new kind): of
+        // concurrent redeemers exactly one finds the code. On PostgreSQL the others wait for its
+        // row lock and then no longer match.
+        let redeemed = session_record::Entity::update_many()
+            .col_expr(Column::Kind, Expr::value(CODE_REDEEMED))
+            .col_expr(Column::ExpiresAt, Expr::value(expires(remember_secs)))
+            .filter(Column::Kind.eq(AUTH_CODE))
+            .filter(Column::Id.eq(code_hash))
+            .filter(Column::ExpiresAt.gt(now))
+            .exec_with_returning(&self.db)
+            .await
+            .map_err(unavailable)?;
+        if let Some(row) = redeemed.into_iter().next() {
+            return Ok(CodeRedemption::Redeemed(decode(&row.value)?));
+        }
+        // A replay: revoke the redemption, pending or completed, so a pending one never completes.
+        let replayed = session_record::Entity::update_many()
+            .col_expr(Column::Kind, Expr::value(CODE_REVOKED))
+            .filter(Column::Kind.is_in([CODE_REDEEMED, CODE_ISSUED]))
+            .filter(Column::Id.eq(code_hash))
+            .filter(Column::ExpiresAt.gt(now))
+            .exec(&self.db)
+            .await
+            .map_err(unavailable)?;
+        Ok(if replayed.rows_affected > 0 { CodeRedemption::Replayed } else { CodeRedemption::Unknown })
+    }
+
+    async fn complete_code_grant(
         &self,
         code_hash: &str,
-        grant: &CodeGrant,
-        remember_secs: u64,
-        family: Option<(&RefreshFamily, &RefreshSuccessor)>,
-    ) -> Result<(), StoreError> {
-        let mut rows = Vec::with_capacity(3);
-        rows.push(row(CODE_GRANT, code_hash, None, grant, expires(remember_secs))?);
-        if let Some((family, first)) = family {
-            // Logical time: the family was created at the protocol clock's now.
-            let idle_expires_at = idle_expiry(family.created_at, first.idle_ttl_secs, family.expires_at);
-            let record =
-                FamilyRecord { family: family.clone(), access_exp: first.access_exp, access_tokens: Vec::new() };
-            let token = TokenRecord { idle_expires_at, successor_hash: None, sealed_successor: None, rotated_at: None };
-            rows.push(row(REFRESH_FAMILY, &family.id, Some(&family.user_id), &record, family.expires_at)?);
-            rows.push(row(REFRESH_TOKEN, &token_id(&family.id, &first.token_hash), None, &token, idle_expires_at)?);
+        family: &RefreshFamily,
+        first: &RefreshSuccessor,
+        session: Option<&str>,
+    ) -> Result<CodeGrantCompletion, StoreError> {
+        let inserted = complete_code_grant_statement(&self.db, code_hash, family_rows(family, first)?, session).await?;
+        if inserted > 0 {
+            return Ok(CodeGrantCompletion::Created);
         }
-        put_rows(&self.db, rows).await
+        // Why not: the redemption still pending means the session was what was missing.
+        let pending = session_record::Entity::find()
+            .filter(Column::Kind.is_in([CODE_REDEEMED, CODE_ISSUED]))
+            .filter(Column::Id.eq(code_hash))
+            .one(&self.db)
+            .await
+            .map_err(unavailable)?;
+        Ok(if pending.is_some() { CodeGrantCompletion::SessionEnded } else { CodeGrantCompletion::Revoked })
+    }
+
+    async fn release_code(&self, code_hash: &str, code: &AuthCode, ttl_secs: i64) -> Result<(), StoreError> {
+        use sea_orm::QueryTrait;
+        let family = session_record::Entity::find()
+            .select_only()
+            .column(Column::Id)
+            .filter(Column::Kind.eq(REFRESH_FAMILY))
+            .filter(Column::Id.eq(super::code_grant_id(code_hash)))
+            .into_query();
+        // Only a redemption still pending that created nothing goes back to being a code.
+        session_record::Entity::update_many()
+            .col_expr(Column::Kind, Expr::value(AUTH_CODE))
+            .col_expr(Column::Value, Expr::value(encode(code)?))
+            .col_expr(Column::ExpiresAt, Expr::value(now().saturating_add(ttl_secs)))
+            .filter(Column::Kind.eq(CODE_REDEEMED))
+            .filter(Column::Id.eq(code_hash))
+            .filter(Expr::not_exists(family))
+            .exec(&self.db)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
     }
 
     async fn rotate_refresh_token(&self, request: &RotateRequest) -> Result<RotateOutcome, StoreError> {
@@ -364,6 +462,8 @@ impl SessionStore for SqlSessionStore {
             (None, _, _) => {
                 if now >= token.idle_expires_at {
                     RotateOutcome::Invalid
+                } else if request.recheck_due_before.is_some_and(|due| record.family.upstream_checked_at < due) {
+                    RotateOutcome::RecheckDue(record.family)
                 } else {
                     let family_end = record.family.expires_at;
                     token.successor_hash = Some(successor.token_hash.clone());
@@ -458,10 +558,6 @@ impl SessionStore for SqlSessionStore {
         Ok(records.into_iter().map(|r| r.family).collect())
     }
 
-    async fn take_code_grant(&self, code_hash: &str) -> Result<Option<CodeGrant>, StoreError> {
-        take(&self.db, CODE_GRANT, code_hash).await
-    }
-
     async fn enqueue_logout(&self, delivery: &LogoutDelivery, due_at: i64) -> Result<(), StoreError> {
         let model = logout_delivery::ActiveModel {
             id: Set(delivery.id.clone()),
@@ -534,23 +630,35 @@ impl SessionStore for SqlSessionStore {
         put(&self.db, DENIED_FAMILY, family_id, None, &until, until).await
     }
 
-    async fn is_access_token_denied(&self, jti: &str) -> Result<bool, StoreError> {
-        // The token's own denial or its family's, in one query.
-        let mut denied =
-            Condition::any().add(Condition::all().add(Column::Kind.eq(DENIED_JTI)).add(Column::Id.eq(jti)));
-        if let Some(family) = access_token_family(jti) {
-            denied = denied.add(Condition::all().add(Column::Kind.eq(DENIED_FAMILY)).add(Column::Id.eq(family)));
+    async fn deny_user_access_tokens(
+        &self,
+        user_id: &str,
+        issued_until: i64,
+        keep_until: i64,
+    ) -> Result<(), StoreError> {
+        put(&self.db, DENIED_USER, user_id, None, &issued_until, keep_until).await
+    }
+
+    async fn is_access_token_denied(&self, token: DenyCheck<'_>) -> Result<bool, StoreError> {
+        // The token's own denial, its family's or its user's, in one query.
+        let by = |kind: &str, id: &str| Condition::all().add(Column::Kind.eq(kind)).add(Column::Id.eq(id));
+        let mut denied = Condition::any().add(by(DENIED_JTI, token.jti)).add(by(DENIED_USER, token.sub));
+        if let Some(family) = access_token_family(token.jti) {
+            denied = denied.add(by(DENIED_FAMILY, family));
         }
-        let found = session_record::Entity::find()
+        let found: Vec<(String, String)> = session_record::Entity::find()
             .select_only()
-            .column(Column::Id)
+            .column(Column::Kind)
+            .column(Column::Value)
             .filter(denied)
             .filter(Column::ExpiresAt.gt(now()))
-            .into_tuple::<String>()
-            .one(&self.db)
+            .into_tuple()
+            .all(&self.db)
             .await
             .map_err(unavailable)?;
-        Ok(found.is_some())
+        Ok(found.iter().any(|(kind, value)| {
+            kind != DENIED_USER || value.parse::<i64>().is_ok_and(|issued_until| token.iat <= issued_until)
+        }))
     }
 
     async fn put_cached(&self, name: &str, value: &str, ttl_secs: u64) -> Result<(), StoreError> {
@@ -613,6 +721,80 @@ impl SessionStore for SqlSessionStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.db.ping().await.map_err(unavailable)
     }
+}
+
+/// Creates a completed code grant's rows in ONE statement, and only while its redemption is still
+/// pending (a replay revokes it) and — for a session-bound family — its SSO session lives
+/// (RFC 6749 §4.1.2; OIDC Core §11). Returns the rows inserted.
+///
+/// SQLite runs one writer at a time, so an `INSERT … SELECT … WHERE (the two rows exist)` is
+/// atomic against a replay's or a logout's write. PostgreSQL is not: a replay could revoke the
+/// redemption between this statement's snapshot and its commit, and then miss the family. There a
+/// data-modifying CTE first locks both rows (and marks the redemption completed, so releasing it is
+/// no longer possible); a concurrent replay or logout waits for this statement, then finds the
+/// family it must revoke.
+async fn complete_code_grant_statement<C: ConnectionTrait>(
+    db: &C,
+    code_hash: &str,
+    rows: Vec<session_record::ActiveModel>,
+    session: Option<&str>,
+) -> Result<u64, StoreError> {
+    use sea_orm::{DatabaseBackend, Statement, Value};
+    let backend = db.get_database_backend();
+    let postgres = backend == DatabaseBackend::Postgres;
+    // Numbered placeholders (`$n` on PostgreSQL, `?n` on SQLite): bound in the order built, used
+    // in the order the SQL text needs.
+    let mut values: Vec<Value> = Vec::new();
+    let mut bind = |value: Value| {
+        values.push(value);
+        if postgres { format!("${}", values.len()) } else { format!("?{}", values.len()) }
+    };
+    let now = now();
+    let mut condition = format!("(kind = {} AND id = {})", bind(CODE_REDEEMED.into()), bind(code_hash.into()));
+    if let Some(sid) = session {
+        condition.push_str(&format!(
+            " OR (kind = {} AND id = {} AND expires_at > {})",
+            bind(SSO_SESSION.into()),
+            bind(sid.into()),
+            bind(now.into())
+        ));
+    }
+    let expected = if session.is_some() { 2 } else { 1 };
+    let mut tuples = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let text = |v: &sea_orm::ActiveValue<String>| v.clone().take().unwrap_or_default();
+        let kind = bind(text(&row.kind).into());
+        let id = bind(text(&row.id).into());
+        let user_id = bind(row.user_id.clone().take().flatten().into());
+        let value = bind(text(&row.value).into());
+        let expires_at = bind(row.expires_at.clone().take().unwrap_or_default().into());
+        tuples.push(if postgres {
+            format!("({kind}, {id}, CAST({user_id} AS TEXT), {value}, CAST({expires_at} AS BIGINT))")
+        } else {
+            format!("({kind}, {id}, {user_id}, {value}, {expires_at})")
+        });
+    }
+    let tuples = tuples.join(", ");
+    let sql = if postgres {
+        let issued = bind(CODE_ISSUED.into());
+        let redeemed = bind(CODE_REDEEMED.into());
+        format!(
+            "WITH locked AS (UPDATE session_records SET kind = CASE WHEN kind = {redeemed} THEN {issued} ELSE kind END \
+             WHERE {condition} RETURNING 1) \
+             INSERT INTO session_records (kind, id, user_id, value, expires_at) \
+             SELECT v.kind, v.id, v.user_id, v.value, v.expires_at \
+             FROM (VALUES {tuples}) AS v(kind, id, user_id, value, expires_at) \
+             WHERE (SELECT count(*) FROM locked) = {expected}"
+        )
+    } else {
+        format!(
+            "INSERT INTO session_records (kind, id, user_id, value, expires_at) \
+             SELECT column1, column2, column3, column4, column5 FROM (VALUES {tuples}) \
+             WHERE (SELECT count(*) FROM session_records WHERE {condition}) = {expected}"
+        )
+    };
+    let result = db.execute_raw(Statement::from_sql_and_values(backend, sql, values)).await.map_err(unavailable)?;
+    Ok(result.rows_affected())
 }
 
 fn ttl_secs_i64(secs: u64) -> i64 {

@@ -81,10 +81,10 @@ impl DenylistCache {
         Ok(self.entries.get_or_load(jti, || async { ask_store().await.map(Some) }).await?.unwrap_or(false))
     }
 
-    /// A family's access tokens were revoked here: what this instance remembered about any token
-    /// may be stale, so it forgets everything (revocations are rare; the next look-ups ask the
-    /// store, which knows about the family).
-    pub fn deny_family(&self) {
+    /// Many tokens were revoked here at once (a family's, a user's): what this instance remembered
+    /// about any token may be stale, so it forgets everything (such revocations are rare; the next
+    /// look-ups ask the store, which knows about them).
+    pub fn forget_all(&self) {
         self.entries.invalidate_all();
     }
 
@@ -152,7 +152,7 @@ mod tests {
         let cache = DenylistCache::new(Duration::from_secs(60));
         assert_eq!(cache.is_denied("fam.a", || async { Ok::<_, ()>(false) }).await, Ok(false));
         assert_eq!(cache.is_denied("fam.a", || async { Ok::<_, ()>(true) }).await, Ok(false), "remembered");
-        cache.deny_family();
+        cache.forget_all();
         assert_eq!(
             cache.is_denied("fam.a", || async { Ok::<_, ()>(true) }).await,
             Ok(true),

@@ -3,10 +3,8 @@
 //! token, so a retry within the grace window can be answered with the same successor while
 //! nothing usable sits at rest.
 
-use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sha2::{Digest, Sha256};
 
 /// A new family id: 128 random bits.
 pub fn new_family_id() -> String {
@@ -20,33 +18,16 @@ pub fn new_refresh_token(family_id: &str) -> String {
     format!("{family_id}.{}", crate::random::token())
 }
 
-fn sealing_key(presented: &str) -> Option<LessSafeKey> {
-    let digest = Sha256::digest([b"dingtalk-oidc refresh successor seal\0".as_slice(), presented.as_bytes()].concat());
-    UnboundKey::new(&AES_256_GCM, &digest).ok().map(LessSafeKey::new)
-}
+/// What the successor is sealed for (the key derivation's purpose).
+const SUCCESSOR_SEAL: &str = "dingtalk-oidc refresh successor seal";
 
 /// Seals `successor` so that only a holder of `presented` can open it.
 pub fn seal_successor(presented: &str, successor: &str) -> Option<String> {
-    let key = sealing_key(presented)?;
-    let mut nonce = [0u8; NONCE_LEN];
-    crate::random::fill(&mut nonce);
-    let mut in_out = successor.as_bytes().to_vec();
-    key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut in_out).ok()?;
-    let mut sealed = nonce.to_vec();
-    sealed.extend_from_slice(&in_out);
-    Some(URL_SAFE_NO_PAD.encode(sealed))
+    crate::sealed::seal(SUCCESSOR_SEAL, presented.as_bytes(), successor)
 }
 
 pub fn unseal_successor(presented: &str, sealed: &str) -> Option<String> {
-    let key = sealing_key(presented)?;
-    let bytes = URL_SAFE_NO_PAD.decode(sealed).ok()?;
-    if bytes.len() < NONCE_LEN {
-        return None;
-    }
-    let (nonce, ciphertext) = bytes.split_at(NONCE_LEN);
-    let mut in_out = ciphertext.to_vec();
-    let plain = key.open_in_place(Nonce::try_assume_unique_for_key(nonce).ok()?, Aad::empty(), &mut in_out).ok()?;
-    String::from_utf8(plain.to_vec()).ok()
+    crate::sealed::open(SUCCESSOR_SEAL, presented.as_bytes(), sealed)
 }
 
 #[cfg(test)]

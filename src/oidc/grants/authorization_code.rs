@@ -10,9 +10,11 @@ use crate::oidc::OAuthError;
 use crate::oidc::params::{Params, is_pkce_value};
 use crate::oidc::token::{MintRequest, TokenResponse, access_token_exp, mint};
 use crate::random;
-use crate::store::{AuthCode, CodeGrant, IssuedAccessToken, RefreshFamily, RefreshSuccessor, family_access_jti};
+use crate::store::{
+    AuthCode, CodeGrantCompletion, CodeRedemption, RefreshFamily, RefreshSuccessor, code_grant_id, family_access_jti,
+};
 use crate::tokens::ProfileClaims;
-use crate::tokens::refresh::{new_family_id, new_refresh_token};
+use crate::tokens::refresh::new_refresh_token;
 
 /// RFC 7636 §4.6: BASE64URL(SHA256(ASCII(code_verifier))).
 pub fn s256_challenge(verifier: &str) -> String {
@@ -28,40 +30,46 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
         return Err(OAuthError::invalid_request("code_verifier is malformed"));
     }
     let code_hash = random::hash(code);
-    // Consumed before any other check: a code presented once is gone, whoever presented it.
-    let record = match app.sessions.consume_code(&code_hash).await {
-        Ok(Some(record)) => record,
-        Ok(None) => {
-            revoke_replayed(app, &code_hash).await?;
+    let remember_for = app.config.tokens.access_token_ttl_secs.max(600);
+    // Redeemed before any other check: a code presented once is gone, whoever presented it.
+    let record = match app.sessions.redeem_code(&code_hash, remember_for).await {
+        Ok(CodeRedemption::Redeemed(record)) => record,
+        Ok(CodeRedemption::Replayed) => {
+            revoke_replayed(app, client, &code_hash).await?;
+            return Err(OAuthError::invalid_grant("the code is invalid, expired or already used"));
+        }
+        Ok(CodeRedemption::Unknown) => {
             return Err(OAuthError::invalid_grant("the code is invalid, expired or already used"));
         }
         Err(e) => {
-            tracing::error!(error = %e, "cannot consume authorization code");
+            tracing::error!(error = %e, "cannot redeem authorization code");
             return Err(OAuthError::unavailable());
         }
     };
     check_binding(client, redirect_uri, verifier, &record)?;
+    // From here, a failure of ours (503) hands the code back, so a retry can still use it: an
+    // answer of 503 changes nothing.
+    let grant = Grant { app, code_hash: &code_hash, record: &record };
     let user = match app.directory.user_cached(&record.user_id).await {
         Ok(Some(user)) if !user.disabled => user,
         Ok(_) => return Err(OAuthError::invalid_grant("the user is no longer allowed to sign in")),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot load user");
-            return Err(OAuthError::unavailable());
-        }
+        Err(e) => return Err(grant.release(&e).await),
     };
-    let request = &record.request;
     let now = app.now();
+    if app.keys.ring().signer_at(now).is_none() {
+        return Err(grant.release(&"no signing key is active").await);
+    }
+    let request = &record.request;
     let claims = ProfileClaims::for_scopes(&user, request.scopes.iter().map(String::as_str));
-    // RFC 9700 §4.14.2: refresh tokens only for clients allowed the grant.
-    let family_id = client.allows_grant("refresh_token").then(new_family_id);
-    // A token that starts a family is named after it, so revoking the family denies it too.
-    let jti = family_id.as_deref().map_or_else(random::token, family_access_jti);
-    let access = IssuedAccessToken { jti: jti.clone(), exp: access_token_exp(app, now) };
-    let refresh = family_id.map(|family_id| {
+    // Everything the code issues is named after it, so that a replay finds it (RFC 6749 §4.1.2).
+    let grant_id = code_grant_id(&code_hash);
+    // RFC 9700 §4.14.2: refresh tokens only for clients allowed the grant. A token that starts a
+    // family is named after it, so revoking the family denies it too.
+    let (jti, refresh) = if client.allows_grant("refresh_token") {
         let offline = request.scopes.iter().any(|s| s == "offline_access");
         let absolute = client.refresh_absolute_ttl_secs.unwrap_or(app.config.tokens.refresh_absolute_ttl_secs as i64);
         let family = RefreshFamily {
-            id: family_id,
+            id: grant_id.clone(),
             client_id: client.id.clone(),
             user_id: user.id.clone(),
             // OIDC Core §11: without offline_access the grant lives and dies with the session.
@@ -80,22 +88,33 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
             token_hash: random::hash(&token),
             sealed: String::new(),
             idle_ttl_secs: idle_ttl(app, client),
-            access_exp: access.exp,
+            access_exp: access_token_exp(app, now),
         };
-        (family, first, token)
-    });
-    // RFC 6749 §4.1.2: remember what this code produced, so a replay can revoke it. One store
-    // round trip records that and creates the refresh family.
-    let grant = CodeGrant {
-        client_id: client.id.clone(),
-        family_id: refresh.as_ref().map(|(family, _, _)| family.id.clone()),
-        access_token: access,
+        (family_access_jti(&grant_id), Some((family, first, token)))
+    } else {
+        (grant_id.clone(), None)
     };
-    let remember_for = app.config.tokens.access_token_ttl_secs.max(600);
-    let family = refresh.as_ref().map(|(family, first, _)| (family, first));
-    if let Err(e) = app.sessions.record_code_grant(&code_hash, &grant, remember_for, family).await {
-        tracing::error!(error = %e, "cannot store refresh-token family and code grant");
-        return Err(OAuthError::unavailable());
+    if let Some((family, first, _)) = &refresh {
+        // Created only while the redemption is still the code's (no replay revoked it) and, for a
+        // session-bound family, while its SSO session lives: a logout that ended the session
+        // before the code was exchanged would otherwise never revoke it (OIDC Core §11).
+        match app.sessions.complete_code_grant(&code_hash, family, first, family.sid.as_deref()).await {
+            Ok(CodeGrantCompletion::Created) => {}
+            // RFC 6749 §4.1.2: the replay is what is denied; this first use still gets its answer,
+            // but what it issues is revoked: no family was created, and its access token is denied
+            // here too, so it is dead by the time the client holds it, whichever request finishes
+            // first.
+            Ok(CodeGrantCompletion::Revoked) => {
+                if let Err(e) = app.revocation().revoke_code_grant(&grant_id, now).await {
+                    tracing::error!(error = %e, "cannot revoke tokens of a replayed code");
+                    return Err(OAuthError::unavailable());
+                }
+            }
+            Ok(CodeGrantCompletion::SessionEnded) => {
+                return Err(OAuthError::invalid_grant("the sign-in session of this code has ended"));
+            }
+            Err(e) => return Err(grant.release(&e).await),
+        }
     }
     let minted = mint(
         app,
@@ -115,6 +134,28 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
     )?;
     crate::metrics::token_issued("authorization_code");
     Ok(minted.into_response(refresh.map(|(_, _, token)| token)))
+}
+
+/// A redemption in progress.
+struct Grant<'a> {
+    app: &'a App,
+    code_hash: &'a str,
+    record: &'a AuthCode,
+}
+
+impl Grant<'_> {
+    /// A dependency failed after the code was redeemed: hand the code back for what is left of its
+    /// life (if nothing was issued from it), and answer 503.
+    async fn release(&self, cause: &(dyn std::fmt::Display + Sync)) -> OAuthError {
+        tracing::error!(error = %cause, "the code grant failed on a backing service");
+        let left = self.record.issued_at + self.app.config.tokens.code_ttl_secs as i64 - self.app.now();
+        if left > 0
+            && let Err(e) = self.app.sessions.release_code(self.code_hash, self.record, left).await
+        {
+            tracing::error!(error = %e, "cannot hand back the authorization code");
+        }
+        OAuthError::unavailable()
+    }
 }
 
 pub fn idle_ttl(app: &App, client: &Client) -> u64 {
@@ -149,37 +190,23 @@ fn check_binding(
     Ok(())
 }
 
-/// RFC 6749 §4.1.2: a second use of a code revokes everything issued from it.
-async fn revoke_replayed(app: &App, code_hash: &str) -> Result<(), OAuthError> {
-    let grant = match app.sessions.take_code_grant(code_hash).await {
-        Ok(Some(grant)) => grant,
-        Ok(None) => return Ok(()),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot check for code replay");
-            return Err(OAuthError::unavailable());
-        }
-    };
+/// RFC 6749 §4.1.2: a second use of a code revokes everything issued from it — whether the
+/// first redemption has finished or is still in progress (its redemption is revoked, so it issues
+/// no refresh token; its access token is denied by name).
+async fn revoke_replayed(app: &App, presenter: &Client, code_hash: &str) -> Result<(), OAuthError> {
     let now = app.now();
-    let revocation = app.revocation();
-    let result = async {
-        revocation.deny_access_token(&grant.access_token.jti, grant.access_token.exp).await?;
-        if let Some(family) = &grant.family_id {
-            revocation.revoke_family(family, now).await?;
-        }
-        Ok::<_, crate::store::StoreError>(())
-    }
-    .await;
-    if let Err(e) = result {
+    let grant_id = code_grant_id(code_hash);
+    if let Err(e) = app.revocation().revoke_code_grant(&grant_id, now).await {
         tracing::error!(error = %e, "cannot revoke tokens of a replayed code");
         return Err(OAuthError::unavailable());
     }
-    tracing::warn!(client_id = %grant.client_id, "authorization code replayed; its tokens are revoked");
+    tracing::warn!(client_id = %presenter.id, "authorization code replayed; its tokens are revoked");
     let event = crate::directory::audit::AuditEvent {
         kind: "code_replay_detected".into(),
         actor: None,
         subject: None,
-        client_id: Some(grant.client_id.clone()),
-        detail: serde_json::json!({ "family": grant.family_id }),
+        client_id: Some(presenter.id.clone()),
+        detail: serde_json::json!({ "family": grant_id }),
     };
     if let Err(e) = app.directory.record_audit(now, event).await {
         tracing::error!(error = %e, "cannot record audit event");

@@ -1,10 +1,12 @@
 //! The `refresh_token` grant (RFC 6749 §6; RFC 9700 §4.14; OIDC Core §12): one atomic rotation in
 //! the SessionStore decides rotation, retry within the grace window, or reuse; the upstream
-//! recheck asks DingTalk at most every `upstream_recheck_secs` whether the user still belongs.
+//! recheck asks DingTalk at most every `upstream_recheck_secs` whether the user still belongs,
+//! before the token is rotated. A refresh answered 503 has changed nothing.
 
 use super::authorization_code::idle_ttl;
 use crate::app::App;
 use crate::directory::Client;
+use crate::login::membership::{self, Membership};
 use crate::oidc::OAuthError;
 use crate::oidc::params::{Params, parse_scope};
 use crate::oidc::token::{MintRequest, TokenResponse, access_token_exp, mint};
@@ -29,10 +31,14 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
         Some(scope) => Some(parse_scope(scope).ok_or(OAuthError::new("invalid_scope", "scope is malformed"))?),
     };
     let now = app.now();
+    // Nothing is consumed that could not be answered: without a key to sign with, stop here.
+    if app.keys.ring().signer_at(now).is_none() {
+        return Err(unavailable("no signing key is active"));
+    }
     let successor = new_refresh_token(family_id);
     // Named after the family, which revoking the family denies as a whole.
     let jti = family_access_jti(family_id);
-    let request = RotateRequest {
+    let mut request = RotateRequest {
         family_id: family_id.to_string(),
         presented_hash: random::hash(presented),
         client_id: client.id.clone(),
@@ -45,27 +51,39 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
         },
         now,
         grace_secs: app.config.tokens.refresh_grace_secs,
+        recheck_due_before: recheck_due_before(app, now),
     };
-    let (mut family, refresh_token) = match app.sessions.rotate_refresh_token(&request).await.map_err(unavailable)? {
-        RotateOutcome::Rotated(family) => (family, successor),
-        // A lost response or a second tab: the same successor again (RFC 9700 §4.14.2 grace).
-        RotateOutcome::Retry { family, sealed_successor } => {
-            let same = unseal_successor(presented, &sealed_successor)
-                .ok_or(OAuthError::invalid_grant("the refresh token is invalid"))?;
-            (family, same)
-        }
-        RotateOutcome::Reused(revoked) => {
-            app.revocation().after_reuse(&revoked, now).await.map_err(unavailable)?;
-            return Err(OAuthError::invalid_grant("the refresh token was already used; the grant is revoked"));
-        }
-        RotateOutcome::ScopeWidened => {
-            return Err(OAuthError::new("invalid_scope", "the requested scope exceeds the original grant"));
-        }
-        RotateOutcome::Invalid | RotateOutcome::WrongClient => {
-            return Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked"));
+    let (family, refresh_token) = loop {
+        match app.sessions.rotate_refresh_token(&request).await.map_err(unavailable)? {
+            RotateOutcome::Rotated(family) => break (family, successor),
+            // A lost response or a second tab: the same successor again (RFC 9700 §4.14.2 grace).
+            RotateOutcome::Retry { family, sealed_successor } => {
+                let same = unseal_successor(presented, &sealed_successor)
+                    .ok_or(OAuthError::invalid_grant("the refresh token is invalid"))?;
+                break (family, same);
+            }
+            // The user must be confirmed upstream first. Done before the token is consumed, so a
+            // recheck that fails on a dependency (503) leaves the token usable; then the rotation
+            // is asked again, without the condition.
+            RotateOutcome::RecheckDue(family) if request.recheck_due_before.is_some() => {
+                recheck_upstream(app, family, now).await?;
+                request.recheck_due_before = None;
+            }
+            RotateOutcome::RecheckDue(_) => {
+                return Err(unavailable("the store asked for a recheck it was not offered"));
+            }
+            RotateOutcome::Reused(revoked) => {
+                app.revocation().after_reuse(&revoked, now).await.map_err(unavailable)?;
+                return Err(OAuthError::invalid_grant("the refresh token was already used; the grant is revoked"));
+            }
+            RotateOutcome::ScopeWidened => {
+                return Err(OAuthError::new("invalid_scope", "the requested scope exceeds the original grant"));
+            }
+            RotateOutcome::Invalid | RotateOutcome::WrongClient => {
+                return Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked"));
+            }
         }
     };
-    recheck_upstream(app, &mut family, now).await?;
 
     let granted = scopes.unwrap_or_else(|| family.scopes.clone());
     let claims = family.claims.restrict(granted.iter().map(String::as_str));
@@ -91,14 +109,20 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
     Ok(minted.into_response(Some(refresh_token)))
 }
 
-/// At most every `upstream_recheck_secs`: is the user still a member of the corp, and active? A
-/// user who left (or was disabled here) loses every session and family; while DingTalk cannot be
-/// asked, refreshes go on for `upstream_tolerance_secs` after the last good answer.
-async fn recheck_upstream(app: &App, family: &mut RefreshFamily, now: i64) -> Result<(), OAuthError> {
+/// A family last confirmed upstream before this time needs a recheck before it rotates (only with
+/// an organisation configured: without one there is nothing to ask DingTalk).
+fn recheck_due_before(app: &App, now: i64) -> Option<i64> {
+    app.config.dingtalk.corp_id.as_ref()?;
+    Some(now - app.config.tokens.upstream_recheck_secs as i64)
+}
+
+/// At most every `upstream_recheck_secs`: may the user still use the provider
+/// (`login::membership`, the rule sign-in applies)? A user who left, was deactivated or was
+/// disabled here loses every session and family; while DingTalk cannot be asked, refreshes go on
+/// for `upstream_tolerance_secs` after the last good answer. On success the family's record (its
+/// check time and claims) is updated in the store; nothing else changes.
+async fn recheck_upstream(app: &App, mut family: RefreshFamily, now: i64) -> Result<(), OAuthError> {
     let tokens = &app.config.tokens;
-    if app.config.dingtalk.corp_id.is_none() || now - family.upstream_checked_at < tokens.upstream_recheck_secs as i64 {
-        return Ok(());
-    }
     let revocation = app.revocation();
     let revoke_user = async |reason: &str| -> OAuthError {
         if let Err(e) = revocation.revoke_user(&family.user_id, reason, now).await {
@@ -110,24 +134,23 @@ async fn recheck_upstream(app: &App, family: &mut RefreshFamily, now: i64) -> Re
         Some(user) if !user.disabled => user,
         _ => return Err(revoke_user("disabled").await),
     };
-    match app.dingtalk.org_member(&user.union_id).await {
-        Ok(Some(member)) if member.active => {
+    match membership::check(&app.dingtalk, &user.union_id).await {
+        Ok(Membership::Member(member)) => {
             let updated = app.directory.update_user_org(&user.id, &member).await.map_err(unavailable)?;
-            family.upstream_checked_at = now;
             // Roles and groups are recomputed at the recheck (org data may have changed).
-            let updated = match updated {
-                Some(updated) => Some(crate::access::refresh_user_access(app, &updated).await.map_err(unavailable)?),
-                None => None,
-            };
             if let Some(updated) = updated {
+                let updated = crate::access::refresh_user_access(app, &updated).await.map_err(unavailable)?;
                 family.claims = ProfileClaims::for_scopes(&updated, family.scopes.iter().map(String::as_str));
             }
-            app.sessions.update_refresh_family(family).await.map_err(unavailable)?;
+            family.upstream_checked_at = now;
+            if !app.sessions.update_refresh_family(&family).await.map_err(unavailable)? {
+                return Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked"));
+            }
             Ok(())
         }
-        Ok(_) => {
-            tracing::info!(user = %user.id, "user left the organisation or was deactivated in DingTalk");
-            Err(revoke_user("left the organisation").await)
+        Ok(refused) => {
+            tracing::info!(user = %user.id, reason = refused.refusal().unwrap_or_default(), "upstream recheck refused the user");
+            Err(revoke_user("left the organisation or was deactivated").await)
         }
         Err(e) if now - family.upstream_checked_at <= tokens.upstream_tolerance_secs as i64 => {
             tracing::warn!(dingtalk_error = %e.log_code(), "upstream recheck failed; within tolerance");

@@ -1,0 +1,149 @@
+//! The browser's single-sign-on session. Its public id is the `sid` claim relying parties and
+//! admins see (Back-Channel Logout 1.0 §2.1), so it proves nothing; the browser proves the session
+//! with a secret of 256 random bits that only its cookie carries (RFC 6749 §10.3, §10.8), stored as
+//! a SHA-256 hash. The cookie is `<sid>.<secret>`.
+//!
+//! Two rules of liveness: a session *exists* until its absolute end (logout ends what exists), and
+//! is *usable* for single sign-on only while it has also been used within the idle lifetime.
+
+use poem::Request;
+
+use crate::app::App;
+use crate::random;
+use crate::store::{SsoSession, StoreError};
+use crate::web::cookies;
+
+/// What the session cookie carries.
+pub struct SessionCookie {
+    sid: String,
+    secret: String,
+}
+
+/// A session id: 128 random bits; unique, and not a secret.
+fn new_sid() -> String {
+    let mut id = random::token();
+    id.truncate(22);
+    id
+}
+
+impl SessionCookie {
+    fn new() -> SessionCookie {
+        SessionCookie { sid: new_sid(), secret: random::token() }
+    }
+
+    /// `<sid>.<secret>`; anything else (a cookie from before sessions had secrets, or garbage)
+    /// proves no session.
+    pub fn parse(value: &str) -> Option<SessionCookie> {
+        let (sid, secret) = value.split_once('.')?;
+        let well_formed = |s: &str, len: usize| {
+            s.len() == len && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        (well_formed(sid, 22) && well_formed(secret, 43))
+            .then(|| SessionCookie { sid: sid.to_string(), secret: secret.to_string() })
+    }
+
+    pub fn sid(&self) -> &str {
+        &self.sid
+    }
+
+    pub fn value(&self) -> String {
+        format!("{}.{}", self.sid, self.secret)
+    }
+
+    /// Whether this cookie's secret is the session's (constant time).
+    pub fn proves(&self, session: &SsoSession) -> bool {
+        session.id == self.sid
+            && random::secure_eq(random::hash(&self.secret).as_bytes(), session.secret_hash.as_bytes())
+    }
+}
+
+impl SsoSession {
+    /// Usable for single sign-on at `now`: before its absolute end and used within `idle_secs`.
+    pub fn is_usable(&self, now: i64, idle_secs: i64) -> bool {
+        self.expires_at > now && (self.last_seen_at <= 0 || now - self.last_seen_at <= idle_secs)
+    }
+}
+
+/// Starts a session for `user_id` authenticated at `auth_time`; returns it and the `Set-Cookie`
+/// value that hands its secret to the browser.
+pub async fn start(
+    app: &App,
+    user_id: &str,
+    auth_time: i64,
+    amr: Vec<String>,
+) -> Result<(SsoSession, String), StoreError> {
+    let cookie = SessionCookie::new();
+    let ttl = app.config.tokens.sso_session_ttl_secs;
+    let session = SsoSession {
+        id: cookie.sid.clone(),
+        secret_hash: random::hash(&cookie.secret),
+        user_id: user_id.to_string(),
+        auth_time,
+        amr,
+        clients: Vec::new(),
+        expires_at: auth_time + ttl as i64,
+        last_seen_at: auth_time,
+    };
+    app.sessions.put_sso_session(&session).await?;
+    Ok((session, app.cookies.set(cookies::SESSION, &cookie.value(), Some(ttl))))
+}
+
+/// The session the request's cookie proves, if it exists (before its absolute end, by the
+/// protocol clock); whether it is also usable for single sign-on is [`SsoSession::is_usable`].
+pub async fn proven(app: &App, req: &Request) -> Result<Option<SsoSession>, StoreError> {
+    let Some(cookie) = app.cookies.get(req, cookies::SESSION).and_then(|v| SessionCookie::parse(&v)) else {
+        return Ok(None);
+    };
+    let session = app.sessions.get_sso_session(&cookie.sid).await?;
+    Ok(session.filter(|s| cookie.proves(s) && s.expires_at > app.now()))
+}
+
+/// Clears the session cookie.
+pub fn clear_cookie(app: &App) -> String {
+    app.cookies.set(cookies::SESSION, "", Some(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session_of(cookie: &SessionCookie) -> SsoSession {
+        SsoSession {
+            id: cookie.sid.clone(),
+            secret_hash: random::hash(&cookie.secret),
+            user_id: "u".into(),
+            auth_time: 0,
+            amr: vec![],
+            clients: vec![],
+            expires_at: 100,
+            last_seen_at: 0,
+        }
+    }
+
+    #[test]
+    fn rfc6749_10_3_the_public_sid_alone_proves_no_session() {
+        let cookie = SessionCookie::new();
+        let session = session_of(&cookie);
+        assert!(SessionCookie::parse(&cookie.value()).unwrap().proves(&session));
+        // What a relying party sees (`sid`) or an admin lists is not a cookie.
+        assert!(SessionCookie::parse(&session.id).is_none());
+        // The sid with a guessed secret does not prove it; nor does the stored hash as a secret.
+        let forged = format!("{}.{}", session.id, random::token());
+        assert!(!SessionCookie::parse(&forged).unwrap().proves(&session));
+        let from_dump = format!("{}.{}", session.id, session.secret_hash);
+        assert!(!SessionCookie::parse(&from_dump).is_some_and(|c| c.proves(&session)));
+        // A cookie of another session with this sid is refused.
+        let other = SessionCookie::new();
+        let spliced = format!("{}.{}", session.id, other.secret);
+        assert!(!SessionCookie::parse(&spliced).unwrap().proves(&session));
+    }
+
+    #[test]
+    fn oidc_core_3_1_2_1_an_idle_session_exists_but_is_not_usable_for_sso() {
+        let cookie = SessionCookie::new();
+        let session = SsoSession { last_seen_at: 10, expires_at: 1000, ..session_of(&cookie) };
+        assert!(session.is_usable(20, 60));
+        assert!(!session.is_usable(71, 60), "idle too long");
+        assert!(!session.is_usable(1000, 100_000), "past its absolute end");
+    }
+}
