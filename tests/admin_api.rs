@@ -973,3 +973,60 @@ async fn the_interactive_docs_and_the_spec_are_served() {
     assert!(paths.keys().any(|p| p.ends_with("/clients")), "{:?}", paths.keys());
     assert!(paths.keys().any(|p| p.ends_with("/audit")), "{:?}", paths.keys());
 }
+
+/// `/authorize` with `prompt=none` at the console, carrying only the session cookie `value`:
+/// whether it answers with a code.
+async fn cookie_opens_a_session(a: &Admin, value: &str) -> bool {
+    let url = common::authorize_url(
+        &a.p.issuer,
+        &[
+            ("client_id", CONSOLE),
+            ("redirect_uri", REDIRECT_URI),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("prompt", "none"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let resp = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(url)
+        .header("cookie", format!("dtoidc_session={value}"))
+        .send()
+        .await
+        .unwrap();
+    let location = common::redirect_location(&resp).expect("a redirect to the client");
+    location.contains("code=")
+}
+
+#[tokio::test]
+async fn rfc6749_10_3_the_sessions_an_auditor_lists_cannot_be_taken_over_and_still_revoke_by_id() {
+    let a = Admin::start().await;
+    let browser = Browser::new("alice");
+    let tokens = a.login_with(&browser, "openid").await;
+    let id = unverified_claims(&s(&tokens, "id_token"));
+    let (alice, sid) = (s(&id, "sub"), s(&id, "sid"));
+    let cookie = browser.cookie(&a.p.issuer, "dtoidc_session").expect("a session cookie");
+    assert!(cookie_opens_a_session(&a, &cookie).await, "the browser's own cookie works");
+
+    // What an auditor sees of the session: the public id (the sid), and nothing that opens it.
+    let auditor = a.admin_token_of("bob", Some("auditor")).await;
+    let listed = a.call(Some(&auditor), Method::GET, &format!("/users/{alice}/sessions"), None).await;
+    let listed = listed.expect(StatusCode::OK, "an auditor lists sessions").clone();
+    let session = listed.as_array().unwrap().iter().find(|x| x["id"] == sid.as_str()).expect("listed").clone();
+    let secret = cookie.split_once('.').expect("<sid>.<secret>").1.to_string();
+    for (field, value) in session.as_object().unwrap() {
+        let Some(value) = value.as_str() else { continue };
+        assert!(!value.contains(&secret), "{field} carries the cookie's secret");
+        assert!(!cookie_opens_a_session(&a, value).await, "{field} ({value}) works as a session cookie");
+    }
+
+    // Revoking by the listed id still works, and then the cookie opens nothing.
+    a.boot(Method::DELETE, &format!("/sessions/{}", s(&session, "id")), None)
+        .await
+        .expect(StatusCode::NO_CONTENT, "DELETE /sessions/{id}");
+    assert!(!cookie_opens_a_session(&a, &cookie).await, "the ended session is gone");
+}

@@ -314,3 +314,50 @@ async fn oidc_core_3_1_2_1_prompt_login_and_max_age_force_a_fresh_dingtalk_login
         browser.http.get(authorize_url(&provider.issuer, &with(&base("app"), "max_age", "3600"))).send().await.unwrap();
     assert!(redirect_location(&resp).unwrap().starts_with(REDIRECT_URI));
 }
+
+/// A browser that has no session of its own, only the cookie value given.
+async fn with_session_cookie(provider: &TestProvider, client: &str, cookie_value: &str) -> reqwest::Response {
+    let url = authorize_url(&provider.issuer, &with(&base(client), "prompt", "none"));
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(url)
+        .header("cookie", format!("dtoidc_session={cookie_value}"))
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn rfc6749_10_3_the_sid_a_relying_party_sees_is_not_a_session_cookie() {
+    let provider = TestProvider::start().await;
+    let secret = provider.register("app-a", false, true).await.unwrap();
+    provider.register("app-b", false, true).await;
+    let browser = Browser::new("alice");
+    let code = common::obtain_code(&provider, &browser, "app-a").await;
+    let tokens = common::exchange_code(&provider, "app-a", &secret, &code).await;
+    // Back-Channel Logout 1.0 §2.1: the sid is shown to every relying party and resource server of
+    // the session (ID token, access token, introspection, logout token).
+    let sid = common::unverified_claims(tokens["id_token"].as_str().unwrap())["sid"].as_str().unwrap().to_string();
+    assert_eq!(common::unverified_claims(tokens["access_token"].as_str().unwrap())["sid"], sid.as_str());
+
+    // Put in a cookie, it opens no session at another client: no code, login_required.
+    let resp = with_session_cookie(&provider, "app-b", &sid).await;
+    let location = redirect_location(&resp).expect("a redirect to the client");
+    let landing = url::Url::parse(&location).unwrap();
+    let error = landing.query_pairs().find(|(k, _)| k == "error").map(|(_, v)| v.into_owned());
+    assert_eq!(error.as_deref(), Some("login_required"), "{location}");
+    assert!(!location.contains("code="), "{location}");
+
+    // The cookie the browser really holds is something else, and it does work.
+    let cookie = browser.cookie(&provider.issuer, "dtoidc_session").expect("a session cookie");
+    assert_ne!(cookie, sid);
+    assert!(cookie.starts_with(&format!("{sid}.")), "the sid and a secret: {cookie}");
+    let resp = with_session_cookie(&provider, "app-b", &cookie).await;
+    assert!(redirect_location(&resp).unwrap().contains("code="));
+    // The sid with any other secret is refused.
+    let forged = format!("{sid}.{}", "A".repeat(43));
+    let resp = with_session_cookie(&provider, "app-b", &forged).await;
+    assert!(redirect_location(&resp).unwrap().contains("error=login_required"));
+}

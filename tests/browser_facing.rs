@@ -164,7 +164,9 @@ async fn pages_speak_chinese_or_english_by_ui_locales_and_accept_language() {
     );
     let resp = browser.http.get(url).header("accept-language", "zh-CN").send().await.unwrap();
     let dingtalk = common::redirect_location(&resp).unwrap();
-    let landing = common::Browser { http: browser.http.clone(), login: "alice".into() }.journey(&dingtalk, false).await;
+    let landing = common::Browser { http: browser.http.clone(), login: "alice".into(), jar: browser.jar.clone() }
+        .journey(&dingtalk, false)
+        .await;
     let (status, page) = landing.page();
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("Test app third") && page.contains("查看您的姓名") && page.contains(">允许<"), "{page}");

@@ -142,3 +142,21 @@ async fn dingtalk_latency_beyond_the_timeout_is_a_fast_503_and_recovery_follows(
     let landing = browser.journey(&login_url(&provider), true).await;
     assert!(landing.param("code").is_some());
 }
+
+#[tokio::test]
+async fn membership_rule_a_dingtalk_user_who_is_not_active_cannot_sign_in() {
+    let provider = TestProvider::start().await;
+    provider.register("app", false, true).await;
+    // Deactivated in DingTalk (`active: false`): the same rule as the upstream recheck refuses him.
+    provider.simulator.set_active("dave", false);
+    let landing = Browser::new("dave").journey(&login_url(&provider), true).await;
+    assert_eq!(landing.param("error").as_deref(), Some("access_denied"), "{landing:?}");
+    assert_eq!(landing.param("state").as_deref(), Some("rp-state"));
+    assert!(landing.param("code").is_none());
+    let dave = provider.simulator.directory().user_by_login("dave").unwrap().union_id.clone();
+    assert!(provider.app.directory.user_by_union_id(&dave).await.unwrap().is_none(), "no account is created");
+    // Active again: he signs in.
+    provider.simulator.set_active("dave", true);
+    let landing = Browser::new("dave").journey(&login_url(&provider), true).await;
+    assert!(landing.param("code").is_some(), "{landing:?}");
+}

@@ -190,13 +190,21 @@ async fn serve_dev_runs_the_provider_with_the_simulator_and_a_cli_registered_cli
         .unwrap();
     assert_eq!(resp.status(), reqwest::StatusCode::OK);
     let tokens: serde_json::Value = resp.json().await.unwrap();
-    let sub = common::unverified_claims(tokens["id_token"].as_str().unwrap())["sub"].as_str().unwrap().to_string();
-    let list = run(dir.path(), &["sessions", "list", "--user", &sub], &[]);
-    assert_eq!(String::from_utf8_lossy(&list.stdout).lines().count(), 1, "bob has one session");
-    let revoke = run(dir.path(), &["sessions", "revoke", "--user", &sub], &[]);
+    let claims = common::unverified_claims(tokens["id_token"].as_str().unwrap());
+    let sub = claims["sub"].as_str().unwrap().to_string();
+    let list = String::from_utf8(run(dir.path(), &["sessions", "list", "--user", &sub], &[]).stdout).unwrap();
+    assert_eq!(list.lines().count(), 1, "bob has one session");
+    // The session is listed by its public id (the `sid` claim), which is not its cookie, and it is
+    // revoked by that id (RFC 6749 §10.3).
+    let listed_id = list.split('\t').next().unwrap().trim().to_string();
+    assert_eq!(listed_id, claims["sid"].as_str().unwrap());
+    assert!(!list.contains(&format!("{listed_id}.")), "no cookie value in the listing: {list}");
+    let revoke = run(dir.path(), &["sessions", "revoke", "--session", &listed_id], &[]);
     assert!(revoke.status.success(), "{}", String::from_utf8_lossy(&revoke.stderr));
     let list = run(dir.path(), &["sessions", "list", "--user", &sub], &[]);
     assert_eq!(String::from_utf8_lossy(&list.stdout).lines().count(), 0);
+    let revoke = run(dir.path(), &["sessions", "revoke", "--user", &sub], &[]);
+    assert!(revoke.status.success(), "{}", String::from_utf8_lossy(&revoke.stderr));
     let refresh = reqwest::Client::new()
         .post(format!("{issuer}/token"))
         .basic_auth("cli-app", Some(&secret))

@@ -50,6 +50,8 @@ on_backends!(
     oidc_core_12_2_refresh_id_token_keeps_the_original_claims,
     rp_initiated_logout_with_and_without_hint_and_post_logout_redirects,
     upstream_recheck_revokes_users_who_left_and_tolerates_outages,
+    membership_rule_a_user_deactivated_in_dingtalk_loses_every_grant_at_the_recheck,
+    a_refresh_whose_upstream_recheck_fails_on_a_dependency_changes_nothing,
 );
 
 struct Harness {
@@ -628,6 +630,54 @@ async fn upstream_recheck_revokes_users_who_left_and_tolerates_outages(backend: 
     assert!(p.app.sessions.sso_sessions_of_user(&bob.id).await.unwrap().is_empty());
     assert!(p.app.sessions.refresh_families_of_user(&bob.id).await.unwrap().is_empty());
     assert_eq!(userinfo_status(p, &s(&second, "access_token")).await, StatusCode::UNAUTHORIZED);
+    h.finish().await;
+}
+
+async fn membership_rule_a_user_deactivated_in_dingtalk_loses_every_grant_at_the_recheck(backend: Backend) {
+    let Some(h) = Harness::start(backend).await else { return };
+    let p = &h.provider;
+    let secret = register(p, NewClient::default()).await;
+    let carol = login(p, &Browser::new("carol"), &secret, "openid offline_access").await;
+    // Deactivated in DingTalk: the rule that refuses an inactive user at sign-in cuts her off at
+    // the next recheck too.
+    p.simulator.set_active("carol", false);
+    p.clock.advance(301);
+    let (status, body) = refresh(p, &secret, &s(&carol, "refresh_token"), None).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
+    assert_eq!(userinfo_status(p, &s(&carol, "access_token")).await, StatusCode::UNAUTHORIZED);
+    h.finish().await;
+}
+
+/// Makes the provider's SQLite refuse to update user records, as a failing volume would.
+async fn refuse_user_updates(p: &TestProvider, refuse: bool) {
+    use sea_orm::ConnectionTrait;
+    let sql = if refuse {
+        "CREATE TRIGGER refuse_user_updates BEFORE UPDATE ON users BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    } else {
+        "DROP TRIGGER refuse_user_updates"
+    };
+    p.app.directory.connection().execute_unprepared(sql).await.unwrap();
+}
+
+async fn a_refresh_whose_upstream_recheck_fails_on_a_dependency_changes_nothing(backend: Backend) {
+    let Some(h) = Harness::start(backend).await else { return };
+    let p = &h.provider;
+    let secret = register(p, NewClient::default()).await;
+    let tokens = login(p, &Browser::new("alice"), &secret, "openid").await;
+    let rt1 = s(&tokens, "refresh_token");
+    // The recheck is due, and the directory cannot record its answer: 503.
+    p.clock.advance(301);
+    refuse_user_updates(p, true).await;
+    let (status, body) = refresh(p, &secret, &rt1, None).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("temporarily_unavailable")));
+    refuse_user_updates(p, false).await;
+    // Past the grace window, the same token still works: the 503 consumed nothing (had it been
+    // rotated, this would be reuse and revoke the grant).
+    p.clock.advance(60);
+    let (status, body) = refresh(p, &secret, &rt1, None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = refresh(p, &secret, &s(&body, "refresh_token"), None).await;
+    assert_eq!(status, StatusCode::OK, "the grant lives on: {body}");
     h.finish().await;
 }
 

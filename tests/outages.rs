@@ -163,6 +163,47 @@ async fn redis_outage_gives_fast_503_and_recovers_without_restart() {
 }
 
 #[tokio::test]
+async fn a_code_exchange_or_refresh_answered_503_while_redis_stalls_changes_nothing() {
+    let Some(redis) = OwnRedis::start() else {
+        return;
+    };
+    let url = redis.url();
+    let provider = TestProvider::start_with(move |c| {
+        c.sessions.backend = "redis".into();
+        c.redis.url = url;
+    })
+    .await;
+    let secret = provider.register("app", false, true).await.unwrap();
+    let browser = Browser::new("alice");
+    let code = common::obtain_code(&provider, &browser, "app").await;
+    let (status, tokens) = exchange(&provider, &secret, &code).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let refresh_token = tokens["refresh_token"].as_str().unwrap().to_string();
+    let waiting_code = common::obtain_code(&provider, &browser, "app").await;
+
+    // Redis stalls for longer than the command timeout: both answers are fast 503s. The commands
+    // stay in Redis's buffers and run when it resumes, after the client was told
+    // `temporarily_unavailable`.
+    redis.pause();
+    let stalled = Instant::now();
+    assert_eq!(refresh(&provider, &secret, &refresh_token).await, StatusCode::SERVICE_UNAVAILABLE);
+    let (status, body) = exchange(&provider, &secret, &waiting_code).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("temporarily_unavailable")));
+    assert!(stalled.elapsed() < Duration::from_secs(4), "two fast 503s took {:?}", stalled.elapsed());
+    tokio::time::sleep(Duration::from_millis(2500).saturating_sub(stalled.elapsed())).await;
+    redis.resume();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // A 503 changed nothing: well past the refresh grace window the same refresh token still
+    // rotates (had the stalled rotation run, this would be reuse and revoke the grant), and the
+    // same code is still good.
+    provider.clock.advance(60);
+    assert_eq!(refresh(&provider, &secret, &refresh_token).await, StatusCode::OK);
+    let (status, body) = exchange(&provider, &secret, &waiting_code).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
 async fn postgres_outage_gives_fast_503_and_recovers_without_restart() {
     let Some(db) = PostgresDatabase::create().await else {
         return;

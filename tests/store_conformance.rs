@@ -290,7 +290,7 @@ async fn code_redemption_conformance(store: &Arc<dyn SessionStore>) {
     }
     let results = takers.join_all().await;
     let redeemed: Vec<_> = results.iter().filter(|r| matches!(r, CodeRedemption::Redeemed(_))).collect();
-    assert_eq!(redeemed, vec![&CodeRedemption::Redeemed(code("u1"))]);
+    assert_eq!(redeemed, vec![&CodeRedemption::Redeemed(Box::new(code("u1")))]);
     assert_eq!(results.iter().filter(|r| **r == CodeRedemption::Replayed).count(), 1, "{results:?}");
     // The replay overtook the grant: it does not complete.
     let overtaken = grant_family("c1", None);
@@ -315,7 +315,7 @@ async fn code_redemption_conformance(store: &Arc<dyn SessionStore>) {
     store.put_code("c3", &code("u3"), 60).await.unwrap();
     assert!(matches!(store.redeem_code("c3", 60).await.unwrap(), CodeRedemption::Redeemed(_)));
     store.release_code("c3", &code("u3"), 60).await.unwrap();
-    assert_eq!(store.redeem_code("c3", 60).await.unwrap(), CodeRedemption::Redeemed(code("u3")));
+    assert_eq!(store.redeem_code("c3", 60).await.unwrap(), CodeRedemption::Redeemed(Box::new(code("u3"))));
     let (c3, c3_first) = (grant_family("c3", None), successor("c3-first", now));
     let completion = store.complete_code_grant("c3", &c3, &c3_first, None).await.unwrap();
     assert_eq!(completion, CodeGrantCompletion::Created);
@@ -681,7 +681,7 @@ async fn sql_sweeper_conformance(directory: &Directory) {
     assert_eq!(expired().await, 0);
     assert_eq!(
         store.redeem_code("alive", 60).await.unwrap(),
-        CodeRedemption::Redeemed(code("u1")),
+        CodeRedemption::Redeemed(Box::new(code("u1"))),
         "live rows survive"
     );
 }
@@ -874,4 +874,185 @@ async fn login_and_exchange(provider: &common::TestProvider) {
     .await;
     assert_eq!(status, reqwest::StatusCode::OK, "{body}");
     assert!(body["id_token"].is_string());
+}
+
+/// Signs alice in at a third-party client (consent page with its anti-CSRF token), exchanges the
+/// code, refreshes, and signs out through the confirmation page (another anti-CSRF token); returns
+/// every credential seen on the way, named: what a dump of the stores must not contain
+/// (RFC 6749 §10.3, §10.4, §10.8 for tokens, codes, client secrets and session cookies).
+async fn credentials_of_a_login_refresh_and_logout(p: &common::TestProvider) -> Vec<(String, String)> {
+    use common::{Browser, CHALLENGE, REDIRECT_URI, hidden_value, redirect_location};
+    let mut seen: Vec<(String, String)> = Vec::new();
+    let mut see = |what: &str, value: &str| seen.push((what.to_string(), value.to_string()));
+    let secret = p.register("dump-app", false, false).await.unwrap();
+    see("client secret", &secret);
+    let browser = Browser::new("alice");
+    let url = common::authorize_url(
+        &p.issuer,
+        &[
+            ("client_id", "dump-app"),
+            ("redirect_uri", REDIRECT_URI),
+            ("response_type", "code"),
+            ("scope", "openid profile offline_access"),
+            ("prompt", "consent"),
+            ("state", "st"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let resp = browser.http.get(&url).send().await.unwrap();
+    let to_dingtalk = redirect_location(&resp).expect("to DingTalk");
+    see("browser-binding cookie", &browser.cookie(&p.issuer, "dtoidc_binding").expect("binding cookie"));
+    let landing = browser.journey(&to_dingtalk, false).await;
+    let (_, page) = landing.page();
+    see("consent anti-CSRF token", &hidden_value(page, "csrf_token").expect("consent form"));
+    let back = browser.answer_consent(page, "approve").await.expect("redirect to the client");
+    let code = url::Url::parse(&back).unwrap().query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+    see("authorization code", &code);
+    let cookie = browser.cookie(&p.issuer, "dtoidc_session").expect("session cookie");
+    see("session cookie", &cookie);
+    see("session secret", cookie.split_once('.').expect("<sid>.<secret>").1);
+
+    let tokens = common::exchange_code(p, "dump-app", &secret, &code).await;
+    let (status, _, refreshed) = common::token_request(
+        p,
+        Some(("dump-app", &secret)),
+        &[("grant_type", "refresh_token"), ("refresh_token", tokens["refresh_token"].as_str().unwrap())],
+    )
+    .await;
+    assert_eq!(status, reqwest::StatusCode::OK, "{refreshed}");
+    for (n, body) in [(1, &tokens), (2, &refreshed)] {
+        for kind in ["access_token", "id_token", "refresh_token"] {
+            let value = body[kind].as_str().unwrap_or_else(|| panic!("{kind} in {body}"));
+            see(&format!("{kind} {n}"), value);
+        }
+        let refresh_secret = body["refresh_token"].as_str().unwrap().split_once('.').unwrap().1;
+        see(&format!("refresh token {n}'s secret"), refresh_secret);
+    }
+
+    // RP-Initiated Logout §6: without a hint the user confirms (a form with its own token).
+    let page = browser.http.get(p.url("/logout")).send().await.unwrap().text().await.unwrap();
+    let logout_csrf = hidden_value(&page, "csrf_token").expect("logout confirmation form");
+    see("logout anti-CSRF token", &logout_csrf);
+    let confirm_id = hidden_value(&page, "confirm_id").unwrap();
+    let resp = browser
+        .http
+        .post(p.url("/logout/confirm"))
+        .form(&[("confirm_id", confirm_id.as_str()), ("csrf_token", logout_csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), reqwest::StatusCode::OK, "signed out");
+    assert!(browser.cookie(&p.issuer, "dtoidc_session").is_none(), "the cookie is cleared");
+
+    for (i, credential) in p.simulator.issued_credentials().into_iter().enumerate() {
+        see(&format!("DingTalk credential #{i} (code, user token or app token)"), &credential);
+    }
+    seen
+}
+
+/// No credential seen appears anywhere in `dump`.
+fn assert_holds_no_credential(store: &str, dump: &[u8], credentials: &[(String, String)]) {
+    assert!(!dump.is_empty(), "{store}: nothing dumped");
+    for (what, value) in credentials {
+        assert!(value.len() >= 16, "{what} is too short to look for");
+        let found = dump.windows(value.len()).any(|w| w == value.as_bytes());
+        assert!(!found, "{store} holds the {what} in the clear");
+    }
+}
+
+#[tokio::test]
+async fn rfc6749_10_3_a_dump_of_the_sqlite_database_holds_no_usable_credential() {
+    let provider = common::TestProvider::start().await;
+    let credentials = credentials_of_a_login_refresh_and_logout(&provider).await;
+    assert!(credentials.iter().any(|(what, _)| what.starts_with("DingTalk")), "the simulator's credentials");
+    // Every byte SQLite keeps (the database, its write-ahead log and shared memory), deleted rows'
+    // leftovers included.
+    let path = provider.app.config.database.url.trim_start_matches("sqlite://").split('?').next().unwrap().to_string();
+    let mut dump = Vec::new();
+    for file in [path.clone(), format!("{path}-wal"), format!("{path}-shm")] {
+        if let Ok(bytes) = std::fs::read(&file) {
+            dump.extend_from_slice(&bytes);
+        }
+    }
+    assert!(dump.windows(8).any(|w| w == b"sso_sess"), "the dump has session records");
+    assert_holds_no_credential("the SQLite database", &dump, &credentials);
+}
+
+#[tokio::test]
+async fn rfc6749_10_3_a_dump_of_postgres_and_redis_holds_no_usable_credential() {
+    use fred::prelude::*;
+    use sea_orm::{ConnectionTrait, Statement};
+    let Some(db) = PostgresDatabase::create().await else {
+        return;
+    };
+    let Some(ns) = RedisNamespace::create().await else {
+        return;
+    };
+    let (url, redis_url, prefix) = (db.url.clone(), ns.url.clone(), ns.prefix.clone());
+    let provider = common::TestProvider::start_with(move |c| {
+        c.database.url = url;
+        c.sessions.backend = "redis".into();
+        c.redis.url = redis_url;
+        c.redis.prefix = prefix;
+    })
+    .await;
+    let credentials = credentials_of_a_login_refresh_and_logout(&provider).await;
+
+    // PostgreSQL: every row of every table, as JSON.
+    let sql = provider.app.directory.connection();
+    let backend = sql.get_database_backend();
+    let tables = sql
+        .query_all_raw(Statement::from_string(
+            backend,
+            "SELECT table_name::text AS t FROM information_schema.tables WHERE table_schema = 'public'",
+        ))
+        .await
+        .unwrap();
+    let mut dump = Vec::new();
+    for table in tables {
+        let table: String = table.try_get("", "t").unwrap();
+        let rows = sql
+            .query_all_raw(Statement::from_string(
+                backend,
+                format!("SELECT row_to_json(r)::text AS j FROM \"{table}\" r"),
+            ))
+            .await
+            .unwrap();
+        for row in rows {
+            dump.extend_from_slice(row.try_get::<String>("", "j").unwrap().as_bytes());
+            dump.push(b'\n');
+        }
+    }
+    assert!(String::from_utf8_lossy(&dump).contains("alice"), "the dump has the users");
+    assert_holds_no_credential("PostgreSQL", &dump, &credentials);
+
+    // Redis: every key under the prefix and every value, whatever its type.
+    let client = common::redis_client(&ns.url).await.unwrap();
+    let mut dump = Vec::new();
+    for key in ns.keys(&format!("{}*", ns.prefix)).await {
+        dump.extend_from_slice(key.as_bytes());
+        let kind: String = client.r#type(&key).await.unwrap();
+        let values: Vec<String> = match kind.as_str() {
+            "string" => vec![client.get::<String, _>(&key).await.unwrap()],
+            "hash" => {
+                let map: std::collections::HashMap<String, String> = client.hgetall(&key).await.unwrap();
+                map.into_iter().flat_map(|(k, v)| [k, v]).collect()
+            }
+            "set" => client.smembers(&key).await.unwrap(),
+            "zset" => client.zrange(&key, 0, -1, None, false, None, false).await.unwrap(),
+            "list" => client.lrange(&key, 0, -1).await.unwrap(),
+            other => panic!("unexpected Redis type {other} at {key}"),
+        };
+        for value in values {
+            dump.extend_from_slice(value.as_bytes());
+            dump.push(b'\n');
+        }
+    }
+    assert!(String::from_utf8_lossy(&dump).contains("rf:{"), "the dump has the refresh family");
+    assert_holds_no_credential("Redis", &dump, &credentials);
+    let _ = client.quit().await;
+    drop(provider);
+    ns.drop().await;
+    db.drop().await;
 }

@@ -115,6 +115,9 @@ struct SimState {
     app_token: Option<(String, Instant)>,
     app_token_ttl: Duration,
     app_token_requests: u64,
+    /// The codes and tokens handed out (the latest `ISSUED_KEPT`), for tests that look for them
+    /// where they must not be.
+    issued: std::collections::VecDeque<String>,
 }
 
 /// Which DingTalk host a handler stands in for; faults differ per host.
@@ -144,6 +147,7 @@ impl Simulator {
                 app_token: None,
                 app_token_ttl: APP_TOKEN_LIFETIME,
                 app_token_requests: 0,
+                issued: Default::default(),
             })),
         }
     }
@@ -198,6 +202,19 @@ impl Simulator {
         if let Some(user) = self.state().dir.users.iter_mut().find(|u| u.login == login) {
             user.dept_ids = dept_ids;
         }
+    }
+
+    /// HR deactivates (or reactivates) the user: `v2/user/get` answers `active` accordingly.
+    pub fn set_active(&self, login: &str, active: bool) {
+        if let Some(user) = self.state().dir.users.iter_mut().find(|u| u.login == login) {
+            user.active = active;
+        }
+    }
+
+    /// Every authorization code, user access token, refresh token and app token the simulator
+    /// has handed out so far (credentials the provider must never store in the clear).
+    pub fn issued_credentials(&self) -> Vec<String> {
+        self.state().issued.iter().cloned().collect()
     }
 
     pub fn set_redirect_uris(&self, uris: Vec<String>) {
@@ -257,12 +274,23 @@ impl Simulator {
     }
 }
 
+/// How many issued credentials the simulator remembers (a long dev session stays bounded).
+const ISSUED_KEPT: usize = 10_000;
+
 impl SimState {
+    fn remember_issued(&mut self, credential: &str) {
+        if self.issued.len() >= ISSUED_KEPT {
+            self.issued.pop_front();
+        }
+        self.issued.push_back(credential.to_owned());
+    }
+
     fn issue_code(&mut self, login: &str, with_corp: bool) -> String {
         let now = Instant::now();
         self.codes.retain(|_, g| g.expires_at > now);
         let code = reply::random_token();
         self.codes.insert(code.clone(), Grant { login: login.to_owned(), with_corp, expires_at: now + CODE_LIFETIME });
+        self.remember_issued(&code);
         code
     }
 
@@ -285,6 +313,8 @@ impl SimState {
         self.user_tokens.insert(access.clone(), Grant { expires_at: now + USER_TOKEN_LIFETIME, ..grant.clone() });
         self.refresh_tokens
             .insert(refresh.clone(), Grant { expires_at: now + REFRESH_TOKEN_LIFETIME, ..grant.clone() });
+        self.remember_issued(&access);
+        self.remember_issued(&refresh);
         (access, refresh)
     }
 
@@ -302,6 +332,9 @@ impl SimState {
             _ => reply::random_token(),
         };
         self.app_token = Some((token.clone(), now + ttl));
+        if !self.issued.contains(&token) {
+            self.remember_issued(&token);
+        }
         (token, ttl)
     }
 

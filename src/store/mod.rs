@@ -221,7 +221,7 @@ pub struct RefreshTokenState {
 pub enum CodeRedemption {
     /// The code was live and is now redeemed; its grant is pending until
     /// [`SessionStore::complete_code_grant`] (or [`SessionStore::release_code`] puts it back).
-    Redeemed(AuthCode),
+    Redeemed(Box<AuthCode>),
     /// The code had been redeemed before: the redemption is now revoked, so a pending grant will
     /// not complete. The caller revokes what it may have issued (family and access tokens named
     /// by [`code_grant_id`]).

@@ -303,7 +303,7 @@ fn too_late() -> StoreError {
 }
 
 fn millis_now() -> i64 {
-    i64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(i64::MAX)
+    chrono::Utc::now().timestamp_millis()
 }
 
 /// Where Redis's clock stands against ours, for deadlines the scripts check with `TIME`.
@@ -657,7 +657,7 @@ impl SessionStore for RedisSessionStore {
             -1 => return Err(too_late()),
             1 => {
                 let json = reply.get(1).and_then(Value::as_string).ok_or_else(|| corrupt("redeem reply"))?;
-                CodeRedemption::Redeemed(decode(&json)?)
+                CodeRedemption::Redeemed(Box::new(decode(&json)?))
             }
             2 => CodeRedemption::Replayed,
             _ => CodeRedemption::Unknown,

@@ -369,7 +369,7 @@ impl SessionStore for SqlSessionStore {
             .await
             .map_err(unavailable)?;
         if let Some(row) = redeemed.into_iter().next() {
-            return Ok(CodeRedemption::Redeemed(decode(&row.value)?));
+            return Ok(CodeRedemption::Redeemed(Box::new(decode(&row.value)?)));
         }
         // A replay: revoke the redemption, pending or completed, so a pending one never completes.
         let replayed = session_record::Entity::update_many()

@@ -120,6 +120,8 @@ impl TestProvider {
 pub struct Browser {
     pub http: reqwest::Client,
     pub login: String,
+    /// The browser's cookies, readable by tests (`cookie`).
+    pub jar: Arc<reqwest::cookie::Jar>,
 }
 
 /// Where a browser journey ended.
@@ -155,14 +157,24 @@ impl Landing {
 
 impl Browser {
     pub fn new(login: &str) -> Browser {
+        let jar = Arc::new(reqwest::cookie::Jar::default());
         Browser {
             http: reqwest::Client::builder()
-                .cookie_store(true)
+                .cookie_provider(jar.clone())
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .expect("client"),
             login: login.into(),
+            jar,
         }
+    }
+
+    /// The value of the cookie `name` this browser would send to `url`.
+    pub fn cookie(&self, url: &str, name: &str) -> Option<String> {
+        use reqwest::cookie::CookieStore;
+        let header = self.jar.cookies(&url::Url::parse(url).expect("url"))?;
+        let header = header.to_str().ok()?.to_string();
+        header.split("; ").filter_map(|pair| pair.split_once('=')).find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
     }
 
     /// Follows redirects from `url` until one leaves for the client's redirect URI or a page is
@@ -529,6 +541,23 @@ impl OwnRedis {
     pub fn restart(&mut self) {
         self.stop();
         self.spawn().expect("redis-server restarts");
+    }
+
+    /// Stalls the server (SIGSTOP): connections stay open, commands wait in its buffers and run
+    /// when it resumes — a Redis paused by a long fork, swapping or a debugger.
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    /// SIGCONT: the stalled server runs what waited.
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.as_ref().expect("running").id().to_string();
+        let status = std::process::Command::new("kill").args([signal, &pid]).status().expect("kill runs");
+        assert!(status.success(), "kill {signal} {pid}");
     }
 }
 

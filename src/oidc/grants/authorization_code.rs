@@ -33,7 +33,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
     let remember_for = app.config.tokens.access_token_ttl_secs.max(600);
     // Redeemed before any other check: a code presented once is gone, whoever presented it.
     let record = match app.sessions.redeem_code(&code_hash, remember_for).await {
-        Ok(CodeRedemption::Redeemed(record)) => record,
+        Ok(CodeRedemption::Redeemed(record)) => *record,
         Ok(CodeRedemption::Replayed) => {
             revoke_replayed(app, client, &code_hash).await?;
             return Err(OAuthError::invalid_grant("the code is invalid, expired or already used"));
