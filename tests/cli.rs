@@ -198,7 +198,29 @@ async fn serve_dev_runs_the_provider_with_the_simulator_and_a_cli_registered_cli
     // revoked by that id (RFC 6749 §10.3).
     let listed_id = list.split('\t').next().unwrap().trim().to_string();
     assert_eq!(listed_id, claims["sid"].as_str().unwrap());
-    assert!(!list.contains(&format!("{listed_id}.")), "no cookie value in the listing: {list}");
+    let prompt_none = common::authorize_url(
+        &issuer,
+        &[
+            ("client_id", "cli-app"),
+            ("redirect_uri", REDIRECT_URI),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("prompt", "none"),
+            ("code_challenge", common::CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let as_cookie = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(&prompt_none)
+        .header("cookie", format!("dtoidc_session={listed_id}"))
+        .send()
+        .await
+        .unwrap();
+    let location = common::redirect_location(&as_cookie).expect("a redirect to the client");
+    assert!(location.contains("error=login_required"), "the listed id opens no session: {location}");
     let revoke = run(dir.path(), &["sessions", "revoke", "--session", &listed_id], &[]);
     assert!(revoke.status.success(), "{}", String::from_utf8_lossy(&revoke.stderr));
     let list = run(dir.path(), &["sessions", "list", "--user", &sub], &[]);
