@@ -195,7 +195,7 @@ impl App {
     /// family, or with all of its user's tokens), remembered per instance for
     /// `tokens.denylist_recheck_ms` (see `tokens::cache`).
     pub async fn is_access_token_denied(&self, claims: &crate::tokens::AccessClaims) -> Result<bool, StoreError> {
-        let check = crate::store::DenyCheck { jti: &claims.jti, sub: &claims.sub, iat: claims.iat };
+        let check = crate::store::DenyCheck { jti: &claims.jti, sub: &claims.sub, auth_time: claims.auth_time };
         self.denylist.is_denied(&claims.jti, || self.sessions.is_access_token_denied(check)).await
     }
 
@@ -242,7 +242,7 @@ impl App {
             denylist: Some(&self.denylist),
             directory: &self.directory,
             backchannel_retry_window_secs: self.config.logout.backchannel_retry_window_secs as i64,
-            access_token_lifetime_secs: self.config.tokens.access_token_lifetime_secs(),
+            denial_lifetime_secs: self.config.tokens.denial_lifetime_secs(),
         }
     }
 

@@ -624,7 +624,7 @@ async fn sessions(config_path: Option<PathBuf>, cmd: SessionsCommand) -> anyhow:
         sessions: store.as_ref(),
         directory: &directory,
         backchannel_retry_window_secs: config.logout.backchannel_retry_window_secs as i64,
-        access_token_lifetime_secs: config.tokens.access_token_lifetime_secs(),
+        denial_lifetime_secs: config.tokens.denial_lifetime_secs(),
     };
     match cmd {
         SessionsCommand::List { user } => {
@@ -773,7 +773,7 @@ async fn users(config_path: Option<PathBuf>, cmd: UsersCommand) -> anyhow::Resul
                 sessions: store.as_ref(),
                 directory: &directory,
                 backchannel_retry_window_secs: config.logout.backchannel_retry_window_secs as i64,
-                access_token_lifetime_secs: config.tokens.access_token_lifetime_secs(),
+                denial_lifetime_secs: config.tokens.denial_lifetime_secs(),
             };
             revocation.revoke_user(&id, "disabled from the CLI", chrono::Utc::now().timestamp()).await?;
             cli_audit(&directory, "user_disabled", Some(&id), serde_json::json!({})).await;

@@ -241,10 +241,11 @@ pub struct TokensConfig {
 }
 
 impl TokensConfig {
-    /// The longest an access token of ours is accepted, leeway included: how long a denial of
-    /// tokens issued up to now must be kept.
-    pub fn access_token_lifetime_secs(&self) -> i64 {
-        i64::try_from(self.access_token_ttl_secs.saturating_add(self.leeway_secs)).unwrap_or(i64::MAX)
+    /// How long a denial of access tokens issued up to now must be kept: the longest one of them
+    /// is accepted (leeway included), also one minted from a code issued just before.
+    pub fn denial_lifetime_secs(&self) -> i64 {
+        let secs = self.access_token_ttl_secs.saturating_add(self.leeway_secs).saturating_add(self.code_ttl_secs);
+        i64::try_from(secs).unwrap_or(i64::MAX)
     }
 }
 

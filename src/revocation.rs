@@ -7,16 +7,16 @@ use crate::directory::audit::AuditEvent;
 use crate::store::{LogoutDelivery, RevokedFamily, SessionStore, SsoSession, StoreError};
 use crate::tokens::cache::DenylistCache;
 
-/// What revocation needs: the stores, how long a logout notification is retried, and how long an
-/// access token may live (a denial must outlast every token it denies).
+/// What revocation needs: the stores, how long a logout notification is retried, and how long a
+/// denial of access tokens must last (`TokensConfig::denial_lifetime_secs`).
 pub struct Revocation<'a> {
     pub sessions: &'a dyn SessionStore,
     /// This instance's denylist cache, told at once (None outside the server, e.g. the CLI).
     pub denylist: Option<&'a DenylistCache>,
     pub directory: &'a Directory,
     pub backchannel_retry_window_secs: i64,
-    /// The longest an access token lives, leeway included.
-    pub access_token_lifetime_secs: i64,
+    /// How long a denial must outlast the tokens it denies.
+    pub denial_lifetime_secs: i64,
 }
 
 impl Revocation<'_> {
@@ -51,7 +51,7 @@ impl Revocation<'_> {
     /// as a token minted now could live. A first redemption still in progress finds its
     /// redemption revoked and creates no family afterwards.
     pub async fn revoke_code_grant(&self, grant_id: &str, now: i64) -> Result<(), StoreError> {
-        let until = now + self.access_token_lifetime_secs;
+        let until = now + self.denial_lifetime_secs;
         self.deny_access_token(grant_id, until).await?;
         self.sessions.deny_family_access_tokens(grant_id, until).await?;
         if let Some(denylist) = self.denylist {
@@ -111,10 +111,11 @@ impl Revocation<'_> {
     }
 
     /// Ends every session and revokes every family of a user (left the corp, disabled, admin), and
-    /// denies every access token the user holds, including those of no family (RFC 7662 §2.2: they
-    /// are no longer active; RFC 7009 §2.1).
+    /// denies every access token of the user's authentications so far, including those of no family
+    /// and any still to be minted from a code issued before (RFC 7662 §2.2: they are no longer
+    /// active; RFC 7009 §2.1).
     pub async fn revoke_user(&self, user_id: &str, reason: &str, now: i64) -> Result<(), StoreError> {
-        self.sessions.deny_user_access_tokens(user_id, now, now + self.access_token_lifetime_secs).await?;
+        self.sessions.deny_user_access_tokens(user_id, now, now + self.denial_lifetime_secs).await?;
         if let Some(denylist) = self.denylist {
             denylist.forget_all();
         }

@@ -247,11 +247,13 @@ async fn rfc7662_2_2_a_disabled_users_tokens_are_inactive_on_every_instance(shar
     assert!(tokens.get("refresh_token").is_none(), "a token of no refresh family");
     let access = tokens["access_token"].as_str().unwrap().to_string();
     let sub = common::unverified_claims(&access)["sub"].as_str().unwrap().to_string();
-    // Both instances have just seen it active (and remember so).
+    // Both instances have just seen it active (and remember so, and B has the user in its cache).
     for instance in [&pair.a, &pair.b] {
         assert!(active_at(instance, client, &access).await);
         assert_eq!(userinfo_at(instance, &access).await, StatusCode::OK);
     }
+    // A code issued before the disable, exchanged after it.
+    let pending_code = common::obtain_code(&pair.a, &Browser::new("alice"), "app").await;
 
     let resp = reqwest::Client::new()
         .post(pair.a.url(&format!("/admin/v1/users/{sub}/disable")))
@@ -265,6 +267,16 @@ async fn rfc7662_2_2_a_disabled_users_tokens_are_inactive_on_every_instance(shar
     tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     assert!(!active_at(&pair.b, client, &access).await, "inactive on the other instance within the recheck bound");
     assert_eq!(userinfo_at(&pair.b, &access).await, StatusCode::UNAUTHORIZED);
+    // The code issued before the disable, exchanged at B (whose cache still has the user enabled),
+    // yields nothing active either: its tokens come from an authentication before the disable.
+    let (status, late) = exchange_at(&pair.b, client, &pending_code).await;
+    if status == StatusCode::OK {
+        let late = late["access_token"].as_str().unwrap();
+        assert!(!active_at(&pair.b, client, late).await, "a token minted after the disable is inactive");
+        assert_eq!(userinfo_at(&pair.a, late).await, StatusCode::UNAUTHORIZED);
+    } else {
+        assert_eq!(late["error"], "invalid_grant", "{late}");
+    }
 
     // Enabled again, new sign-ins work; the old token stays dead.
     let resp = reqwest::Client::new()

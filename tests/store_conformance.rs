@@ -117,7 +117,7 @@ async fn session_store_conformance(store: Arc<dyn SessionStore>) {
     let now = chrono::Utc::now().timestamp();
     let denied = |jti: &'static str| {
         let store = store.clone();
-        async move { store.is_access_token_denied(DenyCheck { jti, sub: "nobody", iat: now }).await.unwrap() }
+        async move { store.is_access_token_denied(DenyCheck { jti, sub: "nobody", auth_time: now }).await.unwrap() }
     };
     assert!(!denied("jti-1").await);
     store.deny_access_token("jti-1", now + 60).await.unwrap();
@@ -134,16 +134,17 @@ async fn session_store_conformance(store: Arc<dyn SessionStore>) {
     assert!(!denied("other.two").await, "another family's token");
     assert!(!denied("famd").await, "a jti without a family is not its namesake's");
     assert!(!denied("famd-old.one").await, "an expired family denial");
-    // RFC 7662 §2.2: a user's tokens issued up to a time are denied together, whatever their jti.
-    let of_user = |sub: &'static str, iat: i64| {
+    // RFC 7662 §2.2: a user's tokens from authentications up to a time are denied together, whatever
+    // their jti.
+    let of_user = |sub: &'static str, auth_time: i64| {
         let store = store.clone();
-        async move { store.is_access_token_denied(DenyCheck { jti: "any-jti", sub, iat }).await.unwrap() }
+        async move { store.is_access_token_denied(DenyCheck { jti: "any-jti", sub, auth_time }).await.unwrap() }
     };
     store.deny_user_access_tokens("u-disabled", now, now + 60).await.unwrap();
     store.deny_user_access_tokens("u-long-ago", now, now - 1).await.unwrap();
-    assert!(of_user("u-disabled", now).await, "a token issued at the denial");
-    assert!(of_user("u-disabled", now - 100).await, "a token issued before it");
-    assert!(!of_user("u-disabled", now + 1).await, "a token issued after it (re-enabled user)");
+    assert!(of_user("u-disabled", now).await, "a token of an authentication at the denial");
+    assert!(of_user("u-disabled", now - 100).await, "a token of an authentication before it");
+    assert!(!of_user("u-disabled", now + 1).await, "a token of a later authentication (re-enabled user)");
     assert!(!of_user("u-other", now).await, "another user's token");
     assert!(!of_user("u-long-ago", now).await, "an expired user denial");
     assert_eq!(store.get_cached("app-token").await.unwrap(), None);

@@ -254,12 +254,15 @@ pub fn code_grant_id(code_hash: &str) -> String {
 }
 
 /// What the access-token denylist needs of a token: its `jti` (and the family it names), and whose
-/// it is and when it was issued (a user's tokens issued up to a time can be denied at once).
+/// it is and when that user authenticated (`auth_time`): the tokens of every authentication of a
+/// user up to a time can be denied at once, including tokens minted after the denial from an
+/// earlier authentication (a code issued before it, exchanged on an instance whose cache had not
+/// seen the user disabled yet).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DenyCheck<'a> {
     pub jti: &'a str,
     pub sub: &'a str,
-    pub iat: i64,
+    pub auth_time: i64,
 }
 
 /// A back-channel logout notification waiting to be delivered (Back-Channel Logout 1.0 §2.5).
@@ -377,13 +380,13 @@ pub trait SessionStore: Send + Sync {
     async fn deny_access_token(&self, jti: &str, exp: i64) -> Result<(), StoreError>;
     /// Denylists every access token of a family (those whose `jti` names it) until `until`.
     async fn deny_family_access_tokens(&self, family_id: &str, until: i64) -> Result<(), StoreError>;
-    /// Denylists every access token of a user issued at or before `issued_until` (RFC 7662 §2.2: a
-    /// disabled user's tokens are no longer active), remembered until `keep_until`, when the last
-    /// of them has expired.
+    /// Denylists every access token of a user from an authentication at or before
+    /// `authenticated_until` (RFC 7662 §2.2: a disabled user's tokens are no longer active),
+    /// remembered until `keep_until`, when the last of them has expired.
     async fn deny_user_access_tokens(
         &self,
         user_id: &str,
-        issued_until: i64,
+        authenticated_until: i64,
         keep_until: i64,
     ) -> Result<(), StoreError>;
     /// Whether the token is denylisted by its `jti`, by the family it names, or as one of its

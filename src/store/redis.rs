@@ -972,10 +972,10 @@ impl SessionStore for RedisSessionStore {
     async fn deny_user_access_tokens(
         &self,
         user_id: &str,
-        issued_until: i64,
+        authenticated_until: i64,
         keep_until: i64,
     ) -> Result<(), StoreError> {
-        self.put_json(self.key("denyu", user_id), &issued_until, keep_until - now()).await
+        self.put_json(self.key("denyu", user_id), &authenticated_until, keep_until - now()).await
     }
 
     async fn is_access_token_denied(&self, token: DenyCheck<'_>) -> Result<bool, StoreError> {
@@ -991,7 +991,7 @@ impl SessionStore for RedisSessionStore {
         let (denied, user_denied_until): (i64, Option<String>) = pipeline.all().await.map_err(unavailable)?;
         let user_denied = user_denied_until
             .and_then(|until| decode::<i64>(&until).ok())
-            .is_some_and(|issued_until| token.iat <= issued_until);
+            .is_some_and(|authenticated_until| token.auth_time <= authenticated_until);
         Ok(denied > 0 || user_denied)
     }
 

@@ -633,10 +633,10 @@ impl SessionStore for SqlSessionStore {
     async fn deny_user_access_tokens(
         &self,
         user_id: &str,
-        issued_until: i64,
+        authenticated_until: i64,
         keep_until: i64,
     ) -> Result<(), StoreError> {
-        put(&self.db, DENIED_USER, user_id, None, &issued_until, keep_until).await
+        put(&self.db, DENIED_USER, user_id, None, &authenticated_until, keep_until).await
     }
 
     async fn is_access_token_denied(&self, token: DenyCheck<'_>) -> Result<bool, StoreError> {
@@ -657,7 +657,8 @@ impl SessionStore for SqlSessionStore {
             .await
             .map_err(unavailable)?;
         Ok(found.iter().any(|(kind, value)| {
-            kind != DENIED_USER || value.parse::<i64>().is_ok_and(|issued_until| token.iat <= issued_until)
+            kind != DENIED_USER
+                || value.parse::<i64>().is_ok_and(|authenticated_until| token.auth_time <= authenticated_until)
         }))
     }
 
