@@ -102,6 +102,29 @@ fn serve_without_dev_names_the_missing_options() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("databse"));
 }
 
+/// `server.trusted_proxies` from the environment (a list of addresses and CIDR ranges) is checked
+/// at start-up: an entry that is neither stops the start with the option's name.
+#[test]
+fn serve_rejects_a_trusted_proxy_that_is_neither_an_address_nor_a_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = |proxies: &'static str| {
+        [
+            ("DINGTALK_OIDC_ISSUER", "https://id.example"),
+            ("DINGTALK_OIDC_DINGTALK__CLIENT_ID", "k"),
+            ("DINGTALK_OIDC_DINGTALK__CLIENT_SECRET", "s"),
+            ("DINGTALK_OIDC_SERVER__TRUSTED_PROXIES", proxies),
+        ]
+    };
+    let out = run(dir.path(), &["serve"], &env(r#"["10.0.0.0/8", "10.0.0.0/33"]"#));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("server.trusted_proxies") && stderr.contains("10.0.0.0/33"), "{stderr}");
+    // A valid list passes this check (the start then stops at the next missing option, the KEK).
+    let out = run(dir.path(), &["serve"], &env(r#"["10.0.0.0/8", "192.0.2.7", "2001:db8::/32"]"#));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("trusted_proxies") && stderr.contains("keys.kek"), "{stderr}");
+}
+
 struct Child(std::process::Child);
 
 impl Drop for Child {

@@ -1,16 +1,22 @@
-//! Rate limits: per client IP (from the socket, or from `X-Forwarded-For` only when the peer is a
-//! trusted proxy), a separate allowance for discovery and JWKS, and per client_id at /token; over
-//! the limit a 429 with `Retry-After`, JSON for APIs and HTML for pages.
+//! Rate limits: per client IP (the socket peer, or, behind `server.trusted_proxies`, the
+//! right-most address of the configured forwarded header that is not a trusted proxy; an IPv6
+//! client by its /64), a separate allowance for discovery and JWKS, and per client_id at /token;
+//! over the limit a 429 with `Retry-After`, JSON for APIs and HTML for pages. The audit log records the same client address the limits use.
 
 mod common;
 
-use common::TestProvider;
+use common::{Browser, TestProvider};
 use reqwest::StatusCode;
 
 async fn post_token(p: &TestProvider, forwarded_for: Option<&str>) -> reqwest::Response {
+    post_token_with(p, forwarded_for.map(|ip| ("x-forwarded-for", ip))).await
+}
+
+/// An empty token request, with one forwarding header when given.
+async fn post_token_with(p: &TestProvider, header: Option<(&str, &str)>) -> reqwest::Response {
     let mut req = reqwest::Client::new().post(p.url("/token")).form(&[("grant_type", "authorization_code")]);
-    if let Some(ip) = forwarded_for {
-        req = req.header("x-forwarded-for", ip);
+    if let Some((name, value)) = header {
+        req = req.header(name, value);
     }
     req.send().await.unwrap()
 }
@@ -54,14 +60,117 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_allowance() {
         StatusCode::TOO_MANY_REQUESTS,
         "a different client is still served"
     );
-    let forwarded = reqwest::Client::new()
+}
+
+/// RFC 7239 §5.2: nginx appends the address it saw (`$proxy_add_x_forwarded_for`), so a client
+/// controls only the left of the list; rotating fake first entries must not buy new allowances.
+#[tokio::test]
+async fn rfc7239_5_2_behind_a_trusted_proxy_a_client_rotating_fake_first_xff_entries_still_gets_429() {
+    let p = TestProvider::start_with(|c| {
+        c.limits.per_ip_per_minute = 3;
+        // A range, as for an ingress or load balancer pool.
+        c.server.trusted_proxies = vec!["127.0.0.0/8".into()];
+    })
+    .await;
+    for fake in 1..=3 {
+        let xff = format!("203.0.113.{fake}, 198.51.100.1");
+        assert_ne!(post_token(&p, Some(&xff)).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+    let limited = post_token(&p, Some("203.0.113.99, 198.51.100.1")).await;
+    assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS, "the fake first entry is not the client");
+    // Our own proxies right of the client are skipped, however many there are.
+    let chained = post_token(&p, Some("203.0.113.100, 198.51.100.1, 127.0.0.5, 127.0.0.9")).await;
+    assert_eq!(chained.status(), StatusCode::TOO_MANY_REQUESTS);
+    // Several header lines are one list: the last line's entry is the client.
+    let lines = reqwest::Client::new()
         .post(p.url("/token"))
-        .header("forwarded", "for=\"[2001:db8::1]:4711\";proto=https")
+        .header("x-forwarded-for", "203.0.113.101")
+        .header("x-forwarded-for", "198.51.100.1")
         .form(&[("grant_type", "authorization_code")])
         .send()
         .await
         .unwrap();
-    assert_ne!(forwarded.status(), StatusCode::TOO_MANY_REQUESTS, "RFC 7239 Forwarded is read too");
+    assert_eq!(lines.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_ne!(post_token(&p, Some("198.51.100.1, 198.51.100.2")).await.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// One IPv6 host has a whole /64 to pick addresses from (RFC 8981): its limit is per /64.
+#[tokio::test]
+async fn rfc6177_an_ipv6_client_rotating_addresses_within_its_64_still_gets_429() {
+    let p = TestProvider::start_with(|c| {
+        c.limits.per_ip_per_minute = 3;
+        c.server.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    for host in 1..=3 {
+        let xff = format!("2001:db8:1:2::{host:x}");
+        assert_ne!(post_token(&p, Some(&xff)).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+    assert_eq!(post_token(&p, Some("2001:db8:1:2:ffff::4")).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_ne!(post_token(&p, Some("2001:db8:1:3::1")).await.status(), StatusCode::TOO_MANY_REQUESTS, "another /64");
+}
+
+/// Only the header the trusted proxy writes is read: a proxy that writes X-Forwarded-For passes a
+/// client's `Forwarded` through untouched, and the other way round.
+#[tokio::test]
+async fn only_the_configured_forwarded_header_is_read_from_a_trusted_proxy() {
+    let p = TestProvider::start_with(|c| {
+        c.limits.per_ip_per_minute = 2;
+        c.server.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    for fake in 1..=2 {
+        let forwarded = format!("for=203.0.113.{fake}");
+        let resp = post_token_with(&p, Some(("forwarded", &forwarded))).await;
+        assert_ne!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+    let resp = post_token_with(&p, Some(("forwarded", "for=203.0.113.3"))).await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS, "a client's Forwarded is not read by default");
+
+    let p = TestProvider::start_with(|c| {
+        c.limits.per_ip_per_minute = 2;
+        c.server.trusted_proxies = vec!["127.0.0.1".into()];
+        c.server.forwarded_header = "forwarded".into();
+    })
+    .await;
+    // RFC 7239 §4, §6: quoted IPv6 with a port; the client's own first element is ignored.
+    for fake in 1..=2 {
+        let forwarded = format!("for=203.0.113.{fake};proto=https, for=\"[2001:db8::1]:4711\"");
+        let resp = post_token_with(&p, Some(("forwarded", &forwarded))).await;
+        assert_ne!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+    let resp = post_token_with(&p, Some(("forwarded", "for=203.0.113.3, for=\"[2001:db8::1]:4711\""))).await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let other = post_token_with(&p, Some(("forwarded", "for=198.51.100.2"))).await;
+    assert_ne!(other.status(), StatusCode::TOO_MANY_REQUESTS, "another client has its own allowance");
+    for fake in 1..=2 {
+        let resp = post_token(&p, Some(&format!("203.0.113.{fake}"))).await;
+        assert_ne!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+    let resp = post_token(&p, Some("203.0.113.3")).await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS, "X-Forwarded-For is not read when Forwarded is");
+}
+
+/// The login audit event records the address the limits use, not the proxy's.
+#[tokio::test]
+async fn the_login_audit_event_records_the_client_address_behind_a_trusted_proxy() {
+    let p = TestProvider::start_with(|c| c.server.trusted_proxies = vec!["127.0.0.1".into()]).await;
+    p.register("app", false, true).await.unwrap();
+    let mut forwarded = reqwest::header::HeaderMap::new();
+    forwarded.insert("x-forwarded-for", "203.0.113.77, 198.51.100.23".parse().unwrap());
+    let browser = Browser {
+        http: reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .default_headers(forwarded)
+            .build()
+            .unwrap(),
+        login: "alice".into(),
+    };
+    common::obtain_code(&p, &browser, "app").await;
+    let logins = p.app.directory.audit_events_of_kind("login").await.unwrap();
+    let detail: serde_json::Value = serde_json::from_str(&logins[0].detail).unwrap();
+    assert_eq!(detail["ip"], "198.51.100.23", "{detail}");
 }
 
 #[tokio::test]
@@ -87,7 +196,7 @@ async fn token_endpoint_limits_each_client_id() {
 
 #[test]
 fn limiter_memory_is_bounded_by_evicting_idle_keys() {
-    let limits = dingtalk_oidc::web::limits::Limits::new(&Default::default(), &[]);
+    let limits = dingtalk_oidc::web::limits::Limits::new(&Default::default());
     for i in 0..1000 {
         limits.check_token_client(&format!("client-{i}"));
     }
