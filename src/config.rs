@@ -67,7 +67,8 @@ pub struct LimitsConfig {
     pub metadata_per_ip_per_minute: u32,
     /// Per client IP on the admin API.
     pub admin_per_ip_per_minute: u32,
-    /// Per client_id at the token endpoint.
+    /// Per confidential client at the token endpoint, counting only requests that authenticated
+    /// as it (public clients are held by the per-IP limit).
     pub token_per_client_per_minute: u32,
 }
 

@@ -1,7 +1,8 @@
 //! Rate limits: per client IP (the socket peer, or, behind `server.trusted_proxies`, the
 //! right-most address of the configured forwarded header that is not a trusted proxy; an IPv6
-//! client by its /64), a separate allowance for discovery and JWKS, and per client_id at /token;
-//! over the limit a 429 with `Retry-After`, JSON for APIs and HTML for pages. The audit log records the same client address the limits use.
+//! client by its /64), a separate allowance for discovery and JWKS, and per authenticated
+//! confidential client at /token; over the limit a 429 with `Retry-After`, JSON for APIs and HTML
+//! for pages. The audit log records the same client address the limits use.
 
 mod common;
 
@@ -192,6 +193,53 @@ async fn token_endpoint_limits_each_client_id() {
     assert!(limited.headers().get("retry-after").is_some());
     let body: serde_json::Value = limited.json().await.unwrap();
     assert_eq!(body["error"], "slow_down");
+}
+
+/// A per-client limit counts only requests that proved they are that client. Anyone can name a
+/// public client's client_id (it has no secret), and anyone can send a wrong secret: counting
+/// those would let an attacker, from many addresses, lock the real client out with 429s.
+#[tokio::test]
+async fn the_per_client_token_limit_counts_only_requests_that_authenticated_as_the_client() {
+    let p = TestProvider::start_with(|c| {
+        c.limits.token_per_client_per_minute = 2;
+        c.server.trusted_proxies = vec!["127.0.0.1".into()];
+    })
+    .await;
+    p.register("spa", true, true).await;
+    let secret = p.register("app", false, true).await.unwrap();
+    let post = |from: String, client: &'static str, secret: Option<String>| {
+        let mut req = reqwest::Client::new().post(p.url("/token")).header("x-forwarded-for", from).form(&[
+            ("grant_type", "authorization_code"),
+            ("code", "x"),
+            ("redirect_uri", common::REDIRECT_URI),
+            ("code_verifier", common::VERIFIER),
+            ("client_id", client),
+        ]);
+        if let Some(secret) = secret {
+            req = req.basic_auth(client, Some(secret));
+        }
+        req.send()
+    };
+    // Someone names the public client from many addresses...
+    for n in 1..=5 {
+        let resp = post(format!("203.0.113.{n}"), "spa", None).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "the public client is not limited by its client_id");
+    }
+    // ...and sends wrong secrets for the confidential one.
+    for n in 1..=5 {
+        let resp = post(format!("203.0.113.{n}"), "app", Some("wrong".into())).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    }
+    // The real users of both clients are still served; the confidential client's own allowance
+    // is whole and still enforced.
+    let resp = post("198.51.100.1".into(), "spa", None).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    for _ in 0..2 {
+        let resp = post("198.51.100.2".into(), "app", Some(secret.clone())).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::BAD_REQUEST, "invalid_grant for the bogus code, not 429");
+    }
+    let resp = post("198.51.100.2".into(), "app", Some(secret.clone())).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
 #[test]

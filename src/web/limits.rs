@@ -1,6 +1,6 @@
 //! Rate limits (governor), per instance: per client IP on the protocol endpoints, pages and the
-//! admin API, a higher one for discovery and JWKS, and per `client_id` at the token endpoint.
-//! Over the limit: 429 with `Retry-After`, JSON for APIs and HTML for pages.
+//! admin API, a higher one for discovery and JWKS, and per authenticated confidential client at
+//! the token endpoint. Over the limit: 429 with `Retry-After`, JSON for APIs and HTML for pages.
 //! The client IP is the one `web::client_addr` determines (the socket peer, or the right-most
 //! forwarded address that is not a trusted proxy). Limiter memory is bounded by evicting keys idle
 //! past their window.
@@ -45,7 +45,9 @@ impl Limits {
         }
     }
 
-    /// `Some(seconds)` when `client_id` is over its token-endpoint limit.
+    /// `Some(seconds)` when `client_id` is over its token-endpoint limit. Count only requests that
+    /// authenticated as that client: anyone can name a client_id, and counting them would let
+    /// anyone spend the real client's allowance.
     pub fn check_token_client(&self, client_id: &str) -> Option<u64> {
         self.token_client.check_key(&client_id.to_string()).err().map(retry_after)
     }
