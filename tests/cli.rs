@@ -125,6 +125,36 @@ fn serve_rejects_a_trusted_proxy_that_is_neither_an_address_nor_a_range() {
     assert!(!stderr.contains("trusted_proxies") && stderr.contains("keys.kek"), "{stderr}");
 }
 
+/// `clients add` without `--scope` registers the documented default (`clients add --help`,
+/// docs/connecting-apps.md): `roles` and `groups` are opt-in, so a client that asks for them is
+/// granted neither the scopes nor their claims.
+#[tokio::test]
+async fn clients_add_without_scope_does_not_allow_the_opt_in_roles_and_groups() {
+    let p = common::TestProvider::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let help = String::from_utf8(run(dir.path(), &["clients", "add", "--help"], &[]).stdout).unwrap();
+    assert!(help.contains("default: openid profile email phone offline_access"), "{help}");
+    assert!(help.contains("roles, groups, dingtalk and admin are opt-in"), "{help}");
+    let database = [("DINGTALK_OIDC_DATABASE__URL", p.app.config.database.url.as_str())];
+    let added = run(
+        dir.path(),
+        &["clients", "add", "--id", "plain", "--redirect-uri", REDIRECT_URI, "--first-party"],
+        &database,
+    );
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let stdout = String::from_utf8(added.stdout).unwrap();
+    let secret =
+        stdout.lines().find_map(|l| l.trim().strip_prefix("client secret: ")).expect("secret").trim().to_string();
+    let shown = String::from_utf8(run(dir.path(), &["clients", "show", "plain"], &database).stdout).unwrap();
+    let shown: serde_json::Value = serde_json::from_str(&shown).expect("clients show prints JSON");
+    assert_eq!(shown["allowed_scopes"], serde_json::json!(["openid", "profile", "email", "phone", "offline_access"]));
+
+    let code = common::obtain_code_for_scope(&p, &Browser::new("bob"), "plain", "openid profile roles groups").await;
+    let tokens = common::exchange_code(&p, "plain", &secret, &code).await;
+    assert_eq!(tokens["scope"], "openid profile");
+    common::assert_not_granted(&p, &tokens, &["roles", "groups"], &["roles", "groups", "groups_display"]).await;
+}
+
 struct Child(std::process::Child);
 
 impl Drop for Child {
