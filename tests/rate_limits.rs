@@ -69,8 +69,8 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_allowance() {
 async fn rfc7239_5_2_behind_a_trusted_proxy_a_client_rotating_fake_first_xff_entries_still_gets_429() {
     let p = TestProvider::start_with(|c| {
         c.limits.per_ip_per_minute = 3;
-        // A range, as for an ingress or load balancer pool.
-        c.server.trusted_proxies = vec!["127.0.0.0/8".into()];
+        // The proxy we connect from, and a range of further proxy hops.
+        c.server.trusted_proxies = vec!["127.0.0.1".into(), "192.0.2.0/24".into()];
     })
     .await;
     for fake in 1..=3 {
@@ -80,7 +80,7 @@ async fn rfc7239_5_2_behind_a_trusted_proxy_a_client_rotating_fake_first_xff_ent
     let limited = post_token(&p, Some("203.0.113.99, 198.51.100.1")).await;
     assert_eq!(limited.status(), StatusCode::TOO_MANY_REQUESTS, "the fake first entry is not the client");
     // Our own proxies right of the client are skipped, however many there are.
-    let chained = post_token(&p, Some("203.0.113.100, 198.51.100.1, 127.0.0.5, 127.0.0.9")).await;
+    let chained = post_token(&p, Some("203.0.113.100, 198.51.100.1, 192.0.2.5, 192.0.2.9")).await;
     assert_eq!(chained.status(), StatusCode::TOO_MANY_REQUESTS);
     // Several header lines are one list: the last line's entry is the client.
     let lines = reqwest::Client::new()
@@ -93,6 +93,20 @@ async fn rfc7239_5_2_behind_a_trusted_proxy_a_client_rotating_fake_first_xff_ent
         .unwrap();
     assert_eq!(lines.status(), StatusCode::TOO_MANY_REQUESTS);
     assert_ne!(post_token(&p, Some("198.51.100.1, 198.51.100.2")).await.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
+/// Operators run behind ingresses and load balancers with address pools: a CIDR range in
+/// `server.trusted_proxies` is trusted like a single address.
+#[tokio::test]
+async fn trusted_proxies_accept_a_cidr_range_like_a_load_balancer_pool() {
+    let p = TestProvider::start_with(|c| {
+        c.limits.per_ip_per_minute = 1;
+        c.server.trusted_proxies = vec!["127.0.0.0/8".into()];
+    })
+    .await;
+    assert_ne!(post_token(&p, Some("198.51.100.1")).await.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_ne!(post_token(&p, Some("198.51.100.2")).await.status(), StatusCode::TOO_MANY_REQUESTS, "own allowance");
+    assert_eq!(post_token(&p, Some("198.51.100.1")).await.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
 /// One IPv6 host has a whole /64 to pick addresses from (RFC 8981): its limit is per /64.
