@@ -109,9 +109,10 @@ async fn trusted_proxies_accept_a_cidr_range_like_a_load_balancer_pool() {
     assert_eq!(post_token(&p, Some("198.51.100.1")).await.status(), StatusCode::TOO_MANY_REQUESTS);
 }
 
-/// One IPv6 host has a whole /64 to pick addresses from (RFC 8981): its limit is per /64.
+/// An IPv6 host picks its own addresses in its /64 and may change them at will (RFC 8981 §3):
+/// its limit is per /64.
 #[tokio::test]
-async fn rfc6177_an_ipv6_client_rotating_addresses_within_its_64_still_gets_429() {
+async fn rfc8981_an_ipv6_client_rotating_addresses_within_its_64_still_gets_429() {
     let p = TestProvider::start_with(|c| {
         c.limits.per_ip_per_minute = 3;
         c.server.trusted_proxies = vec!["127.0.0.1".into()];

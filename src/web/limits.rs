@@ -67,9 +67,9 @@ impl Limits {
     }
 }
 
-/// The per-IP limiters' key: an IPv4 address, or the /64 an IPv6 address is in. One IPv6 host is
-/// given a whole /64 (RFC 6177 §2, RFC 7421 §1: 64-bit interface identifiers it may pick
-/// freely, RFC 8981), so keying on the full address would let it rotate past every limit.
+/// The per-IP limiters' key: an IPv4 address, or the /64 an IPv6 address is in. An IPv6 subnet is
+/// a /64 (RFC 7421 §1) and a host in it picks its own interface identifiers and may change them at
+/// will (RFC 8981 §3), so keying on the full address would let one host rotate past every limit.
 pub fn limit_key(ip: IpAddr) -> IpAddr {
     match ip.to_canonical() {
         IpAddr::V6(v6) => {
@@ -120,7 +120,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rfc6177_an_ipv6_client_is_limited_by_its_64_and_an_ipv4_client_by_its_address() {
+    fn rfc8981_an_ipv6_client_is_limited_by_its_64_and_an_ipv4_client_by_its_address() {
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
         assert_eq!(limit_key(ip("2001:db8:1:2:aaaa::1")), limit_key(ip("2001:db8:1:2:ffff:1:2:3")));
         assert_ne!(limit_key(ip("2001:db8:1:2::1")), limit_key(ip("2001:db8:1:3::1")));
