@@ -39,6 +39,8 @@ pub struct App {
     pub admin_token_hash: Option<String>,
     /// Per-instance rate limits.
     pub limits: Arc<crate::web::limits::Limits>,
+    /// How the client's address is found behind `server.trusted_proxies`.
+    pub client_addr: Arc<crate::web::client_addr::ClientAddrRule>,
     /// Delivers back-channel logout tokens (bounded timeout, no redirects).
     pub backchannel_http: reqwest::Client,
     /// Access tokens already verified, and what the denylist said (see `tokens::cache`).
@@ -115,9 +117,11 @@ impl App {
         let config_verified_cache = config.tokens.verified_token_cache;
         let config_denylist_recheck = config.tokens.denylist_recheck_ms;
         let directory = directory.with_cache(Duration::from_secs(config.database.cache_ttl_secs));
-        let limits = Arc::new(crate::web::limits::Limits::new(&config.limits, &config.server.trusted_proxies));
+        let limits = Arc::new(crate::web::limits::Limits::new(&config.limits));
+        let client_addr = Arc::new(crate::web::client_addr::ClientAddrRule::from_config(&config.server)?);
         let app = Arc::new(App {
             limits,
+            client_addr,
             admin_token_hash,
             config,
             userinfo_audience: crate::tokens::userinfo_audience(&issuer),

@@ -235,7 +235,8 @@ pub struct AddClientArgs {
     /// Display name shown on the consent page.
     #[arg(long)]
     pub name: Option<String>,
-    /// Scopes the client may request (repeatable; default: openid profile email phone offline_access).
+    /// Scopes the client may request (repeatable; the list replaces the default: openid profile email
+    /// phone offline_access). roles, groups, dingtalk and admin are opt-in: list them to allow them.
     #[arg(long = "scope", value_name = "SCOPE")]
     pub scopes: Vec<String>,
     /// Where RP-initiated logout may send the user back to (repeatable; exact match).
@@ -284,7 +285,7 @@ pub struct UpdateClientArgs {
     /// Skip (true) or ask (false) for consent.
     #[arg(long, value_name = "BOOL")]
     pub first_party: Option<bool>,
-    /// Replace the allowed scopes (repeatable).
+    /// Replace the allowed scopes (repeatable; must include openid).
     #[arg(long = "scope", value_name = "SCOPE")]
     pub scopes: Vec<String>,
     /// Replace the grant types (repeatable).

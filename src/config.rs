@@ -67,7 +67,8 @@ pub struct LimitsConfig {
     pub metadata_per_ip_per_minute: u32,
     /// Per client IP on the admin API.
     pub admin_per_ip_per_minute: u32,
-    /// Per client_id at the token endpoint.
+    /// Per confidential client at the token endpoint, counting only requests that authenticated
+    /// as it (public clients are held by the per-IP limit).
     pub token_per_client_per_minute: u32,
 }
 
@@ -110,9 +111,12 @@ impl Default for LogoutConfig {
 #[serde(default)]
 pub struct ServerConfig {
     pub listen: String,
-    /// Proxies whose `X-Forwarded-For` / `Forwarded` header names the client (their own address
-    /// otherwise counts as the client's for rate limits).
+    /// Reverse proxies (addresses or CIDR ranges) whose `forwarded_header` names the client for
+    /// rate limits and audit events; any other peer is itself the client (`web::client_addr`).
     pub trusted_proxies: Vec<String>,
+    /// The header the trusted proxies write: "x-forwarded-for" or "forwarded" (RFC 7239). Only
+    /// this one is read; a proxy passes the other through from the client untouched.
+    pub forwarded_header: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -279,7 +283,11 @@ impl Default for Config {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { listen: "127.0.0.1:8080".into(), trusted_proxies: Vec::new() }
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            trusted_proxies: Vec::new(),
+            forwarded_header: crate::web::client_addr::ForwardedHeader::X_FORWARDED_FOR.into(),
+        }
     }
 }
 
@@ -366,6 +374,7 @@ impl Config {
                 problem: "must be an https URL (http is allowed only for loopback hosts)".into(),
             });
         }
+        crate::web::client_addr::ClientAddrRule::from_config(&self.server)?;
         if !matches!(self.sessions.backend.as_str(), "sql" | "redis") {
             return Err(ConfigError::Option {
                 option: "sessions.backend",
@@ -512,6 +521,18 @@ mod tests {
         let err = reject_unknown_options("[database]\nurll = \"x\"\n").unwrap_err();
         assert!(err.to_string().contains("database.urll"), "{err}");
         reject_unknown_options("issuer = \"https://id.example\"\n[database]\nurl = \"x\"\n").unwrap();
+    }
+
+    #[test]
+    fn trusted_proxies_are_checked_at_start_up_and_the_error_names_the_option() {
+        let mut cfg = Config::default();
+        cfg.server.trusted_proxies = vec!["10.0.0.0/8".into(), "10.0.0.300".into()];
+        let err = cfg.validate(true).unwrap_err().to_string();
+        assert!(err.contains("server.trusted_proxies") && err.contains("10.0.0.300"), "{err}");
+        cfg.server.trusted_proxies = vec!["10.0.0.0/8".into(), "2001:db8::7".into()];
+        assert!(cfg.validate(true).is_ok());
+        cfg.server.forwarded_header = "x-real-ip".into();
+        assert!(cfg.validate(true).unwrap_err().to_string().contains("server.forwarded_header"));
     }
 
     #[test]

@@ -77,8 +77,13 @@ pub fn store_error(backend: &'static str) {
     metrics::counter!("dingtalk_oidc_store_errors_total", "backend" => backend).increment(1);
 }
 
-/// One call to DingTalk: which endpoint, how it ended (`ok`, an HTTP status, `timeout`,
-/// `transport`), and how long it took.
+/// The outcome of a DingTalk call that succeeded.
+pub const DINGTALK_OK: &str = "ok";
+
+/// One call to DingTalk: which endpoint, how it ended, and how long it took. The outcome is
+/// [`DINGTALK_OK`] or the error's `DingTalkError::log_code`: `oapi:<errcode>` (`oapi:88/<sub_code>`)
+/// for an oapi error inside HTTP 200, `api:<code>` for a v1.0 error body, `http:<status>` for an
+/// error status without one, `timeout`, `transport` or `decode`.
 pub fn dingtalk_call(endpoint: &str, outcome: &str, seconds: f64) {
     metrics::counter!("dingtalk_oidc_dingtalk_requests_total", "endpoint" => endpoint.to_string(), "outcome" => outcome.to_string())
         .increment(1);

@@ -42,7 +42,7 @@ pub fn routes(app: Arc<App>) -> impl Endpoint + 'static {
             .at(format!("{}{}", paths::OAUTH_METADATA, prefix), get(oidc::discovery::discovery))
             .nest(prefix, provider)
     };
-    root.with(Edge { limits: app.limits.clone(), hsts }).data(app)
+    root.with(Edge { limits: app.limits.clone(), client_addr: app.client_addr.clone(), hsts }).data(app)
 }
 
 /// Discovery and JWKS are public documents: any origin may read them, never with credentials.

@@ -544,6 +544,28 @@ async fn every_bad_input_answers_400_naming_the_field() {
     assert!(!clients.as_array().unwrap().iter().any(|c| c["id"] == "x" || c["id"] == uuid), "{clients}");
 }
 
+/// A client registered without `allowed_scopes` gets the documented default (the spec's field
+/// description, docs/connecting-apps.md): `roles` and `groups` are opt-in, so a client that asks
+/// for them is granted neither the scopes nor their claims.
+#[tokio::test]
+async fn a_client_registered_without_allowed_scopes_is_not_granted_the_opt_in_roles_and_groups() {
+    let a = Admin::start().await;
+    let r = a
+        .boot(
+            Method::POST,
+            "/clients",
+            Some(json!({"id": "plain", "redirect_uris": [REDIRECT_URI], "first_party": true})),
+        )
+        .await;
+    let created = r.expect(StatusCode::CREATED, "POST /clients without allowed_scopes").clone();
+    assert_eq!(created["client"]["allowed_scopes"], json!(["openid", "profile", "email", "phone", "offline_access"]));
+    let secret = s(&created, "client_secret");
+    let code = common::obtain_code_for_scope(&a.p, &Browser::new("alice"), "plain", "openid email roles groups").await;
+    let tokens = common::exchange_code(&a.p, "plain", &secret, &code).await;
+    assert_eq!(tokens["scope"], "openid email");
+    common::assert_not_granted(&a.p, &tokens, &["roles", "groups"], &["roles", "groups", "groups_display"]).await;
+}
+
 #[tokio::test]
 async fn clients_are_registered_shown_without_secret_changed_rotated_and_removed() {
     let a = Admin::start().await;

@@ -102,6 +102,59 @@ fn serve_without_dev_names_the_missing_options() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("databse"));
 }
 
+/// `server.trusted_proxies` from the environment (a list of addresses and CIDR ranges) is checked
+/// at start-up: an entry that is neither stops the start with the option's name.
+#[test]
+fn serve_rejects_a_trusted_proxy_that_is_neither_an_address_nor_a_range() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = |proxies: &'static str| {
+        [
+            ("DINGTALK_OIDC_ISSUER", "https://id.example"),
+            ("DINGTALK_OIDC_DINGTALK__CLIENT_ID", "k"),
+            ("DINGTALK_OIDC_DINGTALK__CLIENT_SECRET", "s"),
+            ("DINGTALK_OIDC_SERVER__TRUSTED_PROXIES", proxies),
+        ]
+    };
+    let out = run(dir.path(), &["serve"], &env(r#"["10.0.0.0/8", "10.0.0.0/33"]"#));
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("server.trusted_proxies") && stderr.contains("10.0.0.0/33"), "{stderr}");
+    // A valid list passes this check (the start then stops at the next missing option, the KEK).
+    let out = run(dir.path(), &["serve"], &env(r#"["10.0.0.0/8", "192.0.2.7", "2001:db8::/32"]"#));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("trusted_proxies") && stderr.contains("keys.kek"), "{stderr}");
+}
+
+/// `clients add` without `--scope` registers the documented default (`clients add --help`,
+/// docs/connecting-apps.md): `roles` and `groups` are opt-in, so a client that asks for them is
+/// granted neither the scopes nor their claims.
+#[tokio::test]
+async fn clients_add_without_scope_does_not_allow_the_opt_in_roles_and_groups() {
+    let p = common::TestProvider::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let help = String::from_utf8(run(dir.path(), &["clients", "add", "--help"], &[]).stdout).unwrap();
+    assert!(help.contains("default: openid profile email phone offline_access"), "{help}");
+    assert!(help.contains("roles, groups, dingtalk and admin are opt-in"), "{help}");
+    let database = [("DINGTALK_OIDC_DATABASE__URL", p.app.config.database.url.as_str())];
+    let added = run(
+        dir.path(),
+        &["clients", "add", "--id", "plain", "--redirect-uri", REDIRECT_URI, "--first-party"],
+        &database,
+    );
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let stdout = String::from_utf8(added.stdout).unwrap();
+    let secret =
+        stdout.lines().find_map(|l| l.trim().strip_prefix("client secret: ")).expect("secret").trim().to_string();
+    let shown = String::from_utf8(run(dir.path(), &["clients", "show", "plain"], &database).stdout).unwrap();
+    let shown: serde_json::Value = serde_json::from_str(&shown).expect("clients show prints JSON");
+    assert_eq!(shown["allowed_scopes"], serde_json::json!(["openid", "profile", "email", "phone", "offline_access"]));
+
+    let code = common::obtain_code_for_scope(&p, &Browser::new("bob"), "plain", "openid profile roles groups").await;
+    let tokens = common::exchange_code(&p, "plain", &secret, &code).await;
+    assert_eq!(tokens["scope"], "openid profile");
+    common::assert_not_granted(&p, &tokens, &["roles", "groups"], &["roles", "groups", "groups_display"]).await;
+}
+
 struct Child(std::process::Child);
 
 impl Drop for Child {

@@ -4,6 +4,7 @@
 mod common;
 
 use common::{Browser, OwnRedis, REDIRECT_URI, TestProvider, VERIFIER, obtain_code, token_request};
+use dingtalk_oidc::dingtalk::Fault;
 use reqwest::StatusCode;
 
 async fn scrape(p: &TestProvider) -> prometheus_parse::Scrape {
@@ -64,6 +65,45 @@ async fn metrics_parse_and_move_with_traffic() {
     assert!(after.samples.iter().any(|s| s.metric.starts_with("dingtalk_oidc_http_request_duration_seconds")));
     assert!(after.samples.iter().any(|s| s.metric == "dingtalk_oidc_signing_key_next_rotation_seconds"));
     assert!(after.samples.iter().any(|s| s.metric == "dingtalk_oidc_signing_key_age_seconds"));
+}
+
+/// §6.2 of DingTalk's API: oapi errors arrive inside HTTP 200. `/metrics` labels a DingTalk call
+/// by how it ended (README, "Operating it"), so such a call is counted under its errcode, not as a
+/// success. The simulator's `user_not_found` fault answers `/topapi/user/getbyunionid` with errcode
+/// 60121; counts are compared before and after, since the recorder is shared by the whole binary.
+#[tokio::test]
+async fn a_dingtalk_oapi_error_inside_http_200_is_counted_by_its_errcode() {
+    let p = TestProvider::start().await;
+    p.register("app", false, true).await.unwrap();
+    let endpoint = "/topapi/user/getbyunionid";
+    let count = |scrape: &prometheus_parse::Scrape, outcome: &str| {
+        counter(scrape, "dingtalk_oidc_dingtalk_requests_total", &[("endpoint", endpoint), ("outcome", outcome)])
+    };
+    let before = scrape(&p).await;
+    p.simulator.set_fault(Some(Fault::UserNotFound));
+    let url = common::authorize_url(
+        &p.issuer,
+        &[
+            ("client_id", "app"),
+            ("redirect_uri", REDIRECT_URI),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("code_challenge", common::CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let landing = Browser::new("alice").journey(&url, true).await;
+    assert_eq!(landing.param("error").as_deref(), Some("access_denied"), "not a member of the organisation");
+    let after = scrape(&p).await;
+    assert!(count(&after, "oapi:60121") >= count(&before, "oapi:60121") + 1.0, "counted by its errcode");
+    assert_eq!(count(&after, "200"), count(&before, "200"), "an oapi error is not an HTTP 200 success");
+
+    // A call that succeeds is `ok`.
+    p.simulator.set_fault(None);
+    let code = obtain_code(&p, &Browser::new("alice"), "app").await;
+    assert!(!code.is_empty());
+    let ok = scrape(&p).await;
+    assert!(count(&ok, "ok") >= count(&after, "ok") + 1.0);
 }
 
 #[tokio::test]

@@ -57,6 +57,8 @@ pub struct NewClientBody {
     pub post_logout_redirect_uris: Option<Vec<String>>,
     pub public: Option<bool>,
     pub first_party: Option<bool>,
+    /// Scopes the client may request (must include openid). Absent: openid profile email phone
+    /// offline_access. roles, groups, dingtalk and admin are opt-in: list them to allow them.
     pub allowed_scopes: Option<Vec<String>>,
     pub grant_types: Option<Vec<String>>,
     pub backchannel_logout_uri: Option<String>,
@@ -72,6 +74,7 @@ pub struct ClientPatch {
     /// An empty string removes it.
     pub backchannel_logout_uri: Option<String>,
     pub first_party: Option<bool>,
+    /// Replaces the scopes the client may request (must include openid).
     pub allowed_scopes: Option<Vec<String>>,
     pub grant_types: Option<Vec<String>>,
     pub resource_server: Option<bool>,

@@ -245,13 +245,11 @@ impl DingTalkClient {
             "grantType": "authorization_code",
         });
         let url = format!("{}/v1.0/oauth2/userAccessToken", self.inner.api_base);
-        let raw = self.send("userAccessToken", self.inner.http.post(url).json(&body)).await?;
-        let token: UserTokenBody = decode_v1("userAccessToken", raw)?;
+        let token: UserTokenBody = self.call_v1("userAccessToken", self.inner.http.post(url).json(&body)).await?;
 
         let url = format!("{}/v1.0/contact/users/me", self.inner.api_base);
         let request = self.inner.http.get(url).header("x-acs-dingtalk-access-token", &token.access_token);
-        let raw = self.send("users/me", request).await?;
-        let me: CurrentUserBody = decode_v1("users/me", raw)?;
+        let me: CurrentUserBody = self.call_v1("users/me", request).await?;
         if me.union_id.trim().is_empty() {
             return Err(DingTalkError::Decode("users/me: empty unionId".to_owned()));
         }
@@ -287,8 +285,7 @@ impl DingTalkClient {
         }
         let body = json!({ "appKey": settings.client_id, "appSecret": settings.client_secret });
         let url = format!("{}/v1.0/oauth2/accessToken", self.inner.api_base);
-        let raw = self.send("accessToken", self.inner.http.post(url).json(&body)).await?;
-        let fresh: AppTokenBody = decode_v1("accessToken", raw)?;
+        let fresh: AppTokenBody = self.call_v1("accessToken", self.inner.http.post(url).json(&body)).await?;
         let lifetime_secs = fresh.expire_in.map_or(DEFAULT_TOKEN_LIFETIME_SECS, |v| u64::try_from(v.0).unwrap_or(0));
         let window = reuse_window(Duration::from_secs(lifetime_secs));
         if let Some(shared) = &self.inner.shared_cache {
@@ -340,35 +337,41 @@ impl DingTalkClient {
             .map_err(|e| DingTalkError::Config(format!("oapi URL for {path}: {e}")))?;
         // §5.0: the token travels in the query; the body is JSON (accepted per §0).
         url.query_pairs_mut().append_pair("access_token", token);
-        let raw = self.send(path, self.inner.http.post(url).json(body)).await?;
-        if raw.status != 200 {
-            return Err(error_from_status(raw.status, &raw.body, raw.request_id));
-        }
-        let mut json: Value = serde_json::from_slice(&raw.body)
-            .map_err(|_| DingTalkError::Decode(format!("{path}: body is not JSON")))?;
-        check_oapi_envelope(&json)?;
-        let result = json
-            .get_mut("result")
-            .map(Value::take)
-            .ok_or_else(|| DingTalkError::Decode(format!("{path}: no `result` in answer")))?;
-        serde_json::from_value(result).map_err(|e| schema_error(path, &e))
+        self.call(path, self.inner.http.post(url).json(body), |raw| decode_oapi(path, raw)).await
     }
 
-    /// Send one request and read the whole answer. `what` names the call in logs; URLs
-    /// are never logged because oapi URLs carry the token.
-    async fn send(&self, what: &str, request: reqwest::RequestBuilder) -> Result<RawResponse, DingTalkError> {
+    /// One v1.0 call (§0, §6.1): send, then decode the body or the error.
+    async fn call_v1<T: DeserializeOwned>(
+        &self,
+        what: &str,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T, DingTalkError> {
+        self.call(what, request, |raw| decode_v1(what, raw)).await
+    }
+
+    /// Send one request, read the whole answer and decode it; counted in `/metrics` by how the call
+    /// ended once decoded: `ok`, or the error's `log_code` (`oapi:60121`, `api:<code>`, `http:503`,
+    /// `timeout`, ...). Counting at the HTTP layer would call every oapi error a success: §6.2,
+    /// oapi errors arrive as HTTP 200 with a non-zero `errcode`.
+    async fn call<T>(
+        &self,
+        what: &str,
+        request: reqwest::RequestBuilder,
+        decode: impl FnOnce(RawResponse) -> Result<T, DingTalkError>,
+    ) -> Result<T, DingTalkError> {
         let started = Instant::now();
-        let result = self.send_inner(what, request).await;
+        let result = self.send(what, request).await.and_then(decode);
         let outcome = match &result {
-            // oapi errors arrive as HTTP 200: the envelope's errcode is judged by the caller.
-            Ok(raw) => raw.status.to_string(),
-            Err(e) => e.log_code(),
+            Ok(_) => std::borrow::Cow::Borrowed(crate::metrics::DINGTALK_OK),
+            Err(e) => std::borrow::Cow::Owned(e.log_code()),
         };
         crate::metrics::dingtalk_call(what, &outcome, started.elapsed().as_secs_f64());
         result
     }
 
-    async fn send_inner(&self, what: &str, request: reqwest::RequestBuilder) -> Result<RawResponse, DingTalkError> {
+    /// Send one request and read the whole answer. `what` names the call in logs; URLs
+    /// are never logged because oapi URLs carry the token.
+    async fn send(&self, what: &str, request: reqwest::RequestBuilder) -> Result<RawResponse, DingTalkError> {
         let started = Instant::now();
         let mut response = request.send().await.map_err(transport_error)?;
         let status = response.status().as_u16();
@@ -408,6 +411,22 @@ fn decode_v1<T: DeserializeOwned>(what: &str, raw: RawResponse) -> Result<T, Din
         return Err(ip_ban_error());
     }
     serde_json::from_value(json).map_err(|e| schema_error(what, &e))
+}
+
+/// Decode an oapi answer (§5.0, §6.2): HTTP 200 with an envelope whose `errcode` is 0 and whose
+/// `result` is the answer; a non-zero `errcode` is the error.
+fn decode_oapi<T: DeserializeOwned>(path: &str, raw: RawResponse) -> Result<T, DingTalkError> {
+    if raw.status != 200 {
+        return Err(error_from_status(raw.status, &raw.body, raw.request_id));
+    }
+    let mut json: Value =
+        serde_json::from_slice(&raw.body).map_err(|_| DingTalkError::Decode(format!("{path}: body is not JSON")))?;
+    check_oapi_envelope(&json)?;
+    let result = json
+        .get_mut("result")
+        .map(Value::take)
+        .ok_or_else(|| DingTalkError::Decode(format!("{path}: no `result` in answer")))?;
+    serde_json::from_value(result).map_err(|e| schema_error(path, &e))
 }
 
 /// serde's type-mismatch messages quote the offending value, which may be a token; keep

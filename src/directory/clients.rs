@@ -7,9 +7,10 @@ use super::entities::client;
 use super::{Directory, DirectoryError, from_json, now, to_json};
 use crate::random;
 
-/// Scopes a client may ask for unless its registration narrows them.
-/// (`dingtalk` is opt-in: `--scope` lists it for clients that need the raw DingTalk ids.)
-pub const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email", "phone", "offline_access", "roles", "groups"];
+/// Scopes a client may ask for unless its registration lists them. `roles`, `groups`, `dingtalk`
+/// and `admin` are opt-in (`--scope`, `allowed_scopes`): they disclose org-chart data or grant
+/// admin access, so a client gets them only when registered for them (docs/connecting-apps.md).
+pub const DEFAULT_SCOPES: &[&str] = &["openid", "profile", "email", "phone", "offline_access"];
 
 /// Grant types a client may use unless its registration narrows them.
 pub const DEFAULT_GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token"];

@@ -52,7 +52,13 @@ pub async fn token_request(app: &App, req: &Request, body: Body) -> Result<Token
         return Err(OAuthError::invalid_request("a parameter value is too long"));
     }
     let client = client_auth::authenticate(app, req, &params).await?;
-    if let Some(retry_after) = app.limits.check_token_client(&client.id) {
+    // The per-client limit counts only requests that proved they are the client: a confidential
+    // client that authenticated (a failure has returned above). A public client proves nothing
+    // (RFC 6749 §2.1, §10.1), so anyone could spend its allowance by naming its client_id; it
+    // relies on the per-IP limits and on PKCE (RFC 7636 §4.6) instead.
+    if !client.public
+        && let Some(retry_after) = app.limits.check_token_client(&client.id)
+    {
         return Err(OAuthError::slow_down(retry_after));
     }
     let grant_type = params.get("grant_type").ok_or(OAuthError::invalid_request("grant_type is required"))?;

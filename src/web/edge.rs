@@ -1,6 +1,7 @@
 //! What every request passes through, as one layer: the request id, its log span and its metrics
-//! (`observe`), the rate limits (`limits`), the page language (`i18n`) and the security headers
-//! (`headers`). One layer rather than four nested middlewares because poem boxes the whole
+//! (`observe`), the client's address (`client_addr`, computed once and put in the request's
+//! extensions for every later consumer), the rate limits (`limits`), the page language (`i18n`)
+//! and the security headers (`headers`). One layer rather than four nested middlewares because poem boxes the whole
 //! request future once per request and each nesting level kept its own state around the next:
 //! the copy showed in profiles of the discovery endpoint as memmove time.
 
@@ -9,11 +10,13 @@ use std::time::Instant;
 
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 
+use super::client_addr::{ClientAddr, ClientAddrRule};
 use super::limits::Limits;
 use super::{headers, i18n, observe};
 
 pub struct Edge {
     pub limits: Arc<Limits>,
+    pub client_addr: Arc<ClientAddrRule>,
     /// Strict-Transport-Security on every response (https issuers).
     pub hsts: bool,
 }
@@ -22,21 +25,27 @@ impl<E: Endpoint> Middleware<E> for Edge {
     type Output = EdgeEndpoint<E>;
 
     fn transform(&self, ep: E) -> Self::Output {
-        EdgeEndpoint { inner: ep, limits: self.limits.clone(), hsts: self.hsts }
+        EdgeEndpoint { inner: ep, limits: self.limits.clone(), client_addr: self.client_addr.clone(), hsts: self.hsts }
     }
 }
 
 pub struct EdgeEndpoint<E> {
     inner: E,
     limits: Arc<Limits>,
+    client_addr: Arc<ClientAddrRule>,
     hsts: bool,
 }
 
 impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
     type Output = Response;
 
-    async fn call(&self, req: Request) -> Result<Self::Output> {
+    async fn call(&self, mut req: Request) -> Result<Self::Output> {
         let started = Instant::now();
+        let client =
+            req.remote_addr().as_socket_addr().map(|peer| self.client_addr.client_ip(peer.ip(), req.headers()));
+        if let Some(ip) = client {
+            req.extensions_mut().insert(ClientAddr(ip));
+        }
         let id = observe::request_id(&req);
         let route = observe::route_label(req.uri().path());
         // Log lines inside a request carry its id, method and route (`observe::WithRequest`).
@@ -48,7 +57,7 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
         });
         let lang = i18n::renders_pages(route).then(|| i18n::choose(&req));
         let serve = async move {
-            if let Some(refused) = self.limits.refuse(route, &req) {
+            if let Some(refused) = self.limits.refuse(route, client) {
                 return refused;
             }
             match self.inner.call(req).await {

@@ -1,16 +1,17 @@
 //! Rate limits (governor), per instance: per client IP on the protocol endpoints, pages and the
-//! admin API, a higher one for discovery and JWKS, and per `client_id` at the token endpoint.
-//! Over the limit: 429 with `Retry-After`, JSON for APIs and HTML for pages. The client IP is the
-//! socket's peer, or the `X-Forwarded-For`/`Forwarded` address only when the peer is a trusted
-//! proxy. Limiter memory is bounded by evicting keys idle past their window.
+//! admin API, a higher one for discovery and JWKS, and per authenticated confidential client at
+//! the token endpoint. Over the limit: 429 with `Retry-After`, JSON for APIs and HTML for pages.
+//! The client IP is the one `web::client_addr` determines (the socket peer, or the right-most
+//! forwarded address that is not a trusted proxy). Limiter memory is bounded by evicting keys idle
+//! past their window.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv6Addr};
 use std::num::NonZeroU32;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use poem::Response;
 use poem::http::{StatusCode, header};
-use poem::{Request, Response};
 
 use crate::config::LimitsConfig;
 use crate::web::observe::{is_metadata, is_page};
@@ -21,7 +22,6 @@ pub struct Limits {
     metadata: DefaultKeyedRateLimiter<IpAddr>,
     admin: DefaultKeyedRateLimiter<IpAddr>,
     token_client: DefaultKeyedRateLimiter<String>,
-    trusted_proxies: Vec<IpAddr>,
 }
 
 fn quota(per_minute: u32) -> Quota {
@@ -36,26 +36,18 @@ fn retry_after(not_until: governor::NotUntil<<DefaultClock as Clock>::Instant>) 
 }
 
 impl Limits {
-    pub fn new(config: &LimitsConfig, trusted_proxies: &[String]) -> Limits {
+    pub fn new(config: &LimitsConfig) -> Limits {
         Limits {
             protocol: RateLimiter::keyed(quota(config.per_ip_per_minute)),
             metadata: RateLimiter::keyed(quota(config.metadata_per_ip_per_minute)),
             admin: RateLimiter::keyed(quota(config.admin_per_ip_per_minute)),
             token_client: RateLimiter::keyed(quota(config.token_per_client_per_minute)),
-            trusted_proxies: trusted_proxies.iter().filter_map(|p| p.parse().ok()).collect(),
         }
     }
 
-    /// The client's address: the socket peer, or what a trusted proxy says it forwarded for.
-    pub fn client_ip(&self, req: &Request) -> Option<IpAddr> {
-        let peer = req.remote_addr().as_socket_addr().map(|a| a.ip())?;
-        if !self.trusted_proxies.contains(&peer) {
-            return Some(peer);
-        }
-        forwarded_for(req).unwrap_or(Some(peer))
-    }
-
-    /// `Some(seconds)` when `client_id` is over its token-endpoint limit.
+    /// `Some(seconds)` when `client_id` is over its token-endpoint limit. Count only requests that
+    /// authenticated as that client: anyone can name a client_id, and counting them would let
+    /// anyone spend the real client's allowance.
     pub fn check_token_client(&self, client_id: &str) -> Option<u64> {
         self.token_client.check_key(&client_id.to_string()).err().map(retry_after)
     }
@@ -75,19 +67,17 @@ impl Limits {
     }
 }
 
-/// The left-most address of `X-Forwarded-For` or `Forwarded: for=` (set by the trusted proxy).
-/// `None` when there is no such header; `Some(None)` when it does not parse.
-fn forwarded_for(req: &Request) -> Option<Option<IpAddr>> {
-    if let Some(xff) = req.headers().get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        return Some(xff.split(',').next().and_then(|ip| ip.trim().parse().ok()));
+/// The per-IP limiters' key: an IPv4 address, or the /64 an IPv6 address is in. An IPv6 subnet is
+/// a /64 (RFC 7421 §1) and a host in it picks its own interface identifiers and may change them at
+/// will (RFC 8981 §3), so keying on the full address would let one host rotate past every limit.
+pub fn limit_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => {
+            let network = u128::from(v6) & !u128::from(u64::MAX);
+            IpAddr::V6(Ipv6Addr::from(network))
+        }
+        v4 => v4,
     }
-    let forwarded = req.headers().get(header::FORWARDED).and_then(|v| v.to_str().ok())?;
-    let first = forwarded.split(',').next().unwrap_or_default();
-    let value = first.split(';').find_map(|part| part.trim().strip_prefix("for="))?;
-    let value = value.trim_matches('"');
-    let value = value.strip_prefix('[').and_then(|v| v.split(']').next()).unwrap_or(value);
-    let value = if value.matches(':').count() == 1 { value.split(':').next().unwrap_or(value) } else { value };
-    Some(value.parse().ok())
 }
 
 pub fn too_many(retry_after: u64, html: bool) -> Response {
@@ -111,8 +101,8 @@ pub fn too_many(retry_after: u64, html: bool) -> Response {
 }
 
 impl Limits {
-    /// RFC 6585 §4: the 429 answer when the client is over its limit for `route`, else `None`.
-    pub fn refuse(&self, route: &str, req: &Request) -> Option<Response> {
+    /// RFC 6585 §4: the 429 answer when `client` is over its limit for `route`, else `None`.
+    pub fn refuse(&self, route: &str, client: Option<IpAddr>) -> Option<Response> {
         let (limiter, html) = match route {
             r if is_metadata(r) => (&self.metadata, false),
             r if is_page(r) => (&self.protocol, true),
@@ -120,7 +110,22 @@ impl Limits {
             "/admin" => (&self.admin, false),
             _ => return None,
         };
-        let ip = self.client_ip(req)?;
-        limiter.check_key(&ip).err().map(|not_until| too_many(retry_after(not_until), html))
+        let key = limit_key(client?);
+        limiter.check_key(&key).err().map(|not_until| too_many(retry_after(not_until), html))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc8981_an_ipv6_client_is_limited_by_its_64_and_an_ipv4_client_by_its_address() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(limit_key(ip("2001:db8:1:2:aaaa::1")), limit_key(ip("2001:db8:1:2:ffff:1:2:3")));
+        assert_ne!(limit_key(ip("2001:db8:1:2::1")), limit_key(ip("2001:db8:1:3::1")));
+        assert_eq!(limit_key(ip("192.0.2.7")), ip("192.0.2.7"));
+        assert_ne!(limit_key(ip("192.0.2.7")), limit_key(ip("192.0.2.8")));
+        assert_eq!(limit_key(ip("::ffff:192.0.2.7")), ip("192.0.2.7"), "IPv4-mapped is IPv4");
     }
 }

@@ -1,5 +1,6 @@
 //! What a browser sees: HTML pages, cookies and the security headers on every response.
 
+pub mod client_addr;
 pub mod cookies;
 pub mod cors;
 pub mod edge;
@@ -10,7 +11,8 @@ pub mod limits;
 pub mod observe;
 pub mod pages;
 
-/// The peer's address (proxies are not trusted here; see `server.trusted_proxies` when it exists).
+/// The client's address as the edge layer determined it (`client_addr`: the socket peer, or what
+/// the trusted proxies forwarded), for audit events. The same address the rate limits use.
 pub fn client_ip(req: &poem::Request) -> Option<String> {
-    req.remote_addr().as_socket_addr().map(|a| a.ip().to_string())
+    req.extensions().get::<client_addr::ClientAddr>().map(|addr| addr.0.to_string())
 }

@@ -189,7 +189,8 @@ mod tests {
     use tracing_subscriber::fmt::MakeWriter;
 
     use super::{RequestLog, WithRequest, logging_as};
-    use crate::config::LimitsConfig;
+    use crate::config::{LimitsConfig, ServerConfig};
+    use crate::web::client_addr::ClientAddrRule;
     use crate::web::edge::Edge;
     use crate::web::limits::Limits;
 
@@ -279,8 +280,9 @@ mod tests {
     async fn a_line_logged_while_serving_a_request_carries_the_id_of_its_response() {
         let captured = Captured::default();
         let _guard = tracing::subscriber::set_default(json_logs(&captured));
-        let limits = Arc::new(Limits::new(&LimitsConfig::default(), &[]));
-        let app = Route::new().at("/userinfo", get(logs_a_warning)).with(Edge { limits, hsts: false });
+        let limits = Arc::new(Limits::new(&LimitsConfig::default()));
+        let client_addr = Arc::new(ClientAddrRule::from_config(&ServerConfig::default()).unwrap());
+        let app = Route::new().at("/userinfo", get(logs_a_warning)).with(Edge { limits, client_addr, hsts: false });
         let client = TestClient::new(app);
         let answer = client.get("/userinfo").header("x-request-id", "from-nginx.42").send().await;
         answer.assert_status_is_ok();

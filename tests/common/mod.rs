@@ -264,13 +264,18 @@ pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
 /// Runs a login for `client_id` (PKCE S256 with the RFC 7636 vector) and returns the code.
 pub async fn obtain_code(provider: &TestProvider, browser: &Browser, client_id: &str) -> String {
+    obtain_code_for_scope(provider, browser, client_id, "openid profile email").await
+}
+
+/// As `obtain_code`, asking for `scope`.
+pub async fn obtain_code_for_scope(provider: &TestProvider, browser: &Browser, client_id: &str, scope: &str) -> String {
     let url = authorize_url(
         &provider.issuer,
         &[
             ("client_id", client_id),
             ("redirect_uri", REDIRECT_URI),
             ("response_type", "code"),
-            ("scope", "openid profile email"),
+            ("scope", scope),
             ("state", "st"),
             ("nonce", "n-0S6_WzA2Mj"),
             ("code_challenge", CHALLENGE),
@@ -316,6 +321,29 @@ pub async fn exchange_code(provider: &TestProvider, client_id: &str, secret: &st
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     body
+}
+
+/// Asserts that a token response, its ID token, its access token and the userinfo answer for it
+/// carry none of `claims`, and that the granted `scope` (RFC 6749 §5.1) names none of `scopes`.
+pub async fn assert_not_granted(provider: &TestProvider, tokens: &serde_json::Value, scopes: &[&str], claims: &[&str]) {
+    let granted: Vec<&str> = tokens["scope"].as_str().expect("a granted scope").split(' ').collect();
+    assert!(scopes.iter().all(|s| !granted.contains(s)), "granted {granted:?}");
+    let userinfo: serde_json::Value = reqwest::Client::new()
+        .get(provider.url(paths::USERINFO))
+        .bearer_auth(tokens["access_token"].as_str().expect("an access token"))
+        .send()
+        .await
+        .expect("userinfo")
+        .json()
+        .await
+        .expect("userinfo JSON");
+    let id = unverified_claims(tokens["id_token"].as_str().expect("an ID token"));
+    let access = unverified_claims(tokens["access_token"].as_str().expect("an access token"));
+    for (what, document) in [("ID token", &id), ("access token", &access), ("userinfo", &userinfo)] {
+        for claim in claims {
+            assert!(document.get(claim).is_none(), "{what} carries {claim}: {document}");
+        }
+    }
 }
 
 /// A JWT's claims, read without verifying its signature (callers verify where that is the point).
