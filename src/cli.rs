@@ -379,10 +379,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn connect(config: &Config) -> anyhow::Result<Directory> {
-    let directory = Directory::connect(
+    let directory = Directory::connect_bounded(
         &config.database.url,
         config.database.max_connections,
         Duration::from_millis(config.database.connect_timeout_ms),
+        Duration::from_millis(config.database.statement_timeout_ms),
     )
     .await
     .with_context(|| format!("database {}", crate::app::redact_url(&config.database.url)))?;

@@ -126,6 +126,10 @@ pub struct DatabaseConfig {
     pub url: String,
     pub max_connections: u32,
     pub connect_timeout_ms: u64,
+    /// Bound on every SQL call on a request path (waiting for a pooled connection included), so a
+    /// database that stops answering gives a fast 503 rather than a hang; on PostgreSQL also the
+    /// server's `statement_timeout` and `idle_in_transaction_session_timeout`.
+    pub statement_timeout_ms: u64,
     /// Clients and users read by the protocol endpoints are cached this long per instance (0: off).
     pub cache_ttl_secs: u64,
 }
@@ -297,6 +301,7 @@ impl Default for DatabaseConfig {
             url: "sqlite://data/dingtalk-oidc.db?mode=rwc".into(),
             max_connections: 10,
             connect_timeout_ms: 1500,
+            statement_timeout_ms: 2000,
             cache_ttl_secs: 5,
         }
     }
@@ -394,6 +399,7 @@ impl Config {
             ("logout.backchannel_timeout_ms", self.logout.backchannel_timeout_ms),
             ("logout.poll_interval_ms", self.logout.poll_interval_ms),
             ("sessions.sweep_batch", self.sessions.sweep_batch),
+            ("database.statement_timeout_ms", self.database.statement_timeout_ms),
             ("redis.command_timeout_ms", self.redis.command_timeout_ms),
             ("redis.connect_timeout_ms", self.redis.connect_timeout_ms),
         ] {

@@ -12,7 +12,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Browser, CHALLENGE, OwnRedis, PostgresDatabase, REDIRECT_URI, TcpProxy, TestProvider};
+use dingtalk_oidc::directory::{BoundedConnection, Directory};
 use reqwest::StatusCode;
+use sea_orm::{ConnectionTrait, Statement, TransactionTrait};
 
 fn login_url(provider: &TestProvider) -> String {
     common::authorize_url(
@@ -208,17 +210,8 @@ async fn postgres_outage_gives_fast_503_and_recovers_without_restart() {
     let Some(db) = PostgresDatabase::create().await else {
         return;
     };
-    let target = {
-        let url = url::Url::parse(&db.url).unwrap();
-        let host = url.host_str().unwrap().to_string();
-        let port = url.port().unwrap_or(5432);
-        tokio::net::lookup_host((host.as_str(), port)).await.unwrap().next().unwrap()
-    };
-    let proxy = TcpProxy::start(target).await;
-    let mut proxied = url::Url::parse(&db.url).unwrap();
-    proxied.set_host(Some("127.0.0.1")).unwrap();
-    proxied.set_port(Some(proxy.addr.port())).unwrap();
-    let proxied = proxied.to_string();
+    let proxy = TcpProxy::start(socket_of(&db.url).await).await;
+    let proxied = proxied_url(&db.url, &proxy);
     let provider = TestProvider::start_with(move |c| {
         c.database.url = proxied;
         // No cached client to answer from: /authorize cannot check the client while it is down.
@@ -238,10 +231,324 @@ async fn postgres_outage_gives_fast_503_and_recovers_without_restart() {
     db.drop().await;
 }
 
+/// The documented bound on a request while a dependency is partitioned away (docs/ha.md: "503
+/// within about 2 s"): `database.statement_timeout_ms` or `redis.command_timeout_ms`, plus the
+/// request's own work.
+const PARTITION_BOUND: Duration = Duration::from_millis(2500);
+
+/// `fut`'s answer, or a failure naming `what` once it has taken longer than `PARTITION_BOUND`: a
+/// hang fails the test instead of stalling it until the partition heals.
+async fn within<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    let started = Instant::now();
+    let answer = tokio::time::timeout(PARTITION_BOUND, fut)
+        .await
+        .unwrap_or_else(|_| panic!("{what} did not answer within {PARTITION_BOUND:?} during the partition"));
+    eprintln!("{what} answered in {:?}", started.elapsed());
+    answer
+}
+
+/// Credentials taken before a partition, for the endpoints to be asked during it.
+struct Held {
+    secret: String,
+    /// A code not yet exchanged.
+    code: String,
+    access_token: String,
+    refresh_token: String,
+    user_id: String,
+}
+
+async fn hold_credentials(provider: &TestProvider, secret: &str) -> Held {
+    let browser = Browser::new("alice");
+    let code = common::obtain_code(provider, &browser, "app").await;
+    let tokens = common::exchange_code(provider, "app", secret, &code).await;
+    let access_token = tokens["access_token"].as_str().expect("an access token").to_string();
+    let user_id = common::unverified_claims(&access_token)["sub"].as_str().expect("sub").to_string();
+    Held {
+        secret: secret.to_string(),
+        code: common::obtain_code(provider, &browser, "app").await,
+        access_token,
+        refresh_token: tokens["refresh_token"].as_str().expect("a refresh token").to_string(),
+        user_id,
+    }
+}
+
+const ADMIN_TOKEN: &str = "bootstrap-token-for-the-outage-tests";
+
+/// During a partition: every endpoint that needs the partitioned server answers 503 (or
+/// `temporarily_unavailable` at the client) within `PARTITION_BOUND`, `/readyz` says so, and
+/// discovery and JWKS answer from memory.
+async fn assert_partitioned(provider: &TestProvider, held: &Held, authorize: AuthorizeAnswer, admin_path: &str) {
+    let http = reqwest::Client::new();
+    let (status, body) = within("the code exchange", exchange(provider, &held.secret, &held.code)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"], "temporarily_unavailable", "{body}");
+
+    let status = within("the refresh", refresh(provider, &held.secret, &held.refresh_token)).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+
+    let resp = within("/authorize", Browser::new("alice").http.get(login_url(provider)).send()).await.unwrap();
+    match authorize {
+        AuthorizeAnswer::ToClient => {
+            assert_eq!(resp.status(), StatusCode::FOUND);
+            let location = common::redirect_location(&resp).expect("a Location");
+            assert_unavailable_at_client(provider, &location, None);
+        }
+        AuthorizeAnswer::Page => assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE),
+    }
+
+    let resp =
+        within("/userinfo", http.get(provider.url("/userinfo")).bearer_auth(&held.access_token).send()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    let introspection = http
+        .post(provider.url("/introspect"))
+        .basic_auth("app", Some(&held.secret))
+        .form(&[("token", held.refresh_token.as_str())])
+        .send();
+    let resp = within("/introspect", introspection).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    let admin = http.get(format!("{}/admin/v1{admin_path}", provider.issuer)).bearer_auth(ADMIN_TOKEN).send();
+    let resp = within("the admin API", admin).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    let resp = within("/readyz", http.get(provider.url("/readyz")).send()).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    for path in ["/.well-known/openid-configuration", "/jwks.json"] {
+        let resp = within(path, http.get(provider.url(path)).send()).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{path} must answer from memory");
+    }
+}
+
+/// After the partition heals: the refresh token tried during it is still current — the rotation
+/// whose transaction ran out of time left nothing behind — so the client's retry succeeds.
+async fn assert_refresh_still_current(provider: &TestProvider, held: &Held) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let status = refresh(provider, &held.secret, &held.refresh_token).await;
+        if status == StatusCode::OK {
+            return;
+        }
+        assert!(Instant::now() < deadline, "the refresh token tried during the partition: {status}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// docs/ha.md: PostgreSQL that stops answering without closing connections (a network partition,
+/// not a refusal) still gives 503 within about 2 s — every SQL call on a request path is bounded by
+/// `database.statement_timeout_ms` — and the provider recovers by itself when it heals. The session
+/// store is the same PostgreSQL, so the refresh rotation's transaction is cut short too.
+#[tokio::test]
+async fn postgres_partition_gives_503_within_the_statement_bound_and_recovers_without_restart() {
+    let Some(db) = PostgresDatabase::create().await else {
+        return;
+    };
+    let proxy = TcpProxy::start(socket_of(&db.url).await).await;
+    let proxied = proxied_url(&db.url, &proxy);
+    let provider = TestProvider::start_with(move |c| {
+        c.database.url = proxied;
+        c.sessions.backend = "sql".into();
+        // The client and user stay cached, so the requests below get past client authentication
+        // to the session store's statements and transactions, which must be bounded too.
+        c.database.cache_ttl_secs = 3600;
+        c.admin_token = Some(dingtalk_oidc::config::Secret(ADMIN_TOKEN.into()));
+    })
+    .await;
+    let secret = provider.register("app", false, true).await.unwrap();
+    assert_recovers(&provider, &secret).await;
+    let held = hold_credentials(&provider, &secret).await;
+
+    proxy.partition();
+    assert_partitioned(&provider, &held, AuthorizeAnswer::ToClient, "/clients").await;
+    // Repeatedly: connections left waiting by the first round never turn into a hang.
+    assert_partitioned(&provider, &held, AuthorizeAnswer::ToClient, "/clients").await;
+
+    proxy.restore();
+    assert_refresh_still_current(&provider, &held).await;
+    assert_recovers(&provider, &secret).await;
+    drop(provider);
+    db.drop().await;
+}
+
+/// The same rule for the Redis session store: `redis.command_timeout_ms` bounds each command, so
+/// a Redis behind a partition gives 503 within about 2 s and the provider recovers when it heals.
+/// Recovery is checked with a new login only: a command that ran out of time was already sent, and
+/// Redis runs it when the partition heals — the refresh tried during the partition may have rotated
+/// its token by then (docs/runbooks.md).
+#[tokio::test]
+async fn redis_partition_gives_503_within_the_command_bound_and_recovers_without_restart() {
+    let Some(redis) = OwnRedis::start() else {
+        return;
+    };
+    let proxy = TcpProxy::start(([127, 0, 0, 1], redis.port).into()).await;
+    let url = format!("redis://{}", proxy.addr);
+    let provider = TestProvider::start_with(move |c| {
+        c.sessions.backend = "redis".into();
+        c.redis.url = url;
+        c.admin_token = Some(dingtalk_oidc::config::Secret(ADMIN_TOKEN.into()));
+    })
+    .await;
+    let secret = provider.register("app", false, true).await.unwrap();
+    assert_recovers(&provider, &secret).await;
+    let held = hold_credentials(&provider, &secret).await;
+    let sessions = format!("/users/{}/sessions", held.user_id);
+
+    proxy.partition();
+    // The clients are in SQL, which is up: /authorize checks the client, then cannot store.
+    assert_partitioned(&provider, &held, AuthorizeAnswer::ToClient, &sessions).await;
+    assert_partitioned(&provider, &held, AuthorizeAnswer::ToClient, &sessions).await;
+
+    proxy.restore();
+    assert_recovers(&provider, &secret).await;
+}
+
+/// A pool of `max_connections` on `url` with every call bounded by `bound` (the directory's own).
+async fn bounded_pool(url: &str, max_connections: u32, bound: Duration) -> BoundedConnection {
+    let directory = Directory::connect_bounded(url, max_connections, Duration::from_secs(1), bound).await.unwrap();
+    directory.connection().clone()
+}
+
+/// A plain connection to `url`, around no proxy, for looking at what the server really holds.
+async fn direct(url: &str) -> sea_orm::DatabaseConnection {
+    sea_orm::Database::connect(url).await.unwrap()
+}
+
+async fn count_of(db: &impl ConnectionTrait, sql: &str) -> i64 {
+    let row = db.query_one_raw(Statement::from_string(db.get_database_backend(), sql)).await.unwrap().unwrap();
+    row.try_get_by_index::<i64>(0).unwrap()
+}
+
+/// Retries `call` until it succeeds (the pool recovers on its own after a partition) or `within`
+/// has passed.
+async fn eventually<T>(what: &str, within: Duration, mut call: impl AsyncFnMut() -> Result<T, sea_orm::DbErr>) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        match call().await {
+            Ok(value) => return value,
+            Err(e) => assert!(Instant::now() < deadline, "{what} never succeeded within {within:?}: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// sqlx issue #4393: a `BEGIN` cut off in flight left its pooled connection inside a transaction
+/// that nothing ended, and the statements run on it afterwards never committed. A `BEGIN` that runs
+/// out of time is left to finish and then rolled back, so the next statement on that connection
+/// (the only one in the pool) commits.
+#[tokio::test]
+async fn a_begin_abandoned_at_the_bound_leaves_no_pooled_connection_inside_a_transaction() {
+    let Some(db) = PostgresDatabase::create().await else {
+        return;
+    };
+    let proxy = TcpProxy::start(socket_of(&db.url).await).await;
+    let bound = Duration::from_millis(500);
+    let pool = bounded_pool(&proxied_url(&db.url, &proxy), 1, bound).await;
+    pool.execute_unprepared("CREATE TABLE probe (id integer)").await.unwrap();
+    // sqlx pings a connection as it takes it back: let that finish, so BEGIN goes out on it.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    proxy.partition();
+    let started = Instant::now();
+    let begun = pool.begin().await;
+    assert!(begun.is_err(), "BEGIN cannot answer through a partition");
+    assert!(started.elapsed() < bound + Duration::from_secs(1), "BEGIN took {:?}", started.elapsed());
+    drop(begun);
+
+    proxy.restore();
+    eventually("an insert", Duration::from_secs(10), async || {
+        pool.execute_unprepared("INSERT INTO probe VALUES (1)").await
+    })
+    .await;
+    // Committed: another session sees it (and keeps seeing it once the pool's session is gone).
+    let plain = direct(&db.url).await;
+    assert_eq!(count_of(&plain, "SELECT COUNT(*) FROM probe").await, 1);
+    pool.close().await.unwrap();
+    assert_eq!(count_of(&plain, "SELECT COUNT(*) FROM probe").await, 1);
+    plain.close().await.unwrap();
+    db.drop().await;
+}
+
+/// A transaction cut short by a partition commits nothing, and the server ends its session once
+/// it has sat idle inside the transaction for the bound (`idle_in_transaction_session_timeout`):
+/// its row locks are released for everyone else while the partition lasts, not when it heals.
+#[tokio::test]
+async fn a_transaction_cut_short_by_a_partition_commits_nothing_and_releases_its_locks_within_the_bound() {
+    let Some(db) = PostgresDatabase::create().await else {
+        return;
+    };
+    let proxy = TcpProxy::start(socket_of(&db.url).await).await;
+    let bound = Duration::from_millis(500);
+    let pool = bounded_pool(&proxied_url(&db.url, &proxy), 2, bound).await;
+    pool.execute_unprepared("CREATE TABLE probe (id integer PRIMARY KEY, v integer)").await.unwrap();
+    pool.execute_unprepared("INSERT INTO probe VALUES (1, 0)").await.unwrap();
+    let txn = pool.begin().await.unwrap();
+    txn.execute_unprepared("UPDATE probe SET v = 1 WHERE id = 1").await.unwrap();
+
+    proxy.partition();
+    let started = Instant::now();
+    assert!(txn.execute_unprepared("UPDATE probe SET v = 2 WHERE id = 1").await.is_err());
+    assert!(started.elapsed() < bound + Duration::from_secs(1), "the update took {:?}", started.elapsed());
+    // Another client of the same server takes the row the transaction had locked, while the
+    // partition lasts (a lock wait past 4 s fails the statement instead of hanging the test).
+    let plain = direct(&db.url).await;
+    plain
+        .execute_unprepared("SET LOCAL lock_timeout = '4s'; UPDATE probe SET v = 3 WHERE id = 1")
+        .await
+        .expect("the partitioned transaction's row lock is released");
+
+    proxy.restore();
+    assert!(txn.commit().await.is_err(), "a transaction that ran out of time never commits");
+    let v = eventually("a read", Duration::from_secs(10), async || {
+        let row =
+            pool.query_one_raw(Statement::from_string(pool.get_database_backend(), "SELECT v FROM probe")).await?;
+        row.expect("the row").try_get_by_index::<i32>(0)
+    })
+    .await;
+    assert_eq!(v, 3, "only the other client's update committed");
+    plain.close().await.unwrap();
+    pool.close().await.unwrap();
+    db.drop().await;
+}
+
+/// PostgreSQL cancels a statement that runs past the bound on its side too (`statement_timeout`),
+/// so the connection the client stopped waiting for is free again at once rather than when the
+/// statement would have ended: the pool's only connection answers again within seconds, not after
+/// the 30 s the statement asked for.
+#[tokio::test]
+async fn a_statement_past_the_bound_is_cancelled_on_the_server_too() {
+    let Some(db) = PostgresDatabase::create().await else {
+        return;
+    };
+    let bound = Duration::from_secs(1);
+    let pool = bounded_pool(&db.url, 1, bound).await;
+    let started = Instant::now();
+    assert!(pool.execute_unprepared("SELECT pg_sleep(30)").await.is_err());
+    assert!(started.elapsed() < bound + Duration::from_secs(1), "pg_sleep took {:?}", started.elapsed());
+    eventually("SELECT 1", Duration::from_secs(8), async || pool.execute_unprepared("SELECT 1").await).await;
+    pool.close().await.unwrap();
+    db.drop().await;
+}
+
+/// The address a database URL points at, for a proxy in front of it.
+async fn socket_of(url: &str) -> std::net::SocketAddr {
+    let url = url::Url::parse(url).unwrap();
+    let host = url.host_str().unwrap().to_string();
+    let port = url.port().unwrap_or(5432);
+    tokio::net::lookup_host((host.as_str(), port)).await.unwrap().next().unwrap()
+}
+
+/// `url` pointed at `proxy` instead.
+fn proxied_url(url: &str, proxy: &TcpProxy) -> String {
+    let mut proxied = url::Url::parse(url).unwrap();
+    proxied.set_host(Some("127.0.0.1")).unwrap();
+    proxied.set_port(Some(proxy.addr.port())).unwrap();
+    proxied.to_string()
+}
+
 /// Makes the provider's own SQLite refuse to write session records of `kind`, as a full disk or a
 /// failing volume would: a real database failing, not a fake store.
 async fn refuse_writes_of(provider: &TestProvider, kind: &str) {
-    use sea_orm::ConnectionTrait;
     let sql = format!(
         "CREATE TRIGGER refuse_{kind} BEFORE INSERT ON session_records WHEN NEW.kind = '{kind}' \
          BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
@@ -250,13 +557,11 @@ async fn refuse_writes_of(provider: &TestProvider, kind: &str) {
 }
 
 async fn accept_writes_of(provider: &TestProvider, kind: &str) {
-    use sea_orm::ConnectionTrait;
     let sql = format!("DROP TRIGGER refuse_{kind}");
     provider.app.directory.connection().execute_unprepared(&sql).await.unwrap();
 }
 
 async fn session_rows(provider: &TestProvider, kind: &str) -> i64 {
-    use sea_orm::{ConnectionTrait, Statement};
     let db = provider.app.directory.connection();
     let sql = format!("SELECT COUNT(*) AS n FROM session_records WHERE kind = '{kind}'");
     let row = db.query_one_raw(Statement::from_string(db.get_database_backend(), sql)).await.unwrap().unwrap();

@@ -710,7 +710,7 @@ async fn sql_store_on_sqlite_conforms() {
 /// A family row as versions before the family-wide denial wrote it: its access tokens listed one by
 /// one, no `access_exp`. Revoking it still hands out the listed tokens that are live, for denial by
 /// `jti`.
-async fn sql_legacy_family_rows_still_list_their_access_tokens(db: &sea_orm::DatabaseConnection) {
+async fn sql_legacy_family_rows_still_list_their_access_tokens(db: &dingtalk_oidc::directory::BoundedConnection) {
     use sea_orm::ConnectionTrait;
     let store: Arc<dyn SessionStore> = Arc::new(SqlSessionStore::new(db.clone()));
     let now = chrono::Utc::now().timestamp();

@@ -2,6 +2,7 @@
 //! PostgreSQL in production; the same entities and migrations serve both.
 
 pub mod audit;
+pub mod bounded;
 pub mod clients;
 pub mod consents;
 pub mod entities;
@@ -13,11 +14,12 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr, SqlErr};
+use sea_orm::{ConnectOptions, Database, DbBackend, DbErr, SqlErr};
 use sea_orm_migration::MigratorTrait;
 
 use crate::cache::TtlCache;
 
+pub use bounded::{BoundedConnection, BoundedTransaction};
 pub use clients::{Client, ClientUpdate, NewClient};
 pub use users::User;
 
@@ -45,7 +47,11 @@ impl DirectoryError {
 
 #[derive(Clone)]
 pub struct Directory {
-    db: DatabaseConnection,
+    /// Every call bounded by `database.statement_timeout_ms` (`bounded.rs`).
+    db: BoundedConnection,
+    /// PostgreSQL: how `migrate` opens its own connection, without the bound and the server-side
+    /// timeouts (`None` on SQLite, where migrations use the pool).
+    migration_options: Option<ConnectOptions>,
     /// Clients and users as the hot endpoints read them (`client_cached`, `user_cached`); off
     /// unless `with_cache` turns it on. Writes through this `Directory` invalidate at once.
     cached_clients: Arc<TtlCache<String, Arc<Client>>>,
@@ -71,6 +77,9 @@ const CACHE_CAPACITY: usize = 10_000;
 /// ~8 % faster in nine A/B pairs (docs/benchmarks.md, the run of 2026-11-29 18:31 UTC).
 const SQLITE_WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 
+/// `database.statement_timeout_ms` by default: the "503 within about 2 s" of docs/ha.md.
+pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_millis(2000);
+
 /// The origin (`scheme://host[:port]`) of a URL, as browsers send it in `Origin`.
 pub fn origin_of(url: &str) -> Option<String> {
     let parsed = url::Url::parse(url).ok()?;
@@ -81,11 +90,25 @@ pub fn origin_of(url: &str) -> Option<String> {
 }
 
 impl Directory {
-    /// Connects (creating the SQLite file's folder when needed) and runs pending migrations.
+    /// Connects (creating the SQLite file's folder when needed), with every call bounded by
+    /// [`DEFAULT_STATEMENT_TIMEOUT`]. Migrations are run by [`migrate`](Self::migrate).
     pub async fn connect(
         url: &str,
         max_connections: u32,
         connect_timeout: Duration,
+    ) -> Result<Directory, DirectoryError> {
+        Directory::connect_bounded(url, max_connections, connect_timeout, DEFAULT_STATEMENT_TIMEOUT).await
+    }
+
+    /// Connects with every SQL call — waiting for a pooled connection included — bounded by
+    /// `statement_timeout` (`database.statement_timeout_ms`): a database that stops answering
+    /// gives an error within it, never a hang. PostgreSQL also cancels a statement running longer
+    /// on its side, and ends a session left idle inside a transaction that long.
+    pub async fn connect_bounded(
+        url: &str,
+        max_connections: u32,
+        connect_timeout: Duration,
+        statement_timeout: Duration,
     ) -> Result<Directory, DirectoryError> {
         if let Some(path) = sqlite_file(url)
             && let Some(parent) = std::path::Path::new(&path).parent()
@@ -94,36 +117,30 @@ impl Directory {
             std::fs::create_dir_all(parent)
                 .map_err(|e| DirectoryError::Invalid(format!("cannot create {}: {e}", parent.display())))?;
         }
-        let mut options = ConnectOptions::new(url.to_string());
-        options
-            .max_connections(max_connections)
-            .connect_timeout(connect_timeout)
-            .acquire_timeout(connect_timeout)
-            // No ping before every query on the hot path: a connection broken by an outage fails
-            // its next query (503) and is replaced.
-            .test_before_acquire(false)
-            .sqlx_logging(false)
-            // SQLite (the embedded default): write-ahead log, and fsync at checkpoints rather than at
-            // every commit. The default rollback journal fsyncs several times per commit, which held
-            // the token endpoint to ~100 grants/s on SQLite (docs/benchmarks.md). A power loss may lose
-            // the last commits (never corrupt the file); a process crash loses nothing.
-            //
-            // One page cache shared by the pool's connections: with a private cache per connection,
-            // every commit made the other connections drop their whole cache and read the pages
-            // again (`pread`), and nearly every statement ran on a connection whose cache another
-            // had just invalidated. Shared, the SQLite code grant ran 10–16 % faster in A/B pairs
-            // (docs/benchmarks.md, the run of 2026-11-30 00:06 UTC). Within the process, locking
-            // becomes per table: a connection that finds a table locked waits for its release
-            // (sqlx's unlock-notify), so transactions that write take their write lock first.
-            .map_sqlx_sqlite_opts(|o| {
-                o.journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-                    .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
-                    .shared_cache(true)
-                    .pragma("wal_autocheckpoint", SQLITE_WAL_AUTOCHECKPOINT_PAGES.to_string())
-            });
-        let db = Database::connect(options).await?;
+        let options = connect_options(url, max_connections, connect_timeout);
+        let mut pool_options = options.clone();
+        // The server-side half of the bound, sent as startup options (`-c name=value`). A
+        // statement that the client stopped waiting for is cancelled by the server instead of
+        // running on and holding its connection; a session whose client vanished in the middle of
+        // a transaction (a partition) is ended, releasing its row locks for the other instances.
+        // Both at the bound: no statement on a request path may take longer, and no transaction
+        // here waits for anything but its own statements.
+        let millis = statement_timeout.as_millis().to_string();
+        pool_options.map_sqlx_postgres_opts(move |o| {
+            o.options([
+                ("statement_timeout", millis.as_str()),
+                ("idle_in_transaction_session_timeout", millis.as_str()),
+            ])
+        });
+        let db = Database::connect(pool_options).await?;
+        let migration_options = (db.get_database_backend() == DbBackend::Postgres).then(|| {
+            let mut migration = options;
+            migration.max_connections(1);
+            migration
+        });
         Ok(Directory {
-            db,
+            db: BoundedConnection::new(db, statement_timeout),
+            migration_options,
             cached_clients: Arc::new(TtlCache::new(Duration::ZERO, CACHE_CAPACITY)),
             cached_users: Arc::new(TtlCache::new(Duration::ZERO, CACHE_CAPACITY)),
             cached_origins: Arc::new(TtlCache::new(Duration::ZERO, 1)),
@@ -169,14 +186,61 @@ impl Directory {
         self.cached_users.invalidate(id);
     }
 
+    /// Runs pending migrations. They are exempt from the statement bound: they run at start-up
+    /// (or from `migrate`), before any request, and building an index on a large table may take
+    /// longer. On PostgreSQL they use a connection of their own, without the server-side timeouts.
     pub async fn migrate(&self) -> Result<(), DirectoryError> {
-        crate::migrations::Migrator::up(&self.db, None).await?;
+        match &self.migration_options {
+            Some(options) => {
+                let db = Database::connect(options.clone()).await?;
+                let migrated = crate::migrations::Migrator::up(&db, None).await;
+                let _ = db.close().await;
+                migrated?;
+            }
+            None => crate::migrations::Migrator::up(self.db.unbounded(), None).await?,
+        }
         Ok(())
     }
 
-    pub fn connection(&self) -> &DatabaseConnection {
+    /// The pool, every call bounded (`database.statement_timeout_ms`).
+    pub fn connection(&self) -> &BoundedConnection {
         &self.db
     }
+}
+
+/// The pool's options for `url`, before the statement bound.
+fn connect_options(url: &str, max_connections: u32, connect_timeout: Duration) -> ConnectOptions {
+    let mut options = ConnectOptions::new(url.to_string());
+    options
+        .max_connections(max_connections)
+        .connect_timeout(connect_timeout)
+        // Waiting for a pooled connection (a new one included) is bounded too: under a partition
+        // the pool's connections are held by abandoned calls (`bounded.rs`), and new ones connect
+        // but never finish their handshake.
+        .acquire_timeout(connect_timeout)
+        // No ping before every query on the hot path: a connection broken by an outage fails
+        // its next query (503) and is replaced.
+        .test_before_acquire(false)
+        .sqlx_logging(false)
+        // SQLite (the embedded default): write-ahead log, and fsync at checkpoints rather than at
+        // every commit. The default rollback journal fsyncs several times per commit, which held
+        // the token endpoint to ~100 grants/s on SQLite (docs/benchmarks.md). A power loss may lose
+        // the last commits (never corrupt the file); a process crash loses nothing.
+        //
+        // One page cache shared by the pool's connections: with a private cache per connection,
+        // every commit made the other connections drop their whole cache and read the pages
+        // again (`pread`), and nearly every statement ran on a connection whose cache another
+        // had just invalidated. Shared, the SQLite code grant ran 10–16 % faster in A/B pairs
+        // (docs/benchmarks.md, the run of 2026-11-30 00:06 UTC). Within the process, locking
+        // becomes per table: a connection that finds a table locked waits for its release
+        // (sqlx's unlock-notify), so transactions that write take their write lock first.
+        .map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                .synchronous(sqlx::sqlite::SqliteSynchronous::Normal)
+                .shared_cache(true)
+                .pragma("wal_autocheckpoint", SQLITE_WAL_AUTOCHECKPOINT_PAGES.to_string())
+        });
+    options
 }
 
 /// The file path of a `sqlite://` URL, if it names a file.

@@ -5,8 +5,8 @@
 use async_trait::async_trait;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbErr, EntityTrait, QueryFilter,
-    QuerySelect, TransactionTrait,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    TransactionTrait,
 };
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -16,6 +16,7 @@ use super::{
     PendingAuth, RefreshFamily, RefreshSuccessor, RefreshTokenState, RevokedFamily, RotateOutcome, RotateRequest,
     SessionStore, SsoSession, StoreError, access_token_family,
 };
+use crate::directory::BoundedConnection;
 use crate::directory::entities::logout_delivery;
 use crate::directory::entities::session_record::{self, Column};
 
@@ -62,11 +63,11 @@ struct TokenRecord {
 
 #[derive(Clone, Debug)]
 pub struct SqlSessionStore {
-    db: DatabaseConnection,
+    db: BoundedConnection,
 }
 
 impl SqlSessionStore {
-    pub fn new(db: DatabaseConnection) -> Self {
+    pub fn new(db: BoundedConnection) -> Self {
         SqlSessionStore { db }
     }
 

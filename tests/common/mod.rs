@@ -478,48 +478,108 @@ pub async fn redis_client(url: &str) -> Result<fred::prelude::Client, fred::prel
     Ok(client)
 }
 
+/// What a [`TcpProxy`] does with the bytes it carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Link {
+    Up,
+    /// A network partition: connections stay open and new ones are accepted, but no byte passes
+    /// either way until the link heals; what was sent meanwhile is delivered then, as TCP would.
+    Partitioned,
+    /// Every connection closed and new ones refused.
+    Cut,
+}
+
 /// A TCP proxy the test controls: `cut` closes every connection and refuses new ones (a database
-/// that stopped answering), `restore` forwards again. Never touches the shared server itself.
+/// that stopped answering and says so), `partition` holds every byte on open connections (a
+/// database behind a network partition: nothing is refused, nothing answers), `restore` forwards
+/// again — on the held connections too. Never touches the shared server itself.
 pub struct TcpProxy {
     pub addr: std::net::SocketAddr,
-    up: Arc<std::sync::atomic::AtomicBool>,
+    link: tokio::sync::watch::Sender<Link>,
     connections: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
 }
 
 impl TcpProxy {
     pub async fn start(target: std::net::SocketAddr) -> TcpProxy {
-        use std::sync::atomic::Ordering;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind proxy");
         let addr = listener.local_addr().expect("addr");
-        let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let (link, _) = tokio::sync::watch::channel(Link::Up);
         let connections: Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
-        let (up2, conns2) = (up.clone(), connections.clone());
+        let (watch, conns2) = (link.subscribe(), connections.clone());
         tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
-                if !up2.load(Ordering::SeqCst) {
+            while let Ok((inbound, _)) = listener.accept().await {
+                if *watch.borrow() == Link::Cut {
                     drop(inbound);
                     continue;
                 }
-                let task = tokio::spawn(async move {
-                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
-                    }
-                });
+                let task = tokio::spawn(forward(inbound, target, watch.clone()));
                 conns2.lock().unwrap().push(task);
             }
         });
-        TcpProxy { addr, up, connections }
+        TcpProxy { addr, link, connections }
     }
 
     pub fn cut(&self) {
-        self.up.store(false, std::sync::atomic::Ordering::SeqCst);
+        self.link.send_replace(Link::Cut);
         for task in self.connections.lock().unwrap().drain(..) {
             task.abort();
         }
     }
 
+    /// Stops every byte, both ways, on open and new connections, without closing anything.
+    pub fn partition(&self) {
+        self.link.send_replace(Link::Partitioned);
+    }
+
+    /// Forwards again: after a cut, for new connections; after a partition, also what the open
+    /// connections sent meanwhile.
     pub fn restore(&self) {
-        self.up.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.link.send_replace(Link::Up);
+    }
+}
+
+/// Waits until the link lets bytes through; `false` once it is cut.
+async fn passable(link: &mut tokio::sync::watch::Receiver<Link>) -> bool {
+    matches!(link.wait_for(|l| *l != Link::Partitioned).await.map(|l| *l), Ok(Link::Up))
+}
+
+/// One proxied connection: connects to `target` once the link lets it, then copies each way,
+/// holding every chunk while the link is partitioned.
+async fn forward(
+    inbound: tokio::net::TcpStream,
+    target: std::net::SocketAddr,
+    link: tokio::sync::watch::Receiver<Link>,
+) {
+    async fn pump(
+        mut from: tokio::net::tcp::OwnedReadHalf,
+        mut to: tokio::net::tcp::OwnedWriteHalf,
+        mut link: tokio::sync::watch::Receiver<Link>,
+    ) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = match from.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => n,
+            };
+            if !passable(&mut link).await || to.write_all(&buf[..n]).await.is_err() {
+                return;
+            }
+        }
+    }
+    let mut waiting = link.clone();
+    if !passable(&mut waiting).await {
+        return;
+    }
+    let Ok(outbound) = tokio::net::TcpStream::connect(target).await else {
+        return;
+    };
+    let (in_read, in_write) = inbound.into_split();
+    let (out_read, out_write) = outbound.into_split();
+    // Either side closing ends the connection (both sockets drop).
+    tokio::select! {
+        _ = pump(in_read, out_write, link.clone()) => {}
+        _ = pump(out_read, in_write, link) => {}
     }
 }
 
