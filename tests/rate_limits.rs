@@ -174,14 +174,16 @@ async fn the_login_audit_event_records_the_client_address_behind_a_trusted_proxy
     p.register("app", false, true).await.unwrap();
     let mut forwarded = reqwest::header::HeaderMap::new();
     forwarded.insert("x-forwarded-for", "203.0.113.77, 198.51.100.23".parse().unwrap());
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
     let browser = Browser {
         http: reqwest::Client::builder()
-            .cookie_store(true)
+            .cookie_provider(jar.clone())
             .redirect(reqwest::redirect::Policy::none())
             .default_headers(forwarded)
             .build()
             .unwrap(),
         login: "alice".into(),
+        jar,
     };
     common::obtain_code(&p, &browser, "app").await;
     let logins = p.app.directory.audit_events_of_kind("login").await.unwrap();
