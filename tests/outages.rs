@@ -321,18 +321,25 @@ async fn assert_partitioned(provider: &TestProvider, held: &Held, authorize: Aut
     }
 }
 
-/// After the partition heals: the refresh token tried during it is still current — the rotation
-/// whose transaction ran out of time left nothing behind — so the client's retry succeeds.
-async fn assert_refresh_still_current(provider: &TestProvider, held: &Held) {
+/// After the partition heals: a 503 changed nothing. What was sent into the partition reached the
+/// server when it healed, and did nothing there (a transaction rolled back, a Redis script past its
+/// deadline): well past the refresh grace window the refresh token tried during it still rotates
+/// (had a rotation run, this would be reuse and revoke the grant), and the code tried during it
+/// is still good.
+async fn assert_held_credentials_still_work(provider: &TestProvider, held: &Held) {
+    provider.clock.advance(60);
     let deadline = Instant::now() + Duration::from_secs(15);
     loop {
         let status = refresh(provider, &held.secret, &held.refresh_token).await;
         if status == StatusCode::OK {
-            return;
+            break;
         }
-        assert!(Instant::now() < deadline, "the refresh token tried during the partition: {status}");
+        assert!(status == StatusCode::SERVICE_UNAVAILABLE, "the refresh token tried during the partition: {status}");
+        assert!(Instant::now() < deadline, "no recovery after the partition healed");
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    let (status, body) = exchange(provider, &held.secret, &held.code).await;
+    assert_eq!(status, StatusCode::OK, "the code tried during the partition: {body}");
 }
 
 /// docs/ha.md: PostgreSQL that stops answering without closing connections (a network partition,
@@ -353,6 +360,8 @@ async fn postgres_partition_gives_503_within_the_statement_bound_and_recovers_wi
         // to the session store's statements and transactions, which must be bounded too.
         c.database.cache_ttl_secs = 3600;
         c.admin_token = Some(dingtalk_oidc::config::Secret(ADMIN_TOKEN.into()));
+        // The code tried during the partition must outlive the two rounds below.
+        c.tokens.code_ttl_secs = 600;
     })
     .await;
     let secret = provider.register("app", false, true).await.unwrap();
@@ -365,17 +374,67 @@ async fn postgres_partition_gives_503_within_the_statement_bound_and_recovers_wi
     assert_partitioned(&provider, &held, AuthorizeAnswer::ToClient, "/clients").await;
 
     proxy.restore();
-    assert_refresh_still_current(&provider, &held).await;
+    assert_held_credentials_still_work(&provider, &held).await;
     assert_recovers(&provider, &secret).await;
+    drop(provider);
+    db.drop().await;
+}
+
+/// RFC 6749 §6 with the upstream recheck due: PostgreSQL is partitioned away while the refresh asks
+/// DingTalk (slowed down), so the recheck cannot record its answer and the refresh answers 503.
+/// That must have consumed nothing: the recheck's reads and writes come before the rotation.
+#[tokio::test]
+async fn a_refresh_whose_recheck_meets_a_postgres_partition_answers_503_and_changes_nothing() {
+    let Some(db) = PostgresDatabase::create().await else {
+        return;
+    };
+    let proxy = TcpProxy::start(socket_of(&db.url).await).await;
+    let proxied = proxied_url(&db.url, &proxy);
+    let provider = TestProvider::start_with(move |c| {
+        c.database.url = proxied;
+        c.sessions.backend = "sql".into();
+        c.database.cache_ttl_secs = 3600;
+    })
+    .await;
+    let secret = provider.register("app", false, true).await.unwrap();
+    let code = common::obtain_code(&provider, &Browser::new("alice"), "app").await;
+    let (status, tokens) = exchange(&provider, &secret, &code).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let refresh_token = tokens["refresh_token"].as_str().unwrap().to_string();
+
+    provider.clock.advance(301);
+    provider.simulator.set_fault(Some(dingtalk_oidc::dingtalk::Fault::Latency(Duration::from_millis(700))));
+    let refreshing = refresh(&provider, &secret, &refresh_token);
+    let partition = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        proxy.partition();
+    };
+    let (status, ()) = tokio::join!(refreshing, partition);
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    provider.simulator.set_fault(None);
+    proxy.restore();
+
+    // Past the grace window the same token still refreshes (had it been rotated before the
+    // recheck failed, this would be reuse and revoke the grant).
+    provider.clock.advance(60);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        match refresh(&provider, &secret, &refresh_token).await {
+            StatusCode::OK => break,
+            StatusCode::SERVICE_UNAVAILABLE if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            other => panic!("the refresh token tried during the partition: {other}"),
+        }
+    }
     drop(provider);
     db.drop().await;
 }
 
 /// The same rule for the Redis session store: `redis.command_timeout_ms` bounds each command, so
 /// a Redis behind a partition gives 503 within about 2 s and the provider recovers when it heals.
-/// Recovery is checked with a new login only: a command that ran out of time was already sent, and
-/// Redis runs it when the partition heals — the refresh tried during the partition may have rotated
-/// its token by then (docs/runbooks.md).
+/// A command that ran out of time was already sent, and Redis runs it when the partition heals:
+/// the scripts that consume something carry a deadline and then do nothing.
 #[tokio::test]
 async fn redis_partition_gives_503_within_the_command_bound_and_recovers_without_restart() {
     let Some(redis) = OwnRedis::start() else {
@@ -387,6 +446,7 @@ async fn redis_partition_gives_503_within_the_command_bound_and_recovers_without
         c.sessions.backend = "redis".into();
         c.redis.url = url;
         c.admin_token = Some(dingtalk_oidc::config::Secret(ADMIN_TOKEN.into()));
+        c.tokens.code_ttl_secs = 600;
     })
     .await;
     let secret = provider.register("app", false, true).await.unwrap();
@@ -400,6 +460,7 @@ async fn redis_partition_gives_503_within_the_command_bound_and_recovers_without
     assert_partitioned(&provider, &held, AuthorizeAnswer::ToClient, &sessions).await;
 
     proxy.restore();
+    assert_held_credentials_still_work(&provider, &held).await;
     assert_recovers(&provider, &secret).await;
 }
 

@@ -67,6 +67,14 @@ pub struct SqlSessionStore {
 }
 
 impl SqlSessionStore {
+    /// PostgreSQL, reached over a network: a statement sent into a partition reaches the server
+    /// when it heals, after its caller gave up and answered 503. The statements that consume
+    /// something therefore run inside a transaction there: the caller's timeout drops it, which
+    /// queues a ROLLBACK behind the statement, so a 503 changes nothing. SQLite runs in-process.
+    fn over_network(&self) -> bool {
+        self.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres
+    }
+
     pub fn new(db: BoundedConnection) -> Self {
         SqlSessionStore { db }
     }
@@ -356,32 +364,13 @@ impl SessionStore for SqlSessionStore {
     }
 
     async fn redeem_code(&self, code_hash: &str, remember_secs: u64) -> Result<CodeRedemption, StoreError> {
-        let now = now();
-        // One statement turns the live code into its redemption record (same row, new kind): of
-        // concurrent redeemers exactly one finds the code. On PostgreSQL the others wait for its
-        // row lock and then no longer match.
-        let redeemed = session_record::Entity::update_many()
-            .col_expr(Column::Kind, Expr::value(CODE_REDEEMED))
-            .col_expr(Column::ExpiresAt, Expr::value(expires(remember_secs)))
-            .filter(Column::Kind.eq(AUTH_CODE))
-            .filter(Column::Id.eq(code_hash))
-            .filter(Column::ExpiresAt.gt(now))
-            .exec_with_returning(&self.db)
-            .await
-            .map_err(unavailable)?;
-        if let Some(row) = redeemed.into_iter().next() {
-            return Ok(CodeRedemption::Redeemed(Box::new(decode(&row.value)?)));
+        if !self.over_network() {
+            return redeem(&self.db, code_hash, remember_secs).await;
         }
-        // A replay: revoke the redemption, pending or completed, so a pending one never completes.
-        let replayed = session_record::Entity::update_many()
-            .col_expr(Column::Kind, Expr::value(CODE_REVOKED))
-            .filter(Column::Kind.is_in([CODE_REDEEMED, CODE_ISSUED]))
-            .filter(Column::Id.eq(code_hash))
-            .filter(Column::ExpiresAt.gt(now))
-            .exec(&self.db)
-            .await
-            .map_err(unavailable)?;
-        Ok(if replayed.rows_affected > 0 { CodeRedemption::Replayed } else { CodeRedemption::Unknown })
+        let txn = self.db.begin().await.map_err(unavailable)?;
+        let redemption = redeem(&txn, code_hash, remember_secs).await?;
+        txn.commit().await.map_err(unavailable)?;
+        Ok(redemption)
     }
 
     async fn complete_code_grant(
@@ -391,18 +380,14 @@ impl SessionStore for SqlSessionStore {
         first: &RefreshSuccessor,
         session: Option<&str>,
     ) -> Result<CodeGrantCompletion, StoreError> {
-        let inserted = complete_code_grant_statement(&self.db, code_hash, family_rows(family, first)?, session).await?;
-        if inserted > 0 {
-            return Ok(CodeGrantCompletion::Created);
+        let rows = family_rows(family, first)?;
+        if !self.over_network() {
+            return complete(&self.db, code_hash, rows, session).await;
         }
-        // Why not: the redemption still pending means the session was what was missing.
-        let pending = session_record::Entity::find()
-            .filter(Column::Kind.is_in([CODE_REDEEMED, CODE_ISSUED]))
-            .filter(Column::Id.eq(code_hash))
-            .one(&self.db)
-            .await
-            .map_err(unavailable)?;
-        Ok(if pending.is_some() { CodeGrantCompletion::SessionEnded } else { CodeGrantCompletion::Revoked })
+        let txn = self.db.begin().await.map_err(unavailable)?;
+        let completion = complete(&txn, code_hash, rows, session).await?;
+        txn.commit().await.map_err(unavailable)?;
+        Ok(completion)
     }
 
     async fn release_code(&self, code_hash: &str, code: &AuthCode, ttl_secs: i64) -> Result<(), StoreError> {
@@ -723,6 +708,58 @@ impl SessionStore for SqlSessionStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.db.ping().await.map_err(unavailable)
     }
+}
+
+/// Turns a live code into its redemption record; or, for a code already redeemed, revokes the
+/// redemption (a replay).
+async fn redeem<C: ConnectionTrait>(db: &C, code_hash: &str, remember_secs: u64) -> Result<CodeRedemption, StoreError> {
+    let now = now();
+    // One statement turns the live code into its redemption record (same row, new kind): of
+    // concurrent redeemers exactly one finds the code. On PostgreSQL the others wait for its row
+    // lock and then no longer match.
+    let redeemed = session_record::Entity::update_many()
+        .col_expr(Column::Kind, Expr::value(CODE_REDEEMED))
+        .col_expr(Column::ExpiresAt, Expr::value(expires(remember_secs)))
+        .filter(Column::Kind.eq(AUTH_CODE))
+        .filter(Column::Id.eq(code_hash))
+        .filter(Column::ExpiresAt.gt(now))
+        .exec_with_returning(db)
+        .await
+        .map_err(unavailable)?;
+    if let Some(row) = redeemed.into_iter().next() {
+        return Ok(CodeRedemption::Redeemed(Box::new(decode(&row.value)?)));
+    }
+    // A replay: revoke the redemption, pending or completed, so a pending one never completes.
+    let replayed = session_record::Entity::update_many()
+        .col_expr(Column::Kind, Expr::value(CODE_REVOKED))
+        .filter(Column::Kind.is_in([CODE_REDEEMED, CODE_ISSUED]))
+        .filter(Column::Id.eq(code_hash))
+        .filter(Column::ExpiresAt.gt(now))
+        .exec(db)
+        .await
+        .map_err(unavailable)?;
+    Ok(if replayed.rows_affected > 0 { CodeRedemption::Replayed } else { CodeRedemption::Unknown })
+}
+
+/// Completes a code grant (see [`complete_code_grant_statement`]), and says why not when it did
+/// not.
+async fn complete<C: ConnectionTrait>(
+    db: &C,
+    code_hash: &str,
+    rows: Vec<session_record::ActiveModel>,
+    session: Option<&str>,
+) -> Result<CodeGrantCompletion, StoreError> {
+    if complete_code_grant_statement(db, code_hash, rows, session).await? > 0 {
+        return Ok(CodeGrantCompletion::Created);
+    }
+    // The redemption still pending means the session was what was missing.
+    let pending = session_record::Entity::find()
+        .filter(Column::Kind.is_in([CODE_REDEEMED, CODE_ISSUED]))
+        .filter(Column::Id.eq(code_hash))
+        .one(db)
+        .await
+        .map_err(unavailable)?;
+    Ok(if pending.is_some() { CodeGrantCompletion::SessionEnded } else { CodeGrantCompletion::Revoked })
 }
 
 /// Creates a completed code grant's rows in ONE statement, and only while its redemption is still
