@@ -337,7 +337,8 @@ pub enum KeysCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum SessionsCommand {
-    /// List a user's SSO sessions.
+    /// List a user's SSO sessions: id (the `sid` claim: it names a session, it is not a cookie),
+    /// sign-in time, end, clients.
     List {
         /// The user's id (the `sub`).
         #[arg(long)]
@@ -348,7 +349,7 @@ pub enum SessionsCommand {
         /// End every session of this user (and revoke all the user's refresh tokens).
         #[arg(long, required_unless_present = "session", conflicts_with = "session")]
         user: Option<String>,
-        /// End this one session (its `sid`).
+        /// End this one session, by its id as `sessions list` shows it (the `sid` claim).
         #[arg(long)]
         session: Option<String>,
     },

@@ -17,7 +17,9 @@ use crate::store::SsoSession;
 
 #[derive(Debug, Object)]
 pub struct SessionBody {
-    /// The session id (`sid`).
+    /// The session's public id: the `sid` claim of its tokens, and what `DELETE /sessions/{sid}`
+    /// takes. It names the session; it is not a credential (the browser's cookie carries a secret
+    /// of which only a hash is stored, and never shown).
     pub id: String,
     pub user_id: String,
     pub auth_time: i64,
