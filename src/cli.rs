@@ -510,7 +510,6 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = terminate => {},
     }
-    tracing::info!("shutting down: draining in-flight requests");
 }
 
 async fn run_simulator(args: SimulatorArgs) -> anyhow::Result<()> {

@@ -113,6 +113,12 @@ pub struct ServerConfig {
     /// Proxies whose `X-Forwarded-For` / `Forwarded` header names the client (their own address
     /// otherwise counts as the client's for rate limits).
     pub trusted_proxies: Vec<String>,
+    /// After SIGTERM, new connections are still accepted this long (a load balancer may not have
+    /// noticed `/readyz` yet); see `drain`.
+    pub shutdown_accept_secs: u64,
+    /// Then requests already received have this long to finish; unset, the longest a request can
+    /// take (`drain::longest_request`).
+    pub shutdown_drain_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -270,7 +276,12 @@ impl Default for Config {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        ServerConfig { listen: "127.0.0.1:8080".into(), trusted_proxies: Vec::new() }
+        ServerConfig {
+            listen: "127.0.0.1:8080".into(),
+            trusted_proxies: Vec::new(),
+            shutdown_accept_secs: 5,
+            shutdown_drain_secs: None,
+        }
     }
 }
 
@@ -355,6 +366,12 @@ impl Config {
             return Err(ConfigError::Option {
                 option: "issuer",
                 problem: "must be an https URL (http is allowed only for loopback hosts)".into(),
+            });
+        }
+        if self.server.shutdown_drain_secs == Some(0) {
+            return Err(ConfigError::Option {
+                option: "server.shutdown_drain_secs",
+                problem: "must be greater than 0 (leave it unset for the longest request's time)".into(),
             });
         }
         if !matches!(self.sessions.backend.as_str(), "sql" | "redis") {

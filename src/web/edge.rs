@@ -1,28 +1,32 @@
 //! What every request passes through, as one layer: the request id, its log span and its metrics
-//! (`observe`), the rate limits (`limits`), the page language (`i18n`) and the security headers
-//! (`headers`). One layer rather than four nested middlewares because poem boxes the whole
-//! request future once per request and each nesting level kept its own state around the next:
-//! the copy showed in profiles of the discovery endpoint as memmove time.
+//! (`observe`), the rate limits (`limits`), the page language (`i18n`), the security headers
+//! (`headers`) and the count of requests in flight for the shutdown drain (`crate::drain`). One
+//! layer rather than four nested middlewares because poem boxes the whole request future once per
+//! request and each nesting level kept its own state around the next: the copy showed in profiles
+//! of the discovery endpoint as memmove time.
 
 use std::sync::Arc;
 use std::time::Instant;
 
+use poem::http::{HeaderValue, Version, header};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 
 use super::limits::Limits;
 use super::{headers, i18n, observe};
+use crate::drain::Drain;
 
 pub struct Edge {
     pub limits: Arc<Limits>,
     /// Strict-Transport-Security on every response (https issuers).
     pub hsts: bool,
+    pub drain: Arc<Drain>,
 }
 
 impl<E: Endpoint> Middleware<E> for Edge {
     type Output = EdgeEndpoint<E>;
 
     fn transform(&self, ep: E) -> Self::Output {
-        EdgeEndpoint { inner: ep, limits: self.limits.clone(), hsts: self.hsts }
+        EdgeEndpoint { inner: ep, limits: self.limits.clone(), hsts: self.hsts, drain: self.drain.clone() }
     }
 }
 
@@ -30,13 +34,16 @@ pub struct EdgeEndpoint<E> {
     inner: E,
     limits: Arc<Limits>,
     hsts: bool,
+    drain: Arc<Drain>,
 }
 
 impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, req: Request) -> Result<Self::Output> {
+        let _in_flight = self.drain.request();
         let started = Instant::now();
+        let http1 = req.version() < Version::HTTP_2;
         let id = observe::request_id(&req);
         let route = observe::route_label(req.uri().path());
         // Log lines inside a request carry its id, method and route (`observe::WithRequest`).
@@ -69,6 +76,12 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
         let response_headers = resp.headers_mut();
         headers::apply(response_headers, self.hsts);
         response_headers.insert(observe::REQUEST_ID, id);
+        // Draining: the connection carries no further request (RFC 9112 §9.6); hyper closes it
+        // once this response is written. HTTP/2 forbids the header (RFC 9113 §8.2.2): its
+        // connections get GOAWAY when the drain ends.
+        if http1 && self.drain.is_draining() {
+            response_headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         crate::metrics::http_request(route, status, started.elapsed().as_secs_f64());
         Ok(resp)
     }

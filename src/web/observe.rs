@@ -280,7 +280,11 @@ mod tests {
         let captured = Captured::default();
         let _guard = tracing::subscriber::set_default(json_logs(&captured));
         let limits = Arc::new(Limits::new(&LimitsConfig::default(), &[]));
-        let app = Route::new().at("/userinfo", get(logs_a_warning)).with(Edge { limits, hsts: false });
+        let app = Route::new().at("/userinfo", get(logs_a_warning)).with(Edge {
+            limits,
+            hsts: false,
+            drain: Default::default(),
+        });
         let client = TestClient::new(app);
         let answer = client.get("/userinfo").header("x-request-id", "from-nginx.42").send().await;
         answer.assert_status_is_ok();
