@@ -10,6 +10,9 @@
 #                               offline) of each file and of `kubectl kustomize` output, plus
 #                               cross-references (labels, selectors, names, probes)
 #   deploy/dingtalk-oidc.service  `systemd-analyze verify` and `systemd-analyze security --offline`
+#   grace periods               Kubernetes' terminationGracePeriodSeconds (after the preStop pause),
+#                               Compose's stop_grace_period and systemd's TimeoutStopSec cover the
+#                               shutdown drain (server.shutdown_accept_secs + shutdown_drain_secs)
 #   everything above + docs/    every DINGTALK_OIDC_* variable and `section.option` name exists
 #                               in deploy/config.example.toml; relative links in docs/ resolve
 #
@@ -455,6 +458,60 @@ for directive in ["EnvironmentFile=", "ProtectSystem=strict", "NoNewPrivileges=y
         fail(f"unit lacks {directive}")
 check("DynamicUser=yes" in unit_text or re.search(r"^User=(?!root)\S+", unit_text, re.M),
       "EnvironmentFile, ProtectSystem=strict, NoNewPrivileges, SIGTERM, an unprivileged user")
+
+# ---- shutdown: every orchestrator waits longer than the drain ---------------------------------
+section("shutdown grace periods cover the drain")
+def example_default(name):
+    m = re.search(rf"^#?\s?{name} = (\d+)\s*$", example, re.M)
+    return int(m.group(1)) if m else None
+
+ACCEPT, DRAIN = example_default("shutdown_accept_secs"), example_default("shutdown_drain_secs")
+check(ACCEPT is not None and DRAIN is not None,
+      f"deploy/config.example.toml shows the drain defaults (accept {ACCEPT} s, drain {DRAIN} s)")
+
+def drain_secs(env, where):
+    """server.shutdown_accept_secs + server.shutdown_drain_secs for a provider with environment `env`."""
+    accept = int(env.get("DINGTALK_OIDC_SERVER__SHUTDOWN_ACCEPT_SECS", ACCEPT or 0))
+    drain = env.get("DINGTALK_OIDC_SERVER__SHUTDOWN_DRAIN_SECS")
+    if drain is None:
+        # The default drain follows these timeouts (src/drain.rs); this script does not redo the sum.
+        changed = [k for k in ("DINGTALK_OIDC_DINGTALK__TIMEOUT_MS", "DINGTALK_OIDC_LOGOUT__BACKCHANNEL_TIMEOUT_MS")
+                   if k in env]
+        if changed:
+            fail(f"{where}: {changed[0]} is set: set DINGTALK_OIDC_SERVER__SHUTDOWN_DRAIN_SECS too, "
+                 "so that the grace period can be checked against the drain")
+            return None
+        drain = DRAIN or 0
+    return accept + int(drain)
+
+UNITS = {"": 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600}
+def seconds(text):
+    """A compose (Go) or systemd duration: 45s, 1m30s, 1min 30s, 45."""
+    parts = re.findall(r"(\d+(?:\.\d+)?)\s*([a-z]*)", str(text))
+    if not parts or any(unit not in UNITS for _, unit in parts):
+        return None
+    return sum(float(n) * UNITS[unit] for n, unit in parts)
+
+need = drain_secs(cm, "deploy/k8s/configmap.yaml")
+if need is not None:
+    grace = pod.get("terminationGracePeriodSeconds", 30)
+    pause = ((c.get("lifecycle") or {}).get("preStop") or {}).get("sleep", {}).get("seconds", 0)
+    check(grace >= pause + need,
+          f"Kubernetes: terminationGracePeriodSeconds {grace} >= preStop {pause} s + drain {need} s")
+for name, svc in ((compose or {}).get("services") or {}).items():
+    if (svc.get("command") or [None])[0] != "serve":
+        continue
+    env = {k: str(v) for k, v in (svc.get("environment") or {}).items()}
+    need = drain_secs(env, f"deploy/docker-compose.yml {name}")
+    if need is not None:
+        grace = seconds(svc.get("stop_grace_period", "10s"))
+        check(grace is not None and grace >= need, f"Compose {name}: stop_grace_period {grace} s >= drain {need} s")
+unit_env = dict(re.findall(r"^Environment=(DINGTALK_OIDC_[A-Z0-9_]+)=(\S+)", unit_text, re.M))
+need = drain_secs(unit_env, "deploy/dingtalk-oidc.service")
+if need is not None:
+    m = re.search(r"^TimeoutStopSec=(.+)$", unit_text, re.M)
+    grace = seconds(m.group(1)) if m else 90
+    check(grace is not None and grace >= need, f"systemd: TimeoutStopSec {grace} s >= drain {need} s")
 
 # ---- names used in the files and docs ---------------------------------------------------------
 section("configuration names and links in deploy/ and docs/")

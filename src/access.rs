@@ -2,7 +2,11 @@
 //! roles) and groups (the user's DingTalk departments with their ancestors, by stable id). Computed
 //! at login and at each upstream recheck, stored on the user, and copied into refresh families.
 
+use std::future::Future;
+use std::time::Duration;
+
 use crate::app::App;
+use crate::dingtalk::DingTalkError;
 use crate::directory::roles::effective_roles;
 use crate::directory::users::Group;
 use crate::directory::{DirectoryError, User};
@@ -33,8 +37,12 @@ pub fn group_ids(user: &User) -> Vec<i64> {
     ids
 }
 
+/// How many `dingtalk.timeout_ms` all of one computation's department-name look-ups share.
+pub const DEPARTMENT_NAME_CALLS: u32 = 1;
+
 /// Recomputes and stores the user's roles and groups. A department name DingTalk cannot give
-/// right now is left out of `groups_display`; it never fails the login.
+/// right now is left out of `groups_display` (or its last known name kept); it never fails the
+/// login, and never holds it up for longer than [`DEPARTMENT_NAME_CALLS`] × `dingtalk.timeout_ms`.
 pub async fn refresh_user_access(app: &App, user: &User) -> Result<User, DirectoryError> {
     let direct = app.directory.direct_roles(&user.id).await?;
     let mappings = app.directory.list_mappings().await?;
@@ -42,26 +50,112 @@ pub async fn refresh_user_access(app: &App, user: &User) -> Result<User, Directo
     let ids = group_ids(user);
     let cached = app.directory.department_names(&ids).await?;
     let now = crate::directory::now();
-    let mut groups = Vec::with_capacity(ids.len());
-    for id in ids {
-        let known = cached.iter().find(|(cid, _, _)| *cid == id);
-        let fresh = known.filter(|(_, _, at)| now - at < NAME_MAX_AGE_SECS).map(|(_, name, _)| name.clone());
-        let name = match fresh {
-            Some(name) => Some(name),
-            None if app.config.dingtalk.corp_id.is_some() => match app.dingtalk.department_name(id).await {
-                Ok(Some(name)) => {
-                    app.directory.store_department_name(id, &name).await?;
-                    Some(name)
-                }
-                Ok(None) => None,
-                Err(e) => {
-                    tracing::warn!(dingtalk_error = %e.log_code(), dept = id, "cannot fetch a department name");
-                    known.map(|(_, name, _)| name.clone())
-                }
-            },
-            None => known.map(|(_, name, _)| name.clone()),
-        };
-        groups.push(Group { id, name });
+    let known = |id: i64| cached.iter().find(|(cid, _, _)| *cid == id).map(|(_, name, at)| (name, *at));
+    let fresh = |id: i64| known(id).filter(|(_, at)| now - at < NAME_MAX_AGE_SECS).map(|(name, _)| name.clone());
+    let answered = if app.config.dingtalk.corp_id.is_some() {
+        let stale: Vec<i64> = ids.iter().copied().filter(|id| fresh(*id).is_none()).collect();
+        let budget = app.config.dingtalk.time_for_calls(DEPARTMENT_NAME_CALLS);
+        fetch_department_names(&stale, budget, |id| app.dingtalk.department_name(id)).await
+    } else {
+        Vec::new()
+    };
+    for (id, name) in &answered {
+        if let Some(name) = name {
+            app.directory.store_department_name(*id, name).await?;
+        }
     }
+    let groups = ids
+        .into_iter()
+        .map(|id| {
+            let name = match (fresh(id), answered.iter().find(|(aid, _)| *aid == id)) {
+                (Some(name), _) => Some(name),
+                // DingTalk's answer, including "no such department" (the old name is dropped).
+                (None, Some((_, name))) => name.clone(),
+                // Not asked, or not answered: the last known name, however old.
+                (None, None) => known(id).map(|(name, _)| name.clone()),
+            };
+            Group { id, name }
+        })
+        .collect::<Vec<_>>();
     Ok(app.directory.set_user_access(&user.id, &roles, &groups).await?.unwrap_or_else(|| user.clone()))
+}
+
+/// Asks `fetch` for the names of `ids`, one after another, until one fails or `budget` is spent:
+/// names are display-only, so after DingTalk failed once (likely to fail again for the rest) the
+/// others are not asked, and all of them together take at most `budget`. Returns the answers
+/// received (`None`: DingTalk does not know the department).
+pub async fn fetch_department_names<F, Fut>(ids: &[i64], budget: Duration, mut fetch: F) -> Vec<(i64, Option<String>)>
+where
+    F: FnMut(i64) -> Fut,
+    Fut: Future<Output = Result<Option<String>, DingTalkError>>,
+{
+    let deadline = tokio::time::Instant::now() + budget;
+    let mut answered = Vec::with_capacity(ids.len());
+    for &id in ids {
+        match tokio::time::timeout_at(deadline, fetch(id)).await {
+            Ok(Ok(name)) => answered.push((id, name)),
+            Ok(Err(e)) => {
+                tracing::warn!(dingtalk_error = %e.log_code(), dept = id, "cannot fetch a department name; the others wait for the next login");
+                break;
+            }
+            Err(_) => {
+                tracing::warn!(dept = id, "department names took their whole time; the others wait for the next login");
+                break;
+            }
+        }
+    }
+    answered
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn department_names_stop_being_asked_after_the_first_failure() {
+        let asked = Mutex::new(Vec::new());
+        let answered = fetch_department_names(&[1, 2, 3, 4], Duration::from_secs(5), |id| {
+            asked.lock().unwrap().push(id);
+            async move {
+                match id {
+                    2 => Err(DingTalkError::Timeout),
+                    _ => Ok(Some(format!("dept {id}"))),
+                }
+            }
+        })
+        .await;
+        assert_eq!(*asked.lock().unwrap(), vec![1, 2], "nothing is asked after the failure");
+        assert_eq!(answered, vec![(1, Some("dept 1".to_owned()))]);
+    }
+
+    #[tokio::test]
+    async fn department_names_share_one_budget_however_many_there_are() {
+        let asked = Mutex::new(0);
+        let budget = Duration::from_millis(300);
+        let started = std::time::Instant::now();
+        // Each answer comes just within DingTalk's own timeout: alone, every one would succeed.
+        let answered = fetch_department_names(&[1, 2, 3, 4, 5, 6, 7, 8], budget, |id| {
+            *asked.lock().unwrap() += 1;
+            async move {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Ok(Some(format!("dept {id}")))
+            }
+        })
+        .await;
+        let elapsed = started.elapsed();
+        assert!(elapsed < Duration::from_millis(600), "eight names took {elapsed:?}, past their budget of {budget:?}");
+        assert!(answered.len() < 8 && *asked.lock().unwrap() < 8, "{answered:?}");
+        assert_eq!(answered.first(), Some(&(1, Some("dept 1".to_owned()))));
+    }
+
+    #[tokio::test]
+    async fn an_unknown_department_is_an_answer_not_a_failure() {
+        let answered = fetch_department_names(&[7, 8], Duration::from_secs(5), |id| async move {
+            Ok((id == 8).then(|| "Eight".to_owned()))
+        })
+        .await;
+        assert_eq!(answered, vec![(7, None), (8, Some("Eight".to_owned()))]);
+    }
 }

@@ -46,6 +46,8 @@ pub struct App {
     /// Access tokens already verified, and what the denylist said (see `tokens::cache`).
     pub verified_tokens: VerifiedTokens,
     pub denylist: DenylistCache,
+    /// Set when shutting down; counts the requests in flight (see `drain`).
+    pub drain: Arc<crate::drain::Drain>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -140,6 +142,7 @@ impl App {
             backchannel_http,
             verified_tokens: VerifiedTokens::new(config_verified_cache),
             denylist: DenylistCache::new(Duration::from_millis(config_denylist_recheck)),
+            drain: Arc::new(crate::drain::Drain::new()),
         });
         crate::oidc::backchannel::spawn_worker(Arc::downgrade(&app));
         spawn_key_maintenance(Arc::downgrade(&app));

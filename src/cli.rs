@@ -30,6 +30,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the provider.
+    ///
+    /// SIGTERM or Ctrl-C drains it: not ready any more, requests still arriving are answered with
+    /// `Connection: close`, new connections are accepted for server.shutdown_accept_secs, and requests
+    /// in flight get server.shutdown_drain_secs to finish. Exits 0 once idle; exits with a failure
+    /// status if the drain ran out and requests were cut.
     Serve(ServeArgs),
     /// Apply database migrations and exit (the server also migrates at start).
     Migrate,
@@ -513,7 +518,6 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = terminate => {},
     }
-    tracing::info!("shutting down: draining in-flight requests");
 }
 
 async fn run_simulator(args: SimulatorArgs) -> anyhow::Result<()> {

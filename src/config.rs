@@ -117,6 +117,12 @@ pub struct ServerConfig {
     /// The header the trusted proxies write: "x-forwarded-for" or "forwarded" (RFC 7239). Only
     /// this one is read; a proxy passes the other through from the client untouched.
     pub forwarded_header: String,
+    /// After SIGTERM, new connections are still accepted this long (a load balancer may not have
+    /// noticed `/readyz` yet); see `drain`.
+    pub shutdown_accept_secs: u64,
+    /// Then requests already received have this long to finish; unset, the longest a request can
+    /// take (`drain::longest_request`).
+    pub shutdown_drain_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -291,6 +297,8 @@ impl Default for ServerConfig {
             listen: "127.0.0.1:8080".into(),
             trusted_proxies: Vec::new(),
             forwarded_header: crate::web::client_addr::ForwardedHeader::X_FORWARDED_FOR.into(),
+            shutdown_accept_secs: 5,
+            shutdown_drain_secs: None,
         }
     }
 }
@@ -380,6 +388,12 @@ impl Config {
             });
         }
         crate::web::client_addr::ClientAddrRule::from_config(&self.server)?;
+        if self.server.shutdown_drain_secs == Some(0) {
+            return Err(ConfigError::Option {
+                option: "server.shutdown_drain_secs",
+                problem: "must be greater than 0 (leave it unset for the longest request's time)".into(),
+            });
+        }
         if !matches!(self.sessions.backend.as_str(), "sql" | "redis") {
             return Err(ConfigError::Option {
                 option: "sessions.backend",

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod config;
 pub mod dingtalk;
 pub mod directory;
+pub mod drain;
 pub mod keys;
 pub mod login;
 pub mod metrics;

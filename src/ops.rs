@@ -1,5 +1,6 @@
 //! Operations endpoints: `/healthz` (the process serves HTTP), `/readyz` (the directory and the
-//! session store answer and a key can sign), `/metrics` (Prometheus text format).
+//! session store answer, a key can sign and the instance is not shutting down), `/metrics`
+//! (Prometheus text format).
 
 use std::sync::Arc;
 
@@ -17,9 +18,17 @@ pub fn healthz() -> &'static str {
 }
 
 /// Readiness: 200 when SQL and the session store answer and the key ring can sign; 503 (with what
-/// is wrong) otherwise, so a load balancer stops sending traffic here.
+/// is wrong) otherwise, so a load balancer stops sending traffic here. A draining instance (see
+/// `drain`) answers 503 `draining` at once: it still answers what reaches it, but is going away.
 #[handler]
 pub async fn readyz(app: Data<&Arc<App>>) -> Response {
+    if app.drain.is_draining() {
+        return Response::builder()
+            .status(StatusCode::SERVICE_UNAVAILABLE)
+            .content_type("application/json")
+            .header("cache-control", "no-store")
+            .body(json!({ "status": "draining" }).to_string());
+    }
     let bound = std::time::Duration::from_secs(2);
     // Both at once: a partitioned database and session store answer within one bound, not two.
     let (sql, sessions) = tokio::join!(

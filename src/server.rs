@@ -3,10 +3,10 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use poem::listener::TcpAcceptor;
 use poem::{Endpoint, EndpointExt, Route, Server, get, post};
 
 use crate::app::App;
+use crate::drain::{DrainTimes, DrainingAcceptor};
 use crate::oidc::{self, paths};
 use crate::web::cors::Cors;
 use crate::web::edge::Edge;
@@ -42,7 +42,9 @@ pub fn routes(app: Arc<App>) -> impl Endpoint + 'static {
             .at(format!("{}{}", paths::OAUTH_METADATA, prefix), get(oidc::discovery::discovery))
             .nest(prefix, provider)
     };
-    root.with(Edge { limits: app.limits.clone(), client_addr: app.client_addr.clone(), hsts }).data(app)
+    let edge =
+        Edge { limits: app.limits.clone(), client_addr: app.client_addr.clone(), hsts, drain: app.drain.clone() };
+    root.with(edge).data(app)
 }
 
 /// Discovery and JWKS are public documents: any origin may read them, never with credentials.
@@ -56,14 +58,64 @@ fn public_preflight() -> poem::Response {
         .finish()
 }
 
-/// Serves until `shutdown` resolves, then drains in-flight requests.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    #[error(
+        "the shutdown drain ran out with {in_flight} request(s) still in flight; they were cut \
+         (server.shutdown_accept_secs + server.shutdown_drain_secs = {allowed_secs} s)"
+    )]
+    Cut { in_flight: usize, allowed_secs: u64 },
+}
+
+/// Serves until `shutdown` resolves, then drains (see `drain`): an error if requests had to be cut.
 pub async fn serve(
     app: Arc<App>,
     listener: tokio::net::TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    let acceptor = TcpAcceptor::from_tokio(listener)?;
-    Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(routes(app), shutdown, Some(std::time::Duration::from_secs(10)))
-        .await
+) -> Result<(), ServeError> {
+    let times = DrainTimes::from_config(&app.config);
+    if let Some(warning) = DrainTimes::shortfall(&app.config) {
+        tracing::warn!("{warning}");
+    }
+    let (acceptor, listener_switch) = DrainingAcceptor::new(listener)?;
+    // poem's own graceful shutdown closes idle keep-alive connections at once, cutting a request a
+    // proxy sends on one a moment later: it is started only when the drain is over.
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
+        routes(app.clone()),
+        async {
+            let _ = stop_rx.await;
+        },
+        None,
+    );
+    tokio::pin!(server);
+    tokio::select! {
+        ended = &mut server => return Ok(ended?),
+        () = shutdown => {}
+    }
+    tracing::info!(
+        accept_secs = times.accept.as_secs(),
+        drain_secs = times.drain.as_secs(),
+        in_flight = app.drain.in_flight(),
+        "shutting down: not ready; answering what arrives with Connection: close"
+    );
+    let deadline = tokio::select! {
+        deadline = app.drain.wind_down(&times, || listener_switch.close()) => deadline,
+        ended = &mut server => return Ok(ended?),
+    };
+    let _ = stop_tx.send(());
+    // Closes the idle connections; a request that slipped in as the drain ended still finishes.
+    let _ = tokio::time::timeout_at(deadline, &mut server).await;
+    match app.drain.in_flight() {
+        0 => {
+            tracing::info!("shutdown: drained");
+            Ok(())
+        }
+        in_flight => {
+            tracing::error!(in_flight, "shutdown: the drain ran out; cutting the requests still in flight");
+            Err(ServeError::Cut { in_flight, allowed_secs: (times.accept + times.drain).as_secs() })
+        }
+    }
 }

@@ -1,11 +1,18 @@
 //! Operating it: `/metrics` in Prometheus text format that moves with traffic, `/readyz` that
-//! follows the backing services, `/healthz`, and a request id on every response.
+//! follows the backing services, `/healthz`, a request id on every response, and a shutdown that
+//! drains rather than drops (the binary, signalled as an orchestrator does).
 
 mod common;
+
+use std::net::SocketAddr;
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
 
 use common::{Browser, OwnRedis, REDIRECT_URI, TestProvider, VERIFIER, obtain_code, token_request};
 use dingtalk_oidc::dingtalk::Fault;
 use reqwest::StatusCode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 async fn scrape(p: &TestProvider) -> prometheus_parse::Scrape {
     let resp = reqwest::get(p.url("/metrics")).await.unwrap();
@@ -154,4 +161,262 @@ async fn readyz_follows_the_session_store() {
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     assert!(ok, "ready again once Redis is back");
+}
+
+#[tokio::test]
+async fn a_draining_instance_is_not_ready() {
+    let p = TestProvider::start().await;
+    assert_eq!(reqwest::get(p.url("/readyz")).await.unwrap().status(), StatusCode::OK);
+    p.app.drain.begin();
+    let resp = reqwest::get(p.url("/readyz")).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE, "a load balancer stops sending here");
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["status"], "draining");
+    assert_eq!(reqwest::get(p.url("/healthz")).await.unwrap().status(), StatusCode::OK, "alive while draining");
+}
+
+// ---- shutdown, with the binary ---------------------------------------------------------------
+
+const BIN: &str = env!("CARGO_BIN_EXE_dingtalk-oidc");
+const ADMIN: &str = "drain-test-admin-token";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+/// `serve --dev` (SQLite and the DingTalk simulator, in a temporary directory), stderr to a file.
+struct Served {
+    child: std::process::Child,
+    addr: SocketAddr,
+    issuer: String,
+    simulator: String,
+    dir: tempfile::TempDir,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Served {
+    async fn start(env: &[(&str, &str)]) -> Served {
+        let dir = tempfile::tempdir().unwrap();
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+        let simulator = format!("127.0.0.1:{}", free_port());
+        let stderr = std::fs::File::create(dir.path().join("stderr.log")).unwrap();
+        let child = Command::new(BIN)
+            .current_dir(dir.path())
+            .args(["serve", "--dev", "--listen", &addr.to_string()])
+            .env("DINGTALK_OIDC_DEV__SIMULATOR_LISTEN", &simulator)
+            .env("DINGTALK_OIDC_ADMIN_TOKEN", ADMIN)
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
+        let served =
+            Served { child, addr, issuer: format!("http://{addr}"), simulator: format!("http://{simulator}"), dir };
+        for _ in 0..150 {
+            if let Ok(resp) = reqwest::get(format!("{}/readyz", served.issuer)).await
+                && resp.status().is_success()
+            {
+                return served;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("serve --dev did not come up: {}", served.stderr());
+    }
+
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("stderr.log")).unwrap_or_default()
+    }
+
+    fn terminate(&self) {
+        let pid = self.child.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    }
+
+    async fn exit_status(&mut self, within: Duration) -> ExitStatus {
+        let started = Instant::now();
+        while started.elapsed() < within {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("still running {within:?} after SIGTERM: {}", self.stderr());
+    }
+
+    /// Polls `/readyz`, each time on a new connection, until it reports the drain.
+    async fn wait_until_draining(&self) -> RawResponse {
+        for _ in 0..100 {
+            let mut conn = TcpStream::connect(self.addr).await.expect("new connections are accepted while draining");
+            let resp = exchange(&mut conn, "GET /readyz HTTP/1.1\r\nHost: drain.test\r\n\r\n").await;
+            if resp.status == 503 {
+                return resp;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("/readyz never said draining");
+    }
+
+    async fn register_client(&self) {
+        let resp = reqwest::Client::new()
+            .post(format!("{}/admin/v1/clients", self.issuer))
+            .bearer_auth(ADMIN)
+            .json(&serde_json::json!({"id": "app", "redirect_uris": [REDIRECT_URI], "first_party": true}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::CREATED);
+    }
+}
+
+/// One HTTP/1.1 response, read exactly by its Content-Length (the connection may stay open).
+#[derive(Debug)]
+struct RawResponse {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl RawResponse {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+async fn exchange(conn: &mut TcpStream, request: &str) -> RawResponse {
+    conn.write_all(request.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    let head_end = loop {
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break at + 4;
+        }
+        let mut chunk = [0u8; 4096];
+        let n = conn.read(&mut chunk).await.expect("the response, not a reset");
+        assert!(n > 0, "connection closed before a response: {:?}", String::from_utf8_lossy(&buf));
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8(buf[..head_end].to_vec()).unwrap();
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap().split(' ').nth(1).unwrap().parse().unwrap();
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    let length: usize =
+        headers.iter().find(|(n, _)| n == "content-length").map(|(_, v)| v.parse().unwrap()).expect("content-length");
+    let mut body = buf[head_end..].to_vec();
+    while body.len() < length {
+        let mut chunk = [0u8; 4096];
+        let n = conn.read(&mut chunk).await.expect("the whole body, not a reset");
+        assert!(n > 0, "connection closed in the middle of the body");
+        body.extend_from_slice(&chunk[..n]);
+    }
+    assert_eq!(body.len(), length, "exactly one response");
+    RawResponse { status, headers, body: String::from_utf8(body).unwrap() }
+}
+
+/// After a response with `Connection: close`, the server closes: end of stream, not a reset.
+async fn assert_closed_by_server(conn: &mut TcpStream) {
+    let mut rest = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut rest)).await.expect("closed promptly");
+    assert_eq!(read.expect("an orderly close, not a reset"), 0);
+}
+
+/// A reverse proxy's pooled keep-alive connection sends `POST /token` just after SIGTERM; a load
+/// balancer that has not noticed yet opens a new connection. Both are answered, each with
+/// `Connection: close` (RFC 9112 §9.6), and the instance exits 0 once idle, long before its drain
+/// time is up.
+#[tokio::test]
+async fn sigterm_answers_requests_arriving_during_the_drain_with_connection_close() {
+    let mut served = Served::start(&[("DINGTALK_OIDC_SERVER__SHUTDOWN_ACCEPT_SECS", "30")]).await;
+    let mut pooled = TcpStream::connect(served.addr).await.unwrap();
+    let before = exchange(&mut pooled, "GET /healthz HTTP/1.1\r\nHost: drain.test\r\n\r\n").await;
+    assert_eq!((before.status, before.header("connection")), (200, None), "kept alive before the signal");
+
+    served.terminate();
+    let readyz = served.wait_until_draining().await;
+    assert_eq!(readyz.header("connection"), Some("close"));
+
+    let form = "grant_type=client_credentials";
+    let token = exchange(
+        &mut pooled,
+        &format!(
+            "POST /token HTTP/1.1\r\nHost: drain.test\r\nContent-Type: application/x-www-form-urlencoded\r\n\
+             Content-Length: {}\r\n\r\n{form}",
+            form.len()
+        ),
+    )
+    .await;
+    assert_eq!(token.status, 401, "{token:?}");
+    let error: serde_json::Value = serde_json::from_str(&token.body).expect("the whole JSON answer");
+    assert_eq!(error["error"], "invalid_client", "RFC 6749 §5.2");
+    assert_eq!(token.header("connection"), Some("close"));
+    assert_closed_by_server(&mut pooled).await;
+
+    let mut fresh = TcpStream::connect(served.addr).await.expect("new connections are still accepted");
+    let healthz = exchange(&mut fresh, "GET /healthz HTTP/1.1\r\nHost: drain.test\r\n\r\n").await;
+    assert_eq!((healthz.status, healthz.body.as_str(), healthz.header("connection")), (200, "ok", Some("close")));
+    assert_closed_by_server(&mut fresh).await;
+
+    // Idle now: it exits after the quiet period, not after 30 s of accepting plus its drain.
+    let status = served.exit_status(Duration::from_secs(15)).await;
+    assert!(status.success(), "a clean drain exits 0: {status:?}\n{}", served.stderr());
+}
+
+/// A sign-in still waiting for a slow DingTalk when a (deliberately short) drain runs out is cut:
+/// logged, and the exit status says so. Start-up warned that the drain was too short.
+#[tokio::test]
+async fn a_request_outlasting_the_drain_is_cut_and_the_exit_status_is_a_failure() {
+    let mut served = Served::start(&[
+        ("DINGTALK_OIDC_SERVER__SHUTDOWN_ACCEPT_SECS", "0"),
+        ("DINGTALK_OIDC_SERVER__SHUTDOWN_DRAIN_SECS", "1"),
+    ])
+    .await;
+    assert!(served.stderr().contains("shorter than the longest request"), "{}", served.stderr());
+    served.register_client().await;
+    let browser = Browser::new("alice");
+    let authorize = common::authorize_url(
+        &served.issuer,
+        &[
+            ("client_id", "app"),
+            ("redirect_uri", REDIRECT_URI),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("code_challenge", common::CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let resp = browser.http.get(&authorize).send().await.unwrap();
+    let mut dingtalk = url::Url::parse(&common::redirect_location(&resp).expect("to DingTalk")).unwrap();
+    dingtalk.query_pairs_mut().append_pair("login_as", "alice");
+    let resp = browser.http.get(dingtalk).send().await.unwrap();
+    let callback = common::redirect_location(&resp).expect("back to the provider");
+    assert!(callback.starts_with(&served.issuer), "{callback}");
+    // Each DingTalk call now takes 3 s: the callback waits for several of them.
+    let fault = reqwest::Client::new()
+        .post(format!("{}/_simulator/fault", served.simulator))
+        .json(&serde_json::json!({"fault": "latency", "ms": 3000}))
+        .send()
+        .await
+        .unwrap();
+    assert!(fault.status().is_success());
+    let in_flight = tokio::spawn({
+        let http = browser.http.clone();
+        async move { http.get(callback).send().await.map(|r| r.status()) }
+    });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    served.terminate();
+
+    let status = served.exit_status(Duration::from_secs(15)).await;
+    assert!(!status.success(), "cutting a request is a failed shutdown: {status:?}");
+    let answer = in_flight.await.unwrap();
+    assert!(answer.is_err(), "the sign-in was cut, not answered: {answer:?}");
+    let stderr = served.stderr();
+    assert!(stderr.contains("still in flight") && stderr.contains("cut"), "{stderr}");
 }

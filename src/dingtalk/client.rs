@@ -48,6 +48,14 @@ impl Default for DingTalkSettings {
     }
 }
 
+impl DingTalkSettings {
+    /// The most that `calls` DingTalk calls made one after another can take: each is bounded by
+    /// `timeout_ms`.
+    pub fn time_for_calls(&self, calls: u32) -> Duration {
+        Duration::from_millis(self.timeout_ms.saturating_mul(u64::from(calls)))
+    }
+}
+
 impl fmt::Debug for DingTalkSettings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let secret = if self.client_secret.is_empty() { "<empty>" } else { "<redacted>" };
@@ -233,6 +241,9 @@ impl DingTalkClient {
         let query = params.iter().map(|(k, v)| format!("{k}={}", encode_query_value(v))).collect::<Vec<_>>().join("&");
         format!("{}/oauth2/auth?{query}", self.inner.login_base)
     }
+
+    /// How many calls [`login`](Self::login) makes one after another (§2, then §3).
+    pub const LOGIN_CALLS: u32 = 2;
 
     /// §2 exchange the code for a user token, then §3 read `/v1.0/contact/users/me`.
     /// Any non-200 from §2 is a failed login (§2: don't branch on the code).

@@ -400,6 +400,33 @@ async fn latency_beyond_timeout_is_an_unavailable_timeout() {
     assert!(err.is_unavailable());
 }
 
+/// A sign-in's longest time (and so the shutdown drain, `drain::longest_request`) counts
+/// `org_member` as three calls. Callers queue for the app token (§6.3: one fetch at a time); when
+/// each fetch times out, the last of eight would otherwise wait eight timeouts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn org_member_takes_at_most_three_timeouts_even_queued_behind_failing_app_token_fetches() {
+    let (sim, base) = start().await;
+    let client = DingTalkClient::new(DingTalkSettings { timeout_ms: 200, ..settings(&base, None) }).unwrap();
+    let union_id = sim.directory().users[0].union_id.clone();
+    sim.set_fault(Some(Fault::Latency(Duration::from_millis(2000))));
+    let budget = client.settings().time_for_calls(DingTalkClient::ORG_MEMBER_CALLS);
+    let handles: Vec<_> = (0..8)
+        .map(|_| {
+            let (client, union_id) = (client.clone(), union_id.clone());
+            tokio::spawn(async move {
+                let started = std::time::Instant::now();
+                let result = client.org_member(&union_id).await;
+                (result, started.elapsed())
+            })
+        })
+        .collect();
+    for handle in handles {
+        let (result, took) = handle.await.unwrap();
+        assert!(matches!(result, Err(DingTalkError::Timeout)), "{result:?}");
+        assert!(took < budget + Duration::from_millis(400), "took {took:?}, budget {budget:?}");
+    }
+}
+
 #[tokio::test]
 async fn latency_within_timeout_still_succeeds() {
     let (sim, base) = start().await;

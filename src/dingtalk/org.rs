@@ -109,9 +109,23 @@ impl DingTalkClient {
         }
     }
 
+    /// How many `timeout_ms` [`org_member`](Self::org_member) may take in all: its three calls one
+    /// after another (the app token §4.1, §5.1, then §5.2 and §5.4 together).
+    pub const ORG_MEMBER_CALLS: u32 = 3;
+
     /// unionId → userid (§5.1), then user detail (§5.2) and department chains (§5.4).
     /// `Ok(None)` when the user is not an employee of the app's organisation.
+    ///
+    /// Bounded as a whole by [`ORG_MEMBER_CALLS`](Self::ORG_MEMBER_CALLS) × `timeout_ms`, not only
+    /// per call: waiting behind another request's app-token fetch (one at a time, §6.3) and the
+    /// §6.3 retry with a fresh token would otherwise add calls, so a sign-in (and so a shutdown
+    /// drain, see `drain::longest_request`) would have no known longest time.
     pub async fn org_member(&self, union_id: &str) -> Result<Option<OrgMember>, DingTalkError> {
+        let budget = self.settings().time_for_calls(Self::ORG_MEMBER_CALLS);
+        tokio::time::timeout(budget, self.org_member_unbounded(union_id)).await.unwrap_or(Err(DingTalkError::Timeout))
+    }
+
+    async fn org_member_unbounded(&self, union_id: &str) -> Result<Option<OrgMember>, DingTalkError> {
         let lookup: UnionIdLookup =
             match self.topapi("/topapi/user/getbyunionid", &json!({ "unionid": union_id })).await {
                 Ok(found) => found,

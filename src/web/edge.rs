@@ -1,31 +1,41 @@
 //! What every request passes through, as one layer: the request id, its log span and its metrics
 //! (`observe`), the client's address (`client_addr`, computed once and put in the request's
-//! extensions for every later consumer), the rate limits (`limits`), the page language (`i18n`)
-//! and the security headers (`headers`). One layer rather than four nested middlewares because poem boxes the whole
-//! request future once per request and each nesting level kept its own state around the next:
-//! the copy showed in profiles of the discovery endpoint as memmove time.
+//! extensions for every later consumer), the rate limits (`limits`), the page language (`i18n`),
+//! the security headers (`headers`) and the count of requests in flight for the shutdown drain
+//! (`crate::drain`). One layer rather than nested middlewares because poem boxes the whole request
+//! future once per request and each nesting level kept its own state around the next: the copy
+//! showed in profiles of the discovery endpoint as memmove time.
 
 use std::sync::Arc;
 use std::time::Instant;
 
+use poem::http::{HeaderValue, Version, header};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 
 use super::client_addr::{ClientAddr, ClientAddrRule};
 use super::limits::Limits;
 use super::{headers, i18n, observe};
+use crate::drain::Drain;
 
 pub struct Edge {
     pub limits: Arc<Limits>,
     pub client_addr: Arc<ClientAddrRule>,
     /// Strict-Transport-Security on every response (https issuers).
     pub hsts: bool,
+    pub drain: Arc<Drain>,
 }
 
 impl<E: Endpoint> Middleware<E> for Edge {
     type Output = EdgeEndpoint<E>;
 
     fn transform(&self, ep: E) -> Self::Output {
-        EdgeEndpoint { inner: ep, limits: self.limits.clone(), client_addr: self.client_addr.clone(), hsts: self.hsts }
+        EdgeEndpoint {
+            inner: ep,
+            limits: self.limits.clone(),
+            client_addr: self.client_addr.clone(),
+            hsts: self.hsts,
+            drain: self.drain.clone(),
+        }
     }
 }
 
@@ -34,13 +44,16 @@ pub struct EdgeEndpoint<E> {
     limits: Arc<Limits>,
     client_addr: Arc<ClientAddrRule>,
     hsts: bool,
+    drain: Arc<Drain>,
 }
 
 impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
     type Output = Response;
 
     async fn call(&self, mut req: Request) -> Result<Self::Output> {
+        let _in_flight = self.drain.request();
         let started = Instant::now();
+        let http1 = req.version() < Version::HTTP_2;
         let client =
             req.remote_addr().as_socket_addr().map(|peer| self.client_addr.client_ip(peer.ip(), req.headers()));
         if let Some(ip) = client {
@@ -78,6 +91,12 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
         let response_headers = resp.headers_mut();
         headers::apply(response_headers, self.hsts);
         response_headers.insert(observe::REQUEST_ID, id);
+        // Draining: the connection carries no further request (RFC 9112 §9.6); hyper closes it
+        // once this response is written. HTTP/2 forbids the header (RFC 9113 §8.2.2): its
+        // connections get GOAWAY when the drain ends.
+        if http1 && self.drain.is_draining() {
+            response_headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         crate::metrics::http_request(route, status, started.elapsed().as_secs_f64());
         Ok(resp)
     }

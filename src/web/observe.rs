@@ -282,7 +282,12 @@ mod tests {
         let _guard = tracing::subscriber::set_default(json_logs(&captured));
         let limits = Arc::new(Limits::new(&LimitsConfig::default()));
         let client_addr = Arc::new(ClientAddrRule::from_config(&ServerConfig::default()).unwrap());
-        let app = Route::new().at("/userinfo", get(logs_a_warning)).with(Edge { limits, client_addr, hsts: false });
+        let app = Route::new().at("/userinfo", get(logs_a_warning)).with(Edge {
+            limits,
+            client_addr,
+            hsts: false,
+            drain: Default::default(),
+        });
         let client = TestClient::new(app);
         let answer = client.get("/userinfo").header("x-request-id", "from-nginx.42").send().await;
         answer.assert_status_is_ok();
