@@ -165,7 +165,7 @@ async fn redis_outage_gives_fast_503_and_recovers_without_restart() {
 }
 
 #[tokio::test]
-async fn a_code_exchange_or_refresh_answered_503_while_redis_stalls_changes_nothing() {
+async fn a_sign_in_code_exchange_or_refresh_answered_503_while_redis_stalls_changes_nothing() {
     let Some(redis) = OwnRedis::start() else {
         return;
     };
@@ -182,8 +182,16 @@ async fn a_code_exchange_or_refresh_answered_503_while_redis_stalls_changes_noth
     assert_eq!(status, StatusCode::OK, "{tokens}");
     let refresh_token = tokens["refresh_token"].as_str().unwrap().to_string();
     let waiting_code = common::obtain_code(&provider, &browser, "app").await;
+    // A sign-in of another browser, back from DingTalk, about to call our callback.
+    let signing_in = Browser::new("bob");
+    let resp = signing_in.http.get(login_url(&provider)).send().await.unwrap();
+    let mut at_dingtalk = url::Url::parse(&common::redirect_location(&resp).unwrap()).unwrap();
+    at_dingtalk.query_pairs_mut().append_pair("login_as", "bob");
+    let resp = signing_in.http.get(at_dingtalk).send().await.unwrap();
+    let callback = common::redirect_location(&resp).expect("DingTalk sends the browser back");
+    assert!(callback.contains("/callback/dingtalk"), "{callback}");
 
-    // Redis stalls for longer than the command timeout: both answers are fast 503s. The commands
+    // Redis stalls for longer than the command timeout: the answers are fast 503s. The commands
     // stay in Redis's buffers and run when it resumes, after the client was told
     // `temporarily_unavailable`.
     redis.pause();
@@ -191,8 +199,10 @@ async fn a_code_exchange_or_refresh_answered_503_while_redis_stalls_changes_noth
     assert_eq!(refresh(&provider, &secret, &refresh_token).await, StatusCode::SERVICE_UNAVAILABLE);
     let (status, body) = exchange(&provider, &secret, &waiting_code).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::SERVICE_UNAVAILABLE, Some("temporarily_unavailable")));
-    assert!(stalled.elapsed() < Duration::from_secs(4), "two fast 503s took {:?}", stalled.elapsed());
-    tokio::time::sleep(Duration::from_millis(2500).saturating_sub(stalled.elapsed())).await;
+    let resp = signing_in.http.get(&callback).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE, "the callback cannot take its login in progress");
+    assert!(stalled.elapsed() < Duration::from_secs(6), "three fast 503s took {:?}", stalled.elapsed());
+    tokio::time::sleep(Duration::from_millis(3500).saturating_sub(stalled.elapsed())).await;
     redis.resume();
     tokio::time::sleep(Duration::from_millis(300)).await;
 
@@ -203,6 +213,10 @@ async fn a_code_exchange_or_refresh_answered_503_while_redis_stalls_changes_noth
     assert_eq!(refresh(&provider, &secret, &refresh_token).await, StatusCode::OK);
     let (status, body) = exchange(&provider, &secret, &waiting_code).await;
     assert_eq!(status, StatusCode::OK, "{body}");
+    // And the sign-in in progress is still there: the browser's retry of the callback goes on.
+    let resp = signing_in.http.get(&callback).send().await.unwrap();
+    let location = common::redirect_location(&resp).unwrap_or_else(|| panic!("no redirect: {}", resp.status()));
+    assert!(location.starts_with(REDIRECT_URI) && location.contains("code="), "{location}");
 }
 
 #[tokio::test]

@@ -97,6 +97,16 @@ for _, a in ipairs(access) do table.insert(out, a) end
 return out
 "#;
 
+/// KEYS: the record. ARGV: deadline. Returns {-1} too late, {1, value} taken, {0} none.
+/// Single use of a login in progress or a consent request: a take that ran after its caller gave
+/// up would leave the user's retry with "this sign-in has expired".
+const TAKE_LUA: &str = r#"
+local v = redis.call('GET', KEYS[1])
+if not v then return {0} end
+redis.call('DEL', KEYS[1])
+return {1, v}
+"#;
+
 /// KEYS: code, redemption. ARGV: deadline, remember ms.
 /// Returns {-1} too late, {1, code json} redeemed, {2} replayed (the redemption is now revoked),
 /// {0} unknown. The redemption record is 'p' (pending or completed) or 'x' (revoked by a replay).
@@ -275,6 +285,7 @@ pub struct RedisSessionStore {
     /// touch two of them.
     cluster: bool,
     clock: RedisClock,
+    take: Script,
     redeem: Script,
     complete: Script,
     release: Script,
@@ -442,6 +453,7 @@ impl RedisSessionStore {
             prefix: settings.prefix.clone(),
             cluster,
             clock,
+            take: with_deadline(TAKE_LUA),
             redeem: with_deadline(REDEEM_LUA),
             complete: with_deadline(COMPLETE_LUA),
             release: Script::from_lua(RELEASE_LUA),
@@ -458,6 +470,7 @@ impl RedisSessionStore {
             queue_claim: Script::from_lua(QUEUE_CLAIM_LUA),
         };
         for script in [
+            &store.take,
             &store.redeem,
             &store.complete,
             &store.rotate,
@@ -587,9 +600,18 @@ impl RedisSessionStore {
         value.map(|v| decode(&v)).transpose()
     }
 
+    /// Get-and-delete, with a deadline (see `TAKE_LUA`).
     async fn take_json<T: DeserializeOwned>(&self, key: String) -> Result<Option<T>, StoreError> {
-        let value: Option<String> = self.pool.getdel(key).await.map_err(unavailable)?;
-        value.map(|v| decode(&v)).transpose()
+        let reply: Vec<Value> = self
+            .take
+            .evalsha_with_reload(self.pool.next(), vec![key], vec![self.clock.deadline(&self.pool)])
+            .await
+            .map_err(unavailable)?;
+        match reply_code(&reply) {
+            -1 => Err(too_late()),
+            1 => reply.get(1).and_then(Value::as_string).map(|v| decode(&v)).transpose(),
+            _ => Ok(None),
+        }
     }
 
     async fn members(&self, index: &str) -> Result<Vec<String>, StoreError> {

@@ -75,6 +75,18 @@ impl SqlSessionStore {
         self.db.get_database_backend() == sea_orm::DatabaseBackend::Postgres
     }
 
+    /// A single-use record taken: in a transaction over a network (see `over_network`), so a take
+    /// answered 503 leaves the record for the user's retry.
+    async fn take_once<T: DeserializeOwned>(&self, kind: &str, id: &str) -> Result<Option<T>, StoreError> {
+        if !self.over_network() {
+            return take(&self.db, kind, id).await;
+        }
+        let txn = self.db.begin().await.map_err(unavailable)?;
+        let taken = take(&txn, kind, id).await?;
+        txn.commit().await.map_err(unavailable)?;
+        Ok(taken)
+    }
+
     pub fn new(db: BoundedConnection) -> Self {
         SqlSessionStore { db }
     }
@@ -302,7 +314,7 @@ impl SessionStore for SqlSessionStore {
     }
 
     async fn take_pending_auth(&self, id: &str) -> Result<Option<PendingAuth>, StoreError> {
-        take(&self.db, PENDING_AUTH, id).await
+        self.take_once(PENDING_AUTH, id).await
     }
 
     async fn put_consent_request(&self, req: &ConsentRequest, ttl_secs: u64) -> Result<(), StoreError> {
@@ -310,7 +322,7 @@ impl SessionStore for SqlSessionStore {
     }
 
     async fn take_consent_request(&self, id: &str) -> Result<Option<ConsentRequest>, StoreError> {
-        take(&self.db, CONSENT_REQUEST, id).await
+        self.take_once(CONSENT_REQUEST, id).await
     }
 
     async fn put_code(&self, code_hash: &str, code: &AuthCode, ttl_secs: u64) -> Result<(), StoreError> {
