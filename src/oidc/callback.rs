@@ -71,6 +71,10 @@ pub async fn handle(app: &App, req: &Request, params: &Params) -> Response {
         Ok(identity) => identity,
         Err(e) => return dingtalk_failure(&e),
     };
+    // OIDC Core §2 `auth_time`: DingTalk has just confirmed the user. Taken before the user record
+    // is read, so that a disable landing while this sign-in runs denies its tokens too (they come
+    // from an authentication before the disable: `Revocation::revoke_user`).
+    let auth_time = app.now();
     let not_a_member = || {
         ErrorRedirect::new(&request, "access_denied", "the DingTalk account is not a member of the organisation")
             .into_response(app, StatusCode::FOUND)
@@ -112,7 +116,6 @@ pub async fn handle(app: &App, req: &Request, params: &Params) -> Response {
             return ErrorRedirect::temporarily_unavailable(&request).into_response(app, StatusCode::FOUND);
         }
     };
-    let auth_time = app.now();
     let (session, session_cookie) =
         match crate::login::session::start(app, &user.id, auth_time, vec![DINGTALK_AMR.to_string()]).await {
             Ok(started) => started,
