@@ -1,8 +1,9 @@
 //! dingtalk-oidc: an OpenID Connect provider that puts DingTalk login behind standard OIDC.
 //!
-//! Module map (see `../shared/design.md` §2): `oidc` protocol endpoints, `dingtalk` upstream client and
-//! simulator, `keys` signing keys, `tokens` JWT minting and verification, `store` the SessionStore,
-//! `directory` the SQL store, `admin` the OpenAPI surface, `web` pages and headers.
+//! Module map: `oidc` protocol endpoints, `login` DingTalk membership and the SSO session,
+//! `dingtalk` upstream client and simulator, `keys` signing keys, `tokens` JWT minting and
+//! verification, `store` the SessionStore, `directory` the SQL store, `admin` the OpenAPI surface,
+//! `web` pages and headers, `drain` the shutdown.
 
 pub mod access;
 pub mod admin;

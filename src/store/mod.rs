@@ -1,6 +1,9 @@
 //! The SessionStore: short-lived, TTL-bound state of logins in progress — pending authorizations,
-//! authorization codes, SSO sessions and consent requests (design.md §3). One trait; the `sql`
-//! backend serves the embedded default.
+//! authorization codes and their redemptions, SSO sessions, consent requests, refresh-token
+//! families, the access-token denylist and the back-channel logout queue. One trait, two backends
+//! (`sql` serves the embedded default, `redis` production), one conformance suite
+//! (`tests/store_conformance.rs`). Nothing stored is usable as a credential: secrets are kept as
+//! hashes, or sealed under a secret the store never sees.
 
 pub mod redis;
 pub mod sql;
@@ -343,7 +346,7 @@ pub trait SessionStore: Send + Sync {
     /// Ends every SSO session of the user and empties the user's index; returns what was ended.
     async fn revoke_user_sessions(&self, user_id: &str) -> Result<Vec<SsoSession>, StoreError>;
 
-    /// Rotation and reuse detection in ONE atomic operation (design.md §3). Idle and absolute
+    /// Rotation and reuse detection in ONE atomic operation (RFC 9700 §4.14.2). Idle and absolute
     /// expiry are judged at `now` (an injectable clock); store TTLs only collect garbage.
     async fn rotate_refresh_token(&self, request: &RotateRequest) -> Result<RotateOutcome, StoreError>;
     /// Where a token stands at `now` (expired tokens and families count as absent).

@@ -1,17 +1,8 @@
-//! Refresh tokens: `<family id>.<secret>`, 256 random bits of secret, stored only as SHA-256
-//! (design.md §4). A rotation stores the successor sealed under a key derived from the presented
-//! token, so a retry within the grace window can be answered with the same successor while
-//! nothing usable sits at rest.
-
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-
-/// A new family id: 128 random bits.
-pub fn new_family_id() -> String {
-    let mut bytes = [0u8; 16];
-    crate::random::fill(&mut bytes);
-    URL_SAFE_NO_PAD.encode(bytes)
-}
+//! Refresh tokens: `<family id>.<secret>`, 256 random bits of secret, stored only as SHA-256. The
+//! family id is the grant's, named after the code that started it (`store::code_grant_id`). A
+//! rotation stores the successor sealed under a key derived from the presented token, so a retry
+//! within the grace window can be answered with the same successor while nothing usable sits at
+//! rest.
 
 /// A new refresh token of `family_id`.
 pub fn new_refresh_token(family_id: &str) -> String {
@@ -36,7 +27,7 @@ mod tests {
 
     #[test]
     fn rfc9700_4_14_2_successor_opens_only_with_the_presented_token() {
-        let family = new_family_id();
+        let family = crate::store::code_grant_id("the hash of a code");
         let old = new_refresh_token(&family);
         let new = new_refresh_token(&family);
         assert_eq!(crate::store::refresh_family_id(&old), Some(family.as_str()));
