@@ -147,7 +147,8 @@ async fn dingtalk_latency_beyond_the_timeout_is_a_fast_503_and_recovery_follows(
 async fn membership_rule_a_dingtalk_user_who_is_not_active_cannot_sign_in() {
     let provider = TestProvider::start().await;
     provider.register("app", false, true).await;
-    // Deactivated in DingTalk (`active: false`): the same rule as the upstream recheck refuses him.
+    // Deactivated in DingTalk (`active: false`, as the demo directory has him): the same rule as
+    // the upstream recheck refuses him.
     provider.simulator.set_active("dave", false);
     let landing = Browser::new("dave").journey(&login_url(&provider), true).await;
     assert_eq!(landing.param("error").as_deref(), Some("access_denied"), "{landing:?}");

@@ -23,7 +23,8 @@ pub const RP_NO_ID: &str = "bench-rp-noid";
 /// A protected resource that introspects tokens of other clients (RFC 7662 §2.2).
 pub const API: &str = "bench-api";
 pub const SCOPE: &str = "openid profile email offline_access";
-pub const USERS: &[&str] = &["alice", "bob", "carol", "dave"];
+/// The demo organisation's active members (`dave` is deactivated and may not sign in).
+pub const USERS: &[&str] = &["alice", "bob", "carol"];
 
 #[derive(Clone)]
 pub struct Target {
