@@ -486,7 +486,9 @@ fn print_banner(app: &App, simulator: Option<std::net::SocketAddr>) {
     println!("  discovery:  {}", app.endpoint_url(paths::DISCOVERY));
     match simulator {
         Some(addr) => {
-            println!("  DingTalk:   simulator at http://{addr} (dev mode; users alice, bob, carol; dave and mallory are refused)");
+            println!(
+                "  DingTalk:   simulator at http://{addr} (dev mode; users alice, bob, carol; dave and mallory are refused)"
+            );
         }
         None => println!("  DingTalk:   {}", app.config.dingtalk.login_base_url),
     }

@@ -394,6 +394,12 @@ async fn postgres_partition_gives_503_within_the_statement_bound_and_recovers_wi
     db.drop().await;
 }
 
+/// `fut`'s answer, or a failure once it took longer than a DingTalk call and a bounded SQL call
+/// could together: a hang fails the test instead of stalling it for as long as a partition lasts.
+async fn within_a_while<T>(what: &str, fut: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(Duration::from_secs(8), fut).await.unwrap_or_else(|_| panic!("{what} hangs"))
+}
+
 /// RFC 6749 §6 with the upstream recheck due: PostgreSQL is partitioned away while the refresh asks
 /// DingTalk (slowed down), so the recheck cannot record its answer and the refresh answers 503.
 /// That must have consumed nothing: the recheck's reads and writes come before the rotation.
@@ -423,7 +429,7 @@ async fn a_refresh_whose_recheck_meets_a_postgres_partition_answers_503_and_chan
         tokio::time::sleep(Duration::from_millis(300)).await;
         proxy.partition();
     };
-    let (status, ()) = tokio::join!(refreshing, partition);
+    let (status, ()) = tokio::join!(within_a_while("the refresh", refreshing), partition);
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
     provider.simulator.set_fault(None);
     proxy.restore();
