@@ -1,4 +1,4 @@
-//! The command line: `serve`, `migrate`, `simulator`, `clients`, `openapi`.
+//! The command line: `serve`, `healthcheck`, `migrate`, `simulator`, `clients`, `openapi`, ...
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -36,6 +36,13 @@ pub enum Command {
     /// in flight get server.shutdown_drain_secs to finish. Exits 0 once idle; exits with a failure
     /// status if the drain ran out and requests were cut.
     Serve(ServeArgs),
+    /// Exit 0 when the provider on this host is ready (GET /readyz answers 200), non-zero with a
+    /// one-line reason otherwise.
+    ///
+    /// For container health checks (Docker's HEALTHCHECK) in an image without a shell or curl.
+    /// Reads only server.listen from the configuration (no secret file), connects to no database
+    /// and starts nothing.
+    Healthcheck(HealthcheckArgs),
     /// Apply database migrations and exit (the server also migrates at start).
     Migrate,
     /// Run the DingTalk simulator alone.
@@ -70,6 +77,17 @@ pub struct ServeArgs {
     /// Address to listen on (overrides server.listen).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// Base URL of the provider [default: from server.listen, a wildcard address (0.0.0.0, [::])
+    /// as loopback]. Give it when `serve --listen` overrode server.listen.
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Seconds to wait for the answer.
+    #[arg(long, value_name = "SECS", default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]
@@ -363,6 +381,17 @@ pub enum SessionsCommand {
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(cli.config, args).await,
+        Command::Healthcheck(args) => {
+            let base = match args.url {
+                Some(url) => url,
+                None => {
+                    let config = Config::load_settings(cli.config.as_deref())?;
+                    crate::healthcheck::base_url_from_listen(&config.server.listen)?
+                }
+            };
+            crate::healthcheck::check(&base, Duration::from_secs(args.timeout)).await?;
+            Ok(())
+        }
         Command::Migrate => {
             let config = Config::load(cli.config.as_deref())?;
             let directory = connect(&config).await?;
@@ -398,11 +427,10 @@ async fn connect(config: &Config) -> anyhow::Result<Directory> {
 }
 
 fn load_kek(config: &Config, dev: bool) -> anyhow::Result<Kek> {
+    // `Config::load` has read keys.kek_file into keys.kek.
     if let Some(kek) = &config.keys.kek {
-        return Kek::from_base64(kek).context("keys.kek");
-    }
-    if let Some(path) = &config.keys.kek_file {
-        return Kek::from_file(path).context("keys.kek_file");
+        let option = if config.keys.kek_file.is_some() { "keys.kek_file" } else { "keys.kek" };
+        return Kek::from_base64(kek).context(option);
     }
     if dev {
         return Ok(Kek::load_or_create_dev(std::path::Path::new(DEV_KEK_PATH))?);
@@ -444,7 +472,7 @@ async fn serve(config_path: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<
     if let Some(listen) = &args.listen {
         config.server.listen = listen.clone();
     }
-    crate::init_logging(args.dev);
+    crate::logging::init(&config.log, args.dev);
     let mut simulator = None;
     if args.dev {
         let directory = match &config.dev.simulator_directory {
@@ -523,7 +551,7 @@ async fn shutdown_signal() {
 }
 
 async fn run_simulator(args: SimulatorArgs) -> anyhow::Result<()> {
-    crate::init_logging(true);
+    crate::logging::init(&crate::config::LogConfig::default(), true);
     let directory = match &args.directory {
         Some(path) => SimDirectory::load(path).map_err(|e| anyhow::anyhow!("--directory: {e}"))?,
         None => SimDirectory::default(),

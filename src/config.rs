@@ -1,6 +1,10 @@
 //! Typed configuration: a TOML file (`--config FILE`) overlaid with `DINGTALK_OIDC_*` environment
 //! variables (nested keys joined by `__`, e.g. `DINGTALK_OIDC_DATABASE__URL`). Every option has a
 //! default or a start-up error that names it. `deploy/config.example.toml` documents each one.
+//!
+//! Every secret option can instead name a file that holds it (`database.url_file`, ...), as
+//! Kubernetes secret volumes, Compose secrets and systemd credentials provide them;
+//! `Config::resolve_secret_files` reads them.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -23,6 +27,8 @@ pub enum ConfigError {
     Invalid(String),
     #[error("config option `{option}` {problem}")]
     Option { option: &'static str, problem: String },
+    #[error("config options `{inline}` and `{file}` are both set: give the secret one way only")]
+    SecretGivenTwice { inline: &'static str, file: &'static str },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -40,9 +46,12 @@ pub struct Config {
     pub logout: LogoutConfig,
     pub limits: LimitsConfig,
     pub dev: DevConfig,
+    pub log: LogConfig,
     /// Bootstrap token for the admin API (`DINGTALK_OIDC_ADMIN_TOKEN`): acts with role `admin`.
     /// Kept only as a hash once the provider has started.
     pub admin_token: Option<Secret>,
+    /// A file holding `admin_token`.
+    pub admin_token_file: Option<PathBuf>,
 }
 
 /// A secret value: never printed by `Debug`.
@@ -54,6 +63,31 @@ impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("<redacted>")
     }
+}
+
+/// The `[log]` table: how the provider writes its log lines (stderr).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LogConfig {
+    /// Unset: text under `serve --dev`, JSON otherwise.
+    pub format: Option<LogFormat>,
+    /// A level or a `tracing` filter (`info`, `warn,dingtalk_oidc=debug`); `RUST_LOG` wins when set.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { format: None, level: "info".into() }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One readable line per event.
+    Text,
+    /// One JSON object per line, for a log collector.
+    Json,
 }
 
 /// Per-instance request limits (requests per minute; the burst is the whole minute's allowance).
@@ -130,6 +164,8 @@ pub struct ServerConfig {
 pub struct DatabaseConfig {
     /// `sqlite://path?mode=rwc` or `postgres://user@host/db`.
     pub url: String,
+    /// A file holding `url` (it carries the database password).
+    pub url_file: Option<PathBuf>,
     pub max_connections: u32,
     pub connect_timeout_ms: u64,
     /// Bound on every SQL call on a request path (waiting for a pooled connection included), so a
@@ -157,6 +193,8 @@ pub struct SessionsConfig {
 pub struct RedisConfig {
     /// `redis://`, `rediss://` (TLS), `redis-sentinel://` or `redis-cluster://`.
     pub url: String,
+    /// A file holding `url` (it carries the Redis password).
+    pub url_file: Option<PathBuf>,
     /// Every key we write starts with this; nothing outside it is read or written.
     pub prefix: String,
     pub pool_size: usize,
@@ -169,6 +207,7 @@ impl Default for RedisConfig {
     fn default() -> Self {
         RedisConfig {
             url: "redis://127.0.0.1:6379".into(),
+            url_file: None,
             prefix: "dingtalk-oidc:".into(),
             pool_size: 8,
             command_timeout_ms: 1000,
@@ -180,9 +219,9 @@ impl Default for RedisConfig {
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct KeysConfig {
-    /// The key-encryption key, base64 of 32 bytes. Takes precedence over `kek_file`.
+    /// The key-encryption key, base64 of 32 bytes.
     pub kek: Option<String>,
-    /// A file holding the key-encryption key as base64 of 32 bytes.
+    /// A file holding `kek` (giving both is an error).
     pub kek_file: Option<PathBuf>,
     /// A new signing key is made this often (by one instance).
     pub rotation_period_secs: u64,
@@ -286,7 +325,9 @@ impl Default for Config {
             logout: LogoutConfig::default(),
             limits: LimitsConfig::default(),
             dev: DevConfig::default(),
+            log: LogConfig::default(),
             admin_token: None,
+            admin_token_file: None,
         }
     }
 }
@@ -307,6 +348,7 @@ impl Default for DatabaseConfig {
     fn default() -> Self {
         DatabaseConfig {
             url: "sqlite://data/dingtalk-oidc.db?mode=rwc".into(),
+            url_file: None,
             max_connections: 10,
             connect_timeout_ms: 1500,
             statement_timeout_ms: 2000,
@@ -350,8 +392,16 @@ impl Default for DevConfig {
 }
 
 impl Config {
-    /// Defaults, then the TOML file (if any), then `DINGTALK_OIDC_*` variables.
+    /// Defaults, then the TOML file (if any), then `DINGTALK_OIDC_*` variables; then the secrets
+    /// named by `*_file` options are read (`resolve_secret_files`).
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let mut config = Config::load_settings(file)?;
+        config.resolve_secret_files()?;
+        Ok(config)
+    }
+
+    /// `load` without reading any secret file: for commands that need no secret (`healthcheck`).
+    pub fn load_settings(file: Option<&Path>) -> Result<Config, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(path) = file {
             let text = std::fs::read_to_string(path)
@@ -369,6 +419,36 @@ impl Config {
             known_top_level().contains(first.unwrap_or_default())
         }));
         figment.extract().map_err(|e| ConfigError::Invalid(e.to_string()))
+    }
+
+    /// Reads each secret given as a file into its option, so the rest of the program sees one
+    /// value wherever it came from. Giving a secret both ways is an error rather than a silent
+    /// choice: an inline value that is empty or the default does not count as given (the example
+    /// config spells out the defaults). Errors name the option and the path, never the content.
+    pub fn resolve_secret_files(&mut self) -> Result<(), ConfigError> {
+        let defaults = Config::default();
+        if let Some(path) = &self.dingtalk.client_secret_file {
+            let given = !self.dingtalk.client_secret.is_empty();
+            self.dingtalk.client_secret =
+                read_secret("dingtalk.client_secret", "dingtalk.client_secret_file", given, path)?;
+        }
+        if let Some(path) = &self.keys.kek_file {
+            let given = self.keys.kek.as_deref().is_some_and(|k| !k.trim().is_empty());
+            self.keys.kek = Some(read_secret("keys.kek", "keys.kek_file", given, path)?);
+        }
+        if let Some(path) = &self.database.url_file {
+            let given = !self.database.url.is_empty() && self.database.url != defaults.database.url;
+            self.database.url = read_secret("database.url", "database.url_file", given, path)?;
+        }
+        if let Some(path) = &self.redis.url_file {
+            let given = !self.redis.url.is_empty() && self.redis.url != defaults.redis.url;
+            self.redis.url = read_secret("redis.url", "redis.url_file", given, path)?;
+        }
+        if let Some(path) = &self.admin_token_file {
+            let given = self.admin_token.as_ref().is_some_and(|t| !t.0.is_empty());
+            self.admin_token = Some(Secret(read_secret("admin_token", "admin_token_file", given, path)?));
+        }
+        Ok(())
     }
 
     /// Checks every option that has no safe default. `dev` relaxes what `serve --dev` fills in.
@@ -456,10 +536,14 @@ impl Config {
             if self.dingtalk.client_secret.is_empty() {
                 return Err(ConfigError::Option {
                     option: "dingtalk.client_secret",
-                    problem: "is required: the AppSecret of your DingTalk app (or run `serve --dev`)".into(),
+                    problem: "(or dingtalk.client_secret_file) is required: the AppSecret of your DingTalk app \
+                              (or run `serve --dev`)"
+                        .into(),
                 });
             }
         }
+        crate::logging::check_level(&self.log.level)
+            .map_err(|problem| ConfigError::Option { option: "log.level", problem })?;
         Ok(())
     }
 
@@ -467,6 +551,37 @@ impl Config {
     pub fn issuer_base(&self) -> &str {
         self.issuer.trim_end_matches('/')
     }
+}
+
+/// Larger than any secret or URL; a path naming something else (a device, a log) is refused
+/// rather than read without end.
+const SECRET_FILE_LIMIT: u64 = 64 * 1024;
+
+/// The secret in `path`, without the trailing newline editors and `echo` add (and any other
+/// trailing whitespace). `inline_given`: the secret was also given as `inline`.
+fn read_secret(
+    inline: &'static str,
+    file: &'static str,
+    inline_given: bool,
+    path: &Path,
+) -> Result<String, ConfigError> {
+    use std::io::Read;
+    if inline_given {
+        return Err(ConfigError::SecretGivenTwice { inline, file });
+    }
+    let unreadable = |problem: String| ConfigError::Option { option: file, problem };
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(SECRET_FILE_LIMIT + 1).read_to_string(&mut text))
+        .map_err(|e| unreadable(format!("names {}, which cannot be read: {e}", path.display())))?;
+    if text.len() as u64 > SECRET_FILE_LIMIT {
+        return Err(unreadable(format!("names {}, which is larger than {SECRET_FILE_LIMIT} bytes", path.display())));
+    }
+    let value = text.trim_end();
+    if value.is_empty() {
+        return Err(unreadable(format!("names {}, which is empty", path.display())));
+    }
+    Ok(value.to_string())
 }
 
 fn known_top_level() -> BTreeSet<String> {
@@ -576,5 +691,120 @@ mod tests {
         assert!(cfg.validate(false).is_ok());
         cfg.issuer = "http://127.0.0.1:9000".into();
         assert!(cfg.validate(false).is_ok());
+    }
+
+    /// Writes `files` into a temporary directory and loads `toml` (paths as `{dir}/name`), with
+    /// no DINGTALK_OIDC_* variable involved (the environment route is tested in tests/cli.rs).
+    fn load_with_files(toml: &str, files: &[(&str, &str)]) -> (Result<Config, ConfigError>, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, content) in files {
+            std::fs::write(dir.path().join(name), content).unwrap();
+        }
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, toml.replace("{dir}", &dir.path().display().to_string())).unwrap();
+        (Config::load(Some(&path)), dir)
+    }
+
+    #[test]
+    fn every_secret_given_as_a_file_lands_in_its_option_without_the_trailing_newline() {
+        let (cfg, _dir) = load_with_files(
+            "admin_token_file = \"{dir}/admin\"\n\
+             [database]\nurl_file = \"{dir}/db\"\n\
+             [redis]\nurl_file = \"{dir}/redis\"\n\
+             [keys]\nkek_file = \"{dir}/kek\"\n\
+             [dingtalk]\nclient_secret_file = \"{dir}/app\"\n",
+            &[
+                ("admin", "admin-token\n"),
+                ("db", "postgres://oidc:pw@db/oidc\r\n"),
+                ("redis", "redis://:pw@cache:6379/0  \n\n"),
+                ("kek", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n"),
+                ("app", "app secret with spaces\n"),
+            ],
+        );
+        let cfg = cfg.unwrap();
+        assert_eq!(cfg.admin_token, Some(Secret("admin-token".into())));
+        assert_eq!(cfg.database.url, "postgres://oidc:pw@db/oidc");
+        assert_eq!(cfg.redis.url, "redis://:pw@cache:6379/0");
+        assert_eq!(cfg.keys.kek.as_deref(), Some("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="));
+        assert_eq!(cfg.dingtalk.client_secret, "app secret with spaces");
+    }
+
+    #[test]
+    fn a_secret_given_inline_and_as_a_file_is_an_error_naming_both_options() {
+        for (toml, inline, file) in [
+            ("admin_token = \"t\"\nadmin_token_file = \"{dir}/s\"\n", "admin_token", "admin_token_file"),
+            ("[database]\nurl = \"postgres://db/x\"\nurl_file = \"{dir}/s\"\n", "database.url", "database.url_file"),
+            ("[redis]\nurl = \"redis://cache:6379\"\nurl_file = \"{dir}/s\"\n", "redis.url", "redis.url_file"),
+            ("[keys]\nkek = \"AAAA\"\nkek_file = \"{dir}/s\"\n", "keys.kek", "keys.kek_file"),
+            (
+                "[dingtalk]\nclient_secret = \"x\"\nclient_secret_file = \"{dir}/s\"\n",
+                "dingtalk.client_secret",
+                "dingtalk.client_secret_file",
+            ),
+        ] {
+            let (result, _dir) = load_with_files(toml, &[("s", "from-file\n")]);
+            let err = result.unwrap_err().to_string();
+            assert!(err.contains(&format!("`{inline}`")) && err.contains(&format!("`{file}`")), "{err}");
+            assert!(!err.contains("from-file"), "{err}");
+        }
+    }
+
+    /// The example config spells out `url = "<default>"` and `client_secret = ""`: a copy of it
+    /// with a `*_file` added is not giving the secret twice.
+    #[test]
+    fn an_inline_value_that_is_empty_or_the_default_does_not_conflict_with_its_file() {
+        let (cfg, _dir) = load_with_files(
+            "[database]\nurl = \"sqlite://data/dingtalk-oidc.db?mode=rwc\"\nurl_file = \"{dir}/s\"\n\
+             [redis]\nurl = \"redis://127.0.0.1:6379\"\nurl_file = \"{dir}/s\"\n\
+             [dingtalk]\nclient_secret = \"\"\nclient_secret_file = \"{dir}/s\"\n",
+            &[("s", "from-file")],
+        );
+        let cfg = cfg.unwrap();
+        assert_eq!((cfg.database.url.as_str(), cfg.redis.url.as_str()), ("from-file", "from-file"));
+        assert_eq!(cfg.dingtalk.client_secret, "from-file");
+    }
+
+    #[test]
+    fn an_unreadable_or_empty_secret_file_is_an_error_naming_the_option_and_the_path() {
+        let (result, dir) = load_with_files("[database]\nurl_file = \"{dir}/missing\"\n", &[]);
+        let err = result.unwrap_err().to_string();
+        let missing = dir.path().join("missing").display().to_string();
+        assert!(err.contains("database.url_file") && err.contains(&missing), "{err}");
+
+        let (result, dir) = load_with_files("[keys]\nkek_file = \"{dir}/blank\"\n", &[("blank", " \n\n")]);
+        let err = result.unwrap_err().to_string();
+        let blank = dir.path().join("blank").display().to_string();
+        assert!(err.contains("keys.kek_file") && err.contains(&blank) && err.contains("empty"), "{err}");
+
+        let (result, _dir) = load_with_files("admin_token_file = \"{dir}\"\n", &[]);
+        assert!(result.unwrap_err().to_string().contains("admin_token_file"), "a directory is not a secret");
+
+        let huge = "x".repeat(SECRET_FILE_LIMIT as usize + 1);
+        let (result, _dir) = load_with_files("[redis]\nurl_file = \"{dir}/huge\"\n", &[("huge", &huge)]);
+        let err = result.unwrap_err().to_string();
+        assert!(err.contains("redis.url_file") && err.contains("larger than") && !err.contains("xxx"), "{err}");
+    }
+
+    #[test]
+    fn settings_alone_read_no_secret_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "[server]\nlisten = \"0.0.0.0:9\"\n[database]\nurl_file = \"/nonexistent/db-url\"\n")
+            .unwrap();
+        assert_eq!(Config::load_settings(Some(&path)).unwrap().server.listen, "0.0.0.0:9");
+        assert!(Config::load(Some(&path)).is_err());
+    }
+
+    #[test]
+    fn log_options_load_and_a_misspelt_level_or_format_names_the_option() {
+        let (cfg, _dir) = load_with_files("[log]\nformat = \"text\"\nlevel = \"warn,dingtalk_oidc=debug\"\n", &[]);
+        let cfg = cfg.unwrap();
+        assert_eq!(cfg.log.format, Some(LogFormat::Text));
+        assert!(cfg.validate(true).is_ok());
+        let (cfg, _dir) = load_with_files("[log]\nlevel = \"infoo\"\n", &[]);
+        assert!(cfg.unwrap().validate(true).unwrap_err().to_string().contains("log.level"));
+        let (result, _dir) = load_with_files("[log]\nformat = \"xml\"\n", &[]);
+        let err = result.unwrap_err().to_string();
+        assert!(err.contains("format") && err.contains("xml"), "{err}");
     }
 }

@@ -55,6 +55,7 @@ fn every_command_has_help() {
         vec!["keys", "import", "--help"],
         vec!["keys", "rewrap", "--help"],
         vec!["openapi", "--help"],
+        vec!["healthcheck", "--help"],
     ] {
         let out = run(dir.path(), &args, &[]);
         assert!(out.status.success(), "{args:?}");
@@ -153,6 +154,109 @@ async fn clients_add_without_scope_does_not_allow_the_opt_in_roles_and_groups() 
     let tokens = common::exchange_code(&p, "plain", &secret, &code).await;
     assert_eq!(tokens["scope"], "openid profile");
     common::assert_not_granted(&p, &tokens, &["roles", "groups"], &["roles", "groups", "groups_display"]).await;
+}
+
+/// Secrets from files through the environment, as Kubernetes and Compose pass them: the
+/// `*_FILE` variable names the file, the CLI uses what it holds, and giving a secret both ways or
+/// naming a file that cannot be read stops the command with the options (and path) named.
+#[test]
+fn secrets_are_read_from_the_files_the_file_variables_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("oidc.db");
+    let url = format!("sqlite://{}?mode=rwc", db.display());
+    let url_file = dir.path().join("database-url");
+    std::fs::write(&url_file, format!("{url}\n")).unwrap();
+    let url_file = url_file.display().to_string();
+    let from_file = [("DINGTALK_OIDC_DATABASE__URL_FILE", url_file.as_str())];
+    let added = run(dir.path(), &["clients", "add", "--id", "from-file", "--redirect-uri", REDIRECT_URI], &from_file);
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    assert!(db.exists(), "the database the file names");
+    let listed = run(dir.path(), &["clients", "list"], &[("DINGTALK_OIDC_DATABASE__URL", url.as_str())]);
+    assert!(String::from_utf8_lossy(&listed.stdout).contains("from-file"));
+
+    let both = run(dir.path(), &["clients", "list"], &[("DINGTALK_OIDC_DATABASE__URL", url.as_str()), from_file[0]]);
+    assert!(!both.status.success());
+    let stderr = String::from_utf8_lossy(&both.stderr);
+    assert!(stderr.contains("`database.url`") && stderr.contains("`database.url_file`"), "{stderr}");
+
+    let missing = dir.path().join("no-such-secret").display().to_string();
+    let out = run(dir.path(), &["clients", "list"], &[("DINGTALK_OIDC_ADMIN_TOKEN_FILE", missing.as_str())]);
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("admin_token_file") && stderr.contains(&missing), "{stderr}");
+
+    // keys.kek used to win silently over keys.kek_file; now the start stops and names both.
+    let kek_file = dir.path().join("kek");
+    std::fs::write(&kek_file, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n").unwrap();
+    let out = run(
+        dir.path(),
+        &["serve"],
+        &[
+            ("DINGTALK_OIDC_ISSUER", "https://id.example"),
+            ("DINGTALK_OIDC_DINGTALK__CLIENT_ID", "k"),
+            ("DINGTALK_OIDC_DINGTALK__CLIENT_SECRET", "s"),
+            ("DINGTALK_OIDC_KEYS__KEK", "BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB="),
+            ("DINGTALK_OIDC_KEYS__KEK_FILE", kek_file.to_str().unwrap()),
+            // Were the KEK accepted, the start would stop here rather than serve.
+            ("DINGTALK_OIDC_SERVER__LISTEN", "127.0.0.1:no-port"),
+        ],
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("`keys.kek`") && stderr.contains("`keys.kek_file`"), "{stderr}");
+}
+
+/// Runs `healthcheck` off the test's runtime, which must keep serving the provider meanwhile.
+async fn healthcheck(dir: &Path, args: &[&str]) -> std::process::Output {
+    let (dir, args): (std::path::PathBuf, Vec<String>) = (dir.into(), args.iter().map(|a| a.to_string()).collect());
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = std::iter::once("healthcheck").chain(args.iter().map(String::as_str)).collect();
+        run(&dir, &args, &[])
+    })
+    .await
+    .unwrap()
+}
+
+/// `healthcheck` (the image's HEALTHCHECK) finds the provider from server.listen, a wildcard
+/// address as loopback, and needs none of the secrets: its config names a database URL file that
+/// does not exist.
+#[tokio::test]
+async fn healthcheck_exits_0_when_the_provider_is_ready_reading_no_secret() {
+    let p = common::TestProvider::start().await;
+    let port = p.url("").rsplit(':').next().unwrap().trim_end_matches('/').to_string();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("c.toml"),
+        format!("[server]\nlisten = \"0.0.0.0:{port}\"\n[database]\nurl_file = \"/nonexistent/database-url\"\n"),
+    )
+    .unwrap();
+    let out = healthcheck(dir.path(), &["--config", "c.toml"]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = healthcheck(dir.path(), &["--url", &p.url("")]).await;
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[tokio::test]
+async fn healthcheck_fails_with_a_one_line_reason_when_the_provider_is_not_ready() {
+    let p = common::TestProvider::start().await;
+    p.app.drain.begin();
+    let dir = tempfile::tempdir().unwrap();
+    let out = healthcheck(dir.path(), &["--url", &p.url("")]).await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("503") && stderr.contains("draining"), "{stderr}");
+}
+
+#[tokio::test]
+async fn healthcheck_fails_with_a_one_line_reason_when_nothing_listens() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{}", free_port());
+    let out = healthcheck(dir.path(), &["--url", &url, "--timeout", "2"]).await;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("cannot reach") && stderr.contains(&url), "{stderr}");
 }
 
 struct Child(std::process::Child);

@@ -212,6 +212,7 @@ impl Served {
             .args(["serve", "--dev", "--listen", &addr.to_string()])
             .env("DINGTALK_OIDC_DEV__SIMULATOR_LISTEN", &simulator)
             .env("DINGTALK_OIDC_ADMIN_TOKEN", ADMIN)
+            .env_remove("RUST_LOG")
             .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(stderr)
@@ -326,6 +327,33 @@ async fn assert_closed_by_server(conn: &mut TcpStream) {
     let mut rest = [0u8; 64];
     let read = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut rest)).await.expect("closed promptly");
     assert_eq!(read.expect("an orderly close, not a reset"), 0);
+}
+
+/// `[log]`: `log.format = "json"` applies even under `--dev` (whose default is text), `log.level`
+/// filters, and `RUST_LOG`, when set, wins over `log.level`.
+#[tokio::test]
+async fn log_format_and_level_come_from_the_config_and_rust_log_wins_over_the_level() {
+    let json = ("DINGTALK_OIDC_LOG__FORMAT", "json");
+    let warn = ("DINGTALK_OIDC_LOG__LEVEL", "warn");
+    let mut quiet = Served::start(&[json, warn]).await;
+    quiet.terminate();
+    assert!(quiet.exit_status(Duration::from_secs(15)).await.success(), "{}", quiet.stderr());
+    assert!(!quiet.stderr().contains("shutting down"), "info lines are below log.level: {}", quiet.stderr());
+
+    let mut loud = Served::start(&[json, warn, ("RUST_LOG", "info")]).await;
+    loud.terminate();
+    assert!(loud.exit_status(Duration::from_secs(15)).await.success(), "{}", loud.stderr());
+    let stderr = loud.stderr();
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["level"] == "INFO" && l["fields"]["message"].as_str().unwrap_or("").contains("shutting down")),
+        "{stderr}"
+    );
 }
 
 /// A reverse proxy's pooled keep-alive connection sends `POST /token` just after SIGTERM; a load

@@ -24,6 +24,8 @@ pub struct DingTalkSettings {
     pub client_id: String,
     /// AppSecret (Client Secret). Never printed by `Debug`.
     pub client_secret: String,
+    /// A file holding `client_secret` (read at start-up by `Config::resolve_secret_files`).
+    pub client_secret_file: Option<std::path::PathBuf>,
     /// When set, login asks for scope `openid corpid` and pre-selects this organisation.
     pub corp_id: Option<String>,
     pub login_base_url: String,
@@ -38,6 +40,7 @@ impl Default for DingTalkSettings {
         Self {
             client_id: String::new(),
             client_secret: String::new(),
+            client_secret_file: None,
             corp_id: None,
             // dingtalk-api.md §0: the three hosts.
             login_base_url: "https://login.dingtalk.com".to_owned(),
@@ -62,6 +65,7 @@ impl fmt::Debug for DingTalkSettings {
         f.debug_struct("DingTalkSettings")
             .field("client_id", &self.client_id)
             .field("client_secret", &secret)
+            .field("client_secret_file", &self.client_secret_file)
             .field("corp_id", &self.corp_id)
             .field("login_base_url", &self.login_base_url)
             .field("api_base_url", &self.api_base_url)

@@ -27,6 +27,7 @@ fn settings(base: &str, corp_id: Option<&str>) -> DingTalkSettings {
     DingTalkSettings {
         client_id: APP_KEY.into(),
         client_secret: APP_SECRET.into(),
+        client_secret_file: None,
         corp_id: corp_id.map(str::to_owned),
         login_base_url: base.into(),
         api_base_url: base.into(),
