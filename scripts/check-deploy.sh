@@ -3,13 +3,16 @@
 #
 #   deploy/docker-compose.yml   `docker compose config -q` when a compose v2 client exists, else a
 #                               YAML parse with compose interpolation and structural checks
-#   deploy/Dockerfile           instruction parse (dockerfile-parse) and policy checks
+#   deploy/Dockerfile           instruction parse (dockerfile-parse) and policy checks, including an
+#                               exec-form HEALTHCHECK that runs the binary's `healthcheck`
 #   deploy/nginx.conf           `nginx -t` (Debian's nginx, unpacked to a temporary directory if
 #                               it is not installed) plus upstreams against the compose services
 #   deploy/k8s/*.yaml           schema validation (kubernetes-validate --strict, bundled schemas,
 #                               offline) of each file and of `kubectl kustomize` output, plus
-#                               cross-references (labels, selectors, names, probes)
-#   deploy/dingtalk-oidc.service  `systemd-analyze verify` and `systemd-analyze security --offline`
+#                               cross-references (labels, selectors, names, probes, the Secret
+#                               mounted as files and every *_FILE variable naming one of its keys)
+#   deploy/dingtalk-oidc.service  `systemd-analyze verify` and `systemd-analyze security --offline`;
+#                               every *_FILE variable names a LoadCredential= credential
 #   grace periods               Kubernetes' terminationGracePeriodSeconds (after the preStop pause),
 #                               Compose's stop_grace_period and systemd's TimeoutStopSec cover the
 #                               shutdown drain (server.shutdown_accept_secs + shutdown_drain_secs)
@@ -44,15 +47,11 @@ if ((${#need_pip[@]})); then
 fi
 ok "python $("$PY" -c 'import sys; print(sys.version.split()[0])'), PyYAML, dockerfile-parse, kubernetes-validate $("$PY" -m kubernetes_validate --version)"
 
-# A throwaway env file with placeholder values: the compose file requires its secrets to exist.
+# A throwaway env file with the site settings (the secrets are files: compose `secrets:`).
 cat >"$TMP/check.env" <<'EOF'
 DINGTALK_OIDC_ISSUER=https://id.example.com
 DINGTALK_OIDC_DINGTALK__CLIENT_ID=dingcheckclientid
-DINGTALK_OIDC_DINGTALK__CLIENT_SECRET=placeholder-secret
 DINGTALK_OIDC_DINGTALK__CORP_ID=dingcheckcorpid
-DINGTALK_OIDC_KEYS__KEK=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=
-POSTGRES_PASSWORD=placeholder0postgres0password
-REDIS_PASSWORD=placeholder0redis0password
 EOF
 
 # ---------------------------------------------------------------------------------------------
@@ -190,12 +189,10 @@ if compose is not None:
     except Missing as e:
         fail(f"interpolation: {e}")
         rendered = None
-    # Secrets must be required: without an env file, interpolation has to stop.
-    try:
-        interpolate(compose, {})
-        fail("interpolation without deploy/.env should fail (secrets must use ${VAR:?...})")
-    except Missing as e:
-        ok(f"refuses to interpolate without its secrets ({str(e).split(':')[0]} is required)")
+    # Secrets are files (compose `secrets:`), never ${...} substitutions from the env file.
+    substituted = sorted({m for m in re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", compose_text)
+                          if re.search(r"SECRET|PASSWORD|KEK|TOKEN|_AUTH$", m)})
+    check(not substituted, "no secret is substituted from the env file", ", ".join(substituted))
 
     if rendered is not None:
         top = {k for k in rendered if not k.startswith("x-")}
@@ -254,14 +251,40 @@ if compose is not None:
                 if v is None:
                     continue
                 v = str(v)
-                if secretish.search(k) and "${" not in v:
+                # *_FILE variables hold paths (checked below), not secrets.
+                if secretish.search(k) and not k.endswith("_FILE") and "${" not in v:
                     leaks.append(f"{name}.{k}")
                 if re.search(r"://[^/@\s]*:[^/@\s$]+@", v):
                     leaks.append(f"{name}.{k} (password in URL)")
-        for flag in re.findall(r"--requirepass\s*\n\s*-\s*(\S+)", compose_text):
-            if "${" not in flag:
+        for flag in re.findall(r"--requirepass\s*\n?\s*-?\s*([^\n]+)", compose_text):
+            if "/run/secrets/" not in flag:
                 leaks.append("redis --requirepass")
-        check(not leaks, "no literal secrets (all come from the env file)", ", ".join(leaks))
+        check(not leaks, "no literal secrets in the environment or commands", ", ".join(leaks))
+
+        # Every *_FILE variable names a compose secret the service mounts, declared as a file
+        # under deploy/secrets/ (git-ignored); no service sets a secret option directly.
+        declared_secrets = rendered.get("secrets") or {}
+        bad = []
+        for name, svc in services.items():
+            mounted = {x if isinstance(x, str) else x.get("source") for x in svc.get("secrets") or []}
+            for m in sorted(mounted - set(declared_secrets)):
+                bad.append(f"{name} mounts undeclared secret {m}")
+            for k, v in (svc.get("environment") or {}).items():
+                if k.endswith("_FILE"):
+                    m = re.fullmatch(r"/run/secrets/([A-Za-z0-9._-]+)", str(v))
+                    if not m or m.group(1) not in mounted:
+                        bad.append(f"{name}.{k}={v} is not /run/secrets/<a secret the service mounts>")
+                elif k.startswith("DINGTALK_OIDC_") and (secretish.search(k) or k.endswith(("DATABASE__URL", "REDIS__URL"))):
+                    bad.append(f"{name}.{k} sets a secret in the environment")
+        for sname, spec in declared_secrets.items():
+            src = str((spec or {}).get("file", ""))
+            if not src.startswith("./secrets/"):
+                bad.append(f"secret {sname}: file {src!r} is not under deploy/secrets/")
+        ignored = subprocess.run(["git", "-C", str(ROOT), "check-ignore", "-q", "deploy/secrets/kek"]).returncode == 0
+        check(not bad and ignored and declared_secrets,
+              f"secrets are files ({', '.join(declared_secrets)}), mounted where the *_FILE variables "
+              "point, under the git-ignored deploy/secrets/",
+              "; ".join(bad) + ("" if ignored else " deploy/secrets/ is not git-ignored"))
 
         instances = {n: s for n, s in services.items() if (s.get("command") or [None])[0] == "serve"}
         check(len(instances) == 3, "three provider instances run `serve`", f"found {sorted(instances)}")
@@ -349,6 +372,16 @@ except json.JSONDecodeError:
     entry = cmd = None
 check(isinstance(entry, list) and entry and entry[0].endswith("/dingtalk-oidc"), f"ENTRYPOINT exec form: {entry}")
 check(cmd == ["serve"], f"CMD {cmd}")
+hc = last("HEALTHCHECK") or ""
+hc_cmd = None
+m = re.search(r"\bCMD\s+(\[.*\])\s*$", hc, re.S)
+if m:
+    try:
+        hc_cmd = json.loads(m.group(1))
+    except json.JSONDecodeError:
+        pass
+check(isinstance(hc_cmd, list) and isinstance(entry, list) and hc_cmd[:1] == entry[:1] and "healthcheck" in hc_cmd[1:],
+      f"HEALTHCHECK exec form runs the binary's `healthcheck`: {hc_cmd}", hc)
 
 # ---- Kubernetes ---------------------------------------------------------------------------------
 section("deploy/k8s")
@@ -418,21 +451,43 @@ secret_names = {d["metadata"]["name"] for d in by_kind.get("Secret", [])}
 job = (by_kind.get("Job") or [{}])[0]
 jc = (job.get("spec", {}).get("template", {}).get("spec", {}).get("containers") or [{}])[0]
 check(jc.get("args") == ["migrate"], "migration Job runs `migrate`")
-for who, cont in [("Deployment", c), ("Job", jc)]:
+cm = (by_kind.get("ConfigMap") or [{}])[0].get("data", {})
+sec = (by_kind.get("Secret") or [{}])[0].get("stringData", {})
+# The *_FILE variables (in the ConfigMap both pods read) name files of the mounted Secret.
+file_vars = {k: v for k, v in cm.items() if k.endswith("_FILE")}
+for who, cont, pod_spec in [("Deployment", c, pod), ("Job", jc, job.get("spec", {}).get("template", {}).get("spec", {}))]:
     refs = cont.get("envFrom", [])
     cms = {r["configMapRef"]["name"] for r in refs if "configMapRef" in r}
-    secs = {r["secretRef"]["name"] for r in refs if "secretRef" in r}
-    check(cms and cms <= cm_names and secs and secs <= secret_names,
-          f"{who} takes its environment from ConfigMap {sorted(cms)} and Secret {sorted(secs)}")
+    check(cms and cms <= cm_names and not any("secretRef" in r for r in refs)
+          and not any("valueFrom" in e for e in cont.get("env", [])),
+          f"{who} takes its settings from ConfigMap {sorted(cms)} and no secret into its environment")
+    volumes = {v.get("name"): v for v in pod_spec.get("volumes", [])}
+    mounts = [mt for mt in cont.get("volumeMounts", [])
+              if (volumes.get(mt.get("name")) or {}).get("secret", {}).get("secretName") in secret_names]
+    if not check(len(mounts) == 1 and mounts[0].get("readOnly") is True,
+                 f"{who} mounts Secret {sorted(secret_names)} read-only", str(mounts)):
+        continue
+    mount_path = mounts[0]["mountPath"].rstrip("/")
+    secret_volume = volumes[mounts[0]["name"]]["secret"]
+    readable = (pod_spec.get("securityContext", {}).get("fsGroup") is not None
+                and secret_volume.get("defaultMode", 0o644) & 0o040) or secret_volume.get("defaultMode", 0o644) & 0o004
+    check(readable, f"{who}: the non-root user can read the mounted files (fsGroup with group-readable mode)")
+    wrong = [f"{k}={v}" for k, v in file_vars.items()
+             if v.rsplit("/", 1)[0] != mount_path or v.rsplit("/", 1)[-1] not in sec]
+    check(file_vars and not wrong,
+          f"{who}: {len(file_vars)} *_FILE variables point into {mount_path} at keys of secret.example.yaml",
+          "; ".join(wrong))
 check(c.get("image") == jc.get("image"), "Deployment and Job use the same image")
-cm = (by_kind.get("ConfigMap") or [{}])[0].get("data", {})
-secretish = re.compile(r"SECRET|KEK$|TOKEN|PASSWORD")
-check(not [k for k in cm if secretish.search(k)] and not any(re.search(r"://[^/@]*:[^/@]+@", v) for v in cm.values()),
-      "ConfigMap holds no secrets")
-sec = (by_kind.get("Secret") or [{}])[0].get("stringData", {})
+secretish = re.compile(r"SECRET|KEK$|TOKEN|PASSWORD|DATABASE__URL$|REDIS__URL$")
+check(not [k for k in cm if secretish.search(k) and not k.endswith("_FILE")]
+      and all(v.startswith("/") for v in file_vars.values())
+      and not any(re.search(r"://[^/@]*:[^/@]+@", v) for v in cm.values()),
+      "ConfigMap holds no secrets (only the *_FILE paths to them)")
 check(all("REPLACE" in v for v in sec.values()), "secret.example.yaml holds placeholders only")
-check({"DINGTALK_OIDC_KEYS__KEK", "DINGTALK_OIDC_DINGTALK__CLIENT_SECRET", "DINGTALK_OIDC_ADMIN_TOKEN"} <= set(sec),
-      "secret.example.yaml has the KEK, the DingTalk secret and the admin token")
+unread = sorted(set(sec) - {v.rsplit("/", 1)[-1] for v in file_vars.values()})
+check({"kek", "dingtalk-client-secret", "database-url", "redis-url", "admin-token"} <= set(sec) and not unread,
+      "secret.example.yaml has the KEK, the DingTalk secret, the database and Redis URLs and the admin token, "
+      "each read through a *_FILE variable", f"keys no variable names: {unread}")
 
 # ---- systemd ---------------------------------------------------------------------------------------
 section("deploy/dingtalk-oidc.service")
@@ -453,11 +508,18 @@ if have_sd:
           f"systemd-analyze security --offline: exposure {m.group(1) if m else '?'} (at most 2.0)")
 else:
     print("  skip  systemd-analyze not installed")
-for directive in ["EnvironmentFile=", "ProtectSystem=strict", "NoNewPrivileges=yes", "KillSignal=SIGTERM"]:
+for directive in ["LoadCredential=", "ProtectSystem=strict", "NoNewPrivileges=yes", "KillSignal=SIGTERM"]:
     if directive not in unit_text:
         fail(f"unit lacks {directive}")
 check("DynamicUser=yes" in unit_text or re.search(r"^User=(?!root)\S+", unit_text, re.M),
-      "EnvironmentFile, ProtectSystem=strict, NoNewPrivileges, SIGTERM, an unprivileged user")
+      "LoadCredential, ProtectSystem=strict, NoNewPrivileges, SIGTERM, an unprivileged user")
+credentials = set(re.findall(r"^LoadCredential=([^:\s]+):", unit_text, re.M))
+unit_files = dict(re.findall(r"^Environment=(DINGTALK_OIDC_[A-Z0-9_]+_FILE)=(\S+)", unit_text, re.M))
+wrong = [f"{k}={v}" for k, v in unit_files.items() if not v.startswith("%d/") or v[3:] not in credentials]
+direct = re.findall(r"^Environment=DINGTALK_OIDC_\S*(?:KEK|SECRET|TOKEN|__URL)=.*$", unit_text, re.M)
+check(unit_files and not wrong and not direct,
+      f"systemd: {len(unit_files)} *_FILE variables name LoadCredential= credentials (%d/NAME); no secret in Environment=",
+      "; ".join(wrong + direct))
 
 # ---- shutdown: every orchestrator waits longer than the drain ---------------------------------
 section("shutdown grace periods cover the drain")
@@ -595,9 +657,14 @@ fi
 # ---------------------------------------------------------------------------------------------
 section "repository hygiene"
 if git -C "$ROOT" ls-files --error-unmatch deploy/.env >/dev/null 2>&1; then
-  fail "deploy/.env is committed: it holds secrets"
+  fail "deploy/.env is committed: it holds a real deployment's settings"
 else
   ok "deploy/.env is not committed"
+fi
+if [[ -n "$(git -C "$ROOT" ls-files deploy/secrets)" ]]; then
+  fail "deploy/secrets/ is committed: it holds secrets"
+else
+  ok "deploy/secrets/ is not committed"
 fi
 
 echo
