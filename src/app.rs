@@ -301,11 +301,12 @@ pub fn ring_schedule(config: &Config) -> crate::keys::RingSchedule {
     crate::keys::RingSchedule { rotation_period_secs: config.keys.rotation_period_secs as i64 }
 }
 
-/// How long a retired key stays published: the longest token it signed, plus clock skew.
+/// How long a retired key stays published: the longest token it signed, plus clock skew. Access and
+/// ID token lifetimes are per client, so the longest is their fixed bound
+/// (`tokens::lifetime::MAX_TOKEN_TTL_SECS`), not the global `tokens.*_ttl_secs`.
 pub fn retire_grace_secs(config: &Config) -> i64 {
-    let t = &config.tokens;
-    let longest = t.access_token_ttl_secs.max(t.id_token_ttl_secs).max(config.logout.logout_token_ttl_secs);
-    (longest + t.leeway_secs) as i64
+    let longest = crate::tokens::MAX_TOKEN_TTL_SECS.max(config.logout.logout_token_ttl_secs);
+    i64::try_from(longest.saturating_add(config.tokens.leeway_secs)).unwrap_or(i64::MAX)
 }
 
 /// Once a minute, forget rate-limit keys that have been idle past their window.

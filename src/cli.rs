@@ -284,6 +284,31 @@ pub struct AddClientArgs {
     /// Refresh-token families end this many seconds after login (default: tokens.refresh_absolute_ttl_secs).
     #[arg(long, value_name = "SECS")]
     pub refresh_absolute_ttl: Option<i64>,
+    /// Access-token lifetime for this client, 60 to 86400 seconds (default: tokens.access_token_ttl_secs).
+    #[arg(long, value_name = "SECS")]
+    pub access_token_ttl: Option<TokenTtlArg>,
+    /// ID-token lifetime for this client, 60 to 86400 seconds (default: tokens.id_token_ttl_secs). An
+    /// application that keeps the ID token as its session (Argo CD) needs it as long as a session.
+    #[arg(long, value_name = "SECS")]
+    pub id_token_ttl: Option<TokenTtlArg>,
+}
+
+/// `--access-token-ttl` / `--id-token-ttl`: seconds within the bounds of `tokens::lifetime`, or
+/// `default` for the global `tokens.*_ttl_secs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenTtlArg(pub Option<u64>);
+
+impl std::str::FromStr for TokenTtlArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<TokenTtlArg, String> {
+        if s == "default" {
+            return Ok(TokenTtlArg(None));
+        }
+        let secs: u64 = s.parse().map_err(|_| format!("{s:?} is neither a number of seconds nor `default`"))?;
+        crate::tokens::lifetime::check_token_ttl(secs)?;
+        Ok(TokenTtlArg(Some(secs)))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -320,6 +345,15 @@ pub struct UpdateClientArgs {
     /// Whether refresh responses carry an ID token.
     #[arg(long, value_name = "BOOL")]
     pub id_token_on_refresh: Option<bool>,
+    /// Access-token lifetime for this client, 60 to 86400 seconds; `default` goes back to
+    /// tokens.access_token_ttl_secs.
+    #[arg(long, value_name = "SECS")]
+    pub access_token_ttl: Option<TokenTtlArg>,
+    /// ID-token lifetime for this client, 60 to 86400 seconds; `default` goes back to
+    /// tokens.id_token_ttl_secs. Argo CD keeps the ID token as its session: 28800 keeps users signed
+    /// in for 8 hours.
+    #[arg(long, value_name = "SECS")]
+    pub id_token_ttl: Option<TokenTtlArg>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -566,6 +600,14 @@ async fn run_simulator(args: SimulatorArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A client's token lifetime as `clients add` and `clients list` print it: its own, or the global one.
+fn ttl_shown(own: Option<u64>, global: u64) -> String {
+    match own {
+        Some(secs) => format!("{secs} s"),
+        None => format!("{global} s (default)"),
+    }
+}
+
 async fn clients(config_path: Option<PathBuf>, cmd: ClientsCommand) -> anyhow::Result<()> {
     let config = Config::load(config_path.as_deref())?;
     let directory = connect(&config).await?;
@@ -585,11 +627,18 @@ async fn clients(config_path: Option<PathBuf>, cmd: ClientsCommand) -> anyhow::R
                 refresh_idle_ttl_secs: args.refresh_idle_ttl,
                 refresh_absolute_ttl_secs: args.refresh_absolute_ttl,
                 id_token_on_refresh: Some(!args.no_id_token_on_refresh),
+                access_token_ttl_secs: args.access_token_ttl.and_then(|t| t.0),
+                id_token_ttl_secs: args.id_token_ttl.and_then(|t| t.0),
             };
             let (client, secret) = directory.create_client(new).await?;
             println!("client registered: {}", client.id);
             println!("  type:          {}", if client.public { "public (PKCE, no secret)" } else { "confidential" });
             println!("  redirect URIs: {}", client.redirect_uris.join(" "));
+            println!(
+                "  access token:  {}",
+                ttl_shown(client.access_token_ttl_secs, config.tokens.access_token_ttl_secs)
+            );
+            println!("  ID token:      {}", ttl_shown(client.id_token_ttl_secs, config.tokens.id_token_ttl_secs));
             if let Some(secret) = secret {
                 println!("  client secret: {secret}");
                 println!("Store the secret now: it is kept only as a hash and cannot be shown again.");
@@ -611,6 +660,8 @@ async fn clients(config_path: Option<PathBuf>, cmd: ClientsCommand) -> anyhow::R
                 grant_types: (!args.grant_types.is_empty()).then_some(args.grant_types),
                 resource_server: args.resource_server,
                 id_token_on_refresh: args.id_token_on_refresh,
+                access_token_ttl_secs: args.access_token_ttl.map(|t| t.0),
+                id_token_ttl_secs: args.id_token_ttl.map(|t| t.0),
             };
             match directory.update_client(&args.id, update).await? {
                 Some(client) => println!("{}", serde_json::to_string_pretty(&client)?),
@@ -620,10 +671,12 @@ async fn clients(config_path: Option<PathBuf>, cmd: ClientsCommand) -> anyhow::R
         ClientsCommand::List => {
             for client in directory.list_clients().await? {
                 println!(
-                    "{}\t{}\t{}",
+                    "{}\t{}\t{}\taccess token {}\tID token {}",
                     client.id,
                     if client.public { "public" } else { "confidential" },
-                    client.redirect_uris.join(" ")
+                    client.redirect_uris.join(" "),
+                    ttl_shown(client.access_token_ttl_secs, config.tokens.access_token_ttl_secs),
+                    ttl_shown(client.id_token_ttl_secs, config.tokens.id_token_ttl_secs),
                 );
             }
         }

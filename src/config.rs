@@ -263,7 +263,9 @@ impl std::fmt::Debug for KeysConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct TokensConfig {
+    /// Per client overridable; 60 s to 24 h (`tokens::lifetime::MAX_TOKEN_TTL_SECS`).
     pub access_token_ttl_secs: u64,
+    /// Per client overridable; 60 s to 24 h (`tokens::lifetime::MAX_TOKEN_TTL_SECS`).
     pub id_token_ttl_secs: u64,
     /// RFC 6749 §4.1.2: codes live briefly; one minute.
     pub code_ttl_secs: u64,
@@ -295,9 +297,13 @@ pub struct TokensConfig {
 
 impl TokensConfig {
     /// How long a denial of access tokens issued up to now must be kept: the longest one of them
-    /// is accepted (leeway included), also one minted from a code issued just before.
+    /// is accepted (leeway included), also one minted from a code issued just before. Access
+    /// lifetimes are per client, so the longest is the fixed bound on all of them, not
+    /// `access_token_ttl_secs` (`tokens::lifetime::MAX_TOKEN_TTL_SECS`).
     pub fn denial_lifetime_secs(&self) -> i64 {
-        let secs = self.access_token_ttl_secs.saturating_add(self.leeway_secs).saturating_add(self.code_ttl_secs);
+        let secs = crate::tokens::lifetime::MAX_TOKEN_TTL_SECS
+            .saturating_add(self.leeway_secs)
+            .saturating_add(self.code_ttl_secs);
         i64::try_from(secs).unwrap_or(i64::MAX)
     }
 }
@@ -501,9 +507,16 @@ impl Config {
                 return Err(ConfigError::Option { option, problem: "must be greater than 0".into() });
             }
         }
+        // The same bounds as a client's own lifetimes: retired keys and denials are kept for the
+        // longest lifetime there can be (`tokens::lifetime::MAX_TOKEN_TTL_SECS`).
         for (option, value) in [
             ("tokens.access_token_ttl_secs", self.tokens.access_token_ttl_secs),
             ("tokens.id_token_ttl_secs", self.tokens.id_token_ttl_secs),
+        ] {
+            crate::tokens::lifetime::check_token_ttl(value)
+                .map_err(|problem| ConfigError::Option { option, problem })?;
+        }
+        for (option, value) in [
             ("tokens.code_ttl_secs", self.tokens.code_ttl_secs),
             ("tokens.pending_auth_ttl_secs", self.tokens.pending_auth_ttl_secs),
             ("tokens.sso_session_ttl_secs", self.tokens.sso_session_ttl_secs),
@@ -668,6 +681,34 @@ mod tests {
         assert!(cfg.validate(true).is_ok());
         cfg.server.forwarded_header = "x-real-ip".into();
         assert!(cfg.validate(true).unwrap_err().to_string().contains("server.forwarded_header"));
+    }
+
+    #[test]
+    fn global_token_lifetimes_are_bounded_from_one_minute_to_one_day_and_the_error_names_the_option() {
+        for (value, ok) in [(0, false), (59, false), (60, true), (600, true), (86400, true), (86401, false)] {
+            let mut cfg = Config::default();
+            cfg.tokens.access_token_ttl_secs = value;
+            let result = cfg.validate(true);
+            assert_eq!(result.is_ok(), ok, "access {value}");
+            if let Err(e) = result {
+                assert!(e.to_string().contains("tokens.access_token_ttl_secs"), "{e}");
+            }
+            let mut cfg = Config::default();
+            cfg.tokens.id_token_ttl_secs = value;
+            let result = cfg.validate(true);
+            assert_eq!(result.is_ok(), ok, "id {value}");
+            if let Err(e) = result {
+                assert!(e.to_string().contains("tokens.id_token_ttl_secs") && e.to_string().contains("86400"), "{e}");
+            }
+        }
+    }
+
+    #[test]
+    fn denials_outlast_the_longest_access_token_any_client_can_have() {
+        let tokens = TokensConfig::default();
+        let longest = crate::tokens::lifetime::MAX_TOKEN_TTL_SECS + tokens.leeway_secs + tokens.code_ttl_secs;
+        assert_eq!(tokens.denial_lifetime_secs(), longest as i64);
+        assert!(tokens.denial_lifetime_secs() > tokens.access_token_ttl_secs as i64);
     }
 
     #[test]

@@ -488,6 +488,21 @@ async fn every_bad_input_answers_400_naming_the_field() {
         (Method::PATCH, "/clients/target", json!({"redirect_uris": []}), Some("redirect_uris")),
         (Method::PATCH, "/clients/target", json!({"allowed_scopes": ["profile"]}), Some("allowed_scopes")),
         (Method::PATCH, "/clients/target", json!({"first_party": "yes"}), None),
+        (
+            Method::POST,
+            "/clients",
+            json!({"id": "x", "redirect_uris": [REDIRECT_URI], "access_token_ttl_secs": 59}),
+            Some("access_token_ttl_secs"),
+        ),
+        (
+            Method::POST,
+            "/clients",
+            json!({"id": "x", "redirect_uris": [REDIRECT_URI], "id_token_ttl_secs": 86401}),
+            Some("id_token_ttl_secs"),
+        ),
+        (Method::PATCH, "/clients/target", json!({"id_token_ttl_secs": 0}), Some("id_token_ttl_secs")),
+        (Method::PATCH, "/clients/target", json!({"access_token_ttl_secs": 100000}), Some("access_token_ttl_secs")),
+        (Method::PATCH, "/clients/target", json!({"access_token_ttl_secs": -60}), None),
         (Method::POST, "/roles", json!({"name": "bad name", "description": "x"}), Some("name")),
         (Method::POST, "/roles", json!({"name": "", "description": "x"}), Some("name")),
         // (A number where a string is expected is not refused: poem-openapi 5 coerces JSON numbers
@@ -662,6 +677,56 @@ async fn clients_are_registered_shown_without_secret_changed_rotated_and_removed
         StatusCode::UNAUTHORIZED,
         "a removed client cannot authenticate"
     );
+}
+
+/// Per-client token lifetimes: 60 s to 24 h (400 naming the field otherwise, and nothing changes);
+/// on update an absent member leaves the value, null goes back to the global default; the tokens
+/// minted for the client follow it.
+#[tokio::test]
+async fn client_token_lifetimes_are_bounded_kept_when_absent_cleared_by_null_and_applied() {
+    let a = Admin::start().await;
+    let r = a
+        .boot(
+            Method::POST,
+            "/clients",
+            Some(json!({"id": "argocd", "redirect_uris": [REDIRECT_URI], "id_token_ttl_secs": 28800})),
+        )
+        .await;
+    let created = r.expect(StatusCode::CREATED, "POST /clients with id_token_ttl_secs").clone();
+    assert_eq!(created["client"]["id_token_ttl_secs"], 28800);
+    assert!(created["client"]["access_token_ttl_secs"].is_null(), "{created}");
+
+    let r = a.boot(Method::PATCH, "/clients/argocd", Some(json!({"access_token_ttl_secs": 86400}))).await;
+    let updated = r.expect(StatusCode::OK, "PATCH access_token_ttl_secs").clone();
+    assert_eq!(updated["access_token_ttl_secs"], 86400);
+    assert_eq!(updated["id_token_ttl_secs"], 28800, "an absent member is left as it is");
+
+    let r = a.boot(Method::PATCH, "/clients/argocd", Some(json!({"id_token_ttl_secs": 86401}))).await;
+    r.expect_error(StatusCode::BAD_REQUEST, "invalid_request", Some("id_token_ttl_secs"), "above 24 h");
+    assert!(r.body["message"].as_str().unwrap().contains("between 60 and 86400"), "{}", r.text);
+    assert_eq!(a.get("/clients/argocd").await["id_token_ttl_secs"], 28800, "a refused change changes nothing");
+
+    let r = a.boot(Method::PATCH, "/clients/argocd", Some(json!({"id_token_ttl_secs": null}))).await;
+    let cleared = r.expect(StatusCode::OK, "PATCH id_token_ttl_secs null").clone();
+    assert!(cleared["id_token_ttl_secs"].is_null(), "null goes back to the global default: {cleared}");
+    assert_eq!(cleared["access_token_ttl_secs"], 86400);
+    assert!(a.get("/clients/argocd").await["id_token_ttl_secs"].is_null(), "the clearing is stored");
+
+    // The console's tokens follow its lifetimes from its next login on.
+    let r = a
+        .boot(
+            Method::PATCH,
+            &format!("/clients/{CONSOLE}"),
+            Some(json!({"id_token_ttl_secs": 28800, "access_token_ttl_secs": 3600})),
+        )
+        .await;
+    r.expect(StatusCode::OK, "PATCH console lifetimes");
+    let tokens = a.login("alice", "openid").await;
+    let id = unverified_claims(&s(&tokens, "id_token"));
+    assert_eq!(id["exp"].as_i64().unwrap() - id["iat"].as_i64().unwrap(), 28800);
+    let access = unverified_claims(&s(&tokens, "access_token"));
+    assert_eq!(access["exp"].as_i64().unwrap() - access["iat"].as_i64().unwrap(), 3600);
+    assert_eq!(tokens["expires_in"], 3600);
 }
 
 #[tokio::test]

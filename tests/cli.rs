@@ -259,6 +259,61 @@ async fn healthcheck_fails_with_a_one_line_reason_when_nothing_listens() {
     assert!(stderr.contains("cannot reach") && stderr.contains(&url), "{stderr}");
 }
 
+/// `clients add` / `clients update` set a client's token lifetimes (`--access-token-ttl`,
+/// `--id-token-ttl`), refuse one outside 60 s to 24 h naming the flag, `default` goes back to the
+/// global value, and `clients list` and `clients show` print them.
+#[test]
+fn clients_token_lifetime_flags_set_bound_clear_and_are_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("cli.db").display());
+    let database = [("DINGTALK_OIDC_DATABASE__URL", url.as_str())];
+    let stdout = |out: std::process::Output| {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let show = |id: &str| -> serde_json::Value {
+        serde_json::from_str(&stdout(run(dir.path(), &["clients", "show", id], &database))).expect("JSON")
+    };
+    for command in ["add", "update"] {
+        let help = stdout(run(dir.path(), &["clients", command, "--help"], &[]));
+        assert!(help.contains("--access-token-ttl <SECS>") && help.contains("--id-token-ttl <SECS>"), "{help}");
+    }
+
+    let added = stdout(run(
+        dir.path(),
+        &["clients", "add", "--id", "argocd", "--redirect-uri", REDIRECT_URI, "--id-token-ttl", "28800"],
+        &database,
+    ));
+    assert!(added.contains("ID token:      28800 s"), "{added}");
+    assert!(added.contains("access token:  600 s (default)"), "{added}");
+    let shown = show("argocd");
+    assert_eq!((shown["id_token_ttl_secs"].as_u64(), shown["access_token_ttl_secs"].as_u64()), (Some(28800), None));
+
+    for (flag, value) in [("--id-token-ttl", "59"), ("--access-token-ttl", "86401"), ("--id-token-ttl", "8h")] {
+        let out = run(dir.path(), &["clients", "update", "argocd", flag, value], &database);
+        assert!(!out.status.success(), "{flag} {value} accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(flag), "{stderr}");
+    }
+    assert_eq!(show("argocd")["id_token_ttl_secs"], 28800, "a refused update changes nothing");
+
+    stdout(run(dir.path(), &["clients", "update", "argocd", "--access-token-ttl", "3600"], &database));
+    let shown = show("argocd");
+    assert_eq!(
+        (shown["id_token_ttl_secs"].as_u64(), shown["access_token_ttl_secs"].as_u64()),
+        (Some(28800), Some(3600))
+    );
+    let list = stdout(run(dir.path(), &["clients", "list"], &database));
+    let line = list.lines().find(|l| l.starts_with("argocd\t")).expect("argocd listed");
+    assert!(line.contains("access token 3600 s") && line.contains("ID token 28800 s"), "{line}");
+
+    stdout(run(dir.path(), &["clients", "update", "argocd", "--id-token-ttl", "default"], &database));
+    let shown = show("argocd");
+    assert_eq!((shown["id_token_ttl_secs"].as_u64(), shown["access_token_ttl_secs"].as_u64()), (None, Some(3600)));
+    let list = stdout(run(dir.path(), &["clients", "list"], &database));
+    assert!(list.contains("ID token 600 s (default)"), "{list}");
+}
+
 struct Child(std::process::Child);
 
 impl Drop for Child {

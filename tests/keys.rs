@@ -337,6 +337,49 @@ async fn two_instances_share_one_key_ring_rotation_and_revocation() {
     db.drop().await;
 }
 
+/// A client may be given tokens of the longest lifetime (24 h); a retired key stays published,
+/// and its tokens verify, until such a token signed just before the rotation has expired.
+#[tokio::test]
+async fn oidc_core_10_1_1_a_token_of_the_longest_lifetime_verifies_after_its_key_retires_until_it_expires() {
+    let p = TestProvider::start_with(|c| c.dingtalk.corp_id = None).await;
+    let secret = p
+        .app
+        .directory
+        .create_client(NewClient {
+            id: "app".into(),
+            redirect_uris: vec![REDIRECT_URI.into()],
+            first_party: true,
+            resource_server: true,
+            access_token_ttl_secs: Some(dingtalk_oidc::tokens::MAX_TOKEN_TTL_SECS),
+            id_token_ttl_secs: Some(dingtalk_oidc::tokens::MAX_TOKEN_TTL_SECS),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .1
+        .unwrap();
+    let tokens = login(&p, &secret).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let kid = kid_of(access);
+    assert_eq!(kid_of(tokens["id_token"].as_str().unwrap()), kid);
+    let exp = common::unverified_claims(access)["exp"].as_i64().unwrap();
+    assert_eq!(exp - p.app.now(), 86400);
+
+    // The signing key retires at once.
+    let rotated = p.app.rotation().rotate(p.app.now(), true).await.unwrap();
+    p.app.maintain_keys().await.unwrap();
+    assert_eq!(kid_of(login(&p, &secret).await["access_token"].as_str().unwrap()), rotated.kid);
+
+    p.clock.advance(exp - p.app.now() - 1);
+    p.app.maintain_keys().await.unwrap();
+    assert!(fetch_jwks(&p).await.0.contains(&kid), "the retired key left the JWKS while its tokens live");
+    assert!(introspect_active(&p, &secret, access).await, "a live token stopped verifying");
+
+    p.clock.advance(1 + p.app.config.tokens.leeway_secs as i64 + 1);
+    p.app.maintain_keys().await.unwrap();
+    assert!(!fetch_jwks(&p).await.0.contains(&kid), "removed once every token it signed has expired");
+}
+
 /// The lease is re-entrant for its holder; key changes on one instance (the scheduler and an admin
 /// rotation racing it) must still exclude each other, or each makes a key.
 #[tokio::test]

@@ -52,6 +52,7 @@ on_backends!(
     upstream_recheck_revokes_users_who_left_and_tolerates_outages,
     membership_rule_a_user_deactivated_in_dingtalk_loses_every_grant_at_the_recheck,
     a_refresh_whose_upstream_recheck_fails_on_a_dependency_changes_nothing,
+    per_client_token_lifetimes_apply_to_the_code_and_refresh_grants_and_clearing_restores_the_global,
 );
 
 struct Harness {
@@ -729,4 +730,115 @@ async fn oidc_core_3_1_2_1_sso_session_idle_timeout_needs_a_new_login() {
     let silent = browser.journey(&authorize(&p, "openid", &[("prompt", "none")]), false).await;
     assert_eq!(silent.param("error").as_deref(), Some("login_required"));
     let _ = Duration::from_secs(0);
+}
+
+/// `exp - iat` of a JWT of ours.
+fn lifetime_of(jwt: &str) -> i64 {
+    let claims = common::unverified_claims(jwt);
+    claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap()
+}
+
+/// A client's own lifetimes set `exp` of its ID and access tokens and `expires_in` (RFC 6749 §5.1),
+/// on the code grant and on every refresh; resource checks follow `exp`; clearing them restores the
+/// global `tokens.*_ttl_secs`.
+async fn per_client_token_lifetimes_apply_to_the_code_and_refresh_grants_and_clearing_restores_the_global(
+    backend: Backend,
+) {
+    let Some(h) = Harness::start(backend).await else { return };
+    let p = &h.provider;
+    let secret = register(
+        p,
+        NewClient { access_token_ttl_secs: Some(1800), id_token_ttl_secs: Some(28800), ..Default::default() },
+    )
+    .await;
+    let tokens = login(p, &Browser::new("alice"), &secret, "openid").await;
+    assert_eq!(lifetime_of(&s(&tokens, "id_token")), 28800);
+    assert_eq!(lifetime_of(&s(&tokens, "access_token")), 1800);
+    assert_eq!(tokens["expires_in"], 1800);
+    // Past the global 600 s the token is still accepted: its own `exp` decides.
+    p.clock.advance(1000);
+    assert_eq!(userinfo_status(p, &s(&tokens, "access_token")).await, StatusCode::OK);
+    let introspected = introspect(p, ("app", &secret), &s(&tokens, "access_token")).await;
+    assert_eq!(introspected["active"], true);
+    assert_eq!(introspected["exp"].as_i64().unwrap() - introspected["iat"].as_i64().unwrap(), 1800);
+
+    let (status, refreshed) = refresh(p, &secret, &s(&tokens, "refresh_token"), None).await;
+    assert_eq!(status, StatusCode::OK, "{refreshed}");
+    assert_eq!(lifetime_of(&s(&refreshed, "id_token")), 28800);
+    assert_eq!(lifetime_of(&s(&refreshed, "access_token")), 1800);
+    assert_eq!(refreshed["expires_in"], 1800);
+
+    p.app
+        .directory
+        .update_client(
+            "app",
+            dingtalk_oidc::directory::ClientUpdate {
+                access_token_ttl_secs: Some(None),
+                id_token_ttl_secs: Some(None),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let global = &p.app.config.tokens;
+    let (status, restored) = refresh(p, &secret, &s(&refreshed, "refresh_token"), None).await;
+    assert_eq!(status, StatusCode::OK, "{restored}");
+    assert_eq!(lifetime_of(&s(&restored, "id_token")), global.id_token_ttl_secs as i64);
+    assert_eq!(lifetime_of(&s(&restored, "access_token")), global.access_token_ttl_secs as i64);
+    assert_eq!(restored["expires_in"], global.access_token_ttl_secs);
+    h.finish().await;
+}
+
+/// When the SQL store keeps the record `kind`/`id` until (Unix seconds, wall clock).
+async fn stored_until(p: &TestProvider, kind: &[&str], id: &str) -> i64 {
+    use dingtalk_oidc::directory::entities::session_record::{Column, Entity};
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let rows = Entity::find()
+        .filter(Column::Kind.is_in(kind.iter().copied()))
+        .filter(Column::Id.eq(id))
+        .all(p.app.directory.connection())
+        .await
+        .unwrap();
+    rows.iter().map(|r| r.expires_at).max().unwrap_or_else(|| panic!("no {kind:?} record {id}"))
+}
+
+/// Revoking a user denies every access token of theirs for as long as the longest one can live:
+/// the denial is kept for the fixed longest lifetime (`tokens::lifetime`), so a client's 24-hour
+/// token is denied until it expires, not only for the global 10 minutes.
+#[tokio::test]
+async fn rfc7009_2_1_a_users_denial_outlasts_the_longest_access_token_a_client_may_be_given() {
+    let p = TestProvider::start().await;
+    let secret = register(&p, NewClient { access_token_ttl_secs: Some(86400), ..Default::default() }).await;
+    let tokens = login(&p, &Browser::new("alice"), &secret, "openid").await;
+    let access = common::unverified_claims(&s(&tokens, "access_token"));
+    let sub = access["sub"].as_str().unwrap();
+    p.app.revocation().revoke_user(sub, "test", p.app.now()).await.unwrap();
+    assert_eq!(userinfo_status(&p, &s(&tokens, "access_token")).await, StatusCode::UNAUTHORIZED);
+    let denied_until = stored_until(&p, &["denied_user"], sub).await;
+    let accepted_until = access["exp"].as_i64().unwrap() + p.app.config.tokens.leeway_secs as i64;
+    assert!(denied_until >= accepted_until, "the denial ends at {denied_until}, the token at {accepted_until}");
+}
+
+/// RFC 6749 §4.1.2: a replay revokes what the code issued only while the redemption is remembered,
+/// so it is remembered as long as the client's access token lives (here a client without refresh
+/// tokens, whose access token is denied by the code's name alone).
+#[tokio::test]
+async fn rfc6749_4_1_2_a_redeemed_code_is_remembered_as_long_as_its_access_token_lives() {
+    let p = TestProvider::start().await;
+    let secret = register(
+        &p,
+        NewClient {
+            access_token_ttl_secs: Some(86400),
+            grant_types: Some(vec!["authorization_code".into()]),
+            ..Default::default()
+        },
+    )
+    .await;
+    let code = Browser::new("alice").journey(&authorize(&p, "openid", &[]), false).await.param("code").unwrap();
+    let (status, tokens) = exchange(&p, &secret, &code).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let exp = common::unverified_claims(&s(&tokens, "access_token"))["exp"].as_i64().unwrap();
+    let remembered_until =
+        stored_until(&p, &["code_redeemed", "code_issued"], &dingtalk_oidc::random::hash(&code)).await;
+    assert!(remembered_until >= exp, "the redemption is forgotten at {remembered_until}, the token lives to {exp}");
 }

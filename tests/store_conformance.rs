@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{PostgresDatabase, RedisNamespace};
 use dingtalk_oidc::dingtalk::DingTalkIdentity;
-use dingtalk_oidc::directory::{Directory, DirectoryError, NewClient};
+use dingtalk_oidc::directory::{ClientUpdate, Directory, DirectoryError, NewClient};
 use dingtalk_oidc::store::{
     AuthCode, AuthRequest, CodeGrantCompletion, CodeRedemption, DenyCheck, IssuedAccessToken, LogoutDelivery,
     PendingAuth, RedisSessionStore, RefreshFamily, RefreshSuccessor, RotateOutcome, RotateRequest, SessionStore,
@@ -624,6 +624,7 @@ async fn directory_conformance(directory: Directory) {
         Err(DirectoryError::Invalid(_))
     ));
     assert_eq!(directory.list_clients().await.unwrap().len(), 1);
+    client_token_lifetimes_round_trip(&directory).await;
     assert!(directory.remove_client("app").await.unwrap());
     assert!(!directory.remove_client("app").await.unwrap());
     assert!(directory.client("app").await.unwrap().is_none());
@@ -649,6 +650,40 @@ async fn directory_conformance(directory: Directory) {
     directory.record_consent(&again.id, "app", &scopes(&["email"])).await.unwrap();
     assert!(directory.consent_covers(&again.id, "app", &scopes(&["openid", "email"])).await.unwrap());
     assert!(!directory.consent_covers(&again.id, "app", &scopes(&["phone"])).await.unwrap());
+}
+
+/// Per-client token lifetimes are stored and read back as given; `Some(None)` clears one back to
+/// the global value and an update that names neither leaves both.
+async fn client_token_lifetimes_round_trip(directory: &Directory) {
+    let (client, _) = directory
+        .create_client(NewClient {
+            id: "long".into(),
+            redirect_uris: vec!["https://long.example/cb".into()],
+            access_token_ttl_secs: Some(86400),
+            id_token_ttl_secs: Some(28800),
+            ..NewClient::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!((client.access_token_ttl_secs, client.id_token_ttl_secs), (Some(86400), Some(28800)));
+    let read = directory.client("long").await.unwrap().unwrap();
+    assert_eq!((read.access_token_ttl_secs, read.id_token_ttl_secs), (Some(86400), Some(28800)));
+    let unset = directory.client("app").await.unwrap().unwrap();
+    assert_eq!((unset.access_token_ttl_secs, unset.id_token_ttl_secs), (None, None));
+    let renamed = ClientUpdate { name: Some("Long".into()), ..ClientUpdate::default() };
+    let kept = directory.update_client("long", renamed).await.unwrap().unwrap();
+    assert_eq!((kept.access_token_ttl_secs, kept.id_token_ttl_secs), (Some(86400), Some(28800)));
+    let cleared = ClientUpdate {
+        id_token_ttl_secs: Some(None),
+        access_token_ttl_secs: Some(Some(60)),
+        ..ClientUpdate::default()
+    };
+    directory.update_client("long", cleared).await.unwrap();
+    let read = directory.client("long").await.unwrap().unwrap();
+    assert_eq!((read.access_token_ttl_secs, read.id_token_ttl_secs), (Some(60), None));
+    let too_long = ClientUpdate { access_token_ttl_secs: Some(Some(86401)), ..ClientUpdate::default() };
+    assert!(matches!(directory.update_client("long", too_long).await, Err(DirectoryError::Invalid(_))));
+    assert!(directory.remove_client("long").await.unwrap());
 }
 
 /// The SQL sweeper deletes expired rows in bounded batches and nothing else.

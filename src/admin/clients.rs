@@ -5,6 +5,7 @@ use std::sync::Arc;
 use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
+use poem_openapi::types::MaybeUndefined;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::auth::AdminAuth;
@@ -26,6 +27,10 @@ pub struct ClientBody {
     pub backchannel_logout_uri: Option<String>,
     pub resource_server: bool,
     pub id_token_on_refresh: bool,
+    /// Access-token lifetime in seconds for this client; null: the global `tokens.access_token_ttl_secs`.
+    pub access_token_ttl_secs: Option<u64>,
+    /// ID-token lifetime in seconds for this client; null: the global `tokens.id_token_ttl_secs`.
+    pub id_token_ttl_secs: Option<u64>,
     pub created_at: i64,
 }
 
@@ -43,6 +48,8 @@ impl From<Client> for ClientBody {
             backchannel_logout_uri: c.backchannel_logout_uri,
             resource_server: c.resource_server,
             id_token_on_refresh: c.id_token_on_refresh,
+            access_token_ttl_secs: c.access_token_ttl_secs,
+            id_token_ttl_secs: c.id_token_ttl_secs,
             created_at: c.created_at,
         }
     }
@@ -64,6 +71,11 @@ pub struct NewClientBody {
     pub backchannel_logout_uri: Option<String>,
     pub resource_server: Option<bool>,
     pub id_token_on_refresh: Option<bool>,
+    /// Access-token lifetime in seconds, 60 to 86400. Absent: the global `tokens.access_token_ttl_secs`.
+    pub access_token_ttl_secs: Option<u64>,
+    /// ID-token lifetime in seconds, 60 to 86400 (e.g. 28800 for an application that keeps the ID
+    /// token as its session). Absent: the global `tokens.id_token_ttl_secs`.
+    pub id_token_ttl_secs: Option<u64>,
 }
 
 #[derive(Debug, Object)]
@@ -79,6 +91,12 @@ pub struct ClientPatch {
     pub grant_types: Option<Vec<String>>,
     pub resource_server: Option<bool>,
     pub id_token_on_refresh: Option<bool>,
+    /// Access-token lifetime in seconds, 60 to 86400. Absent: unchanged; null: back to the global
+    /// `tokens.access_token_ttl_secs`.
+    pub access_token_ttl_secs: MaybeUndefined<u64>,
+    /// ID-token lifetime in seconds, 60 to 86400. Absent: unchanged; null: back to the global
+    /// `tokens.id_token_ttl_secs`.
+    pub id_token_ttl_secs: MaybeUndefined<u64>,
 }
 
 #[derive(Debug, Object)]
@@ -131,6 +149,8 @@ impl ClientsApi {
             refresh_idle_ttl_secs: None,
             refresh_absolute_ttl_secs: None,
             id_token_on_refresh: b.id_token_on_refresh,
+            access_token_ttl_secs: b.access_token_ttl_secs,
+            id_token_ttl_secs: b.id_token_ttl_secs,
         };
         let (client, secret) = app.directory.create_client(new).await.map_err(ApiError::from)?;
         super::audit(&app, &auth.0.actor, "client_created", Some(&client.id), serde_json::json!({})).await;
@@ -172,6 +192,8 @@ impl ClientsApi {
             grant_types: b.grant_types,
             resource_server: b.resource_server,
             id_token_on_refresh: b.id_token_on_refresh,
+            access_token_ttl_secs: patched(b.access_token_ttl_secs),
+            id_token_ttl_secs: patched(b.id_token_ttl_secs),
         };
         let client = app.directory.update_client(&id.0, update).await.map_err(ApiError::from)?;
         let client = client.ok_or_else(|| ApiError::not_found(format!("no client {:?}", id.0)))?;
@@ -203,6 +225,15 @@ impl ClientsApi {
         let secret = secret.ok_or_else(|| ApiError::not_found(format!("no client {:?}", id.0)))?;
         super::audit(&app, &auth.0.actor, "client_secret_rotated", Some(&id.0), serde_json::json!({})).await;
         Ok(Json(SecretBody { client_secret: secret }))
+    }
+}
+
+/// A patch member: absent leaves the value, null clears it, a value sets it.
+fn patched<T>(member: MaybeUndefined<T>) -> Option<Option<T>> {
+    match member {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(None),
+        MaybeUndefined::Value(value) => Some(Some(value)),
     }
 }
 

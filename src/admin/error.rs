@@ -85,6 +85,8 @@ impl From<ApiError> for poem::Error {
 /// Directory validation messages start with the field they concern (`"name: …"`), or name it.
 fn field_of(message: &str) -> &'static str {
     const FIELDS: &[&str] = &[
+        "access_token_ttl_secs",
+        "id_token_ttl_secs",
         "redirect_uris",
         "post_logout_redirect_uris",
         "backchannel_logout_uri",

@@ -40,6 +40,11 @@ pub struct Client {
     pub refresh_absolute_ttl_secs: Option<i64>,
     /// OIDC Core §12.2 lets a refresh response omit the ID token; per client.
     pub id_token_on_refresh: bool,
+    /// This client's access-token lifetime; `None`: `tokens.access_token_ttl_secs`.
+    pub access_token_ttl_secs: Option<u64>,
+    /// This client's ID-token lifetime; `None`: `tokens.id_token_ttl_secs`. Applications that keep
+    /// the ID token as their session (Argo CD) need it longer than the default.
+    pub id_token_ttl_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -58,6 +63,10 @@ pub struct NewClient {
     pub refresh_absolute_ttl_secs: Option<i64>,
     /// Defaults to true.
     pub id_token_on_refresh: Option<bool>,
+    /// `None`: the global lifetime (`tokens.access_token_ttl_secs`).
+    pub access_token_ttl_secs: Option<u64>,
+    /// `None`: the global lifetime (`tokens.id_token_ttl_secs`).
+    pub id_token_ttl_secs: Option<u64>,
 }
 
 /// Changes to a registered client; `None` leaves a field as it is.
@@ -73,6 +82,10 @@ pub struct ClientUpdate {
     pub grant_types: Option<Vec<String>>,
     pub resource_server: Option<bool>,
     pub id_token_on_refresh: Option<bool>,
+    /// `Some(None)` goes back to the global lifetime.
+    pub access_token_ttl_secs: Option<Option<u64>>,
+    /// `Some(None)` goes back to the global lifetime.
+    pub id_token_ttl_secs: Option<Option<u64>>,
 }
 
 impl Client {
@@ -117,6 +130,9 @@ impl Client {
             refresh_idle_ttl_secs: m.refresh_idle_ttl_secs,
             refresh_absolute_ttl_secs: m.refresh_absolute_ttl_secs,
             id_token_on_refresh: m.id_token_on_refresh,
+            // A negative value cannot be written through `validate_token_ttl`; read as unset.
+            access_token_ttl_secs: m.access_token_ttl_secs.and_then(|s| u64::try_from(s).ok()),
+            id_token_ttl_secs: m.id_token_ttl_secs.and_then(|s| u64::try_from(s).ok()),
             id: m.id,
             name: m.name,
             secret_hash: m.secret_hash,
@@ -210,6 +226,16 @@ fn validate_grant_types(grants: Vec<String>) -> Result<Vec<String>, DirectoryErr
     Ok(grants)
 }
 
+/// A per-client token lifetime must lie within the bounds every token relies on
+/// (`tokens::lifetime`); the message starts with the field's name.
+fn validate_token_ttl(field: &str, secs: Option<u64>) -> Result<Option<i64>, DirectoryError> {
+    let Some(secs) = secs else { return Ok(None) };
+    crate::tokens::lifetime::check_token_ttl(secs)
+        .map_err(|problem| DirectoryError::Invalid(format!("{field}: {problem}")))?;
+    // Within the bounds, so it fits.
+    Ok(Some(secs as i64))
+}
+
 impl Directory {
     /// Registers a client; for a confidential client returns the newly generated secret, which is
     /// never stored or shown again.
@@ -234,6 +260,8 @@ impl Directory {
                 return Err(DirectoryError::Invalid("refresh token lifetimes must be positive".into()));
             }
         }
+        let access_token_ttl_secs = validate_token_ttl("access_token_ttl_secs", new.access_token_ttl_secs)?;
+        let id_token_ttl_secs = validate_token_ttl("id_token_ttl_secs", new.id_token_ttl_secs)?;
         let secret = (!new.public).then(random::token);
         let model = client::ActiveModel {
             id: Set(new.id.clone()),
@@ -252,6 +280,8 @@ impl Directory {
             refresh_idle_ttl_secs: Set(new.refresh_idle_ttl_secs),
             refresh_absolute_ttl_secs: Set(new.refresh_absolute_ttl_secs),
             id_token_on_refresh: Set(new.id_token_on_refresh.unwrap_or(true)),
+            access_token_ttl_secs: Set(access_token_ttl_secs),
+            id_token_ttl_secs: Set(id_token_ttl_secs),
         };
         client::Entity::insert(model)
             .exec_without_returning(&self.db)
@@ -320,6 +350,12 @@ impl Directory {
         if let Some(id_token_on_refresh) = update.id_token_on_refresh {
             model.id_token_on_refresh = Set(id_token_on_refresh);
         }
+        if let Some(ttl) = update.access_token_ttl_secs {
+            model.access_token_ttl_secs = Set(validate_token_ttl("access_token_ttl_secs", ttl)?);
+        }
+        if let Some(ttl) = update.id_token_ttl_secs {
+            model.id_token_ttl_secs = Set(validate_token_ttl("id_token_ttl_secs", ttl)?);
+        }
         let updated = model.update(&self.db).await;
         // After the write: a read racing it cannot put the old row back (see crate::cache).
         self.client_changed(id);
@@ -375,6 +411,8 @@ mod tests {
             refresh_idle_ttl_secs: None,
             refresh_absolute_ttl_secs: None,
             id_token_on_refresh: true,
+            access_token_ttl_secs: None,
+            id_token_ttl_secs: None,
         }
     }
 

@@ -63,6 +63,8 @@ pub mod client {
         pub refresh_idle_ttl_secs: Option<i64>,
         pub refresh_absolute_ttl_secs: Option<i64>,
         pub id_token_on_refresh: bool,
+        pub access_token_ttl_secs: Option<i64>,
+        pub id_token_ttl_secs: Option<i64>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -11,7 +11,7 @@ use serde::Serialize;
 use super::{OAuthError, client_auth, grants, read_form};
 use crate::app::App;
 use crate::keys::ring::JwtType;
-use crate::tokens::{AccessClaims, IdClaims, ProfileClaims, access_audience, at_hash};
+use crate::tokens::{AccessClaims, IdClaims, ProfileClaims, TokenLifetimes, access_audience, at_hash};
 
 /// RFC 6749 §5.1 success body. Members without a value are left out.
 #[derive(Debug, Serialize)]
@@ -90,6 +90,9 @@ pub struct MintRequest<'a> {
     /// Chosen by the caller, who records it with the grant (for revocation).
     pub jti: &'a str,
     pub iat: i64,
+    /// The client's lifetimes (`TokenLifetimes::for_client`), the same the caller recorded with the
+    /// grant for revocation.
+    pub lifetimes: TokenLifetimes,
 }
 
 pub struct Minted {
@@ -113,11 +116,6 @@ impl Minted {
     }
 }
 
-/// Access-token expiry for tokens minted at `iat`.
-pub fn access_token_exp(app: &App, iat: i64) -> i64 {
-    iat + app.config.tokens.access_token_ttl_secs as i64
-}
-
 /// Signs the access token (RFC 9068) and, for `openid` grants, the ID token (OIDC Core §2, §12.2).
 pub fn mint(app: &App, m: &MintRequest<'_>) -> Result<Minted, OAuthError> {
     let ring = app.keys.ring();
@@ -130,7 +128,7 @@ pub fn mint(app: &App, m: &MintRequest<'_>) -> Result<Minted, OAuthError> {
         iss: app.issuer.clone(),
         sub: m.sub.to_string(),
         aud: access_audience(&app.issuer, m.scopes),
-        exp: access_token_exp(app, m.iat),
+        exp: m.lifetimes.access_exp(m.iat),
         iat: m.iat,
         jti: m.jti.to_string(),
         client_id: m.client_id.to_string(),
@@ -151,7 +149,7 @@ pub fn mint(app: &App, m: &MintRequest<'_>) -> Result<Minted, OAuthError> {
             iss: &app.issuer,
             sub: m.sub,
             aud: m.client_id,
-            exp: m.iat + app.config.tokens.id_token_ttl_secs as i64,
+            exp: m.lifetimes.id_exp(m.iat),
             iat: m.iat,
             auth_time: m.auth_time,
             nonce: m.nonce,
@@ -164,5 +162,6 @@ pub fn mint(app: &App, m: &MintRequest<'_>) -> Result<Minted, OAuthError> {
     } else {
         None
     };
-    Ok(Minted { access_token, id_token, expires_in: app.config.tokens.access_token_ttl_secs, scope })
+    // RFC 6749 §5.1: expires_in is the access token's lifetime, the client's own if it has one.
+    Ok(Minted { access_token, id_token, expires_in: m.lifetimes.access_secs, scope })
 }

@@ -2,6 +2,7 @@
 
 pub mod cache;
 pub mod claims;
+pub mod lifetime;
 pub mod refresh;
 
 use base64::Engine;
@@ -10,6 +11,7 @@ use jsonwebtoken::{Algorithm, Validation};
 use sha2::{Digest, Sha256};
 
 pub use claims::{AccessClaims, IdClaims, IdTokenHint, ProfileClaims};
+pub use lifetime::{MAX_TOKEN_TTL_SECS, TokenLifetimes};
 
 use crate::keys::KeyRing;
 

@@ -8,13 +8,13 @@ use crate::app::App;
 use crate::directory::Client;
 use crate::oidc::OAuthError;
 use crate::oidc::params::{Params, is_pkce_value};
-use crate::oidc::token::{MintRequest, TokenResponse, access_token_exp, mint};
+use crate::oidc::token::{MintRequest, TokenResponse, mint};
 use crate::random;
 use crate::store::{
     AuthCode, CodeGrantCompletion, CodeRedemption, RefreshFamily, RefreshSuccessor, code_grant_id, family_access_jti,
 };
-use crate::tokens::ProfileClaims;
 use crate::tokens::refresh::new_refresh_token;
+use crate::tokens::{ProfileClaims, TokenLifetimes};
 
 /// RFC 7636 §4.6: BASE64URL(SHA256(ASCII(code_verifier))).
 pub fn s256_challenge(verifier: &str) -> String {
@@ -30,7 +30,10 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
         return Err(OAuthError::invalid_request("code_verifier is malformed"));
     }
     let code_hash = random::hash(code);
-    let remember_for = app.config.tokens.access_token_ttl_secs.max(600);
+    let lifetimes = TokenLifetimes::for_client(&app.config.tokens, client);
+    // The redemption is remembered as long as the access token it issues can live, so a replay
+    // that comes while the token is still accepted revokes it (RFC 6749 §4.1.2).
+    let remember_for = lifetimes.access_secs.max(600);
     // Redeemed before any other check: a code presented once is gone, whoever presented it.
     let record = match app.sessions.redeem_code(&code_hash, remember_for).await {
         Ok(CodeRedemption::Redeemed(record)) => *record,
@@ -88,7 +91,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
             token_hash: random::hash(&token),
             sealed: String::new(),
             idle_ttl_secs: idle_ttl(app, client),
-            access_exp: access_token_exp(app, now),
+            access_exp: lifetimes.access_exp(now),
         };
         (family_access_jti(&grant_id), Some((family, first, token)))
     } else {
@@ -130,6 +133,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
             with_id_token: true,
             jti: &jti,
             iat: now,
+            lifetimes,
         },
     )?;
     crate::metrics::token_issued("authorization_code");

@@ -9,13 +9,13 @@ use crate::directory::Client;
 use crate::login::membership::{self, Membership};
 use crate::oidc::OAuthError;
 use crate::oidc::params::{Params, parse_scope};
-use crate::oidc::token::{MintRequest, TokenResponse, access_token_exp, mint};
+use crate::oidc::token::{MintRequest, TokenResponse, mint};
 use crate::random;
 use crate::store::{
     RefreshFamily, RefreshSuccessor, RotateOutcome, RotateRequest, family_access_jti, refresh_family_id,
 };
-use crate::tokens::ProfileClaims;
 use crate::tokens::refresh::{new_refresh_token, seal_successor, unseal_successor};
+use crate::tokens::{ProfileClaims, TokenLifetimes};
 
 fn unavailable(e: impl std::fmt::Display) -> OAuthError {
     tracing::error!(error = %e, "refresh failed on a backing service");
@@ -38,6 +38,8 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
     let successor = new_refresh_token(family_id);
     // Named after the family, which revoking the family denies as a whole.
     let jti = family_access_jti(family_id);
+    // The client's lifetimes as registered now: a change applies from the next refresh on.
+    let lifetimes = TokenLifetimes::for_client(&app.config.tokens, client);
     let mut request = RotateRequest {
         family_id: family_id.to_string(),
         presented_hash: random::hash(presented),
@@ -47,7 +49,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
             token_hash: random::hash(&successor),
             sealed: seal_successor(presented, &successor).ok_or_else(|| unavailable("sealing failed"))?,
             idle_ttl_secs: idle_ttl(app, client),
-            access_exp: access_token_exp(app, now),
+            access_exp: lifetimes.access_exp(now),
         },
         now,
         grace_secs: app.config.tokens.refresh_grace_secs,
@@ -103,6 +105,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
             with_id_token: client.id_token_on_refresh,
             jti: &jti,
             iat: now,
+            lifetimes,
         },
     )?;
     crate::metrics::token_issued("refresh_token");
