@@ -13,6 +13,10 @@
 #                               mounted as files and every *_FILE variable naming one of its keys)
 #   deploy/dingtalk-oidc.service  `systemd-analyze verify` and `systemd-analyze security --offline`;
 #                               every *_FILE variable names a LoadCredential= credential
+#   metrics port                server.metrics_listen's port is the container port `metrics`, the
+#                               prometheus.io/port annotation, exposed (not published) in compose,
+#                               in the Dockerfile's EXPOSE, loopback in the systemd unit; the
+#                               Service and nginx do not serve it
 #   grace periods               Kubernetes' terminationGracePeriodSeconds (after the preStop pause),
 #                               Compose's stop_grace_period and systemd's TimeoutStopSec cover the
 #                               shutdown drain (server.shutdown_accept_secs + shutdown_drain_secs)
@@ -489,9 +493,50 @@ check({"kek", "dingtalk-client-secret", "database-url", "redis-url", "admin-toke
       "secret.example.yaml has the KEK, the DingTalk secret, the database and Redis URLs and the admin token, "
       "each read through a *_FILE variable", f"keys no variable names: {unread}")
 
+# ---- metrics port: off the public port, the same number everywhere -------------------------------
+section("metrics port (server.metrics_listen)")
+unit_text = (ROOT / "deploy/dingtalk-oidc.service").read_text()
+def port_of(addr):
+    m = re.fullmatch(r"\s*(?:\[[0-9a-fA-F:.]+\]|[^:\s]+):(\d+)\s*", str(addr or ""))
+    return int(m.group(1)) if m else None
+
+k8s_metrics = port_of(cm.get("DINGTALK_OIDC_SERVER__METRICS_LISTEN"))
+annotations = spec.get("template", {}).get("metadata", {}).get("annotations", {}) or {}
+if check(k8s_metrics is not None, f"ConfigMap sets DINGTALK_OIDC_SERVER__METRICS_LISTEN (port {k8s_metrics})"):
+    check(ports.get("metrics") == k8s_metrics,
+          f"container port `metrics` = {ports.get('metrics')} = the ConfigMap's metrics port {k8s_metrics}")
+    check(annotations.get("prometheus.io/scrape") == "true"
+          and str(annotations.get("prometheus.io/port")) == str(k8s_metrics)
+          and annotations.get("prometheus.io/path") == "/metrics",
+          f"pod annotations scrape port {annotations.get('prometheus.io/port')} path /metrics")
+    check(k8s_metrics != port_of(cm.get("DINGTALK_OIDC_SERVER__LISTEN")), "metrics port differs from the public port")
+    exposed = [p_ for p_ in svc.get("ports", []) if p_.get("targetPort") in ("metrics", k8s_metrics)]
+    check(not exposed, "the Service does not expose the metrics port", str(exposed))
+
+if compose is not None and rendered is not None:
+    for name, svc_ in (rendered.get("services") or {}).items():
+        if (svc_.get("command") or [None])[0] != "serve":
+            continue
+        envmap = {k: str(v) for k, v in (svc_.get("environment") or {}).items()}
+        mport = port_of(envmap.get("DINGTALK_OIDC_SERVER__METRICS_LISTEN"))
+        expose = {int(str(e).split("/")[0]) for e in svc_.get("expose") or []}
+        published = [p_ for p_ in svc_.get("ports") or [] if str(p_).split("/")[0].rsplit(":", 1)[-1] == str(mport)]
+        check(mport is not None and mport in expose and not published,
+              f"Compose {name}: metrics on port {mport}, exposed on the compose network {sorted(expose)}, not published")
+
+dockerfile_expose = set((last("EXPOSE") or "").split())
+if k8s_metrics is not None:
+    check(str(k8s_metrics) in dockerfile_expose, f"Dockerfile EXPOSE {sorted(dockerfile_expose)} has the metrics port")
+
+unit_metrics = re.search(r"^Environment=DINGTALK_OIDC_SERVER__METRICS_LISTEN=(\S+)", unit_text, re.M)
+check(unit_metrics is not None and unit_metrics.group(1).startswith(("127.", "[::1]", "localhost")),
+      f"systemd: metrics on a loopback address ({unit_metrics.group(1) if unit_metrics else 'unset'})")
+
+nginx_text = (ROOT / "deploy/nginx.conf").read_text()
+check(re.search(r"location = /metrics \{\s*return 404;", nginx_text) is not None, "nginx answers /metrics with 404")
+
 # ---- systemd ---------------------------------------------------------------------------------------
 section("deploy/dingtalk-oidc.service")
-unit_text = (ROOT / "deploy/dingtalk-oidc.service").read_text()
 have_sd = subprocess.run(["sh", "-c", "command -v systemd-analyze"], capture_output=True).returncode == 0
 if have_sd:
     # verify needs the ExecStart binary; point it at /bin/true in a copy with the same name.

@@ -536,16 +536,22 @@ async fn serve(config_path: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {} (server.listen)", config.server.listen))?;
+    let metrics_listener = crate::server::bind_metrics(&config).await?;
+    let metrics_addr = metrics_listener.as_ref().map(|l| l.local_addr()).transpose()?;
     let app: Arc<App> = App::start(config, kek).await?;
-    print_banner(&app, simulator_addr);
-    crate::server::serve(app, listener, shutdown_signal()).await?;
+    print_banner(&app, simulator_addr, metrics_addr);
+    crate::server::serve_on(app, listener, metrics_listener, shutdown_signal()).await?;
     Ok(())
 }
 
-fn print_banner(app: &App, simulator: Option<std::net::SocketAddr>) {
+fn print_banner(app: &App, simulator: Option<std::net::SocketAddr>, metrics: Option<std::net::SocketAddr>) {
     println!("dingtalk-oidc is serving");
     println!("  issuer:     {}", app.issuer);
     println!("  discovery:  {}", app.endpoint_url(paths::DISCOVERY));
+    match metrics {
+        Some(addr) => println!("  metrics:    http://{addr}/metrics (server.metrics_listen)"),
+        None => println!("  metrics:    {}", app.endpoint_url("/metrics")),
+    }
     match simulator {
         Some(addr) => {
             println!(

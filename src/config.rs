@@ -145,6 +145,10 @@ impl Default for LogoutConfig {
 #[serde(default)]
 pub struct ServerConfig {
     pub listen: String,
+    /// Empty: `/metrics` is served on `listen` with everything else. Set (`0.0.0.0:9090`): a
+    /// second listener serves `/metrics` alone on this address and `listen` answers it 404, so
+    /// the public port does not expose it.
+    pub metrics_listen: String,
     /// Reverse proxies (addresses or CIDR ranges) whose `forwarded_header` names the client for
     /// rate limits and audit events; any other peer is itself the client (`web::client_addr`).
     pub trusted_proxies: Vec<String>,
@@ -342,6 +346,7 @@ impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
             listen: "127.0.0.1:8080".into(),
+            metrics_listen: String::new(),
             trusted_proxies: Vec::new(),
             forwarded_header: crate::web::client_addr::ForwardedHeader::X_FORWARDED_FOR.into(),
             shutdown_accept_secs: 5,
@@ -474,6 +479,16 @@ impl Config {
             });
         }
         crate::web::client_addr::ClientAddrRule::from_config(&self.server)?;
+        if self.server.metrics_on_own_listener() && same_address(&self.server.metrics_listen, &self.server.listen) {
+            return Err(ConfigError::Option {
+                option: "server.metrics_listen",
+                problem: format!(
+                    "is {:?}, the address of server.listen ({:?}); metrics need an address of their own (or \
+                     leave server.metrics_listen empty to serve /metrics on server.listen)",
+                    self.server.metrics_listen, self.server.listen
+                ),
+            });
+        }
         if self.server.shutdown_drain_secs == Some(0) {
             return Err(ConfigError::Option {
                 option: "server.shutdown_drain_secs",
@@ -597,6 +612,21 @@ fn read_secret(
     Ok(value.to_string())
 }
 
+impl ServerConfig {
+    /// `/metrics` has a listener of its own (`server.metrics_listen` is set).
+    pub fn metrics_on_own_listener(&self) -> bool {
+        !self.metrics_listen.trim().is_empty()
+    }
+}
+
+/// The same listening address, written the same or alike (`[::1]:80` and `[0:0:0:0:0:0:0:1]:80`).
+fn same_address(a: &str, b: &str) -> bool {
+    match (a.trim().parse::<std::net::SocketAddr>(), b.trim().parse::<std::net::SocketAddr>()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => a.trim().eq_ignore_ascii_case(b.trim()),
+    }
+}
+
 fn known_top_level() -> BTreeSet<String> {
     option_paths().into_iter().map(|p| p.split('.').next().unwrap_or_default().to_string()).collect()
 }
@@ -709,6 +739,22 @@ mod tests {
         let longest = crate::tokens::lifetime::MAX_TOKEN_TTL_SECS + tokens.leeway_secs + tokens.code_ttl_secs;
         assert_eq!(tokens.denial_lifetime_secs(), longest as i64);
         assert!(tokens.denial_lifetime_secs() > tokens.access_token_ttl_secs as i64);
+    }
+
+    #[test]
+    fn metrics_listen_equal_to_listen_is_refused_naming_both_options() {
+        let mut cfg = Config::default();
+        cfg.server.listen = "127.0.0.1:8080".into();
+        cfg.server.metrics_listen = "127.0.0.1:8080".into();
+        let err = cfg.validate(true).unwrap_err().to_string();
+        assert!(err.contains("server.metrics_listen") && err.contains("server.listen"), "{err}");
+        cfg.server.listen = "[::1]:8080".into();
+        cfg.server.metrics_listen = "[0:0:0:0:0:0:0:1]:8080".into();
+        assert!(cfg.validate(true).is_err(), "the same address written another way");
+        cfg.server.metrics_listen = "127.0.0.1:9090".into();
+        assert!(cfg.validate(true).is_ok());
+        cfg.server.metrics_listen = String::new();
+        assert!(cfg.validate(true).is_ok(), "empty: /metrics stays on server.listen");
     }
 
     #[test]

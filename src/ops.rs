@@ -1,6 +1,6 @@
 //! Operations endpoints: `/healthz` (the process serves HTTP), `/readyz` (the directory and the
 //! session store answer, a key can sign and the instance is not shutting down), `/metrics`
-//! (Prometheus text format).
+//! (Prometheus text format; on `server.metrics_listen` instead when that is set).
 
 use std::sync::Arc;
 
@@ -46,7 +46,7 @@ pub async fn readyz(app: Data<&Arc<App>>) -> Response {
         .body(body.to_string())
 }
 
-/// Prometheus text format. Key-ring gauges are set at scrape time.
+/// Prometheus text format. Key-ring gauges are set, and the process families read, at scrape time.
 #[handler]
 pub async fn metrics(app: Data<&Arc<App>>) -> Response {
     let now = app.now();
@@ -73,7 +73,9 @@ pub async fn metrics(app: Data<&Arc<App>>) -> Response {
         );
     }
     match crate::metrics::handle() {
-        Some(handle) => Response::builder().content_type("text/plain; version=0.0.4").body(handle.render()),
+        Some(handle) => {
+            Response::builder().content_type("text/plain; version=0.0.4").body(crate::metrics::render(&handle))
+        }
         None => Response::builder().status(StatusCode::SERVICE_UNAVAILABLE).body("metrics recorder unavailable"),
     }
 }

@@ -3,9 +3,12 @@
 use std::future::Future;
 use std::sync::Arc;
 
+use poem::listener::TcpAcceptor;
 use poem::{Endpoint, EndpointExt, Route, Server, get, post};
+use tokio::net::TcpListener;
 
 use crate::app::App;
+use crate::config::Config;
 use crate::drain::{DrainTimes, DrainingAcceptor};
 use crate::oidc::{self, paths};
 use crate::web::cors::Cors;
@@ -30,8 +33,13 @@ pub fn routes(app: Arc<App>) -> impl Endpoint + 'static {
         .at(paths::LOGOUT_CONFIRM, post(oidc::logout::confirm))
         .at("/healthz", get(crate::ops::healthz))
         .at("/readyz", get(crate::ops::readyz))
-        .at("/metrics", get(crate::ops::metrics))
         .nest("/", crate::admin::routes(&app.issuer));
+    // With `server.metrics_listen` set, `/metrics` is served there only (`metrics_routes`).
+    let provider = if app.config.server.metrics_on_own_listener() {
+        provider
+    } else {
+        provider.at("/metrics", get(crate::ops::metrics))
+    };
     let hsts = app.issuer.starts_with("https://");
     // An issuer without a path serves the provider's routes directly: one routing table fewer on
     // every request.
@@ -45,6 +53,13 @@ pub fn routes(app: Arc<App>) -> impl Endpoint + 'static {
     let edge =
         Edge { limits: app.limits.clone(), client_addr: app.client_addr.clone(), hsts, drain: app.drain.clone() };
     root.with(edge).data(app)
+}
+
+/// The metrics listener (`server.metrics_listen`): `/metrics` and nothing else, at the root
+/// whatever the issuer's path. Outside the edge layer: it is not the public port, so no rate limits
+/// apply, and a scrape is not a request the shutdown drain waits for.
+pub fn metrics_routes(app: Arc<App>) -> impl Endpoint + 'static {
+    Route::new().at("/metrics", get(crate::ops::metrics)).data(app)
 }
 
 /// Discovery and JWKS are public documents: any origin may read them, never with credentials.
@@ -62,6 +77,8 @@ fn public_preflight() -> poem::Response {
 pub enum ServeError {
     #[error(transparent)]
     Io(#[from] std::io::Error),
+    #[error("cannot listen on {addr} (server.metrics_listen): {source}")]
+    MetricsListen { addr: String, source: std::io::Error },
     #[error(
         "the shutdown drain ran out with {in_flight} request(s) still in flight; they were cut \
          (server.shutdown_accept_secs + server.shutdown_drain_secs = {allowed_secs} s)"
@@ -69,10 +86,80 @@ pub enum ServeError {
     Cut { in_flight: usize, allowed_secs: u64 },
 }
 
+/// Binds `server.metrics_listen`, if set.
+pub async fn bind_metrics(config: &Config) -> Result<Option<TcpListener>, ServeError> {
+    if !config.server.metrics_on_own_listener() {
+        return Ok(None);
+    }
+    let addr = config.server.metrics_listen.trim();
+    match TcpListener::bind(addr).await {
+        Ok(listener) => Ok(Some(listener)),
+        Err(source) => Err(ServeError::MetricsListen { addr: addr.to_string(), source }),
+    }
+}
+
 /// Serves until `shutdown` resolves, then drains (see `drain`): an error if requests had to be cut.
+/// The metrics listener (`server.metrics_listen`), if configured, is bound here.
 pub async fn serve(
     app: Arc<App>,
-    listener: tokio::net::TcpListener,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let metrics = bind_metrics(&app.config).await?;
+    serve_on(app, listener, metrics, shutdown).await
+}
+
+/// As [`serve`], with the metrics listener already bound (`bind_metrics`). It serves scrapes until
+/// the main server has drained, so the drain itself can be watched, and stops with it.
+pub async fn serve_on(
+    app: Arc<App>,
+    listener: TcpListener,
+    metrics: Option<TcpListener>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let metrics = match metrics {
+        Some(listener) => Some(spawn_metrics_server(app.clone(), listener)?),
+        None => None,
+    };
+    let served = serve_public(app, listener, shutdown).await;
+    if let Some((stop, server)) = metrics {
+        let _ = stop.send(());
+        let _ = server.await;
+    }
+    served
+}
+
+/// Starts the metrics listener; it stops when the returned sender is used (or dropped), giving a
+/// scrape under way a moment to finish.
+fn spawn_metrics_server(
+    app: Arc<App>,
+    listener: TcpListener,
+) -> Result<(tokio::sync::oneshot::Sender<()>, tokio::task::JoinHandle<()>), ServeError> {
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "serving /metrics on its own listener (server.metrics_listen)");
+    let acceptor = TcpAcceptor::from_tokio(listener)?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = Server::new_with_acceptor(acceptor).run_with_graceful_shutdown(
+        metrics_routes(app),
+        async {
+            let _ = stop_rx.await;
+        },
+        Some(METRICS_SCRAPE_GRACE),
+    );
+    let task = tokio::spawn(async move {
+        if let Err(e) = server.await {
+            tracing::error!(error = %e, "the metrics listener stopped");
+        }
+    });
+    Ok((stop_tx, task))
+}
+
+/// How long a scrape under way may finish once the main server has stopped.
+const METRICS_SCRAPE_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+async fn serve_public(
+    app: Arc<App>,
+    listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let times = DrainTimes::from_config(&app.config);

@@ -75,16 +75,21 @@ async fn metrics_parse_and_move_with_traffic() {
 }
 
 /// §6.2 of DingTalk's API: oapi errors arrive inside HTTP 200. `/metrics` labels a DingTalk call
-/// by how it ended (README, "Operating it"), so such a call is counted under its errcode, not as a
-/// success. The simulator's `user_not_found` fault answers `/topapi/user/getbyunionid` with errcode
-/// 60121; counts are compared before and after, since the recorder is shared by the whole binary.
+/// by how it ended and DingTalk's error code (README, "Metrics"), so such a call is counted as an
+/// `oapi_error` with its errcode, not as a success. The simulator's `user_not_found` fault answers
+/// `/topapi/user/getbyunionid` with errcode 60121; counts are compared before and after, since the
+/// recorder is shared by the whole binary.
 #[tokio::test]
 async fn a_dingtalk_oapi_error_inside_http_200_is_counted_by_its_errcode() {
     let p = TestProvider::start().await;
     p.register("app", false, true).await.unwrap();
     let endpoint = "/topapi/user/getbyunionid";
-    let count = |scrape: &prometheus_parse::Scrape, outcome: &str| {
-        counter(scrape, "dingtalk_oidc_dingtalk_requests_total", &[("endpoint", endpoint), ("outcome", outcome)])
+    let count = |scrape: &prometheus_parse::Scrape, outcome: &str, errcode: &str| {
+        counter(
+            scrape,
+            "dingtalk_oidc_dingtalk_requests_total",
+            &[("endpoint", endpoint), ("outcome", outcome), ("errcode", errcode)],
+        )
     };
     let before = scrape(&p).await;
     p.simulator.set_fault(Some(Fault::UserNotFound));
@@ -102,15 +107,131 @@ async fn a_dingtalk_oapi_error_inside_http_200_is_counted_by_its_errcode() {
     let landing = Browser::new("alice").journey(&url, true).await;
     assert_eq!(landing.param("error").as_deref(), Some("access_denied"), "not a member of the organisation");
     let after = scrape(&p).await;
-    assert!(count(&after, "oapi:60121") >= count(&before, "oapi:60121") + 1.0, "counted by its errcode");
-    assert_eq!(count(&after, "200"), count(&before, "200"), "an oapi error is not an HTTP 200 success");
+    assert!(
+        count(&after, "oapi_error", "60121") >= count(&before, "oapi_error", "60121") + 1.0,
+        "counted by its errcode"
+    );
+    // The outcome is one of a fixed set of words whatever DingTalk answers; the code is in errcode.
+    const OUTCOMES: &[&str] =
+        &["ok", "oapi_error", "api_error", "http_error", "timeout", "transport", "decode", "config"];
+    for sample in after.samples.iter().filter(|s| s.metric == "dingtalk_oidc_dingtalk_requests_total") {
+        let outcome = sample.labels.get("outcome").unwrap_or_default();
+        assert!(OUTCOMES.contains(&outcome), "outcome {outcome:?}");
+        assert!(sample.labels.get("errcode").is_some(), "every sample has an errcode label");
+    }
 
     // A call that succeeds is `ok`.
     p.simulator.set_fault(None);
     let code = obtain_code(&p, &Browser::new("alice"), "app").await;
     assert!(!code.is_empty());
     let ok = scrape(&p).await;
-    assert!(count(&ok, "ok") >= count(&after, "ok") + 1.0);
+    assert!(count(&ok, "ok", "") >= count(&after, "ok", "") + 1.0, "a success has no errcode");
+}
+
+/// Every family in the exposition, the process families included, has its `# HELP` and `# TYPE`
+/// lines (Prometheus text format), the help before the type, and every sample belongs to a typed
+/// family.
+#[tokio::test]
+async fn every_metric_family_has_help_and_type_lines() {
+    let p = TestProvider::start().await;
+    p.register("app", false, true).await.unwrap();
+    // Traffic of every kind first: HTTP requests, DingTalk calls, a sign-in, the key gauges.
+    obtain_code(&p, &Browser::new("alice"), "app").await;
+    let text = reqwest::get(p.url("/metrics")).await.unwrap().text().await.unwrap();
+    let mut helped = std::collections::BTreeSet::new();
+    let mut typed = std::collections::BTreeMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').unwrap_or((rest, ""));
+            assert!(!help.trim().is_empty(), "empty help for {name}");
+            helped.insert(name.to_string());
+        } else if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            assert!(helped.contains(name), "# TYPE {name} without a # HELP line before it");
+            typed.insert(name.to_string(), kind.to_string());
+        } else if !line.is_empty() && !line.starts_with('#') {
+            let sample = line.split(['{', ' ']).next().unwrap();
+            let family = ["_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| {
+                    sample.strip_suffix(suffix).filter(|f| typed.get(*f).is_some_and(|k| k == "histogram"))
+                })
+                .unwrap_or(sample);
+            assert!(typed.contains_key(family), "sample {sample} has no # TYPE line");
+        }
+    }
+    for family in [
+        "dingtalk_oidc_http_requests_total",
+        "dingtalk_oidc_http_request_duration_seconds",
+        "dingtalk_oidc_dingtalk_requests_total",
+        "dingtalk_oidc_logins_total",
+        "dingtalk_oidc_signing_key_age_seconds",
+    ] {
+        assert!(typed.contains_key(family), "{family} is in the exposition");
+    }
+    assert_eq!(typed["dingtalk_oidc_http_request_duration_seconds"], "histogram");
+    assert_eq!(typed["dingtalk_oidc_logins_total"], "counter");
+}
+
+/// The process families of the Prometheus client conventions, read from `/proc/self`.
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn process_metrics_are_exported_on_linux() {
+    let p = TestProvider::start().await;
+    let text = reqwest::get(p.url("/metrics")).await.unwrap().text().await.unwrap();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap();
+    let value = |name: &str| {
+        scrape.samples.iter().find(|s| s.metric == name).map(|s| match s.value {
+            prometheus_parse::Value::Counter(v) | prometheus_parse::Value::Gauge(v) => v,
+            _ => panic!("{name} is a counter or a gauge"),
+        })
+    };
+    assert!(value("process_cpu_seconds_total").is_some_and(|v| v > 0.0));
+    assert!(text.contains("# TYPE process_cpu_seconds_total counter"));
+    assert!(value("process_resident_memory_bytes").is_some_and(|v| v > 1_000_000.0));
+    assert!(
+        value("process_virtual_memory_bytes").is_some_and(|v| v >= value("process_resident_memory_bytes").unwrap())
+    );
+    assert!(value("process_open_fds").is_some_and(|v| v >= 3.0));
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+    let started = value("process_start_time_seconds").unwrap();
+    assert!(started <= now + 1.0 && started > now - 24.0 * 3600.0, "started {started}, now {now}");
+    // Only absent when the soft limit is unlimited.
+    let unlimited = std::fs::read_to_string("/proc/self/limits")
+        .unwrap()
+        .lines()
+        .any(|l| l.starts_with("Max open files") && l.contains("unlimited"));
+    assert_eq!(value("process_max_fds").is_some(), !unlimited);
+}
+
+/// `server.metrics_listen`: a second listener serves `/metrics` and nothing else; the public port
+/// answers `/metrics` with 404 and still serves everything else.
+#[tokio::test]
+async fn with_metrics_listen_set_metrics_are_served_there_alone_and_the_public_port_answers_404() {
+    let metrics_addr = format!("127.0.0.1:{}", free_port());
+    let listen = metrics_addr.clone();
+    let p = TestProvider::start_with(move |c| c.server.metrics_listen = listen).await;
+    let metrics = reqwest::get(format!("http://{metrics_addr}/metrics")).await.unwrap();
+    assert_eq!(metrics.status(), StatusCode::OK);
+    assert!(metrics.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    let text = metrics.text().await.unwrap();
+    prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("Prometheus text format");
+    assert!(text.contains("# TYPE dingtalk_oidc_logins_total counter"), "{text}");
+    for path in ["/healthz", "/.well-known/openid-configuration", "/token", "/admin/v1/clients"] {
+        let other = reqwest::get(format!("http://{metrics_addr}{path}")).await.unwrap();
+        assert_eq!(other.status(), StatusCode::NOT_FOUND, "{path} on the metrics listener");
+    }
+    assert_eq!(reqwest::get(p.url("/metrics")).await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert_eq!(reqwest::get(p.url("/healthz")).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(reqwest::get(p.url("/.well-known/openid-configuration")).await.unwrap().status(), StatusCode::OK);
+}
+
+/// Without `server.metrics_listen` (the default) `/metrics` stays on the public port.
+#[tokio::test]
+async fn without_metrics_listen_metrics_stay_on_the_public_port() {
+    let p = TestProvider::start().await;
+    assert!(p.app.config.server.metrics_listen.is_empty());
+    assert_eq!(reqwest::get(p.url("/metrics")).await.unwrap().status(), StatusCode::OK);
 }
 
 #[tokio::test]
@@ -447,4 +568,40 @@ async fn a_request_outlasting_the_drain_is_cut_and_the_exit_status_is_a_failure(
     assert!(answer.is_err(), "the sign-in was cut, not answered: {answer:?}");
     let stderr = served.stderr();
     assert!(stderr.contains("still in flight") && stderr.contains("cut"), "{stderr}");
+}
+
+/// The binary with `DINGTALK_OIDC_SERVER__METRICS_LISTEN`: it logs where metrics are served,
+/// serves them there, and on SIGTERM the metrics listener stops with the server.
+#[tokio::test]
+async fn the_metrics_listener_is_announced_and_stops_with_the_server() {
+    let metrics_addr = format!("127.0.0.1:{}", free_port());
+    let mut served = Served::start(&[("DINGTALK_OIDC_SERVER__METRICS_LISTEN", &metrics_addr)]).await;
+    let metrics = reqwest::get(format!("http://{metrics_addr}/metrics")).await.unwrap();
+    assert_eq!(metrics.status(), StatusCode::OK);
+    assert!(metrics.text().await.unwrap().contains("process_cpu_seconds_total"));
+    assert_eq!(reqwest::get(format!("{}/metrics", served.issuer)).await.unwrap().status(), StatusCode::NOT_FOUND);
+    assert!(served.stderr().contains(&metrics_addr), "the start-up log names the metrics address: {}", served.stderr());
+
+    served.terminate();
+    let status = served.exit_status(Duration::from_secs(15)).await;
+    assert!(status.success(), "{status:?}\n{}", served.stderr());
+    assert!(TcpStream::connect(&metrics_addr).await.is_err(), "the metrics listener is closed after exit");
+}
+
+/// `server.metrics_listen` equal to `server.listen` stops the start, naming both options.
+#[test]
+fn metrics_listen_equal_to_listen_is_a_start_up_error_naming_both() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let out = Command::new(BIN)
+        .current_dir(dir.path())
+        .args(["serve", "--dev", "--listen", &addr])
+        .env("DINGTALK_OIDC_SERVER__METRICS_LISTEN", &addr)
+        .env("DINGTALK_OIDC_DEV__SIMULATOR_LISTEN", format!("127.0.0.1:{}", free_port()))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("server.metrics_listen") && stderr.contains("server.listen"), "{stderr}");
 }

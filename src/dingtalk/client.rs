@@ -365,9 +365,9 @@ impl DingTalkClient {
     }
 
     /// Send one request, read the whole answer and decode it; counted in `/metrics` by how the call
-    /// ended once decoded: `ok`, or the error's `log_code` (`oapi:60121`, `api:<code>`, `http:503`,
-    /// `timeout`, ...). Counting at the HTTP layer would call every oapi error a success: §6.2,
-    /// oapi errors arrive as HTTP 200 with a non-zero `errcode`.
+    /// ended once decoded: `ok`, or the error's `outcome` and DingTalk's code (`oapi_error` with
+    /// errcode `60121`, ...). Counting at the HTTP layer would call every oapi error a success:
+    /// §6.2, oapi errors arrive as HTTP 200 with a non-zero `errcode`.
     async fn call<T>(
         &self,
         what: &str,
@@ -376,11 +376,7 @@ impl DingTalkClient {
     ) -> Result<T, DingTalkError> {
         let started = Instant::now();
         let result = self.send(what, request).await.and_then(decode);
-        let outcome = match &result {
-            Ok(_) => std::borrow::Cow::Borrowed(crate::metrics::DINGTALK_OK),
-            Err(e) => std::borrow::Cow::Owned(e.log_code()),
-        };
-        crate::metrics::dingtalk_call(what, &outcome, started.elapsed().as_secs_f64());
+        crate::metrics::dingtalk_call(what, result.as_ref().err(), started.elapsed().as_secs_f64());
         result
     }
 

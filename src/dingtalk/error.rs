@@ -47,6 +47,35 @@ impl DingTalkError {
         }
     }
 
+    /// How the call failed, as one of a fixed set of words (the `outcome` label of
+    /// `dingtalk_oidc_dingtalk_requests_total`): `oapi_error`, `api_error`, `http_error` (an error
+    /// status without a DingTalk error body), `timeout`, `transport`, `decode`, `config`.
+    pub fn outcome(&self) -> &'static str {
+        match self {
+            Self::Api { code, .. } if code.is_empty() => "http_error",
+            Self::Api { .. } => "api_error",
+            Self::Oapi { .. } => "oapi_error",
+            Self::Timeout => "timeout",
+            Self::Transport(_) => "transport",
+            Self::Decode(_) => "decode",
+            Self::Config(_) => "config",
+        }
+    }
+
+    /// The code DingTalk answered with (§6): an oapi `errcode` (`88/<sub_code>` when the gateway
+    /// wraps one, §6.2), a v1.0 body's `code` (§6.1), or the HTTP status of an error answer
+    /// without such a body. `None` when nothing was answered. It comes from upstream: a metric
+    /// label made of it must be bounded (`metrics::dingtalk_codes`).
+    pub fn upstream_code(&self) -> Option<String> {
+        match self {
+            Self::Api { status, code, .. } if code.is_empty() => Some(status.to_string()),
+            Self::Api { code, .. } => Some(code.clone()),
+            Self::Oapi { errcode, sub_code: Some(sub), .. } => Some(format!("{errcode}/{sub}")),
+            Self::Oapi { errcode, .. } => Some(errcode.to_string()),
+            Self::Timeout | Self::Transport(_) | Self::Decode(_) | Self::Config(_) => None,
+        }
+    }
+
     /// True for outages and throttling, which deserve a 503 / `temporarily_unavailable`
     /// rather than a login failure.
     pub fn is_unavailable(&self) -> bool {
@@ -297,6 +326,20 @@ mod tests {
         assert!(DingTalkError::Timeout.is_unavailable());
         assert!(DingTalkError::Transport("refused".into()).is_unavailable());
         assert!(!DingTalkError::Decode("x".into()).is_unavailable());
+    }
+
+    #[test]
+    fn metric_outcomes_are_fixed_words_and_the_code_is_dingtalks() {
+        let oapi = check_oapi_envelope(&json!({"errcode": 60121, "errmsg": "找不到该用户"})).unwrap_err();
+        assert_eq!((oapi.outcome(), oapi.upstream_code().as_deref()), ("oapi_error", Some("60121")));
+        let wrapped = check_oapi_envelope(&json!({"errcode": 88, "sub_code": "60011", "errmsg": "x"})).unwrap_err();
+        assert_eq!(wrapped.upstream_code().as_deref(), Some("88/60011"));
+        let v1 = error_from_status(400, br#"{"code":"InvalidAuthentication","message":"m"}"#, None);
+        assert_eq!((v1.outcome(), v1.upstream_code().as_deref()), ("api_error", Some("InvalidAuthentication")));
+        let gateway = error_from_status(503, b"<html>busy</html>", None);
+        assert_eq!((gateway.outcome(), gateway.upstream_code().as_deref()), ("http_error", Some("503")));
+        assert_eq!((DingTalkError::Timeout.outcome(), DingTalkError::Timeout.upstream_code()), ("timeout", None));
+        assert_eq!(DingTalkError::Transport("x".into()).upstream_code(), None);
     }
 
     #[test]

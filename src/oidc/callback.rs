@@ -15,8 +15,9 @@ use super::params::Params;
 use crate::app::App;
 use crate::dingtalk::DingTalkError;
 use crate::login::membership::{self, Membership};
+use crate::login::outcome::LoginOutcome;
 use crate::random;
-use crate::store::PendingAuth;
+use crate::store::{AuthRequest, PendingAuth};
 use crate::web::{cookies, pages};
 
 /// RFC 8176 `amr`: DingTalk confirms every login by an action of the user in DingTalk (scan and
@@ -33,18 +34,32 @@ fn bad_login(detail: &'static str) -> Response {
     pages::error_page(StatusCode::BAD_REQUEST, "Sign-in failed", detail)
 }
 
+/// Serves the callback and counts it once in `dingtalk_oidc_logins_total`: every exit of
+/// [`sign_in`] names its outcome.
 pub async fn handle(app: &App, req: &Request, params: &Params) -> Response {
+    let (outcome, response) = sign_in(app, req, params).await;
+    crate::metrics::login(outcome);
+    response
+}
+
+async fn sign_in(app: &App, req: &Request, params: &Params) -> (LoginOutcome, Response) {
     let Some(state) = params.get("state") else {
-        return bad_login("The response from DingTalk carries no state. Start again from the application.");
+        return (
+            LoginOutcome::InvalidState,
+            bad_login("The response from DingTalk carries no state. Start again from the application."),
+        );
     };
     let pending: PendingAuth = match app.sessions.take_pending_auth(state).await {
         Ok(Some(p)) => p,
         Ok(None) => {
-            return bad_login("This sign-in has expired or was already completed. Start again from the application.");
+            return (
+                LoginOutcome::InvalidState,
+                bad_login("This sign-in has expired or was already completed. Start again from the application."),
+            );
         }
         Err(e) => {
             tracing::error!(error = %e, "cannot load pending authorization");
-            return pages::unavailable_page();
+            return (LoginOutcome::Unavailable, pages::unavailable_page());
         }
     };
     // The browser that comes back must be the one that started the login, otherwise an attacker
@@ -55,16 +70,25 @@ pub async fn handle(app: &App, req: &Request, params: &Params) -> Response {
         .is_some_and(|b| random::secure_eq(random::hash(&b).as_bytes(), pending.browser_binding_hash.as_bytes()));
     if !bound {
         tracing::warn!("DingTalk callback from a browser that did not start the login");
-        return bad_login("This sign-in was started in another browser. Start again from the application.");
+        return (
+            LoginOutcome::InvalidState,
+            bad_login("This sign-in was started in another browser. Start again from the application."),
+        );
     }
     let request = pending.request;
     if params.has("error") {
-        return ErrorRedirect::new(&request, "access_denied", "the user did not complete the DingTalk login")
-            .into_response(app, StatusCode::FOUND);
+        return (
+            LoginOutcome::UserCancelled,
+            ErrorRedirect::new(&request, "access_denied", "the user did not complete the DingTalk login")
+                .into_response(app, StatusCode::FOUND),
+        );
     }
     // dingtalk-api.md §1.1: read authCode, fall back to code.
     let Some(code) = params.get("authCode").or_else(|| params.get("code")) else {
-        return bad_login("DingTalk returned no authorization code. Start again from the application.");
+        return (
+            LoginOutcome::UserCancelled,
+            bad_login("DingTalk returned no authorization code. Start again from the application."),
+        );
     };
 
     let identity = match app.dingtalk.login(code).await {
@@ -76,8 +100,11 @@ pub async fn handle(app: &App, req: &Request, params: &Params) -> Response {
     // from an authentication before the disable: `Revocation::revoke_user`).
     let auth_time = app.now();
     let not_a_member = || {
-        ErrorRedirect::new(&request, "access_denied", "the DingTalk account is not a member of the organisation")
-            .into_response(app, StatusCode::FOUND)
+        (
+            LoginOutcome::RefusedByCorp,
+            ErrorRedirect::new(&request, "access_denied", "the DingTalk account is not a member of the organisation")
+                .into_response(app, StatusCode::FOUND),
+        )
     };
     let member = match &app.config.dingtalk.corp_id {
         None => None,
@@ -96,16 +123,25 @@ pub async fn handle(app: &App, req: &Request, params: &Params) -> Response {
             }
         }
     };
+    let unavailable = |request: &AuthRequest| {
+        (
+            LoginOutcome::Unavailable,
+            ErrorRedirect::temporarily_unavailable(request).into_response(app, StatusCode::FOUND),
+        )
+    };
     let user = match app.directory.upsert_user_from_login(&identity, member.as_ref()).await {
         Ok(user) => user,
         Err(e) => {
             tracing::error!(error = %e, "cannot record user");
-            return ErrorRedirect::temporarily_unavailable(&request).into_response(app, StatusCode::FOUND);
+            return unavailable(&request);
         }
     };
     if user.disabled {
-        return ErrorRedirect::new(&request, "access_denied", "the account is disabled")
-            .into_response(app, StatusCode::FOUND);
+        return (
+            LoginOutcome::UserDisabled,
+            ErrorRedirect::new(&request, "access_denied", "the account is disabled")
+                .into_response(app, StatusCode::FOUND),
+        );
     }
     record_login(app, req, &user.id, &request.client_id).await;
     // Roles and groups as of this login.
@@ -113,7 +149,7 @@ pub async fn handle(app: &App, req: &Request, params: &Params) -> Response {
         Ok(user) => user,
         Err(e) => {
             tracing::error!(error = %e, "cannot compute roles and groups");
-            return ErrorRedirect::temporarily_unavailable(&request).into_response(app, StatusCode::FOUND);
+            return unavailable(&request);
         }
     };
     let (session, session_cookie) =
@@ -121,15 +157,17 @@ pub async fn handle(app: &App, req: &Request, params: &Params) -> Response {
             Ok(started) => started,
             Err(e) => {
                 tracing::error!(error = %e, "cannot store SSO session");
-                return ErrorRedirect::temporarily_unavailable(&request).into_response(app, StatusCode::FOUND);
+                return unavailable(&request);
             }
         };
     let client = match app.directory.client_cached(&request.client_id).await {
         Ok(Some(client)) => client,
-        Ok(None) => return bad_login("The application was removed while you were signing in."),
+        Ok(None) => {
+            return (LoginOutcome::ClientRemoved, bad_login("The application was removed while you were signing in."));
+        }
         Err(e) => {
             tracing::error!(error = %e, "client lookup failed");
-            return pages::unavailable_page();
+            return (LoginOutcome::Unavailable, pages::unavailable_page());
         }
     };
     let cookies = [
@@ -138,14 +176,17 @@ pub async fn handle(app: &App, req: &Request, params: &Params) -> Response {
         app.cookies.set(cookies::BROWSER_BINDING, "", Some(0)),
     ];
     let login = LoggedIn { user, sid: session.id, auth_time, amr: session.amr };
-    finish_authorization(app, &client, request, login, false, StatusCode::FOUND, &cookies).await
+    (
+        LoginOutcome::Success,
+        finish_authorization(app, &client, request, login, false, StatusCode::FOUND, &cookies).await,
+    )
 }
 
 /// A DingTalk failure: logged with DingTalk's code, shown as a clear page, never a 500.
-fn dingtalk_failure(err: &DingTalkError) -> Response {
+fn dingtalk_failure(err: &DingTalkError) -> (LoginOutcome, Response) {
     tracing::warn!(dingtalk_error = %err.log_code(), "DingTalk call failed during login");
     let status = if err.is_unavailable() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::BAD_GATEWAY };
-    pages::error_page(status, "DingTalk sign-in failed", err.user_message())
+    (LoginOutcome::of_dingtalk_failure(err), pages::error_page(status, "DingTalk sign-in failed", err.user_message()))
 }
 
 /// Audit: who logged in, to which client, from where (never a token or code).

@@ -84,8 +84,10 @@ impl TestProvider {
         let app = App::start_with_clock(config, kek, clock.clone()).await.expect("provider starts");
         let (tx, rx) = oneshot::channel::<()>();
         let serving = app.clone();
+        // Bound here, as `serve` does at start-up, so a test can scrape it as soon as this returns.
+        let metrics = dingtalk_oidc::server::bind_metrics(&app.config).await.expect("bind server.metrics_listen");
         tokio::spawn(async move {
-            let _ = dingtalk_oidc::server::serve(serving, listener, async {
+            let _ = dingtalk_oidc::server::serve_on(serving, listener, metrics, async {
                 let _ = rx.await;
             })
             .await;
