@@ -6,6 +6,7 @@
 # starts a tiny relying party (tests/browser/rp.py) and runs tests/browser/test_login.py, which
 # clicks through the simulator's login page and the consent page, exchanges the code, checks the
 # session cookie's attributes, logs out (with and without id_token_hint) and looks at an error page.
+# Then it signs in with response_mode=form_post, with JavaScript and (a second Chromium) without.
 # Screenshots go to target/browser-screenshots/ (git-ignored); the path is printed.
 # Everything it starts is stopped on every exit; it exits non-zero if a check failed.
 #

@@ -149,10 +149,170 @@ async fn rfc6749_4_1_2_1_response_type_and_scope_errors_redirect_with_state_and_
 }
 
 #[tokio::test]
-async fn oidc_core_3_1_2_6_unsupported_response_mode_is_a_page_not_a_redirect() {
+async fn oidc_core_3_1_2_6_unsupported_response_mode_is_invalid_request_by_query_redirect() {
     let provider = TestProvider::start().await;
     provider.register("app", false, true).await;
-    assert_error_page(&authorize_url(&provider.issuer, &with(&base("app"), "response_mode", "fragment"))).await;
+    for mode in ["fragment", "jwt", "query.jwt", "form_post.jwt", "FORM_POST", "<b>x</b>"] {
+        let url = authorize_url(&provider.issuer, &with(&base("app"), "response_mode", mode));
+        assert_eq!(assert_error_redirect(&provider, &url).await, "invalid_request", "response_mode={mode}");
+    }
+    // Sent twice, even with supported values: the error goes back by query too.
+    let mut pairs = with(&base("app"), "response_mode", "form_post");
+    pairs.push(("response_mode", "form_post"));
+    assert_eq!(assert_error_redirect(&provider, &authorize_url(&provider.issuer, &pairs)).await, "invalid_request");
+}
+
+/// Asserts a form_post page (OAuth 2.0 Form Post Response Mode §2) that POSTs to the registered
+/// redirect URI; returns its hidden fields.
+fn assert_form_post(status: StatusCode, page: &str) -> Vec<(String, String)> {
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let (action, fields) = common::posted_form(page).unwrap_or_else(|| panic!("no POST form: {page}"));
+    assert_eq!(action, REDIRECT_URI, "the form posts to the registered redirect URI");
+    let names: Vec<&str> = fields.iter().map(|(n, _)| n.as_str()).collect();
+    let mut unique = names.clone();
+    unique.sort_unstable();
+    unique.dedup();
+    assert_eq!(names.len(), unique.len(), "a field twice: {names:?}");
+    fields
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+}
+
+#[tokio::test]
+async fn form_post_2_success_page_posts_code_state_and_iss_to_the_registered_redirect_uri() {
+    let provider = TestProvider::start().await;
+    let secret = provider.register("app", false, true).await.unwrap();
+    let browser = Browser::new("alice");
+    // Through the DingTalk login: the mode is kept with the pending request.
+    let form_post = with(&base("app"), "response_mode", "form_post");
+    let landing = browser.journey(&authorize_url(&provider.issuer, &form_post), false).await;
+    let (status, page) = landing.page();
+    let fields = assert_form_post(status, page);
+    assert_eq!(field(&fields, "state"), Some("xyz"));
+    assert_eq!(field(&fields, "iss"), Some(provider.issuer.as_str()), "RFC 9207 §2");
+    let code = field(&fields, "code").expect("a code").to_string();
+    assert_eq!(fields.len(), 3, "{fields:?}");
+    common::exchange_code(&provider, "app", &secret, &code).await;
+
+    // With the SSO session, straight from /authorize; the page's own headers.
+    let resp = browser.http.get(authorize_url(&provider.issuer, &form_post)).send().await.unwrap();
+    assert!(resp.headers().get("location").is_none(), "form_post does not redirect");
+    let h = resp.headers().clone();
+    assert_eq!(h["cache-control"], "no-store");
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains(&format!("script-src '{}'", script_hash())), "{csp}");
+    assert!(csp.contains("frame-ancestors 'none'") && !csp.contains("form-action"), "{csp}");
+    let page = resp.text().await.unwrap();
+    assert!(page.contains(&format!("<script>{}</script>", dingtalk_oidc::web::pages::FORM_POST_SCRIPT)), "{page}");
+    let fields = assert_form_post(StatusCode::OK, &page);
+    assert!(field(&fields, "code").is_some_and(|c| c != code), "a fresh code");
+
+    // query (explicit) is unchanged: a redirect.
+    let resp = browser.http.get(authorize_url(&provider.issuer, &with(&base("app"), "response_mode", "query"))).send();
+    assert!(redirect_location(&resp.await.unwrap()).unwrap().starts_with(&format!("{REDIRECT_URI}?code=")));
+}
+
+/// The `'sha256-…'` source of the form_post page's script, computed here from its text.
+fn script_hash() -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(dingtalk_oidc::web::pages::FORM_POST_SCRIPT.as_bytes());
+    format!("sha256-{}", base64::engine::general_purpose::STANDARD.encode(digest))
+}
+
+#[tokio::test]
+async fn form_post_2_errors_after_the_redirect_uri_is_validated_are_posted_too() {
+    let provider = TestProvider::start().await;
+    provider.register("app", false, true).await;
+    provider.register("third", false, false).await;
+    let browser = Browser::new("alice");
+    let form_post = |client| with(&base(client), "response_mode", "form_post");
+    // At /authorize: a request error, and prompt=none without a session.
+    for (pairs, expected) in [
+        (with(&form_post("app"), "response_type", "token"), "unsupported_response_type"),
+        (with(&form_post("app"), "scope", "profile"), "invalid_scope"),
+        (with(&form_post("app"), "prompt", "none"), "login_required"),
+    ] {
+        let resp = browser.http.get(authorize_url(&provider.issuer, &pairs)).send().await.unwrap();
+        assert!(resp.headers().get("location").is_none());
+        let status = resp.status();
+        let fields = assert_form_post(status, &resp.text().await.unwrap());
+        assert_eq!(field(&fields, "error"), Some(expected));
+        assert_eq!(field(&fields, "state"), Some("xyz"));
+        assert_eq!(field(&fields, "iss"), Some(provider.issuer.as_str()));
+        assert!(field(&fields, "error_description").is_some());
+        assert!(field(&fields, "code").is_none());
+    }
+    // At the consent page: the denial is posted (after the DingTalk login).
+    let landing = browser.journey(&authorize_url(&provider.issuer, &form_post("third")), false).await;
+    let (_, page) = landing.page();
+    let consent_id = common::hidden_value(page, "consent_id").unwrap();
+    let csrf = common::hidden_value(page, "csrf_token").unwrap();
+    let resp = browser
+        .http
+        .post(provider.url("/consent"))
+        .form(&[("consent_id", consent_id.as_str()), ("csrf_token", csrf.as_str()), ("decision", "deny")])
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    let fields = assert_form_post(status, &resp.text().await.unwrap());
+    assert_eq!(field(&fields, "error"), Some("access_denied"));
+    assert_eq!(field(&fields, "state"), Some("xyz"));
+    // prompt=none for the client without consent: consent_required, posted.
+    let resp = browser
+        .http
+        .get(authorize_url(&provider.issuer, &with(&form_post("third"), "prompt", "none")))
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status();
+    assert_eq!(field(&assert_form_post(status, &resp.text().await.unwrap()), "error"), Some("consent_required"));
+}
+
+#[tokio::test]
+async fn rfc6749_4_1_2_1_no_form_post_to_an_unregistered_redirect_uri() {
+    let provider = TestProvider::start().await;
+    provider.register("app", false, true).await;
+    for pairs in [
+        with(&with(&base("app"), "response_mode", "form_post"), "redirect_uri", "https://evil.example/cb"),
+        with(&base("nobody"), "response_mode", "form_post"),
+        without(&with(&base("app"), "response_mode", "form_post"), "redirect_uri"),
+    ] {
+        let body = assert_error_page(&authorize_url(&provider.issuer, &pairs)).await;
+        assert!(common::posted_form(&body).is_none(), "{body}");
+        assert!(!body.contains("evil.example") && !body.contains("<script"), "{body}");
+    }
+}
+
+#[tokio::test]
+async fn rfc8252_7_1_form_post_to_a_private_use_scheme_is_invalid_request_by_query() {
+    let provider = TestProvider::start().await;
+    let native = "com.example.app:/oauth2redirect";
+    provider
+        .app
+        .directory
+        .create_client(dingtalk_oidc::directory::NewClient {
+            id: "native".into(),
+            redirect_uris: vec![native.into()],
+            public: true,
+            first_party: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let pairs = with(&with(&base("native"), "redirect_uri", native), "response_mode", "form_post");
+    let resp = get(&authorize_url(&provider.issuer, &pairs)).await;
+    assert_eq!(resp.status(), StatusCode::FOUND);
+    let location = redirect_location(&resp).unwrap();
+    assert!(location.starts_with(&format!("{native}?error=invalid_request&")), "{location}");
+    assert!(location.contains("state=xyz"), "{location}");
+    // The same app in query mode signs in as before.
+    let pairs = with(&base("native"), "redirect_uri", native);
+    let resp = get(&authorize_url(&provider.issuer, &pairs)).await;
+    assert!(redirect_location(&resp).unwrap().starts_with(&provider.simulator_url));
 }
 
 #[tokio::test]

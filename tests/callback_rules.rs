@@ -89,6 +89,28 @@ async fn dingtalk_user_refusing_login_gets_access_denied() {
 }
 
 #[tokio::test]
+async fn form_post_2_a_refusal_at_the_callback_reaches_the_client_as_a_posted_form() {
+    let provider = TestProvider::start().await;
+    provider.register("app", false, true).await;
+    let form_post = format!("{}&response_mode=form_post", login_url(&provider));
+    // Outside the corp, then refusing the login at DingTalk: both answered after the callback.
+    let outsider = Browser::new("mallory").journey(&form_post, false).await;
+    provider.simulator.set_fault(Some(Fault::LoginDenied));
+    let refusing = Browser::new("alice").journey(&form_post, false).await;
+    for landing in [outsider, refusing] {
+        let (status, page) = landing.page();
+        assert_eq!(status, StatusCode::OK, "{page}");
+        let (action, fields) = common::posted_form(page).expect("a form_post page");
+        assert_eq!(action, REDIRECT_URI);
+        let field = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+        assert_eq!(field("error"), Some("access_denied"));
+        assert_eq!(field("state"), Some("rp-state"));
+        assert_eq!(field("iss"), Some(provider.issuer.as_str()));
+        assert!(field("code").is_none());
+    }
+}
+
+#[tokio::test]
 async fn dingtalk_user_not_found_in_the_org_gets_access_denied() {
     let provider = TestProvider::start().await;
     provider.register("app", false, true).await;

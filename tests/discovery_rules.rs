@@ -43,7 +43,7 @@ async fn oidc_discovery_3_document_lists_required_members_and_only_what_is_imple
         assert!(!doc[member].is_null(), "missing {member}");
     }
     assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
-    assert_eq!(doc["response_modes_supported"], serde_json::json!(["query"]));
+    assert_eq!(doc["response_modes_supported"], serde_json::json!(["query", "form_post"]));
     assert_eq!(doc["grant_types_supported"], serde_json::json!(["authorization_code", "refresh_token"]));
     assert_eq!(doc["backchannel_logout_supported"], true);
     assert_eq!(doc["backchannel_logout_session_supported"], true);
@@ -67,6 +67,33 @@ async fn oidc_discovery_3_document_lists_required_members_and_only_what_is_imple
         assert!(doc[endpoint].as_str().unwrap().starts_with(&provider.issuer));
     }
     assert_no_empty_arrays_or_nulls(&doc);
+}
+
+#[tokio::test]
+async fn oidc_discovery_3_response_modes_supported_lists_query_and_form_post_and_both_are_honoured() {
+    let provider = TestProvider::start().await;
+    provider.register("app", false, true).await;
+    let (_, _, doc) = get_json(&provider.url("/.well-known/openid-configuration")).await;
+    // Discovery §3's default (["query", "fragment"]) would announce fragment, which is refused.
+    assert_eq!(doc["response_modes_supported"], serde_json::json!(["query", "form_post"]));
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    for mode in doc["response_modes_supported"].as_array().unwrap() {
+        let url = common::authorize_url(
+            &provider.issuer,
+            &[
+                ("client_id", "app"),
+                ("redirect_uri", common::REDIRECT_URI),
+                ("response_type", "code"),
+                ("scope", "openid"),
+                ("code_challenge", common::CHALLENGE),
+                ("code_challenge_method", "S256"),
+                ("response_mode", mode.as_str().unwrap()),
+            ],
+        );
+        // Accepted: on to the DingTalk login, not refused back to the client.
+        let location = common::redirect_location(&http.get(url).send().await.unwrap()).unwrap();
+        assert!(location.starts_with(&provider.simulator_url), "{mode}: {location}");
+    }
 }
 
 #[tokio::test]

@@ -1,9 +1,12 @@
 //! Acceptance: an independent relying party (the `openidconnect` crate) signs in end to end —
 //! discovery, authorize, simulator login, callback, code exchange with PKCE, ID token verification
 //! against the published JWKS (signature, iss, aud, nonce, at_hash) and userinfo — once per client
-//! authentication method and once as a public client.
+//! authentication method and once as a public client; and once with `response_mode=form_post`,
+//! the answer POSTed by the browser to the relying party's own callback.
 
 mod common;
+
+use std::sync::{Arc, Mutex};
 
 use common::{Browser, PostgresDatabase, REDIRECT_URI, RedisNamespace, TestProvider};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
@@ -157,4 +160,119 @@ async fn openidconnect_rp_on_postgres_and_redis() {
     drop(provider);
     ns.drop().await;
     db.drop().await;
+}
+
+/// What the relying party's callback received: method, content type, body.
+type Received = Arc<Mutex<Vec<(String, String, String)>>>;
+
+#[poem::handler]
+async fn rp_callback(req: &poem::Request, body: poem::Body, received: poem::web::Data<&Received>) -> &'static str {
+    let body = body.into_string().await.unwrap_or_default();
+    let content_type = req.content_type().unwrap_or_default().to_string();
+    received.lock().unwrap().push((req.method().to_string(), content_type, body));
+    "signed in"
+}
+
+/// A relying party's `/callback` on a free loopback port; returns its URL and what it receives.
+async fn start_rp_callback() -> (String, Received) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/callback", listener.local_addr().unwrap());
+    let received = Received::default();
+    let app = poem::EndpointExt::data(poem::Route::new().at("/callback", poem::post(rp_callback)), received.clone());
+    let acceptor = poem::listener::TcpAcceptor::from_tokio(listener).unwrap();
+    tokio::spawn(async move {
+        let _ = poem::Server::new_with_acceptor(acceptor).run(app).await;
+    });
+    (url, received)
+}
+
+/// Acceptance: a relying party using `response_mode=form_post` completes a login (OAuth 2.0 Form
+/// Post Response Mode §2): through the DingTalk login and the consent page, the browser is handed
+/// a form, POSTs it to the relying party, which checks `state` and `iss` (RFC 9207 §2.4) from the
+/// body, exchanges the code and verifies the ID token.
+#[tokio::test]
+async fn openidconnect_rp_with_response_mode_form_post_completes_a_login() {
+    let provider = TestProvider::start().await;
+    let (callback, received) = start_rp_callback().await;
+    let (_, secret) = provider
+        .app
+        .directory
+        .create_client(dingtalk_oidc::directory::NewClient {
+            id: "rp-form-post".into(),
+            name: Some("Form post RP".into()),
+            redirect_uris: vec![callback.clone()],
+            first_party: false,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(provider.issuer.clone()).unwrap(), &rp_http).await.unwrap();
+    let modes: Vec<String> = metadata
+        .response_modes_supported()
+        .expect("response_modes_supported")
+        .iter()
+        .map(|m| serde_json::to_value(m).unwrap().as_str().unwrap().to_string())
+        .collect();
+    assert!(modes.iter().any(|m| m == "form_post"), "{modes:?}");
+    let client = CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new("rp-form-post".into()),
+        secret.map(ClientSecret::new),
+    )
+    .set_redirect_uri(RedirectUrl::new(callback.clone()).unwrap());
+    let (pkce_challenge, pkce_verifier) = PkceCodeChallenge::new_random_sha256();
+    let (auth_url, csrf, nonce) = client
+        .authorize_url(CoreAuthenticationFlow::AuthorizationCode, CsrfToken::new_random, Nonce::new_random)
+        .add_scope(Scope::new("profile".into()))
+        .add_extra_param("response_mode", "form_post")
+        .set_pkce_challenge(pkce_challenge)
+        .url();
+
+    // The browser: DingTalk login, then the consent page (not first-party), approved.
+    let browser = Browser::new("alice");
+    let landing = browser.journey(auth_url.as_str(), false).await;
+    let (_, consent) = landing.page();
+    let answer = |name: &str| common::hidden_value(consent, name).expect(name);
+    let resp = browser
+        .http
+        .post(provider.url("/consent"))
+        .form(&[
+            ("consent_id", answer("consent_id")),
+            ("csrf_token", answer("csrf_token")),
+            ("decision", "approve".into()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), reqwest::StatusCode::OK, "a page, not a redirect");
+    let page = resp.text().await.unwrap();
+    // The page's form, submitted as a browser does: POST, urlencoded, to the form's action.
+    let (action, fields) = common::posted_form(&page).expect("a form_post page");
+    assert_eq!(action, callback);
+    let resp = browser.http.post(&action).form(&fields).send().await.unwrap();
+    assert_eq!(resp.text().await.unwrap(), "signed in");
+
+    // The relying party reads the answer from the POST body, never from the URL.
+    let (method, content_type, body) = received.lock().unwrap().pop().expect("the callback received the POST");
+    assert_eq!(method, "POST");
+    assert_eq!(content_type, "application/x-www-form-urlencoded");
+    let posted: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+    let param = |name: &str| posted.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
+    assert_eq!(param("state").as_deref(), Some(csrf.secret().as_str()));
+    assert_eq!(param("iss").as_deref(), Some(provider.issuer.as_str()));
+    let code = param("code").expect("a code in the POST body");
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(code))
+        .expect("token endpoint known")
+        .set_pkce_verifier(pkce_verifier)
+        .request_async(&rp_http)
+        .await
+        .expect("code exchange succeeds");
+    let claims = tokens
+        .id_token()
+        .expect("an ID token")
+        .claims(&client.id_token_verifier(), &nonce)
+        .expect("ID token verifies: signature, iss, aud, nonce, exp");
+    assert_eq!(claims.audiences()[0].as_str(), "rp-form-post");
 }

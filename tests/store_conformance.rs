@@ -10,6 +10,7 @@ use std::time::Duration;
 use common::{PostgresDatabase, RedisNamespace};
 use dingtalk_oidc::dingtalk::DingTalkIdentity;
 use dingtalk_oidc::directory::{ClientUpdate, Directory, DirectoryError, NewClient};
+use dingtalk_oidc::oidc::response_mode::ResponseMode;
 use dingtalk_oidc::store::{
     AuthCode, AuthRequest, CodeGrantCompletion, CodeRedemption, DenyCheck, IssuedAccessToken, LogoutDelivery,
     PendingAuth, RedisSessionStore, RefreshFamily, RefreshSuccessor, RotateOutcome, RotateRequest, SessionStore,
@@ -28,6 +29,7 @@ fn request() -> AuthRequest {
         max_age: None,
         id_token_hint_sub: None,
         ui_locales: None,
+        response_mode: ResponseMode::Query,
     }
 }
 
@@ -48,6 +50,14 @@ async fn session_store_conformance(store: Arc<dyn SessionStore>) {
     store.put_pending_auth(&pending, 60).await.unwrap();
     assert_eq!(store.take_pending_auth("p1").await.unwrap(), Some(pending.clone()));
     assert_eq!(store.take_pending_auth("p1").await.unwrap(), None);
+    // The response mode travels with the request through the DingTalk login (Form Post §2).
+    let form_post = PendingAuth {
+        id: "p-form-post".into(),
+        request: AuthRequest { response_mode: ResponseMode::FormPost, ..request() },
+        ..pending.clone()
+    };
+    store.put_pending_auth(&form_post, 60).await.unwrap();
+    assert_eq!(store.take_pending_auth("p-form-post").await.unwrap(), Some(form_post));
 
     // TTL: an expired record is never returned, even before any sweeper ran.
     store.put_pending_auth(&PendingAuth { id: "p2".into(), ..pending.clone() }, 0).await.unwrap();

@@ -1,7 +1,8 @@
 //! `GET|POST /authorize` (OIDC Core §3.1.2, RFC 6749 §4.1, RFC 7636, RFC 9207).
 //!
 //! Client and redirect URI are checked first; until both are valid every problem is an HTML page
-//! and nothing redirects (RFC 6749 §4.1.2.1). After that, problems go back to the client.
+//! and nothing redirects (RFC 6749 §4.1.2.1). After that, problems go back to the client, in the
+//! response mode it asked for (`response_mode`), or by query when that mode is the problem.
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use poem::{Body, Request, Response, handler};
 use super::code::{ErrorRedirect, LoggedIn, finish_authorization, redirect};
 use super::params::{Params, is_pkce_value, parse_scope};
 use super::paths;
+use super::response_mode::ResponseMode;
 use crate::app::App;
 use crate::directory::Client;
 use crate::random;
@@ -77,22 +79,42 @@ pub async fn validate(app: &App, params: &Params) -> Result<(Arc<Client>, Valida
             "The redirect_uri is not registered for this application, so we will not send you there.",
         ));
     }
-    // OIDC Core §3.1.2.6: an unsupported response_mode cannot be answered by redirect either.
-    if let Some(mode) = params.get("response_mode")
-        && mode != "query"
-    {
-        return Err(AuthorizeError::page("The response_mode is not supported; only query is."));
-    }
 
     let state = params.get("state").map(str::to_string);
-    let fail = |error: &'static str, description: &'static str| {
+    let refuse = |response_mode: ResponseMode, error: &'static str, description: &'static str| {
         AuthorizeError::Redirect(ErrorRedirect {
             redirect_uri: redirect_uri.to_string(),
             state: if params.is_repeated("state") { None } else { state.clone() },
+            response_mode,
             error,
             description,
         })
     };
+    // Multiple Response Type Encoding Practices §2.1 and OAuth 2.0 Form Post Response Mode §2. A
+    // mode we cannot honour is refused in the default mode, query, at the validated redirect URI
+    // (OIDC Core §3.1.2.6 `invalid_request`); so is a repeated one (the first value is not trusted).
+    let response_mode = if params.is_repeated("response_mode") {
+        ResponseMode::Query
+    } else {
+        match ResponseMode::parse(params.get("response_mode")) {
+            Ok(mode) => mode,
+            Err(_) => {
+                return Err(refuse(
+                    ResponseMode::Query,
+                    "invalid_request",
+                    "response_mode is not supported; use query or form_post",
+                ));
+            }
+        }
+    };
+    if !response_mode.suits_redirect_uri(redirect_uri) {
+        return Err(refuse(
+            ResponseMode::Query,
+            "invalid_request",
+            "response_mode=form_post needs an http or https redirect_uri",
+        ));
+    }
+    let fail = |error: &'static str, description: &'static str| refuse(response_mode, error, description);
     if params.first_repeated().is_some() {
         return Err(fail("invalid_request", "a parameter was sent more than once"));
     }
@@ -201,6 +223,7 @@ pub async fn validate(app: &App, params: &Params) -> Result<(Arc<Client>, Valida
                 max_age,
                 id_token_hint_sub,
                 ui_locales: params.get("ui_locales").map(str::to_string),
+                response_mode,
             },
             prompt_none,
             prompt_login: prompts.contains(&"login"),

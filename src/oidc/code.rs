@@ -1,10 +1,12 @@
 //! The end of the authorization flow, shared by the authorize, callback and consent endpoints:
-//! consent check, code issue, and the redirects back to the client (RFC 6749 §4.1.2; RFC 9207).
+//! consent check, code issue, and the answers back to the client (RFC 6749 §4.1.2; RFC 9207), in
+//! the response mode it asked for (`response_mode`).
 
 use poem::Response;
 use poem::http::{StatusCode, header};
 
 use super::paths;
+use super::response_mode::{ResponseMode, deliver};
 use crate::app::App;
 use crate::directory::{Client, User};
 use crate::random;
@@ -16,13 +18,20 @@ use crate::web::pages;
 pub struct ErrorRedirect {
     pub redirect_uri: String,
     pub state: Option<String>,
+    pub response_mode: ResponseMode,
     pub error: &'static str,
     pub description: &'static str,
 }
 
 impl ErrorRedirect {
     pub fn new(request: &AuthRequest, error: &'static str, description: &'static str) -> Self {
-        ErrorRedirect { redirect_uri: request.redirect_uri.clone(), state: request.state.clone(), error, description }
+        ErrorRedirect {
+            redirect_uri: request.redirect_uri.clone(),
+            state: request.state.clone(),
+            response_mode: request.response_mode,
+            error,
+            description,
+        }
     }
 
     /// RFC 6749 §4.1.2.1: once the client and its redirect URI are validated, a failure of our
@@ -36,18 +45,15 @@ impl ErrorRedirect {
         )
     }
 
-    /// RFC 6749 §4.1.2.1 and RFC 9207 §2: `error`, `error_description`, `state` and `iss`.
-    pub fn location(&self, issuer: &str) -> String {
+    /// RFC 6749 §4.1.2.1 and RFC 9207 §2: `error`, `error_description`, `state` and `iss`, in the
+    /// request's response mode. `status` is that of a query-mode redirect.
+    pub fn into_response(self, app: &App, status: StatusCode) -> Response {
         let mut pairs = vec![("error", self.error), ("error_description", self.description)];
         if let Some(state) = &self.state {
             pairs.push(("state", state));
         }
-        pairs.push(("iss", issuer));
-        append_query(&self.redirect_uri, &pairs)
-    }
-
-    pub fn into_response(self, app: &App, status: StatusCode) -> Response {
-        redirect(status, &self.location(&app.issuer), &[])
+        pairs.push(("iss", &app.issuer));
+        deliver(self.response_mode, status, &self.redirect_uri, &pairs)
     }
 }
 
@@ -167,7 +173,7 @@ pub async fn finish_authorization(
     with_cookies(page, cookies)
 }
 
-/// Issues a single-use code (stored under its hash) and redirects with `code`, `state`, `iss`.
+/// Issues a single-use code (stored under its hash) and answers with `code`, `state`, `iss`.
 pub async fn issue_code(app: &App, request: &AuthRequest, login: &LoggedIn, status: StatusCode) -> Response {
     // The session was used (its idle clock restarts) and the client joins it, for logout — in
     // one atomic step that fails if a logout ended the session since it was read: no code is
@@ -201,5 +207,5 @@ pub async fn issue_code(app: &App, request: &AuthRequest, login: &LoggedIn, stat
         pairs.push(("state", state));
     }
     pairs.push(("iss", &app.issuer));
-    redirect(status, &append_query(&request.redirect_uri, &pairs), &[])
+    deliver(request.response_mode, status, &request.redirect_uri, &pairs)
 }

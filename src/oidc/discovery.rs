@@ -8,6 +8,7 @@ use poem::{Request, Response, handler};
 use serde_json::json;
 
 use super::paths;
+use super::response_mode::ResponseMode;
 use crate::app::App;
 use crate::keys::ring::strong_etag;
 
@@ -52,8 +53,9 @@ pub fn document(issuer: &str) -> serde_json::Value {
         "jwks_uri": format!("{issuer}{}", paths::JWKS),
         "scopes_supported": SCOPES_SUPPORTED,
         "response_types_supported": ["code"],
-        // Discovery §3 defaults would claim fragment mode and the implicit grant: say what is true.
-        "response_modes_supported": ["query"],
+        // Discovery §3 defaults would claim fragment mode and the implicit grant: say what is true
+        // (query, and form_post: OAuth 2.0 Form Post Response Mode §2).
+        "response_modes_supported": ResponseMode::SUPPORTED,
         "grant_types_supported": ["authorization_code", "refresh_token"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],

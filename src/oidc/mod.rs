@@ -13,6 +13,7 @@ pub mod introspect;
 pub mod jwks;
 pub mod logout;
 pub mod params;
+pub mod response_mode;
 pub mod revoke;
 pub mod token;
 pub mod userinfo;

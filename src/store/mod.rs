@@ -11,6 +11,8 @@ pub mod sql;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::oidc::response_mode::ResponseMode;
+
 pub use redis::{RedisSessionStore, RedisSettings};
 pub use sql::SqlSessionStore;
 
@@ -45,6 +47,10 @@ pub struct AuthRequest {
     /// OIDC Core §3.1.2.1 `ui_locales`: the language of the pages of this flow.
     #[serde(default)]
     pub ui_locales: Option<String>,
+    /// How the answer goes back to the client (`oidc::response_mode`). Not written when it is
+    /// the default, `query`, so records read the same by versions that predate the field.
+    #[serde(default, skip_serializing_if = "ResponseMode::is_query")]
+    pub response_mode: ResponseMode,
 }
 
 /// A login waiting for DingTalk's callback. `id` is the `state` we send to DingTalk.

@@ -91,6 +91,12 @@ const ZH: &[(&str, &str)] = &[
     ("Allow access", "授权访问"),
     ("Allow", "允许"),
     ("Deny", "拒绝"),
+    ("Returning to the application", "正在返回应用"),
+    ("Continue", "继续"),
+    (
+        "JavaScript is turned off. Press Continue to return to the application.",
+        "JavaScript 已关闭。请点击“继续”返回应用。",
+    ),
     ("Sign out", "退出登录"),
     ("Sign out?", "退出登录？"),
     ("Signed out", "已退出"),
@@ -120,7 +126,6 @@ const ZH: &[(&str, &str)] = &[
         "The redirect_uri is not registered for this application, so we will not send you there.",
         "该 redirect_uri 未为此应用注册，因此不会将您跳转过去。",
     ),
-    ("The response_mode is not supported; only query is.", "不支持该 response_mode，只支持 query。"),
     (
         "The response from DingTalk carries no state. Start again from the application.",
         "钉钉的响应缺少 state。请回到应用重新开始。",

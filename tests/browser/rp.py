@@ -1,6 +1,7 @@
 """A tiny relying party for the browser test: it only shows what the provider sent back.
 
 GET /callback  shows the query (code, state, iss, or error) on a page, so it is in the screenshot
+POST /callback shows the form body the same way (response_mode=form_post), titled "RP callback (POST)"
 GET /bye       the post-logout landing page (shows `state`)
 GET /          "rp up" (the script polls it)
 
@@ -34,6 +35,24 @@ class Handler(BaseHTTPRequestHandler):
             body, status = page("RP: signed out", pairs), 200
         elif url.path == "/":
             body, status = b"rp up\n", 200
+        else:
+            body, status = page("RP: not found", []), 404
+        self.send_response(status)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+        url = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        form = self.rfile.read(length).decode("utf-8", "replace")
+        content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if url.path == "/callback" and content_type == "application/x-www-form-urlencoded":
+            body, status = page("RP callback (POST)", parse_qsl(form, keep_blank_values=True)), 200
+        elif url.path == "/callback":
+            body, status = page("RP: not a form", [("content-type", content_type)]), 415
         else:
             body, status = page("RP: not found", []), 404
         self.send_response(status)

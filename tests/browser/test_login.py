@@ -4,11 +4,11 @@ Run by scripts/browser-test.sh, which starts the provider (`serve --dev`), regis
 not first-party client, starts tests/browser/rp.py and passes everything in the environment:
 
   PROVIDER_URL     the issuer, e.g. http://127.0.0.1:41234
-  RP_URL           the relying party, e.g. http://127.0.0.1:41236 (serves /callback and /bye)
+  RP_URL           the relying party, e.g. http://127.0.0.1:41236 (serves /callback, GET or POST, and /bye)
   CLIENT_ID        browser-rp
   CLIENT_SECRET    its secret
   SCREENSHOT_DIR   where the PNGs go
-  CHROMIUM_PROFILE a fresh --user-data-dir
+  CHROMIUM_PROFILE a fresh --user-data-dir (the browser without JavaScript uses <it>-nojs)
 
 Plain Python with asserts: each step below is one test; steps run in order and share the browser
 (later steps need the session or the tokens of earlier ones). The last line is
@@ -102,12 +102,15 @@ def discovery() -> dict:
 
 
 class Browser:
-    def __init__(self) -> None:
+    def __init__(self, profile: str = PROFILE, javascript: bool = True) -> None:
         options = webdriver.ChromeOptions()
         options.binary_location = "/usr/bin/chromium"
         for flag in CHROMIUM_FLAGS:
             options.add_argument(flag)
-        options.add_argument(f"--user-data-dir={PROFILE}")
+        options.add_argument(f"--user-data-dir={profile}")
+        if not javascript:
+            # Chromium's content setting "JavaScript: blocked" (2), as a user or a policy sets it.
+            options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
         # The system chromedriver, given explicitly: Selenium Manager never runs (SE_OFFLINE too).
         self.driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
         self.driver.set_page_load_timeout(WAIT)
@@ -335,6 +338,98 @@ def logout_without_hint_asks(b: Browser, s: State) -> None:
     b.shot("signed-out.png")
     assert b.url.startswith(PROVIDER + "/"), f"signed-out page not at the provider: {b.url}"
     assert SESSION_COOKIE not in b.cookies(), "the session cookie outlived the confirmed logout"
+
+
+def posted_params(b: Browser) -> dict[str, str]:
+    """The parameters the RP's page shows for a POST to its /callback (tests/browser/rp.py)."""
+    heading = b.h1()
+    assert heading == "RP callback (POST)", f"the RP did not receive a POST at /callback: {heading!r} at {b.url}"
+    assert b.url == REDIRECT_URI, f"the answer is in the URL, not the POST body: {b.url}"
+    rows = b.driver.find_elements(By.CSS_SELECTOR, "#params tr")
+    pairs = [(r.find_element(By.TAG_NAME, "th").text, r.find_element(By.TAG_NAME, "td").text) for r in rows]
+    names = [k for k, _ in pairs]
+    assert len(names) == len(set(names)), f"repeated parameter in the POST: {names}"
+    return dict(pairs)
+
+
+def exchange(code: str, verifier: str) -> dict:
+    """POST /token with client_secret_post; returns the token response (asserts an ID token)."""
+    form = urllib.parse.urlencode(
+        {
+            "grant_type": "authorization_code",
+            "code": code,
+            "redirect_uri": REDIRECT_URI,
+            "code_verifier": verifier,
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+        }
+    ).encode()
+    req = urllib.request.Request(
+        discovery()["token_endpoint"], data=form, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            body = json.load(resp)
+    except urllib.error.HTTPError as e:
+        raise AssertionError(f"/token answered {e.code}: {e.read()[:300]!r}") from None
+    assert body.get("id_token"), f"no id_token: {body}"
+    return body
+
+
+def login_until_rp(b: Browser, url: str, what: str) -> None:
+    """Authorize at `url`, sign in as Alice, allow on the consent page if it is shown, until the RP
+    answers (or, without JavaScript, until the form_post page's Continue button is there)."""
+    b.get(url)
+    click_alice(b)
+    try:
+        WebDriverWait(b.driver, WAIT).until(
+            lambda d: d.current_url.startswith(REDIRECT_URI)
+            or d.find_elements(By.XPATH, "//button[normalize-space()='Allow' or normalize-space()='Continue']")
+        )
+    except TimeoutException:
+        raise AssertionError(f"neither consent, the form_post page nor the RP after {what}: {b.url}") from None
+    if b.driver.find_elements(By.XPATH, "//button[normalize-space()='Allow']"):
+        click_button(b, "Allow")
+
+
+@step
+def form_post_with_javascript(b: Browser, s: State) -> None:
+    """response_mode=form_post: the provider's page submits itself; the RP gets code, state, iss by POST."""
+    assert "form_post" in discovery().get("response_modes_supported", []), "form_post not in discovery"
+    verifier, challenge = pkce()
+    login_until_rp(b, authorize_url("fp1", challenge, response_mode="form_post"), "a form_post login")
+    b.wait_for(By.XPATH, "//h1[normalize-space()='RP callback (POST)']", "the RP's POST callback page")
+    b.shot("form-post-callback.png")
+    p = posted_params(b)
+    assert p.get("state") == "fp1", f"state in the POST: {p}"
+    assert p.get("iss") == PROVIDER, f"iss in the POST: {p} (want {PROVIDER})"
+    assert p.get("code") and "error" not in p, f"no code in the POST: {p}"
+    claims = jwt_payload(exchange(p["code"], verifier)["id_token"])
+    assert claims.get("nonce") == "n1" and claims.get("iss") == PROVIDER, claims
+
+
+@step
+def form_post_without_javascript(b: Browser, s: State) -> None:
+    """A second Chromium with JavaScript blocked: the form_post page shows Continue; clicking it completes."""
+    nojs = Browser(profile=f"{PROFILE}-nojs", javascript=False)
+    try:
+        verifier, challenge = pkce()
+        login_until_rp(nojs, authorize_url("fp2", challenge, response_mode="form_post"), "a login without JavaScript")
+        button = nojs.wait_for(By.XPATH, "//form//button[normalize-space()='Continue']", "the Continue button")
+        assert nojs.url.startswith(PROVIDER + "/"), f"the form_post page is not the provider's: {nojs.url}"
+        assert button.is_displayed(), "the Continue button is not visible without JavaScript"
+        form = nojs.driver.find_element(By.TAG_NAME, "form")
+        assert form.get_attribute("method").lower() == "post", "the form_post page's form is not a POST"
+        assert form.get_attribute("action") == REDIRECT_URI, f"the form posts to {form.get_attribute('action')}"
+        nojs.shot("form-post-nojs.png")
+        button.click()
+        nojs.wait_for(By.XPATH, "//h1[normalize-space()='RP callback (POST)']", "the RP's POST callback page")
+        nojs.shot("form-post-nojs-callback.png")
+        p = posted_params(nojs)
+        assert p.get("state") == "fp2" and p.get("iss") == PROVIDER and p.get("code"), f"the POST: {p}"
+        exchange(p["code"], verifier)
+    finally:
+        nojs.quit()
 
 
 # --- runner -----------------------------------------------------------------------------------

@@ -248,6 +248,24 @@ pub fn hidden_value(page: &str, name: &str) -> Option<String> {
     attr_after(page, &marker)
 }
 
+/// The form of a form_post response page (OAuth 2.0 Form Post Response Mode §2): where it POSTs
+/// and its hidden inputs in order, unescaped. `None` if the page has no POST form.
+pub fn posted_form(page: &str) -> Option<(String, Vec<(String, String)>)> {
+    let start = page.find("<form method=\"post\"")?;
+    let form = &page[start..start + page[start..].find("</form>")?];
+    let action = attr_after(form, "action=\"")?;
+    let mut fields = Vec::new();
+    let mut rest = form;
+    while let Some(at) = rest.find("<input type=\"hidden\" name=\"") {
+        rest = &rest[at..];
+        let name = attr_after(rest, "name=\"")?;
+        let value = attr_after(rest, "value=\"")?;
+        fields.push((name, value));
+        rest = &rest[1..];
+    }
+    Some((action, fields))
+}
+
 fn html_unescape(s: &str) -> String {
     s.replace("&quot;", "\"").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 }
