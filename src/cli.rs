@@ -536,7 +536,7 @@ fn print_banner(app: &App, dev: Option<&DevBanner>) {
     if let Some(token) = dev.and_then(|d| d.admin_token.as_deref()) {
         println!("  admin token (this run only; Authorize in the admin docs): {token}");
     }
-    println!("register a client (in another terminal, same working directory and configuration):");
+    println!("register your own client (in another terminal, same working directory and configuration):");
     if dev.is_some() {
         println!("  cargo run -- clients add --id my-app --redirect-uri http://127.0.0.1:3000/callback");
     } else {
