@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # End-to-end login in a real browser: headless Chromium driven by Selenium.
 #
-# Starts `serve --dev` (provider + DingTalk simulator on free loopback ports, SQLite and the dev KEK
-# in a temporary working directory), registers a confidential, NOT first-party client `browser-rp`,
-# starts a tiny relying party (tests/browser/rp.py) and runs tests/browser/test_login.py, which
-# clicks through the simulator's login page and the consent page, exchanges the code, checks the
-# session cookie's attributes, logs out (with and without id_token_hint) and looks at an error page.
-# Then it signs in with response_mode=form_post, with JavaScript and (a second Chromium) without.
-# Screenshots go to target/browser-screenshots/ (git-ignored); the path is printed.
+# Starts `serve --dev` (provider, DingTalk simulator and demo app on free loopback ports, SQLite and
+# the dev KEK in a temporary working directory), registers a confidential, NOT first-party client
+# `browser-rp`, starts a tiny relying party (tests/browser/rp.py) and runs tests/browser/test_login.py,
+# which clicks through the simulator's login page and the consent page, exchanges the code, checks
+# the session cookie's attributes, logs out (with and without id_token_hint), looks at an error
+# page, then uses the demo app at the URL the banner printed (sign in, refresh, revoke, log out) and
+# the admin docs with the printed admin token. It also signs in with response_mode=form_post, with
+# JavaScript and (a second Chromium) without.
+# Screenshots go to target/browser-screenshots/ (git-ignored); the path is printed. The signed-in
+# demo page is also copied to docs/demo.png (the README shows it), so it stays current.
 # Everything it starts is stopped on every exit; it exits non-zero if a check failed.
 #
 # Installs what is missing: Debian's chromium and chromium-driver (apt, as root) and selenium (pip).
@@ -84,9 +87,9 @@ fi
 [[ -x "$BIN" ]] || { echo "no binary at ${BIN}" >&2; exit 2; }
 
 # --- ports ------------------------------------------------------------------------------------
-read -r PORT SIM_PORT RP_PORT < <(python3 - <<'EOF'
+read -r PORT SIM_PORT RP_PORT DEMO_PORT < <(python3 - <<'EOF'
 import socket
-socks = [socket.socket() for _ in range(3)]
+socks = [socket.socket() for _ in range(4)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in socks))
@@ -107,7 +110,7 @@ echo "starting the provider at ${ISSUER} (simulator 127.0.0.1:${SIM_PORT}), work
   cd "$WORK"
   export DINGTALK_OIDC_DEV__SIMULATOR_LISTEN="127.0.0.1:${SIM_PORT}"
   export RUST_LOG="${RUST_LOG:-warn}"
-  exec setsid "$BIN" serve --dev --listen "127.0.0.1:${PORT}"
+  exec setsid "$BIN" serve --dev --listen "127.0.0.1:${PORT}" --demo-listen "127.0.0.1:${DEMO_PORT}"
 ) >"$LOG" 2>&1 &
 PIDS+=("$!")
 PROVIDER_PID=$!
@@ -127,6 +130,12 @@ until curl -fsS -o /dev/null "${ISSUER}/.well-known/openid-configuration" 2>/dev
   sleep 0.2
 done
 echo "provider up"
+
+# What the banner told the user: the demo's URL (its first line) and this run's admin token.
+DEMO_URL="$(sed -n 's/^open \(http[^ ]*\) and sign in as alice.*/\1/p' "$LOG" | head -n1)"
+ADMIN_TOKEN="$(sed -n 's/^ *admin token[^:]*: *//p' "$LOG" | head -n1)"
+[[ -n "$DEMO_URL" && -n "$ADMIN_TOKEN" ]] || { echo "no demo URL or admin token in the banner:" >&2; cat "$LOG" >&2; exit 2; }
+echo "demo app at ${DEMO_URL} (from the banner)"
 
 # --- the client -------------------------------------------------------------------------------
 ADD_OUT="$(cd "$WORK" && "$BIN" clients add --id browser-rp --name "Browser Test RP" \
@@ -150,6 +159,7 @@ rm -f "${SHOTS}"/*.png
 echo "screenshots: ${SHOTS}"
 set +e
 PROVIDER_URL="$ISSUER" RP_URL="$RP" CLIENT_ID=browser-rp CLIENT_SECRET="$SECRET" \
+  DEMO_URL="$DEMO_URL" ADMIN_TOKEN="$ADMIN_TOKEN" \
   SCREENSHOT_DIR="$SHOTS" CHROMIUM_PROFILE="$PROFILE" SE_OFFLINE=true PYTHONUNBUFFERED=1 \
   setsid timeout --kill-after=10 "$TEST_TIMEOUT" python3 "${REPO}/tests/browser/test_login.py" &
 TEST_PID=$!
@@ -165,7 +175,11 @@ fi
 echo "screenshots in ${SHOTS}:"
 ls -1 "$SHOTS" | sed 's/^/  /'
 case "$result" in
-  0) echo "RESULT: browser test passed" ;;
+  0)
+    cp "${SHOTS}/demo.png" "${REPO}/docs/demo.png"
+    echo "docs/demo.png updated"
+    echo "RESULT: browser test passed"
+    ;;
   124 | 137) echo "RESULT: the browser test did not finish within ${TEST_TIMEOUT}s" >&2; exit 3 ;;
   *)
     echo "--- provider log (last 30 lines) ---" >&2

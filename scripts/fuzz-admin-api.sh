@@ -69,6 +69,7 @@ echo "starting the provider at ${ISSUER} (simulator 127.0.0.1:${SIM_PORT}), work
   cd "$WORK"
   export DINGTALK_OIDC_ADMIN_TOKEN="$TOKEN"
   export DINGTALK_OIDC_DEV__SIMULATOR_LISTEN="127.0.0.1:${SIM_PORT}"
+  export DINGTALK_OIDC_DEV__DEMO_LISTEN="" # no demo app on the fixed port 8082
   export RUST_LOG="${RUST_LOG:-warn}"
   exec setsid cargo run --quiet --manifest-path "${REPO}/Cargo.toml" -- serve --dev --listen "127.0.0.1:${PORT}"
 ) >"$LOG" 2>&1 &

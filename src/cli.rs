@@ -70,13 +70,18 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Development mode: embedded defaults, a generated dev key-encryption key under keys/, and the
-    /// DingTalk simulator on dev.simulator_listen (127.0.0.1:8081) standing in for DingTalk.
+    /// Development mode: embedded defaults, a generated dev key-encryption key under keys/, the
+    /// DingTalk simulator on dev.simulator_listen (127.0.0.1:8081) standing in for DingTalk, a demo
+    /// app to sign in to on dev.demo_listen (127.0.0.1:8082), and an admin API token for this run
+    /// (unless admin_token is configured).
     #[arg(long)]
     pub dev: bool,
     /// Address to listen on (overrides server.listen).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+    /// With --dev: where the demo app listens (overrides dev.demo_listen; "" turns it off).
+    #[arg(long, value_name = "ADDR", requires = "dev")]
+    pub demo_listen: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -506,9 +511,19 @@ async fn serve(config_path: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<
     if let Some(listen) = &args.listen {
         config.server.listen = listen.clone();
     }
+    if let Some(demo_listen) = &args.demo_listen {
+        config.dev.demo_listen = demo_listen.clone();
+    }
     crate::logging::init(&config.log, args.dev);
     let mut simulator = None;
+    let mut dev_admin_token = None;
     if args.dev {
+        // The interactive admin docs need a token to "try it out": one for this run only.
+        if config.admin_token.as_ref().is_none_or(|t| t.0.is_empty()) {
+            let token = crate::random::token();
+            config.admin_token = Some(crate::config::Secret(token.clone()));
+            dev_admin_token = Some(token);
+        }
         let directory = match &config.dev.simulator_directory {
             Some(path) => SimDirectory::load(path).map_err(|e| anyhow::anyhow!("dev.simulator_directory: {e}"))?,
             None => SimDirectory::default(),
@@ -536,15 +551,37 @@ async fn serve(config_path: Option<PathBuf>, args: ServeArgs) -> anyhow::Result<
     let listener = tokio::net::TcpListener::bind(&config.server.listen)
         .await
         .with_context(|| format!("cannot listen on {} (server.listen)", config.server.listen))?;
+    let mut demo_listener = None;
+    if args.dev && !config.dev.demo_listen.is_empty() {
+        let listener = tokio::net::TcpListener::bind(&config.dev.demo_listen).await.with_context(|| {
+            format!("the demo app cannot listen on {} (dev.demo_listen; \"\" turns it off)", config.dev.demo_listen)
+        })?;
+        demo_listener = Some(listener);
+    }
     let metrics_listener = crate::server::bind_metrics(&config).await?;
     let metrics_addr = metrics_listener.as_ref().map(|l| l.local_addr()).transpose()?;
     let app: Arc<App> = App::start(config, kek).await?;
-    print_banner(&app, simulator_addr, metrics_addr);
+    let demo_url = match demo_listener {
+        Some(listener) => Some(crate::demo::start(&app.issuer, &app.directory, listener).await.context("demo app")?),
+        None => None,
+    };
+    let dev = DevBanner { simulator: simulator_addr, demo_url, admin_token: dev_admin_token };
+    print_banner(&app, metrics_addr, args.dev.then_some(&dev));
     crate::server::serve_on(app, listener, metrics_listener, shutdown_signal()).await?;
     Ok(())
 }
 
-fn print_banner(app: &App, simulator: Option<std::net::SocketAddr>, metrics: Option<std::net::SocketAddr>) {
+/// What `serve --dev` started besides the provider.
+struct DevBanner {
+    simulator: Option<std::net::SocketAddr>,
+    demo_url: Option<String>,
+    admin_token: Option<String>,
+}
+
+fn print_banner(app: &App, metrics: Option<std::net::SocketAddr>, dev: Option<&DevBanner>) {
+    if let Some(demo) = dev.and_then(|d| d.demo_url.as_deref()) {
+        println!("open {demo} and sign in as alice (the demo app: every endpoint at work, in your browser)");
+    }
     println!("dingtalk-oidc is serving");
     println!("  issuer:     {}", app.issuer);
     println!("  discovery:  {}", app.endpoint_url(paths::DISCOVERY));
@@ -552,7 +589,7 @@ fn print_banner(app: &App, simulator: Option<std::net::SocketAddr>, metrics: Opt
         Some(addr) => println!("  metrics:    http://{addr}/metrics (server.metrics_listen)"),
         None => println!("  metrics:    {}", app.endpoint_url("/metrics")),
     }
-    match simulator {
+    match dev.and_then(|d| d.simulator) {
         Some(addr) => {
             println!(
                 "  DingTalk:   simulator at http://{addr} (dev mode; users alice, bob, carol; dave and mallory are refused)"
@@ -560,8 +597,15 @@ fn print_banner(app: &App, simulator: Option<std::net::SocketAddr>, metrics: Opt
         }
         None => println!("  DingTalk:   {}", app.config.dingtalk.login_base_url),
     }
-    println!("register a client (in another terminal, same working directory and configuration):");
-    if simulator.is_some() {
+    if let Some(demo) = dev.and_then(|d| d.demo_url.as_deref()) {
+        println!("  demo app:   {demo} (client `demo`)");
+    }
+    println!("  admin docs: {}/admin/docs", app.issuer);
+    if let Some(token) = dev.and_then(|d| d.admin_token.as_deref()) {
+        println!("  admin token (this run only; Authorize in the admin docs): {token}");
+    }
+    println!("register your own client (in another terminal, same working directory and configuration):");
+    if dev.is_some() {
         println!("  cargo run -- clients add --id my-app --redirect-uri http://127.0.0.1:3000/callback");
     } else {
         println!("  dingtalk-oidc clients add --id my-app --redirect-uri https://app.example.com/callback");

@@ -319,6 +319,8 @@ pub struct DevConfig {
     pub simulator_listen: String,
     /// A TOML file replacing the simulator's built-in directory.
     pub simulator_directory: Option<PathBuf>,
+    /// Where `serve --dev` serves the demo relying party (`demo`); "" turns it off.
+    pub demo_listen: String,
 }
 
 impl Default for Config {
@@ -398,7 +400,11 @@ impl Default for TokensConfig {
 
 impl Default for DevConfig {
     fn default() -> Self {
-        DevConfig { simulator_listen: "127.0.0.1:8081".into(), simulator_directory: None }
+        DevConfig {
+            simulator_listen: "127.0.0.1:8081".into(),
+            simulator_directory: None,
+            demo_listen: "127.0.0.1:8082".into(),
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 //! Module map: `oidc` protocol endpoints, `login` DingTalk membership and the SSO session,
 //! `dingtalk` upstream client and simulator, `keys` signing keys, `tokens` JWT minting and
 //! verification, `store` the SessionStore, `directory` the SQL store, `admin` the OpenAPI surface,
-//! `web` pages and headers, `drain` the shutdown.
+//! `web` pages and headers, `drain` the shutdown, `demo` the relying party `serve --dev` runs.
 
 pub mod access;
 pub mod admin;
@@ -12,6 +12,7 @@ pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod demo;
 pub mod dingtalk;
 pub mod directory;
 pub mod drain;

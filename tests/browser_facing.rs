@@ -213,3 +213,50 @@ async fn hostile_sizes_and_a_consent_post_without_csrf_are_refused() {
     assert_eq!(resp.status(), StatusCode::FORBIDDEN);
     assert!(resp.headers().get("location").is_none());
 }
+
+/// The admin API's interactive docs run Swagger UI, whose script is inline in the page: that route
+/// alone allows exactly those scripts by hash (CSP Level 3 hash-source) and lets them call this
+/// origin; every other page keeps the policy without any script.
+#[tokio::test]
+async fn admin_docs_allow_their_own_inline_scripts_by_hash_and_every_other_page_stays_script_free() {
+    use base64::Engine;
+    use sha2::Digest;
+    let p = TestProvider::start().await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let docs = http.get(p.url("/admin/docs")).send().await.unwrap();
+    assert_eq!(docs.status(), StatusCode::OK);
+    let csp = docs.headers().get("content-security-policy").unwrap().to_str().unwrap().to_string();
+    let page = docs.text().await.unwrap();
+    let directive = |name: &str| -> Vec<String> {
+        let found = csp.split(';').map(str::trim).find(|d| d.split(' ').next() == Some(name));
+        found.map(|d| d.split(' ').skip(1).map(str::to_string).collect()).unwrap_or_default()
+    };
+    // The hashes of the page's inline scripts, as a browser computes them.
+    let mut expected = Vec::new();
+    let mut rest = page.as_str();
+    while let Some(start) = rest.find("<script") {
+        let body = start + rest[start..].find('>').unwrap() + 1;
+        let end = body + rest[body..].find("</script>").unwrap();
+        let digest = sha2::Sha256::digest(&rest.as_bytes()[body..end]);
+        expected.push(format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(digest)));
+        rest = &rest[end..];
+    }
+    assert!(expected.len() >= 2, "Swagger UI's bundle and its start-up script");
+    assert_eq!(directive("script-src"), expected, "{csp}");
+    assert_eq!(directive("connect-src"), ["'self'"], "try it out calls this origin only: {csp}");
+    assert_eq!(directive("default-src"), ["'none'"], "{csp}");
+    assert_eq!(directive("frame-ancestors"), ["'none'"], "{csp}");
+
+    let pages = [
+        http.get(p.url("/authorize")).send().await.unwrap(),
+        http.get(p.url("/logout")).send().await.unwrap(),
+        http.get(p.url("/authorize?client_id=nobody&redirect_uri=https://evil.example/")).send().await.unwrap(),
+    ];
+    for resp in pages {
+        let content_type = resp.headers().get("content-type").unwrap().to_str().unwrap().to_string();
+        assert!(content_type.starts_with("text/html"), "{content_type}");
+        let csp = resp.headers().get("content-security-policy").unwrap().to_str().unwrap();
+        assert_eq!(csp, dingtalk_oidc::web::headers::HTML_CSP);
+        assert!(!csp.contains("script-src"), "{csp}");
+    }
+}

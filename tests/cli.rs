@@ -64,6 +64,7 @@ fn every_command_has_help() {
     let out = run(dir.path(), &["serve", "--help"], &[]);
     let help = String::from_utf8_lossy(&out.stdout);
     assert!(help.contains("--dev") && help.contains("--listen") && help.contains("--config"));
+    assert!(help.contains("--demo-listen"), "{help}");
 }
 
 #[test]
@@ -333,6 +334,7 @@ async fn serve_dev_runs_the_provider_with_the_simulator_and_a_cli_registered_cli
         .current_dir(dir.path())
         .args(["serve", "--dev", "--listen", &listen])
         .env("DINGTALK_OIDC_DEV__SIMULATOR_LISTEN", &sim_listen)
+        .env("DINGTALK_OIDC_DEV__DEMO_LISTEN", format!("127.0.0.1:{}", free_port()))
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -501,4 +503,95 @@ fn simulator_directory_example_is_the_built_in_directory() {
     let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/simulator-directory.example.toml"));
     let loaded = dingtalk_oidc::dingtalk::SimDirectory::load(path).unwrap();
     assert_eq!(loaded, dingtalk_oidc::dingtalk::SimDirectory::default());
+}
+
+/// `serve --dev` in `dir` with the demo app on `demo_port`, up and past its banner.
+struct DevServer {
+    child: Child,
+    banner: Vec<String>,
+    issuer: String,
+}
+
+impl DevServer {
+    async fn start(dir: &Path, demo_port: u16) -> DevServer {
+        use std::io::BufRead;
+        let listen = format!("127.0.0.1:{}", free_port());
+        let mut child = Command::new(BIN)
+            .current_dir(dir)
+            .args(["serve", "--dev", "--listen", &listen, "--demo-listen", &format!("127.0.0.1:{demo_port}")])
+            .env("DINGTALK_OIDC_DEV__SIMULATOR_LISTEN", format!("127.0.0.1:{}", free_port()))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let child = Child(child);
+        // The banner ends with this line, printed once everything listens.
+        let banner = tokio::task::spawn_blocking(move || {
+            let mut banner = Vec::new();
+            for line in stdout.lines().map_while(Result::ok) {
+                let last = line.starts_with("then point the app");
+                banner.push(line);
+                if last {
+                    break;
+                }
+            }
+            banner
+        });
+        let banner = tokio::time::timeout(Duration::from_secs(60), banner).await.expect("a banner").unwrap();
+        assert!(banner.last().is_some_and(|l| l.starts_with("then point")), "serve --dev did not start: {banner:?}");
+        DevServer { child, banner, issuer: format!("http://{listen}") }
+    }
+
+    fn line(&self, prefix: &str) -> &str {
+        let found = self.banner.iter().find_map(|l| l.trim().strip_prefix(prefix));
+        found.unwrap_or_else(|| panic!("no {prefix:?} in {:?}", self.banner)).trim()
+    }
+
+    async fn stop(mut self) {
+        let pid = self.child.0.id().to_string();
+        assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        for _ in 0..100 {
+            if self.child.0.try_wait().unwrap().is_some() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("serve --dev did not stop after SIGTERM");
+    }
+}
+
+#[tokio::test]
+async fn serve_dev_opens_with_the_demo_url_prints_an_admin_token_and_registers_the_demo_once_over_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut tokens_seen = Vec::new();
+    for demo_port in [free_port(), free_port()] {
+        let server = DevServer::start(dir.path(), demo_port).await;
+        let demo_url = format!("http://127.0.0.1:{demo_port}");
+        assert_eq!(
+            server.banner[0],
+            format!("open {demo_url} and sign in as alice (the demo app: every endpoint at work, in your browser)")
+        );
+        let page = reqwest::get(&demo_url).await.unwrap().text().await.unwrap();
+        assert!(page.contains("Sign in with DingTalk"), "{page}");
+
+        let token = server.line("admin token (this run only; Authorize in the admin docs):").to_string();
+        assert!(!tokens_seen.contains(&token), "a new admin token each run");
+        let clients: serde_json::Value = reqwest::Client::new()
+            .get(format!("{}/admin/v1/clients", server.issuer))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let demos: Vec<&serde_json::Value> = clients.as_array().unwrap().iter().filter(|c| c["id"] == "demo").collect();
+        assert_eq!(demos.len(), 1, "one demo client: {clients}");
+        assert_eq!(demos[0]["redirect_uris"], serde_json::json!([format!("{demo_url}/callback")]));
+        tokens_seen.push(token);
+        server.stop().await;
+    }
+    let list = String::from_utf8(run(dir.path(), &["clients", "list"], &[]).stdout).unwrap();
+    assert_eq!(list.lines().filter(|l| l.starts_with("demo\t")).count(), 1, "{list}");
 }

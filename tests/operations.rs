@@ -332,6 +332,8 @@ impl Served {
             .current_dir(dir.path())
             .args(["serve", "--dev", "--listen", &addr.to_string()])
             .env("DINGTALK_OIDC_DEV__SIMULATOR_LISTEN", &simulator)
+            // No demo app: it would take the fixed port 8082 in every instance.
+            .env("DINGTALK_OIDC_DEV__DEMO_LISTEN", "")
             .env("DINGTALK_OIDC_ADMIN_TOKEN", ADMIN)
             .env_remove("RUST_LOG")
             .envs(env.iter().copied())

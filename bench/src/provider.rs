@@ -85,6 +85,8 @@ impl Provider {
             .env("DINGTALK_OIDC_ISSUER", &issuer)
             .env("DINGTALK_OIDC_SERVER__LISTEN", format!("127.0.0.1:{port}"))
             .env("DINGTALK_OIDC_DEV__SIMULATOR_LISTEN", format!("127.0.0.1:{sim_port}"))
+            // No demo app (and no demo client in the measured database).
+            .env("DINGTALK_OIDC_DEV__DEMO_LISTEN", "")
             .env("DINGTALK_OIDC_ADMIN_TOKEN", ADMIN_TOKEN)
             // One load generator on one address: per-IP limits would measure the limiter's 429s.
             .env("DINGTALK_OIDC_LIMITS__PER_IP_PER_MINUTE", "4000000000")

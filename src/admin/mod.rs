@@ -6,6 +6,7 @@
 
 pub mod auth;
 pub mod clients;
+pub mod docs;
 pub mod error;
 pub mod keys;
 pub mod roles;
@@ -48,7 +49,7 @@ pub fn spec_yaml() -> String {
 /// `/admin/v1/...`, `/admin/v1/openapi.json` and `/admin/docs`.
 pub fn routes(issuer: &str) -> Route {
     let service = api_service(&format!("{issuer}{PREFIX}"));
-    let docs = service.swagger_ui();
+    let docs = docs::endpoint(service.swagger_ui_html());
     let spec = service.spec_endpoint();
     Route::new()
         .nest(PREFIX, Route::new().at("/openapi.json", spec).nest("/", service.around(json_errors)))

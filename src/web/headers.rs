@@ -14,6 +14,7 @@ pub fn apply(headers: &mut HeaderMap, hsts: bool) {
     let is_html =
         headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|v| v.starts_with("text/html"));
     if is_html {
+        // A page that needs more (the admin API's interactive docs) brings its own policy.
         if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
             headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(HTML_CSP));
         }

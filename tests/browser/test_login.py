@@ -9,6 +9,8 @@ not first-party client, starts tests/browser/rp.py and passes everything in the 
   CLIENT_SECRET    its secret
   SCREENSHOT_DIR   where the PNGs go
   CHROMIUM_PROFILE a fresh --user-data-dir (the browser without JavaScript uses <it>-nojs)
+  DEMO_URL         the demo app's URL as `serve --dev` printed it (first banner line)
+  ADMIN_TOKEN      the admin API token `serve --dev` printed for this run
 
 Plain Python with asserts: each step below is one test; steps run in order and share the browser
 (later steps need the session or the tokens of earlier ones). The last line is
@@ -38,6 +40,8 @@ CLIENT_ID = os.environ.get("CLIENT_ID", "browser-rp")
 CLIENT_SECRET = os.environ["CLIENT_SECRET"]
 SHOTS = os.environ["SCREENSHOT_DIR"]
 PROFILE = os.environ["CHROMIUM_PROFILE"]
+DEMO = os.environ["DEMO_URL"].rstrip("/")
+ADMIN_TOKEN = os.environ["ADMIN_TOKEN"]
 CLIENT_NAME = "Browser Test RP"  # the script registers the client with --name "Browser Test RP"
 REDIRECT_URI = f"{RP}/callback"
 POST_LOGOUT_URI = f"{RP}/bye"
@@ -111,6 +115,8 @@ class Browser:
         if not javascript:
             # Chromium's content setting "JavaScript: blocked" (2), as a user or a policy sets it.
             options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
+        # The console, for pages whose script a Content-Security-Policy must allow (admin docs).
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
         # The system chromedriver, given explicitly: Selenium Manager never runs (SE_OFFLINE too).
         self.driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
         self.driver.set_page_load_timeout(WAIT)
@@ -185,6 +191,8 @@ class State:
     verifier = ""
     code = ""
     id_token = ""
+    demo_sub = ""
+    demo_jti = ""
 
 
 @step
@@ -430,6 +438,127 @@ def form_post_without_javascript(b: Browser, s: State) -> None:
         exchange(p["code"], verifier)
     finally:
         nojs.quit()
+
+
+@step
+def demo_sign_in(b: Browser, s: State) -> None:
+    """The demo app at the printed URL: Sign in with DingTalk → Alice → consent → her verified claims."""
+    b.get(DEMO + "/")
+    b.wait_for(By.ID, "sign-in", "the demo's sign-in button").click()
+    # The simulator asks who signs in unless a session is still open; the consent page comes
+    # either way (the demo sends prompt=consent to get a refresh token, OIDC Core §11).
+    try:
+        WebDriverWait(b.driver, WAIT).until(
+            lambda d: d.find_elements(By.PARTIAL_LINK_TEXT, "Alice")
+            or d.find_elements(By.XPATH, "//button[normalize-space()='Allow']")
+        )
+    except TimeoutException:
+        raise AssertionError(f"neither the simulator nor the consent page: {b.url}") from None
+    if b.driver.find_elements(By.PARTIAL_LINK_TEXT, "Alice"):
+        click_alice(b)
+    b.wait_for(By.XPATH, "//button[normalize-space()='Allow']", "consent page for the demo")
+    assert "Demo app" in b.h1(), f"consent heading: {b.h1()!r}"
+    click_button(b, "Allow")
+
+    b.wait_url(DEMO + "/", "the demo app")
+    heading = b.h1()
+    assert heading == "Signed in as Alice", f"demo heading: {heading!r}"
+    claims = json.loads(b.wait_for(By.ID, "id-token-claims", "ID token claims").text)
+    assert claims.get("name") == "Alice", claims
+    assert claims.get("iss") == PROVIDER and claims.get("aud") == "demo", claims
+    assert claims.get("email") == "alice@example.com", claims
+    sub = b.driver.find_element(By.ID, "sub").text
+    assert sub and claims.get("sub") == sub, f"sub on the page {sub!r}, in the claims {claims.get('sub')!r}"
+    userinfo = json.loads(b.driver.find_element(By.ID, "userinfo").text)
+    assert userinfo.get("sub") == sub and userinfo.get("name") == "Alice", userinfo
+    access = json.loads(b.driver.find_element(By.ID, "access-token-claims").text)
+    assert access.get("client_id") == "demo" and "offline_access" in access.get("scope", ""), access
+    header = json.loads(b.driver.find_element(By.ID, "id-token-header").text)
+    assert header.get("alg") == "RS256" and header.get("kid"), header
+    # The README's picture: written every run (scripts/browser-test.sh copies it to docs/).
+    b.shot("demo.png")
+    s.demo_sub, s.demo_jti = sub, access["jti"]
+
+
+@step
+def demo_refresh(b: Browser, s: State) -> None:
+    """Refresh: a notice, and a new access token for the same user."""
+    b.wait_for(By.ID, "refresh", "Refresh button").click()
+    notice = b.wait_for(By.ID, "notice", "the refresh outcome").text
+    assert notice.startswith("Refreshed"), f"after Refresh: {notice!r}"
+    access = json.loads(b.wait_for(By.ID, "access-token-claims", "access token claims").text)
+    assert access.get("jti") and access["jti"] != s.demo_jti, "the access token did not change"
+    assert access.get("sub") == s.demo_sub, access
+    assert json.loads(b.driver.find_element(By.ID, "id-token-claims").text).get("sub") == s.demo_sub
+
+
+@step
+def demo_revoke(b: Browser, s: State) -> None:
+    """Revoke (RFC 7009): the page shows that a refresh with the revoked token fails."""
+    b.wait_for(By.ID, "revoke", "Revoke button").click()
+    notice = b.wait_for(By.ID, "notice", "the revocation outcome").text
+    assert notice.startswith("Revoked") and "invalid_grant" in notice, f"after Revoke: {notice!r}"
+    assert not b.driver.find_elements(By.ID, "refresh"), "a Refresh button without a refresh token"
+
+
+@step
+def demo_logout(b: Browser, s: State) -> None:
+    """Log out: RP-initiated logout ends the provider's session and comes back to the demo."""
+    b.wait_for(By.ID, "logout", "Log out button").click()
+    b.wait_url(DEMO + "/signed-out?", "the demo's post-logout page")
+    notice = b.wait_for(By.ID, "notice", "the logout outcome").text
+    assert "Signed out of the demo and of the provider" in notice, notice
+    assert b.driver.find_elements(By.ID, "sign-in"), "no way to sign in again"
+    assert SESSION_COOKIE not in b.cookies(), "the provider's session outlived the demo's logout"
+
+
+@step
+def admin_docs_try_it_out(b: Browser, s: State) -> None:
+    """/admin/docs renders every admin operation; with the printed token, GET /clients answers 200."""
+    with urllib.request.urlopen(f"{PROVIDER}/admin/v1/openapi.json", timeout=10) as resp:
+        spec = json.load(resp)
+    b.get(f"{PROVIDER}/admin/docs")
+    b.wait_for(By.CSS_SELECTOR, ".opblock-summary-path", "an operation in Swagger UI")
+    paths = {
+        (e.find_element(By.CSS_SELECTOR, ".opblock-summary-method").text.lower(),
+         e.find_element(By.CSS_SELECTOR, ".opblock-summary-path").get_attribute("data-path"))
+        for e in b.driver.find_elements(By.CSS_SELECTOR, ".opblock-summary")
+    }
+    methods = {"get", "post", "put", "patch", "delete"}
+    wanted = {(m, path) for path, item in spec["paths"].items() for m in item if m in methods}
+    assert wanted and wanted <= paths, f"operations missing from the page: {sorted(wanted - paths)}"
+    b.shot("admin-docs.png")
+
+    b.wait_for(By.CSS_SELECTOR, "button.authorize", "Authorize button").click()
+    field = b.wait_for(By.CSS_SELECTOR, ".modal-ux input", "the token field")
+    field.send_keys(ADMIN_TOKEN)
+    b.driver.find_element(By.CSS_SELECTOR, ".modal-ux button.modal-btn.auth").click()
+    b.wait_for(By.CSS_SELECTOR, ".modal-ux button.btn-done", "Close button").click()
+
+    summary = b.wait_for(
+        By.XPATH,
+        "//div[contains(@class,'opblock-get')]//*[contains(@class,'opblock-summary-path') and @data-path='/clients']",
+        "GET /clients",
+    )
+    summary.click()
+    block = summary.find_element(By.XPATH, "./ancestor::div[contains(@class,'opblock-get')][1]")
+    WebDriverWait(b.driver, WAIT).until(lambda d: block.find_elements(By.CSS_SELECTOR, "button.try-out__btn"))
+    block.find_element(By.CSS_SELECTOR, "button.try-out__btn").click()
+    WebDriverWait(b.driver, WAIT).until(lambda d: block.find_elements(By.CSS_SELECTOR, "button.execute"))
+    block.find_element(By.CSS_SELECTOR, "button.execute").click()
+    try:
+        status = WebDriverWait(b.driver, WAIT).until(
+            lambda d: block.find_elements(By.CSS_SELECTOR, ".live-responses-table tr.response td.response-col_status")
+        )[0]
+    except TimeoutException:
+        raise AssertionError(f"no response shown after Execute: {block.text[:300]!r}") from None
+    b.driver.execute_script("arguments[0].scrollIntoView()", status)
+    b.shot("admin-docs-try-it-out.png")
+    assert status.text.strip() == "200", f"GET /clients from the docs answered {status.text!r}"
+    body = block.find_element(By.CSS_SELECTOR, ".live-responses-table tr.response td.response-col_description").text
+    assert '"demo"' in body, f"the demo client is not in the listing: {body[:300]!r}"
+    blocked = [e["message"] for e in b.driver.get_log("browser") if "Content Security Policy" in e["message"]]
+    assert not blocked, f"the docs' policy blocked something: {blocked}"
 
 
 # --- runner -----------------------------------------------------------------------------------
