@@ -76,6 +76,8 @@ pub async fn register_client(directory: &Directory, base: &str) -> Result<Client
                 grant_types: Some(DEFAULT_GRANT_TYPES.iter().map(|g| g.to_string()).collect()),
                 resource_server: Some(false),
                 id_token_on_refresh: Some(true),
+                access_token_ttl_secs: Some(None),
+                id_token_ttl_secs: Some(None),
             };
             directory.update_client(CLIENT_ID, update).await?;
             directory.rotate_client_secret(CLIENT_ID).await?
