@@ -403,16 +403,17 @@ pub enum SessionsCommand {
     /// sign-in time, end, clients.
     List {
         /// The user's id (the `sub`).
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         user: String,
     },
     /// End SSO sessions: their session-bound refresh tokens die and their clients are notified.
     Revoke {
         /// End every session of this user (and revoke all the user's refresh tokens).
-        #[arg(long, required_unless_present = "session", conflicts_with = "session")]
+        #[arg(long, required_unless_present = "session", conflicts_with = "session", allow_hyphen_values = true)]
         user: Option<String>,
         /// End this one session, by its id as `sessions list` shows it (the `sid` claim).
-        #[arg(long)]
+        // Ids are base64url: one may start with `-`, which must not read as an option.
+        #[arg(long, allow_hyphen_values = true)]
         session: Option<String>,
     },
 }
@@ -1035,4 +1036,24 @@ async fn audit(config_path: Option<PathBuf>, args: AuditArgs) -> anyhow::Result<
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    /// Session ids and user ids are base64url and may start with `-`: given as the next argument
+    /// they are values, not options.
+    #[test]
+    fn ids_that_start_with_a_dash_are_values() {
+        let cli = Cli::try_parse_from(["dingtalk-oidc", "sessions", "revoke", "--session", "-Mx3_a"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Sessions(SessionsCommand::Revoke { session: Some(ref s), user: None }) if s == "-Mx3_a"
+        ));
+        let cli = Cli::try_parse_from(["dingtalk-oidc", "sessions", "list", "--user", "-u1"]).unwrap();
+        assert!(matches!(cli.command, Command::Sessions(SessionsCommand::List { ref user }) if user == "-u1"));
+    }
 }
