@@ -1,7 +1,7 @@
 //! HTTP client for DingTalk login: authorize URL (§1), code exchange (§2), current user
 //! (§3) and the cached app token (§4.1). Organisation look-ups live in `org.rs`.
 //!
-//! Section numbers refer to `/work/shared/dingtalk-api.md`.
+//! Section numbers refer to `docs/dingtalk-api.md`.
 
 use std::fmt;
 use std::sync::Arc;
@@ -42,7 +42,7 @@ impl Default for DingTalkSettings {
             client_secret: String::new(),
             client_secret_file: None,
             corp_id: None,
-            // dingtalk-api.md §0: the three hosts.
+            // docs/dingtalk-api.md §0: the three hosts.
             login_base_url: "https://login.dingtalk.com".to_owned(),
             api_base_url: "https://api.dingtalk.com".to_owned(),
             oapi_base_url: "https://oapi.dingtalk.com".to_owned(),
@@ -129,7 +129,7 @@ impl fmt::Debug for DingTalkClient {
     }
 }
 
-/// dingtalk-api.md §6.3: refresh app tokens a few minutes before they expire.
+/// docs/dingtalk-api.md §6.3: refresh app tokens a few minutes before they expire.
 const APP_TOKEN_MARGIN: Duration = Duration::from_secs(300);
 /// §4.1 / §6.3: the documented lifetime, used when `expireIn` is missing.
 const DEFAULT_TOKEN_LIFETIME_SECS: u64 = 7200;
@@ -226,7 +226,7 @@ impl DingTalkClient {
         &self.inner.settings
     }
 
-    /// dingtalk-api.md §1. Scope is `openid`, or `openid corpid` plus `corpId` when an
+    /// docs/dingtalk-api.md §1. Scope is `openid`, or `openid corpid` plus `corpId` when an
     /// organisation is configured. Spaces are sent as `%20`, as in the §1 example.
     pub fn authorize_url(&self, redirect_uri: &str, state: &str) -> String {
         let settings = &self.inner.settings;

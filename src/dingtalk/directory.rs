@@ -11,7 +11,7 @@ pub struct SimDirectory {
     pub corp_id: String,
     pub app_key: String,
     pub app_secret: String,
-    /// Registered callback URLs; empty accepts any (dingtalk-api.md §1 console setting).
+    /// Registered callback URLs; empty accepts any (docs/dingtalk-api.md §1 console setting).
     #[serde(default)]
     pub redirect_uris: Vec<String>,
     #[serde(default)]
@@ -26,7 +26,7 @@ pub struct SimDirectory {
 pub struct SimDepartment {
     pub id: i64,
     pub name: String,
-    /// `None` only for the root department `1` (dingtalk-api.md §5.3).
+    /// `None` only for the root department `1` (docs/dingtalk-api.md §5.3).
     #[serde(default)]
     pub parent_id: Option<i64>,
 }
@@ -208,7 +208,7 @@ impl Default for SimDirectory {
                 dept(3, "Sales", Some(1)),
                 dept(4, "Platform", Some(2)),
             ],
-            // dingtalk-api.md §5.5: the default group holds the built-in roles.
+            // docs/dingtalk-api.md §5.5: the default group holds the built-in roles.
             roles: vec![
                 SimRoleGroup {
                     group_id: 1001,

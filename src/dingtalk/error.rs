@@ -1,6 +1,6 @@
 //! Errors of the DingTalk client, and the parsing of DingTalk's two error dialects.
 //!
-//! dingtalk-api.md §6: the v1.0 host signals errors with the HTTP status and a
+//! docs/dingtalk-api.md §6: the v1.0 host signals errors with the HTTP status and a
 //! `{code, requestid, message}` body; the oapi host always answers HTTP 200 with a
 //! non-zero `errcode`. Both end up here so callers branch on one enum.
 
@@ -14,7 +14,7 @@ use super::lenient::{LenientI64, LenientString};
 /// from fixed text written here.
 #[derive(Debug, thiserror::Error)]
 pub enum DingTalkError {
-    /// v1.0 error body (dingtalk-api.md §6.1). `code` is empty when the answer had a
+    /// v1.0 error body (docs/dingtalk-api.md §6.1). `code` is empty when the answer had a
     /// non-2xx status but no DingTalk error body (e.g. a gateway's HTML 503 page).
     #[error("DingTalk API error {code:?} (HTTP {status}): {message}")]
     Api { status: u16, code: String, message: String, request_id: Option<String> },

@@ -1,6 +1,6 @@
 //! Tolerant decoding of DingTalk numbers and booleans.
 //!
-//! dingtalk-api.md (caveat at the top, and §5.0): official examples print numbers and
+//! docs/dingtalk-api.md §5.0: official examples print numbers and
 //! booleans as strings (`"errcode": "0"`), while the SDK models use real numbers. The
 //! client accepts both spellings so a sloppy gateway never turns into a login failure.
 

@@ -1,7 +1,7 @@
 //! DingTalk (钉钉) as the upstream identity source: the HTTP client the provider uses,
 //! and a simulator that speaks the same wire format for `serve --dev` and tests.
 //!
-//! Wire format reference: `/work/shared/dingtalk-api.md` (cited as "dingtalk-api.md §N").
+//! Wire format reference: `docs/dingtalk-api.md` (cited as "docs/dingtalk-api.md §N").
 
 pub mod client;
 mod directory;

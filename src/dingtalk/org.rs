@@ -1,4 +1,4 @@
-//! Organisation membership and role data of a signed-in user (dingtalk-api.md §5),
+//! Organisation membership and role data of a signed-in user (docs/dingtalk-api.md §5),
 //! used for the corp check and for role mapping.
 
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! A fake DingTalk speaking the real wire format (dingtalk-api.md §8 checklist), for
+//! A fake DingTalk speaking the real wire format (docs/dingtalk-api.md §8 checklist), for
 //! `serve --dev` and tests. One poem server serves the three hosts by path: login
 //! (`/oauth2/auth`), api (`/v1.0/...`) and oapi (`/gettoken`, `/topapi/...`), so all three
 //! base URLs of the client point at the same address.
@@ -227,7 +227,7 @@ impl Simulator {
     }
 
     /// Invalidate the current app token, as if it had expired: oapi calls made with it
-    /// answer 40014 from now on (dingtalk-api.md §6.2).
+    /// answer 40014 from now on (docs/dingtalk-api.md §6.2).
     pub fn expire_app_tokens(&self) {
         self.state().app_token = None;
     }
@@ -262,7 +262,7 @@ impl Simulator {
         }
         match (&fault, host) {
             (Some(Fault::ServerError), Host::Api | Host::Oapi) => Err(reply::gateway_unavailable()),
-            // dingtalk-api.md §6.4: per-app per-API limit on both hosts.
+            // docs/dingtalk-api.md §6.4: per-app per-API limit on both hosts.
             (Some(Fault::QpsLimit), Host::Api) => Err(reply::v1_error(
                 StatusCode::FORBIDDEN,
                 "Forbidden.AccessDenied.QpsLimitForAppkeyAndApi",

@@ -1,4 +1,4 @@
-//! `GET /callback/dingtalk`: DingTalk sends the user back here (dingtalk-api.md §1.1).
+//! `GET /callback/dingtalk`: DingTalk sends the user back here (docs/dingtalk-api.md §1.1).
 //!
 //! The `state` must name a PendingAuth started by this very browser (login-CSRF defence); then the
 //! DingTalk code is exchanged, membership confirmed (`login::membership`, the rule every upstream
@@ -83,7 +83,7 @@ async fn sign_in(app: &App, req: &Request, params: &Params) -> (LoginOutcome, Re
                 .into_response(app, StatusCode::FOUND),
         );
     }
-    // dingtalk-api.md §1.1: read authCode, fall back to code.
+    // docs/dingtalk-api.md §1.1: read authCode, fall back to code.
     let Some(code) = params.get("authCode").or_else(|| params.get("code")) else {
         return (
             LoginOutcome::UserCancelled,

@@ -1,4 +1,4 @@
-//! api host (`/v1.0/...`): code exchange (dingtalk-api.md §2), current user (§3) and app
+//! api host (`/v1.0/...`): code exchange (docs/dingtalk-api.md §2), current user (§3) and app
 //! token (§4.1). JSON in, camelCase out, errors as `{code, requestid, message}` (§6.1).
 
 use poem::Request;

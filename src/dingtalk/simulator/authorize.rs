@@ -1,4 +1,4 @@
-//! Login host: `GET /oauth2/auth` (dingtalk-api.md §1, §1.1).
+//! Login host: `GET /oauth2/auth` (docs/dingtalk-api.md §1, §1.1).
 //!
 //! Simulator-only parameters: `login_as=<login>` signs that user in without a page, and
 //! `deny=1` refuses consent. Both are what the links on the rendered page use.

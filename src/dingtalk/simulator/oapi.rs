@@ -1,4 +1,4 @@
-//! oapi host: legacy app token (dingtalk-api.md §4.3) and the `topapi` organisation
+//! oapi host: legacy app token (docs/dingtalk-api.md §4.3) and the `topapi` organisation
 //! calls (§5). Always HTTP 200; failures are a non-zero `errcode` (§5.0, §6.2).
 
 use poem::Request;

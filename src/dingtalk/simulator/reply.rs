@@ -1,4 +1,4 @@
-//! Wire-exact answers of the three DingTalk hosts (dingtalk-api.md §0, §6).
+//! Wire-exact answers of the three DingTalk hosts (docs/dingtalk-api.md §0, §6).
 
 use poem::Response;
 use poem::http::StatusCode;
