@@ -203,14 +203,7 @@ pub async fn start(issuer: &str, directory: &Directory, listener: tokio::net::Tc
 
 /// The browser's session id, from its cookie.
 fn cookie_session(req: &Request) -> Option<String> {
-    req.headers()
-        .get_all(poem::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, value)| *name == COOKIE && !value.is_empty())
-        .map(|(_, value)| value.to_string())
+    crate::web::cookies::cookie_value(req, COOKIE)
 }
 
 #[handler]

@@ -32,15 +32,19 @@ impl CookiePolicy {
     }
 
     pub fn get(&self, req: &Request, base: &str) -> Option<String> {
-        let name = self.name(base);
-        req.headers()
-            .get_all(poem::http::header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.to_string())
-            .filter(|v| !v.is_empty())
+        cookie_value(req, &self.name(base))
     }
+}
+
+/// The value of the request's first cookie called `name` (RFC 6265 §5.4), if it is not empty.
+pub fn cookie_value(req: &Request, name: &str) -> Option<String> {
+    req.headers()
+        .get_all(poem::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+        .filter(|v| !v.is_empty())
 }
