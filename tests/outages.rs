@@ -611,6 +611,30 @@ async fn a_statement_past_the_bound_is_cancelled_on_the_server_too() {
     db.drop().await;
 }
 
+/// The client gives up on a statement before the server cancels it: the release of its connection
+/// then reads the cancellation as an error. sqlx closed such a connection "hard", and over TLS
+/// (the test server has SSL on, and sqlx prefers it) that close waited forever for the server,
+/// which had nothing more to say: the pool's only connection was never freed and every later call
+/// answered "pool timed out". The connection is closed with `Terminate` instead (bounded.rs), so
+/// the pool opens a new one. The statement's own `SET` makes the server wait past the bound.
+#[tokio::test]
+async fn a_statement_the_server_cancels_after_the_client_gave_up_does_not_leak_its_connection() {
+    let Some(db) = PostgresDatabase::create().await else {
+        return;
+    };
+    let bound = Duration::from_secs(1);
+    let pool = bounded_pool(&db.url, 1, bound).await;
+    for round in 0..3 {
+        let started = Instant::now();
+        let late = pool.execute_unprepared("SET statement_timeout = 1500; SELECT pg_sleep(30)").await;
+        assert!(late.is_err(), "round {round}: the client stops waiting at the bound");
+        assert!(started.elapsed() < bound + Duration::from_secs(1), "round {round}: took {:?}", started.elapsed());
+        eventually("SELECT 1", Duration::from_secs(8), async || pool.execute_unprepared("SELECT 1").await).await;
+    }
+    pool.close().await.unwrap();
+    db.drop().await;
+}
+
 /// The address a database URL points at, for a proxy in front of it.
 async fn socket_of(url: &str) -> std::net::SocketAddr {
     let url = url::Url::parse(url).unwrap();

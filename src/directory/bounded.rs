@@ -35,6 +35,16 @@
 //!   the transaction is never dropped while one of them holds its connection (sea-orm's `Drop`
 //!   panics when it cannot take the connection to queue its rollback). A `COMMIT` that runs out of
 //!   time has an unknown outcome — it was sent and may still be applied — as with any database.
+//! - A connection whose abandoned statement ended in an error must be closed with `Terminate`, not
+//!   hard. sqlx's release ping reads that error, fails, and closes the connection "hard": it
+//!   shuts the socket down after a final flush. Over TLS (rustls, `sslmode=prefer` against a
+//!   server with SSL on, the usual production set-up) that flush has nothing to write and waits to
+//!   read instead, and the server, having sent everything, waits for the client: the connection
+//!   and its slot in the pool were held forever (one statement past the bound, then every later
+//!   call answered "pool timed out"). So on PostgreSQL a connection released shortly after a call
+//!   was abandoned gets a ping of our own first (`after_release`, [`AbandonedCalls`]); if that
+//!   fails, sqlx closes it gracefully: `Terminate` makes the server close its end, which ends the
+//!   wait. Connections released at other times skip the extra round trip.
 //! - Transactions do not nest: `BEGIN` inside a transaction (a savepoint) is refused. Nothing here
 //!   uses savepoints, and a savepoint's `BEGIN` borrows the outer transaction, so it could not run
 //!   on a task of its own.
@@ -44,8 +54,9 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use sea_orm::{
     AccessMode, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, ExecResult, IsolationLevel,
@@ -57,12 +68,51 @@ use sea_orm::{
 pub struct BoundedConnection {
     inner: DatabaseConnection,
     bound: Duration,
+    abandoned: AbandonedCalls,
+}
+
+/// When a call on the pool was last abandoned at the bound, for the release check of the module
+/// comment: a connection released within [`AbandonedCalls::WINDOW`] of it is pinged before it goes
+/// back to the pool. The abandoned connection is released at once (dropping the call spawns its
+/// release), so the window only has to cover the time until that task runs.
+#[derive(Clone, Debug)]
+pub struct AbandonedCalls {
+    epoch: Instant,
+    /// Milliseconds after `epoch` of the last abandonment, plus one (0: never).
+    last: Arc<AtomicU64>,
+}
+
+impl Default for AbandonedCalls {
+    fn default() -> Self {
+        AbandonedCalls { epoch: Instant::now(), last: Arc::new(AtomicU64::new(0)) }
+    }
+}
+
+impl AbandonedCalls {
+    /// Generous: a release task waits only for the runtime to schedule it.
+    pub const WINDOW: Duration = Duration::from_secs(10);
+
+    fn now_millis(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX).saturating_add(1)
+    }
+
+    /// A call was just abandoned.
+    pub fn record(&self) {
+        self.last.store(self.now_millis(), Ordering::Relaxed);
+    }
+
+    /// Whether a call was abandoned within the window.
+    pub fn recent(&self) -> bool {
+        let last = self.last.load(Ordering::Relaxed);
+        last != 0 && self.now_millis().saturating_sub(last) <= Self::WINDOW.as_millis() as u64
+    }
 }
 
 /// A transaction of a [`BoundedConnection`]; dropped without `commit`, it rolls back.
 pub struct BoundedTransaction {
     inner: DatabaseTransaction,
     bound: Duration,
+    abandoned_calls: AbandonedCalls,
     /// A call in this transaction ran out of time: what the server did with it is unknown, so the
     /// transaction may only roll back.
     abandoned: AtomicBool,
@@ -82,9 +132,17 @@ fn abandoned() -> DbErr {
     DbErr::Conn(RuntimeErr::Internal("the transaction was abandoned after a call ran out of time".into()))
 }
 
-/// `call`'s result, or a timeout error once `bound` has passed (dropping `call`).
-async fn within<T>(bound: Duration, call: impl Future<Output = Result<T, DbErr>>) -> Result<T, DbErr> {
-    tokio::time::timeout(bound, call).await.unwrap_or_else(|_| Err(timed_out(bound)))
+/// `call`'s result, or a timeout error once `bound` has passed (dropping `call`, which is
+/// recorded in `abandoned`).
+async fn within<T>(
+    bound: Duration,
+    abandoned: &AbandonedCalls,
+    call: impl Future<Output = Result<T, DbErr>>,
+) -> Result<T, DbErr> {
+    tokio::time::timeout(bound, call).await.unwrap_or_else(|_| {
+        abandoned.record();
+        Err(timed_out(bound))
+    })
 }
 
 /// Runs `call` on a task of its own and waits for it up to `bound`. Past the bound the task goes
@@ -101,8 +159,9 @@ async fn detached<T: Send + 'static>(
 }
 
 impl BoundedConnection {
-    pub fn new(inner: DatabaseConnection, bound: Duration) -> BoundedConnection {
-        BoundedConnection { inner, bound }
+    /// `abandoned` is shared with the pool's release check (`Directory::connect_bounded`).
+    pub fn new(inner: DatabaseConnection, bound: Duration, abandoned: AbandonedCalls) -> BoundedConnection {
+        BoundedConnection { inner, bound, abandoned }
     }
 
     /// The bound on each call.
@@ -117,16 +176,21 @@ impl BoundedConnection {
 
     /// Whether the database answers, within the bound.
     pub async fn ping(&self) -> Result<(), DbErr> {
-        within(self.bound, self.inner.ping()).await
+        within(self.bound, &self.abandoned, self.inner.ping()).await
     }
 
     /// Closes the pool.
     pub async fn close(self) -> Result<(), DbErr> {
-        within(self.bound, self.inner.close()).await
+        within(self.bound, &self.abandoned, self.inner.close()).await
     }
 
     fn transaction_of(&self, inner: DatabaseTransaction) -> BoundedTransaction {
-        BoundedTransaction { inner, bound: self.bound, abandoned: AtomicBool::new(false) }
+        BoundedTransaction {
+            inner,
+            bound: self.bound,
+            abandoned_calls: self.abandoned.clone(),
+            abandoned: AtomicBool::new(false),
+        }
     }
 }
 
@@ -137,19 +201,19 @@ impl ConnectionTrait for BoundedConnection {
     }
 
     async fn execute_raw(&self, stmt: Statement) -> Result<ExecResult, DbErr> {
-        within(self.bound, self.inner.execute_raw(stmt)).await
+        within(self.bound, &self.abandoned, self.inner.execute_raw(stmt)).await
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        within(self.bound, self.inner.execute_unprepared(sql)).await
+        within(self.bound, &self.abandoned, self.inner.execute_unprepared(sql)).await
     }
 
     async fn query_one_raw(&self, stmt: Statement) -> Result<Option<QueryResult>, DbErr> {
-        within(self.bound, self.inner.query_one_raw(stmt)).await
+        within(self.bound, &self.abandoned, self.inner.query_one_raw(stmt)).await
     }
 
     async fn query_all_raw(&self, stmt: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        within(self.bound, self.inner.query_all_raw(stmt)).await
+        within(self.bound, &self.abandoned, self.inner.query_all_raw(stmt)).await
     }
 
     fn is_mock_connection(&self) -> bool {
@@ -231,6 +295,7 @@ impl BoundedTransaction {
         let result = tokio::time::timeout(self.bound, call).await;
         result.unwrap_or_else(|_| {
             self.abandoned.store(true, Ordering::SeqCst);
+            self.abandoned_calls.record();
             Err(timed_out(self.bound))
         })
     }

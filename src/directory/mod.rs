@@ -19,7 +19,7 @@ use sea_orm_migration::MigratorTrait;
 
 use crate::cache::TtlCache;
 
-pub use bounded::{BoundedConnection, BoundedTransaction};
+pub use bounded::{AbandonedCalls, BoundedConnection, BoundedTransaction};
 pub use clients::{Client, ClientUpdate, NewClient};
 pub use users::User;
 
@@ -132,6 +132,18 @@ impl Directory {
                 ("idle_in_transaction_session_timeout", millis.as_str()),
             ])
         });
+        // The release check of bounded.rs: a connection released soon after a call was
+        // abandoned is pinged by us first, so that a failure closes it with `Terminate` rather
+        // than sqlx's hard close, which can wait forever over TLS.
+        let abandoned = AbandonedCalls::default();
+        let recent = abandoned.clone();
+        pool_options.map_sqlx_postgres_pool_opts(move |o| {
+            let recent = recent.clone();
+            o.after_release(move |conn, _| {
+                let check = recent.recent();
+                Box::pin(async move { Ok(!check || sqlx::Connection::ping(conn).await.is_ok()) })
+            })
+        });
         let db = Database::connect(pool_options).await?;
         let migration_options = (db.get_database_backend() == DbBackend::Postgres).then(|| {
             let mut migration = options;
@@ -139,7 +151,7 @@ impl Directory {
             migration
         });
         Ok(Directory {
-            db: BoundedConnection::new(db, statement_timeout),
+            db: BoundedConnection::new(db, statement_timeout, abandoned),
             migration_options,
             cached_clients: Arc::new(TtlCache::new(Duration::ZERO, CACHE_CAPACITY)),
             cached_users: Arc::new(TtlCache::new(Duration::ZERO, CACHE_CAPACITY)),
