@@ -224,7 +224,7 @@ impl App {
         if let Some(rotated) = self.rotation().rotate_if_due(now).await? {
             tracing::info!(kid = %rotated.kid, "scheduled key rotation");
             let event = crate::directory::audit::AuditEvent {
-                kind: "key_rotated".into(),
+                kind: crate::directory::audit::AuditKind::KeyRotated,
                 actor: Some("scheduler".into()),
                 subject: Some(rotated.kid.clone()),
                 client_id: None,

@@ -20,6 +20,7 @@ pub mod healthcheck;
 pub mod keys;
 pub mod logging;
 pub mod login;
+pub mod manage;
 pub mod metrics;
 #[path = "../migrations/mod.rs"]
 pub mod migrations;

@@ -3,7 +3,7 @@
 //! session revokes its session-bound families and queues back-channel logout notifications.
 
 use crate::directory::Directory;
-use crate::directory::audit::AuditEvent;
+use crate::directory::audit::{AuditEvent, AuditKind};
 use crate::store::{LogoutDelivery, RevokedFamily, SessionStore, SsoSession, StoreError};
 use crate::tokens::cache::DenylistCache;
 
@@ -128,7 +128,8 @@ impl Revocation<'_> {
                 self.notify(&revoked.family.client_id, user_id, revoked.family.sid.as_deref(), now).await?;
             }
         }
-        self.audit(now, "user_sessions_revoked", Some(user_id), None, serde_json::json!({ "reason": reason })).await;
+        self.audit(now, AuditKind::UserSessionsRevoked, Some(user_id), None, serde_json::json!({ "reason": reason }))
+            .await;
         Ok(())
     }
 
@@ -141,7 +142,7 @@ impl Revocation<'_> {
         tracing::warn!(client_id = %family.client_id, family = %family.id, "refresh token reuse detected; family revoked");
         self.audit(
             now,
-            "refresh_reuse_detected",
+            AuditKind::RefreshReuseDetected,
             Some(&family.user_id),
             Some(&family.client_id),
             serde_json::json!({ "family": family.id }),
@@ -187,20 +188,20 @@ impl Revocation<'_> {
     async fn audit(
         &self,
         now: i64,
-        kind: &str,
+        kind: AuditKind,
         subject: Option<&str>,
         client_id: Option<&str>,
         detail: serde_json::Value,
     ) {
         let event = AuditEvent {
-            kind: kind.to_string(),
+            kind,
             actor: None,
             subject: subject.map(str::to_string),
             client_id: client_id.map(str::to_string),
             detail,
         };
         if let Err(e) = self.directory.record_audit(now, event).await {
-            tracing::error!(error = %e, kind, "cannot record audit event");
+            tracing::error!(error = %e, kind = kind.as_str(), "cannot record audit event");
         }
     }
 }

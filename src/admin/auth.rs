@@ -11,6 +11,7 @@ use poem_openapi::auth::Bearer;
 
 use super::error::ApiError;
 use crate::app::App;
+use crate::manage::{Actor, Manage};
 use crate::random;
 use crate::tokens::verify_access_token;
 
@@ -29,6 +30,12 @@ impl Principal {
     /// Mutations need role `admin`.
     pub fn require_write(&self) -> Result<(), ApiError> {
         if self.can_write { Ok(()) } else { Err(ApiError::forbidden("this operation needs the admin role")) }
+    }
+
+    /// Management operations acting as this caller, once it may write.
+    pub fn manage<'a>(&self, app: &'a App) -> Result<Manage<'a>, ApiError> {
+        self.require_write()?;
+        Ok(Manage::for_server(app, Actor::admin(self.actor.clone())))
     }
 }
 

@@ -12,6 +12,7 @@ use super::auth::AdminAuth;
 use super::error::{ApiError, ApiResult};
 use crate::app::App;
 use crate::directory::{Client, ClientUpdate, NewClient};
+use crate::manage;
 
 /// A registered client. Its secret is never shown here.
 #[derive(Debug, Object)]
@@ -133,7 +134,7 @@ impl ClientsApi {
     /// Register a client; a confidential client's secret is in this response only.
     #[oai(path = "/", method = "post")]
     async fn create(&self, auth: AdminAuth, app: Data<&Arc<App>>, body: Json<NewClientBody>) -> ApiResult<Created> {
-        auth.0.require_write()?;
+        let m = auth.0.manage(&app)?;
         let b = body.0;
         let new = NewClient {
             id: b.id,
@@ -152,8 +153,7 @@ impl ClientsApi {
             access_token_ttl_secs: b.access_token_ttl_secs,
             id_token_ttl_secs: b.id_token_ttl_secs,
         };
-        let (client, secret) = app.directory.create_client(new).await.map_err(ApiError::from)?;
-        super::audit(&app, &auth.0.actor, "client_created", Some(&client.id), serde_json::json!({})).await;
+        let (client, secret) = manage::clients::create(&m, new).await?;
         Ok(Created::Created(Json(CreatedClientBody { client: client.into(), client_secret: secret })))
     }
 
@@ -167,8 +167,7 @@ impl ClientsApi {
     /// One client.
     #[oai(path = "/:id", method = "get")]
     async fn get(&self, _auth: AdminAuth, app: Data<&Arc<App>>, id: Path<String>) -> ApiResult<Json<ClientBody>> {
-        let client = app.directory.client(&id.0).await.map_err(ApiError::from)?;
-        Ok(Json(client.ok_or_else(|| ApiError::not_found(format!("no client {:?}", id.0)))?.into()))
+        Ok(Json(manage::clients::get(&app.directory, &id.0).await?.into()))
     }
 
     /// Change a client.
@@ -180,7 +179,7 @@ impl ClientsApi {
         id: Path<String>,
         body: Json<ClientPatch>,
     ) -> ApiResult<Json<ClientBody>> {
-        auth.0.require_write()?;
+        let m = auth.0.manage(&app)?;
         let b = body.0;
         let update = ClientUpdate {
             name: b.name,
@@ -195,20 +194,13 @@ impl ClientsApi {
             access_token_ttl_secs: patched(b.access_token_ttl_secs),
             id_token_ttl_secs: patched(b.id_token_ttl_secs),
         };
-        let client = app.directory.update_client(&id.0, update).await.map_err(ApiError::from)?;
-        let client = client.ok_or_else(|| ApiError::not_found(format!("no client {:?}", id.0)))?;
-        super::audit(&app, &auth.0.actor, "client_updated", Some(&client.id), serde_json::json!({})).await;
-        Ok(Json(client.into()))
+        Ok(Json(manage::clients::update(&m, &id.0, update).await?.into()))
     }
 
     /// Remove a client.
     #[oai(path = "/:id", method = "delete")]
     async fn delete(&self, auth: AdminAuth, app: Data<&Arc<App>>, id: Path<String>) -> ApiResult<Deleted> {
-        auth.0.require_write()?;
-        if !app.directory.remove_client(&id.0).await.map_err(ApiError::from)? {
-            return Err(ApiError::not_found(format!("no client {:?}", id.0)).into());
-        }
-        super::audit(&app, &auth.0.actor, "client_deleted", Some(&id.0), serde_json::json!({})).await;
+        manage::clients::remove(&auth.0.manage(&app)?, &id.0).await?;
         Ok(Deleted::NoContent)
     }
 
@@ -220,10 +212,7 @@ impl ClientsApi {
         app: Data<&Arc<App>>,
         id: Path<String>,
     ) -> ApiResult<Json<SecretBody>> {
-        auth.0.require_write()?;
-        let secret = app.directory.rotate_client_secret(&id.0).await.map_err(ApiError::from)?;
-        let secret = secret.ok_or_else(|| ApiError::not_found(format!("no client {:?}", id.0)))?;
-        super::audit(&app, &auth.0.actor, "client_secret_rotated", Some(&id.0), serde_json::json!({})).await;
+        let secret = manage::clients::rotate_secret(&auth.0.manage(&app)?, &id.0).await?;
         Ok(Json(SecretBody { client_secret: secret }))
     }
 }

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use crate::directory::DirectoryError;
 use crate::keys::KeyError;
+use crate::manage::ManageError;
 use crate::store::StoreError;
 
 #[derive(Debug, Clone, PartialEq)]
@@ -150,6 +151,23 @@ impl From<KeyError> for ApiError {
                 ApiError::unavailable()
             }
         }
+    }
+}
+
+impl From<ManageError> for ApiError {
+    fn from(e: ManageError) -> ApiError {
+        match e {
+            ManageError::NotFound(missing) => ApiError::not_found(missing.to_string()),
+            ManageError::Directory(e) => e.into(),
+            ManageError::Store(e) => e.into(),
+            ManageError::Key(e) => e.into(),
+        }
+    }
+}
+
+impl From<ManageError> for poem::Error {
+    fn from(e: ManageError) -> poem::Error {
+        ApiError::from(e).into()
     }
 }
 

@@ -14,6 +14,7 @@ use super::error::{ApiError, ApiResult};
 use crate::app::App;
 use crate::directory::audit::AuditQuery;
 use crate::keys::KeyInfo;
+use crate::manage;
 
 #[derive(Debug, Object)]
 pub struct KeyBody {
@@ -80,17 +81,8 @@ impl KeysApi {
         app: Data<&Arc<App>>,
         body: Json<RotateBody>,
     ) -> ApiResult<Json<RotatedBody>> {
-        auth.0.require_write()?;
-        let rotated = app.rotation().rotate(app.now(), body.0.now.unwrap_or(false)).await.map_err(ApiError::from)?;
-        app.maintain_keys().await.map_err(ApiError::from)?;
-        super::audit(
-            &app,
-            &auth.0.actor,
-            "key_rotated",
-            Some(&rotated.kid),
-            serde_json::json!({ "created": rotated.created }),
-        )
-        .await;
+        let m = auth.0.manage(&app)?;
+        let rotated = manage::keys::rotate(&m, &app.rotation(), body.0.now.unwrap_or(false)).await?;
         Ok(Json(RotatedBody { kid: rotated.kid, activates_at: rotated.activates_at, created: rotated.created }))
     }
 
@@ -102,17 +94,7 @@ impl KeysApi {
         app: Data<&Arc<App>>,
         kid: Path<String>,
     ) -> ApiResult<Json<RevokedKeyBody>> {
-        auth.0.require_write()?;
-        let replacement = app.rotation().revoke(&kid.0, app.now()).await.map_err(ApiError::from)?;
-        app.maintain_keys().await.map_err(ApiError::from)?;
-        super::audit(
-            &app,
-            &auth.0.actor,
-            "key_revoked",
-            Some(&kid.0),
-            serde_json::json!({ "replacement": replacement }),
-        )
-        .await;
+        let replacement = manage::keys::revoke(&auth.0.manage(&app)?, &app.rotation(), &kid.0).await?;
         Ok(Json(RevokedKeyBody { kid: kid.0, replacement }))
     }
 }

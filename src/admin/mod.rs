@@ -1,8 +1,8 @@
 //! The admin REST API at `/admin/v1` (poem-openapi): clients, users, roles and grants, mapping
 //! rules, sessions, signing keys and audit events. Its spec is committed as `openapi/admin.yaml`,
 //! printed by `dingtalk-oidc openapi` and served at `/admin/v1/openapi.json`; interactive docs at
-//! `/admin/docs`. Handlers are thin: they check the caller's role and call the directory, the
-//! revocation module or the key rotation, then record an audit event.
+//! `/admin/docs`. Handlers are thin: they check the caller's role, parse the request, call the
+//! management operation (`manage`, which writes, revokes and records the audit event) and render.
 
 pub mod auth;
 pub mod clients;
@@ -20,7 +20,6 @@ use poem::{Endpoint, EndpointExt, IntoResponse, Response, Route};
 use poem_openapi::OpenApiService;
 
 use crate::app::App;
-use crate::directory::audit::AuditEvent;
 
 pub type AdminApi =
     (clients::ClientsApi, users::UsersApi, roles::RolesApi, sessions::SessionsApi, keys::KeysApi, keys::AuditApi);
@@ -81,20 +80,6 @@ async fn json_errors<E: Endpoint>(ep: Arc<E>, req: poem::Request) -> poem::Resul
         return Ok(err.into_response());
     }
     Ok(resp)
-}
-
-/// Records an admin action (never a secret).
-pub async fn audit(app: &App, actor: &str, kind: &str, subject: Option<&str>, detail: serde_json::Value) {
-    let event = AuditEvent {
-        kind: kind.into(),
-        actor: Some(actor.to_string()),
-        subject: subject.map(str::to_string),
-        client_id: None,
-        detail,
-    };
-    if let Err(e) = app.directory.record_audit(app.now(), event).await {
-        tracing::error!(error = %e, kind, "cannot record audit event");
-    }
 }
 
 pub fn app(data: &poem::web::Data<&Arc<App>>) -> Arc<App> {

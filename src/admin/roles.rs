@@ -11,9 +11,9 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use super::auth::AdminAuth;
 use super::clients::ApiTags;
 use super::error::{ApiError, ApiResult};
-use super::users::existing_user;
 use crate::app::App;
 use crate::directory::roles::{MappingRule, Role, RoleMapping};
+use crate::manage;
 
 #[derive(Debug, Object)]
 pub struct RoleBody {
@@ -151,13 +151,8 @@ impl RolesApi {
         app: Data<&Arc<App>>,
         body: Json<NewRoleBody>,
     ) -> ApiResult<CreatedRole> {
-        auth.0.require_write()?;
-        let role = app
-            .directory
-            .create_role(&body.0.name, body.0.description.as_deref().unwrap_or_default())
-            .await
-            .map_err(ApiError::from)?;
-        super::audit(&app, &auth.0.actor, "role_created", Some(&role.name), serde_json::json!({})).await;
+        let m = auth.0.manage(&app)?;
+        let role = manage::roles::create(&m, &body.0.name, body.0.description.as_deref().unwrap_or_default()).await?;
         Ok(CreatedRole::Created(Json(role.into())))
     }
 
@@ -170,8 +165,7 @@ impl RolesApi {
     /// One role.
     #[oai(path = "/roles/:name", method = "get")]
     async fn get_role(&self, _auth: AdminAuth, app: Data<&Arc<App>>, name: Path<String>) -> ApiResult<Json<RoleBody>> {
-        let role = app.directory.role(&name.0).await.map_err(ApiError::from)?;
-        Ok(Json(role.ok_or_else(|| ApiError::not_found(format!("no role {:?}", name.0)))?.into()))
+        Ok(Json(manage::roles::get(&app.directory, &name.0).await?.into()))
     }
 
     /// Change a role's description.
@@ -183,21 +177,13 @@ impl RolesApi {
         name: Path<String>,
         body: Json<RolePatch>,
     ) -> ApiResult<Json<RoleBody>> {
-        auth.0.require_write()?;
-        let role = app.directory.update_role(&name.0, &body.0.description).await.map_err(ApiError::from)?;
-        let role = role.ok_or_else(|| ApiError::not_found(format!("no role {:?}", name.0)))?;
-        super::audit(&app, &auth.0.actor, "role_updated", Some(&role.name), serde_json::json!({})).await;
-        Ok(Json(role.into()))
+        Ok(Json(manage::roles::update(&auth.0.manage(&app)?, &name.0, &body.0.description).await?.into()))
     }
 
     /// Delete a role with its grants and mapping rules.
     #[oai(path = "/roles/:name", method = "delete")]
     async fn delete_role(&self, auth: AdminAuth, app: Data<&Arc<App>>, name: Path<String>) -> ApiResult<Done> {
-        auth.0.require_write()?;
-        if !app.directory.delete_role(&name.0).await.map_err(ApiError::from)? {
-            return Err(ApiError::not_found(format!("no role {:?}", name.0)).into());
-        }
-        super::audit(&app, &auth.0.actor, "role_deleted", Some(&name.0), serde_json::json!({})).await;
+        manage::roles::delete(&auth.0.manage(&app)?, &name.0).await?;
         Ok(Done::NoContent)
     }
 
@@ -209,7 +195,7 @@ impl RolesApi {
         app: Data<&Arc<App>>,
         id: Path<String>,
     ) -> ApiResult<Json<UserRolesBody>> {
-        let user = existing_user(&app, &id.0).await?;
+        let user = manage::users::get(&app.directory, &id.0).await?;
         let direct = app.directory.direct_roles(&user.id).await.map_err(ApiError::from)?;
         Ok(Json(UserRolesBody { direct, effective: user.effective_roles }))
     }
@@ -223,14 +209,7 @@ impl RolesApi {
         id: Path<String>,
         role: Path<String>,
     ) -> ApiResult<Done> {
-        auth.0.require_write()?;
-        let user = existing_user(&app, &id.0).await?;
-        if app.directory.role(&role.0).await.map_err(ApiError::from)?.is_none() {
-            return Err(ApiError::not_found(format!("no role {:?}", role.0)).into());
-        }
-        app.directory.grant_role(&user.id, &role.0).await.map_err(ApiError::from)?;
-        crate::access::refresh_user_access(&app, &user).await.map_err(ApiError::from)?;
-        super::audit(&app, &auth.0.actor, "role_granted", Some(&user.id), serde_json::json!({ "role": role.0 })).await;
+        manage::roles::grant(&auth.0.manage(&app)?, &id.0, &role.0).await?;
         Ok(Done::NoContent)
     }
 
@@ -243,14 +222,7 @@ impl RolesApi {
         id: Path<String>,
         role: Path<String>,
     ) -> ApiResult<Done> {
-        auth.0.require_write()?;
-        let user = existing_user(&app, &id.0).await?;
-        if !app.directory.revoke_grant(&user.id, &role.0).await.map_err(ApiError::from)? {
-            return Err(ApiError::not_found(format!("user has no direct grant of {:?}", role.0)).into());
-        }
-        crate::access::refresh_user_access(&app, &user).await.map_err(ApiError::from)?;
-        super::audit(&app, &auth.0.actor, "role_grant_revoked", Some(&user.id), serde_json::json!({ "role": role.0 }))
-            .await;
+        manage::roles::revoke_grant(&auth.0.manage(&app)?, &id.0, &role.0).await?;
         Ok(Done::NoContent)
     }
 
@@ -262,17 +234,9 @@ impl RolesApi {
         app: Data<&Arc<App>>,
         body: Json<NewMappingBody>,
     ) -> ApiResult<CreatedMapping> {
-        auth.0.require_write()?;
+        let m = auth.0.manage(&app)?;
         let rule = rule_from(&body.0.rule)?;
-        let mapping = app.directory.create_mapping(&body.0.role, rule).await.map_err(ApiError::from)?;
-        super::audit(
-            &app,
-            &auth.0.actor,
-            "mapping_created",
-            Some(&mapping.role),
-            serde_json::json!({ "id": mapping.id }),
-        )
-        .await;
+        let mapping = manage::roles::create_mapping(&m, &body.0.role, rule).await?;
         Ok(CreatedMapping::Created(Json(mapping.into())))
     }
 
@@ -290,8 +254,7 @@ impl RolesApi {
         app: Data<&Arc<App>>,
         id: Path<String>,
     ) -> ApiResult<Json<MappingBody>> {
-        let mapping = app.directory.mapping(&id.0).await.map_err(ApiError::from)?;
-        Ok(Json(mapping.ok_or_else(|| ApiError::not_found(format!("no mapping {:?}", id.0)))?.into()))
+        Ok(Json(manage::roles::get_mapping(&app.directory, &id.0).await?.into()))
     }
 
     /// Replace a mapping rule (its role and its rule).
@@ -303,32 +266,15 @@ impl RolesApi {
         id: Path<String>,
         body: Json<NewMappingBody>,
     ) -> ApiResult<Json<MappingBody>> {
-        auth.0.require_write()?;
+        let m = auth.0.manage(&app)?;
         let rule = rule_from(&body.0.rule)?;
-        if app.directory.mapping(&id.0).await.map_err(ApiError::from)?.is_none() {
-            return Err(ApiError::not_found(format!("no mapping {:?}", id.0)).into());
-        }
-        let mapping = app.directory.update_mapping(&id.0, &body.0.role, rule).await.map_err(ApiError::from)?;
-        let mapping = mapping.ok_or_else(|| ApiError::not_found(format!("no mapping {:?}", id.0)))?;
-        super::audit(
-            &app,
-            &auth.0.actor,
-            "mapping_updated",
-            Some(&mapping.role),
-            serde_json::json!({ "id": mapping.id }),
-        )
-        .await;
-        Ok(Json(mapping.into()))
+        Ok(Json(manage::roles::update_mapping(&m, &id.0, &body.0.role, rule).await?.into()))
     }
 
     /// Delete a mapping rule.
     #[oai(path = "/mappings/:id", method = "delete")]
     async fn delete_mapping(&self, auth: AdminAuth, app: Data<&Arc<App>>, id: Path<String>) -> ApiResult<Done> {
-        auth.0.require_write()?;
-        if !app.directory.delete_mapping(&id.0).await.map_err(ApiError::from)? {
-            return Err(ApiError::not_found(format!("no mapping {:?}", id.0)).into());
-        }
-        super::audit(&app, &auth.0.actor, "mapping_deleted", None, serde_json::json!({ "id": id.0 })).await;
+        manage::roles::delete_mapping(&auth.0.manage(&app)?, &id.0).await?;
         Ok(Done::NoContent)
     }
 }

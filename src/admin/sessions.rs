@@ -11,8 +11,8 @@ use super::auth::AdminAuth;
 use super::clients::ApiTags;
 use super::error::{ApiError, ApiResult};
 use super::roles::Done;
-use super::users::existing_user;
 use crate::app::App;
+use crate::manage;
 use crate::store::SsoSession;
 
 #[derive(Debug, Object)]
@@ -53,7 +53,7 @@ impl SessionsApi {
         app: Data<&Arc<App>>,
         id: Path<String>,
     ) -> ApiResult<Json<Vec<SessionBody>>> {
-        let user = existing_user(&app, &id.0).await?;
+        let user = manage::users::get(&app.directory, &id.0).await?;
         let sessions = app.sessions.sso_sessions_of_user(&user.id).await.map_err(ApiError::from)?;
         Ok(Json(sessions.into_iter().map(Into::into).collect()))
     }
@@ -61,21 +61,14 @@ impl SessionsApi {
     /// End every session of a user (and revoke all the user's refresh tokens).
     #[oai(path = "/users/:id/sessions", method = "delete")]
     async fn revoke_all(&self, auth: AdminAuth, app: Data<&Arc<App>>, id: Path<String>) -> ApiResult<Done> {
-        auth.0.require_write()?;
-        let user = existing_user(&app, &id.0).await?;
-        app.revocation().revoke_user(&user.id, "revoked by an admin", app.now()).await.map_err(ApiError::from)?;
-        super::audit(&app, &auth.0.actor, "sessions_revoked", Some(&user.id), serde_json::json!({})).await;
+        manage::sessions::revoke_user_sessions(&auth.0.manage(&app)?, &app.revocation(), &id.0).await?;
         Ok(Done::NoContent)
     }
 
     /// End one session: its session-bound refresh tokens die and its clients are notified.
     #[oai(path = "/sessions/:sid", method = "delete")]
     async fn revoke(&self, auth: AdminAuth, app: Data<&Arc<App>>, sid: Path<String>) -> ApiResult<Done> {
-        auth.0.require_write()?;
-        let session = app.sessions.get_sso_session(&sid.0).await.map_err(ApiError::from)?;
-        let session = session.ok_or_else(|| ApiError::not_found("no such live session"))?;
-        app.revocation().end_session(&session, app.now()).await.map_err(ApiError::from)?;
-        super::audit(&app, &auth.0.actor, "session_revoked", Some(&session.user_id), serde_json::json!({})).await;
+        manage::sessions::end_session(&auth.0.manage(&app)?, &app.revocation(), &sid.0).await?;
         Ok(Done::NoContent)
     }
 }

@@ -13,6 +13,7 @@ use super::clients::ApiTags;
 use super::error::{ApiError, ApiResult};
 use crate::app::App;
 use crate::directory::User;
+use crate::manage;
 
 #[derive(Debug, Object)]
 pub struct UserBody {
@@ -62,11 +63,6 @@ pub struct UsersPage {
 
 pub struct UsersApi;
 
-pub async fn existing_user(app: &App, id: &str) -> Result<User, poem::Error> {
-    let user = app.directory.user(id).await.map_err(ApiError::from)?;
-    Ok(user.ok_or_else(|| ApiError::not_found(format!("no user {id:?}")))?)
-}
-
 #[OpenApi(prefix_path = "/users", tag = "ApiTags::Users")]
 impl UsersApi {
     /// List users; `search` matches name, DingTalk userid, unionId or email.
@@ -94,28 +90,21 @@ impl UsersApi {
     /// One user.
     #[oai(path = "/:id", method = "get")]
     async fn get(&self, _auth: AdminAuth, app: Data<&Arc<App>>, id: Path<String>) -> ApiResult<Json<UserBody>> {
-        Ok(Json(existing_user(&app, &id.0).await?.into()))
+        Ok(Json(manage::users::get(&app.directory, &id.0).await?.into()))
     }
 
     /// Disable a user: every session and refresh-token family ends now, their clients are told,
     /// and new logins are refused.
     #[oai(path = "/:id/disable", method = "post")]
     async fn disable(&self, auth: AdminAuth, app: Data<&Arc<App>>, id: Path<String>) -> ApiResult<Json<UserBody>> {
-        auth.0.require_write()?;
-        existing_user(&app, &id.0).await?;
-        app.directory.set_user_disabled(&id.0, true).await.map_err(ApiError::from)?;
-        app.revocation().revoke_user(&id.0, "disabled by an admin", app.now()).await.map_err(ApiError::from)?;
-        super::audit(&app, &auth.0.actor, "user_disabled", Some(&id.0), serde_json::json!({})).await;
-        Ok(Json(existing_user(&app, &id.0).await?.into()))
+        manage::users::disable(&auth.0.manage(&app)?, &app.revocation(), &id.0).await?;
+        Ok(Json(manage::users::get(&app.directory, &id.0).await?.into()))
     }
 
     /// Enable a disabled user.
     #[oai(path = "/:id/enable", method = "post")]
     async fn enable(&self, auth: AdminAuth, app: Data<&Arc<App>>, id: Path<String>) -> ApiResult<Json<UserBody>> {
-        auth.0.require_write()?;
-        existing_user(&app, &id.0).await?;
-        app.directory.set_user_disabled(&id.0, false).await.map_err(ApiError::from)?;
-        super::audit(&app, &auth.0.actor, "user_enabled", Some(&id.0), serde_json::json!({})).await;
-        Ok(Json(existing_user(&app, &id.0).await?.into()))
+        manage::users::enable(&auth.0.manage(&app)?, &id.0).await?;
+        Ok(Json(manage::users::get(&app.directory, &id.0).await?.into()))
     }
 }

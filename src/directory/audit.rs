@@ -6,9 +6,121 @@ use serde::Serialize;
 use super::entities::audit_event;
 use super::{Directory, DirectoryError};
 
+/// What happened. Each kind is stored (and shown by the admin API and `dingtalk-oidc audit`) as
+/// the text [`AuditKind::as_str`] gives, which must never change for an existing kind: stored rows
+/// and queries by kind depend on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditKind {
+    // Sign-in and sign-out.
+    Login,
+    Logout,
+    CodeReplayDetected,
+    RefreshReuseDetected,
+    UserSessionsRevoked,
+    // Clients.
+    ClientCreated,
+    ClientUpdated,
+    ClientDeleted,
+    ClientSecretRotated,
+    // Users.
+    UserDisabled,
+    UserEnabled,
+    // Roles, grants and mapping rules.
+    RoleCreated,
+    RoleUpdated,
+    RoleDeleted,
+    RoleGranted,
+    RoleGrantRevoked,
+    MappingCreated,
+    MappingUpdated,
+    MappingDeleted,
+    // SSO sessions.
+    SessionsRevoked,
+    SessionRevoked,
+    // Signing keys.
+    KeyRotated,
+    KeyRevoked,
+    KeyImported,
+    KeysRewrapped,
+}
+
+impl AuditKind {
+    /// Every kind, for tests that check the texts are distinct.
+    pub const ALL: [AuditKind; 25] = [
+        AuditKind::Login,
+        AuditKind::Logout,
+        AuditKind::CodeReplayDetected,
+        AuditKind::RefreshReuseDetected,
+        AuditKind::UserSessionsRevoked,
+        AuditKind::ClientCreated,
+        AuditKind::ClientUpdated,
+        AuditKind::ClientDeleted,
+        AuditKind::ClientSecretRotated,
+        AuditKind::UserDisabled,
+        AuditKind::UserEnabled,
+        AuditKind::RoleCreated,
+        AuditKind::RoleUpdated,
+        AuditKind::RoleDeleted,
+        AuditKind::RoleGranted,
+        AuditKind::RoleGrantRevoked,
+        AuditKind::MappingCreated,
+        AuditKind::MappingUpdated,
+        AuditKind::MappingDeleted,
+        AuditKind::SessionsRevoked,
+        AuditKind::SessionRevoked,
+        AuditKind::KeyRotated,
+        AuditKind::KeyRevoked,
+        AuditKind::KeyImported,
+        AuditKind::KeysRewrapped,
+    ];
+
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditKind::Login => "login",
+            AuditKind::Logout => "logout",
+            AuditKind::CodeReplayDetected => "code_replay_detected",
+            AuditKind::RefreshReuseDetected => "refresh_reuse_detected",
+            AuditKind::UserSessionsRevoked => "user_sessions_revoked",
+            AuditKind::ClientCreated => "client_created",
+            AuditKind::ClientUpdated => "client_updated",
+            AuditKind::ClientDeleted => "client_deleted",
+            AuditKind::ClientSecretRotated => "client_secret_rotated",
+            AuditKind::UserDisabled => "user_disabled",
+            AuditKind::UserEnabled => "user_enabled",
+            AuditKind::RoleCreated => "role_created",
+            AuditKind::RoleUpdated => "role_updated",
+            AuditKind::RoleDeleted => "role_deleted",
+            AuditKind::RoleGranted => "role_granted",
+            AuditKind::RoleGrantRevoked => "role_grant_revoked",
+            AuditKind::MappingCreated => "mapping_created",
+            AuditKind::MappingUpdated => "mapping_updated",
+            AuditKind::MappingDeleted => "mapping_deleted",
+            AuditKind::SessionsRevoked => "sessions_revoked",
+            AuditKind::SessionRevoked => "session_revoked",
+            AuditKind::KeyRotated => "key_rotated",
+            AuditKind::KeyRevoked => "key_revoked",
+            AuditKind::KeyImported => "key_imported",
+            AuditKind::KeysRewrapped => "keys_rewrapped",
+        }
+    }
+}
+
+impl std::fmt::Display for AuditKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for AuditKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct AuditEvent {
-    pub kind: String,
+    pub kind: AuditKind,
     pub actor: Option<String>,
     pub subject: Option<String>,
     pub client_id: Option<String>,
@@ -20,7 +132,7 @@ impl Directory {
         let model = audit_event::ActiveModel {
             id: Set(uuid::Uuid::new_v4().to_string()),
             at: Set(at),
-            kind: Set(event.kind),
+            kind: Set(event.kind.as_str().to_string()),
             actor: Set(event.actor),
             subject: Set(event.subject),
             client_id: Set(event.client_id),
@@ -72,5 +184,18 @@ impl Directory {
             query = query.filter(audit_event::Column::At.lte(until));
         }
         Ok(query.order_by_desc(audit_event::Column::At).limit(q.limit).all(&self.db).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::AuditKind;
+
+    #[test]
+    fn every_kind_has_its_own_text() {
+        let mut texts: Vec<&str> = AuditKind::ALL.iter().map(|k| k.as_str()).collect();
+        texts.sort_unstable();
+        texts.dedup();
+        assert_eq!(texts.len(), AuditKind::ALL.len());
     }
 }

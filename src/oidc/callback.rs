@@ -192,7 +192,7 @@ fn dingtalk_failure(err: &DingTalkError) -> (LoginOutcome, Response) {
 /// Audit: who logged in, to which client, from where (never a token or code).
 async fn record_login(app: &App, req: &Request, user_id: &str, client_id: &str) {
     let event = crate::directory::audit::AuditEvent {
-        kind: "login".into(),
+        kind: crate::directory::audit::AuditKind::Login,
         actor: Some(user_id.to_string()),
         subject: Some(user_id.to_string()),
         client_id: Some(client_id.to_string()),

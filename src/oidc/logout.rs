@@ -176,7 +176,7 @@ async fn end_session(app: &App, session: &SsoSession) -> Result<(), ()> {
         return Err(());
     }
     let event = crate::directory::audit::AuditEvent {
-        kind: "logout".into(),
+        kind: crate::directory::audit::AuditKind::Logout,
         actor: Some(session.user_id.clone()),
         subject: Some(session.user_id.clone()),
         client_id: None,

@@ -206,7 +206,7 @@ async fn revoke_replayed(app: &App, presenter: &Client, code_hash: &str) -> Resu
     }
     tracing::warn!(client_id = %presenter.id, "authorization code replayed; its tokens are revoked");
     let event = crate::directory::audit::AuditEvent {
-        kind: "code_replay_detected".into(),
+        kind: crate::directory::audit::AuditKind::CodeReplayDetected,
         actor: None,
         subject: None,
         client_id: Some(presenter.id.clone()),

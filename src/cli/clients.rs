@@ -1,0 +1,246 @@
+//! `clients`: register, list, show, update, remove, rotate a secret.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use super::{cli_error, connect};
+use crate::config::Config;
+use crate::directory::{ClientUpdate, NewClient};
+use crate::manage::{self, Actor, Manage};
+
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Register a client; a confidential client's secret is printed once and never again.
+    Add(AddClientArgs),
+    /// List registered clients.
+    List,
+    /// Change a registered client.
+    Update(UpdateClientArgs),
+    /// Show one client.
+    Show {
+        /// The client id.
+        id: String,
+    },
+    /// Remove a client.
+    Remove {
+        /// The client id.
+        id: String,
+    },
+    /// Issue a new secret for a confidential client (printed once; the old one stops working).
+    RotateSecret {
+        /// The client id.
+        id: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct AddClientArgs {
+    /// Client id (A-Z a-z 0-9 - . _ ~).
+    #[arg(long)]
+    pub id: String,
+    /// Redirect URI, compared exactly (repeatable; at least one).
+    #[arg(long = "redirect-uri", value_name = "URI", required = true)]
+    pub redirect_uris: Vec<String>,
+    /// A public client (browser or native app): no secret, PKCE required.
+    #[arg(long)]
+    pub public: bool,
+    /// A first-party client: users are not asked for consent.
+    #[arg(long)]
+    pub first_party: bool,
+    /// Display name shown on the consent page.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Scopes the client may request (repeatable; the list replaces the default: openid profile email
+    /// phone offline_access). roles, groups, dingtalk and admin are opt-in: list them to allow them.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+    /// Where RP-initiated logout may send the user back to (repeatable; exact match).
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// The client's back-channel logout endpoint (receives logout tokens by POST).
+    #[arg(long = "backchannel-logout-uri", value_name = "URI")]
+    pub backchannel_logout_uri: Option<String>,
+    /// Grant types (repeatable; default: authorization_code refresh_token). Leave out refresh_token to
+    /// issue this client no refresh tokens.
+    #[arg(long = "grant-type", value_name = "GRANT")]
+    pub grant_types: Vec<String>,
+    /// May introspect tokens issued to other clients (a resource server).
+    #[arg(long)]
+    pub resource_server: bool,
+    /// Refresh responses carry no ID token (OIDC Core §12.2 allows it; saves a signature).
+    #[arg(long)]
+    pub no_id_token_on_refresh: bool,
+    /// Refresh tokens expire after this many seconds unused (default: tokens.refresh_idle_ttl_secs).
+    #[arg(long, value_name = "SECS")]
+    pub refresh_idle_ttl: Option<i64>,
+    /// Refresh-token families end this many seconds after login (default: tokens.refresh_absolute_ttl_secs).
+    #[arg(long, value_name = "SECS")]
+    pub refresh_absolute_ttl: Option<i64>,
+    /// Access-token lifetime for this client, 60 to 86400 seconds (default: tokens.access_token_ttl_secs).
+    #[arg(long, value_name = "SECS")]
+    pub access_token_ttl: Option<TokenTtlArg>,
+    /// ID-token lifetime for this client, 60 to 86400 seconds (default: tokens.id_token_ttl_secs). An
+    /// application that keeps the ID token as its session (Argo CD) needs it as long as a session.
+    #[arg(long, value_name = "SECS")]
+    pub id_token_ttl: Option<TokenTtlArg>,
+}
+
+/// `--access-token-ttl` / `--id-token-ttl`: seconds within the bounds of `tokens::lifetime`, or
+/// `default` for the global `tokens.*_ttl_secs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenTtlArg(pub Option<u64>);
+
+impl std::str::FromStr for TokenTtlArg {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<TokenTtlArg, String> {
+        if s == "default" {
+            return Ok(TokenTtlArg(None));
+        }
+        let secs: u64 = s.parse().map_err(|_| format!("{s:?} is neither a number of seconds nor `default`"))?;
+        crate::tokens::lifetime::check_token_ttl(secs)?;
+        Ok(TokenTtlArg(Some(secs)))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateClientArgs {
+    /// The client id.
+    pub id: String,
+    /// New display name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Replace the redirect URIs (repeatable).
+    #[arg(long = "redirect-uri", value_name = "URI")]
+    pub redirect_uris: Vec<String>,
+    /// Replace the post-logout redirect URIs (repeatable).
+    #[arg(long = "post-logout-redirect-uri", value_name = "URI")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Set the back-channel logout endpoint.
+    #[arg(long = "backchannel-logout-uri", value_name = "URI", conflicts_with = "no_backchannel_logout")]
+    pub backchannel_logout_uri: Option<String>,
+    /// Remove the back-channel logout endpoint.
+    #[arg(long)]
+    pub no_backchannel_logout: bool,
+    /// Skip (true) or ask (false) for consent.
+    #[arg(long, value_name = "BOOL")]
+    pub first_party: Option<bool>,
+    /// Replace the allowed scopes (repeatable; must include openid).
+    #[arg(long = "scope", value_name = "SCOPE")]
+    pub scopes: Vec<String>,
+    /// Replace the grant types (repeatable).
+    #[arg(long = "grant-type", value_name = "GRANT")]
+    pub grant_types: Vec<String>,
+    /// May (true) or may not (false) introspect other clients' tokens.
+    #[arg(long, value_name = "BOOL")]
+    pub resource_server: Option<bool>,
+    /// Whether refresh responses carry an ID token.
+    #[arg(long, value_name = "BOOL")]
+    pub id_token_on_refresh: Option<bool>,
+    /// Access-token lifetime for this client, 60 to 86400 seconds; `default` goes back to
+    /// tokens.access_token_ttl_secs.
+    #[arg(long, value_name = "SECS")]
+    pub access_token_ttl: Option<TokenTtlArg>,
+    /// ID-token lifetime for this client, 60 to 86400 seconds; `default` goes back to
+    /// tokens.id_token_ttl_secs. Argo CD keeps the ID token as its session: 28800 keeps users signed
+    /// in for 8 hours.
+    #[arg(long, value_name = "SECS")]
+    pub id_token_ttl: Option<TokenTtlArg>,
+}
+
+/// A client's token lifetime as `clients add` and `clients list` print it: its own, or the global one.
+fn ttl_shown(own: Option<u64>, global: u64) -> String {
+    match own {
+        Some(secs) => format!("{secs} s"),
+        None => format!("{global} s (default)"),
+    }
+}
+
+pub(super) async fn run(config_path: Option<PathBuf>, cmd: ClientsCommand) -> anyhow::Result<()> {
+    let config = Config::load(config_path.as_deref())?;
+    let directory = connect(&config).await?;
+    let m = Manage::standalone(&directory, Actor::cli());
+    match cmd {
+        ClientsCommand::Add(args) => {
+            let new = NewClient {
+                id: args.id,
+                name: args.name,
+                redirect_uris: args.redirect_uris,
+                post_logout_redirect_uris: args.post_logout_redirect_uris,
+                public: args.public,
+                first_party: args.first_party,
+                allowed_scopes: (!args.scopes.is_empty()).then_some(args.scopes),
+                grant_types: (!args.grant_types.is_empty()).then_some(args.grant_types),
+                backchannel_logout_uri: args.backchannel_logout_uri,
+                resource_server: args.resource_server,
+                refresh_idle_ttl_secs: args.refresh_idle_ttl,
+                refresh_absolute_ttl_secs: args.refresh_absolute_ttl,
+                id_token_on_refresh: Some(!args.no_id_token_on_refresh),
+                access_token_ttl_secs: args.access_token_ttl.and_then(|t| t.0),
+                id_token_ttl_secs: args.id_token_ttl.and_then(|t| t.0),
+            };
+            let (client, secret) = manage::clients::create(&m, new).await.map_err(cli_error)?;
+            println!("client registered: {}", client.id);
+            println!("  type:          {}", if client.public { "public (PKCE, no secret)" } else { "confidential" });
+            println!("  redirect URIs: {}", client.redirect_uris.join(" "));
+            println!(
+                "  access token:  {}",
+                ttl_shown(client.access_token_ttl_secs, config.tokens.access_token_ttl_secs)
+            );
+            println!("  ID token:      {}", ttl_shown(client.id_token_ttl_secs, config.tokens.id_token_ttl_secs));
+            if let Some(secret) = secret {
+                println!("  client secret: {secret}");
+                println!("Store the secret now: it is kept only as a hash and cannot be shown again.");
+            }
+        }
+        ClientsCommand::Update(args) => {
+            let update = ClientUpdate {
+                name: args.name,
+                redirect_uris: (!args.redirect_uris.is_empty()).then_some(args.redirect_uris),
+                post_logout_redirect_uris: (!args.post_logout_redirect_uris.is_empty())
+                    .then_some(args.post_logout_redirect_uris),
+                backchannel_logout_uri: match (args.backchannel_logout_uri, args.no_backchannel_logout) {
+                    (Some(uri), _) => Some(Some(uri)),
+                    (None, true) => Some(None),
+                    (None, false) => None,
+                },
+                first_party: args.first_party,
+                allowed_scopes: (!args.scopes.is_empty()).then_some(args.scopes),
+                grant_types: (!args.grant_types.is_empty()).then_some(args.grant_types),
+                resource_server: args.resource_server,
+                id_token_on_refresh: args.id_token_on_refresh,
+                access_token_ttl_secs: args.access_token_ttl.map(|t| t.0),
+                id_token_ttl_secs: args.id_token_ttl.map(|t| t.0),
+            };
+            let client = manage::clients::update(&m, &args.id, update).await.map_err(cli_error)?;
+            println!("{}", serde_json::to_string_pretty(&client)?);
+        }
+        ClientsCommand::List => {
+            for client in directory.list_clients().await? {
+                println!(
+                    "{}\t{}\t{}\taccess token {}\tID token {}",
+                    client.id,
+                    if client.public { "public" } else { "confidential" },
+                    client.redirect_uris.join(" "),
+                    ttl_shown(client.access_token_ttl_secs, config.tokens.access_token_ttl_secs),
+                    ttl_shown(client.id_token_ttl_secs, config.tokens.id_token_ttl_secs),
+                );
+            }
+        }
+        ClientsCommand::Show { id } => {
+            let client = manage::clients::get(&directory, &id).await.map_err(cli_error)?;
+            println!("{}", serde_json::to_string_pretty(&client)?);
+        }
+        ClientsCommand::RotateSecret { id } => {
+            let secret = manage::clients::rotate_secret(&m, &id).await.map_err(cli_error)?;
+            println!("client secret: {secret}");
+            println!("Store the secret now: it is kept only as a hash and cannot be shown again.");
+        }
+        ClientsCommand::Remove { id } => {
+            manage::clients::remove(&m, &id).await.map_err(cli_error)?;
+            println!("client {id} removed");
+        }
+    }
+    Ok(())
+}

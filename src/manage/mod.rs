@@ -1,0 +1,159 @@
+//! Management operations: clients, users, roles and mapping rules, SSO sessions and signing keys.
+//! Each operation validates, writes, revokes what the change ends and records its audit event
+//! here, once; the admin API (`admin`) and the command line (`cli`) only parse their input, call
+//! an operation and render its result, so both surfaces change the same things and leave the same
+//! audit trail.
+
+pub mod clients;
+pub mod keys;
+pub mod roles;
+pub mod sessions;
+pub mod users;
+
+use std::fmt;
+
+use crate::app::App;
+use crate::directory::audit::{AuditEvent, AuditKind};
+use crate::directory::{Directory, DirectoryError};
+use crate::keys::KeyError;
+use crate::store::StoreError;
+
+/// Where a change was asked for: it names the actor's surface in texts that record why something
+/// was revoked, and decides where a failure to record an audit event is reported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    AdminApi,
+    Cli,
+}
+
+impl Surface {
+    /// Why the user's sessions ended, when the user was disabled.
+    fn disable_reason(self) -> &'static str {
+        match self {
+            Surface::AdminApi => "disabled by an admin",
+            Surface::Cli => "disabled from the CLI",
+        }
+    }
+
+    /// Why the user's sessions ended, when they were revoked.
+    fn revoke_reason(self) -> &'static str {
+        match self {
+            Surface::AdminApi => "revoked by an admin",
+            Surface::Cli => "cli",
+        }
+    }
+}
+
+/// Who makes a change: the audit events' `actor`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    /// `bootstrap` or a user id (admin API), `cli` (command line).
+    pub id: String,
+    pub surface: Surface,
+}
+
+impl Actor {
+    pub fn admin(id: impl Into<String>) -> Actor {
+        Actor { id: id.into(), surface: Surface::AdminApi }
+    }
+
+    pub fn cli() -> Actor {
+        Actor { id: "cli".into(), surface: Surface::Cli }
+    }
+}
+
+/// What every operation needs: the directory, who acts, and the time of the change.
+pub struct Manage<'a> {
+    pub directory: &'a Directory,
+    pub actor: Actor,
+    pub now: i64,
+    /// The running server, when the change comes through its admin API: a grant then recomputes
+    /// the user's effective roles at once, and a key change reaches its key ring at once. The CLI
+    /// has none: the server picks such changes up at the user's next login or recheck, and at its
+    /// next key maintenance.
+    pub server: Option<&'a App>,
+}
+
+impl<'a> Manage<'a> {
+    /// Operations through the running server, on its clock.
+    pub fn for_server(app: &'a App, actor: Actor) -> Manage<'a> {
+        Manage { directory: &app.directory, actor, now: app.now(), server: Some(app) }
+    }
+
+    /// Operations from outside the server (the CLI), on the wall clock.
+    pub fn standalone(directory: &'a Directory, actor: Actor) -> Manage<'a> {
+        Manage { directory, actor, now: chrono::Utc::now().timestamp(), server: None }
+    }
+
+    /// Records the change (never a secret). A change that was made stays made when its event
+    /// cannot be written: the failure is reported, not returned.
+    async fn audit(&self, kind: AuditKind, subject: Option<&str>, detail: serde_json::Value) {
+        let event = AuditEvent {
+            kind,
+            actor: Some(self.actor.id.clone()),
+            subject: subject.map(str::to_string),
+            client_id: None,
+            detail,
+        };
+        if let Err(e) = self.directory.record_audit(self.now, event).await {
+            match self.actor.surface {
+                Surface::AdminApi => tracing::error!(error = %e, kind = kind.as_str(), "cannot record audit event"),
+                // The CLI's management commands run without a log subscriber: the operator reads stderr.
+                Surface::Cli => eprintln!("warning: cannot record audit event: {e}"),
+            }
+        }
+    }
+
+    /// Picks up a key change in the running server's ring (nothing to do outside the server).
+    async fn keys_changed(&self) -> Result<(), KeyError> {
+        match self.server {
+            Some(app) => app.maintain_keys().await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// What an operation did not find.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Missing {
+    Client(String),
+    User(String),
+    Role(String),
+    /// The user has no direct grant of the role.
+    Grant {
+        user: String,
+        role: String,
+    },
+    Mapping(String),
+    /// No live SSO session with this id.
+    Session(String),
+}
+
+impl fmt::Display for Missing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Missing::Client(id) => write!(f, "no client {id:?}"),
+            Missing::User(id) => write!(f, "no user {id:?}"),
+            Missing::Role(name) => write!(f, "no role {name:?}"),
+            Missing::Grant { role, .. } => write!(f, "user has no direct grant of {role:?}"),
+            Missing::Mapping(id) => write!(f, "no mapping {id:?}"),
+            Missing::Session(_) => write!(f, "no such live session"),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManageError {
+    #[error("{0}")]
+    NotFound(Missing),
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+}
+
+fn not_found(missing: Missing) -> ManageError {
+    ManageError::NotFound(missing)
+}
