@@ -436,7 +436,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = Config::load(cli.config.as_deref())?;
             let directory = connect(&config).await?;
             directory.migrate().await?;
-            println!("migrations applied to {}", crate::app::redact_url(&config.database.url));
+            println!("migrations applied to {}", crate::start::redact_url(&config.database.url));
             Ok(())
         }
         Command::Simulator(args) => run_simulator(args).await,
@@ -461,7 +461,7 @@ async fn connect(config: &Config) -> anyhow::Result<Directory> {
         Duration::from_millis(config.database.statement_timeout_ms),
     )
     .await
-    .with_context(|| format!("database {}", crate::app::redact_url(&config.database.url)))?;
+    .with_context(|| format!("database {}", crate::start::redact_url(&config.database.url)))?;
     directory.migrate().await?;
     Ok(directory)
 }
@@ -758,7 +758,7 @@ async fn sessions(config_path: Option<PathBuf>, cmd: SessionsCommand) -> anyhow:
     let config = Config::load(config_path.as_deref())?;
     config.validate(true)?;
     let directory = connect(&config).await?;
-    let (store, _) = crate::app::connect_session_store(&config, &directory).await?;
+    let (store, _) = crate::start::connect_session_store(&config, &directory).await?;
     let now = chrono::Utc::now().timestamp();
     let revocation = crate::revocation::Revocation {
         denylist: None,
@@ -796,14 +796,14 @@ async fn keys(config_path: Option<PathBuf>, cmd: KeysCommand) -> anyhow::Result<
     config.validate(true)?;
     let kek = load_kek(&config, false)?;
     let directory = connect(&config).await?;
-    let (store, _) = crate::app::connect_session_store(&config, &directory).await?;
+    let (store, _) = crate::start::connect_session_store(&config, &directory).await?;
     let holder = format!("cli-{}", crate::random::token());
     let rotation = crate::keys::Rotation {
         directory: &directory,
         kek: &kek,
         sessions: store.as_ref(),
         config: &config.keys,
-        retire_grace_secs: crate::app::retire_grace_secs(&config),
+        retire_grace_secs: crate::keys::retire_grace_secs(&config),
         holder: &holder,
     };
     let now = chrono::Utc::now().timestamp();
@@ -908,7 +908,7 @@ async fn users(config_path: Option<PathBuf>, cmd: UsersCommand) -> anyhow::Resul
             if !directory.set_user_disabled(&id, true).await? {
                 bail!("no user {id:?}");
             }
-            let (store, _) = crate::app::connect_session_store(&config, &directory).await?;
+            let (store, _) = crate::start::connect_session_store(&config, &directory).await?;
             let revocation = crate::revocation::Revocation {
                 denylist: None,
                 sessions: store.as_ref(),

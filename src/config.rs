@@ -305,9 +305,8 @@ impl TokensConfig {
     /// lifetimes are per client, so the longest is the fixed bound on all of them, not
     /// `access_token_ttl_secs` (`tokens::lifetime::MAX_TOKEN_TTL_SECS`).
     pub fn denial_lifetime_secs(&self) -> i64 {
-        let secs = crate::lifetimes::MAX_TOKEN_TTL_SECS
-            .saturating_add(self.leeway_secs)
-            .saturating_add(self.code_ttl_secs);
+        let secs =
+            crate::lifetimes::MAX_TOKEN_TTL_SECS.saturating_add(self.leeway_secs).saturating_add(self.code_ttl_secs);
         i64::try_from(secs).unwrap_or(i64::MAX)
     }
 }
@@ -534,8 +533,7 @@ impl Config {
             ("tokens.access_token_ttl_secs", self.tokens.access_token_ttl_secs),
             ("tokens.id_token_ttl_secs", self.tokens.id_token_ttl_secs),
         ] {
-            crate::lifetimes::check_token_ttl(value)
-                .map_err(|problem| ConfigError::Option { option, problem })?;
+            crate::lifetimes::check_token_ttl(value).map_err(|problem| ConfigError::Option { option, problem })?;
         }
         for (option, value) in [
             ("tokens.code_ttl_secs", self.tokens.code_ttl_secs),

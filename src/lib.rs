@@ -31,6 +31,7 @@ pub mod revocation;
 pub mod scope;
 pub mod sealed;
 pub mod server;
+pub mod start;
 pub mod store;
 pub mod tokens;
 pub mod web;

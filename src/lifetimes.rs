@@ -9,7 +9,7 @@ pub const MIN_TOKEN_TTL_SECS: u64 = 60;
 /// bound, not the largest value configured, because what must outlive every token we sign is
 /// sized by it without reading every client's registration:
 /// - a retired signing key stays published in the JWKS this long (plus leeway) after it stops
-///   signing (`keys::rotation::retire_grace_secs`, docs/runbooks.md), so a token signed just before a
+///   signing (`keys::maintenance::retire_grace_secs`, docs/runbooks.md), so a token signed just before a
 ///   rotation still verifies until it expires;
 /// - denials written when a user is revoked or a code is replayed are kept this long (plus leeway
 ///   and the code lifetime: `TokensConfig::denial_lifetime_secs`), so no access token they deny
