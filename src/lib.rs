@@ -3,7 +3,9 @@
 //! Module map: `oidc` protocol endpoints, `login` DingTalk membership and the SSO session,
 //! `dingtalk` upstream client and simulator, `keys` signing keys, `tokens` JWT minting and
 //! verification, `store` the SessionStore, `directory` the SQL store, `admin` the OpenAPI surface,
-//! `web` pages and headers, `drain` the shutdown, `demo` the relying party `serve --dev` runs.
+//! `web` pages and headers, `drain` the shutdown, `start` the start-up and background workers,
+//! `scope` and `lifetimes` the scope grammar and token-lifetime bounds, `demo` the relying party
+//! `serve --dev` runs.
 
 pub mod access;
 pub mod admin;
