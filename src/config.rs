@@ -305,9 +305,8 @@ impl TokensConfig {
     /// lifetimes are per client, so the longest is the fixed bound on all of them, not
     /// `access_token_ttl_secs` (`tokens::lifetime::MAX_TOKEN_TTL_SECS`).
     pub fn denial_lifetime_secs(&self) -> i64 {
-        let secs = crate::tokens::lifetime::MAX_TOKEN_TTL_SECS
-            .saturating_add(self.leeway_secs)
-            .saturating_add(self.code_ttl_secs);
+        let secs =
+            crate::lifetimes::MAX_TOKEN_TTL_SECS.saturating_add(self.leeway_secs).saturating_add(self.code_ttl_secs);
         i64::try_from(secs).unwrap_or(i64::MAX)
     }
 }
@@ -534,8 +533,7 @@ impl Config {
             ("tokens.access_token_ttl_secs", self.tokens.access_token_ttl_secs),
             ("tokens.id_token_ttl_secs", self.tokens.id_token_ttl_secs),
         ] {
-            crate::tokens::lifetime::check_token_ttl(value)
-                .map_err(|problem| ConfigError::Option { option, problem })?;
+            crate::lifetimes::check_token_ttl(value).map_err(|problem| ConfigError::Option { option, problem })?;
         }
         for (option, value) in [
             ("tokens.code_ttl_secs", self.tokens.code_ttl_secs),
@@ -742,7 +740,7 @@ mod tests {
     #[test]
     fn denials_outlast_the_longest_access_token_any_client_can_have() {
         let tokens = TokensConfig::default();
-        let longest = crate::tokens::lifetime::MAX_TOKEN_TTL_SECS + tokens.leeway_secs + tokens.code_ttl_secs;
+        let longest = crate::lifetimes::MAX_TOKEN_TTL_SECS + tokens.leeway_secs + tokens.code_ttl_secs;
         assert_eq!(tokens.denial_lifetime_secs(), longest as i64);
         assert!(tokens.denial_lifetime_secs() > tokens.access_token_ttl_secs as i64);
     }

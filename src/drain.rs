@@ -28,70 +28,19 @@ use poem::web::{LocalAddr, RemoteAddr};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
-use crate::config::Config;
-use crate::dingtalk::DingTalkClient;
-
 /// Idle this long (nothing in flight, nothing arrived or finished) and the drain is over.
 pub const QUIET: Duration = Duration::from_secs(1);
 
 /// How often the drain looks whether it is over.
 const POLL: Duration = Duration::from_millis(50);
 
-/// For what a sign-in spends outside DingTalk: about a dozen SQL and session-store round trips,
-/// each normally a few milliseconds (each bounded by `database.statement_timeout_ms` or
-/// `redis.command_timeout_ms`; a store that hits its bound fails the request at the first one).
-const STORE_ALLOWANCE: Duration = Duration::from_secs(5);
-
-/// The DingTalk calls a sign-in (`GET /callback/dingtalk`, the slowest request) waits for one
-/// after another, each bounded by `dingtalk.timeout_ms`: the code exchange and the profile (two),
-/// the organisation look-up (three: app token, getbyunionid, then user/get with
-/// listparentbyuser; bounded as a whole) and the department names (one, shared by all of them).
-pub const SIGN_IN_DINGTALK_CALLS: u32 =
-    DingTalkClient::LOGIN_CALLS + DingTalkClient::ORG_MEMBER_CALLS + crate::access::DEPARTMENT_NAME_CALLS;
-
-/// The longest a request can take: a sign-in's DingTalk calls (or a logout's back-channel
-/// notifications, sent together and bounded by `logout.backchannel_timeout_ms`, if longer) plus
-/// [`STORE_ALLOWANCE`]. With the defaults, 6 × 5 s + 5 s = 35 s.
-pub fn longest_request(config: &Config) -> Duration {
-    let sign_in = config.dingtalk.time_for_calls(SIGN_IN_DINGTALK_CALLS);
-    let logout = Duration::from_millis(config.logout.backchannel_timeout_ms);
-    sign_in.max(logout) + STORE_ALLOWANCE
-}
-
-/// The times of one drain, from the configuration.
+/// The times of one drain (`server::drain_times` derives them from the configuration).
 #[derive(Debug, Clone, PartialEq)]
 pub struct DrainTimes {
     /// Step 1: new connections are still accepted.
     pub accept: Duration,
     /// Step 2: requests received may still finish.
     pub drain: Duration,
-}
-
-impl DrainTimes {
-    pub fn from_config(config: &Config) -> DrainTimes {
-        let drain = match config.server.shutdown_drain_secs {
-            Some(secs) => Duration::from_secs(secs),
-            // Whole seconds, as the option is written and as orchestrators' grace periods are.
-            None => Duration::from_secs(longest_request(config).as_secs_f64().ceil() as u64),
-        };
-        DrainTimes { accept: Duration::from_secs(config.server.shutdown_accept_secs), drain }
-    }
-
-    /// A warning when a configured drain would cut a request that takes its longest time.
-    pub fn shortfall(config: &Config) -> Option<String> {
-        let drain = Duration::from_secs(config.server.shutdown_drain_secs?);
-        let longest = longest_request(config);
-        (drain < longest).then(|| {
-            format!(
-                "server.shutdown_drain_secs = {} is shorter than the longest request ({} s: a sign-in waits for up \
-                 to {SIGN_IN_DINGTALK_CALLS} DingTalk calls of dingtalk.timeout_ms = {} ms); a shutdown may cut \
-                 sign-ins in progress",
-                drain.as_secs(),
-                longest.as_secs_f64().ceil(),
-                config.dingtalk.timeout_ms,
-            )
-        })
-    }
 }
 
 /// Whether the instance is draining, and the requests in flight. Every request holds an
@@ -272,50 +221,6 @@ impl Acceptor for DrainingAcceptor {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn config(timeout_ms: u64, drain: Option<u64>) -> Config {
-        let mut config = Config::default();
-        config.dingtalk.timeout_ms = timeout_ms;
-        config.server.shutdown_drain_secs = drain;
-        config
-    }
-
-    #[test]
-    fn the_default_drain_covers_a_sign_in_that_waits_for_six_dingtalk_timeouts() {
-        assert_eq!(SIGN_IN_DINGTALK_CALLS, 6);
-        let defaults = DrainTimes::from_config(&Config::default());
-        assert_eq!(defaults, DrainTimes { accept: Duration::from_secs(5), drain: Duration::from_secs(35) });
-        assert_eq!(DrainTimes::from_config(&config(1500, None)).drain, Duration::from_secs(14), "6 × 1.5 s + 5 s");
-        assert!(DrainTimes::shortfall(&Config::default()).is_none());
-    }
-
-    #[test]
-    fn a_configured_drain_shorter_than_the_longest_request_is_warned_about() {
-        let warning = DrainTimes::shortfall(&config(5000, Some(10))).expect("a warning");
-        assert!(warning.contains("server.shutdown_drain_secs = 10") && warning.contains("35"), "{warning}");
-        assert!(DrainTimes::shortfall(&config(5000, Some(35))).is_none());
-        assert_eq!(DrainTimes::from_config(&config(5000, Some(10))).drain, Duration::from_secs(10));
-    }
-
-    #[test]
-    fn a_slow_back_channel_logout_lengthens_the_default_drain() {
-        let mut config = config(1000, None);
-        config.logout.backchannel_timeout_ms = 20_000;
-        assert_eq!(longest_request(&config), Duration::from_secs(25));
-    }
-
-    #[test]
-    fn the_documented_default_drain_is_the_computed_one() {
-        let example = include_str!("../deploy/config.example.toml");
-        let documented = example
-            .lines()
-            .find_map(|l| l.strip_prefix("# shutdown_drain_secs = "))
-            .expect("deploy/config.example.toml shows the default drain");
-        assert_eq!(
-            documented.trim().parse::<u64>().ok(),
-            Some(DrainTimes::from_config(&Config::default()).drain.as_secs())
-        );
-    }
 
     #[tokio::test]
     async fn an_idle_drain_ends_after_the_quiet_period_without_waiting_for_its_deadline() {

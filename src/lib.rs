@@ -3,7 +3,9 @@
 //! Module map: `oidc` protocol endpoints, `login` DingTalk membership and the SSO session,
 //! `dingtalk` upstream client and simulator, `keys` signing keys, `tokens` JWT minting and
 //! verification, `store` the SessionStore, `directory` the SQL store, `admin` the OpenAPI surface,
-//! `web` pages and headers, `drain` the shutdown, `demo` the relying party `serve --dev` runs.
+//! `web` pages and headers, `drain` the shutdown, `start` the start-up and background workers,
+//! `scope` and `lifetimes` the scope grammar and token-lifetime bounds, `demo` the relying party
+//! `serve --dev` runs.
 
 pub mod access;
 pub mod admin;
@@ -18,6 +20,7 @@ pub mod directory;
 pub mod drain;
 pub mod healthcheck;
 pub mod keys;
+pub mod lifetimes;
 pub mod logging;
 pub mod login;
 pub mod manage;
@@ -28,8 +31,10 @@ pub mod oidc;
 pub mod ops;
 pub mod random;
 pub mod revocation;
+pub mod scope;
 pub mod sealed;
 pub mod server;
+pub mod start;
 pub mod store;
 pub mod tokens;
 pub mod web;

@@ -51,14 +51,14 @@ pub(super) async fn run(config_path: Option<PathBuf>, cmd: KeysCommand) -> anyho
     config.validate(true)?;
     let kek = load_kek(&config, false)?;
     let directory = connect(&config).await?;
-    let (store, _) = crate::app::connect_session_store(&config, &directory).await?;
+    let (store, _) = crate::start::connect_session_store(&config, &directory).await?;
     let holder = format!("cli-{}", crate::random::token());
     let rotation = crate::keys::Rotation {
         directory: &directory,
         kek: &kek,
         sessions: store.as_ref(),
         config: &config.keys,
-        retire_grace_secs: crate::app::retire_grace_secs(&config),
+        retire_grace_secs: crate::keys::retire_grace_secs(&config),
         holder: &holder,
     };
     let m = Manage::standalone(&directory, Actor::cli());

@@ -158,7 +158,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let config = Config::load(cli.config.as_deref())?;
             let directory = connect(&config).await?;
             directory.migrate().await?;
-            println!("migrations applied to {}", crate::app::redact_url(&config.database.url));
+            println!("migrations applied to {}", crate::start::redact_url(&config.database.url));
             Ok(())
         }
         Command::Simulator(args) => serve::run_simulator(args).await,
@@ -183,7 +183,7 @@ async fn connect(config: &Config) -> anyhow::Result<Directory> {
         Duration::from_millis(config.database.statement_timeout_ms),
     )
     .await
-    .with_context(|| format!("database {}", crate::app::redact_url(&config.database.url)))?;
+    .with_context(|| format!("database {}", crate::start::redact_url(&config.database.url)))?;
     directory.migrate().await?;
     Ok(directory)
 }

@@ -34,7 +34,7 @@ pub(super) async fn run(config_path: Option<PathBuf>, cmd: SessionsCommand) -> a
     let config = Config::load(config_path.as_deref())?;
     config.validate(true)?;
     let directory = connect(&config).await?;
-    let (store, _) = crate::app::connect_session_store(&config, &directory).await?;
+    let (store, _) = crate::start::connect_session_store(&config, &directory).await?;
     let revocation = revocation(&config, store.as_ref(), &directory);
     let m = Manage::standalone(&directory, Actor::cli());
     match cmd {

@@ -60,7 +60,7 @@ pub(super) async fn run(config_path: Option<PathBuf>, cmd: UsersCommand) -> anyh
             println!("{}", serde_json::to_string_pretty(&user).unwrap_or_default());
         }
         UsersCommand::Disable { id } => {
-            let (store, _) = crate::app::connect_session_store(&config, &directory).await?;
+            let (store, _) = crate::start::connect_session_store(&config, &directory).await?;
             let revocation = revocation(&config, store.as_ref(), &directory);
             manage::users::disable(&m, &revocation, &id).await.map_err(cli_error)?;
             println!("user {id} disabled; sessions, refresh tokens and access tokens revoked");

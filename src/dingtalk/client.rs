@@ -376,7 +376,10 @@ impl DingTalkClient {
     ) -> Result<T, DingTalkError> {
         let started = Instant::now();
         let result = self.send(what, request).await.and_then(decode);
-        crate::metrics::dingtalk_call(what, result.as_ref().err(), started.elapsed().as_secs_f64());
+        let error = result.as_ref().err();
+        let outcome = error.map_or(crate::metrics::DINGTALK_OK, DingTalkError::outcome);
+        let errcode = error.and_then(DingTalkError::upstream_code);
+        crate::metrics::dingtalk_call(what, outcome, errcode.as_deref(), started.elapsed().as_secs_f64());
         result
     }
 

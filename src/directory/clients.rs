@@ -210,7 +210,7 @@ fn validate_scopes(scopes: Vec<String>) -> Result<Vec<String>, DirectoryError> {
     if !scopes.iter().any(|s| s == "openid") {
         return Err(DirectoryError::Invalid("allowed scopes must include openid".into()));
     }
-    if scopes.iter().any(|s| crate::oidc::params::parse_scope(s).is_none_or(|parsed| parsed.len() != 1)) {
+    if scopes.iter().any(|s| crate::scope::parse_scope(s).is_none_or(|parsed| parsed.len() != 1)) {
         return Err(DirectoryError::Invalid("a scope is malformed (RFC 6749 §3.3)".into()));
     }
     Ok(scopes)
@@ -230,7 +230,7 @@ fn validate_grant_types(grants: Vec<String>) -> Result<Vec<String>, DirectoryErr
 /// (`tokens::lifetime`); the message starts with the field's name.
 fn validate_token_ttl(field: &str, secs: Option<u64>) -> Result<Option<i64>, DirectoryError> {
     let Some(secs) = secs else { return Ok(None) };
-    crate::tokens::lifetime::check_token_ttl(secs)
+    crate::lifetimes::check_token_ttl(secs)
         .map_err(|problem| DirectoryError::Invalid(format!("{field}: {problem}")))?;
     // Within the bounds, so it fits.
     Ok(Some(secs as i64))

@@ -5,6 +5,7 @@
 //! sign, which costs as much as the signature itself (stack-notes §3).
 
 pub mod kek;
+pub mod maintenance;
 pub mod ring;
 pub mod rotation;
 
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 pub use kek::Kek;
+pub use maintenance::{maintain_keys, retire_grace_secs, ring_schedule};
 pub use ring::{KeyRing, Keys, RingSchedule, SigningKey};
 pub use rotation::{KeyInfo, KeyState, Rotation};
 

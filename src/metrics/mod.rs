@@ -12,9 +12,6 @@ use std::sync::{OnceLock, RwLock};
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
-use crate::dingtalk::DingTalkError;
-use crate::login::outcome::LoginOutcome;
-
 /// Every family this crate records through the `metrics` macros: name, Prometheus type, help
 /// text. A family recorded elsewhere in the sources but missing here fails
 /// `tests::every_recorded_family_has_help_text`.
@@ -48,8 +45,7 @@ pub const FAMILIES: &[(&str, &str, &str)] = &[
     ("dingtalk_oidc_signing_keys_published", "gauge", "Signing keys published in the JWKS (pending, active, retired)."),
 ];
 
-/// Help text and type for every family, and every login outcome at zero (a counter that appears
-/// only at its first increment breaks `rate()` and `increase()` over the moment it appears).
+/// Help text and type for every family.
 fn describe() {
     for (name, kind, help) in FAMILIES {
         match *kind {
@@ -58,8 +54,14 @@ fn describe() {
             _ => metrics::describe_histogram!(*name, *help),
         }
     }
-    for outcome in LoginOutcome::ALL {
-        metrics::counter!("dingtalk_oidc_logins_total", "outcome" => outcome.label()).increment(0);
+}
+
+/// Every login outcome at zero (a counter that appears only at its first increment breaks `rate()`
+/// and `increase()` over the moment it appears). The start-up passes the labels of every
+/// `login::outcome::LoginOutcome` once the recorder is installed.
+pub fn count_logins_from_zero(outcomes: impl IntoIterator<Item = &'static str>) {
+    for outcome in outcomes {
+        metrics::counter!("dingtalk_oidc_logins_total", "outcome" => outcome).increment(0);
     }
 }
 
@@ -149,13 +151,10 @@ pub const DINGTALK_OK: &str = "ok";
 /// [`DINGTALK_OK`] or the error's `DingTalkError::outcome` (`oapi_error`, `api_error`,
 /// `http_error`, `timeout`, `transport`, `decode`, `config`); `errcode` the code DingTalk answered
 /// with (`DingTalkError::upstream_code`: `60121`, `88/60011`, `InvalidAuthentication`, or the
-/// status of an error status without a DingTalk body), bounded by [`dingtalk_codes`], and empty
+/// status of an error status without a DingTalk body), bounded by [`dingtalk_codes`], and `None`
 /// when there is none.
-pub fn dingtalk_call(endpoint: &str, error: Option<&DingTalkError>, seconds: f64) {
-    let (outcome, errcode) = match error {
-        None => (DINGTALK_OK, String::new()),
-        Some(e) => (e.outcome(), e.upstream_code().map(|c| dingtalk_codes::label(&c)).unwrap_or_default()),
-    };
+pub fn dingtalk_call(endpoint: &str, outcome: &'static str, errcode: Option<&str>, seconds: f64) {
+    let errcode = errcode.map(dingtalk_codes::label).unwrap_or_default();
     metrics::counter!(
         "dingtalk_oidc_dingtalk_requests_total",
         "endpoint" => endpoint.to_string(),
@@ -167,9 +166,9 @@ pub fn dingtalk_call(endpoint: &str, error: Option<&DingTalkError>, seconds: f64
         .record(seconds);
 }
 
-/// One finished DingTalk callback (`oidc::callback`), by how it ended.
-pub fn login(outcome: LoginOutcome) {
-    metrics::counter!("dingtalk_oidc_logins_total", "outcome" => outcome.label()).increment(1);
+/// One finished DingTalk callback (`oidc::callback`), by how it ended (`LoginOutcome::label`).
+pub fn login(outcome: &'static str) {
+    metrics::counter!("dingtalk_oidc_logins_total", "outcome" => outcome).increment(1);
 }
 
 #[cfg(test)]

@@ -38,7 +38,7 @@ fn bad_login(detail: &'static str) -> Response {
 /// [`sign_in`] names its outcome.
 pub async fn handle(app: &App, req: &Request, params: &Params) -> Response {
     let (outcome, response) = sign_in(app, req, params).await;
-    crate::metrics::login(outcome);
+    crate::metrics::login(outcome.label());
     response
 }
 

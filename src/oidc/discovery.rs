@@ -12,10 +12,7 @@ use super::response_mode::ResponseMode;
 use crate::app::App;
 use crate::keys::ring::strong_etag;
 
-pub struct RenderedDocument {
-    pub body: bytes::Bytes,
-    pub etag: String,
-}
+pub use crate::web::rendered::RenderedDocument;
 
 pub const SCOPES_SUPPORTED: &[&str] =
     &["openid", "profile", "email", "phone", "offline_access", "roles", "groups", "dingtalk", "admin"];

@@ -140,11 +140,11 @@ async fn refresh_token(app: &App, caller: &Client, token: &str) -> anyhow::Resul
 
 async fn access_token(app: &App, caller: &Client, token: &str) -> anyhow::Result<Option<Vec<u8>>> {
     // §4: signature, issuer, audience and expiry, then the denylist.
-    let Ok(verified) = app.verify_any_access_token(token) else {
+    let Ok(verified) = app.verifier.verify_any_access_token(token) else {
         return Ok(None);
     };
     let claims = &verified.claims;
-    if app.is_access_token_denied(claims).await? || !may_see(app, caller, &claims.client_id).await? {
+    if app.verifier.is_access_token_denied(claims).await? || !may_see(app, caller, &claims.client_id).await? {
         return Ok(Some(INACTIVE.to_vec()));
     }
     Ok(Some(body_of(&Introspection {

@@ -69,7 +69,7 @@ async fn revoke_refresh_token(app: &App, client: &Client, token: &str) -> Result
 /// True when `token` is an access token of ours.
 async fn revoke_access_token(app: &App, client: &Client, token: &str) -> Result<bool, StoreError> {
     // An expired token needs no revocation: it already fails verification.
-    let Ok(verified) = app.verify_any_access_token(token) else {
+    let Ok(verified) = app.verifier.verify_any_access_token(token) else {
         return Ok(false);
     };
     let claims = &verified.claims;

@@ -1,5 +1,5 @@
 //! `POST /token` (RFC 6749 §3.2, §5; OIDC Core §3.1.3, §12): client authentication, dispatch to one
-//! function per grant (`grants/`), and the minting shared by the grants.
+//! function per grant (`grants/`), and the response the grants' minted tokens (`tokens::mint`) go in.
 
 use std::sync::Arc;
 
@@ -10,8 +10,7 @@ use serde::Serialize;
 
 use super::{OAuthError, client_auth, grants, read_form};
 use crate::app::App;
-use crate::keys::ring::JwtType;
-use crate::tokens::{AccessClaims, IdClaims, ProfileClaims, TokenLifetimes, access_audience, at_hash};
+use crate::tokens::mint::{MintError, Minted};
 
 /// RFC 6749 §5.1 success body. Members without a value are left out.
 #[derive(Debug, Serialize)]
@@ -74,34 +73,6 @@ pub async fn token_request(app: &App, req: &Request, body: Body) -> Result<Token
     }
 }
 
-/// What to mint: the access token always, the ID token when asked.
-pub struct MintRequest<'a> {
-    pub client_id: &'a str,
-    pub sub: &'a str,
-    /// The scopes of these tokens (narrowed on refresh).
-    pub scopes: &'a [String],
-    /// Already restricted to `scopes`.
-    pub claims: &'a ProfileClaims,
-    pub sid: Option<&'a str>,
-    pub auth_time: i64,
-    pub amr: &'a [String],
-    pub nonce: Option<&'a str>,
-    pub with_id_token: bool,
-    /// Chosen by the caller, who records it with the grant (for revocation).
-    pub jti: &'a str,
-    pub iat: i64,
-    /// The client's lifetimes (`TokenLifetimes::for_client`), the same the caller recorded with the
-    /// grant for revocation.
-    pub lifetimes: TokenLifetimes,
-}
-
-pub struct Minted {
-    pub access_token: String,
-    pub id_token: Option<String>,
-    pub expires_in: u64,
-    pub scope: String,
-}
-
 impl Minted {
     /// RFC 6749 §5.1: the response carrying these tokens (and the refresh token, if any).
     pub fn into_response(self, refresh_token: Option<String>) -> TokenResponse {
@@ -116,52 +87,9 @@ impl Minted {
     }
 }
 
-/// Signs the access token (RFC 9068) and, for `openid` grants, the ID token (OIDC Core §2, §12.2).
-pub fn mint(app: &App, m: &MintRequest<'_>) -> Result<Minted, OAuthError> {
-    let ring = app.keys.ring();
-    let signer = ring.signer_at(m.iat).ok_or_else(|| {
-        tracing::error!("no signing key is active");
+/// A token that cannot be signed is the provider's failure, not the client's: retry shortly.
+impl From<MintError> for OAuthError {
+    fn from(_: MintError) -> OAuthError {
         OAuthError::unavailable()
-    })?;
-    let scope = m.scopes.join(" ");
-    let access = AccessClaims {
-        iss: app.issuer.clone(),
-        sub: m.sub.to_string(),
-        aud: access_audience(&app.issuer, m.scopes),
-        exp: m.lifetimes.access_exp(m.iat),
-        iat: m.iat,
-        jti: m.jti.to_string(),
-        client_id: m.client_id.to_string(),
-        scope: scope.clone(),
-        sid: m.sid.map(str::to_string),
-        auth_time: m.auth_time,
-        roles: m.claims.roles.clone(),
-        groups: m.claims.groups.clone(),
-    };
-    let signing_failed = |e: crate::keys::KeyError| {
-        tracing::error!(error = %e, "signing failed");
-        OAuthError::unavailable()
-    };
-    let access_token = signer.sign(JwtType::Access, &access).map_err(signing_failed)?;
-    let id_token = if m.with_id_token && m.scopes.iter().any(|s| s == "openid") {
-        let hash = at_hash(&access_token);
-        let claims = IdClaims {
-            iss: &app.issuer,
-            sub: m.sub,
-            aud: m.client_id,
-            exp: m.lifetimes.id_exp(m.iat),
-            iat: m.iat,
-            auth_time: m.auth_time,
-            nonce: m.nonce,
-            at_hash: &hash,
-            sid: m.sid,
-            amr: m.amr,
-            profile: m.claims.clone(),
-        };
-        Some(signer.sign(JwtType::Id, &claims).map_err(signing_failed)?)
-    } else {
-        None
-    };
-    // RFC 6749 §5.1: expires_in is the access token's lifetime, the client's own if it has one.
-    Ok(Minted { access_token, id_token, expires_in: m.lifetimes.access_secs, scope })
+    }
 }

@@ -71,11 +71,12 @@ async fn presented_token(req: &Request, body: Body) -> Result<Option<String>, Be
 async fn run(app: &App, req: &Request, body: Body) -> Result<Vec<u8>, BearerError> {
     let token = presented_token(req, body).await?.ok_or(BearerError::Missing)?;
     let verified = app
+        .verifier
         .verify_access_token(&token, &[&app.userinfo_audience], app.config.tokens.leeway_secs)
         .map_err(|_| BearerError::InvalidToken("the access token is invalid or expired"))?;
     let claims = &verified.claims;
     // RFC 7009 §2.1: a revoked access token stops working.
-    match app.is_access_token_denied(claims).await {
+    match app.verifier.is_access_token_denied(claims).await {
         Ok(false) => {}
         Ok(true) => return Err(BearerError::InvalidToken("the access token was revoked")),
         Err(e) => {

@@ -1,19 +1,20 @@
-//! Minting and verifying our JWTs: RFC 9068 access tokens and OIDC ID tokens (design.md §4).
+//! Our JWTs: RFC 9068 access tokens and OIDC ID tokens (design.md §4), minted (`mint`) and
+//! verified (`verifier`).
 
 pub mod cache;
 pub mod claims;
 pub mod lifetime;
+pub mod mint;
 pub mod refresh;
+pub mod verifier;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, Validation};
 use sha2::{Digest, Sha256};
 
 pub use claims::{AccessClaims, IdClaims, IdTokenHint, ProfileClaims};
 pub use lifetime::{MAX_TOKEN_TTL_SECS, TokenLifetimes};
-
-use crate::keys::KeyRing;
+pub use verifier::{Verifier, verify_access_token, verify_id_token_hint};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum TokenError {
@@ -46,70 +47,6 @@ pub fn admin_audience(issuer_base: &str) -> String {
 /// RFC 9068 §3: the resource an access token is for, from its scopes.
 pub fn access_audience(issuer_base: &str, scopes: &[String]) -> String {
     if scopes.iter().any(|s| s == "admin") { admin_audience(issuer_base) } else { userinfo_audience(issuer_base) }
-}
-
-/// Only RS256, only our own keys by `kid`, and no header that points at other keys: `jku`, `x5u`,
-/// `jwk` and `x5c` are refused outright (RFC 8725 §3.1, §3.10; OIDC Core §10.1) rather than ignored.
-fn allowed_header<'r>(
-    ring: &'r KeyRing,
-    header: &jsonwebtoken::Header,
-) -> Result<&'r jsonwebtoken::DecodingKey, TokenError> {
-    if header.alg != Algorithm::RS256 {
-        return Err(TokenError::Invalid("unexpected algorithm".into()));
-    }
-    if header.jku.is_some() || header.x5u.is_some() || header.jwk.is_some() || header.x5c.is_some() {
-        return Err(TokenError::Invalid("key-locating header present".into()));
-    }
-    header.kid.as_deref().and_then(|kid| ring.verifier(kid)).ok_or(TokenError::UnknownKey)
-}
-
-/// RFC 9068 §4: validate an access token as a resource server would — `typ` at+jwt, our key,
-/// exact issuer, our audience, unexpired.
-pub fn verify_access_token(
-    ring: &KeyRing,
-    token: &str,
-    issuer: &str,
-    audiences: &[&str],
-    leeway_secs: u64,
-    now: i64,
-) -> Result<AccessClaims, TokenError> {
-    let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
-    match header.typ.as_deref() {
-        Some("at+jwt" | "application/at+jwt") => {}
-        _ => return Err(TokenError::WrongType),
-    }
-    let key = allowed_header(ring, &header)?;
-    let mut validation = Validation::new(Algorithm::RS256);
-    validation.set_issuer(&[issuer]);
-    validation.set_audience(audiences);
-    validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
-    // Expiry is judged against the protocol clock (injectable), not jsonwebtoken's wall clock.
-    validation.validate_exp = false;
-    let claims = jsonwebtoken::decode::<AccessClaims>(token, key, &validation)
-        .map(|data| data.claims)
-        .map_err(|e| TokenError::Invalid(e.to_string()))?;
-    if claims.exp + leeway_secs as i64 <= now {
-        return Err(TokenError::Invalid("expired".into()));
-    }
-    Ok(claims)
-}
-
-/// OIDC Core §3.1.2.1: an `id_token_hint` must be one of ours (our key, our issuer); it is
-/// accepted after its expiry.
-pub fn verify_id_token_hint(ring: &KeyRing, token: &str, issuer: &str) -> Result<IdTokenHint, TokenError> {
-    let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
-    if header.typ.as_deref().is_some_and(|t| t != "JWT") {
-        return Err(TokenError::WrongType);
-    }
-    let key = allowed_header(ring, &header)?;
-    let mut validation = Validation::new(Algorithm::RS256);
-    validation.set_issuer(&[issuer]);
-    validation.validate_exp = false;
-    validation.validate_aud = false;
-    validation.set_required_spec_claims(&["iss", "sub", "aud"]);
-    jsonwebtoken::decode::<IdTokenHint>(token, key, &validation)
-        .map(|data| data.claims)
-        .map_err(|e| TokenError::Invalid(e.to_string()))
 }
 
 #[cfg(test)]

@@ -8,29 +8,29 @@ use std::sync::Arc;
 use poem::http::{HeaderValue, Method, StatusCode, header};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 
-use crate::app::App;
+/// The origins of the registered redirect URIs. The application answers from the directory's
+/// cache (no SQL per request; a client change through this instance applies at once, through
+/// another within `database.cache_ttl_secs`); a failed look-up permits nothing.
+#[async_trait::async_trait]
+pub trait RegisteredOrigins: Send + Sync {
+    async fn is_registered(&self, origin: &str) -> bool;
+}
 
-pub struct Cors;
+pub struct Cors {
+    pub origins: Arc<dyn RegisteredOrigins>,
+}
 
 impl<E: Endpoint> Middleware<E> for Cors {
     type Output = CorsEndpoint<E>;
 
     fn transform(&self, ep: E) -> Self::Output {
-        CorsEndpoint { inner: ep }
+        CorsEndpoint { inner: ep, origins: self.origins.clone() }
     }
 }
 
 pub struct CorsEndpoint<E> {
     inner: E,
-}
-
-/// Registered origins come from the directory's cache (no SQL per request; a client change
-/// through this instance applies at once, through another within `database.cache_ttl_secs`).
-async fn allowed(app: &App, origin: &str) -> bool {
-    match app.directory.registered_origins().await {
-        Ok(origins) => origins.contains(origin),
-        Err(_) => false,
-    }
+    origins: Arc<dyn RegisteredOrigins>,
 }
 
 impl<E: Endpoint> Endpoint for CorsEndpoint<E> {
@@ -39,11 +39,7 @@ impl<E: Endpoint> Endpoint for CorsEndpoint<E> {
     async fn call(&self, req: Request) -> Result<Self::Output> {
         let origin = req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string);
         let Some(origin) = origin else { return Ok(self.inner.call(req).await?.into_response()) };
-        let app = req.data::<Arc<App>>().cloned();
-        let permitted = match &app {
-            Some(app) => allowed(app, &origin).await,
-            None => false,
-        };
+        let permitted = self.origins.is_registered(&origin).await;
         let preflight = req.method() == Method::OPTIONS;
         let mut resp = if preflight {
             Response::builder().status(if permitted { StatusCode::NO_CONTENT } else { StatusCode::FORBIDDEN }).finish()

@@ -10,6 +10,7 @@ pub mod i18n;
 pub mod limits;
 pub mod observe;
 pub mod pages;
+pub mod rendered;
 
 /// The client's address as the edge layer determined it (`client_addr`: the socket peer, or what
 /// the trusted proxies forwarded), for audit events. The same address the rate limits use.

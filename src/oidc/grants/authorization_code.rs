@@ -8,11 +8,12 @@ use crate::app::App;
 use crate::directory::Client;
 use crate::oidc::OAuthError;
 use crate::oidc::params::{Params, is_pkce_value};
-use crate::oidc::token::{MintRequest, TokenResponse, mint};
+use crate::oidc::token::TokenResponse;
 use crate::random;
 use crate::store::{
     AuthCode, CodeGrantCompletion, CodeRedemption, RefreshFamily, RefreshSuccessor, code_grant_id, family_access_jti,
 };
+use crate::tokens::mint::{MintRequest, mint};
 use crate::tokens::refresh::new_refresh_token;
 use crate::tokens::{ProfileClaims, TokenLifetimes};
 
@@ -120,7 +121,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
         }
     }
     let minted = mint(
-        app,
+        &app.token_issuer(),
         &MintRequest {
             client_id: &client.id,
             sub: &user.id,

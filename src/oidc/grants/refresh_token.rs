@@ -9,11 +9,12 @@ use crate::directory::Client;
 use crate::login::membership::{self, Membership};
 use crate::oidc::OAuthError;
 use crate::oidc::params::{Params, parse_scope};
-use crate::oidc::token::{MintRequest, TokenResponse, mint};
+use crate::oidc::token::TokenResponse;
 use crate::random;
 use crate::store::{
     RefreshFamily, RefreshSuccessor, RotateOutcome, RotateRequest, family_access_jti, refresh_family_id,
 };
+use crate::tokens::mint::{MintRequest, mint};
 use crate::tokens::refresh::{new_refresh_token, seal_successor, unseal_successor};
 use crate::tokens::{ProfileClaims, TokenLifetimes};
 
@@ -90,7 +91,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
     let granted = scopes.unwrap_or_else(|| family.scopes.clone());
     let claims = family.claims.restrict(granted.iter().map(String::as_str));
     let minted = mint(
-        app,
+        &app.token_issuer(),
         &MintRequest {
             client_id: &client.id,
             sub: &family.user_id,

@@ -1,5 +1,7 @@
 //! HTTP wiring: the route table, the security middleware and the listener. Only wiring lives here.
 
+pub mod drain_times;
+
 use std::future::Future;
 use std::sync::Arc;
 
@@ -9,7 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::app::App;
 use crate::config::Config;
-use crate::drain::{DrainTimes, DrainingAcceptor};
+use crate::drain::DrainingAcceptor;
 use crate::oidc::{self, paths};
 use crate::web::cors::Cors;
 use crate::web::edge::Edge;
@@ -17,6 +19,7 @@ use crate::web::edge::Edge;
 /// Every route of the provider, nested under the issuer's path (OIDC Discovery §4.1).
 pub fn routes(app: Arc<App>) -> impl Endpoint + 'static {
     let prefix = url::Url::parse(&app.issuer).map(|u| u.path().trim_end_matches('/').to_string()).unwrap_or_default();
+    let cors = || Cors { origins: app.clone() };
     let provider = Route::new()
         .at(paths::DISCOVERY, get(oidc::discovery::discovery).options(public_preflight))
         // RFC 8414 §3 metadata: the same document (issuer-path insertion is handled below).
@@ -25,9 +28,9 @@ pub fn routes(app: Arc<App>) -> impl Endpoint + 'static {
         .at(paths::AUTHORIZE, get(oidc::authorize::authorize).post(oidc::authorize::authorize))
         .at(paths::CALLBACK, get(oidc::callback::callback))
         .at(paths::CONSENT, post(oidc::consent::consent))
-        .at(paths::TOKEN, post(oidc::token::token).with(Cors))
-        .at(paths::USERINFO, get(oidc::userinfo::userinfo).post(oidc::userinfo::userinfo).with(Cors))
-        .at(paths::REVOKE, post(oidc::revoke::revoke).with(Cors))
+        .at(paths::TOKEN, post(oidc::token::token).with(cors()))
+        .at(paths::USERINFO, get(oidc::userinfo::userinfo).post(oidc::userinfo::userinfo).with(cors()))
+        .at(paths::REVOKE, post(oidc::revoke::revoke).with(cors()))
         .at(paths::INTROSPECT, post(oidc::introspect::introspect))
         .at(paths::LOGOUT, get(oidc::logout::logout).post(oidc::logout::logout))
         .at(paths::LOGOUT_CONFIRM, post(oidc::logout::confirm))
@@ -162,8 +165,8 @@ async fn serve_public(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
-    let times = DrainTimes::from_config(&app.config);
-    if let Some(warning) = DrainTimes::shortfall(&app.config) {
+    let times = drain_times::drain_times(&app.config);
+    if let Some(warning) = drain_times::shortfall(&app.config) {
         tracing::warn!("{warning}");
     }
     let (acceptor, listener_switch) = DrainingAcceptor::new(listener)?;
