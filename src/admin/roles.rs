@@ -14,6 +14,7 @@ use super::error::{ApiError, ApiResult};
 use super::users::existing_user;
 use crate::app::App;
 use crate::directory::roles::{MappingRule, Role, RoleMapping};
+use crate::login::roles::{AccessSources, refresh_user_access};
 
 #[derive(Debug, Object)]
 pub struct RoleBody {
@@ -229,7 +230,12 @@ impl RolesApi {
             return Err(ApiError::not_found(format!("no role {:?}", role.0)).into());
         }
         app.directory.grant_role(&user.id, &role.0).await.map_err(ApiError::from)?;
-        crate::access::refresh_user_access(&app, &user).await.map_err(ApiError::from)?;
+        let sources = AccessSources {
+            directory: &app.directory,
+            dingtalk: &app.dingtalk,
+            dingtalk_settings: &app.config.dingtalk,
+        };
+        refresh_user_access(sources, &user).await.map_err(ApiError::from)?;
         super::audit(&app, &auth.0.actor, "role_granted", Some(&user.id), serde_json::json!({ "role": role.0 })).await;
         Ok(Done::NoContent)
     }
@@ -248,7 +254,12 @@ impl RolesApi {
         if !app.directory.revoke_grant(&user.id, &role.0).await.map_err(ApiError::from)? {
             return Err(ApiError::not_found(format!("user has no direct grant of {:?}", role.0)).into());
         }
-        crate::access::refresh_user_access(&app, &user).await.map_err(ApiError::from)?;
+        let sources = AccessSources {
+            directory: &app.directory,
+            dingtalk: &app.dingtalk,
+            dingtalk_settings: &app.config.dingtalk,
+        };
+        refresh_user_access(sources, &user).await.map_err(ApiError::from)?;
         super::audit(&app, &auth.0.actor, "role_grant_revoked", Some(&user.id), serde_json::json!({ "role": role.0 }))
             .await;
         Ok(Done::NoContent)

@@ -11,11 +11,13 @@ use poem::web::Data;
 use poem::{Body, Request, Response, handler};
 
 use super::code::{ErrorRedirect, LoggedIn, finish_authorization, redirect};
-use super::params::{Params, is_pkce_value, parse_scope};
+use super::params::{Params, parse_scope};
 use super::paths;
+use super::pkce::{self, ChallengePolicy};
 use super::response_mode::ResponseMode;
 use crate::app::App;
 use crate::directory::Client;
+use crate::login::session::Liveness;
 use crate::random;
 use crate::store::{AuthRequest, PendingAuth};
 use crate::web::{cookies, pages};
@@ -168,33 +170,15 @@ pub async fn validate(app: &App, params: &Params) -> Result<(Arc<Client>, Valida
         },
     };
 
-    // RFC 7636 §4.3, §4.4.1; RFC 9700 §2.1.1: only S256; public clients must use PKCE.
-    let code_challenge = match (params.get("code_challenge"), params.get("code_challenge_method")) {
-        (None, Some(_)) => {
-            return Err(fail("invalid_request", "code_challenge_method without code_challenge"));
-        }
-        (None, None) => {
-            if client.public {
-                return Err(fail("invalid_request", "code_challenge is required for public clients (PKCE)"));
-            }
-            if app.config.tokens.require_pkce_for_confidential {
-                return Err(fail("invalid_request", "code_challenge is required (PKCE)"));
-            }
-            None
-        }
-        (Some(_), None) => {
-            return Err(fail("invalid_request", "code_challenge_method is required and must be S256"));
-        }
-        (Some(_), Some(method)) if method != "S256" => {
-            return Err(fail("invalid_request", "code_challenge_method must be S256; plain is not supported"));
-        }
-        (Some(challenge), Some(_)) => {
-            if !is_pkce_value(challenge) {
-                return Err(fail("invalid_request", "code_challenge is malformed"));
-            }
-            Some(challenge.to_string())
-        }
+    // RFC 7636 §4.3, §4.4.1; RFC 9700 §2.1.1 (`pkce`): only S256; public clients must use PKCE.
+    let policy = ChallengePolicy {
+        public_client: client.public,
+        required_for_confidential: app.config.tokens.require_pkce_for_confidential,
     };
+    let code_challenge =
+        pkce::authorization_challenge(params.get("code_challenge"), params.get("code_challenge_method"), policy)
+            .map_err(|description| fail("invalid_request", description))?
+            .map(str::to_string);
 
     let id_token_hint_sub = match params.get("id_token_hint") {
         None => None,
@@ -234,13 +218,11 @@ pub async fn validate(app: &App, params: &Params) -> Result<(Arc<Client>, Valida
 /// The browser's SSO session, if its cookie proves one that is usable (absolute and idle
 /// lifetimes, by the protocol clock) for an enabled user.
 pub async fn current_session(app: &App, req: &Request) -> Result<Option<LoggedIn>, AuthorizeStoreError> {
-    let Some(session) = crate::login::session::proven(app, req).await.map_err(|_| AuthorizeStoreError)? else {
+    let liveness = Liveness::UsableForSso { idle_secs: app.config.tokens.sso_session_idle_secs as i64 };
+    let Some(session) = super::sso_sessions(app).proven(req, app.now(), liveness).await? else {
         return Ok(None);
     };
-    if !session.is_usable(app.now(), app.config.tokens.sso_session_idle_secs as i64) {
-        return Ok(None);
-    }
-    let user = app.directory.user(&session.user_id).await.map_err(|_| AuthorizeStoreError)?;
+    let user = app.directory.user(&session.user_id).await?;
     Ok(user.filter(|u| !u.disabled).map(|user| LoggedIn {
         user,
         sid: session.id,
@@ -249,8 +231,14 @@ pub async fn current_session(app: &App, req: &Request) -> Result<Option<LoggedIn
     }))
 }
 
-#[derive(Debug)]
-pub struct AuthorizeStoreError;
+/// The session store or the directory failed while the browser's session was read.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthorizeStoreError {
+    #[error("session store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("directory: {0}")]
+    Directory(#[from] crate::directory::DirectoryError),
+}
 
 #[handler]
 pub async fn authorize(req: &Request, body: Body, app: Data<&Arc<App>>) -> Response {

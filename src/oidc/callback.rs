@@ -14,7 +14,7 @@ use super::code::{ErrorRedirect, LoggedIn, finish_authorization};
 use super::params::Params;
 use crate::app::App;
 use crate::dingtalk::DingTalkError;
-use crate::login::membership::{self, Membership};
+use crate::login::membership::{self, Account};
 use crate::login::outcome::LoginOutcome;
 use crate::random;
 use crate::store::{AuthRequest, PendingAuth};
@@ -106,22 +106,16 @@ async fn sign_in(app: &App, req: &Request, params: &Params) -> (LoginOutcome, Re
                 .into_response(app, StatusCode::FOUND),
         )
     };
-    let member = match &app.config.dingtalk.corp_id {
-        None => None,
-        Some(corp_id) => {
-            if identity.corp_id.as_deref() != Some(corp_id.as_str()) {
-                tracing::info!("DingTalk login from outside the configured corp refused");
+    let account = Account::SigningIn { union_id: &identity.union_id, corp_id: identity.corp_id.as_deref() };
+    let member = match membership::check(&app.dingtalk, app.config.dingtalk.corp_id.as_deref(), account).await {
+        Ok(membership) => match membership.allowed() {
+            Ok(member) => member,
+            Err(refused) => {
+                tracing::info!(reason = refused.refusal().unwrap_or_default(), "DingTalk sign-in refused");
                 return not_a_member();
             }
-            match membership::check(&app.dingtalk, &identity.union_id).await {
-                Ok(Membership::Member(member)) => Some(member),
-                Ok(refused) => {
-                    tracing::info!(reason = refused.refusal().unwrap_or_default(), "DingTalk sign-in refused");
-                    return not_a_member();
-                }
-                Err(e) => return dingtalk_failure(&e),
-            }
-        }
+        },
+        Err(e) => return dingtalk_failure(&e),
     };
     let unavailable = |request: &AuthRequest| {
         (
@@ -145,15 +139,16 @@ async fn sign_in(app: &App, req: &Request, params: &Params) -> (LoginOutcome, Re
     }
     record_login(app, req, &user.id, &request.client_id).await;
     // Roles and groups as of this login.
-    let user = match crate::access::refresh_user_access(app, &user).await {
+    let user = match crate::login::roles::refresh_user_access(super::access_sources(app), &user).await {
         Ok(user) => user,
         Err(e) => {
             tracing::error!(error = %e, "cannot compute roles and groups");
             return unavailable(&request);
         }
     };
+    let ttl = app.config.tokens.sso_session_ttl_secs;
     let (session, session_cookie) =
-        match crate::login::session::start(app, &user.id, auth_time, vec![DINGTALK_AMR.to_string()]).await {
+        match super::sso_sessions(app).start(ttl, &user.id, auth_time, vec![DINGTALK_AMR.to_string()]).await {
             Ok(started) => started,
             Err(e) => {
                 tracing::error!(error = %e, "cannot store SSO session");

@@ -9,6 +9,7 @@ use poem::{Body, Request, Response, handler};
 
 use super::code::{ErrorRedirect, LoggedIn, issue_code};
 use crate::app::App;
+use crate::login::session::Liveness;
 use crate::random;
 use crate::web::pages;
 
@@ -30,7 +31,7 @@ pub async fn consent(req: &Request, body: Body, app: Data<&Arc<App>>) -> Respons
     };
     // The browser must prove the session the consent page was shown in (its cookie's secret), not
     // merely name it. Read before the consent request is taken, so an outage changes nothing.
-    let session = match crate::login::session::proven(&app, req).await {
+    let session = match super::sso_sessions(&app).proven(req, app.now(), Liveness::Exists).await {
         Ok(session) => session,
         Err(e) => {
             tracing::error!(error = %e, "cannot load SSO session");

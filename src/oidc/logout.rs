@@ -13,6 +13,7 @@ use super::code::{append_query, redirect, with_cookies};
 use super::params::Params;
 use super::{backchannel, paths};
 use crate::app::App;
+use crate::login::session::Liveness;
 use crate::random;
 use crate::store::SsoSession;
 use crate::tokens::verify_id_token_hint;
@@ -156,7 +157,7 @@ pub async fn confirm(req: &Request, body: Body, app: Data<&Arc<App>>) -> Respons
 
 /// The session the cookie proves, idle or not: logging out ends whatever still exists.
 async fn current_session(app: &App, req: &Request) -> Result<Option<SsoSession>, ()> {
-    crate::login::session::proven(app, req).await.map_err(|e| {
+    super::sso_sessions(app).proven(req, app.now(), Liveness::Exists).await.map_err(|e| {
         tracing::error!(error = %e, "cannot load SSO session");
     })
 }
@@ -189,7 +190,7 @@ async fn end_session(app: &App, session: &SsoSession) -> Result<(), ()> {
 }
 
 fn finish(app: &App, redirect_to: Option<String>, state: Option<String>, status: StatusCode) -> Response {
-    let clear = [crate::login::session::clear_cookie(app)];
+    let clear = [super::sso_sessions(app).clear_cookie()];
     match redirect_to {
         Some(uri) => {
             let location = match &state {

@@ -92,12 +92,6 @@ pub fn parse_scope(scope: &str) -> Option<Vec<String>> {
     Some(scopes)
 }
 
-/// RFC 7636 §4.1/§4.2: 43 to 128 characters of `A-Z a-z 0-9 - . _ ~`.
-pub fn is_pkce_value(value: &str) -> bool {
-    (43..=128).contains(&value.len())
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,13 +134,5 @@ mod tests {
         assert!(parse_scope("openid \"x\"").is_none());
         assert!(parse_scope("open\\id").is_none());
         assert!(parse_scope(" openid").is_none());
-    }
-
-    #[test]
-    fn rfc7636_4_2_pkce_value_syntax() {
-        assert!(is_pkce_value("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"));
-        assert!(!is_pkce_value(&"a".repeat(42)));
-        assert!(!is_pkce_value(&"a".repeat(129)));
-        assert!(!is_pkce_value(&format!("{}+", "a".repeat(42))));
     }
 }

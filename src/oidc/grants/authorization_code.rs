@@ -1,13 +1,10 @@
 //! The `authorization_code` grant (RFC 6749 §4.1.3, RFC 7636 §4.5-4.6, OIDC Core §3.1.3.2).
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sha2::{Digest, Sha256};
-
 use crate::app::App;
 use crate::directory::Client;
 use crate::oidc::OAuthError;
-use crate::oidc::params::{Params, is_pkce_value};
+use crate::oidc::params::Params;
+use crate::oidc::pkce;
 use crate::oidc::token::{MintRequest, TokenResponse, mint};
 use crate::random;
 use crate::store::{
@@ -16,19 +13,12 @@ use crate::store::{
 use crate::tokens::refresh::new_refresh_token;
 use crate::tokens::{ProfileClaims, TokenLifetimes};
 
-/// RFC 7636 §4.6: BASE64URL(SHA256(ASCII(code_verifier))).
-pub fn s256_challenge(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
-}
-
 pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
     let code = params.get("code").ok_or(OAuthError::invalid_request("code is required"))?;
     // Policy (RFC 6749 §4.1.3): redirect_uri is always required, even with one registered URI.
     let redirect_uri = params.get("redirect_uri").ok_or(OAuthError::invalid_request("redirect_uri is required"))?;
     let verifier = params.get("code_verifier");
-    if verifier.is_some_and(|v| !is_pkce_value(v)) {
-        return Err(OAuthError::invalid_request("code_verifier is malformed"));
-    }
+    pkce::verifier_syntax(verifier).map_err(OAuthError::invalid_request)?;
     let code_hash = random::hash(code);
     let lifetimes = TokenLifetimes::for_client(&app.config.tokens, client);
     // The redemption is remembered as long as the access token it issues can live, so a replay
@@ -180,18 +170,7 @@ fn check_binding(
     if request.redirect_uri != redirect_uri {
         return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
     }
-    match (&request.code_challenge, verifier) {
-        (Some(challenge), Some(verifier)) => {
-            if !random::secure_eq(s256_challenge(verifier).as_bytes(), challenge.as_bytes()) {
-                return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
-            }
-        }
-        (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required")),
-        // RFC 9700 §4.8.2: a verifier for a code issued without a challenge is a downgrade attempt.
-        (None, Some(_)) => return Err(OAuthError::invalid_grant("the code was issued without a code_challenge")),
-        (None, None) => {}
-    }
-    Ok(())
+    pkce::verify(request.code_challenge.as_deref(), verifier).map_err(OAuthError::invalid_grant)
 }
 
 /// RFC 6749 §4.1.2: a second use of a code revokes everything issued from it — whether the
@@ -216,15 +195,4 @@ async fn revoke_replayed(app: &App, presenter: &Client, code_hash: &str) -> Resu
         tracing::error!(error = %e, "cannot record audit event");
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn rfc7636_appendix_b_s256_vector() {
-        assert_eq!(
-            super::s256_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
-        );
-    }
 }

@@ -6,7 +6,7 @@
 use super::authorization_code::idle_ttl;
 use crate::app::App;
 use crate::directory::Client;
-use crate::login::membership::{self, Membership};
+use crate::login::membership::{self, Account};
 use crate::oidc::OAuthError;
 use crate::oidc::params::{Params, parse_scope};
 use crate::oidc::token::{MintRequest, TokenResponse, mint};
@@ -137,12 +137,17 @@ async fn recheck_upstream(app: &App, mut family: RefreshFamily, now: i64) -> Res
         Some(user) if !user.disabled => user,
         _ => return Err(revoke_user("disabled").await),
     };
-    match membership::check(&app.dingtalk, &user.union_id).await {
-        Ok(Membership::Member(member)) => {
-            let updated = app.directory.update_user_org(&user.id, &member).await.map_err(unavailable)?;
+    let account = Account::Known { union_id: &user.union_id };
+    let checked = membership::check(&app.dingtalk, app.config.dingtalk.corp_id.as_deref(), account).await;
+    match checked.map(|membership| membership.allowed()) {
+        Ok(Ok(member)) => {
             // Roles and groups are recomputed at the recheck (org data may have changed).
-            if let Some(updated) = updated {
-                let updated = crate::access::refresh_user_access(app, &updated).await.map_err(unavailable)?;
+            if let Some(member) = member
+                && let Some(updated) = app.directory.update_user_org(&user.id, &member).await.map_err(unavailable)?
+            {
+                let updated = crate::login::roles::refresh_user_access(crate::oidc::access_sources(app), &updated)
+                    .await
+                    .map_err(unavailable)?;
                 family.claims = ProfileClaims::for_scopes(&updated, family.scopes.iter().map(String::as_str));
             }
             family.upstream_checked_at = now;
@@ -151,7 +156,7 @@ async fn recheck_upstream(app: &App, mut family: RefreshFamily, now: i64) -> Res
             }
             Ok(())
         }
-        Ok(refused) => {
+        Ok(Err(refused)) => {
             tracing::info!(user = %user.id, reason = refused.refusal().unwrap_or_default(), "upstream recheck refused the user");
             Err(revoke_user("left the organisation or was deactivated").await)
         }
