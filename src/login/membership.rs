@@ -49,12 +49,12 @@ impl Membership {
         }
     }
 
-    /// The org data of an allowed user (`None` without an organisation); `Err` when refused.
-    pub fn allowed(self) -> Result<Option<OrgMember>, Membership> {
+    /// The org data of an allowed user (`None` without an organisation); when refused, why.
+    pub fn allowed(self) -> Result<Option<OrgMember>, &'static str> {
         match self {
             Membership::NotRequired => Ok(None),
             Membership::Member(member) => Ok(Some(member)),
-            refused => Err(refused),
+            refused => Err(refused.refusal().unwrap_or("refused")),
         }
     }
 }

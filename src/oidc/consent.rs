@@ -8,6 +8,7 @@ use poem::web::Data;
 use poem::{Body, Request, Response, handler};
 
 use super::code::{ErrorRedirect, LoggedIn, issue_code};
+use super::error::{BackendError, ErrorCode};
 use crate::app::App;
 use crate::login::session::Liveness;
 use crate::random;
@@ -33,10 +34,7 @@ pub async fn consent(req: &Request, body: Body, app: Data<&Arc<App>>) -> Respons
     // merely name it. Read before the consent request is taken, so an outage changes nothing.
     let session = match super::sso_sessions(&app).proven(req, app.now(), Liveness::Exists).await {
         Ok(session) => session,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot load SSO session");
-            return pages::unavailable_page();
-        }
+        Err(e) => return BackendError::from(e).into_page(),
     };
     let consent = match app.sessions.take_consent_request(consent_id).await {
         Ok(Some(c)) => c,
@@ -47,10 +45,7 @@ pub async fn consent(req: &Request, body: Body, app: Data<&Arc<App>>) -> Respons
                 "This consent page has expired or was already answered. Start again from the application.",
             );
         }
-        Err(e) => {
-            tracing::error!(error = %e, "cannot load consent request");
-            return pages::unavailable_page();
-        }
+        Err(e) => return BackendError::from(e).into_page(),
     };
     let same_session = session.is_some_and(|s| s.id == consent.sid);
     let csrf_ok = random::secure_eq(random::hash(csrf_token).as_bytes(), consent.csrf_hash.as_bytes());
@@ -61,25 +56,21 @@ pub async fn consent(req: &Request, body: Body, app: Data<&Arc<App>>) -> Respons
     // RFC 9700 §4.12: answer a POST with 303 so the browser does not re-post to the client.
     let status = StatusCode::SEE_OTHER;
     if params.get("decision") != Some("approve") {
-        return ErrorRedirect::new(&consent.request, "access_denied", "the user denied the request")
+        return ErrorRedirect::new(&consent.request, ErrorCode::AccessDenied, "the user denied the request")
             .into_response(&app, status);
     }
     if let Err(e) =
         app.directory.record_consent(&consent.user_id, &consent.request.client_id, &consent.request.scopes).await
     {
-        tracing::error!(error = %e, "cannot record consent");
-        return ErrorRedirect::temporarily_unavailable(&consent.request).into_response(&app, status);
+        return ErrorRedirect::unavailable(&consent.request, e).into_response(&app, status);
     }
     let user = match app.directory.user(&consent.user_id).await {
         Ok(Some(user)) if !user.disabled => user,
         Ok(_) => {
-            return ErrorRedirect::new(&consent.request, "access_denied", "the account is disabled")
+            return ErrorRedirect::new(&consent.request, ErrorCode::AccessDenied, "the account is disabled")
                 .into_response(&app, status);
         }
-        Err(e) => {
-            tracing::error!(error = %e, "cannot load user");
-            return ErrorRedirect::temporarily_unavailable(&consent.request).into_response(&app, status);
-        }
+        Err(e) => return ErrorRedirect::unavailable(&consent.request, e).into_response(&app, status),
     };
     let login = LoggedIn { user, sid: consent.sid, auth_time: consent.auth_time, amr: consent.amr };
     issue_code(&app, &consent.request, &login, status).await

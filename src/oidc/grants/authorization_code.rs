@@ -3,6 +3,7 @@
 use crate::app::App;
 use crate::directory::Client;
 use crate::oidc::OAuthError;
+use crate::oidc::error::BackendError;
 use crate::oidc::params::Params;
 use crate::oidc::pkce;
 use crate::oidc::token::{MintRequest, TokenResponse, mint};
@@ -34,10 +35,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
         Ok(CodeRedemption::Unknown) => {
             return Err(OAuthError::invalid_grant("the code is invalid, expired or already used"));
         }
-        Err(e) => {
-            tracing::error!(error = %e, "cannot redeem authorization code");
-            return Err(OAuthError::unavailable());
-        }
+        Err(e) => return Err(e.into()),
     };
     check_binding(client, redirect_uri, verifier, &record)?;
     // From here, a failure of ours (503) hands the code back, so a retry can still use it: an
@@ -46,11 +44,11 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
     let user = match app.directory.user_cached(&record.user_id).await {
         Ok(Some(user)) if !user.disabled => user,
         Ok(_) => return Err(OAuthError::invalid_grant("the user is no longer allowed to sign in")),
-        Err(e) => return Err(grant.release(&e).await),
+        Err(e) => return Err(grant.release(e.into()).await),
     };
     let now = app.now();
     if app.keys.ring().signer_at(now).is_none() {
-        return Err(grant.release(&"no signing key is active").await);
+        return Err(grant.release(BackendError::Internal("no signing key is active")).await);
     }
     let request = &record.request;
     let claims = ProfileClaims::for_scopes(&user, request.scopes.iter().map(String::as_str));
@@ -98,15 +96,12 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
             // here too, so it is dead by the time the client holds it, whichever request finishes
             // first.
             Ok(CodeGrantCompletion::Revoked) => {
-                if let Err(e) = app.revocation().revoke_code_grant(&grant_id, now).await {
-                    tracing::error!(error = %e, "cannot revoke tokens of a replayed code");
-                    return Err(OAuthError::unavailable());
-                }
+                app.revocation().revoke_code_grant(&grant_id, now).await?;
             }
             Ok(CodeGrantCompletion::SessionEnded) => {
                 return Err(OAuthError::invalid_grant("the sign-in session of this code has ended"));
             }
-            Err(e) => return Err(grant.release(&e).await),
+            Err(e) => return Err(grant.release(e.into()).await),
         }
     }
     let minted = mint(
@@ -140,8 +135,8 @@ struct Grant<'a> {
 impl Grant<'_> {
     /// A dependency failed after the code was redeemed: hand the code back for what is left of its
     /// life (if nothing was issued from it), and answer 503.
-    async fn release(&self, cause: &(dyn std::fmt::Display + Sync)) -> OAuthError {
-        tracing::error!(error = %cause, "the code grant failed on a backing service");
+    async fn release(&self, cause: BackendError) -> OAuthError {
+        cause.log();
         let left = self.record.issued_at + self.app.config.tokens.code_ttl_secs as i64 - self.app.now();
         if left > 0
             && let Err(e) = self.app.sessions.release_code(self.code_hash, self.record, left).await
@@ -179,10 +174,7 @@ fn check_binding(
 async fn revoke_replayed(app: &App, presenter: &Client, code_hash: &str) -> Result<(), OAuthError> {
     let now = app.now();
     let grant_id = code_grant_id(code_hash);
-    if let Err(e) = app.revocation().revoke_code_grant(&grant_id, now).await {
-        tracing::error!(error = %e, "cannot revoke tokens of a replayed code");
-        return Err(OAuthError::unavailable());
-    }
+    app.revocation().revoke_code_grant(&grant_id, now).await?;
     tracing::warn!(client_id = %presenter.id, "authorization code replayed; its tokens are revoked");
     let event = crate::directory::audit::AuditEvent {
         kind: "code_replay_detected".into(),

@@ -8,6 +8,8 @@ use crate::app::App;
 use crate::directory::Client;
 use crate::login::membership::{self, Account};
 use crate::oidc::OAuthError;
+use crate::oidc::error::BackendError;
+use crate::oidc::error::ErrorCode;
 use crate::oidc::params::{Params, parse_scope};
 use crate::oidc::token::{MintRequest, TokenResponse, mint};
 use crate::random;
@@ -17,9 +19,9 @@ use crate::store::{
 use crate::tokens::refresh::{new_refresh_token, seal_successor, unseal_successor};
 use crate::tokens::{ProfileClaims, TokenLifetimes};
 
-fn unavailable(e: impl std::fmt::Display) -> OAuthError {
-    tracing::error!(error = %e, "refresh failed on a backing service");
-    OAuthError::unavailable()
+/// Our own state cannot serve the refresh: 503, logged once.
+fn internal(what: &'static str) -> OAuthError {
+    BackendError::Internal(what).into()
 }
 
 pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
@@ -28,12 +30,12 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
     // RFC 6749 §6: scope may only narrow; omitted means the original scope.
     let scopes = match params.get("scope") {
         None => None,
-        Some(scope) => Some(parse_scope(scope).ok_or(OAuthError::new("invalid_scope", "scope is malformed"))?),
+        Some(scope) => Some(parse_scope(scope).ok_or(OAuthError::new(ErrorCode::InvalidScope, "scope is malformed"))?),
     };
     let now = app.now();
     // Nothing is consumed that could not be answered: without a key to sign with, stop here.
     if app.keys.ring().signer_at(now).is_none() {
-        return Err(unavailable("no signing key is active"));
+        return Err(internal("no signing key is active"));
     }
     let successor = new_refresh_token(family_id);
     // Named after the family, which revoking the family denies as a whole.
@@ -47,7 +49,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
         scopes: scopes.clone(),
         successor: RefreshSuccessor {
             token_hash: random::hash(&successor),
-            sealed: seal_successor(presented, &successor).ok_or_else(|| unavailable("sealing failed"))?,
+            sealed: seal_successor(presented, &successor).ok_or_else(|| internal("sealing failed"))?,
             idle_ttl_secs: idle_ttl(app, client),
             access_exp: lifetimes.access_exp(now),
         },
@@ -56,7 +58,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
         recheck_due_before: recheck_due_before(app, now),
     };
     let (family, refresh_token) = loop {
-        match app.sessions.rotate_refresh_token(&request).await.map_err(unavailable)? {
+        match app.sessions.rotate_refresh_token(&request).await? {
             RotateOutcome::Rotated(family) => break (family, successor),
             // A lost response or a second tab: the same successor again (RFC 9700 §4.14.2 grace).
             RotateOutcome::Retry { family, sealed_successor } => {
@@ -72,14 +74,14 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
                 request.recheck_due_before = None;
             }
             RotateOutcome::RecheckDue(_) => {
-                return Err(unavailable("the store asked for a recheck it was not offered"));
+                return Err(internal("the store asked for a recheck it was not offered"));
             }
             RotateOutcome::Reused(revoked) => {
-                app.revocation().after_reuse(&revoked, now).await.map_err(unavailable)?;
+                app.revocation().after_reuse(&revoked, now).await?;
                 return Err(OAuthError::invalid_grant("the refresh token was already used; the grant is revoked"));
             }
             RotateOutcome::ScopeWidened => {
-                return Err(OAuthError::new("invalid_scope", "the requested scope exceeds the original grant"));
+                return Err(OAuthError::new(ErrorCode::InvalidScope, "the requested scope exceeds the original grant"));
             }
             RotateOutcome::Invalid | RotateOutcome::WrongClient => {
                 return Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked"));
@@ -129,11 +131,11 @@ async fn recheck_upstream(app: &App, mut family: RefreshFamily, now: i64) -> Res
     let revocation = app.revocation();
     let revoke_user = async |reason: &str| -> OAuthError {
         if let Err(e) = revocation.revoke_user(&family.user_id, reason, now).await {
-            return unavailable(e);
+            return e.into();
         }
         OAuthError::invalid_grant("the user may no longer sign in")
     };
-    let user = match app.directory.user(&family.user_id).await.map_err(unavailable)? {
+    let user = match app.directory.user(&family.user_id).await? {
         Some(user) if !user.disabled => user,
         _ => return Err(revoke_user("disabled").await),
     };
@@ -143,21 +145,20 @@ async fn recheck_upstream(app: &App, mut family: RefreshFamily, now: i64) -> Res
         Ok(Ok(member)) => {
             // Roles and groups are recomputed at the recheck (org data may have changed).
             if let Some(member) = member
-                && let Some(updated) = app.directory.update_user_org(&user.id, &member).await.map_err(unavailable)?
+                && let Some(updated) = app.directory.update_user_org(&user.id, &member).await?
             {
-                let updated = crate::login::roles::refresh_user_access(crate::oidc::access_sources(app), &updated)
-                    .await
-                    .map_err(unavailable)?;
+                let updated =
+                    crate::login::roles::refresh_user_access(crate::oidc::access_sources(app), &updated).await?;
                 family.claims = ProfileClaims::for_scopes(&updated, family.scopes.iter().map(String::as_str));
             }
             family.upstream_checked_at = now;
-            if !app.sessions.update_refresh_family(&family).await.map_err(unavailable)? {
+            if !app.sessions.update_refresh_family(&family).await? {
                 return Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked"));
             }
             Ok(())
         }
-        Ok(Err(refused)) => {
-            tracing::info!(user = %user.id, reason = refused.refusal().unwrap_or_default(), "upstream recheck refused the user");
+        Ok(Err(reason)) => {
+            tracing::info!(user = %user.id, reason, "upstream recheck refused the user");
             Err(revoke_user("left the organisation or was deactivated").await)
         }
         Err(e) if now - family.upstream_checked_at <= tokens.upstream_tolerance_secs as i64 => {
@@ -166,7 +167,7 @@ async fn recheck_upstream(app: &App, mut family: RefreshFamily, now: i64) -> Res
         }
         Err(e) => {
             tracing::warn!(dingtalk_error = %e.log_code(), "upstream recheck failed past the tolerance");
-            revocation.revoke_family(&family.id, now).await.map_err(unavailable)?;
+            revocation.revoke_family(&family.id, now).await?;
             Err(OAuthError::invalid_grant("the user's membership could not be confirmed"))
         }
     }
