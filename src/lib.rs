@@ -1,6 +1,6 @@
 //! dingtalk-oidc: an OpenID Connect provider that puts DingTalk login behind standard OIDC.
 //!
-//! Module map: `oidc` protocol endpoints, `login` DingTalk membership, the SSO session, roles and groups,
+//! Module map: `oidc` protocol endpoints, `login` DingTalk membership and the SSO session,
 //! `dingtalk` upstream client and simulator, `keys` signing keys, `tokens` JWT minting and
 //! verification, `store` the SessionStore, `directory` the SQL store, `admin` the OpenAPI surface,
 //! `web` pages and headers, `drain` the shutdown, `demo` the relying party `serve --dev` runs.

@@ -105,7 +105,8 @@ pub struct LoggedIn {
 }
 
 /// After authentication: ask for consent when needed (OIDC Core §3.1.2.4), else issue the code.
-/// `status` is 302 after a GET and 303 after a form POST (RFC 9700 §4.12).
+/// `status` is the caller's: 302 from `/authorize` (GET or POST) and the DingTalk callback, 303
+/// after the consent form (RFC 9700 §4.12).
 pub async fn finish_authorization(
     app: &App,
     client: &Client,
