@@ -78,6 +78,15 @@ impl App {
         crate::keys::maintain_keys(&self.rotation(), &self.keys, self.now()).await
     }
 
+    /// What recomputing a user's effective roles reads (`login::roles`).
+    pub fn access_sources(&self) -> crate::login::roles::AccessSources<'_> {
+        crate::login::roles::AccessSources {
+            directory: &self.directory,
+            dingtalk: &self.dingtalk,
+            dingtalk_settings: &self.config.dingtalk,
+        }
+    }
+
     pub fn revocation(&self) -> Revocation<'_> {
         Revocation {
             sessions: self.sessions.as_ref(),

@@ -7,7 +7,6 @@
 //! `scope` and `lifetimes` the scope grammar and token-lifetime bounds, `demo` the relying party
 //! `serve --dev` runs.
 
-pub mod access;
 pub mod admin;
 pub mod app;
 pub mod cache;

@@ -1,15 +1,12 @@
 //! Roles: named, with direct grants to users and rules that map DingTalk org data (department,
-//! org role, org admin, department leader) to a role. A user's effective roles are the direct grants
-//! together with every mapped role, computed at login and at each upstream recheck.
-
-use std::collections::BTreeSet;
+//! org role, org admin, department leader) to a role; the rows only. What a rule matches and a
+//! user's effective roles are decided in `login::roles`.
 
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder};
 use serde::{Deserialize, Serialize};
 
 use super::entities::{department, role, role_mapping, user_role};
-use super::users::User;
 use super::{Directory, DirectoryError, now};
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -47,30 +44,6 @@ pub struct RoleMapping {
     pub role: String,
     pub rule: MappingRule,
     pub created_at: i64,
-}
-
-impl MappingRule {
-    pub fn matches(&self, user: &User) -> bool {
-        match self {
-            MappingRule::Department { dept_id, include_sub_departments } => {
-                user.dept_ids.contains(dept_id)
-                    || (*include_sub_departments && user.dept_chains.iter().any(|chain| chain.contains(dept_id)))
-            }
-            MappingRule::OrgRole { role_id } => user.org_roles.iter().any(|r| r.id == *role_id),
-            MappingRule::OrgAdmin => user.admin,
-            MappingRule::DepartmentLeader { dept_id } => match dept_id {
-                Some(dept) => user.leader_dept_ids.contains(dept),
-                None => !user.leader_dept_ids.is_empty(),
-            },
-        }
-    }
-}
-
-/// Direct grants ∪ mapped roles, sorted and without repeats.
-pub fn effective_roles(direct: &[String], mappings: &[RoleMapping], user: &User) -> Vec<String> {
-    let mut roles: BTreeSet<String> = direct.iter().cloned().collect();
-    roles.extend(mappings.iter().filter(|m| m.rule.matches(user)).map(|m| m.role.clone()));
-    roles.into_iter().collect()
 }
 
 /// Role names travel in tokens: short printable tokens, no spaces.

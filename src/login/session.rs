@@ -3,15 +3,16 @@
 //! with a secret of 256 random bits that only its cookie carries (RFC 6749 §10.3, §10.8), stored as
 //! a SHA-256 hash. The cookie is `<sid>.<secret>`.
 //!
-//! Two rules of liveness: a session *exists* until its absolute end (logout ends what exists), and
-//! is *usable* for single sign-on only while it has also been used within the idle lifetime.
+//! One rule of liveness ([`SsoSession::is_live`]), asked at one of two strengths ([`Liveness`]): a
+//! session *exists* until its absolute end (logout ends what exists, and the consent and logout
+//! forms are bound to it), and is *usable* for single sign-on only while it has also been used
+//! within the idle lifetime (OIDC Core §3.1.2.1).
 
 use poem::Request;
 
-use crate::app::App;
 use crate::random;
-use crate::store::{SsoSession, StoreError};
-use crate::web::cookies;
+use crate::store::{SessionStore, SsoSession, StoreError};
+use crate::web::cookies::{self, CookiePolicy};
 
 /// What the session cookie carries.
 pub struct SessionCookie {
@@ -57,50 +58,77 @@ impl SessionCookie {
     }
 }
 
+/// How alive a session must be for what the caller does with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Liveness {
+    /// Before its absolute end, idle or not: logout ends whatever still exists, and a consent or
+    /// logout form is bound to the session it was shown in.
+    Exists,
+    /// Also used within `idle_secs` (`tokens.sso_session_idle_secs`): single sign-on.
+    UsableForSso { idle_secs: i64 },
+}
+
 impl SsoSession {
-    /// Usable for single sign-on at `now`: before its absolute end and used within `idle_secs`.
-    pub fn is_usable(&self, now: i64, idle_secs: i64) -> bool {
-        self.expires_at > now && (self.last_seen_at <= 0 || now - self.last_seen_at <= idle_secs)
+    /// Whether the session is alive at `now` for `liveness`: always before its absolute end, and
+    /// for single sign-on also used within the idle lifetime.
+    pub fn is_live(&self, now: i64, liveness: Liveness) -> bool {
+        let before_absolute_end = self.expires_at > now;
+        match liveness {
+            Liveness::Exists => before_absolute_end,
+            Liveness::UsableForSso { idle_secs } => {
+                before_absolute_end && (self.last_seen_at <= 0 || now - self.last_seen_at <= idle_secs)
+            }
+        }
     }
 }
 
-/// Starts a session for `user_id` authenticated at `auth_time`; returns it and the `Set-Cookie`
-/// value that hands its secret to the browser.
-pub async fn start(
-    app: &App,
-    user_id: &str,
-    auth_time: i64,
-    amr: Vec<String>,
-) -> Result<(SsoSession, String), StoreError> {
-    let cookie = SessionCookie::new();
-    let ttl = app.config.tokens.sso_session_ttl_secs;
-    let session = SsoSession {
-        id: cookie.sid.clone(),
-        secret_hash: random::hash(&cookie.secret),
-        user_id: user_id.to_string(),
-        auth_time,
-        amr,
-        clients: Vec::new(),
-        expires_at: auth_time + ttl as i64,
-        last_seen_at: auth_time,
-    };
-    app.sessions.put_sso_session(&session).await?;
-    Ok((session, app.cookies.set(cookies::SESSION, &cookie.value(), Some(ttl))))
+/// The browser's SSO sessions: where they are kept and how their cookie is written.
+#[derive(Clone, Copy)]
+pub struct SsoSessions<'a> {
+    pub store: &'a dyn SessionStore,
+    pub cookies: &'a CookiePolicy,
 }
 
-/// The session the request's cookie proves, if it exists (before its absolute end, by the
-/// protocol clock); whether it is also usable for single sign-on is [`SsoSession::is_usable`].
-pub async fn proven(app: &App, req: &Request) -> Result<Option<SsoSession>, StoreError> {
-    let Some(cookie) = app.cookies.get(req, cookies::SESSION).and_then(|v| SessionCookie::parse(&v)) else {
-        return Ok(None);
-    };
-    let session = app.sessions.get_sso_session(&cookie.sid).await?;
-    Ok(session.filter(|s| cookie.proves(s) && s.expires_at > app.now()))
-}
+impl SsoSessions<'_> {
+    /// Starts a session for `user_id` authenticated at `auth_time`, living `ttl_secs`
+    /// (`tokens.sso_session_ttl_secs`); returns it and the `Set-Cookie` value that hands its
+    /// secret to the browser.
+    pub async fn start(
+        &self,
+        ttl_secs: u64,
+        user_id: &str,
+        auth_time: i64,
+        amr: Vec<String>,
+    ) -> Result<(SsoSession, String), StoreError> {
+        let cookie = SessionCookie::new();
+        let session = SsoSession {
+            id: cookie.sid.clone(),
+            secret_hash: random::hash(&cookie.secret),
+            user_id: user_id.to_string(),
+            auth_time,
+            amr,
+            clients: Vec::new(),
+            expires_at: auth_time + ttl_secs as i64,
+            last_seen_at: auth_time,
+        };
+        self.store.put_sso_session(&session).await?;
+        Ok((session, self.cookies.set(cookies::SESSION, &cookie.value(), Some(ttl_secs))))
+    }
 
-/// Clears the session cookie.
-pub fn clear_cookie(app: &App) -> String {
-    app.cookies.set(cookies::SESSION, "", Some(0))
+    /// The session the request's cookie proves, if it is alive at `now` (the protocol clock) for
+    /// `liveness`.
+    pub async fn proven(&self, req: &Request, now: i64, liveness: Liveness) -> Result<Option<SsoSession>, StoreError> {
+        let Some(cookie) = self.cookies.get(req, cookies::SESSION).and_then(|v| SessionCookie::parse(&v)) else {
+            return Ok(None);
+        };
+        let session = self.store.get_sso_session(&cookie.sid).await?;
+        Ok(session.filter(|s| cookie.proves(s) && s.is_live(now, liveness)))
+    }
+
+    /// Clears the session cookie.
+    pub fn clear_cookie(&self) -> String {
+        self.cookies.set(cookies::SESSION, "", Some(0))
+    }
 }
 
 #[cfg(test)]
@@ -142,8 +170,11 @@ mod tests {
     fn oidc_core_3_1_2_1_an_idle_session_exists_but_is_not_usable_for_sso() {
         let cookie = SessionCookie::new();
         let session = SsoSession { last_seen_at: 10, expires_at: 1000, ..session_of(&cookie) };
-        assert!(session.is_usable(20, 60));
-        assert!(!session.is_usable(71, 60), "idle too long");
-        assert!(!session.is_usable(1000, 100_000), "past its absolute end");
+        let sso = |idle_secs| Liveness::UsableForSso { idle_secs };
+        assert!(session.is_live(20, sso(60)));
+        assert!(!session.is_live(71, sso(60)), "idle too long");
+        assert!(session.is_live(71, Liveness::Exists), "idle, but it still exists: logout ends it");
+        assert!(!session.is_live(1000, sso(100_000)), "past its absolute end");
+        assert!(!session.is_live(1000, Liveness::Exists), "past its absolute end");
     }
 }

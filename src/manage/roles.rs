@@ -60,7 +60,7 @@ pub async fn revoke_grant(m: &Manage<'_>, user_id: &str, role: &str) -> Result<(
 /// user's next login or recheck.
 async fn access_changed(m: &Manage<'_>, user: &User) -> Result<(), ManageError> {
     if let Some(app) = m.server {
-        crate::access::refresh_user_access(app, user).await?;
+        crate::login::roles::refresh_user_access(app.access_sources(), user).await?;
     }
     Ok(())
 }

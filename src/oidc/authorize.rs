@@ -11,11 +11,14 @@ use poem::web::Data;
 use poem::{Body, Request, Response, handler};
 
 use super::code::{ErrorRedirect, LoggedIn, finish_authorization, redirect};
-use super::params::{Params, is_pkce_value, parse_scope};
+use super::error::{BackendError, ErrorCode};
+use super::params::{Params, parse_scope};
 use super::paths;
+use super::pkce::{self, ChallengePolicy};
 use super::response_mode::ResponseMode;
 use crate::app::App;
 use crate::directory::Client;
+use crate::login::session::Liveness;
 use crate::random;
 use crate::store::{AuthRequest, PendingAuth};
 use crate::web::{cookies, pages};
@@ -26,7 +29,7 @@ pub enum AuthorizeError {
     /// Shown to the user (400), never redirected: the client or redirect URI cannot be trusted.
     Page(&'static str),
     /// The directory is down before the client could be checked.
-    Unavailable,
+    Unavailable(BackendError),
     Redirect(ErrorRedirect),
 }
 
@@ -40,7 +43,7 @@ impl AuthorizeError {
             AuthorizeError::Page(detail) => {
                 pages::error_page(StatusCode::BAD_REQUEST, "Invalid sign-in request", detail)
             }
-            AuthorizeError::Unavailable => pages::unavailable_page(),
+            AuthorizeError::Unavailable(e) => e.into_page(),
             AuthorizeError::Redirect(r) => r.into_response(app, StatusCode::FOUND),
         }
     }
@@ -62,16 +65,12 @@ pub async fn validate(app: &App, params: &Params) -> Result<(Arc<Client>, Valida
         return Err(AuthorizeError::page("The client_id or redirect_uri parameter was sent more than once."));
     }
     let client_id = params.get("client_id").ok_or(AuthorizeError::page("The request has no client_id."))?;
-    let client = match app.directory.client_cached(client_id).await {
-        Ok(Some(client)) => client,
-        Ok(None) => {
-            return Err(AuthorizeError::page("The application (client_id) is not registered."));
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "client lookup failed");
-            return Err(AuthorizeError::Unavailable);
-        }
-    };
+    let client = app
+        .directory
+        .client_cached(client_id)
+        .await
+        .map_err(|e| AuthorizeError::Unavailable(e.into()))?
+        .ok_or(AuthorizeError::page("The application (client_id) is not registered."))?;
     // OIDC Core §3.1.2.1: redirect_uri is required and must match a registered one exactly.
     let redirect_uri = params.get("redirect_uri").ok_or(AuthorizeError::page("The request has no redirect_uri."))?;
     if !client.redirect_uri_registered(redirect_uri) {
@@ -81,7 +80,7 @@ pub async fn validate(app: &App, params: &Params) -> Result<(Arc<Client>, Valida
     }
 
     let state = params.get("state").map(str::to_string);
-    let refuse = |response_mode: ResponseMode, error: &'static str, description: &'static str| {
+    let refuse = |response_mode: ResponseMode, error: ErrorCode, description: &'static str| {
         AuthorizeError::Redirect(ErrorRedirect {
             redirect_uri: redirect_uri.to_string(),
             state: if params.is_repeated("state") { None } else { state.clone() },
@@ -101,7 +100,7 @@ pub async fn validate(app: &App, params: &Params) -> Result<(Arc<Client>, Valida
             Err(_) => {
                 return Err(refuse(
                     ResponseMode::Query,
-                    "invalid_request",
+                    ErrorCode::InvalidRequest,
                     "response_mode is not supported; use query or form_post",
                 ));
             }
@@ -110,39 +109,39 @@ pub async fn validate(app: &App, params: &Params) -> Result<(Arc<Client>, Valida
     if !response_mode.suits_redirect_uri(redirect_uri) {
         return Err(refuse(
             ResponseMode::Query,
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "response_mode=form_post needs an http or https redirect_uri",
         ));
     }
-    let fail = |error: &'static str, description: &'static str| refuse(response_mode, error, description);
+    let fail = |error: ErrorCode, description: &'static str| refuse(response_mode, error, description);
     if params.first_repeated().is_some() {
-        return Err(fail("invalid_request", "a parameter was sent more than once"));
+        return Err(fail(ErrorCode::InvalidRequest, "a parameter was sent more than once"));
     }
     if params.first_too_long().is_some() {
-        return Err(fail("invalid_request", "a parameter value is too long"));
+        return Err(fail(ErrorCode::InvalidRequest, "a parameter value is too long"));
     }
     // OIDC Core §3.1.2.6: request objects and registration are not supported.
     if params.has("request") {
-        return Err(fail("request_not_supported", "request objects are not supported"));
+        return Err(fail(ErrorCode::RequestNotSupported, "request objects are not supported"));
     }
     if params.has("request_uri") {
-        return Err(fail("request_uri_not_supported", "request_uri is not supported"));
+        return Err(fail(ErrorCode::RequestUriNotSupported, "request_uri is not supported"));
     }
     if params.has("registration") {
-        return Err(fail("registration_not_supported", "registration is not supported"));
+        return Err(fail(ErrorCode::RegistrationNotSupported, "registration is not supported"));
     }
     match params.get("response_type") {
-        None => return Err(fail("invalid_request", "response_type is required")),
+        None => return Err(fail(ErrorCode::InvalidRequest, "response_type is required")),
         Some("code") => {}
         Some(_) => {
-            return Err(fail("unsupported_response_type", "only response_type=code is supported"));
+            return Err(fail(ErrorCode::UnsupportedResponseType, "only response_type=code is supported"));
         }
     }
-    let requested = params.get("scope").ok_or(fail("invalid_request", "scope is required"))?;
-    let requested = parse_scope(requested).ok_or(fail("invalid_scope", "scope is malformed"))?;
+    let requested = params.get("scope").ok_or(fail(ErrorCode::InvalidRequest, "scope is required"))?;
+    let requested = parse_scope(requested).ok_or(fail(ErrorCode::InvalidScope, "scope is malformed"))?;
     if !requested.iter().any(|s| s == "openid") {
         // Policy: this is an OpenID provider; a plain OAuth request would get no ID token.
-        return Err(fail("invalid_scope", "scope must include openid"));
+        return Err(fail(ErrorCode::InvalidScope, "scope must include openid"));
     }
     // OIDC Core §3.1.2.1: unknown scopes are ignored; scopes the client may not have are dropped.
     let mut scopes: Vec<String> = requested.into_iter().filter(|s| client.allows_scope(s)).collect();
@@ -156,45 +155,27 @@ pub async fn validate(app: &App, params: &Params) -> Result<(Arc<Client>, Valida
     }
     let prompt_none = prompts.contains(&"none");
     if prompt_none && prompts.len() > 1 {
-        return Err(fail("invalid_request", "prompt=none cannot be combined with other values"));
+        return Err(fail(ErrorCode::InvalidRequest, "prompt=none cannot be combined with other values"));
     }
     let max_age = match params.get("max_age") {
         None => None,
         Some(v) => match v.parse::<i64>() {
             Ok(n) if n >= 0 && v.bytes().all(|b| b.is_ascii_digit()) => Some(n),
             _ => {
-                return Err(fail("invalid_request", "max_age must be a non-negative integer"));
+                return Err(fail(ErrorCode::InvalidRequest, "max_age must be a non-negative integer"));
             }
         },
     };
 
-    // RFC 7636 §4.3, §4.4.1; RFC 9700 §2.1.1: only S256; public clients must use PKCE.
-    let code_challenge = match (params.get("code_challenge"), params.get("code_challenge_method")) {
-        (None, Some(_)) => {
-            return Err(fail("invalid_request", "code_challenge_method without code_challenge"));
-        }
-        (None, None) => {
-            if client.public {
-                return Err(fail("invalid_request", "code_challenge is required for public clients (PKCE)"));
-            }
-            if app.config.tokens.require_pkce_for_confidential {
-                return Err(fail("invalid_request", "code_challenge is required (PKCE)"));
-            }
-            None
-        }
-        (Some(_), None) => {
-            return Err(fail("invalid_request", "code_challenge_method is required and must be S256"));
-        }
-        (Some(_), Some(method)) if method != "S256" => {
-            return Err(fail("invalid_request", "code_challenge_method must be S256; plain is not supported"));
-        }
-        (Some(challenge), Some(_)) => {
-            if !is_pkce_value(challenge) {
-                return Err(fail("invalid_request", "code_challenge is malformed"));
-            }
-            Some(challenge.to_string())
-        }
+    // RFC 7636 §4.3, §4.4.1; RFC 9700 §2.1.1 (`pkce`): only S256; public clients must use PKCE.
+    let policy = ChallengePolicy {
+        public_client: client.public,
+        required_for_confidential: app.config.tokens.require_pkce_for_confidential,
     };
+    let code_challenge =
+        pkce::authorization_challenge(params.get("code_challenge"), params.get("code_challenge_method"), policy)
+            .map_err(|description| fail(ErrorCode::InvalidRequest, description))?
+            .map(str::to_string);
 
     let id_token_hint_sub = match params.get("id_token_hint") {
         None => None,
@@ -203,7 +184,7 @@ pub async fn validate(app: &App, params: &Params) -> Result<(Arc<Client>, Valida
             match crate::tokens::verify_id_token_hint(&ring, hint, &app.issuer) {
                 Ok(claims) => Some(claims.sub),
                 Err(_) => {
-                    return Err(fail("invalid_request", "id_token_hint was not issued by this provider"));
+                    return Err(fail(ErrorCode::InvalidRequest, "id_token_hint was not issued by this provider"));
                 }
             }
         }
@@ -233,14 +214,12 @@ pub async fn validate(app: &App, params: &Params) -> Result<(Arc<Client>, Valida
 
 /// The browser's SSO session, if its cookie proves one that is usable (absolute and idle
 /// lifetimes, by the protocol clock) for an enabled user.
-pub async fn current_session(app: &App, req: &Request) -> Result<Option<LoggedIn>, AuthorizeStoreError> {
-    let Some(session) = crate::login::session::proven(app, req).await.map_err(|_| AuthorizeStoreError)? else {
+pub async fn current_session(app: &App, req: &Request) -> Result<Option<LoggedIn>, BackendError> {
+    let liveness = Liveness::UsableForSso { idle_secs: app.config.tokens.sso_session_idle_secs as i64 };
+    let Some(session) = super::sso_sessions(app).proven(req, app.now(), liveness).await? else {
         return Ok(None);
     };
-    if !session.is_usable(app.now(), app.config.tokens.sso_session_idle_secs as i64) {
-        return Ok(None);
-    }
-    let user = app.directory.user(&session.user_id).await.map_err(|_| AuthorizeStoreError)?;
+    let user = app.directory.user(&session.user_id).await?;
     Ok(user.filter(|u| !u.disabled).map(|user| LoggedIn {
         user,
         sid: session.id,
@@ -248,9 +227,6 @@ pub async fn current_session(app: &App, req: &Request) -> Result<Option<LoggedIn
         amr: session.amr,
     }))
 }
-
-#[derive(Debug)]
-pub struct AuthorizeStoreError;
 
 #[handler]
 pub async fn authorize(req: &Request, body: Body, app: Data<&Arc<App>>) -> Response {
@@ -280,7 +256,7 @@ pub async fn run(app: &App, req: &Request, params: &Params) -> Response {
     let request = validated.request;
     let session = match current_session(app, req).await {
         Ok(s) => s,
-        Err(_) => return ErrorRedirect::temporarily_unavailable(&request).into_response(app, StatusCode::FOUND),
+        Err(e) => return ErrorRedirect::unavailable(&request, e).into_response(app, StatusCode::FOUND),
     };
     let hint_mismatch = match (&request.id_token_hint_sub, &session) {
         (Some(sub), Some(s)) => sub != &s.user.id,
@@ -296,8 +272,10 @@ pub async fn run(app: &App, req: &Request, params: &Params) -> Response {
         Some(login) => {
             finish_authorization(app, &client, request, login, validated.prompt_none, StatusCode::FOUND, &[]).await
         }
-        None if validated.prompt_none => ErrorRedirect::new(&request, "login_required", "the user is not signed in")
-            .into_response(app, StatusCode::FOUND),
+        None if validated.prompt_none => {
+            ErrorRedirect::new(&request, ErrorCode::LoginRequired, "the user is not signed in")
+                .into_response(app, StatusCode::FOUND)
+        }
         None => start_dingtalk_login(app, req, request).await,
     }
 }
@@ -313,8 +291,7 @@ async fn start_dingtalk_login(app: &App, req: &Request, request: AuthRequest) ->
     };
     let ttl = app.config.tokens.pending_auth_ttl_secs;
     if let Err(e) = app.sessions.put_pending_auth(&pending, ttl).await {
-        tracing::error!(error = %e, "cannot store pending authorization");
-        return ErrorRedirect::temporarily_unavailable(&pending.request).into_response(app, StatusCode::FOUND);
+        return ErrorRedirect::unavailable(&pending.request, e).into_response(app, StatusCode::FOUND);
     }
     let location = app.dingtalk.authorize_url(&app.endpoint_url(paths::CALLBACK), &pending.id);
     let cookie = app.cookies.set(cookies::BROWSER_BINDING, &binding, Some(ttl));

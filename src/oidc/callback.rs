@@ -11,10 +11,11 @@ use poem::web::Data;
 use poem::{Request, Response, handler};
 
 use super::code::{ErrorRedirect, LoggedIn, finish_authorization};
+use super::error::{BackendError, ErrorCode};
 use super::params::Params;
 use crate::app::App;
 use crate::dingtalk::DingTalkError;
-use crate::login::membership::{self, Membership};
+use crate::login::membership::{self, Account};
 use crate::login::outcome::LoginOutcome;
 use crate::random;
 use crate::store::{AuthRequest, PendingAuth};
@@ -57,10 +58,7 @@ async fn sign_in(app: &App, req: &Request, params: &Params) -> (LoginOutcome, Re
                 bad_login("This sign-in has expired or was already completed. Start again from the application."),
             );
         }
-        Err(e) => {
-            tracing::error!(error = %e, "cannot load pending authorization");
-            return (LoginOutcome::Unavailable, pages::unavailable_page());
-        }
+        Err(e) => return (LoginOutcome::Unavailable, BackendError::from(e).into_page()),
     };
     // The browser that comes back must be the one that started the login, otherwise an attacker
     // could log a victim's browser into the attacker's account (RFC 6749 §10.12; RFC 9700 §4.7).
@@ -79,7 +77,7 @@ async fn sign_in(app: &App, req: &Request, params: &Params) -> (LoginOutcome, Re
     if params.has("error") {
         return (
             LoginOutcome::UserCancelled,
-            ErrorRedirect::new(&request, "access_denied", "the user did not complete the DingTalk login")
+            ErrorRedirect::new(&request, ErrorCode::AccessDenied, "the user did not complete the DingTalk login")
                 .into_response(app, StatusCode::FOUND),
         );
     }
@@ -102,73 +100,58 @@ async fn sign_in(app: &App, req: &Request, params: &Params) -> (LoginOutcome, Re
     let not_a_member = || {
         (
             LoginOutcome::RefusedByCorp,
-            ErrorRedirect::new(&request, "access_denied", "the DingTalk account is not a member of the organisation")
-                .into_response(app, StatusCode::FOUND),
+            ErrorRedirect::new(
+                &request,
+                ErrorCode::AccessDenied,
+                "the DingTalk account is not a member of the organisation",
+            )
+            .into_response(app, StatusCode::FOUND),
         )
     };
-    let member = match &app.config.dingtalk.corp_id {
-        None => None,
-        Some(corp_id) => {
-            if identity.corp_id.as_deref() != Some(corp_id.as_str()) {
-                tracing::info!("DingTalk login from outside the configured corp refused");
+    let account = Account::SigningIn { union_id: &identity.union_id, corp_id: identity.corp_id.as_deref() };
+    let member = match membership::check(&app.dingtalk, app.config.dingtalk.corp_id.as_deref(), account).await {
+        Ok(membership) => match membership.allowed() {
+            Ok(member) => member,
+            Err(reason) => {
+                tracing::info!(reason, "DingTalk sign-in refused");
                 return not_a_member();
             }
-            match membership::check(&app.dingtalk, &identity.union_id).await {
-                Ok(Membership::Member(member)) => Some(member),
-                Ok(refused) => {
-                    tracing::info!(reason = refused.refusal().unwrap_or_default(), "DingTalk sign-in refused");
-                    return not_a_member();
-                }
-                Err(e) => return dingtalk_failure(&e),
-            }
-        }
+        },
+        Err(e) => return dingtalk_failure(&e),
     };
-    let unavailable = |request: &AuthRequest| {
-        (
-            LoginOutcome::Unavailable,
-            ErrorRedirect::temporarily_unavailable(request).into_response(app, StatusCode::FOUND),
-        )
+    // A failure of ours after the client was validated goes back to it (RFC 6749 §4.1.2.1).
+    let unavailable = |request: &AuthRequest, cause: BackendError| {
+        (LoginOutcome::Unavailable, ErrorRedirect::unavailable(request, cause).into_response(app, StatusCode::FOUND))
     };
     let user = match app.directory.upsert_user_from_login(&identity, member.as_ref()).await {
         Ok(user) => user,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot record user");
-            return unavailable(&request);
-        }
+        Err(e) => return unavailable(&request, e.into()),
     };
     if user.disabled {
         return (
             LoginOutcome::UserDisabled,
-            ErrorRedirect::new(&request, "access_denied", "the account is disabled")
+            ErrorRedirect::new(&request, ErrorCode::AccessDenied, "the account is disabled")
                 .into_response(app, StatusCode::FOUND),
         );
     }
     record_login(app, req, &user.id, &request.client_id).await;
     // Roles and groups as of this login.
-    let user = match crate::access::refresh_user_access(app, &user).await {
+    let user = match crate::login::roles::refresh_user_access(super::access_sources(app), &user).await {
         Ok(user) => user,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot compute roles and groups");
-            return unavailable(&request);
-        }
+        Err(e) => return unavailable(&request, e.into()),
     };
+    let ttl = app.config.tokens.sso_session_ttl_secs;
     let (session, session_cookie) =
-        match crate::login::session::start(app, &user.id, auth_time, vec![DINGTALK_AMR.to_string()]).await {
+        match super::sso_sessions(app).start(ttl, &user.id, auth_time, vec![DINGTALK_AMR.to_string()]).await {
             Ok(started) => started,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot store SSO session");
-                return unavailable(&request);
-            }
+            Err(e) => return unavailable(&request, e.into()),
         };
     let client = match app.directory.client_cached(&request.client_id).await {
         Ok(Some(client)) => client,
         Ok(None) => {
             return (LoginOutcome::ClientRemoved, bad_login("The application was removed while you were signing in."));
         }
-        Err(e) => {
-            tracing::error!(error = %e, "client lookup failed");
-            return (LoginOutcome::Unavailable, pages::unavailable_page());
-        }
+        Err(e) => return (LoginOutcome::Unavailable, BackendError::from(e).into_page()),
     };
     let cookies = [
         session_cookie,

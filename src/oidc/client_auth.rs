@@ -84,16 +84,11 @@ pub async fn authenticate(app: &App, req: &Request, params: &Params) -> Result<A
             .get("client_id")
             .ok_or_else(|| OAuthError::invalid_client("client authentication is required", false))?,
     };
-    let client = match app.directory.client_cached(client_id).await {
-        Ok(Some(client)) => client,
-        Ok(None) => {
-            return Err(OAuthError::invalid_client("client authentication failed", used_basic));
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "client lookup failed");
-            return Err(OAuthError::unavailable());
-        }
-    };
+    let client = app
+        .directory
+        .client_cached(client_id)
+        .await?
+        .ok_or_else(|| OAuthError::invalid_client("client authentication failed", used_basic))?;
     let presented = basic.as_ref().map(|b| b.secret.as_str()).or(body_secret);
     if client.public {
         // A public client proves nothing with a secret; refusing one keeps misconfiguration visible.
@@ -131,7 +126,7 @@ mod tests {
     fn rfc6749_2_3_1_malformed_basic_is_an_oauth_error_not_a_crash() {
         for bad in ["Basic !!!", &format!("Basic {}", STANDARD.encode("nocolon"))] {
             let err = parse_basic(&request_with(bad)).unwrap_err();
-            assert_eq!(err.error, "invalid_client");
+            assert_eq!(err.error, crate::oidc::error::ErrorCode::InvalidClient);
             assert!(err.basic_challenge);
         }
         assert_eq!(parse_basic(&request_with("Bearer abc")).unwrap(), None);

@@ -5,6 +5,7 @@
 use poem::Response;
 use poem::http::{StatusCode, header};
 
+use super::error::{BackendError, ErrorCode};
 use super::paths;
 use super::response_mode::{ResponseMode, deliver};
 use crate::app::App;
@@ -19,12 +20,12 @@ pub struct ErrorRedirect {
     pub redirect_uri: String,
     pub state: Option<String>,
     pub response_mode: ResponseMode,
-    pub error: &'static str,
+    pub error: ErrorCode,
     pub description: &'static str,
 }
 
 impl ErrorRedirect {
-    pub fn new(request: &AuthRequest, error: &'static str, description: &'static str) -> Self {
+    pub fn new(request: &AuthRequest, error: ErrorCode, description: &'static str) -> Self {
         ErrorRedirect {
             redirect_uri: request.redirect_uri.clone(),
             state: request.state.clone(),
@@ -40,15 +41,22 @@ impl ErrorRedirect {
     pub fn temporarily_unavailable(request: &AuthRequest) -> Self {
         ErrorRedirect::new(
             request,
-            "temporarily_unavailable",
+            ErrorCode::TemporarilyUnavailable,
             "the sign-in service cannot complete the request now; try again shortly",
         )
+    }
+
+    /// [`temporarily_unavailable`](Self::temporarily_unavailable) because `cause` failed; the
+    /// failure is logged here, once.
+    pub fn unavailable(request: &AuthRequest, cause: impl Into<BackendError>) -> Self {
+        cause.into().log();
+        ErrorRedirect::temporarily_unavailable(request)
     }
 
     /// RFC 6749 §4.1.2.1 and RFC 9207 §2: `error`, `error_description`, `state` and `iss`, in the
     /// request's response mode. `status` is that of a query-mode redirect.
     pub fn into_response(self, app: &App, status: StatusCode) -> Response {
-        let mut pairs = vec![("error", self.error), ("error_description", self.description)];
+        let mut pairs = vec![("error", self.error.as_str()), ("error_description", self.description)];
         if let Some(state) = &self.state {
             pairs.push(("state", state));
         }
@@ -97,7 +105,8 @@ pub struct LoggedIn {
 }
 
 /// After authentication: ask for consent when needed (OIDC Core §3.1.2.4), else issue the code.
-/// `status` is 302 after a GET and 303 after a form POST (RFC 9700 §4.12).
+/// `status` is the caller's: 302 from `/authorize` (GET or POST) and the DingTalk callback, 303
+/// after the consent form (RFC 9700 §4.12).
 pub async fn finish_authorization(
     app: &App,
     client: &Client,
@@ -111,8 +120,12 @@ pub async fn finish_authorization(
         && expected != &login.user.id
     {
         return with_cookies(
-            ErrorRedirect::new(&request, "login_required", "the signed-in user is not the one the id_token_hint names")
-                .into_response(app, status),
+            ErrorRedirect::new(
+                &request,
+                ErrorCode::LoginRequired,
+                "the signed-in user is not the one the id_token_hint names",
+            )
+            .into_response(app, status),
             cookies,
         );
     }
@@ -123,13 +136,7 @@ pub async fn finish_authorization(
     } else {
         match app.directory.consent_covers(&login.user.id, &client.id, &request.scopes).await {
             Ok(covered) => !covered,
-            Err(e) => {
-                tracing::error!(error = %e, "consent lookup failed");
-                return with_cookies(
-                    ErrorRedirect::temporarily_unavailable(&request).into_response(app, status),
-                    cookies,
-                );
-            }
+            Err(e) => return with_cookies(ErrorRedirect::unavailable(&request, e).into_response(app, status), cookies),
         }
     };
     if !needs_consent {
@@ -137,7 +144,7 @@ pub async fn finish_authorization(
     }
     if prompt_none {
         return with_cookies(
-            ErrorRedirect::new(&request, "consent_required", "the user has not consented to this client")
+            ErrorRedirect::new(&request, ErrorCode::ConsentRequired, "the user has not consented to this client")
                 .into_response(app, status),
             cookies,
         );
@@ -153,11 +160,7 @@ pub async fn finish_authorization(
         csrf_hash: random::hash(&csrf_token),
     };
     if let Err(e) = app.sessions.put_consent_request(&consent, app.config.tokens.pending_auth_ttl_secs).await {
-        tracing::error!(error = %e, "cannot store consent request");
-        return with_cookies(
-            ErrorRedirect::temporarily_unavailable(&consent.request).into_response(app, status),
-            cookies,
-        );
+        return with_cookies(ErrorRedirect::unavailable(&consent.request, e).into_response(app, status), cookies);
     }
     let action = app.endpoint_url(paths::CONSENT);
     let page = crate::web::i18n::with_ui_locales(consent.request.ui_locales.as_deref(), || {
@@ -181,13 +184,14 @@ pub async fn issue_code(app: &App, request: &AuthRequest, login: &LoggedIn, stat
     match app.sessions.note_sso_session_use(&login.sid, app.now(), Some(&request.client_id)).await {
         Ok(true) => {}
         Ok(false) => {
-            return ErrorRedirect::new(request, "login_required", "the sign-in session has ended; sign in again")
-                .into_response(app, status);
+            return ErrorRedirect::new(
+                request,
+                ErrorCode::LoginRequired,
+                "the sign-in session has ended; sign in again",
+            )
+            .into_response(app, status);
         }
-        Err(e) => {
-            tracing::error!(error = %e, "cannot record the client in the SSO session");
-            return ErrorRedirect::temporarily_unavailable(request).into_response(app, status);
-        }
+        Err(e) => return ErrorRedirect::unavailable(request, e).into_response(app, status),
     }
     let code = random::token();
     let record = AuthCode {
@@ -199,8 +203,7 @@ pub async fn issue_code(app: &App, request: &AuthRequest, login: &LoggedIn, stat
         issued_at: app.now(),
     };
     if let Err(e) = app.sessions.put_code(&random::hash(&code), &record, app.config.tokens.code_ttl_secs).await {
-        tracing::error!(error = %e, "cannot store authorization code");
-        return ErrorRedirect::temporarily_unavailable(request).into_response(app, status);
+        return ErrorRedirect::unavailable(request, e).into_response(app, status);
     }
     let mut pairs = vec![("code", code.as_str())];
     if let Some(state) = &request.state {

@@ -1,16 +1,161 @@
 //! OAuth error responses, mapped in one place: RFC 6749 §5.2 JSON on back-channel endpoints,
-//! RFC 6750 §3 `WWW-Authenticate` on protected resources.
+//! RFC 6749 §4.1.2.1 redirects (`code::ErrorRedirect`), RFC 6750 §3 `WWW-Authenticate` on
+//! protected resources; the error codes they carry ([`ErrorCode`]); and the failures of our own
+//! backing services ([`BackendError`]), logged once, where they become a response.
 
 use poem::Response;
 use poem::http::{StatusCode, header};
 use serde::Serialize;
+
+use crate::directory::DirectoryError;
+use crate::keys::KeyError;
+use crate::store::StoreError;
+use crate::web::pages;
+
+/// The `error` codes this provider answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    // RFC 6749 §5.2 (token endpoint) and §4.1.2.1 (authorization endpoint).
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    InvalidScope,
+    AccessDenied,
+    UnsupportedResponseType,
+    TemporarilyUnavailable,
+    // RFC 8628 §3.5, used by the token endpoint's per-client limit.
+    SlowDown,
+    // RFC 6750 §3.1 (protected resources).
+    InvalidToken,
+    InsufficientScope,
+    // OIDC Core §3.1.2.6.
+    LoginRequired,
+    ConsentRequired,
+    RequestNotSupported,
+    RequestUriNotSupported,
+    RegistrationNotSupported,
+}
+
+impl ErrorCode {
+    /// The code as it goes on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::InvalidClient => "invalid_client",
+            ErrorCode::InvalidGrant => "invalid_grant",
+            ErrorCode::UnauthorizedClient => "unauthorized_client",
+            ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            ErrorCode::InvalidScope => "invalid_scope",
+            ErrorCode::AccessDenied => "access_denied",
+            ErrorCode::UnsupportedResponseType => "unsupported_response_type",
+            ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            ErrorCode::SlowDown => "slow_down",
+            ErrorCode::InvalidToken => "invalid_token",
+            ErrorCode::InsufficientScope => "insufficient_scope",
+            ErrorCode::LoginRequired => "login_required",
+            ErrorCode::ConsentRequired => "consent_required",
+            ErrorCode::RequestNotSupported => "request_not_supported",
+            ErrorCode::RequestUriNotSupported => "request_uri_not_supported",
+            ErrorCode::RegistrationNotSupported => "registration_not_supported",
+        }
+    }
+}
+
+impl Serialize for ErrorCode {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failure of one of our own backing services. It keeps its cause until it becomes a
+/// response, where it is logged, once: a 503 `temporarily_unavailable` on the back channel
+/// (`From<BackendError> for OAuthError`), the unavailable page or a `temporarily_unavailable`
+/// redirect in the browser.
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("session store: {0}")]
+    Store(#[from] StoreError),
+    #[error("directory: {0}")]
+    Directory(#[from] DirectoryError),
+    #[error("signing keys: {0}")]
+    Keys(#[from] KeyError),
+    /// Our own state cannot serve the request (no active signing key, a store answer that breaks
+    /// its contract).
+    #[error("{0}")]
+    Internal(&'static str),
+}
+
+impl BackendError {
+    /// Logs the failure; every conversion into a response goes through here.
+    pub fn log(&self) {
+        tracing::error!(error = %self, "a backing service failed");
+    }
+
+    /// The unavailable page (503), for the endpoints that answer the browser with a page.
+    pub fn into_page(self) -> Response {
+        self.log();
+        pages::unavailable_page()
+    }
+}
+
+impl From<BackendError> for OAuthError {
+    fn from(e: BackendError) -> OAuthError {
+        e.log();
+        OAuthError::unavailable()
+    }
+}
+
+impl From<StoreError> for OAuthError {
+    fn from(e: StoreError) -> OAuthError {
+        BackendError::from(e).into()
+    }
+}
+
+impl From<DirectoryError> for OAuthError {
+    fn from(e: DirectoryError) -> OAuthError {
+        BackendError::from(e).into()
+    }
+}
+
+impl From<KeyError> for OAuthError {
+    fn from(e: KeyError) -> OAuthError {
+        BackendError::from(e).into()
+    }
+}
+
+impl From<BackendError> for BearerError {
+    fn from(e: BackendError) -> BearerError {
+        e.log();
+        BearerError::Unavailable
+    }
+}
+
+impl From<StoreError> for BearerError {
+    fn from(e: StoreError) -> BearerError {
+        BackendError::from(e).into()
+    }
+}
+
+impl From<DirectoryError> for BearerError {
+    fn from(e: DirectoryError) -> BearerError {
+        BackendError::from(e).into()
+    }
+}
 
 /// An RFC 6749 §5.2 error. `description` is always text we wrote: it never echoes request values,
 /// so it stays within %x20-21 / %x23-5B / %x5D-7E.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OAuthError {
     pub status: StatusCode,
-    pub error: &'static str,
+    pub error: ErrorCode,
     pub description: &'static str,
     /// RFC 6749 §5.2: 401 with a Basic challenge when the client authenticated by header.
     pub basic_challenge: bool,
@@ -19,22 +164,22 @@ pub struct OAuthError {
 }
 
 impl OAuthError {
-    pub fn new(error: &'static str, description: &'static str) -> OAuthError {
+    pub fn new(error: ErrorCode, description: &'static str) -> OAuthError {
         OAuthError { status: StatusCode::BAD_REQUEST, error, description, basic_challenge: false, retry_after: None }
     }
 
     pub fn invalid_request(description: &'static str) -> OAuthError {
-        OAuthError::new("invalid_request", description)
+        OAuthError::new(ErrorCode::InvalidRequest, description)
     }
 
     pub fn invalid_grant(description: &'static str) -> OAuthError {
-        OAuthError::new("invalid_grant", description)
+        OAuthError::new(ErrorCode::InvalidGrant, description)
     }
 
     pub fn invalid_client(description: &'static str, used_basic: bool) -> OAuthError {
         OAuthError {
             status: StatusCode::UNAUTHORIZED,
-            error: "invalid_client",
+            error: ErrorCode::InvalidClient,
             description,
             basic_challenge: used_basic,
             retry_after: None,
@@ -45,7 +190,7 @@ impl OAuthError {
     pub fn unavailable() -> OAuthError {
         OAuthError {
             status: StatusCode::SERVICE_UNAVAILABLE,
-            error: "temporarily_unavailable",
+            error: ErrorCode::TemporarilyUnavailable,
             description: "a backing service is unavailable; retry shortly",
             basic_challenge: false,
             retry_after: Some(5),
@@ -56,7 +201,7 @@ impl OAuthError {
     pub fn slow_down(retry_after: u64) -> OAuthError {
         OAuthError {
             status: StatusCode::TOO_MANY_REQUESTS,
-            error: "slow_down",
+            error: ErrorCode::SlowDown,
             description: "too many requests for this client; retry after the Retry-After delay",
             basic_challenge: false,
             retry_after: Some(retry_after),
@@ -66,7 +211,7 @@ impl OAuthError {
     pub fn into_response(self) -> Response {
         #[derive(Serialize)]
         struct Body {
-            error: &'static str,
+            error: ErrorCode,
             error_description: &'static str,
         }
         let body =
@@ -107,13 +252,13 @@ impl BearerError {
             BearerError::InvalidRequest(d) => (
                 StatusCode::BAD_REQUEST,
                 format!("Bearer realm=\"dingtalk-oidc\", error=\"invalid_request\", error_description=\"{d}\""),
-                Some("invalid_request"),
+                Some(ErrorCode::InvalidRequest),
                 d,
             ),
             BearerError::InvalidToken(d) => (
                 StatusCode::UNAUTHORIZED,
                 format!("Bearer realm=\"dingtalk-oidc\", error=\"invalid_token\", error_description=\"{d}\""),
-                Some("invalid_token"),
+                Some(ErrorCode::InvalidToken),
                 d,
             ),
             BearerError::InsufficientScope(d) => (
@@ -121,7 +266,7 @@ impl BearerError {
                 format!(
                     "Bearer realm=\"dingtalk-oidc\", error=\"insufficient_scope\", error_description=\"{d}\", scope=\"openid\""
                 ),
-                Some("insufficient_scope"),
+                Some(ErrorCode::InsufficientScope),
                 d,
             ),
             BearerError::Unavailable => {
@@ -141,5 +286,17 @@ impl BearerError {
             builder = builder.content_type("application/json");
         }
         builder.body(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    #[test]
+    fn error_codes_go_on_the_wire_as_the_rfcs_spell_them() {
+        assert_eq!(serde_json::to_string(&ErrorCode::InvalidGrant).ok().as_deref(), Some("\"invalid_grant\""));
+        assert_eq!(ErrorCode::RequestUriNotSupported.as_str(), "request_uri_not_supported");
+        assert_eq!(ErrorCode::TemporarilyUnavailable.to_string(), "temporarily_unavailable");
     }
 }

@@ -9,6 +9,7 @@ use poem::web::Data;
 use poem::{Body, Request, Response, handler};
 use serde::Serialize;
 
+use super::error::BackendError;
 use super::{OAuthError, client_auth, read_form};
 use crate::app::App;
 use crate::directory::Client;
@@ -89,26 +90,20 @@ async fn run(app: &App, req: &Request, body: Body) -> Result<Vec<u8>, OAuthError
             other => other,
         }
     };
-    match found {
-        Ok(answer) => Ok(answer.unwrap_or_else(|| INACTIVE.to_vec())),
-        Err(e) => {
-            tracing::error!(error = %e, "introspection failed");
-            Err(OAuthError::unavailable())
-        }
-    }
+    Ok(found?.unwrap_or_else(|| INACTIVE.to_vec()))
 }
 
 /// §2.2, §4: the token's own client, or a resource server, may see it; and a token whose client
 /// has been removed is no longer active (its client cannot use it, so nothing else should accept
 /// it). The caller itself just authenticated, so only another client needs a (cached) look-up.
-async fn may_see(app: &App, caller: &Client, token_client: &str) -> anyhow::Result<bool> {
+async fn may_see(app: &App, caller: &Client, token_client: &str) -> Result<bool, BackendError> {
     if caller.id == token_client {
         return Ok(true);
     }
     Ok(caller.resource_server && app.directory.client_cached(token_client).await?.is_some())
 }
 
-async fn refresh_token(app: &App, caller: &Client, token: &str) -> anyhow::Result<Option<Vec<u8>>> {
+async fn refresh_token(app: &App, caller: &Client, token: &str) -> Result<Option<Vec<u8>>, BackendError> {
     let Some(family_id) = refresh_family_id(token) else { return Ok(None) };
     let now = app.now();
     let Some(state) = app.sessions.refresh_token_state(family_id, &random::hash(token), now).await? else {
@@ -138,7 +133,7 @@ async fn refresh_token(app: &App, caller: &Client, token: &str) -> anyhow::Resul
     })))
 }
 
-async fn access_token(app: &App, caller: &Client, token: &str) -> anyhow::Result<Option<Vec<u8>>> {
+async fn access_token(app: &App, caller: &Client, token: &str) -> Result<Option<Vec<u8>>, BackendError> {
     // §4: signature, issuer, audience and expiry, then the denylist.
     let Ok(verified) = app.verifier.verify_any_access_token(token) else {
         return Ok(None);

@@ -10,11 +10,13 @@ use poem::{Body, Request, Response, handler};
 use serde::{Deserialize, Serialize};
 
 use super::code::{append_query, redirect, with_cookies};
+use super::error::BackendError;
 use super::params::Params;
 use super::{backchannel, paths};
 use crate::app::App;
+use crate::login::session::Liveness;
 use crate::random;
-use crate::store::SsoSession;
+use crate::store::{SsoSession, StoreError};
 use crate::tokens::verify_id_token_hint;
 use crate::web::pages;
 
@@ -38,6 +40,37 @@ fn bad_request(detail: &str) -> Response {
     pages::error_page(StatusCode::BAD_REQUEST, "Sign-out request refused", detail)
 }
 
+/// Why a logout request is not carried out.
+#[derive(Debug)]
+enum LogoutError {
+    /// 400 with the reason.
+    BadRequest(&'static str),
+    /// 403: the confirmation form was not the one we showed this browser.
+    Forbidden,
+    /// A backing service failed: the unavailable page.
+    Unavailable(BackendError),
+}
+
+impl<E: Into<BackendError>> From<E> for LogoutError {
+    fn from(e: E) -> LogoutError {
+        LogoutError::Unavailable(e.into())
+    }
+}
+
+impl LogoutError {
+    fn into_response(self) -> Response {
+        match self {
+            LogoutError::BadRequest(detail) => bad_request(detail),
+            LogoutError::Forbidden => pages::error_page(
+                StatusCode::FORBIDDEN,
+                "Request refused",
+                "This form was not submitted from the page we showed you.",
+            ),
+            LogoutError::Unavailable(e) => e.into_page(),
+        }
+    }
+}
+
 #[handler]
 pub async fn logout(req: &Request, body: Body, app: Data<&Arc<App>>) -> Response {
     // §2: GET and POST.
@@ -49,132 +82,106 @@ pub async fn logout(req: &Request, body: Body, app: Data<&Arc<App>>) -> Response
     } else {
         Params::parse(req.uri().query().unwrap_or_default())
     };
-    run(&app, req, &params).await
+    run(&app, req, &params).await.unwrap_or_else(LogoutError::into_response)
 }
 
-async fn run(app: &App, req: &Request, params: &Params) -> Response {
+async fn run(app: &App, req: &Request, params: &Params) -> Result<Response, LogoutError> {
     if params.first_repeated().is_some() {
-        return bad_request("A parameter was sent more than once.");
+        return Err(LogoutError::BadRequest("A parameter was sent more than once."));
     }
     // §2: the hint must be an ID token we issued; an expired one is fine.
     let hint = match params.get("id_token_hint") {
         None => None,
         Some(token) => match verify_id_token_hint(&app.keys.ring(), token, &app.issuer) {
             Ok(hint) => Some(hint),
-            Err(_) => return bad_request("The id_token_hint was not issued by this provider."),
+            Err(_) => return Err(LogoutError::BadRequest("The id_token_hint was not issued by this provider.")),
         },
     };
     let hint_client = hint.as_ref().and_then(|h| h.client_id()).map(str::to_string);
     if let (Some(client_id), Some(aud)) = (params.get("client_id"), &hint_client)
         && client_id != aud
     {
-        return bad_request("The client_id does not match the id_token_hint.");
+        return Err(LogoutError::BadRequest("The client_id does not match the id_token_hint."));
     }
     // §3: redirect only to a URI registered for the client the hint establishes.
     let redirect_to = match (params.get("post_logout_redirect_uri"), &hint_client) {
-        (Some(uri), Some(client_id)) => match app.directory.client(client_id).await {
-            Ok(Some(client)) if client.post_logout_redirect_uri_registered(uri) => Some(uri.to_string()),
-            Ok(_) => return bad_request("The post_logout_redirect_uri is not registered for this application."),
-            Err(e) => {
-                tracing::error!(error = %e, "client lookup failed");
-                return pages::unavailable_page();
+        (Some(uri), Some(client_id)) => match app.directory.client(client_id).await? {
+            Some(client) if client.post_logout_redirect_uri_registered(uri) => Some(uri.to_string()),
+            _ => {
+                return Err(LogoutError::BadRequest(
+                    "The post_logout_redirect_uri is not registered for this application.",
+                ));
             }
         },
         (Some(_), None) => None,
         (None, _) => None,
     };
     let state = params.get("state").map(str::to_string);
-    let session = match current_session(app, req).await {
-        Ok(session) => session,
-        Err(()) => return pages::unavailable_page(),
-    };
-    let Some(session) = session else {
+    let Some(session) = current_session(app, req).await? else {
         // §4: logging out without a session is not an error.
-        return finish(app, redirect_to, state, StatusCode::FOUND);
+        return Ok(finish(app, redirect_to, state, StatusCode::FOUND));
     };
     let proven =
         hint.as_ref().is_some_and(|h| h.sid.as_deref() == Some(session.id.as_str()) || h.sub == session.user_id);
     if proven {
-        if end_session(app, &session).await.is_err() {
-            return pages::unavailable_page();
-        }
-        return finish(app, redirect_to, state, StatusCode::FOUND);
+        end_session(app, &session).await?;
+        return Ok(finish(app, redirect_to, state, StatusCode::FOUND));
     }
     // §6: not proven to come from this session's relying party: ask the user.
     let confirm_id = random::token();
     let csrf = random::token();
     let pending = PendingLogout { sid: session.id, csrf_hash: random::hash(&csrf), redirect: redirect_to, state };
     let stored = serde_json::to_string(&pending).unwrap_or_default();
-    if let Err(e) = app.sessions.put_cached(&pending_key(&confirm_id), &stored, CONFIRM_TTL_SECS).await {
-        tracing::error!(error = %e, "cannot store logout confirmation");
-        return pages::unavailable_page();
-    }
-    pages::logout_confirm_page(&app.endpoint_url(paths::LOGOUT_CONFIRM), &confirm_id, &csrf)
+    app.sessions.put_cached(&pending_key(&confirm_id), &stored, CONFIRM_TTL_SECS).await?;
+    Ok(pages::logout_confirm_page(&app.endpoint_url(paths::LOGOUT_CONFIRM), &confirm_id, &csrf))
 }
 
 #[handler]
 pub async fn confirm(req: &Request, body: Body, app: Data<&Arc<App>>) -> Response {
-    let app: &App = &app;
     let Ok(params) = super::read_form(req, body).await else { return bad_request("The form could not be read.") };
-    let forbidden = || {
-        pages::error_page(
-            StatusCode::FORBIDDEN,
-            "Request refused",
-            "This form was not submitted from the page we showed you.",
-        )
+    run_confirm(&app, req, &params).await.unwrap_or_else(LogoutError::into_response)
+}
+
+async fn run_confirm(app: &App, req: &Request, params: &Params) -> Result<Response, LogoutError> {
+    let (Some(id), Some(csrf)) = (params.get("confirm_id"), params.get("csrf_token")) else {
+        return Err(LogoutError::Forbidden);
     };
-    let (Some(id), Some(csrf)) = (params.get("confirm_id"), params.get("csrf_token")) else { return forbidden() };
-    let pending: PendingLogout = match app.sessions.get_cached(&pending_key(id)).await {
-        Ok(Some(json)) => match serde_json::from_str(&json) {
-            Ok(p) => p,
-            Err(_) => return bad_request("This sign-out page has expired."),
-        },
-        Ok(None) => return bad_request("This sign-out page has expired. Sign out again from the application."),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot load logout confirmation");
-            return pages::unavailable_page();
+    let pending: PendingLogout = match app.sessions.get_cached(&pending_key(id)).await? {
+        Some(json) => {
+            serde_json::from_str(&json).map_err(|_| LogoutError::BadRequest("This sign-out page has expired."))?
+        }
+        None => {
+            return Err(LogoutError::BadRequest(
+                "This sign-out page has expired. Sign out again from the application.",
+            ));
         }
     };
-    let session = match current_session(app, req).await {
-        Ok(session) => session,
-        Err(()) => return pages::unavailable_page(),
-    };
+    let session = current_session(app, req).await?;
     let same_session = session.as_ref().is_some_and(|s| s.id == pending.sid);
     if !same_session || !random::secure_eq(random::hash(csrf).as_bytes(), pending.csrf_hash.as_bytes()) {
         tracing::warn!("logout confirmation refused: CSRF token or session mismatch");
-        return forbidden();
+        return Err(LogoutError::Forbidden);
     }
     let _ = app.sessions.put_cached(&pending_key(id), "", 0).await;
-    if let Some(session) = session
-        && end_session(app, &session).await.is_err()
-    {
-        return pages::unavailable_page();
+    if let Some(session) = session {
+        end_session(app, &session).await?;
     }
     // RFC 9700 §4.12: 303 after a form POST.
-    finish(app, pending.redirect, pending.state, StatusCode::SEE_OTHER)
+    Ok(finish(app, pending.redirect, pending.state, StatusCode::SEE_OTHER))
 }
 
-/// The session the cookie proves, idle or not: logging out ends whatever still exists.
-async fn current_session(app: &App, req: &Request) -> Result<Option<SsoSession>, ()> {
-    crate::login::session::proven(app, req).await.map_err(|e| {
-        tracing::error!(error = %e, "cannot load SSO session");
-    })
+/// The session the cookie proves, idle or not: logging out ends whatever still exists, so an
+/// idle session is still ended (its refresh families revoked, its clients notified) rather than
+/// left to expire. This is `Liveness::Exists`, not the single sign-on rule of `/authorize`.
+async fn current_session(app: &App, req: &Request) -> Result<Option<SsoSession>, StoreError> {
+    super::sso_sessions(app).proven(req, app.now(), Liveness::Exists).await
 }
 
 /// Ends the session, then tries to deliver the back-channel notifications before answering, so
 /// clients hear of the logout before the browser is sent back (RP-Initiated Logout §2).
-async fn end_session(app: &App, session: &SsoSession) -> Result<(), ()> {
-    let deliveries = match app.revocation().end_session_unnotified(session, app.now()).await {
-        Ok(deliveries) => deliveries,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot end SSO session");
-            return Err(());
-        }
-    };
-    if let Err(e) = backchannel::deliver_now(app, deliveries).await {
-        tracing::error!(error = %e, "cannot queue back-channel logout notifications");
-        return Err(());
-    }
+async fn end_session(app: &App, session: &SsoSession) -> Result<(), StoreError> {
+    let deliveries = app.revocation().end_session_unnotified(session, app.now()).await?;
+    backchannel::deliver_now(app, deliveries).await?;
     let event = crate::directory::audit::AuditEvent {
         kind: crate::directory::audit::AuditKind::Logout,
         actor: Some(session.user_id.clone()),
@@ -189,7 +196,7 @@ async fn end_session(app: &App, session: &SsoSession) -> Result<(), ()> {
 }
 
 fn finish(app: &App, redirect_to: Option<String>, state: Option<String>, status: StatusCode) -> Response {
-    let clear = [crate::login::session::clear_cookie(app)];
+    let clear = [super::sso_sessions(app).clear_cookie()];
     match redirect_to {
         Some(uri) => {
             let location = match &state {

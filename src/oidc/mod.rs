@@ -13,12 +13,17 @@ pub mod introspect;
 pub mod jwks;
 pub mod logout;
 pub mod params;
+pub mod pkce;
 pub mod response_mode;
 pub mod revoke;
 pub mod token;
 pub mod userinfo;
 
 pub use error::{BearerError, OAuthError};
+
+use crate::app::App;
+use crate::login::roles::AccessSources;
+use crate::login::session::SsoSessions;
 
 /// Endpoint paths below the issuer.
 pub mod paths {
@@ -34,6 +39,16 @@ pub mod paths {
     pub const INTROSPECT: &str = "/introspect";
     pub const LOGOUT: &str = "/logout";
     pub const LOGOUT_CONFIRM: &str = "/logout/confirm";
+}
+
+/// The browser's SSO sessions, as `login::session` works on them.
+pub fn sso_sessions(app: &App) -> SsoSessions<'_> {
+    SsoSessions { store: app.sessions.as_ref(), cookies: &app.cookies }
+}
+
+/// What `login::roles` reads to compute a user's roles and groups.
+pub fn access_sources(app: &App) -> AccessSources<'_> {
+    app.access_sources()
 }
 
 /// Reads a form body (capped), refusing other content types (RFC 6749 §4.1.3, Appendix B).

@@ -78,12 +78,6 @@ fn form_pairs(encoded: &str) -> impl Iterator<Item = (Cow<'_, str>, Cow<'_, str>
 
 pub use crate::scope::parse_scope;
 
-/// RFC 7636 §4.1/§4.2: 43 to 128 characters of `A-Z a-z 0-9 - . _ ~`.
-pub fn is_pkce_value(value: &str) -> bool {
-    (43..=128).contains(&value.len())
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,11 +113,4 @@ mod tests {
         assert!(!p.has("scope[]"));
     }
 
-    #[test]
-    fn rfc7636_4_2_pkce_value_syntax() {
-        assert!(is_pkce_value("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"));
-        assert!(!is_pkce_value(&"a".repeat(42)));
-        assert!(!is_pkce_value(&"a".repeat(129)));
-        assert!(!is_pkce_value(&format!("{}+", "a".repeat(42))));
-    }
 }

@@ -46,10 +46,7 @@ async fn run(app: &App, req: &Request, body: Body) -> Result<(), OAuthError> {
         }
     };
     // §2.2.1: when revocation cannot happen now, say so (503), never a false 200.
-    result.map_err(|e| {
-        tracing::error!(error = %e, "revocation failed");
-        OAuthError::unavailable()
-    })
+    Ok(result?)
 }
 
 /// True when `token` is a refresh token of ours (whether or not it was this client's).

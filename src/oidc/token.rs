@@ -8,6 +8,7 @@ use poem::web::Data;
 use poem::{Body, Request, Response, handler};
 use serde::Serialize;
 
+use super::error::ErrorCode;
 use super::{OAuthError, client_auth, grants, read_form};
 use crate::app::App;
 use crate::tokens::mint::{MintError, Minted};
@@ -62,10 +63,10 @@ pub async fn token_request(app: &App, req: &Request, body: Body) -> Result<Token
     }
     let grant_type = params.get("grant_type").ok_or(OAuthError::invalid_request("grant_type is required"))?;
     if !matches!(grant_type, "authorization_code" | "refresh_token") {
-        return Err(OAuthError::new("unsupported_grant_type", "this grant type is not supported"));
+        return Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "this grant type is not supported"));
     }
     if !client.allows_grant(grant_type) {
-        return Err(OAuthError::new("unauthorized_client", "this client may not use this grant type"));
+        return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "this client may not use this grant type"));
     }
     match grant_type {
         "authorization_code" => grants::authorization_code::grant(app, &client, &params).await,

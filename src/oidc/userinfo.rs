@@ -76,33 +76,19 @@ async fn run(app: &App, req: &Request, body: Body) -> Result<Vec<u8>, BearerErro
         .map_err(|_| BearerError::InvalidToken("the access token is invalid or expired"))?;
     let claims = &verified.claims;
     // RFC 7009 §2.1: a revoked access token stops working.
-    match app.verifier.is_access_token_denied(claims).await {
-        Ok(false) => {}
-        Ok(true) => return Err(BearerError::InvalidToken("the access token was revoked")),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot check the access-token denylist");
-            return Err(BearerError::Unavailable);
-        }
+    if app.verifier.is_access_token_denied(claims).await? {
+        return Err(BearerError::InvalidToken("the access token was revoked"));
     }
     if !claims.has_scope("openid") {
         return Err(BearerError::InsufficientScope("the openid scope is required"));
     }
     // A removed client's tokens stop working, like a disabled user's (RFC 7662 §4 by analogy).
-    match app.directory.client_cached(&claims.client_id).await {
-        Ok(Some(_)) => {}
-        Ok(None) => return Err(BearerError::InvalidToken("the client of this token no longer exists")),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot load client");
-            return Err(BearerError::Unavailable);
-        }
+    if app.directory.client_cached(&claims.client_id).await?.is_none() {
+        return Err(BearerError::InvalidToken("the client of this token no longer exists"));
     }
-    let user = match app.directory.user_cached(&claims.sub).await {
-        Ok(Some(user)) if !user.disabled => user,
-        Ok(_) => return Err(BearerError::InvalidToken("the user is no longer active")),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot load user");
-            return Err(BearerError::Unavailable);
-        }
+    let user = match app.directory.user_cached(&claims.sub).await? {
+        Some(user) if !user.disabled => user,
+        _ => return Err(BearerError::InvalidToken("the user is no longer active")),
     };
     let profile = ProfileClaims::for_scopes(&user, claims.scope.split(' '));
     serde_json::to_vec(&UserInfo { sub: &claims.sub, profile }).map_err(|_| BearerError::Unavailable)

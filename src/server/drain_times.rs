@@ -17,7 +17,7 @@ const STORE_ALLOWANCE: Duration = Duration::from_secs(5);
 /// the organisation look-up (three: app token, getbyunionid, then user/get with
 /// listparentbyuser; bounded as a whole) and the department names (one, shared by all of them).
 pub const SIGN_IN_DINGTALK_CALLS: u32 =
-    DingTalkClient::LOGIN_CALLS + DingTalkClient::ORG_MEMBER_CALLS + crate::access::DEPARTMENT_NAME_CALLS;
+    DingTalkClient::LOGIN_CALLS + DingTalkClient::ORG_MEMBER_CALLS + crate::login::roles::DEPARTMENT_NAME_CALLS;
 
 /// The longest a request can take: a sign-in's DingTalk calls (or a logout's back-channel
 /// notifications, sent together and bounded by `logout.backchannel_timeout_ms`, if longer) plus

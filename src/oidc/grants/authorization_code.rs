@@ -1,13 +1,11 @@
 //! The `authorization_code` grant (RFC 6749 §4.1.3, RFC 7636 §4.5-4.6, OIDC Core §3.1.3.2).
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sha2::{Digest, Sha256};
-
 use crate::app::App;
 use crate::directory::Client;
 use crate::oidc::OAuthError;
-use crate::oidc::params::{Params, is_pkce_value};
+use crate::oidc::error::BackendError;
+use crate::oidc::params::Params;
+use crate::oidc::pkce;
 use crate::oidc::token::TokenResponse;
 use crate::random;
 use crate::store::{
@@ -17,19 +15,12 @@ use crate::tokens::mint::{MintRequest, mint};
 use crate::tokens::refresh::new_refresh_token;
 use crate::tokens::{ProfileClaims, TokenLifetimes};
 
-/// RFC 7636 §4.6: BASE64URL(SHA256(ASCII(code_verifier))).
-pub fn s256_challenge(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
-}
-
 pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
     let code = params.get("code").ok_or(OAuthError::invalid_request("code is required"))?;
     // Policy (RFC 6749 §4.1.3): redirect_uri is always required, even with one registered URI.
     let redirect_uri = params.get("redirect_uri").ok_or(OAuthError::invalid_request("redirect_uri is required"))?;
     let verifier = params.get("code_verifier");
-    if verifier.is_some_and(|v| !is_pkce_value(v)) {
-        return Err(OAuthError::invalid_request("code_verifier is malformed"));
-    }
+    pkce::verifier_syntax(verifier).map_err(OAuthError::invalid_request)?;
     let code_hash = random::hash(code);
     let lifetimes = TokenLifetimes::for_client(&app.config.tokens, client);
     // The redemption is remembered as long as the access token it issues can live, so a replay
@@ -45,10 +36,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
         Ok(CodeRedemption::Unknown) => {
             return Err(OAuthError::invalid_grant("the code is invalid, expired or already used"));
         }
-        Err(e) => {
-            tracing::error!(error = %e, "cannot redeem authorization code");
-            return Err(OAuthError::unavailable());
-        }
+        Err(e) => return Err(e.into()),
     };
     check_binding(client, redirect_uri, verifier, &record)?;
     // From here, a failure of ours (503) hands the code back, so a retry can still use it: an
@@ -57,11 +45,11 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
     let user = match app.directory.user_cached(&record.user_id).await {
         Ok(Some(user)) if !user.disabled => user,
         Ok(_) => return Err(OAuthError::invalid_grant("the user is no longer allowed to sign in")),
-        Err(e) => return Err(grant.release(&e).await),
+        Err(e) => return Err(grant.release(e.into()).await),
     };
     let now = app.now();
     if app.keys.ring().signer_at(now).is_none() {
-        return Err(grant.release(&"no signing key is active").await);
+        return Err(grant.release(BackendError::Internal("no signing key is active")).await);
     }
     let request = &record.request;
     let claims = ProfileClaims::for_scopes(&user, request.scopes.iter().map(String::as_str));
@@ -109,15 +97,12 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
             // here too, so it is dead by the time the client holds it, whichever request finishes
             // first.
             Ok(CodeGrantCompletion::Revoked) => {
-                if let Err(e) = app.revocation().revoke_code_grant(&grant_id, now).await {
-                    tracing::error!(error = %e, "cannot revoke tokens of a replayed code");
-                    return Err(OAuthError::unavailable());
-                }
+                app.revocation().revoke_code_grant(&grant_id, now).await?;
             }
             Ok(CodeGrantCompletion::SessionEnded) => {
                 return Err(OAuthError::invalid_grant("the sign-in session of this code has ended"));
             }
-            Err(e) => return Err(grant.release(&e).await),
+            Err(e) => return Err(grant.release(e.into()).await),
         }
     }
     let minted = mint(
@@ -151,8 +136,8 @@ struct Grant<'a> {
 impl Grant<'_> {
     /// A dependency failed after the code was redeemed: hand the code back for what is left of its
     /// life (if nothing was issued from it), and answer 503.
-    async fn release(&self, cause: &(dyn std::fmt::Display + Sync)) -> OAuthError {
-        tracing::error!(error = %cause, "the code grant failed on a backing service");
+    async fn release(&self, cause: BackendError) -> OAuthError {
+        cause.log();
         let left = self.record.issued_at + self.app.config.tokens.code_ttl_secs as i64 - self.app.now();
         if left > 0
             && let Err(e) = self.app.sessions.release_code(self.code_hash, self.record, left).await
@@ -181,18 +166,7 @@ fn check_binding(
     if request.redirect_uri != redirect_uri {
         return Err(OAuthError::invalid_grant("redirect_uri does not match the authorization request"));
     }
-    match (&request.code_challenge, verifier) {
-        (Some(challenge), Some(verifier)) => {
-            if !random::secure_eq(s256_challenge(verifier).as_bytes(), challenge.as_bytes()) {
-                return Err(OAuthError::invalid_grant("code_verifier does not match the code_challenge"));
-            }
-        }
-        (Some(_), None) => return Err(OAuthError::invalid_grant("code_verifier is required")),
-        // RFC 9700 §4.8.2: a verifier for a code issued without a challenge is a downgrade attempt.
-        (None, Some(_)) => return Err(OAuthError::invalid_grant("the code was issued without a code_challenge")),
-        (None, None) => {}
-    }
-    Ok(())
+    pkce::verify(request.code_challenge.as_deref(), verifier).map_err(OAuthError::invalid_grant)
 }
 
 /// RFC 6749 §4.1.2: a second use of a code revokes everything issued from it — whether the
@@ -201,10 +175,7 @@ fn check_binding(
 async fn revoke_replayed(app: &App, presenter: &Client, code_hash: &str) -> Result<(), OAuthError> {
     let now = app.now();
     let grant_id = code_grant_id(code_hash);
-    if let Err(e) = app.revocation().revoke_code_grant(&grant_id, now).await {
-        tracing::error!(error = %e, "cannot revoke tokens of a replayed code");
-        return Err(OAuthError::unavailable());
-    }
+    app.revocation().revoke_code_grant(&grant_id, now).await?;
     tracing::warn!(client_id = %presenter.id, "authorization code replayed; its tokens are revoked");
     let event = crate::directory::audit::AuditEvent {
         kind: crate::directory::audit::AuditKind::CodeReplayDetected,
@@ -217,15 +188,4 @@ async fn revoke_replayed(app: &App, presenter: &Client, code_hash: &str) -> Resu
         tracing::error!(error = %e, "cannot record audit event");
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn rfc7636_appendix_b_s256_vector() {
-        assert_eq!(
-            super::s256_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
-        );
-    }
 }

@@ -6,8 +6,10 @@
 use super::authorization_code::idle_ttl;
 use crate::app::App;
 use crate::directory::Client;
-use crate::login::membership::{self, Membership};
+use crate::login::membership::{self, Account};
 use crate::oidc::OAuthError;
+use crate::oidc::error::BackendError;
+use crate::oidc::error::ErrorCode;
 use crate::oidc::params::{Params, parse_scope};
 use crate::oidc::token::TokenResponse;
 use crate::random;
@@ -18,9 +20,9 @@ use crate::tokens::mint::{MintRequest, mint};
 use crate::tokens::refresh::{new_refresh_token, seal_successor, unseal_successor};
 use crate::tokens::{ProfileClaims, TokenLifetimes};
 
-fn unavailable(e: impl std::fmt::Display) -> OAuthError {
-    tracing::error!(error = %e, "refresh failed on a backing service");
-    OAuthError::unavailable()
+/// Our own state cannot serve the refresh: 503, logged once.
+fn internal(what: &'static str) -> OAuthError {
+    BackendError::Internal(what).into()
 }
 
 pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
@@ -29,12 +31,12 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
     // RFC 6749 §6: scope may only narrow; omitted means the original scope.
     let scopes = match params.get("scope") {
         None => None,
-        Some(scope) => Some(parse_scope(scope).ok_or(OAuthError::new("invalid_scope", "scope is malformed"))?),
+        Some(scope) => Some(parse_scope(scope).ok_or(OAuthError::new(ErrorCode::InvalidScope, "scope is malformed"))?),
     };
     let now = app.now();
     // Nothing is consumed that could not be answered: without a key to sign with, stop here.
     if app.keys.ring().signer_at(now).is_none() {
-        return Err(unavailable("no signing key is active"));
+        return Err(internal("no signing key is active"));
     }
     let successor = new_refresh_token(family_id);
     // Named after the family, which revoking the family denies as a whole.
@@ -48,7 +50,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
         scopes: scopes.clone(),
         successor: RefreshSuccessor {
             token_hash: random::hash(&successor),
-            sealed: seal_successor(presented, &successor).ok_or_else(|| unavailable("sealing failed"))?,
+            sealed: seal_successor(presented, &successor).ok_or_else(|| internal("sealing failed"))?,
             idle_ttl_secs: idle_ttl(app, client),
             access_exp: lifetimes.access_exp(now),
         },
@@ -57,7 +59,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
         recheck_due_before: recheck_due_before(app, now),
     };
     let (family, refresh_token) = loop {
-        match app.sessions.rotate_refresh_token(&request).await.map_err(unavailable)? {
+        match app.sessions.rotate_refresh_token(&request).await? {
             RotateOutcome::Rotated(family) => break (family, successor),
             // A lost response or a second tab: the same successor again (RFC 9700 §4.14.2 grace).
             RotateOutcome::Retry { family, sealed_successor } => {
@@ -73,14 +75,14 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
                 request.recheck_due_before = None;
             }
             RotateOutcome::RecheckDue(_) => {
-                return Err(unavailable("the store asked for a recheck it was not offered"));
+                return Err(internal("the store asked for a recheck it was not offered"));
             }
             RotateOutcome::Reused(revoked) => {
-                app.revocation().after_reuse(&revoked, now).await.map_err(unavailable)?;
+                app.revocation().after_reuse(&revoked, now).await?;
                 return Err(OAuthError::invalid_grant("the refresh token was already used; the grant is revoked"));
             }
             RotateOutcome::ScopeWidened => {
-                return Err(OAuthError::new("invalid_scope", "the requested scope exceeds the original grant"));
+                return Err(OAuthError::new(ErrorCode::InvalidScope, "the requested scope exceeds the original grant"));
             }
             RotateOutcome::Invalid | RotateOutcome::WrongClient => {
                 return Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked"));
@@ -130,30 +132,34 @@ async fn recheck_upstream(app: &App, mut family: RefreshFamily, now: i64) -> Res
     let revocation = app.revocation();
     let revoke_user = async |reason: &str| -> OAuthError {
         if let Err(e) = revocation.revoke_user(&family.user_id, reason, now).await {
-            return unavailable(e);
+            return e.into();
         }
         OAuthError::invalid_grant("the user may no longer sign in")
     };
-    let user = match app.directory.user(&family.user_id).await.map_err(unavailable)? {
+    let user = match app.directory.user(&family.user_id).await? {
         Some(user) if !user.disabled => user,
         _ => return Err(revoke_user("disabled").await),
     };
-    match membership::check(&app.dingtalk, &user.union_id).await {
-        Ok(Membership::Member(member)) => {
-            let updated = app.directory.update_user_org(&user.id, &member).await.map_err(unavailable)?;
+    let account = Account::Known { union_id: &user.union_id };
+    let checked = membership::check(&app.dingtalk, app.config.dingtalk.corp_id.as_deref(), account).await;
+    match checked.map(|membership| membership.allowed()) {
+        Ok(Ok(member)) => {
             // Roles and groups are recomputed at the recheck (org data may have changed).
-            if let Some(updated) = updated {
-                let updated = crate::access::refresh_user_access(app, &updated).await.map_err(unavailable)?;
+            if let Some(member) = member
+                && let Some(updated) = app.directory.update_user_org(&user.id, &member).await?
+            {
+                let updated =
+                    crate::login::roles::refresh_user_access(crate::oidc::access_sources(app), &updated).await?;
                 family.claims = ProfileClaims::for_scopes(&updated, family.scopes.iter().map(String::as_str));
             }
             family.upstream_checked_at = now;
-            if !app.sessions.update_refresh_family(&family).await.map_err(unavailable)? {
+            if !app.sessions.update_refresh_family(&family).await? {
                 return Err(OAuthError::invalid_grant("the refresh token is invalid, expired or revoked"));
             }
             Ok(())
         }
-        Ok(refused) => {
-            tracing::info!(user = %user.id, reason = refused.refusal().unwrap_or_default(), "upstream recheck refused the user");
+        Ok(Err(reason)) => {
+            tracing::info!(user = %user.id, reason, "upstream recheck refused the user");
             Err(revoke_user("left the organisation or was deactivated").await)
         }
         Err(e) if now - family.upstream_checked_at <= tokens.upstream_tolerance_secs as i64 => {
@@ -162,7 +168,7 @@ async fn recheck_upstream(app: &App, mut family: RefreshFamily, now: i64) -> Res
         }
         Err(e) => {
             tracing::warn!(dingtalk_error = %e.log_code(), "upstream recheck failed past the tolerance");
-            revocation.revoke_family(&family.id, now).await.map_err(unavailable)?;
+            revocation.revoke_family(&family.id, now).await?;
             Err(OAuthError::invalid_grant("the user's membership could not be confirmed"))
         }
     }

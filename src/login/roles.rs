@@ -1,15 +1,51 @@
 //! What a user may do and belongs to, as tokens say it: effective roles (direct grants ∪ mapped
 //! roles) and groups (the user's DingTalk departments with their ancestors, by stable id). Computed
-//! at login and at each upstream recheck, stored on the user, and copied into refresh families.
+//! at login, at each upstream recheck and when an administrator changes a user's grants, stored
+//! on the user, and copied into refresh families. The rules live here; `directory::roles` only
+//! reads and writes the rows (roles, grants, mapping rules, department names).
 
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::time::Duration;
 
-use crate::app::App;
-use crate::dingtalk::DingTalkError;
-use crate::directory::roles::effective_roles;
+use crate::dingtalk::{DingTalkClient, DingTalkError, DingTalkSettings};
+use crate::directory::roles::{MappingRule, RoleMapping};
 use crate::directory::users::Group;
-use crate::directory::{DirectoryError, User};
+use crate::directory::{Directory, DirectoryError, User};
+
+/// Whether a mapping rule matches the user's DingTalk org data (ids, never names: DingTalk names
+/// are not unique).
+pub fn rule_matches(rule: &MappingRule, user: &User) -> bool {
+    match rule {
+        MappingRule::Department { dept_id, include_sub_departments } => {
+            user.dept_ids.contains(dept_id)
+                || (*include_sub_departments && user.dept_chains.iter().any(|chain| chain.contains(dept_id)))
+        }
+        MappingRule::OrgRole { role_id } => user.org_roles.iter().any(|r| r.id == *role_id),
+        MappingRule::OrgAdmin => user.admin,
+        MappingRule::DepartmentLeader { dept_id } => match dept_id {
+            Some(dept) => user.leader_dept_ids.contains(dept),
+            None => !user.leader_dept_ids.is_empty(),
+        },
+    }
+}
+
+/// Direct grants ∪ mapped roles, sorted and without repeats.
+pub fn effective_roles(direct: &[String], mappings: &[RoleMapping], user: &User) -> Vec<String> {
+    let mut roles: BTreeSet<String> = direct.iter().cloned().collect();
+    roles.extend(mappings.iter().filter(|m| rule_matches(&m.rule, user)).map(|m| m.role.clone()));
+    roles.into_iter().collect()
+}
+
+/// What computing a user's access reads and writes: the directory (grants, mapping rules,
+/// department names, the user), DingTalk (department names) and its settings (whether an
+/// organisation is configured, the time a call may take).
+#[derive(Clone, Copy)]
+pub struct AccessSources<'a> {
+    pub directory: &'a Directory,
+    pub dingtalk: &'a DingTalkClient,
+    pub dingtalk_settings: &'a DingTalkSettings,
+}
 
 /// Department names are refetched after this long (they change rarely and are display-only).
 const NAME_MAX_AGE_SECS: i64 = 24 * 3600;
@@ -43,25 +79,26 @@ pub const DEPARTMENT_NAME_CALLS: u32 = 1;
 /// Recomputes and stores the user's roles and groups. A department name DingTalk cannot give
 /// right now is left out of `groups_display` (or its last known name kept); it never fails the
 /// login, and never holds it up for longer than [`DEPARTMENT_NAME_CALLS`] × `dingtalk.timeout_ms`.
-pub async fn refresh_user_access(app: &App, user: &User) -> Result<User, DirectoryError> {
-    let direct = app.directory.direct_roles(&user.id).await?;
-    let mappings = app.directory.list_mappings().await?;
+pub async fn refresh_user_access(sources: AccessSources<'_>, user: &User) -> Result<User, DirectoryError> {
+    let AccessSources { directory, dingtalk, dingtalk_settings } = sources;
+    let direct = directory.direct_roles(&user.id).await?;
+    let mappings = directory.list_mappings().await?;
     let roles = effective_roles(&direct, &mappings, user);
     let ids = group_ids(user);
-    let cached = app.directory.department_names(&ids).await?;
+    let cached = directory.department_names(&ids).await?;
     let now = crate::directory::now();
     let known = |id: i64| cached.iter().find(|(cid, _, _)| *cid == id).map(|(_, name, at)| (name, *at));
     let fresh = |id: i64| known(id).filter(|(_, at)| now - at < NAME_MAX_AGE_SECS).map(|(name, _)| name.clone());
-    let answered = if app.config.dingtalk.corp_id.is_some() {
+    let answered = if dingtalk_settings.corp_id.is_some() {
         let stale: Vec<i64> = ids.iter().copied().filter(|id| fresh(*id).is_none()).collect();
-        let budget = app.config.dingtalk.time_for_calls(DEPARTMENT_NAME_CALLS);
-        fetch_department_names(&stale, budget, |id| app.dingtalk.department_name(id)).await
+        let budget = dingtalk_settings.time_for_calls(DEPARTMENT_NAME_CALLS);
+        fetch_department_names(&stale, budget, |id| dingtalk.department_name(id)).await
     } else {
         Vec::new()
     };
     for (id, name) in &answered {
         if let Some(name) = name {
-            app.directory.store_department_name(*id, name).await?;
+            directory.store_department_name(*id, name).await?;
         }
     }
     let groups = ids
@@ -77,7 +114,7 @@ pub async fn refresh_user_access(app: &App, user: &User) -> Result<User, Directo
             Group { id, name }
         })
         .collect::<Vec<_>>();
-    Ok(app.directory.set_user_access(&user.id, &roles, &groups).await?.unwrap_or_else(|| user.clone()))
+    Ok(directory.set_user_access(&user.id, &roles, &groups).await?.unwrap_or_else(|| user.clone()))
 }
 
 /// Asks `fetch` for the names of `ids`, one after another, until one fails or `budget` is spent:
