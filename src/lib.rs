@@ -1,11 +1,12 @@
 //! dingtalk-oidc: an OpenID Connect provider that puts DingTalk login behind standard OIDC.
 //!
-//! Module map: `oidc` protocol endpoints, `login` DingTalk membership and the SSO session,
+//! Module map (docs/architecture.md has the layers and the data flow): `oidc` protocol endpoints,
+//! `login` DingTalk membership, the SSO session and effective roles, `manage` every management
+//! operation (`admin` the OpenAPI surface and `cli` the command line are adapters over it),
 //! `dingtalk` upstream client and simulator, `keys` signing keys, `tokens` JWT minting and
-//! verification, `store` the SessionStore, `directory` the SQL store, `admin` the OpenAPI surface,
-//! `web` pages and headers, `drain` the shutdown, `start` the start-up and background workers,
-//! `scope` and `lifetimes` the scope grammar and token-lifetime bounds, `demo` the relying party
-//! `serve --dev` runs.
+//! verification, `store` the session store, `directory` the SQL store, `config` the configuration
+//! (a leaf), `web` pages and headers, `drain` the shutdown, `start` the start-up and background
+//! workers, `scope` the scope grammar, `demo` the relying party `serve --dev` runs.
 
 pub mod admin;
 pub mod app;
@@ -19,7 +20,6 @@ pub mod directory;
 pub mod drain;
 pub mod healthcheck;
 pub mod keys;
-pub mod lifetimes;
 pub mod logging;
 pub mod login;
 pub mod manage;

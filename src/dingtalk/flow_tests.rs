@@ -66,6 +66,22 @@ async fn code_for(client: &DingTalkClient, login: &str) -> String {
     get(&authorize_as(client, login).await, "code").unwrap().to_owned()
 }
 
+/// The unionId of the directory's first user (alice in the demo organisation).
+fn first_union_id(sim: &Simulator) -> String {
+    sim.directory().users[0].union_id.clone()
+}
+
+/// Starts a simulator and gets alice a code, then sets `fault` and exchanges the code: the
+/// exchange's error, with the simulator and client for further calls.
+async fn login_error_under(fault: Fault) -> (Simulator, DingTalkClient, DingTalkError) {
+    let (sim, base) = start().await;
+    let client = client(&base, None);
+    let code = code_for(&client, "alice").await;
+    sim.set_fault(Some(fault));
+    let err = client.login(&code).await.unwrap_err();
+    (sim, client, err)
+}
+
 async fn app_token(base: &str) -> String {
     let resp = raw_http()
         .post(format!("{base}/v1.0/oauth2/accessToken"))
@@ -259,7 +275,7 @@ async fn org_member_of_user_from_another_org_is_none() {
 async fn app_token_is_fetched_once_for_repeated_and_concurrent_calls() {
     let (sim, base) = start().await;
     let client = client(&base, None);
-    let union_id = sim.directory().users[0].union_id.clone();
+    let union_id = first_union_id(&sim);
     client.org_member(&union_id).await.unwrap();
     client.org_member(&union_id).await.unwrap();
     assert_eq!(sim.app_token_requests(), 1);
@@ -281,7 +297,7 @@ async fn app_token_is_fetched_once_for_repeated_and_concurrent_calls() {
 async fn rejected_app_token_is_dropped_and_fetched_again_once() {
     let (sim, base) = start().await;
     let client = client(&base, None);
-    let union_id = sim.directory().users[0].union_id.clone();
+    let union_id = first_union_id(&sim);
     client.org_member(&union_id).await.unwrap();
     sim.expire_app_tokens();
     assert!(client.org_member(&union_id).await.unwrap().is_some());
@@ -293,7 +309,7 @@ async fn short_lived_app_token_is_refetched_after_half_its_lifetime() {
     let (sim, base) = start().await;
     sim.set_app_token_ttl(Duration::from_secs(2));
     let client = client(&base, None);
-    let union_id = sim.directory().users[0].union_id.clone();
+    let union_id = first_union_id(&sim);
     client.org_member(&union_id).await.unwrap();
     client.org_member(&union_id).await.unwrap();
     assert_eq!(sim.app_token_requests(), 1);
@@ -306,22 +322,14 @@ async fn short_lived_app_token_is_refetched_after_half_its_lifetime() {
 
 #[tokio::test]
 async fn invalid_code_fault_fails_code_exchange_with_400() {
-    let (sim, base) = start().await;
-    let client = client(&base, None);
-    let code = code_for(&client, "alice").await;
-    sim.set_fault(Some(Fault::InvalidCode));
-    let err = client.login(&code).await.unwrap_err();
+    let (_, _, err) = login_error_under(Fault::InvalidCode).await;
     assert_api(&err, 400, "invalidParameter.authCode.notFound");
     assert!(!err.is_unavailable());
 }
 
 #[tokio::test]
 async fn expired_token_fault_fails_profile_with_invalid_authentication() {
-    let (sim, base) = start().await;
-    let client = client(&base, None);
-    let code = code_for(&client, "alice").await;
-    sim.set_fault(Some(Fault::ExpiredToken));
-    let err = client.login(&code).await.unwrap_err();
+    let (_, _, err) = login_error_under(Fault::ExpiredToken).await;
     assert_api(&err, 400, "InvalidAuthentication");
     assert!(!err.is_unavailable());
     assert_eq!(err.log_code(), "api:InvalidAuthentication");
@@ -329,15 +337,11 @@ async fn expired_token_fault_fails_profile_with_invalid_authentication() {
 
 #[tokio::test]
 async fn permission_denied_fault_is_403_on_api_and_88_60011_on_oapi() {
-    let (sim, base) = start().await;
-    let client = client(&base, None);
-    let code = code_for(&client, "alice").await;
-    sim.set_fault(Some(Fault::PermissionDenied));
-    let err = client.login(&code).await.unwrap_err();
+    let (sim, client, err) = login_error_under(Fault::PermissionDenied).await;
     assert_api(&err, 403, "Forbidden.AccessDenied.AccessTokenPermissionDenied");
     assert!(!err.is_unavailable());
 
-    let union_id = sim.directory().users[0].union_id.clone();
+    let union_id = first_union_id(&sim);
     let err = client.org_member(&union_id).await.unwrap_err();
     assert!(matches!(&err, DingTalkError::Oapi { errcode: 88, sub_code: Some(s), .. } if s == "60011"), "{err:?}");
     assert_eq!(err.log_code(), "oapi:88/60011");
@@ -348,7 +352,7 @@ async fn permission_denied_fault_is_403_on_api_and_88_60011_on_oapi() {
 async fn qps_limit_fault_is_unavailable_on_both_hosts() {
     let (sim, base) = start().await;
     let client = client(&base, None);
-    let union_id = sim.directory().users[0].union_id.clone();
+    let union_id = first_union_id(&sim);
     // Warm the app-token cache so the oapi call itself meets the limit.
     client.org_member(&union_id).await.unwrap();
     let code = code_for(&client, "alice").await;
@@ -372,21 +376,17 @@ async fn qps_limit_fault_is_unavailable_on_both_hosts() {
 async fn user_not_found_fault_makes_org_member_none() {
     let (sim, base) = start().await;
     sim.set_fault(Some(Fault::UserNotFound));
-    let union_id = sim.directory().users[0].union_id.clone();
+    let union_id = first_union_id(&sim);
     assert_eq!(client(&base, None).org_member(&union_id).await.unwrap(), None);
 }
 
 #[tokio::test]
 async fn server_error_fault_is_an_unavailable_http_503() {
-    let (sim, base) = start().await;
-    let client = client(&base, None);
-    let code = code_for(&client, "alice").await;
-    sim.set_fault(Some(Fault::ServerError));
-    let err = client.login(&code).await.unwrap_err();
+    let (sim, client, err) = login_error_under(Fault::ServerError).await;
     assert!(matches!(err, DingTalkError::Api { status: 503, .. }), "{err:?}");
     assert_eq!(err.log_code(), "http:503");
     assert!(err.is_unavailable());
-    let union_id = sim.directory().users[0].union_id.clone();
+    let union_id = first_union_id(&sim);
     assert!(client.org_member(&union_id).await.unwrap_err().is_unavailable());
 }
 
@@ -408,7 +408,7 @@ async fn latency_beyond_timeout_is_an_unavailable_timeout() {
 async fn org_member_takes_at_most_three_timeouts_even_queued_behind_failing_app_token_fetches() {
     let (sim, base) = start().await;
     let client = DingTalkClient::new(DingTalkSettings { timeout_ms: 200, ..settings(&base, None) }).unwrap();
-    let union_id = sim.directory().users[0].union_id.clone();
+    let union_id = first_union_id(&sim);
     sim.set_fault(Some(Fault::Latency(Duration::from_millis(2000))));
     let budget = client.settings().time_for_calls(DingTalkClient::ORG_MEMBER_CALLS);
     let handles: Vec<_> = (0..8)
@@ -551,7 +551,7 @@ async fn permission_denied_body_carries_required_scopes() {
 async fn topapi_accepts_form_encoded_body() {
     let (sim, base) = start().await;
     let token = app_token(&base).await;
-    let union_id = sim.directory().users[0].union_id.clone();
+    let union_id = first_union_id(&sim);
     let resp = raw_http()
         .post(format!("{base}/topapi/user/getbyunionid?access_token={token}"))
         .header("content-type", "application/x-www-form-urlencoded")

@@ -4,7 +4,6 @@
 //! Wire format reference: `docs/dingtalk-api.md` (cited as "docs/dingtalk-api.md §N").
 
 pub mod client;
-mod directory;
 pub mod error;
 mod lenient;
 mod org;

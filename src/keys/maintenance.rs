@@ -13,9 +13,9 @@ pub fn ring_schedule(config: &KeysConfig) -> RingSchedule {
 
 /// How long a retired key stays published: the longest token it signed, plus clock skew. Access and
 /// ID token lifetimes are per client, so the longest is their fixed bound
-/// (`lifetimes::MAX_TOKEN_TTL_SECS`), not the global `tokens.*_ttl_secs`.
+/// (`config::MAX_TOKEN_TTL_SECS`), not the global `tokens.*_ttl_secs`.
 pub fn retire_grace_secs(config: &Config) -> i64 {
-    let longest = crate::lifetimes::MAX_TOKEN_TTL_SECS.max(config.logout.logout_token_ttl_secs);
+    let longest = crate::config::MAX_TOKEN_TTL_SECS.max(config.logout.logout_token_ttl_secs);
     i64::try_from(longest.saturating_add(config.tokens.leeway_secs)).unwrap_or(i64::MAX)
 }
 

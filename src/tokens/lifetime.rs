@@ -4,7 +4,7 @@
 use crate::config::TokensConfig;
 use crate::directory::Client;
 
-pub use crate::lifetimes::{MAX_TOKEN_TTL_SECS, MIN_TOKEN_TTL_SECS, check_token_ttl};
+pub use crate::config::{MAX_TOKEN_TTL_SECS, MIN_TOKEN_TTL_SECS, check_token_ttl};
 
 /// The lifetimes of the tokens minted for one client: its own values, or the global ones.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,40 +13,13 @@ use ipnet::IpNet;
 use poem::http::HeaderMap;
 use poem::http::header::FORWARDED;
 
+/// Read from `server.forwarded_header` by `config`, which checks it at start-up.
+pub use crate::config::ForwardedHeader;
 use crate::config::{ConfigError, ServerConfig};
 
 /// The client's address as the edge layer determined it, in the request's extensions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClientAddr(pub IpAddr);
-
-/// Which header the trusted proxies write (`server.forwarded_header`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ForwardedHeader {
-    /// `X-Forwarded-For: client, proxy1, proxy2` (nginx `$proxy_add_x_forwarded_for`).
-    XForwardedFor,
-    /// RFC 7239 `Forwarded: for=client, for=proxy1`.
-    Forwarded,
-}
-
-impl ForwardedHeader {
-    pub const X_FORWARDED_FOR: &'static str = "x-forwarded-for";
-    pub const FORWARDED: &'static str = "forwarded";
-
-    fn parse(value: &str) -> Result<ForwardedHeader, ConfigError> {
-        match value.to_ascii_lowercase().as_str() {
-            Self::X_FORWARDED_FOR => Ok(ForwardedHeader::XForwardedFor),
-            Self::FORWARDED => Ok(ForwardedHeader::Forwarded),
-            _ => Err(ConfigError::Option {
-                option: "server.forwarded_header",
-                problem: format!(
-                    "is {value:?}; use {:?} or {:?} (the header your proxy writes)",
-                    Self::X_FORWARDED_FOR,
-                    Self::FORWARDED
-                ),
-            }),
-        }
-    }
-}
 
 /// How the client's address is found: which peers are trusted proxies and which header they write.
 #[derive(Debug, Clone)]
@@ -67,8 +40,7 @@ impl ClientAddrRule {
     /// Reads `server.trusted_proxies` (addresses or CIDR ranges) and `server.forwarded_header`;
     /// an entry that is neither is a start-up error naming the option.
     pub fn from_config(server: &ServerConfig) -> Result<ClientAddrRule, ConfigError> {
-        let trusted = server.trusted_proxies.iter().map(|entry| parse_trusted(entry)).collect::<Result<_, _>>()?;
-        Ok(ClientAddrRule { trusted, header: ForwardedHeader::parse(&server.forwarded_header)? })
+        Ok(ClientAddrRule { trusted: server.trusted_proxy_nets()?, header: server.forwarded_header_kind()? })
     }
 
     fn is_trusted(&self, ip: IpAddr) -> bool {
@@ -103,22 +75,6 @@ impl ClientAddrRule {
         }
         nearest
     }
-}
-
-/// One `server.trusted_proxies` entry: an address (`10.0.0.7`, `2001:db8::7`) or a CIDR range
-/// (`10.0.0.0/8`, `2001:db8::/32`).
-fn parse_trusted(entry: &str) -> Result<IpNet, ConfigError> {
-    let entry = entry.trim();
-    if let Ok(ip) = entry.parse::<IpAddr>() {
-        return Ok(IpNet::from(ip.to_canonical()));
-    }
-    entry.parse::<IpNet>().map(|net| net.trunc()).map_err(|_| ConfigError::Option {
-        option: "server.trusted_proxies",
-        problem: format!(
-            "has {entry:?}, which is neither an IP address nor a CIDR range (e.g. \"10.0.0.7\", \"10.0.0.0/8\", \
-             \"2001:db8::/32\")"
-        ),
-    })
 }
 
 /// The values of every `name` header line, in order: several lines are one comma-separated list

@@ -1,5 +1,5 @@
 //! The simulator's fake organisation: app credentials, departments, roles and users.
-//! Loadable from TOML; `Default` is the built-in demo directory.
+//! Loadable from TOML; `Default` is the built-in demo organisation (`demo_org.rs`).
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -169,111 +169,6 @@ impl SimDirectory {
     /// Role and its group name, for §5.2 `role_list`.
     pub fn role(&self, id: i64) -> Option<(&SimRoleGroup, &SimRole)> {
         self.roles.iter().find_map(|g| g.roles.iter().find(|r| r.id == id).map(|r| (g, r)))
-    }
-}
-
-impl Default for SimDirectory {
-    /// The demo organisation served by `serve --dev`.
-    fn default() -> Self {
-        let dept = |id, name: &str, parent_id| SimDepartment { id, name: name.to_owned(), parent_id };
-        let role = |id, name: &str| SimRole { id, name: name.to_owned() };
-        let demo_corp = Some("ding-demo-corp".to_owned());
-        let member = |login: &str, n: u32| SimUser {
-            login: login.to_owned(),
-            union_id: format!("simUnion{n:02}{}", capitalise(login)),
-            open_id: format!("simOpen{n:02}{}", capitalise(login)),
-            nick: capitalise(login),
-            email: None,
-            mobile: None,
-            state_code: None,
-            avatar_url: None,
-            corp_id: demo_corp.clone(),
-            userid: Some(format!("{login}{n:03}")),
-            title: None,
-            dept_ids: Vec::new(),
-            role_ids: Vec::new(),
-            admin: false,
-            boss: false,
-            leader_in_dept: Vec::new(),
-            active: true,
-        };
-        Self {
-            corp_id: "ding-demo-corp".to_owned(),
-            app_key: "dingsimappkey".to_owned(),
-            app_secret: "dingsimappsecret".to_owned(),
-            redirect_uris: Vec::new(),
-            departments: vec![
-                dept(1, "Demo Corp", None),
-                dept(2, "Engineering", Some(1)),
-                dept(3, "Sales", Some(1)),
-                dept(4, "Platform", Some(2)),
-            ],
-            // docs/dingtalk-api.md §5.5: the default group holds the built-in roles.
-            roles: vec![
-                SimRoleGroup {
-                    group_id: 1001,
-                    name: "默认".to_owned(),
-                    roles: vec![
-                        role(1101, "主管理员"),
-                        role(1102, "子管理员"),
-                        role(1103, "负责人"),
-                        role(1104, "主管"),
-                    ],
-                },
-                SimRoleGroup {
-                    group_id: 1002,
-                    name: "职务".to_owned(),
-                    roles: vec![role(1201, "工程师"), role(1202, "销售")],
-                },
-            ],
-            users: vec![
-                SimUser {
-                    email: Some("alice@example.com".to_owned()),
-                    mobile: Some("13800000001".to_owned()),
-                    state_code: Some("86".to_owned()),
-                    title: Some("Engineering Manager".to_owned()),
-                    dept_ids: vec![2],
-                    role_ids: vec![1101, 1104],
-                    admin: true,
-                    leader_in_dept: vec![2],
-                    ..member("alice", 1)
-                },
-                SimUser {
-                    email: Some("bob@example.com".to_owned()),
-                    title: Some("Account Executive".to_owned()),
-                    dept_ids: vec![3],
-                    role_ids: vec![1202],
-                    ..member("bob", 2)
-                },
-                SimUser {
-                    email: Some("carol@example.com".to_owned()),
-                    title: Some("Platform Engineer".to_owned()),
-                    dept_ids: vec![4],
-                    role_ids: vec![1201],
-                    ..member("carol", 3)
-                },
-                SimUser {
-                    title: Some("Sales Intern".to_owned()),
-                    dept_ids: vec![3],
-                    active: false,
-                    ..member("dave", 4)
-                },
-                SimUser {
-                    email: Some("mallory@example.org".to_owned()),
-                    corp_id: Some("ding-other-corp".to_owned()),
-                    userid: None,
-                    ..member("mallory", 5)
-                },
-            ],
-        }
-    }
-}
-
-fn capitalise(word: &str) -> String {
-    let mut chars = word.chars();
-    match chars.next() {
-        Some(first) => first.to_uppercase().chain(chars).collect(),
-        None => String::new(),
     }
 }
 

@@ -4,10 +4,13 @@
 //! base URLs of the client point at the same address.
 //!
 //! Handlers live beside this file: `simulator/authorize.rs` (§1), `simulator/api.rs`
-//! (§2, §3, §4.1), `simulator/oapi.rs` (§4.3, §5), `simulator/reply.rs` (wire bodies).
+//! (§2, §3, §4.1), `simulator/oapi.rs` (§4.3, §5), `simulator/reply.rs` (wire bodies); the fake
+//! organisation in `simulator/directory.rs`, its built-in demo contents in `simulator/demo_org.rs`.
 
 mod api;
 mod authorize;
+mod demo_org;
+mod directory;
 mod oapi;
 mod reply;
 
@@ -23,7 +26,7 @@ use poem::{Endpoint, Request, Response, Route, Server, get, post};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-pub use super::directory::{SimDepartment, SimDirectory, SimRole, SimRoleGroup, SimUser};
+pub use directory::{SimDepartment, SimDirectory, SimRole, SimRoleGroup, SimUser};
 
 /// A failure the simulator keeps producing until cleared. Over HTTP:
 /// `POST /_simulator/fault` with `{"fault":"qps_limit"}`, `{"fault":"latency","ms":300}`

@@ -1,0 +1,66 @@
+//! The `[dingtalk]` table: the app's credentials, DingTalk's hosts and the bound on each call
+//! (`dingtalk::DingTalkClient` uses them).
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// The `[dingtalk]` table of the provider's config file.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DingTalkSettings {
+    /// AppKey (Client ID).
+    pub client_id: String,
+    /// AppSecret (Client Secret). Never printed by `Debug`.
+    pub client_secret: String,
+    /// A file holding `client_secret` (read at start-up by `Config::resolve_secret_files`).
+    pub client_secret_file: Option<std::path::PathBuf>,
+    /// When set, login asks for scope `openid corpid` and pre-selects this organisation.
+    pub corp_id: Option<String>,
+    pub login_base_url: String,
+    pub api_base_url: String,
+    pub oapi_base_url: String,
+    /// Bound on every call: connecting and the whole request/response.
+    pub timeout_ms: u64,
+}
+
+impl Default for DingTalkSettings {
+    fn default() -> Self {
+        Self {
+            client_id: String::new(),
+            client_secret: String::new(),
+            client_secret_file: None,
+            corp_id: None,
+            // docs/dingtalk-api.md §0: the three hosts.
+            login_base_url: "https://login.dingtalk.com".to_owned(),
+            api_base_url: "https://api.dingtalk.com".to_owned(),
+            oapi_base_url: "https://oapi.dingtalk.com".to_owned(),
+            timeout_ms: 5000,
+        }
+    }
+}
+
+impl DingTalkSettings {
+    /// The most that `calls` DingTalk calls made one after another can take: each is bounded by
+    /// `timeout_ms`.
+    pub fn time_for_calls(&self, calls: u32) -> Duration {
+        Duration::from_millis(self.timeout_ms.saturating_mul(u64::from(calls)))
+    }
+}
+
+impl fmt::Debug for DingTalkSettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secret = if self.client_secret.is_empty() { "<empty>" } else { "<redacted>" };
+        f.debug_struct("DingTalkSettings")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &secret)
+            .field("client_secret_file", &self.client_secret_file)
+            .field("corp_id", &self.corp_id)
+            .field("login_base_url", &self.login_base_url)
+            .field("api_base_url", &self.api_base_url)
+            .field("oapi_base_url", &self.oapi_base_url)
+            .field("timeout_ms", &self.timeout_ms)
+            .finish()
+    }
+}

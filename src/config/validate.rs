@@ -1,0 +1,119 @@
+//! Start-up checks of the options that have no safe default; each error names its option.
+
+use super::server::same_address;
+use super::{Config, ConfigError, check_level, check_token_ttl};
+
+impl Config {
+    /// Checks every option that has no safe default. `dev` relaxes what `serve --dev` fills in.
+    pub fn validate(&self, dev: bool) -> Result<(), ConfigError> {
+        let issuer = url::Url::parse(&self.issuer)
+            .map_err(|e| ConfigError::Option { option: "issuer", problem: format!("is not an absolute URL: {e}") })?;
+        // OIDC Discovery §3: the issuer is a URL with no query or fragment.
+        if issuer.query().is_some() || issuer.fragment().is_some() {
+            return Err(ConfigError::Option { option: "issuer", problem: "must not have a query or fragment".into() });
+        }
+        let loopback = matches!(issuer.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
+        // RFC 6749 §3.1 / OIDC Core §16.17: TLS everywhere except on this machine.
+        if issuer.scheme() != "https" && !(issuer.scheme() == "http" && (dev || loopback)) {
+            return Err(ConfigError::Option {
+                option: "issuer",
+                problem: "must be an https URL (http is allowed only for loopback hosts)".into(),
+            });
+        }
+        // The rule `web::client_addr` applies at each request: its options are checked here.
+        self.server.trusted_proxy_nets()?;
+        self.server.forwarded_header_kind()?;
+        if self.server.metrics_on_own_listener() && same_address(&self.server.metrics_listen, &self.server.listen) {
+            return Err(ConfigError::Option {
+                option: "server.metrics_listen",
+                problem: format!(
+                    "is {:?}, the address of server.listen ({:?}); metrics need an address of their own (or \
+                     leave server.metrics_listen empty to serve /metrics on server.listen)",
+                    self.server.metrics_listen, self.server.listen
+                ),
+            });
+        }
+        if self.server.shutdown_drain_secs == Some(0) {
+            return Err(ConfigError::Option {
+                option: "server.shutdown_drain_secs",
+                problem: "must be greater than 0 (leave it unset for the longest request's time)".into(),
+            });
+        }
+        if !matches!(self.sessions.backend.as_str(), "sql" | "redis") {
+            return Err(ConfigError::Option {
+                option: "sessions.backend",
+                problem: format!("is {:?}; use \"sql\" or \"redis\"", self.sessions.backend),
+            });
+        }
+        for (option, value) in [
+            ("sessions.sweep_interval_secs", self.sessions.sweep_interval_secs),
+            ("keys.rotation_period_secs", self.keys.rotation_period_secs),
+            ("keys.jwks_max_age_secs", self.keys.jwks_max_age_secs),
+            ("keys.reload_interval_secs", self.keys.reload_interval_secs),
+            ("tokens.refresh_idle_ttl_secs", self.tokens.refresh_idle_ttl_secs),
+            ("tokens.refresh_absolute_ttl_secs", self.tokens.refresh_absolute_ttl_secs),
+            ("tokens.upstream_recheck_secs", self.tokens.upstream_recheck_secs),
+            ("tokens.sso_session_idle_secs", self.tokens.sso_session_idle_secs),
+            ("logout.logout_token_ttl_secs", self.logout.logout_token_ttl_secs),
+            ("logout.backchannel_timeout_ms", self.logout.backchannel_timeout_ms),
+            ("logout.poll_interval_ms", self.logout.poll_interval_ms),
+            ("sessions.sweep_batch", self.sessions.sweep_batch),
+            ("database.statement_timeout_ms", self.database.statement_timeout_ms),
+            ("redis.command_timeout_ms", self.redis.command_timeout_ms),
+            ("redis.connect_timeout_ms", self.redis.connect_timeout_ms),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Option { option, problem: "must be greater than 0".into() });
+            }
+        }
+        // The same bounds as a client's own lifetimes: retired keys and denials are kept for the
+        // longest lifetime there can be (`MAX_TOKEN_TTL_SECS`).
+        for (option, value) in [
+            ("tokens.access_token_ttl_secs", self.tokens.access_token_ttl_secs),
+            ("tokens.id_token_ttl_secs", self.tokens.id_token_ttl_secs),
+        ] {
+            check_token_ttl(value).map_err(|problem| ConfigError::Option { option, problem })?;
+        }
+        for (option, value) in [
+            ("tokens.code_ttl_secs", self.tokens.code_ttl_secs),
+            ("tokens.pending_auth_ttl_secs", self.tokens.pending_auth_ttl_secs),
+            ("tokens.sso_session_ttl_secs", self.tokens.sso_session_ttl_secs),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::Option { option, problem: "must be greater than 0".into() });
+            }
+        }
+        // OIDC Core §10.1.1: caches must see a key before it signs.
+        if self.keys.publish_lead_secs < 2 * self.keys.jwks_max_age_secs {
+            return Err(ConfigError::Option {
+                option: "keys.publish_lead_secs",
+                problem: "must be at least twice keys.jwks_max_age_secs, so every cache sees a new key before it signs"
+                    .into(),
+            });
+        }
+        if self.tokens.code_ttl_secs > 600 {
+            return Err(ConfigError::Option {
+                option: "tokens.code_ttl_secs",
+                problem: "must be at most 600 (RFC 6749 §4.1.2)".into(),
+            });
+        }
+        if !dev {
+            if self.dingtalk.client_id.is_empty() {
+                return Err(ConfigError::Option {
+                    option: "dingtalk.client_id",
+                    problem: "is required: the AppKey of your DingTalk app (or run `serve --dev`)".into(),
+                });
+            }
+            if self.dingtalk.client_secret.is_empty() {
+                return Err(ConfigError::Option {
+                    option: "dingtalk.client_secret",
+                    problem: "(or dingtalk.client_secret_file) is required: the AppSecret of your DingTalk app \
+                              (or run `serve --dev`)"
+                        .into(),
+                });
+            }
+        }
+        check_level(&self.log.level).map_err(|problem| ConfigError::Option { option: "log.level", problem })?;
+        Ok(())
+    }
+}
