@@ -28,7 +28,7 @@ pub mod metrics;
 pub mod migrations;
 pub mod oidc;
 pub mod ops;
-pub mod random;
+pub mod secrets;
 pub mod revocation;
 pub mod scope;
 pub mod sealed;

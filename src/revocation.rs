@@ -174,7 +174,7 @@ impl Revocation<'_> {
         };
         let Some(uri) = client.backchannel_logout_uri else { return Ok(None) };
         Ok(Some(LogoutDelivery {
-            id: crate::random::token(),
+            id: crate::secrets::token(),
             client_id: client.id,
             uri,
             sub: sub.to_string(),

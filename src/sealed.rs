@@ -18,7 +18,7 @@ fn key(purpose: &str, secret: &[u8]) -> Option<LessSafeKey> {
 pub fn seal(purpose: &str, secret: &[u8], plaintext: &str) -> Option<String> {
     let key = key(purpose, secret)?;
     let mut nonce = [0u8; NONCE_LEN];
-    crate::random::fill(&mut nonce);
+    crate::secrets::fill(&mut nonce);
     let mut in_out = plaintext.as_bytes().to_vec();
     key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut in_out).ok()?;
     let mut sealed = nonce.to_vec();

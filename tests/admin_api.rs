@@ -636,7 +636,7 @@ async fn clients_are_registered_shown_without_secret_changed_rotated_and_removed
     for reply in [&listed, &one] {
         assert!(!reply.text.contains(&secret), "the secret is shown once only");
         assert!(!reply.text.contains("secret_hash") && !reply.text.contains("client_secret"), "{}", reply.text);
-        assert!(!reply.text.contains(&dingtalk_oidc::random::hash(&secret)), "no secret hash");
+        assert!(!reply.text.contains(&dingtalk_oidc::secrets::hash(&secret)), "no secret hash");
     }
 
     // Update.

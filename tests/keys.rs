@@ -1,4 +1,4 @@
-//! Signing keys (design.md §5, OIDC Core §10.1.1, §10.2.1): publish before sign, keep retired keys
+//! Signing keys (docs/architecture.md "Signing keys", OIDC Core §10.1.1, §10.2.1): publish before sign, keep retired keys
 //! until their tokens expire, one key ring across instances, revocation, encryption at rest.
 
 mod common;

@@ -839,6 +839,6 @@ async fn rfc6749_4_1_2_a_redeemed_code_is_remembered_as_long_as_its_access_token
     assert_eq!(status, StatusCode::OK, "{tokens}");
     let exp = common::unverified_claims(&s(&tokens, "access_token"))["exp"].as_i64().unwrap();
     let remembered_until =
-        stored_until(&p, &["code_redeemed", "code_issued"], &dingtalk_oidc::random::hash(&code)).await;
+        stored_until(&p, &["code_redeemed", "code_issued"], &dingtalk_oidc::secrets::hash(&code)).await;
     assert!(remembered_until >= exp, "the redemption is forgotten at {remembered_until}, the token lives to {exp}");
 }

@@ -12,7 +12,7 @@ use poem_openapi::auth::Bearer;
 use super::error::ApiError;
 use crate::app::App;
 use crate::manage::{Actor, Manage};
-use crate::random;
+use crate::secrets;
 use crate::tokens::verify_access_token;
 
 pub const ADMIN_ROLE: &str = "admin";
@@ -51,7 +51,7 @@ async fn check(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
 
 pub async fn authenticate(app: &App, token: &str) -> Result<Principal, ApiError> {
     if let Some(hash) = &app.admin_token_hash
-        && random::secure_eq(random::hash(token).as_bytes(), hash.as_bytes())
+        && secrets::secure_eq(secrets::hash(token).as_bytes(), hash.as_bytes())
     {
         return Ok(Principal { actor: "bootstrap".into(), can_write: true });
     }

@@ -52,7 +52,7 @@ pub(super) async fn run(config_path: Option<PathBuf>, cmd: KeysCommand) -> anyho
     let kek = load_kek(&config, false)?;
     let directory = connect(&config).await?;
     let (store, _) = crate::start::connect_session_store(&config, &directory).await?;
-    let holder = format!("cli-{}", crate::random::token());
+    let holder = format!("cli-{}", crate::secrets::token());
     let rotation = crate::keys::Rotation {
         directory: &directory,
         kek: &kek,

@@ -47,7 +47,7 @@ pub(super) async fn serve(config_path: Option<PathBuf>, args: ServeArgs) -> anyh
     if args.dev {
         // The interactive admin docs need a token to "try it out": one for this run only.
         if config.admin_token.as_ref().is_none_or(|t| t.0.is_empty()) {
-            let token = crate::random::token();
+            let token = crate::secrets::token();
             config.admin_token = Some(crate::config::Secret(token.clone()));
             dev_admin_token = Some(token);
         }
@@ -140,24 +140,34 @@ fn print_banner(app: &App, metrics: Option<std::net::SocketAddr>, dev: Option<&D
     println!("then point the app at issuer {} with the printed secret.", app.issuer);
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// SIGTERM or SIGINT (Ctrl-C). The handlers are installed here, when called, not when the
+/// returned future is first polled: `serve_on` polls it only once serving has begun, and a SIGTERM
+/// arriving in between (an orchestrator stopping a pod that just turned ready) took the default
+/// action and killed the process instead of draining it.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{Signal, SignalKind, signal};
+        let terminate = signal(SignalKind::terminate()).ok();
+        let interrupt = signal(SignalKind::interrupt()).ok();
+        async fn received(signal: Option<Signal>) {
+            match signal {
+                Some(mut signal) => {
+                    signal.recv().await;
+                }
+                None => std::future::pending::<()>().await,
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
+        async move {
+            tokio::select! {
+                _ = received(terminate) => {},
+                _ = received(interrupt) => {},
+            }
+        }
+    }
     #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = terminate => {},
+    async {
+        let _ = tokio::signal::ctrl_c().await;
     }
 }
 

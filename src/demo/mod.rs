@@ -238,7 +238,7 @@ async fn login(req: &Request, demo: Data<&Arc<Demo>>) -> Response {
     let (id, set_cookie) = match cookie_session(req) {
         Some(id) => (id, None),
         None => {
-            let id = crate::random::token();
+            let id = crate::secrets::token();
             // HttpOnly: no script needs it. SameSite=Lax: sent on the provider's redirect back
             // (a top-level GET), not with another site's POST to /refresh, /revoke or /logout.
             let cookie = format!("{COOKIE}={id}; Path=/; HttpOnly; SameSite=Lax");
@@ -270,7 +270,7 @@ async fn callback(req: &Request, Query(params): Query<CallbackParams>, demo: Dat
         return page::error(StatusCode::BAD_REQUEST, "No sign-in is in progress in this browser.");
     };
     let state = params.state.as_deref().unwrap_or_default();
-    if !crate::random::secure_eq(state.as_bytes(), pending.state.as_bytes()) {
+    if !crate::secrets::secure_eq(state.as_bytes(), pending.state.as_bytes()) {
         return page::error(
             StatusCode::BAD_REQUEST,
             "The state does not match this browser's sign-in (RFC 6749 §10.12).",
@@ -405,7 +405,7 @@ async fn logout(req: &Request, demo: Data<&Arc<Demo>>) -> Response {
         Ok(m) => m,
         Err(e) => return page::error(StatusCode::BAD_GATEWAY, &e.to_string()),
     };
-    let state = crate::random::token();
+    let state = crate::secrets::token();
     let location = rp::logout_url(metadata, &demo.client, &id_token, &state);
     demo.session(&id, |s| {
         s.signed_in = None;
@@ -425,7 +425,7 @@ struct SignedOutParams {
 fn signed_out(req: &Request, Query(params): Query<SignedOutParams>, demo: Data<&Arc<Demo>>) -> Response {
     let expected = cookie_session(req).and_then(|id| demo.session(&id, |s| s.logout_state.take())).flatten();
     let matches = match (params.state.as_deref(), expected.as_deref()) {
-        (Some(got), Some(want)) => crate::random::secure_eq(got.as_bytes(), want.as_bytes()),
+        (Some(got), Some(want)) => crate::secrets::secure_eq(got.as_bytes(), want.as_bytes()),
         _ => false,
     };
     let notice = if matches {

@@ -78,9 +78,9 @@ pub struct LoginRequest {
 impl LoginRequest {
     pub fn new() -> LoginRequest {
         LoginRequest {
-            state: crate::random::token(),
-            nonce: crate::random::token(),
-            code_verifier: crate::random::token(),
+            state: crate::secrets::token(),
+            nonce: crate::secrets::token(),
+            code_verifier: crate::secrets::token(),
         }
     }
 
@@ -248,7 +248,7 @@ pub async fn verify_id_token(
     match expected {
         Expected::Login { nonce } => {
             let got = claims["nonce"].as_str().unwrap_or_default();
-            if !crate::random::secure_eq(got.as_bytes(), nonce.as_bytes()) {
+            if !crate::secrets::secure_eq(got.as_bytes(), nonce.as_bytes()) {
                 return Err(bad("the nonce is not the one this sign-in sent"));
             }
         }

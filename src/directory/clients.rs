@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::entities::client;
 use super::{Directory, DirectoryError, from_json, now, to_json};
-use crate::random;
+use crate::secrets;
 
 /// Scopes a client may ask for unless its registration lists them. `roles`, `groups`, `dingtalk`
 /// and `admin` are opt-in (`--scope`, `allowed_scopes`): they disclose org-chart data or grant
@@ -93,14 +93,14 @@ impl Client {
     /// (public) client's loopback redirect URI matches on any port (RFC 8252 §7.3).
     pub fn redirect_uri_registered(&self, candidate: &str) -> bool {
         self.redirect_uris.iter().any(|registered| {
-            random::secure_eq(registered.as_bytes(), candidate.as_bytes())
+            secrets::secure_eq(registered.as_bytes(), candidate.as_bytes())
                 || (self.public && loopback_matches_any_port(registered, candidate))
         })
     }
 
     pub fn verify_secret(&self, presented: &str) -> bool {
         match &self.secret_hash {
-            Some(hash) => random::secure_eq(hash.as_bytes(), random::hash(presented).as_bytes()),
+            Some(hash) => secrets::secure_eq(hash.as_bytes(), secrets::hash(presented).as_bytes()),
             None => false,
         }
     }
@@ -115,7 +115,7 @@ impl Client {
 
     /// RP-Initiated Logout 1.0 §3: exact match against the registered values.
     pub fn post_logout_redirect_uri_registered(&self, candidate: &str) -> bool {
-        self.post_logout_redirect_uris.iter().any(|r| random::secure_eq(r.as_bytes(), candidate.as_bytes()))
+        self.post_logout_redirect_uris.iter().any(|r| secrets::secure_eq(r.as_bytes(), candidate.as_bytes()))
     }
 
     fn from_model(m: client::Model) -> Result<Client, DirectoryError> {
@@ -262,11 +262,11 @@ impl Directory {
         }
         let access_token_ttl_secs = validate_token_ttl("access_token_ttl_secs", new.access_token_ttl_secs)?;
         let id_token_ttl_secs = validate_token_ttl("id_token_ttl_secs", new.id_token_ttl_secs)?;
-        let secret = (!new.public).then(random::token);
+        let secret = (!new.public).then(secrets::token);
         let model = client::ActiveModel {
             id: Set(new.id.clone()),
             name: Set(new.name.unwrap_or_else(|| new.id.clone())),
-            secret_hash: Set(secret.as_deref().map(random::hash)),
+            secret_hash: Set(secret.as_deref().map(secrets::hash)),
             redirect_uris: Set(to_json(&new.redirect_uris)),
             post_logout_redirect_uris: Set(to_json(&new.post_logout_redirect_uris)),
             public: Set(new.public),
@@ -372,9 +372,9 @@ impl Directory {
         if row.public {
             return Err(DirectoryError::Invalid("id: a public client has no secret".into()));
         }
-        let secret = random::token();
+        let secret = secrets::token();
         let mut model: client::ActiveModel = row.into();
-        model.secret_hash = Set(Some(random::hash(&secret)));
+        model.secret_hash = Set(Some(secrets::hash(&secret)));
         let updated = model.update(&self.db).await;
         self.client_changed(id);
         updated?;

@@ -1,4 +1,4 @@
-//! The key-encryption key: AES-256-GCM over every private key at rest (design.md §5).
+//! The key-encryption key: AES-256-GCM over every private key at rest (docs/architecture.md, "Signing keys").
 
 use std::path::Path;
 
@@ -59,7 +59,7 @@ impl Kek {
                 .map_err(|e| KeyError::Kek(format!("cannot create {}: {e}", parent.display())))?;
         }
         let mut bytes = [0u8; 32];
-        crate::random::fill(&mut bytes);
+        crate::secrets::fill(&mut bytes);
         write_private_file(path, format!("{}\n", STANDARD.encode(bytes)).as_bytes())
             .map_err(|e| KeyError::Kek(format!("cannot write {}: {e}", path.display())))?;
         Kek::from_bytes(&bytes)
@@ -73,7 +73,7 @@ impl Kek {
     /// sealed key cannot be moved to another row.
     pub fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<String, KeyError> {
         let mut nonce = [0u8; NONCE_LEN];
-        crate::random::fill(&mut nonce);
+        crate::secrets::fill(&mut nonce);
         let mut in_out = plaintext.to_vec();
         self.key
             .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), &mut in_out)

@@ -1,4 +1,4 @@
-//! Keeping every instance's key ring current (design.md §5): the scheduled rotation, and picking
+//! Keeping every instance's key ring current (docs/architecture.md, "Signing keys"): the scheduled rotation, and picking
 //! up key changes made elsewhere or due by time. The start-up runs [`maintain_keys`] every
 //! `keys.reload_interval_secs`; the admin API after each key change.
 

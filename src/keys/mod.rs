@@ -2,7 +2,7 @@
 //! signs with a parsed aws-lc-rs key pair and serves the pre-rendered JWKS.
 //!
 //! Signing reuses one parsed `RsaKeyPair` per key: stock jsonwebtoken re-parses the DER key on every
-//! sign, which costs as much as the signature itself (stack-notes §3).
+//! sign, which costs as much as the signature itself (docs/architecture.md, "Signing keys"; docs/benchmarks.md).
 
 pub mod kek;
 pub mod maintenance;

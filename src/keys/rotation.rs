@@ -1,4 +1,4 @@
-//! The signing-key lifecycle (design.md §5): pending (published, not signing) → active (signing) →
+//! The signing-key lifecycle (docs/architecture.md, "Signing keys"): pending (published, not signing) → active (signing) →
 //! retired (published, not signing) → removed. A new key is published `publish_lead` before it
 //! signs (OIDC Core §10.1.1), and a retired key stays published until every token it signed has
 //! expired. Changes are made under a lease in the SessionStore, so with many instances exactly one
@@ -225,7 +225,7 @@ impl Rotation<'_> {
     /// sweeper renews its lease by taking it again), so naming the instance alone would let two key
     /// changes on one instance (the scheduler and an admin rotation) both hold it and both make a key.
     fn lease(&self) -> String {
-        format!("{}/{}", self.holder, crate::random::token())
+        format!("{}/{}", self.holder, crate::secrets::token())
     }
 
     /// Waits (bounded) for the lease: concurrent rotations queue rather than fail.

@@ -10,7 +10,7 @@
 
 use poem::Request;
 
-use crate::random;
+use crate::secrets;
 use crate::store::{SessionStore, SsoSession, StoreError};
 use crate::web::cookies::{self, CookiePolicy};
 
@@ -22,14 +22,14 @@ pub struct SessionCookie {
 
 /// A session id: 128 random bits; unique, and not a secret.
 fn new_sid() -> String {
-    let mut id = random::token();
+    let mut id = secrets::token();
     id.truncate(22);
     id
 }
 
 impl SessionCookie {
     fn new() -> SessionCookie {
-        SessionCookie { sid: new_sid(), secret: random::token() }
+        SessionCookie { sid: new_sid(), secret: secrets::token() }
     }
 
     /// `<sid>.<secret>`; anything else (a cookie from before sessions had secrets, or garbage)
@@ -54,7 +54,7 @@ impl SessionCookie {
     /// Whether this cookie's secret is the session's (constant time).
     pub fn proves(&self, session: &SsoSession) -> bool {
         session.id == self.sid
-            && random::secure_eq(random::hash(&self.secret).as_bytes(), session.secret_hash.as_bytes())
+            && secrets::secure_eq(secrets::hash(&self.secret).as_bytes(), session.secret_hash.as_bytes())
     }
 }
 
@@ -103,7 +103,7 @@ impl SsoSessions<'_> {
         let cookie = SessionCookie::new();
         let session = SsoSession {
             id: cookie.sid.clone(),
-            secret_hash: random::hash(&cookie.secret),
+            secret_hash: secrets::hash(&cookie.secret),
             user_id: user_id.to_string(),
             auth_time,
             amr,
@@ -138,7 +138,7 @@ mod tests {
     fn session_of(cookie: &SessionCookie) -> SsoSession {
         SsoSession {
             id: cookie.sid.clone(),
-            secret_hash: random::hash(&cookie.secret),
+            secret_hash: secrets::hash(&cookie.secret),
             user_id: "u".into(),
             auth_time: 0,
             amr: vec![],
@@ -156,7 +156,7 @@ mod tests {
         // What a relying party sees (`sid`) or an admin lists is not a cookie.
         assert!(SessionCookie::parse(&session.id).is_none());
         // The sid with a guessed secret does not prove it; nor does the stored hash as a secret.
-        let forged = format!("{}.{}", session.id, random::token());
+        let forged = format!("{}.{}", session.id, secrets::token());
         assert!(!SessionCookie::parse(&forged).unwrap().proves(&session));
         let from_dump = format!("{}.{}", session.id, session.secret_hash);
         assert!(!SessionCookie::parse(&from_dump).is_some_and(|c| c.proves(&session)));

@@ -19,7 +19,7 @@ use super::response_mode::ResponseMode;
 use crate::app::App;
 use crate::directory::Client;
 use crate::login::session::Liveness;
-use crate::random;
+use crate::secrets;
 use crate::store::{AuthRequest, PendingAuth};
 use crate::web::{cookies, pages};
 
@@ -282,11 +282,11 @@ pub async fn run(app: &App, req: &Request, params: &Params) -> Response {
 
 /// Saves the request as a PendingAuth bound to this browser and sends the user to DingTalk.
 async fn start_dingtalk_login(app: &App, req: &Request, request: AuthRequest) -> Response {
-    let binding = app.cookies.get(req, cookies::BROWSER_BINDING).unwrap_or_else(random::token);
+    let binding = app.cookies.get(req, cookies::BROWSER_BINDING).unwrap_or_else(secrets::token);
     let pending = PendingAuth {
-        id: random::token(),
+        id: secrets::token(),
         request,
-        browser_binding_hash: random::hash(&binding),
+        browser_binding_hash: secrets::hash(&binding),
         created_at: app.now(),
     };
     let ttl = app.config.tokens.pending_auth_ttl_secs;

@@ -40,7 +40,7 @@ pub fn logout_token(app: &App, delivery: &LogoutDelivery, now: i64) -> Result<St
         aud: &delivery.client_id,
         iat: now,
         exp: now + app.config.logout.logout_token_ttl_secs as i64,
-        jti: crate::random::token(),
+        jti: crate::secrets::token(),
         events: serde_json::json!({ BACKCHANNEL_LOGOUT_EVENT: {} }),
         sub: &delivery.sub,
         sid: delivery.sid.as_deref(),

@@ -17,7 +17,7 @@ use crate::app::App;
 use crate::dingtalk::DingTalkError;
 use crate::login::membership::{self, Account};
 use crate::login::outcome::LoginOutcome;
-use crate::random;
+use crate::secrets;
 use crate::store::{AuthRequest, PendingAuth};
 use crate::web::{cookies, pages};
 
@@ -65,7 +65,7 @@ async fn sign_in(app: &App, req: &Request, params: &Params) -> (LoginOutcome, Re
     let bound = app
         .cookies
         .get(req, cookies::BROWSER_BINDING)
-        .is_some_and(|b| random::secure_eq(random::hash(&b).as_bytes(), pending.browser_binding_hash.as_bytes()));
+        .is_some_and(|b| secrets::secure_eq(secrets::hash(&b).as_bytes(), pending.browser_binding_hash.as_bytes()));
     if !bound {
         tracing::warn!("DingTalk callback from a browser that did not start the login");
         return (

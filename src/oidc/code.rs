@@ -10,7 +10,7 @@ use super::paths;
 use super::response_mode::{ResponseMode, deliver};
 use crate::app::App;
 use crate::directory::{Client, User};
-use crate::random;
+use crate::secrets;
 use crate::store::{AuthCode, AuthRequest, ConsentRequest};
 use crate::web::pages;
 
@@ -149,15 +149,15 @@ pub async fn finish_authorization(
             cookies,
         );
     }
-    let csrf_token = random::token();
+    let csrf_token = secrets::token();
     let consent = ConsentRequest {
-        id: random::token(),
+        id: secrets::token(),
         request,
         user_id: login.user.id.clone(),
         sid: login.sid.clone(),
         auth_time: login.auth_time,
         amr: login.amr.clone(),
-        csrf_hash: random::hash(&csrf_token),
+        csrf_hash: secrets::hash(&csrf_token),
     };
     if let Err(e) = app.sessions.put_consent_request(&consent, app.config.tokens.pending_auth_ttl_secs).await {
         return with_cookies(ErrorRedirect::unavailable(&consent.request, e).into_response(app, status), cookies);
@@ -193,7 +193,7 @@ pub async fn issue_code(app: &App, request: &AuthRequest, login: &LoggedIn, stat
         }
         Err(e) => return ErrorRedirect::unavailable(request, e).into_response(app, status),
     }
-    let code = random::token();
+    let code = secrets::token();
     let record = AuthCode {
         request: request.clone(),
         user_id: login.user.id.clone(),
@@ -202,7 +202,7 @@ pub async fn issue_code(app: &App, request: &AuthRequest, login: &LoggedIn, stat
         amr: login.amr.clone(),
         issued_at: app.now(),
     };
-    if let Err(e) = app.sessions.put_code(&random::hash(&code), &record, app.config.tokens.code_ttl_secs).await {
+    if let Err(e) = app.sessions.put_code(&secrets::hash(&code), &record, app.config.tokens.code_ttl_secs).await {
         return ErrorRedirect::unavailable(request, e).into_response(app, status);
     }
     let mut pairs = vec![("code", code.as_str())];

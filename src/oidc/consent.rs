@@ -11,7 +11,7 @@ use super::code::{ErrorRedirect, LoggedIn, issue_code};
 use super::error::{BackendError, ErrorCode};
 use crate::app::App;
 use crate::login::session::Liveness;
-use crate::random;
+use crate::secrets;
 use crate::web::pages;
 
 fn forbidden() -> Response {
@@ -54,7 +54,7 @@ async fn answer(app: &App, req: &Request, consent_id: &str, csrf_token: &str, ap
         Err(e) => return BackendError::from(e).into_page(),
     };
     let same_session = session.is_some_and(|s| s.id == pending.sid);
-    let csrf_ok = random::secure_eq(random::hash(csrf_token).as_bytes(), pending.csrf_hash.as_bytes());
+    let csrf_ok = secrets::secure_eq(secrets::hash(csrf_token).as_bytes(), pending.csrf_hash.as_bytes());
     if !same_session || !csrf_ok {
         tracing::warn!("consent form refused: CSRF token or session mismatch");
         return forbidden();

@@ -13,7 +13,7 @@ use super::error::BackendError;
 use super::{OAuthError, client_auth, read_form};
 use crate::app::App;
 use crate::directory::Client;
-use crate::random;
+use crate::secrets;
 use crate::store::refresh_family_id;
 
 /// §2.2 response members of an active token, borrowed from the token's claims or family.
@@ -106,7 +106,7 @@ async fn may_see(app: &App, caller: &Client, token_client: &str) -> Result<bool,
 async fn refresh_token(app: &App, caller: &Client, token: &str) -> Result<Option<Vec<u8>>, BackendError> {
     let Some(family_id) = refresh_family_id(token) else { return Ok(None) };
     let now = app.now();
-    let Some(state) = app.sessions.refresh_token_state(family_id, &random::hash(token), now).await? else {
+    let Some(state) = app.sessions.refresh_token_state(family_id, &secrets::hash(token), now).await? else {
         return Ok(None);
     };
     let family = state.family;

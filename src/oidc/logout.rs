@@ -15,7 +15,7 @@ use super::params::Params;
 use super::{backchannel, paths};
 use crate::app::App;
 use crate::login::session::Liveness;
-use crate::random;
+use crate::secrets;
 use crate::store::{SsoSession, StoreError};
 use crate::tokens::verify_id_token_hint;
 use crate::web::pages;
@@ -128,9 +128,9 @@ async fn run(app: &App, req: &Request, params: &Params) -> Result<Response, Logo
         return Ok(finish(app, redirect_to, state, StatusCode::FOUND));
     }
     // §6: not proven to come from this session's relying party: ask the user.
-    let confirm_id = random::token();
-    let csrf = random::token();
-    let pending = PendingLogout { sid: session.id, csrf_hash: random::hash(&csrf), redirect: redirect_to, state };
+    let confirm_id = secrets::token();
+    let csrf = secrets::token();
+    let pending = PendingLogout { sid: session.id, csrf_hash: secrets::hash(&csrf), redirect: redirect_to, state };
     let stored = serde_json::to_string(&pending).unwrap_or_default();
     app.sessions.put_cached(&pending_key(&confirm_id), &stored, CONFIRM_TTL_SECS).await?;
     Ok(pages::logout_confirm_page(&app.endpoint_url(paths::LOGOUT_CONFIRM), &confirm_id, &csrf))
@@ -158,7 +158,7 @@ async fn run_confirm(app: &App, req: &Request, params: &Params) -> Result<Respon
     };
     let session = current_session(app, req).await?;
     let same_session = session.as_ref().is_some_and(|s| s.id == pending.sid);
-    if !same_session || !random::secure_eq(random::hash(csrf).as_bytes(), pending.csrf_hash.as_bytes()) {
+    if !same_session || !secrets::secure_eq(secrets::hash(csrf).as_bytes(), pending.csrf_hash.as_bytes()) {
         tracing::warn!("logout confirmation refused: CSRF token or session mismatch");
         return Err(LogoutError::Forbidden);
     }

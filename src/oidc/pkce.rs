@@ -7,7 +7,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
-use crate::random;
+use crate::secrets;
 
 /// RFC 7636 §4.1/§4.2: 43 to 128 characters of `A-Z a-z 0-9 - . _ ~`.
 pub fn is_pkce_value(value: &str) -> bool {
@@ -64,7 +64,7 @@ pub fn verifier_syntax(verifier: Option<&str>) -> Result<(), &'static str> {
 pub fn verify(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), &'static str> {
     match (challenge, verifier) {
         (Some(challenge), Some(verifier)) => {
-            if !random::secure_eq(s256_challenge(verifier).as_bytes(), challenge.as_bytes()) {
+            if !secrets::secure_eq(s256_challenge(verifier).as_bytes(), challenge.as_bytes()) {
                 return Err("code_verifier does not match the code_challenge");
             }
             Ok(())

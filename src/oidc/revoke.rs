@@ -11,7 +11,7 @@ use poem::{Body, Request, Response, handler};
 use super::{OAuthError, client_auth, read_form};
 use crate::app::App;
 use crate::directory::Client;
-use crate::random;
+use crate::secrets;
 use crate::store::{StoreError, refresh_family_id};
 
 #[handler]
@@ -53,7 +53,7 @@ async fn run(app: &App, req: &Request, body: Body) -> Result<(), OAuthError> {
 async fn revoke_refresh_token(app: &App, client: &Client, token: &str) -> Result<bool, StoreError> {
     let Some(family_id) = refresh_family_id(token) else { return Ok(false) };
     let now = app.now();
-    let Some(state) = app.sessions.refresh_token_state(family_id, &random::hash(token), now).await? else {
+    let Some(state) = app.sessions.refresh_token_state(family_id, &secrets::hash(token), now).await? else {
         return Ok(false);
     };
     // §2.1: only the client the token was issued to may revoke it.

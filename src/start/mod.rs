@@ -60,7 +60,7 @@ impl App {
             .await
             .map_err(|source| StartError::Database { url: redact_url(&config.database.url), source })?;
         let (sessions, sweeper) = connect_session_store(&config, &directory).await?;
-        let instance_id = crate::random::token();
+        let instance_id = crate::secrets::token();
         let ring = crate::keys::load_or_create_ring(
             &directory,
             &kek,
@@ -86,7 +86,7 @@ impl App {
             .build()
             .map_err(|e| StartError::Http(e.to_string()))?;
         let admin_token_hash =
-            config.admin_token.as_ref().filter(|t| !t.0.is_empty()).map(|t| crate::random::hash(&t.0));
+            config.admin_token.as_ref().filter(|t| !t.0.is_empty()).map(|t| crate::secrets::hash(&t.0));
         let mut config = config;
         config.admin_token = None;
         let directory = directory.with_cache(Duration::from_secs(config.database.cache_ttl_secs));

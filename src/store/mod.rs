@@ -257,7 +257,7 @@ pub enum CodeGrantCompletion {
 /// Derived from the code's hash, so a replay of the code finds them without a record of what the
 /// first redemption did, and no two codes share it (128 bits of SHA-256).
 pub fn code_grant_id(code_hash: &str) -> String {
-    let mut id = crate::random::hash(&format!("dingtalk-oidc code grant\0{code_hash}"));
+    let mut id = crate::secrets::hash(&format!("dingtalk-oidc code grant\0{code_hash}"));
     id.truncate(22);
     id
 }
@@ -302,7 +302,7 @@ pub fn refresh_family_id(token: &str) -> Option<&str> {
 /// then denies all of its access tokens with one record (RFC 9700 §4.14.2; RFC 7009 §2.1), so a
 /// rotation need not record each token it mints: a family refreshed often no longer grows a list.
 pub fn family_access_jti(family_id: &str) -> String {
-    format!("{family_id}.{}", crate::random::token())
+    format!("{family_id}.{}", crate::secrets::token())
 }
 
 /// The family an access token's `jti` names (see [`family_access_jti`]); `None` for a token minted

@@ -1,4 +1,4 @@
-//! Our JWTs: RFC 9068 access tokens and OIDC ID tokens (design.md §4), minted (`mint`) and
+//! Our JWTs: RFC 9068 access tokens and OIDC ID tokens (docs/architecture.md, "Tokens"), minted (`mint`) and
 //! verified (`verifier`).
 
 pub mod cache;

@@ -6,7 +6,7 @@
 
 /// A new refresh token of `family_id`.
 pub fn new_refresh_token(family_id: &str) -> String {
-    format!("{family_id}.{}", crate::random::token())
+    format!("{family_id}.{}", crate::secrets::token())
 }
 
 /// What the successor is sealed for (the key derivation's purpose).

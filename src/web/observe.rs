@@ -61,7 +61,7 @@ fn fresh_request_id() -> HeaderValue {
     thread_local! {
         static STATE: Cell<u64> = Cell::new({
             let mut seed = [0u8; 8];
-            crate::random::fill(&mut seed);
+            crate::secrets::fill(&mut seed);
             u64::from_le_bytes(seed)
         });
     }

@@ -7,7 +7,7 @@ use crate::oidc::error::BackendError;
 use crate::oidc::params::Params;
 use crate::oidc::pkce;
 use crate::oidc::token::TokenResponse;
-use crate::random;
+use crate::secrets;
 use crate::store::{
     AuthCode, CodeGrantCompletion, CodeRedemption, RefreshFamily, RefreshSuccessor, code_grant_id, family_access_jti,
 };
@@ -21,7 +21,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
     let redirect_uri = params.get("redirect_uri").ok_or(OAuthError::invalid_request("redirect_uri is required"))?;
     let verifier = params.get("code_verifier");
     pkce::verifier_syntax(verifier).map_err(OAuthError::invalid_request)?;
-    let code_hash = random::hash(code);
+    let code_hash = secrets::hash(code);
     let lifetimes = TokenLifetimes::for_client(&app.config.tokens, client);
     // The redemption is remembered as long as the access token it issues can live, so a replay
     // that comes while the token is still accepted revokes it (RFC 6749 §4.1.2).
@@ -77,7 +77,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
         };
         let token = new_refresh_token(&family.id);
         let first = RefreshSuccessor {
-            token_hash: random::hash(&token),
+            token_hash: secrets::hash(&token),
             sealed: String::new(),
             idle_ttl_secs: idle_ttl(app, client),
             access_exp: lifetimes.access_exp(now),

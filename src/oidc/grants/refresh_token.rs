@@ -12,7 +12,7 @@ use crate::oidc::error::BackendError;
 use crate::oidc::error::ErrorCode;
 use crate::oidc::params::{Params, parse_scope};
 use crate::oidc::token::TokenResponse;
-use crate::random;
+use crate::secrets;
 use crate::store::{
     RefreshFamily, RefreshSuccessor, RotateOutcome, RotateRequest, family_access_jti, refresh_family_id,
 };
@@ -45,11 +45,11 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
     let lifetimes = TokenLifetimes::for_client(&app.config.tokens, client);
     let mut request = RotateRequest {
         family_id: family_id.to_string(),
-        presented_hash: random::hash(presented),
+        presented_hash: secrets::hash(presented),
         client_id: client.id.clone(),
         scopes: scopes.clone(),
         successor: RefreshSuccessor {
-            token_hash: random::hash(&successor),
+            token_hash: secrets::hash(&successor),
             sealed: seal_successor(presented, &successor).ok_or_else(|| internal("sealing failed"))?,
             idle_ttl_secs: idle_ttl(app, client),
             access_exp: lifetimes.access_exp(now),

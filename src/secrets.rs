@@ -1,5 +1,6 @@
-//! Secrets drawn from the OS CSPRNG (RFC 6749 §10.10: guessing must succeed with probability
-//! at most 2^-128; every value here carries 256 bits).
+//! Secrets: drawn from the OS CSPRNG (RFC 6749 §10.10: guessing must succeed with probability
+//! at most 2^-128; every value here carries 256 bits), hashed for storage, and compared in constant
+//! time.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
