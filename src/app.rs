@@ -9,7 +9,7 @@ use crate::dingtalk::DingTalkClient;
 use crate::directory::Directory;
 use crate::keys::{Kek, Keys};
 use crate::oidc::discovery::RenderedDocument;
-use crate::store::{RedisSessionStore, RedisSettings, SessionStore, SqlSessionStore, StoreError};
+use crate::store::{Leases, RedisSessionStore, RedisSettings, SessionStore, SqlSessionStore, StoreError};
 use crate::tokens::TokenError;
 use crate::tokens::cache::{DenylistCache, VerifiedToken, VerifiedTokens};
 use crate::web::cookies::CookiePolicy;
