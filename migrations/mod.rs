@@ -8,6 +8,7 @@ mod m0001_initial;
 mod m0002_lifecycle;
 mod m0003_roles;
 mod m0004_token_lifetimes;
+mod m0005_retire_legacy_session_records;
 
 pub struct Migrator;
 
@@ -19,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0002_lifecycle::Migration),
             Box::new(m0003_roles::Migration),
             Box::new(m0004_token_lifetimes::Migration),
+            Box::new(m0005_retire_legacy_session_records::Migration),
         ]
     }
 }

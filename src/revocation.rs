@@ -21,12 +21,8 @@ pub struct Revocation<'a> {
 
 impl Revocation<'_> {
     /// RFC 7009 §2.1 / RFC 9700 §4.14.2: the family's access tokens stop working too — all of them
-    /// with one denial of the family, until the last one expires (tokens recorded one by one by
-    /// earlier versions are denied by `jti`).
+    /// with one denial of the family, until the last one expires.
     pub async fn deny_family_tokens(&self, revoked: &RevokedFamily, now: i64) -> Result<(), StoreError> {
-        for token in revoked.access_tokens.iter().filter(|t| t.exp > now) {
-            self.deny_access_token(&token.jti, token.exp).await?;
-        }
         if revoked.access_exp > now {
             self.sessions.deny_family_access_tokens(&revoked.family.id, revoked.access_exp).await?;
             if let Some(denylist) = self.denylist {

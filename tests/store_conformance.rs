@@ -1,10 +1,12 @@
 //! One conformance suite for every SessionStore and directory backend (as Dex's
 //! `storage/conformance`): SQL on SQLite, SQL on PostgreSQL and Redis — real servers, no mocks.
-//! Each backend test prints `conformance: <backend> ran` so CI output shows it was not skipped.
+//! Each rule is one function; `session_store_rules!` stamps one `#[tokio::test]` per rule per
+//! backend (`sqlite::<rule>`, `postgres::<rule>`, `redis::<rule>`), each on a fresh store, so a
+//! failure names the backend and the rule. Each test prints `conformance: <backend> <rule> ran`
+//! so CI output shows it was not skipped.
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::{PostgresDatabase, RedisNamespace};
@@ -12,10 +14,206 @@ use dingtalk_oidc::dingtalk::DingTalkIdentity;
 use dingtalk_oidc::directory::{ClientUpdate, Directory, DirectoryError, NewClient};
 use dingtalk_oidc::oidc::response_mode::ResponseMode;
 use dingtalk_oidc::store::{
-    AuthCode, AuthRequest, CodeGrantCompletion, CodeRedemption, DenyCheck, IssuedAccessToken, LogoutDelivery,
-    PendingAuth, RedisSessionStore, RefreshFamily, RefreshSuccessor, RotateOutcome, RotateRequest, SessionStore,
-    SqlSessionStore, SsoSession, code_grant_id,
+    AuthCode, AuthRequest, CodeGrantCompletion, CodeRedemption, DenyCheck, LogoutDelivery, PendingAuth,
+    RedisSessionStore, RefreshFamily, RefreshSuccessor, RotateOutcome, RotateRequest, SessionStore, SqlSessionStore,
+    SsoSession, code_grant_id,
 };
+use futures::future::join_all;
+
+/// A fresh store of one backend, and what it needs cleaned up after the rule ran.
+struct Backend {
+    name: &'static str,
+    store: Box<dyn SessionStore>,
+    directory: Option<Directory>,
+    _sqlite_dir: Option<tempfile::TempDir>,
+    postgres: Option<PostgresDatabase>,
+    redis: Option<RedisUnderTest>,
+}
+
+/// Redis: the store writes under `ours.prefix`; another application shares the server and even the
+/// first part of our prefix (its sentinel keys must stay untouched).
+struct RedisUnderTest {
+    ns: RedisNamespace,
+    ours: RedisNamespace,
+    sentinel_keys: Vec<String>,
+}
+
+impl Backend {
+    async fn sqlite() -> Option<Backend> {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("conformance.db").display());
+        let directory = connect(&url).await;
+        Some(Backend {
+            name: "sqlite",
+            store: Box::new(SqlSessionStore::new(directory.connection().clone())),
+            directory: Some(directory),
+            _sqlite_dir: Some(dir),
+            postgres: None,
+            redis: None,
+        })
+    }
+
+    /// `None` (skipped) when PostgreSQL is unreachable, unless DINGTALK_OIDC_REQUIRE_SERVICES=1
+    /// makes that a failure (`common::PostgresDatabase::create`).
+    async fn postgres() -> Option<Backend> {
+        let db = PostgresDatabase::create().await?;
+        let directory = connect(&db.url).await;
+        Some(Backend {
+            name: "postgres",
+            store: Box::new(SqlSessionStore::new(directory.connection().clone())),
+            directory: Some(directory),
+            _sqlite_dir: None,
+            postgres: Some(db),
+            redis: None,
+        })
+    }
+
+    /// `None` (skipped) when Redis is unreachable, unless DINGTALK_OIDC_REQUIRE_SERVICES=1 makes
+    /// that a failure (`common::RedisNamespace::create`).
+    async fn redis() -> Option<Backend> {
+        use fred::prelude::*;
+        let ns = RedisNamespace::create().await?;
+        let neighbour = format!("{}other-app", ns.prefix.trim_end_matches(':'));
+        let ours = RedisNamespace { url: ns.url.clone(), prefix: format!("{}oidc:", ns.prefix) };
+        let sentinel_keys =
+            vec![format!("{neighbour}:sentinel"), format!("{}oidc", ns.prefix), format!("{}x", ns.prefix)];
+        let client = common::redis_client(&ns.url).await.unwrap();
+        for key in &sentinel_keys {
+            let _: () = client.set(key.as_str(), "keep", Some(Expiration::EX(600)), None, false).await.unwrap();
+        }
+        let _ = client.quit().await;
+        let store = RedisSessionStore::connect(&ours.settings()).await.unwrap();
+        Some(Backend {
+            name: "redis",
+            store: Box::new(store),
+            directory: None,
+            _sqlite_dir: None,
+            postgres: None,
+            redis: Some(RedisUnderTest { ns, ours, sentinel_keys }),
+        })
+    }
+
+    fn directory(&self) -> &Directory {
+        self.directory.as_ref().expect("a SQL backend")
+    }
+
+    /// After the rule: Redis stayed inside its prefix and gave every key a TTL; the databases go.
+    async fn finish(self, rule: &str) {
+        if let Some(redis) = self.redis {
+            redis.assert_stayed_inside_its_prefix().await;
+            redis.ns.drop().await;
+        }
+        if let Some(directory) = self.directory {
+            directory.connection().clone().close().await.unwrap();
+        }
+        if let Some(db) = self.postgres {
+            db.drop().await;
+        }
+        println!("conformance: {} {rule} ran", self.name);
+    }
+}
+
+impl RedisUnderTest {
+    async fn assert_stayed_inside_its_prefix(&self) {
+        use fred::prelude::*;
+        let (ns, ours) = (&self.ns, &self.ours);
+        let neighbour = format!("{}other-app", ns.prefix.trim_end_matches(':'));
+        // Nothing outside our prefix was written or changed.
+        let mut all = ns.keys(&format!("{}*", ns.prefix)).await;
+        all.extend(ns.keys(&format!("{neighbour}*")).await);
+        for key in &all {
+            assert!(
+                key.starts_with(&ours.prefix) || self.sentinel_keys.contains(key),
+                "{key} written outside the prefix"
+            );
+        }
+        let client = common::redis_client(&ns.url).await.unwrap();
+        for key in &self.sentinel_keys {
+            let value: Option<String> = client.get(key.as_str()).await.unwrap();
+            assert_eq!(value.as_deref(), Some("keep"), "{key} disturbed");
+        }
+        // Every key we wrote has a TTL.
+        for key in ns.keys(&format!("{}*", ours.prefix)).await {
+            let ttl: i64 = client.ttl(key.as_str()).await.unwrap();
+            assert!(ttl > 0, "{key} has no TTL ({ttl})");
+        }
+        let _ = client.quit().await;
+    }
+}
+
+/// One `#[tokio::test]` per rule per backend: `sqlite::<rule>`, `postgres::<rule>`, `redis::<rule>`.
+macro_rules! session_store_rules {
+    ($($rule:ident),* $(,)?) => {
+        session_store_rules!(@backend sqlite, $($rule),*);
+        session_store_rules!(@backend postgres, $($rule),*);
+        session_store_rules!(@backend redis, $($rule),*);
+    };
+    (@backend $backend:ident, $($rule:ident),*) => {
+        mod $backend {
+            $(
+                #[tokio::test]
+                async fn $rule() {
+                    let Some(backend) = super::Backend::$backend().await else { return };
+                    super::$rule(backend.store.as_ref()).await;
+                    backend.finish(stringify!($rule)).await;
+                }
+            )*
+        }
+    };
+}
+
+/// The rules of the SQL backends only (the sweeper, the directory, the migrations), on SQLite and
+/// PostgreSQL: `sqlite_sql::<rule>`, `postgres_sql::<rule>`.
+macro_rules! sql_rules {
+    ($($rule:ident),* $(,)?) => {
+        sql_rules!(@backend sqlite_sql, sqlite, $($rule),*);
+        sql_rules!(@backend postgres_sql, postgres, $($rule),*);
+    };
+    (@backend $module:ident, $backend:ident, $($rule:ident),*) => {
+        mod $module {
+            $(
+                #[tokio::test]
+                async fn $rule() {
+                    let Some(backend) = super::Backend::$backend().await else { return };
+                    super::$rule(backend.directory()).await;
+                    backend.finish(stringify!($rule)).await;
+                }
+            )*
+        }
+    };
+}
+
+session_store_rules!(
+    pending_auth_round_trips_and_is_taken_once,
+    expired_records_are_never_returned,
+    rfc6749_4_1_2_a_code_is_redeemed_once_under_contention,
+    rfc6749_4_1_2_a_replay_after_a_completed_grant_is_reported_once,
+    a_failed_redemption_is_handed_back,
+    oidc_core_11_a_session_bound_family_needs_its_session,
+    sso_sessions_round_trip_and_are_indexed_by_user,
+    sso_session_use_is_atomic_and_only_while_it_lives,
+    revoking_a_users_sessions_removes_them_from_every_index,
+    consent_requests_are_single_use,
+    access_tokens_are_denied_by_jti_and_by_family,
+    rfc7662_2_2_a_users_tokens_are_denied_up_to_an_authentication_time,
+    cached_values_round_trip,
+    a_lease_has_one_holder,
+    logout_deliveries_are_claimed_once_per_lease,
+    a_refresh_family_is_created_by_its_code_grant,
+    rotation_refuses_another_client_widened_scopes_and_a_due_recheck,
+    a_recheck_update_lets_the_family_rotate,
+    rfc9700_4_14_2_concurrent_rotations_install_one_successor_and_reuse_revokes,
+    idle_and_absolute_expiry_are_judged_at_the_callers_clock,
+    a_family_remembers_only_the_latest_expiry_of_its_access_tokens,
+    an_upstream_recheck_beside_rotations_loses_no_write,
+    a_family_is_updated_listed_by_user_and_revoked,
+);
+
+sql_rules!(
+    the_sweeper_deletes_expired_rows_in_bounded_batches,
+    the_directory_conforms,
+    migration_0005_retires_legacy_families_and_sessions,
+);
 
 fn request() -> AuthRequest {
     AuthRequest {
@@ -44,8 +242,7 @@ fn code(user: &str) -> AuthCode {
     }
 }
 
-async fn session_store_conformance(store: Arc<dyn SessionStore>) {
-    // Pending auth: round trip, then single take.
+async fn pending_auth_round_trips_and_is_taken_once(store: &dyn SessionStore) {
     let pending = PendingAuth { id: "p1".into(), request: request(), browser_binding_hash: "h".into(), created_at: 1 };
     store.put_pending_auth(&pending, 60).await.unwrap();
     assert_eq!(store.take_pending_auth("p1").await.unwrap(), Some(pending.clone()));
@@ -58,27 +255,122 @@ async fn session_store_conformance(store: Arc<dyn SessionStore>) {
     };
     store.put_pending_auth(&form_post, 60).await.unwrap();
     assert_eq!(store.take_pending_auth("p-form-post").await.unwrap(), Some(form_post));
+}
 
-    // TTL: an expired record is never returned, even before any sweeper ran.
-    store.put_pending_auth(&PendingAuth { id: "p2".into(), ..pending.clone() }, 0).await.unwrap();
+/// TTL: an expired record is never returned, even before any sweeper ran.
+async fn expired_records_are_never_returned(store: &dyn SessionStore) {
+    let pending = PendingAuth { id: "p2".into(), request: request(), browser_binding_hash: "h".into(), created_at: 1 };
+    store.put_pending_auth(&pending, 0).await.unwrap();
     assert_eq!(store.take_pending_auth("p2").await.unwrap(), None);
     store.put_code("expired", &code("u1"), 0).await.unwrap();
     assert_eq!(store.redeem_code("expired", 60).await.unwrap(), CodeRedemption::Unknown);
+}
 
-    code_redemption_conformance(&store).await;
+/// A family for the grant of `code_hash`, named after it as the token endpoint names it.
+fn grant_family(code_hash: &str, sid: Option<&str>, now: i64) -> RefreshFamily {
+    RefreshFamily { id: code_grant_id(code_hash), sid: sid.map(str::to_string), ..family("unused", "u-code", now) }
+}
 
-    // SSO sessions: CRUD and the per-user index.
+/// RFC 6749 §4.1.2: single use under contention: 50 concurrent redemptions, exactly one success; the
+/// first loser sees a replay (and revokes), later ones find nothing left to revoke. The replay
+/// overtook the grant: it does not complete.
+async fn rfc6749_4_1_2_a_code_is_redeemed_once_under_contention(store: &dyn SessionStore) {
+    let now = chrono::Utc::now().timestamp();
+    store.put_code("c1", &code("u1"), 60).await.unwrap();
+    let results = join_all((0..50).map(|_| async { store.redeem_code("c1", 60).await.unwrap() })).await;
+    let redeemed: Vec<_> = results.iter().filter(|r| matches!(r, CodeRedemption::Redeemed(_))).collect();
+    assert_eq!(redeemed, vec![&CodeRedemption::Redeemed(Box::new(code("u1")))]);
+    assert_eq!(results.iter().filter(|r| **r == CodeRedemption::Replayed).count(), 1, "{results:?}");
+    let overtaken = grant_family("c1", None, now);
+    let completion = store.complete_code_grant("c1", &overtaken, &successor("c1-first", now), None).await.unwrap();
+    assert_eq!(completion, CodeGrantCompletion::Revoked);
+    assert_eq!(store.get_refresh_family(&overtaken.id).await.unwrap(), None);
+}
+
+/// A completed grant: the family exists; a replay afterwards is reported (the caller revokes), once.
+/// It cannot be handed back once it issued something.
+async fn rfc6749_4_1_2_a_replay_after_a_completed_grant_is_reported_once(store: &dyn SessionStore) {
+    let now = chrono::Utc::now().timestamp();
+    store.put_code("c2", &code("u1"), 60).await.unwrap();
+    assert!(matches!(store.redeem_code("c2", 60).await.unwrap(), CodeRedemption::Redeemed(_)));
+    let completed = grant_family("c2", None, now);
+    let completion = store.complete_code_grant("c2", &completed, &successor("c2-first", now), None).await.unwrap();
+    assert_eq!(completion, CodeGrantCompletion::Created);
+    assert_eq!(store.get_refresh_family(&completed.id).await.unwrap(), Some(completed.clone()));
+    assert_eq!(store.redeem_code("c2", 60).await.unwrap(), CodeRedemption::Replayed);
+    assert_eq!(store.redeem_code("c2", 60).await.unwrap(), CodeRedemption::Unknown, "revoked once");
+    store.release_code("c2", &code("u1"), 60).await.unwrap();
+    assert_eq!(store.redeem_code("c2", 60).await.unwrap(), CodeRedemption::Unknown);
+}
+
+/// A redemption that failed before it issued anything is handed back: the code works again.
+async fn a_failed_redemption_is_handed_back(store: &dyn SessionStore) {
+    let now = chrono::Utc::now().timestamp();
+    store.put_code("c3", &code("u3"), 60).await.unwrap();
+    assert!(matches!(store.redeem_code("c3", 60).await.unwrap(), CodeRedemption::Redeemed(_)));
+    store.release_code("c3", &code("u3"), 60).await.unwrap();
+    assert_eq!(store.redeem_code("c3", 60).await.unwrap(), CodeRedemption::Redeemed(Box::new(code("u3"))));
+    let (c3, c3_first) = (grant_family("c3", None, now), successor("c3-first", now));
+    let completion = store.complete_code_grant("c3", &c3, &c3_first, None).await.unwrap();
+    assert_eq!(completion, CodeGrantCompletion::Created);
+}
+
+/// A session-bound family is created only while its SSO session lives (OIDC Core §11).
+async fn oidc_core_11_a_session_bound_family_needs_its_session(store: &dyn SessionStore) {
     let now = chrono::Utc::now().timestamp();
     let session = SsoSession {
-        id: "s1".into(),
+        id: "code-session".into(),
+        secret_hash: "h".into(),
+        user_id: "u-code".into(),
+        auth_time: now,
+        amr: vec![],
+        clients: vec![],
+        expires_at: now + 60,
+        last_seen_at: now,
+    };
+    store.put_sso_session(&session).await.unwrap();
+    for (code_hash, live) in [("c4", true), ("c5", false)] {
+        if !live {
+            store.delete_sso_session(&session.id).await.unwrap();
+        }
+        store.put_code(code_hash, &code("u-code"), 60).await.unwrap();
+        assert!(matches!(store.redeem_code(code_hash, 60).await.unwrap(), CodeRedemption::Redeemed(_)));
+        let bound = grant_family(code_hash, Some(&session.id), now);
+        let completion = store
+            .complete_code_grant(
+                code_hash,
+                &bound,
+                &successor(&format!("{code_hash}-first"), now),
+                bound.sid.as_deref(),
+            )
+            .await
+            .unwrap();
+        let expected = if live { CodeGrantCompletion::Created } else { CodeGrantCompletion::SessionEnded };
+        assert_eq!(completion, expected, "{code_hash}");
+        assert_eq!(store.get_refresh_family(&bound.id).await.unwrap().is_some(), live, "{code_hash}");
+    }
+    for family in store.refresh_families_of_user("u-code").await.unwrap() {
+        store.revoke_refresh_family(&family.id).await.unwrap();
+    }
+}
+
+fn sso_session(id: &str, user: &str, now: i64) -> SsoSession {
+    SsoSession {
+        id: id.into(),
         secret_hash: "hash-of-the-secret".into(),
-        user_id: "u1".into(),
+        user_id: user.into(),
         auth_time: now,
         amr: vec!["user".into()],
         clients: vec![],
         expires_at: now + 60,
         last_seen_at: now,
-    };
+    }
+}
+
+/// SSO sessions: CRUD and the per-user index.
+async fn sso_sessions_round_trip_and_are_indexed_by_user(store: &dyn SessionStore) {
+    let now = chrono::Utc::now().timestamp();
+    let session = sso_session("s1", "u1", now);
     store.put_sso_session(&session).await.unwrap();
     store.put_sso_session(&SsoSession { id: "s2".into(), ..session.clone() }).await.unwrap();
     store.put_sso_session(&SsoSession { id: "s3".into(), expires_at: now - 1, ..session.clone() }).await.unwrap();
@@ -93,9 +385,41 @@ async fn session_store_conformance(store: Arc<dyn SessionStore>) {
     assert_eq!(store.delete_sso_session("s1").await.unwrap().map(|s| s.clients), Some(vec!["app".to_string()]));
     assert_eq!(store.get_sso_session("s1").await.unwrap(), None);
     assert_eq!(store.delete_sso_session("s1").await.unwrap(), None);
-    sso_session_use_conformance(&store, &session).await;
+}
 
-    // Index consistency: revoking all of a user's sessions removes them from every index.
+/// A session's use and its clients are updated in place, atomically, only while it lives: concurrent
+/// authorizations lose no client, and a logout is never undone by a request that read the session
+/// before it.
+async fn sso_session_use_is_atomic_and_only_while_it_lives(store: &dyn SessionStore) {
+    let now = chrono::Utc::now().timestamp();
+    let session = sso_session("busy", "u-busy", now);
+    store.put_sso_session(&session).await.unwrap();
+    let uses = (0..30).map(|i| async move {
+        let at = session.last_seen_at + i;
+        store.note_sso_session_use("busy", at, Some(&format!("client-{i}"))).await.unwrap()
+    });
+    assert!(join_all(uses).await.into_iter().all(|live| live));
+    let used = store.get_sso_session("busy").await.unwrap().unwrap();
+    assert_eq!(used.last_seen_at, session.last_seen_at + 29, "the latest use wins");
+    let mut clients = used.clients.clone();
+    clients.sort();
+    let mut expected: Vec<String> = (0..30).map(|i| format!("client-{i}")).collect();
+    expected.sort();
+    assert_eq!(clients, expected, "no client lost");
+    assert!(store.note_sso_session_use("busy", used.last_seen_at + 1, None).await.unwrap());
+    assert_eq!(store.get_sso_session("busy").await.unwrap().unwrap().clients.len(), 30, "a use without a client");
+    // After the session ended, a use neither succeeds nor brings it back.
+    let ended = store.delete_sso_session("busy").await.unwrap().unwrap();
+    assert_eq!(ended.clients.len(), 30, "the session as it ended");
+    assert!(!store.note_sso_session_use("busy", used.last_seen_at + 2, Some("late-client")).await.unwrap());
+    assert_eq!(store.get_sso_session("busy").await.unwrap(), None);
+    assert!(store.sso_sessions_of_user("u-busy").await.unwrap().is_empty());
+}
+
+/// Index consistency: revoking all of a user's sessions removes them from every index.
+async fn revoking_a_users_sessions_removes_them_from_every_index(store: &dyn SessionStore) {
+    let now = chrono::Utc::now().timestamp();
+    let session = sso_session("s1", "u1", now);
     for sid in ["a", "b", "c"] {
         store.put_sso_session(&SsoSession { id: sid.into(), user_id: "u2".into(), ..session.clone() }).await.unwrap();
     }
@@ -108,8 +432,9 @@ async fn session_store_conformance(store: Arc<dyn SessionStore>) {
         assert_eq!(store.get_sso_session(sid).await.unwrap(), None);
     }
     assert_eq!(store.sso_sessions_of_user("u3").await.unwrap().len(), 1, "other users untouched");
+}
 
-    // Consent requests are single use too.
+async fn consent_requests_are_single_use(store: &dyn SessionStore) {
     let consent = dingtalk_oidc::store::ConsentRequest {
         id: "cr1".into(),
         request: request(),
@@ -122,12 +447,12 @@ async fn session_store_conformance(store: Arc<dyn SessionStore>) {
     store.put_consent_request(&consent, 60).await.unwrap();
     assert_eq!(store.take_consent_request("cr1").await.unwrap(), Some(consent));
     assert_eq!(store.take_consent_request("cr1").await.unwrap(), None);
+}
 
-    // Denylist, cache and lease.
+async fn access_tokens_are_denied_by_jti_and_by_family(store: &dyn SessionStore) {
     let now = chrono::Utc::now().timestamp();
-    let denied = |jti: &'static str| {
-        let store = store.clone();
-        async move { store.is_access_token_denied(DenyCheck { jti, sub: "nobody", auth_time: now }).await.unwrap() }
+    let denied = |jti: &'static str| async move {
+        store.is_access_token_denied(DenyCheck { jti, sub: "nobody", auth_time: now }).await.unwrap()
     };
     assert!(!denied("jti-1").await);
     store.deny_access_token("jti-1", now + 60).await.unwrap();
@@ -144,11 +469,14 @@ async fn session_store_conformance(store: Arc<dyn SessionStore>) {
     assert!(!denied("other.two").await, "another family's token");
     assert!(!denied("famd").await, "a jti without a family is not its namesake's");
     assert!(!denied("famd-old.one").await, "an expired family denial");
-    // RFC 7662 §2.2: a user's tokens from authentications up to a time are denied together, whatever
-    // their jti.
-    let of_user = |sub: &'static str, auth_time: i64| {
-        let store = store.clone();
-        async move { store.is_access_token_denied(DenyCheck { jti: "any-jti", sub, auth_time }).await.unwrap() }
+}
+
+/// RFC 7662 §2.2: a user's tokens from authentications up to a time are denied together, whatever
+/// their jti.
+async fn rfc7662_2_2_a_users_tokens_are_denied_up_to_an_authentication_time(store: &dyn SessionStore) {
+    let now = chrono::Utc::now().timestamp();
+    let of_user = |sub: &'static str, auth_time: i64| async move {
+        store.is_access_token_denied(DenyCheck { jti: "any-jti", sub, auth_time }).await.unwrap()
     };
     store.deny_user_access_tokens("u-disabled", now, now + 60).await.unwrap();
     store.deny_user_access_tokens("u-long-ago", now, now - 1).await.unwrap();
@@ -157,9 +485,15 @@ async fn session_store_conformance(store: Arc<dyn SessionStore>) {
     assert!(!of_user("u-disabled", now + 1).await, "a token of a later authentication (re-enabled user)");
     assert!(!of_user("u-other", now).await, "another user's token");
     assert!(!of_user("u-long-ago", now).await, "an expired user denial");
+}
+
+async fn cached_values_round_trip(store: &dyn SessionStore) {
     assert_eq!(store.get_cached("app-token").await.unwrap(), None);
     store.put_cached("app-token", "value", 60).await.unwrap();
     assert_eq!(store.get_cached("app-token").await.unwrap().as_deref(), Some("value"));
+}
+
+async fn a_lease_has_one_holder(store: &dyn SessionStore) {
     assert!(store.try_lock("job", "instance-a", 60).await.unwrap());
     assert!(store.try_lock("job", "instance-a", 60).await.unwrap(), "the holder may extend its lease");
     assert!(!store.try_lock("job", "instance-b", 60).await.unwrap());
@@ -167,18 +501,11 @@ async fn session_store_conformance(store: Arc<dyn SessionStore>) {
     assert!(!store.try_lock("job", "instance-b", 60).await.unwrap(), "only the holder releases");
     store.unlock("job", "instance-a").await.unwrap();
     assert!(store.try_lock("job", "instance-b", 60).await.unwrap());
-    let mut racers = tokio::task::JoinSet::new();
-    for i in 0..20 {
-        let store = store.clone();
-        racers.spawn(async move { store.try_lock("race", &format!("i{i}"), 60).await.unwrap() });
-    }
-    assert_eq!(racers.join_all().await.into_iter().filter(|won| *won).count(), 1, "one lease holder");
-
-    logout_queue_conformance(&store).await;
-    refresh_conformance(store).await;
+    let racers = (0..20).map(|i| async move { store.try_lock("race", &format!("i{i}"), 60).await.unwrap() });
+    assert_eq!(join_all(racers).await.into_iter().filter(|won| *won).count(), 1, "one lease holder");
 }
 
-async fn logout_queue_conformance(store: &Arc<dyn SessionStore>) {
+async fn logout_deliveries_are_claimed_once_per_lease(store: &dyn SessionStore) {
     let now = chrono::Utc::now().timestamp();
     let delivery = |id: &str| LogoutDelivery {
         id: id.into(),
@@ -196,12 +523,8 @@ async fn logout_queue_conformance(store: &Arc<dyn SessionStore>) {
     // One queued by a logout request that sends it itself: hidden from the claimers until it is due.
     store.enqueue_logout(&delivery("held"), now + 50).await.unwrap();
     // Concurrent claimers: every delivery is claimed exactly once while its lease runs.
-    let mut claimers = tokio::task::JoinSet::new();
-    for _ in 0..8 {
-        let store = store.clone();
-        claimers.spawn(async move { store.claim_logout_deliveries(now, 30, 10).await.unwrap() });
-    }
-    let mut claimed: Vec<String> = claimers.join_all().await.into_iter().flatten().map(|d| d.id).collect();
+    let claimers = (0..8).map(|_| async { store.claim_logout_deliveries(now, 30, 10).await.unwrap() });
+    let mut claimed: Vec<String> = join_all(claimers).await.into_iter().flatten().map(|d| d.id).collect();
     claimed.sort();
     assert_eq!(claimed, vec!["d1", "d2", "d3"]);
     assert!(store.claim_logout_deliveries(now, 30, 10).await.unwrap().is_empty(), "leased");
@@ -224,7 +547,7 @@ async fn logout_queue_conformance(store: &Arc<dyn SessionStore>) {
 }
 
 async fn rotate(
-    store: &Arc<dyn SessionStore>,
+    store: &dyn SessionStore,
     family_id: &str,
     presented: &str,
     successor: RefreshSuccessor,
@@ -273,135 +596,17 @@ fn successor(hash: &str, now: i64) -> RefreshSuccessor {
 /// Creates a family the way the code grant does: by redeeming a code and completing its grant. The
 /// family keeps its given id (a store must not care how ids are made); offline, so no SSO session
 /// is needed.
-async fn create_family(store: &Arc<dyn SessionStore>, family: &RefreshFamily, first: &RefreshSuccessor) -> bool {
+async fn create_family(store: &dyn SessionStore, family: &RefreshFamily, first: &RefreshSuccessor) -> bool {
     let code_hash = format!("code-of-{}", family.id);
     store.put_code(&code_hash, &code(&family.user_id), 60).await.unwrap();
     assert!(matches!(store.redeem_code(&code_hash, 60).await.unwrap(), CodeRedemption::Redeemed(_)));
     store.complete_code_grant(&code_hash, family, first, None).await.unwrap() == CodeGrantCompletion::Created
 }
 
-/// RFC 6749 §4.1.2: a code is redeemed once; a replay revokes the redemption, and a grant it
-/// overtook does not complete; a redemption that failed can be handed back unless it issued
-/// something; a session-bound family needs its session.
-async fn code_redemption_conformance(store: &Arc<dyn SessionStore>) {
-    let now = chrono::Utc::now().timestamp();
-    let grant_family = |code_hash: &str, sid: Option<&str>| RefreshFamily {
-        id: code_grant_id(code_hash),
-        sid: sid.map(str::to_string),
-        ..family("unused", "u-code", now)
-    };
-
-    // Single use under contention: 50 concurrent redemptions, exactly one success; the first loser
-    // sees a replay (and revokes), later ones find nothing left to revoke.
-    store.put_code("c1", &code("u1"), 60).await.unwrap();
-    let mut takers = tokio::task::JoinSet::new();
-    for _ in 0..50 {
-        let store = store.clone();
-        takers.spawn(async move { store.redeem_code("c1", 60).await.unwrap() });
-    }
-    let results = takers.join_all().await;
-    let redeemed: Vec<_> = results.iter().filter(|r| matches!(r, CodeRedemption::Redeemed(_))).collect();
-    assert_eq!(redeemed, vec![&CodeRedemption::Redeemed(Box::new(code("u1")))]);
-    assert_eq!(results.iter().filter(|r| **r == CodeRedemption::Replayed).count(), 1, "{results:?}");
-    // The replay overtook the grant: it does not complete.
-    let overtaken = grant_family("c1", None);
-    let completion = store.complete_code_grant("c1", &overtaken, &successor("c1-first", now), None).await.unwrap();
-    assert_eq!(completion, CodeGrantCompletion::Revoked);
-    assert_eq!(store.get_refresh_family(&overtaken.id).await.unwrap(), None);
-
-    // A completed grant: the family exists; a replay afterwards is reported (the caller revokes).
-    store.put_code("c2", &code("u1"), 60).await.unwrap();
-    assert!(matches!(store.redeem_code("c2", 60).await.unwrap(), CodeRedemption::Redeemed(_)));
-    let completed = grant_family("c2", None);
-    let completion = store.complete_code_grant("c2", &completed, &successor("c2-first", now), None).await.unwrap();
-    assert_eq!(completion, CodeGrantCompletion::Created);
-    assert_eq!(store.get_refresh_family(&completed.id).await.unwrap(), Some(completed.clone()));
-    assert_eq!(store.redeem_code("c2", 60).await.unwrap(), CodeRedemption::Replayed);
-    assert_eq!(store.redeem_code("c2", 60).await.unwrap(), CodeRedemption::Unknown, "revoked once");
-    // It cannot be handed back once it issued something.
-    store.release_code("c2", &code("u1"), 60).await.unwrap();
-    assert_eq!(store.redeem_code("c2", 60).await.unwrap(), CodeRedemption::Unknown);
-
-    // A redemption that failed before it issued anything is handed back: the code works again.
-    store.put_code("c3", &code("u3"), 60).await.unwrap();
-    assert!(matches!(store.redeem_code("c3", 60).await.unwrap(), CodeRedemption::Redeemed(_)));
-    store.release_code("c3", &code("u3"), 60).await.unwrap();
-    assert_eq!(store.redeem_code("c3", 60).await.unwrap(), CodeRedemption::Redeemed(Box::new(code("u3"))));
-    let (c3, c3_first) = (grant_family("c3", None), successor("c3-first", now));
-    let completion = store.complete_code_grant("c3", &c3, &c3_first, None).await.unwrap();
-    assert_eq!(completion, CodeGrantCompletion::Created);
-
-    // A session-bound family is created only while its SSO session lives (OIDC Core §11).
-    let session = SsoSession {
-        id: "code-session".into(),
-        secret_hash: "h".into(),
-        user_id: "u-code".into(),
-        auth_time: now,
-        amr: vec![],
-        clients: vec![],
-        expires_at: now + 60,
-        last_seen_at: now,
-    };
-    store.put_sso_session(&session).await.unwrap();
-    for (code_hash, live) in [("c4", true), ("c5", false)] {
-        if !live {
-            store.delete_sso_session(&session.id).await.unwrap();
-        }
-        store.put_code(code_hash, &code("u-code"), 60).await.unwrap();
-        assert!(matches!(store.redeem_code(code_hash, 60).await.unwrap(), CodeRedemption::Redeemed(_)));
-        let bound = grant_family(code_hash, Some(&session.id));
-        let completion = store
-            .complete_code_grant(
-                code_hash,
-                &bound,
-                &successor(&format!("{code_hash}-first"), now),
-                bound.sid.as_deref(),
-            )
-            .await
-            .unwrap();
-        let expected = if live { CodeGrantCompletion::Created } else { CodeGrantCompletion::SessionEnded };
-        assert_eq!(completion, expected, "{code_hash}");
-        assert_eq!(store.get_refresh_family(&bound.id).await.unwrap().is_some(), live, "{code_hash}");
-    }
-    for family in store.refresh_families_of_user("u-code").await.unwrap() {
-        store.revoke_refresh_family(&family.id).await.unwrap();
-    }
-}
-
-/// A session's use and its clients are updated in place, atomically, only while it lives: concurrent
-/// authorizations lose no client, and a logout is never undone by a request that read the session
-/// before it.
-async fn sso_session_use_conformance(store: &Arc<dyn SessionStore>, template: &SsoSession) {
-    let session = SsoSession { id: "busy".into(), user_id: "u-busy".into(), clients: vec![], ..template.clone() };
-    store.put_sso_session(&session).await.unwrap();
-    let mut users = tokio::task::JoinSet::new();
-    for i in 0..30 {
-        let store = store.clone();
-        let at = session.last_seen_at + i;
-        users.spawn(async move { store.note_sso_session_use("busy", at, Some(&format!("client-{i}"))).await.unwrap() });
-    }
-    assert!(users.join_all().await.into_iter().all(|live| live));
-    let used = store.get_sso_session("busy").await.unwrap().unwrap();
-    assert_eq!(used.last_seen_at, session.last_seen_at + 29, "the latest use wins");
-    let mut clients = used.clients.clone();
-    clients.sort();
-    let mut expected: Vec<String> = (0..30).map(|i| format!("client-{i}")).collect();
-    expected.sort();
-    assert_eq!(clients, expected, "no client lost");
-    assert!(store.note_sso_session_use("busy", used.last_seen_at + 1, None).await.unwrap());
-    assert_eq!(store.get_sso_session("busy").await.unwrap().unwrap().clients.len(), 30, "a use without a client");
-    // After the session ended, a use neither succeeds nor brings it back.
-    let ended = store.delete_sso_session("busy").await.unwrap().unwrap();
-    assert_eq!(ended.clients.len(), 30, "the session as it ended");
-    assert!(!store.note_sso_session_use("busy", used.last_seen_at + 2, Some("late-client")).await.unwrap());
-    assert_eq!(store.get_sso_session("busy").await.unwrap(), None);
-    assert!(store.sso_sessions_of_user("u-busy").await.unwrap().is_empty());
-}
-
-async fn refresh_conformance(store: Arc<dyn SessionStore>) {
+async fn a_refresh_family_is_created_by_its_code_grant(store: &dyn SessionStore) {
     let now = chrono::Utc::now().timestamp();
     let fam = family("fam1", "u1", now);
-    assert!(create_family(&store, &fam, &successor("h0", now)).await);
+    assert!(create_family(store, &fam, &successor("h0", now)).await);
     assert_eq!(store.get_refresh_family("fam1").await.unwrap(), Some(fam.clone()));
     assert_eq!(store.refresh_families_of_user("u1").await.unwrap(), vec![fam.clone()], "indexed by user");
     // A family already past its end is not created. (Nor indexed for its user: on Redis such an index
@@ -409,12 +614,17 @@ async fn refresh_conformance(store: Arc<dyn SessionStore>) {
     // user's families here would prune it and hide that.)
     let mut ended = family("fam-ended", "u-ended", now);
     ended.expires_at = now - 10;
-    create_family(&store, &ended, &successor("e0", now)).await;
+    create_family(store, &ended, &successor("e0", now)).await;
     assert_eq!(store.get_refresh_family("fam-ended").await.unwrap(), None);
     assert!(store.refresh_token_state("fam1", "h0", now).await.unwrap().unwrap().current);
     assert_eq!(store.refresh_token_state("fam1", "nope", now).await.unwrap(), None);
     assert_eq!(store.refresh_token_state("nofam", "h0", now).await.unwrap(), None);
+}
 
+async fn rotation_refuses_another_client_widened_scopes_and_a_due_recheck(store: &dyn SessionStore) {
+    let now = chrono::Utc::now().timestamp();
+    let fam = family("fam1", "u1", now);
+    assert!(create_family(store, &fam, &successor("h0", now)).await);
     // Another client's token, or widened scopes: refused and nothing changes.
     let mut foreign = RotateRequest {
         family_id: "fam1".into(),
@@ -448,10 +658,13 @@ async fn refresh_conformance(store: Arc<dyn SessionStore>) {
     }
     assert!(!store.refresh_token_state("fam1", "h0", now).await.unwrap().unwrap().current);
     assert!(store.refresh_token_state("fam1", "h1", now).await.unwrap().unwrap().current);
+}
 
+async fn a_recheck_update_lets_the_family_rotate(store: &dyn SessionStore) {
+    let now = chrono::Utc::now().timestamp();
     // After a recheck updated the family, the same condition lets it rotate.
     let fam7 = family("fam7", "u7", now);
-    assert!(create_family(&store, &fam7, &successor("r0", now)).await);
+    assert!(create_family(store, &fam7, &successor("r0", now)).await);
     let mut due = RotateRequest {
         family_id: "fam7".into(),
         presented_hash: "r0".into(),
@@ -470,16 +683,19 @@ async fn refresh_conformance(store: Arc<dyn SessionStore>) {
     due.successor = successor("r2", now);
     due.recheck_due_before = Some(now + 3);
     assert!(matches!(store.rotate_refresh_token(&due).await.unwrap(), RotateOutcome::RecheckDue(_)));
+}
 
+async fn rfc9700_4_14_2_concurrent_rotations_install_one_successor_and_reuse_revokes(store: &dyn SessionStore) {
+    let now = chrono::Utc::now().timestamp();
+    let fam = family("fam1", "u1", now);
+    assert!(create_family(store, &fam, &successor("h0", now)).await);
+    let first = rotate(store, "fam1", "h0", successor("h1", now), now).await.unwrap();
+    assert!(matches!(first, RotateOutcome::Rotated(_)), "{first:?}");
     // Rotation under contention: 100 concurrent rotations of h1 → exactly one successor installed,
     // every other caller gets that same successor, and no access token is lost.
-    let mut rotations = tokio::task::JoinSet::new();
-    for i in 0..100 {
-        let store = store.clone();
-        rotations
-            .spawn(async move { rotate(&store, "fam1", "h1", successor(&format!("h2-{i}"), now), now).await.unwrap() });
-    }
-    let outcomes = rotations.join_all().await;
+    let rotations = (0..100)
+        .map(|i| async move { rotate(store, "fam1", "h1", successor(&format!("h2-{i}"), now), now).await.unwrap() });
+    let outcomes = join_all(rotations).await;
     let rotated = outcomes.iter().filter(|o| matches!(o, RotateOutcome::Rotated(_))).count();
     assert_eq!(rotated, 1, "exactly one rotation wins");
     let sealed: std::collections::HashSet<&str> = outcomes
@@ -499,85 +715,94 @@ async fn refresh_conformance(store: Arc<dyn SessionStore>) {
 
     // Reuse outside the grace window revokes the family; its successor stops working.
     let later = now + 11;
-    match rotate(&store, "fam1", "h1", successor("h3", later), later).await.unwrap() {
+    match rotate(store, "fam1", "h1", successor("h3", later), later).await.unwrap() {
         RotateOutcome::Reused(revoked) => {
             assert_eq!(revoked.family.id, "fam1");
             // Not a list of 102 tokens (at0, at1, the 100 rotations'): only until when to deny them.
             assert_eq!(revoked.access_exp, now + 600, "the latest expiry of the family's access tokens");
-            assert!(revoked.access_tokens.is_empty(), "tokens are denied by family, not recorded one by one");
         }
         other => panic!("expected reuse detection, got {other:?}"),
     }
-    assert_eq!(rotate(&store, "fam1", &winner, successor("h4", later), later).await.unwrap(), RotateOutcome::Invalid);
+    assert_eq!(rotate(store, "fam1", &winner, successor("h4", later), later).await.unwrap(), RotateOutcome::Invalid);
     assert_eq!(store.get_refresh_family("fam1").await.unwrap(), None);
+}
 
+async fn idle_and_absolute_expiry_are_judged_at_the_callers_clock(store: &dyn SessionStore) {
+    let now = chrono::Utc::now().timestamp();
     // Idle and absolute expiry are judged at the caller's clock.
     let fam2 = family("fam2", "u1", now);
-    create_family(&store, &fam2, &successor("i0", now)).await;
+    create_family(store, &fam2, &successor("i0", now)).await;
     assert_eq!(
-        rotate(&store, "fam2", "i0", successor("i1", now + 601), now + 601).await.unwrap(),
+        rotate(store, "fam2", "i0", successor("i1", now + 601), now + 601).await.unwrap(),
         RotateOutcome::Invalid,
         "idle past 600 s"
     );
     assert!(matches!(
-        rotate(&store, "fam2", "i0", successor("i1", now + 10), now + 10).await.unwrap(),
+        rotate(store, "fam2", "i0", successor("i1", now + 10), now + 10).await.unwrap(),
         RotateOutcome::Rotated(_)
     ));
     assert_eq!(
-        rotate(&store, "fam2", "i1", successor("i2", now + 3600), now + 3600).await.unwrap(),
+        rotate(store, "fam2", "i1", successor("i2", now + 3600), now + 3600).await.unwrap(),
         RotateOutcome::Invalid,
         "past the family's absolute end"
     );
+}
 
+async fn a_family_remembers_only_the_latest_expiry_of_its_access_tokens(store: &dyn SessionStore) {
+    let now = chrono::Utc::now().timestamp();
     // A long-lived family remembers only the latest expiry of its access tokens: on reuse they are
     // denied until then (and the store does not grow by one per refresh).
     let fam5 = family("fam5", "u5", now);
-    create_family(&store, &fam5, &successor("k0", now)).await;
+    create_family(store, &fam5, &successor("k0", now)).await;
     for (step, (presented, next)) in [("k0", "k1"), ("k1", "k2"), ("k2", "k3")].into_iter().enumerate() {
         let at = now + 500 * (step as i64 + 1);
-        let outcome = rotate(&store, "fam5", presented, successor(next, at), at).await;
+        let outcome = rotate(store, "fam5", presented, successor(next, at), at).await;
         assert!(matches!(outcome.unwrap(), RotateOutcome::Rotated(_)));
     }
     // A retry of k2 within the grace window mints one more access token (expiring now+2105).
-    let retried = rotate(&store, "fam5", "k2", successor("k8", now + 1505), now + 1505).await.unwrap();
+    let retried = rotate(store, "fam5", "k2", successor("k8", now + 1505), now + 1505).await.unwrap();
     assert!(matches!(retried, RotateOutcome::Retry { .. }), "{retried:?}");
     // The family's access tokens expire at now+600, +1100, +1600, +2100 and, the retry's, +2105.
-    match rotate(&store, "fam5", "k1", successor("k9", now + 1550), now + 1550).await.unwrap() {
+    match rotate(store, "fam5", "k1", successor("k9", now + 1550), now + 1550).await.unwrap() {
         RotateOutcome::Reused(revoked) => {
             assert_eq!(revoked.access_exp, now + 2105, "until the retry's, the last one, expires");
-            assert!(revoked.access_tokens.is_empty());
         }
         other => panic!("expected reuse detection, got {other:?}"),
     }
+}
 
+async fn an_upstream_recheck_beside_rotations_loses_no_write(store: &dyn SessionStore) {
+    let now = chrono::Utc::now().timestamp();
     // The upstream recheck updates a family while another request rotates it (a second tab, another
     // instance). Neither call fails, and neither loses the other's write: the update's check time
     // stays, and so does each rotation's access-token expiry.
     let fam6 = family("fam6", "u6", now);
-    create_family(&store, &fam6, &successor("m0", now)).await;
-    let rotations = {
-        let store = store.clone();
-        tokio::spawn(async move {
-            for step in 0..20 {
-                let (presented, next) = (format!("m{step}"), format!("m{}", step + 1));
-                let outcome = rotate(&store, "fam6", &presented, successor(&next, now + step), now + step).await;
-                assert!(matches!(outcome, Ok(RotateOutcome::Rotated(_))), "rotation {step}: {outcome:?}");
-            }
-        })
+    create_family(store, &fam6, &successor("m0", now)).await;
+    let rotations = async {
+        for step in 0..20 {
+            let (presented, next) = (format!("m{step}"), format!("m{}", step + 1));
+            let outcome = rotate(store, "fam6", &presented, successor(&next, now + step), now + step).await;
+            assert!(matches!(outcome, Ok(RotateOutcome::Rotated(_))), "rotation {step}: {outcome:?}");
+        }
     };
-    for step in 1..=20 {
-        let checked = RefreshFamily { upstream_checked_at: now + step, ..fam6.clone() };
-        assert!(store.update_refresh_family(&checked).await.expect("update beside rotations"), "update {step}");
-        tokio::task::yield_now().await;
-    }
-    rotations.await.unwrap();
+    let updates = async {
+        for step in 1..=20 {
+            let checked = RefreshFamily { upstream_checked_at: now + step, ..fam6.clone() };
+            assert!(store.update_refresh_family(&checked).await.expect("update beside rotations"), "update {step}");
+            tokio::task::yield_now().await;
+        }
+    };
+    futures::join!(rotations, updates);
     assert_eq!(store.get_refresh_family("fam6").await.unwrap().unwrap().upstream_checked_at, now + 20);
     let revoked = store.revoke_refresh_family("fam6").await.unwrap().expect("revoked");
     assert_eq!(revoked.access_exp, now + 19 + 600, "the last rotation's access token, not lost to an update");
+}
 
+async fn a_family_is_updated_listed_by_user_and_revoked(store: &dyn SessionStore) {
+    let now = chrono::Utc::now().timestamp();
     // Update, user index, explicit revocation.
     let fam3 = family("fam3", "u9", now);
-    create_family(&store, &fam3, &successor("j0", now)).await;
+    create_family(store, &fam3, &successor("j0", now)).await;
     let checked = RefreshFamily { upstream_checked_at: now + 5, ..fam3.clone() };
     assert!(store.update_refresh_family(&checked).await.unwrap());
     assert_eq!(store.get_refresh_family("fam3").await.unwrap(), Some(checked));
@@ -586,11 +811,64 @@ async fn refresh_conformance(store: Arc<dyn SessionStore>) {
     assert_eq!(ids, vec!["fam3"]);
     let revoked = store.revoke_refresh_family("fam3").await.unwrap().expect("revoked");
     assert_eq!(revoked.access_exp, now + 600, "until its only access token, c0, expires");
-    assert!(revoked.access_tokens.is_empty());
     assert_eq!(store.revoke_refresh_family("fam3").await.unwrap(), None);
     assert!(store.refresh_families_of_user("u9").await.unwrap().is_empty());
     assert!(!store.update_refresh_family(&fam3).await.unwrap());
     assert_eq!(store.refresh_token_state("fam3", "j0", now).await.unwrap(), None);
+}
+
+async fn the_directory_conforms(directory: &Directory) {
+    directory_conformance(directory.clone()).await;
+}
+
+/// Migration 0005: rows written by development versions before the current formats are retired.
+/// A family listing its access tokens one by one (no family-wide expiry) is revoked as the store
+/// would: its live listed tokens are denied by `jti`, the family and its refresh tokens go. A
+/// session without a secret (it never matched a cookie) goes. Current rows are untouched.
+async fn migration_0005_retires_legacy_families_and_sessions(directory: &Directory) {
+    use sea_orm::ConnectionTrait;
+    let db = directory.connection();
+    let store = SqlSessionStore::new(db.clone());
+    let store: &dyn SessionStore = &store;
+    let now = chrono::Utc::now().timestamp();
+    let (legacy, current) = (family("fam_legacy", "u-legacy", now), family("fam-current", "u-legacy", now));
+    assert!(create_family(store, &legacy, &successor("l0", now)).await);
+    assert!(create_family(store, &current, &successor("k0", now)).await);
+    // A family whose id differs from the legacy one only where that has a `_` (a LIKE wildcard).
+    let lookalike = family("famXlegacy", "u-other", now);
+    assert!(create_family(store, &lookalike, &successor("x0", now)).await);
+    let old_family = serde_json::json!({
+        "family": legacy,
+        "access_tokens": [{"jti": "old-live", "exp": now + 600}, {"jti": "old-gone", "exp": now - 5}],
+    });
+    let mut old_session = serde_json::to_value(sso_session("s-old", "u-legacy", now)).unwrap();
+    old_session.as_object_mut().unwrap().remove("secret_hash");
+    store.put_sso_session(&sso_session("s-old", "u-legacy", now)).await.unwrap();
+    store.put_sso_session(&sso_session("s-current", "u-legacy", now)).await.unwrap();
+    for (kind, id, value) in [("refresh_family", "fam_legacy", old_family), ("sso_session", "s-old", old_session)] {
+        let sql = format!(
+            "UPDATE session_records SET value = '{}' WHERE kind = '{kind}' AND id = '{id}'",
+            value.to_string().replace('\'', "''")
+        );
+        assert_eq!(db.execute_unprepared(&sql).await.unwrap().rows_affected(), 1, "{kind} {id}");
+    }
+    // Run migration 0005 again, as on a database that had these rows when it was first applied.
+    let forget = "DELETE FROM seaql_migrations WHERE version = 'm0005_retire_legacy_session_records'";
+    assert_eq!(db.execute_unprepared(forget).await.unwrap().rows_affected(), 1);
+    directory.migrate().await.unwrap();
+
+    assert_eq!(store.get_refresh_family("fam_legacy").await.unwrap(), None, "the legacy family is revoked");
+    assert_eq!(store.refresh_token_state("fam_legacy", "l0", now).await.unwrap(), None);
+    let denied = |jti: &'static str| async move {
+        store.is_access_token_denied(DenyCheck { jti, sub: "u-legacy", auth_time: now }).await.unwrap()
+    };
+    assert!(denied("old-live").await, "its live listed access token is denied by jti");
+    assert!(!denied("old-gone").await, "an expired one needs no denial");
+    assert_eq!(store.get_refresh_family("fam-current").await.unwrap(), Some(current), "current rows stay");
+    assert!(store.refresh_token_state("fam-current", "k0", now).await.unwrap().unwrap().current);
+    assert!(store.refresh_token_state("famXlegacy", "x0", now).await.unwrap().unwrap().current, "no wildcard match");
+    assert_eq!(store.get_sso_session("s-old").await.unwrap(), None, "a session without a secret is retired");
+    assert_eq!(store.get_sso_session("s-current").await.unwrap(), Some(sso_session("s-current", "u-legacy", now)));
 }
 
 fn identity(union_id: &str) -> DingTalkIdentity {
@@ -697,8 +975,9 @@ async fn client_token_lifetimes_round_trip(directory: &Directory) {
 }
 
 /// The SQL sweeper deletes expired rows in bounded batches and nothing else.
-async fn sql_sweeper_conformance(directory: &Directory) {
+async fn the_sweeper_deletes_expired_rows_in_bounded_batches(directory: &Directory) {
     use dingtalk_oidc::directory::entities::session_record::{Column, Entity};
+    use dingtalk_oidc::store::CodeStore;
     use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
     let store = SqlSessionStore::new(directory.connection().clone());
     for i in 0..5 {
@@ -738,135 +1017,6 @@ async fn connect(url: &str) -> Directory {
     // Migrations are idempotent.
     directory.migrate().await.unwrap();
     directory
-}
-
-#[tokio::test]
-async fn sql_store_on_sqlite_conforms() {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("conformance.db").display());
-    let directory = connect(&url).await;
-    session_store_conformance(Arc::new(SqlSessionStore::new(directory.connection().clone()))).await;
-    sql_legacy_family_rows_still_list_their_access_tokens(directory.connection()).await;
-    sql_sweeper_conformance(&directory).await;
-    directory_conformance(directory).await;
-    println!("conformance: sql-on-sqlite ran");
-}
-
-/// A family row as versions before the family-wide denial wrote it: its access tokens listed one by
-/// one, no `access_exp`. Revoking it still hands out the listed tokens that are live, for denial by
-/// `jti`.
-async fn sql_legacy_family_rows_still_list_their_access_tokens(db: &dingtalk_oidc::directory::BoundedConnection) {
-    use sea_orm::ConnectionTrait;
-    let store: Arc<dyn SessionStore> = Arc::new(SqlSessionStore::new(db.clone()));
-    let now = chrono::Utc::now().timestamp();
-    let fam = family("fam-legacy", "u-legacy", now);
-    create_family(&store, &fam, &successor("l0", now)).await;
-    let old = serde_json::json!({
-        "family": fam,
-        "access_tokens": [{"jti": "old-live", "exp": now + 600}, {"jti": "old-gone", "exp": now - 5}],
-    });
-    let sql = format!(
-        "UPDATE session_records SET value = '{}' WHERE kind = 'refresh_family' AND id = 'fam-legacy'",
-        old.to_string().replace('\'', "''")
-    );
-    assert_eq!(db.execute_unprepared(&sql).await.unwrap().rows_affected(), 1);
-    let revoked = store.revoke_refresh_family("fam-legacy").await.unwrap().expect("revoked");
-    assert_eq!(revoked.family, fam);
-    assert_eq!(revoked.access_tokens, vec![IssuedAccessToken { jti: "old-live".into(), exp: now + 600 }]);
-    assert_eq!(revoked.access_exp, 0, "an old row knows no family-wide expiry");
-}
-
-/// The Redis form of the same: a family hash without `ae`, and its access tokens in a sorted set.
-async fn redis_legacy_families_still_list_their_access_tokens(ns: &RedisNamespace) {
-    use fred::prelude::*;
-    let store: Arc<dyn SessionStore> = Arc::new(RedisSessionStore::connect(&ns.settings()).await.unwrap());
-    let now = chrono::Utc::now().timestamp();
-    let fam = family("fam-legacy", "u-legacy", now);
-    create_family(&store, &fam, &successor("l0", now)).await;
-    let client = common::redis_client(&ns.url).await.unwrap();
-    let family_key = format!("{}rf:{{fam-legacy}}", ns.prefix);
-    let access_key = format!("{}rfat:{{fam-legacy}}", ns.prefix);
-    let removed: i64 = client.hdel(family_key.as_str(), "ae").await.unwrap();
-    assert_eq!(removed, 1, "the family hash is where this test expects it");
-    let _: i64 = client
-        .zadd(access_key.as_str(), None, None, false, false, ((now + 600) as f64, format!("old-live {}", now + 600)))
-        .await
-        .unwrap();
-    // An expired entry the old rotation had not pruned yet: nothing to deny.
-    let _: i64 = client
-        .zadd(access_key.as_str(), None, None, false, false, ((now - 5) as f64, format!("old-gone {}", now - 5)))
-        .await
-        .unwrap();
-    let _: bool = client.expire(access_key.as_str(), 600, None).await.unwrap();
-    let _ = client.quit().await;
-    let revoked = store.revoke_refresh_family("fam-legacy").await.unwrap().expect("revoked");
-    assert_eq!(revoked.family, fam);
-    assert_eq!(revoked.access_tokens, vec![IssuedAccessToken { jti: "old-live".into(), exp: now + 600 }]);
-    assert_eq!(revoked.access_exp, 0, "an old family knows no family-wide expiry");
-}
-
-#[tokio::test]
-async fn sql_store_on_postgres_conforms() {
-    let Some(db) = PostgresDatabase::create().await else {
-        return;
-    };
-    let directory = connect(&db.url).await;
-    session_store_conformance(Arc::new(SqlSessionStore::new(directory.connection().clone()))).await;
-    sql_legacy_family_rows_still_list_their_access_tokens(directory.connection()).await;
-    sql_sweeper_conformance(&directory).await;
-    directory_conformance(directory.clone()).await;
-    directory.connection().clone().close().await.unwrap();
-    db.drop().await;
-    println!("conformance: sql-on-postgres ran");
-}
-
-#[tokio::test]
-async fn redis_store_conforms_and_stays_inside_its_prefix() {
-    let Some(ns) = RedisNamespace::create().await else {
-        return;
-    };
-    // Another application shares the server and even the first part of our prefix.
-    let neighbour = format!("{}other-app", ns.prefix.trim_end_matches(':'));
-    let ours = RedisNamespace { url: ns.url.clone(), prefix: format!("{}oidc:", ns.prefix) };
-    let sentinel_keys = [format!("{neighbour}:sentinel"), format!("{}oidc", ns.prefix), format!("{}x", ns.prefix)];
-    {
-        use fred::prelude::*;
-        let client = common::redis_client(&ns.url).await.unwrap();
-        for key in &sentinel_keys {
-            let _: () = client.set(key.as_str(), "keep", Some(Expiration::EX(600)), None, false).await.unwrap();
-        }
-        let _ = client.quit().await;
-    }
-    let store = RedisSessionStore::connect(&ours.settings()).await.unwrap();
-    session_store_conformance(Arc::new(store)).await;
-    redis_legacy_families_still_list_their_access_tokens(&ours).await;
-    // Nothing outside our prefix was written or changed.
-    let mut all = ns.keys(&format!("{}*", ns.prefix)).await;
-    all.extend(ns.keys(&format!("{neighbour}*")).await);
-    for key in &all {
-        assert!(key.starts_with(&ours.prefix) || sentinel_keys.contains(key), "{key} written outside the prefix");
-    }
-    {
-        use fred::prelude::*;
-        let client = common::redis_client(&ns.url).await.unwrap();
-        for key in &sentinel_keys {
-            let value: Option<String> = client.get(key.as_str()).await.unwrap();
-            assert_eq!(value.as_deref(), Some("keep"), "{key} disturbed");
-        }
-        let _ = client.quit().await;
-    }
-    // Every key we wrote has a TTL.
-    {
-        use fred::prelude::*;
-        let client = common::redis_client(&ns.url).await.unwrap();
-        for key in ns.keys(&format!("{}*", ours.prefix)).await {
-            let ttl: i64 = client.ttl(key.as_str()).await.unwrap();
-            assert!(ttl > 0, "{key} has no TTL ({ttl})");
-        }
-        let _ = client.quit().await;
-    }
-    ns.drop().await;
-    println!("conformance: redis ran");
 }
 
 #[tokio::test]

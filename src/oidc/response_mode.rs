@@ -8,21 +8,11 @@
 
 use poem::Response;
 use poem::http::StatusCode;
-use serde::{Deserialize, Serialize};
 
 use super::code::{append_query, redirect};
 use crate::web::pages;
 
-/// The `response_mode` of an authorization request. Stored with the pending request
-/// (`store::AuthRequest`) so the answer after the DingTalk login and the consent page comes back
-/// the way the client asked.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ResponseMode {
-    #[default]
-    Query,
-    FormPost,
-}
+pub use crate::store::ResponseMode;
 
 /// A `response_mode` we do not implement (`fragment`, `jwt`, anything else).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,10 +31,6 @@ impl ResponseMode {
             Some("form_post") => Ok(ResponseMode::FormPost),
             Some(_) => Err(UnsupportedResponseMode),
         }
-    }
-
-    pub fn is_query(&self) -> bool {
-        *self == ResponseMode::Query
     }
 
     /// Whether the mode can answer at `redirect_uri`. A form can only be POSTed to an http(s)

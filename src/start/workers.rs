@@ -5,7 +5,7 @@ use std::sync::Weak;
 use std::time::Duration;
 
 use crate::app::App;
-use crate::store::{SessionStore, SqlSessionStore};
+use crate::store::{Leases, SqlSessionStore};
 use crate::web::limits::Limits;
 
 /// Once a minute, forget rate-limit keys that have been idle past their window.

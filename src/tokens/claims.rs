@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::directory::User;
+// Stored with refresh families: the plain data lives with the store.
+pub use crate::store::{DingTalkClaim, ProfileClaims};
 
 /// RFC 9068 §2.2 access-token claims.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -72,49 +74,6 @@ impl IdTokenHint {
             _ => None,
         }
     }
-}
-
-/// OIDC Core §5.4 standard claims released per scope.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct ProfileClaims {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub preferred_username: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub picture: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub email_verified: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub phone_number: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub phone_number_verified: Option<bool>,
-    /// Scope `roles`: the user's effective roles.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub roles: Option<Vec<String>>,
-    /// Scope `groups`: departments (with ancestors) as stable ids, `dept:<id>`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub groups: Option<Vec<String>>,
-    /// Scope `groups`: the same departments' names, in the same order (names are not unique).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub groups_display: Option<Vec<String>>,
-    /// Scope `dingtalk`: the user's DingTalk identity in the organisation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub dingtalk: Option<DingTalkClaim>,
-}
-
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct DingTalkClaim {
-    pub union_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub corp_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub title: Option<String>,
-    pub dept_ids: Vec<i64>,
 }
 
 impl ProfileClaims {
