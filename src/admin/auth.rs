@@ -39,14 +39,34 @@ impl Principal {
     }
 }
 
+/// The authenticated caller together with the state it acts on, so that a handler takes this one
+/// parameter instead of the caller and the `App` separately.
+#[derive(Clone)]
+pub struct Admin {
+    pub app: Arc<App>,
+    pub principal: Principal,
+}
+
 /// Bearer token: the bootstrap admin token, or an access token of ours with audience `<issuer>/admin`.
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", checker = "check")]
-pub struct AdminAuth(pub Principal);
+pub struct AdminAuth(pub Admin);
 
-async fn check(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
+impl AdminAuth {
+    pub fn app(&self) -> &App {
+        &self.0.app
+    }
+
+    /// Management operations acting as this caller, once it may write.
+    pub fn manage(&self) -> Result<Manage<'_>, ApiError> {
+        self.0.principal.manage(&self.0.app)
+    }
+}
+
+async fn check(req: &Request, bearer: Bearer) -> poem::Result<Admin> {
     let app = req.data::<Arc<App>>().ok_or_else(ApiError::unavailable)?;
-    authenticate(app, &bearer.token).await.map_err(Into::into)
+    let principal = authenticate(app, &bearer.token).await?;
+    Ok(Admin { app: Arc::clone(app), principal })
 }
 
 pub async fn authenticate(app: &App, token: &str) -> Result<Principal, ApiError> {

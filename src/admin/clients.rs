@@ -1,8 +1,5 @@
 //! `/admin/v1/clients`: register (secret shown once), list, get, update, delete, rotate secret.
 
-use std::sync::Arc;
-
-use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::types::MaybeUndefined;
@@ -10,7 +7,6 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::auth::AdminAuth;
 use super::error::{ApiError, ApiResult};
-use crate::app::App;
 use crate::directory::{Client, ClientUpdate, NewClient};
 use crate::manage;
 
@@ -133,8 +129,8 @@ pub struct ClientsApi;
 impl ClientsApi {
     /// Register a client; a confidential client's secret is in this response only.
     #[oai(path = "/", method = "post")]
-    async fn create(&self, auth: AdminAuth, app: Data<&Arc<App>>, body: Json<NewClientBody>) -> ApiResult<Created> {
-        let m = auth.0.manage(&app)?;
+    async fn create(&self, auth: AdminAuth, body: Json<NewClientBody>) -> ApiResult<Created> {
+        let m = auth.manage()?;
         let b = body.0;
         let new = NewClient {
             id: b.id,
@@ -159,27 +155,21 @@ impl ClientsApi {
 
     /// List clients.
     #[oai(path = "/", method = "get")]
-    async fn list(&self, _auth: AdminAuth, app: Data<&Arc<App>>) -> ApiResult<Json<Vec<ClientBody>>> {
-        let clients = app.directory.list_clients().await.map_err(ApiError::from)?;
+    async fn list(&self, auth: AdminAuth) -> ApiResult<Json<Vec<ClientBody>>> {
+        let clients = auth.app().directory.list_clients().await.map_err(ApiError::from)?;
         Ok(Json(clients.into_iter().map(Into::into).collect()))
     }
 
     /// One client.
     #[oai(path = "/:id", method = "get")]
-    async fn get(&self, _auth: AdminAuth, app: Data<&Arc<App>>, id: Path<String>) -> ApiResult<Json<ClientBody>> {
-        Ok(Json(manage::clients::get(&app.directory, &id.0).await?.into()))
+    async fn get(&self, auth: AdminAuth, id: Path<String>) -> ApiResult<Json<ClientBody>> {
+        Ok(Json(manage::clients::get(&auth.app().directory, &id.0).await?.into()))
     }
 
     /// Change a client.
     #[oai(path = "/:id", method = "patch")]
-    async fn update(
-        &self,
-        auth: AdminAuth,
-        app: Data<&Arc<App>>,
-        id: Path<String>,
-        body: Json<ClientPatch>,
-    ) -> ApiResult<Json<ClientBody>> {
-        let m = auth.0.manage(&app)?;
+    async fn update(&self, auth: AdminAuth, id: Path<String>, body: Json<ClientPatch>) -> ApiResult<Json<ClientBody>> {
+        let m = auth.manage()?;
         let b = body.0;
         let update = ClientUpdate {
             name: b.name,
@@ -199,20 +189,15 @@ impl ClientsApi {
 
     /// Remove a client.
     #[oai(path = "/:id", method = "delete")]
-    async fn delete(&self, auth: AdminAuth, app: Data<&Arc<App>>, id: Path<String>) -> ApiResult<Deleted> {
-        manage::clients::remove(&auth.0.manage(&app)?, &id.0).await?;
+    async fn delete(&self, auth: AdminAuth, id: Path<String>) -> ApiResult<Deleted> {
+        manage::clients::remove(&auth.manage()?, &id.0).await?;
         Ok(Deleted::NoContent)
     }
 
     /// Issue a new secret for a confidential client; the old one stops working at once.
     #[oai(path = "/:id/secret", method = "post")]
-    async fn rotate_secret(
-        &self,
-        auth: AdminAuth,
-        app: Data<&Arc<App>>,
-        id: Path<String>,
-    ) -> ApiResult<Json<SecretBody>> {
-        let secret = manage::clients::rotate_secret(&auth.0.manage(&app)?, &id.0).await?;
+    async fn rotate_secret(&self, auth: AdminAuth, id: Path<String>) -> ApiResult<Json<SecretBody>> {
+        let secret = manage::clients::rotate_secret(&auth.manage()?, &id.0).await?;
         Ok(Json(SecretBody { client_secret: secret }))
     }
 }

@@ -1,9 +1,6 @@
 //! `/admin/v1/keys` (list, rotate, revoke) and `/admin/v1/audit` (query). No private key material
 //! ever leaves through here.
 
-use std::sync::Arc;
-
-use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
@@ -11,7 +8,6 @@ use poem_openapi::{Object, OpenApi};
 use super::auth::AdminAuth;
 use super::clients::ApiTags;
 use super::error::{ApiError, ApiResult};
-use crate::app::App;
 use crate::directory::audit::AuditQuery;
 use crate::keys::KeyInfo;
 use crate::manage;
@@ -68,33 +64,23 @@ pub struct KeysApi;
 impl KeysApi {
     /// Signing keys and their states.
     #[oai(path = "/", method = "get")]
-    async fn list(&self, _auth: AdminAuth, app: Data<&Arc<App>>) -> ApiResult<Json<Vec<KeyBody>>> {
-        let keys = app.rotation().list(app.now()).await.map_err(ApiError::from)?;
+    async fn list(&self, auth: AdminAuth) -> ApiResult<Json<Vec<KeyBody>>> {
+        let keys = auth.app().rotation().list(auth.app().now()).await.map_err(ApiError::from)?;
         Ok(Json(keys.into_iter().map(Into::into).collect()))
     }
 
     /// Publish a new key (it signs after keys.publish_lead_secs, or at once with `now`).
     #[oai(path = "/rotate", method = "post")]
-    async fn rotate(
-        &self,
-        auth: AdminAuth,
-        app: Data<&Arc<App>>,
-        body: Json<RotateBody>,
-    ) -> ApiResult<Json<RotatedBody>> {
-        let m = auth.0.manage(&app)?;
-        let rotated = manage::keys::rotate(&m, &app.rotation(), body.0.now.unwrap_or(false)).await?;
+    async fn rotate(&self, auth: AdminAuth, body: Json<RotateBody>) -> ApiResult<Json<RotatedBody>> {
+        let m = auth.manage()?;
+        let rotated = manage::keys::rotate(&m, &auth.app().rotation(), body.0.now.unwrap_or(false)).await?;
         Ok(Json(RotatedBody { kid: rotated.kid, activates_at: rotated.activates_at, created: rotated.created }))
     }
 
     /// Revoke a compromised key: it leaves the JWKS now and its tokens stop verifying.
     #[oai(path = "/:kid/revoke", method = "post")]
-    async fn revoke(
-        &self,
-        auth: AdminAuth,
-        app: Data<&Arc<App>>,
-        kid: Path<String>,
-    ) -> ApiResult<Json<RevokedKeyBody>> {
-        let replacement = manage::keys::revoke(&auth.0.manage(&app)?, &app.rotation(), &kid.0).await?;
+    async fn revoke(&self, auth: AdminAuth, kid: Path<String>) -> ApiResult<Json<RevokedKeyBody>> {
+        let replacement = manage::keys::revoke(&auth.manage()?, &auth.app().rotation(), &kid.0).await?;
         Ok(Json(RevokedKeyBody { kid: kid.0, replacement }))
     }
 }
@@ -120,8 +106,7 @@ impl AuditApi {
     #[allow(clippy::too_many_arguments)]
     async fn query(
         &self,
-        _auth: AdminAuth,
-        app: Data<&Arc<App>>,
+        auth: AdminAuth,
         kind: Query<Option<String>>,
         actor: Query<Option<String>>,
         subject: Query<Option<String>>,
@@ -135,7 +120,7 @@ impl AuditApi {
         }
         let query =
             AuditQuery { kind: kind.0, actor: actor.0, subject: subject.0, since: since.0, until: until.0, limit };
-        let events = app.directory.audit_events(&query).await.map_err(ApiError::from)?;
+        let events = auth.app().directory.audit_events(&query).await.map_err(ApiError::from)?;
         Ok(Json(
             events
                 .into_iter()

@@ -1,9 +1,6 @@
 //! `/admin/v1/roles`, `/admin/v1/users/{id}/roles` (grants) and `/admin/v1/mappings` (DingTalk org
 //! data → role rules).
 
-use std::sync::Arc;
-
-use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -11,7 +8,6 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use super::auth::AdminAuth;
 use super::clients::ApiTags;
 use super::error::{ApiError, ApiResult};
-use crate::app::App;
 use crate::directory::roles::{MappingRule, Role, RoleMapping};
 use crate::manage;
 
@@ -145,27 +141,22 @@ pub struct RolesApi;
 impl RolesApi {
     /// Create a role.
     #[oai(path = "/roles", method = "post")]
-    async fn create_role(
-        &self,
-        auth: AdminAuth,
-        app: Data<&Arc<App>>,
-        body: Json<NewRoleBody>,
-    ) -> ApiResult<CreatedRole> {
-        let m = auth.0.manage(&app)?;
+    async fn create_role(&self, auth: AdminAuth, body: Json<NewRoleBody>) -> ApiResult<CreatedRole> {
+        let m = auth.manage()?;
         let role = manage::roles::create(&m, &body.0.name, body.0.description.as_deref().unwrap_or_default()).await?;
         Ok(CreatedRole::Created(Json(role.into())))
     }
 
     /// List roles.
     #[oai(path = "/roles", method = "get")]
-    async fn list_roles(&self, _auth: AdminAuth, app: Data<&Arc<App>>) -> ApiResult<Json<Vec<RoleBody>>> {
-        Ok(Json(app.directory.list_roles().await.map_err(ApiError::from)?.into_iter().map(Into::into).collect()))
+    async fn list_roles(&self, auth: AdminAuth) -> ApiResult<Json<Vec<RoleBody>>> {
+        Ok(Json(auth.app().directory.list_roles().await.map_err(ApiError::from)?.into_iter().map(Into::into).collect()))
     }
 
     /// One role.
     #[oai(path = "/roles/:name", method = "get")]
-    async fn get_role(&self, _auth: AdminAuth, app: Data<&Arc<App>>, name: Path<String>) -> ApiResult<Json<RoleBody>> {
-        Ok(Json(manage::roles::get(&app.directory, &name.0).await?.into()))
+    async fn get_role(&self, auth: AdminAuth, name: Path<String>) -> ApiResult<Json<RoleBody>> {
+        Ok(Json(manage::roles::get(&auth.app().directory, &name.0).await?.into()))
     }
 
     /// Change a role's description.
@@ -173,68 +164,45 @@ impl RolesApi {
     async fn update_role(
         &self,
         auth: AdminAuth,
-        app: Data<&Arc<App>>,
         name: Path<String>,
         body: Json<RolePatch>,
     ) -> ApiResult<Json<RoleBody>> {
-        Ok(Json(manage::roles::update(&auth.0.manage(&app)?, &name.0, &body.0.description).await?.into()))
+        Ok(Json(manage::roles::update(&auth.manage()?, &name.0, &body.0.description).await?.into()))
     }
 
     /// Delete a role with its grants and mapping rules.
     #[oai(path = "/roles/:name", method = "delete")]
-    async fn delete_role(&self, auth: AdminAuth, app: Data<&Arc<App>>, name: Path<String>) -> ApiResult<Done> {
-        manage::roles::delete(&auth.0.manage(&app)?, &name.0).await?;
+    async fn delete_role(&self, auth: AdminAuth, name: Path<String>) -> ApiResult<Done> {
+        manage::roles::delete(&auth.manage()?, &name.0).await?;
         Ok(Done::NoContent)
     }
 
     /// A user's direct and effective roles.
     #[oai(path = "/users/:id/roles", method = "get")]
-    async fn user_roles(
-        &self,
-        _auth: AdminAuth,
-        app: Data<&Arc<App>>,
-        id: Path<String>,
-    ) -> ApiResult<Json<UserRolesBody>> {
-        let user = manage::users::get(&app.directory, &id.0).await?;
-        let direct = app.directory.direct_roles(&user.id).await.map_err(ApiError::from)?;
+    async fn user_roles(&self, auth: AdminAuth, id: Path<String>) -> ApiResult<Json<UserRolesBody>> {
+        let user = manage::users::get(&auth.app().directory, &id.0).await?;
+        let direct = auth.app().directory.direct_roles(&user.id).await.map_err(ApiError::from)?;
         Ok(Json(UserRolesBody { direct, effective: user.effective_roles }))
     }
 
     /// Grant a role to a user (effective at the user's next login or refresh recheck).
     #[oai(path = "/users/:id/roles/:role", method = "put")]
-    async fn grant(
-        &self,
-        auth: AdminAuth,
-        app: Data<&Arc<App>>,
-        id: Path<String>,
-        role: Path<String>,
-    ) -> ApiResult<Done> {
-        manage::roles::grant(&auth.0.manage(&app)?, &id.0, &role.0).await?;
+    async fn grant(&self, auth: AdminAuth, id: Path<String>, role: Path<String>) -> ApiResult<Done> {
+        manage::roles::grant(&auth.manage()?, &id.0, &role.0).await?;
         Ok(Done::NoContent)
     }
 
     /// Take a direct grant away.
     #[oai(path = "/users/:id/roles/:role", method = "delete")]
-    async fn revoke(
-        &self,
-        auth: AdminAuth,
-        app: Data<&Arc<App>>,
-        id: Path<String>,
-        role: Path<String>,
-    ) -> ApiResult<Done> {
-        manage::roles::revoke_grant(&auth.0.manage(&app)?, &id.0, &role.0).await?;
+    async fn revoke(&self, auth: AdminAuth, id: Path<String>, role: Path<String>) -> ApiResult<Done> {
+        manage::roles::revoke_grant(&auth.manage()?, &id.0, &role.0).await?;
         Ok(Done::NoContent)
     }
 
     /// Create a mapping rule from DingTalk org data to a role.
     #[oai(path = "/mappings", method = "post")]
-    async fn create_mapping(
-        &self,
-        auth: AdminAuth,
-        app: Data<&Arc<App>>,
-        body: Json<NewMappingBody>,
-    ) -> ApiResult<CreatedMapping> {
-        let m = auth.0.manage(&app)?;
+    async fn create_mapping(&self, auth: AdminAuth, body: Json<NewMappingBody>) -> ApiResult<CreatedMapping> {
+        let m = auth.manage()?;
         let rule = rule_from(&body.0.rule)?;
         let mapping = manage::roles::create_mapping(&m, &body.0.role, rule).await?;
         Ok(CreatedMapping::Created(Json(mapping.into())))
@@ -242,19 +210,16 @@ impl RolesApi {
 
     /// List mapping rules.
     #[oai(path = "/mappings", method = "get")]
-    async fn list_mappings(&self, _auth: AdminAuth, app: Data<&Arc<App>>) -> ApiResult<Json<Vec<MappingBody>>> {
-        Ok(Json(app.directory.list_mappings().await.map_err(ApiError::from)?.into_iter().map(Into::into).collect()))
+    async fn list_mappings(&self, auth: AdminAuth) -> ApiResult<Json<Vec<MappingBody>>> {
+        Ok(Json(
+            auth.app().directory.list_mappings().await.map_err(ApiError::from)?.into_iter().map(Into::into).collect(),
+        ))
     }
 
     /// One mapping rule.
     #[oai(path = "/mappings/:id", method = "get")]
-    async fn get_mapping(
-        &self,
-        _auth: AdminAuth,
-        app: Data<&Arc<App>>,
-        id: Path<String>,
-    ) -> ApiResult<Json<MappingBody>> {
-        Ok(Json(manage::roles::get_mapping(&app.directory, &id.0).await?.into()))
+    async fn get_mapping(&self, auth: AdminAuth, id: Path<String>) -> ApiResult<Json<MappingBody>> {
+        Ok(Json(manage::roles::get_mapping(&auth.app().directory, &id.0).await?.into()))
     }
 
     /// Replace a mapping rule (its role and its rule).
@@ -262,19 +227,18 @@ impl RolesApi {
     async fn update_mapping(
         &self,
         auth: AdminAuth,
-        app: Data<&Arc<App>>,
         id: Path<String>,
         body: Json<NewMappingBody>,
     ) -> ApiResult<Json<MappingBody>> {
-        let m = auth.0.manage(&app)?;
+        let m = auth.manage()?;
         let rule = rule_from(&body.0.rule)?;
         Ok(Json(manage::roles::update_mapping(&m, &id.0, &body.0.role, rule).await?.into()))
     }
 
     /// Delete a mapping rule.
     #[oai(path = "/mappings/:id", method = "delete")]
-    async fn delete_mapping(&self, auth: AdminAuth, app: Data<&Arc<App>>, id: Path<String>) -> ApiResult<Done> {
-        manage::roles::delete_mapping(&auth.0.manage(&app)?, &id.0).await?;
+    async fn delete_mapping(&self, auth: AdminAuth, id: Path<String>) -> ApiResult<Done> {
+        manage::roles::delete_mapping(&auth.manage()?, &id.0).await?;
         Ok(Done::NoContent)
     }
 }

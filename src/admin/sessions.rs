@@ -1,8 +1,5 @@
 //! `/admin/v1/users/{id}/sessions` and `/admin/v1/sessions/{sid}`: see and end SSO sessions.
 
-use std::sync::Arc;
-
-use poem::web::Data;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
@@ -11,7 +8,6 @@ use super::auth::AdminAuth;
 use super::clients::ApiTags;
 use super::error::{ApiError, ApiResult};
 use super::roles::Done;
-use crate::app::App;
 use crate::manage;
 use crate::store::SsoSession;
 
@@ -47,28 +43,23 @@ pub struct SessionsApi;
 impl SessionsApi {
     /// A user's live SSO sessions.
     #[oai(path = "/users/:id/sessions", method = "get")]
-    async fn list(
-        &self,
-        _auth: AdminAuth,
-        app: Data<&Arc<App>>,
-        id: Path<String>,
-    ) -> ApiResult<Json<Vec<SessionBody>>> {
-        let user = manage::users::get(&app.directory, &id.0).await?;
-        let sessions = app.sessions.sso_sessions_of_user(&user.id).await.map_err(ApiError::from)?;
+    async fn list(&self, auth: AdminAuth, id: Path<String>) -> ApiResult<Json<Vec<SessionBody>>> {
+        let user = manage::users::get(&auth.app().directory, &id.0).await?;
+        let sessions = auth.app().sessions.sso_sessions_of_user(&user.id).await.map_err(ApiError::from)?;
         Ok(Json(sessions.into_iter().map(Into::into).collect()))
     }
 
     /// End every session of a user (and revoke all the user's refresh tokens).
     #[oai(path = "/users/:id/sessions", method = "delete")]
-    async fn revoke_all(&self, auth: AdminAuth, app: Data<&Arc<App>>, id: Path<String>) -> ApiResult<Done> {
-        manage::sessions::revoke_user_sessions(&auth.0.manage(&app)?, &app.revocation(), &id.0).await?;
+    async fn revoke_all(&self, auth: AdminAuth, id: Path<String>) -> ApiResult<Done> {
+        manage::sessions::revoke_user_sessions(&auth.manage()?, &auth.app().revocation(), &id.0).await?;
         Ok(Done::NoContent)
     }
 
     /// End one session: its session-bound refresh tokens die and its clients are notified.
     #[oai(path = "/sessions/:sid", method = "delete")]
-    async fn revoke(&self, auth: AdminAuth, app: Data<&Arc<App>>, sid: Path<String>) -> ApiResult<Done> {
-        manage::sessions::end_session(&auth.0.manage(&app)?, &app.revocation(), &sid.0).await?;
+    async fn revoke(&self, auth: AdminAuth, sid: Path<String>) -> ApiResult<Done> {
+        manage::sessions::end_session(&auth.manage()?, &auth.app().revocation(), &sid.0).await?;
         Ok(Done::NoContent)
     }
 }

@@ -1,9 +1,6 @@
 //! `/admin/v1/users`: list (paging, search), get, disable (ends sessions and refresh families at
 //! once), enable.
 
-use std::sync::Arc;
-
-use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
@@ -11,7 +8,6 @@ use poem_openapi::{Object, OpenApi};
 use super::auth::AdminAuth;
 use super::clients::ApiTags;
 use super::error::{ApiError, ApiResult};
-use crate::app::App;
 use crate::directory::User;
 use crate::manage;
 
@@ -69,8 +65,7 @@ impl UsersApi {
     #[oai(path = "/", method = "get")]
     async fn list(
         &self,
-        _auth: AdminAuth,
-        app: Data<&Arc<App>>,
+        auth: AdminAuth,
         search: Query<Option<String>>,
         offset: Query<Option<u64>>,
         limit: Query<Option<u64>>,
@@ -79,7 +74,8 @@ impl UsersApi {
         if limit == 0 || limit > 500 {
             return Err(ApiError::bad_request("limit", "limit must be 1 to 500").into());
         }
-        let (users, total) = app
+        let (users, total) = auth
+            .app()
             .directory
             .list_users(search.0.as_deref(), offset.0.unwrap_or(0), limit)
             .await
@@ -89,22 +85,22 @@ impl UsersApi {
 
     /// One user.
     #[oai(path = "/:id", method = "get")]
-    async fn get(&self, _auth: AdminAuth, app: Data<&Arc<App>>, id: Path<String>) -> ApiResult<Json<UserBody>> {
-        Ok(Json(manage::users::get(&app.directory, &id.0).await?.into()))
+    async fn get(&self, auth: AdminAuth, id: Path<String>) -> ApiResult<Json<UserBody>> {
+        Ok(Json(manage::users::get(&auth.app().directory, &id.0).await?.into()))
     }
 
     /// Disable a user: every session and refresh-token family ends now, their clients are told,
     /// and new logins are refused.
     #[oai(path = "/:id/disable", method = "post")]
-    async fn disable(&self, auth: AdminAuth, app: Data<&Arc<App>>, id: Path<String>) -> ApiResult<Json<UserBody>> {
-        manage::users::disable(&auth.0.manage(&app)?, &app.revocation(), &id.0).await?;
-        Ok(Json(manage::users::get(&app.directory, &id.0).await?.into()))
+    async fn disable(&self, auth: AdminAuth, id: Path<String>) -> ApiResult<Json<UserBody>> {
+        manage::users::disable(&auth.manage()?, &auth.app().revocation(), &id.0).await?;
+        Ok(Json(manage::users::get(&auth.app().directory, &id.0).await?.into()))
     }
 
     /// Enable a disabled user.
     #[oai(path = "/:id/enable", method = "post")]
-    async fn enable(&self, auth: AdminAuth, app: Data<&Arc<App>>, id: Path<String>) -> ApiResult<Json<UserBody>> {
-        manage::users::enable(&auth.0.manage(&app)?, &id.0).await?;
-        Ok(Json(manage::users::get(&app.directory, &id.0).await?.into()))
+    async fn enable(&self, auth: AdminAuth, id: Path<String>) -> ApiResult<Json<UserBody>> {
+        manage::users::enable(&auth.manage()?, &id.0).await?;
+        Ok(Json(manage::users::get(&auth.app().directory, &id.0).await?.into()))
     }
 }

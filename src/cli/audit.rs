@@ -2,13 +2,10 @@
 
 use std::path::PathBuf;
 
-use super::{AuditArgs, connect};
-use crate::config::Config;
+use super::{AuditArgs, load_and_connect};
 
 pub(super) async fn run(config_path: Option<PathBuf>, args: AuditArgs) -> anyhow::Result<()> {
-    let config = Config::load(config_path.as_deref())?;
-    config.validate(true)?;
-    let directory = connect(&config).await?;
+    let (_, directory) = load_and_connect(config_path).await?;
     let query = crate::directory::audit::AuditQuery {
         kind: args.kind,
         actor: args.actor,

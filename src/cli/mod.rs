@@ -176,16 +176,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn connect(config: &Config) -> anyhow::Result<Directory> {
-    let directory = Directory::connect_bounded(
-        &config.database.url,
-        config.database.max_connections,
-        Duration::from_millis(config.database.connect_timeout_ms),
-        Duration::from_millis(config.database.statement_timeout_ms),
-    )
-    .await
-    .with_context(|| format!("database {}", crate::start::redact_url(&config.database.url)))?;
+    let directory = Directory::connect_configured(&config.database)
+        .await
+        .with_context(|| format!("database {}", crate::start::redact_url(&config.database.url)))?;
     directory.migrate().await?;
     Ok(directory)
+}
+
+/// The validated configuration and the migrated directory that the directory commands (`audit`,
+/// `roles`, `sessions`, `users`) start from.
+async fn load_and_connect(config_path: Option<PathBuf>) -> anyhow::Result<(Config, Directory)> {
+    let config = Config::load(config_path.as_deref())?;
+    config.validate(true)?;
+    let directory = connect(&config).await?;
+    Ok((config, directory))
 }
 
 fn load_kek(config: &Config, dev: bool) -> anyhow::Result<Kek> {

@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use anyhow::bail;
 use clap::Subcommand;
 
-use super::{cli_error, connect};
-use crate::config::Config;
+use super::{cli_error, load_and_connect};
 use crate::directory::roles::MappingRule;
 use crate::manage::{self, Actor, Manage};
 
@@ -78,9 +77,7 @@ pub enum MappingsCommand {
 }
 
 pub(super) async fn run(config_path: Option<PathBuf>, cmd: RolesCommand) -> anyhow::Result<()> {
-    let config = Config::load(config_path.as_deref())?;
-    config.validate(true)?;
-    let directory = connect(&config).await?;
+    let (_, directory) = load_and_connect(config_path).await?;
     let m = Manage::standalone(&directory, Actor::cli());
     match cmd {
         RolesCommand::Create { name, description } => {

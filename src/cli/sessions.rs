@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use anyhow::bail;
 use clap::Subcommand;
 
-use super::{cli_error, connect, revocation};
-use crate::config::Config;
+use super::{cli_error, load_and_connect, revocation};
 use crate::manage::{self, Actor, Manage};
 
 #[derive(Debug, Subcommand)]
@@ -31,9 +30,7 @@ pub enum SessionsCommand {
 }
 
 pub(super) async fn run(config_path: Option<PathBuf>, cmd: SessionsCommand) -> anyhow::Result<()> {
-    let config = Config::load(config_path.as_deref())?;
-    config.validate(true)?;
-    let directory = connect(&config).await?;
+    let (config, directory) = load_and_connect(config_path).await?;
     let (store, _) = crate::start::connect_session_store(&config, &directory).await?;
     let revocation = revocation(&config, store.as_ref(), &directory);
     let m = Manage::standalone(&directory, Actor::cli());

@@ -4,8 +4,7 @@ use std::path::PathBuf;
 
 use clap::Subcommand;
 
-use super::{cli_error, connect, revocation};
-use crate::config::Config;
+use super::{cli_error, load_and_connect, revocation};
 use crate::manage::{self, Actor, Manage};
 
 #[derive(Debug, Subcommand)]
@@ -37,9 +36,7 @@ pub enum UsersCommand {
 }
 
 pub(super) async fn run(config_path: Option<PathBuf>, cmd: UsersCommand) -> anyhow::Result<()> {
-    let config = Config::load(config_path.as_deref())?;
-    config.validate(true)?;
-    let directory = connect(&config).await?;
+    let (config, directory) = load_and_connect(config_path).await?;
     let m = Manage::standalone(&directory, Actor::cli());
     match cmd {
         UsersCommand::List { search, offset, limit } => {

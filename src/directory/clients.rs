@@ -230,8 +230,7 @@ fn validate_grant_types(grants: Vec<String>) -> Result<Vec<String>, DirectoryErr
 /// (`tokens::lifetime`); the message starts with the field's name.
 fn validate_token_ttl(field: &str, secs: Option<u64>) -> Result<Option<i64>, DirectoryError> {
     let Some(secs) = secs else { return Ok(None) };
-    crate::config::check_token_ttl(secs)
-        .map_err(|problem| DirectoryError::Invalid(format!("{field}: {problem}")))?;
+    crate::config::check_token_ttl(secs).map_err(|problem| DirectoryError::Invalid(format!("{field}: {problem}")))?;
     // Within the bounds, so it fits.
     Ok(Some(secs as i64))
 }

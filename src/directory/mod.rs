@@ -18,6 +18,7 @@ use sea_orm::{ConnectOptions, Database, DbBackend, DbErr, SqlErr};
 use sea_orm_migration::MigratorTrait;
 
 use crate::cache::TtlCache;
+use crate::config::DatabaseConfig;
 
 pub use bounded::{AbandonedCalls, BoundedConnection, BoundedTransaction};
 pub use clients::{Client, ClientUpdate, NewClient};
@@ -98,6 +99,18 @@ impl Directory {
         connect_timeout: Duration,
     ) -> Result<Directory, DirectoryError> {
         Directory::connect_bounded(url, max_connections, connect_timeout, DEFAULT_STATEMENT_TIMEOUT).await
+    }
+
+    /// Connects as `database` configures it: its pool size and its connect and statement bounds
+    /// (see [`connect_bounded`](Self::connect_bounded)). Migrations are run by [`migrate`](Self::migrate).
+    pub async fn connect_configured(database: &DatabaseConfig) -> Result<Directory, DirectoryError> {
+        Directory::connect_bounded(
+            &database.url,
+            database.max_connections,
+            Duration::from_millis(database.connect_timeout_ms),
+            Duration::from_millis(database.statement_timeout_ms),
+        )
+        .await
     }
 
     /// Connects with every SQL call — waiting for a pooled connection included — bounded by

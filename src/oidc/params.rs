@@ -112,5 +112,4 @@ mod tests {
         assert_eq!(p.get("x"), Some("/"));
         assert!(!p.has("scope[]"));
     }
-
 }

@@ -47,14 +47,9 @@ impl App {
 
     /// As [`start`](Self::start), with the protocol clock given (tests move it forward).
     pub async fn start_with_clock(config: Config, kek: Kek, clock: Arc<dyn Clock>) -> Result<Arc<App>, StartError> {
-        let directory = Directory::connect_bounded(
-            &config.database.url,
-            config.database.max_connections,
-            Duration::from_millis(config.database.connect_timeout_ms),
-            Duration::from_millis(config.database.statement_timeout_ms),
-        )
-        .await
-        .map_err(|source| StartError::Database { url: redact_url(&config.database.url), source })?;
+        let directory = Directory::connect_configured(&config.database)
+            .await
+            .map_err(|source| StartError::Database { url: redact_url(&config.database.url), source })?;
         directory
             .migrate()
             .await
