@@ -81,6 +81,13 @@ const SQLITE_WAL_AUTOCHECKPOINT_PAGES: u32 = 10_000;
 /// `database.statement_timeout_ms` by default: the "503 within about 2 s" of docs/ha.md.
 pub const DEFAULT_STATEMENT_TIMEOUT: Duration = Duration::from_millis(2000);
 
+/// `text` for a SQL `LIKE` pattern with a backslash as the escape character: `%` and `_` (and the escape
+/// itself) match only themselves. Ids are URL-safe base64, which contains `_`: unescaped, a prefix
+/// match on one family's id also matched another's.
+pub fn escape_like(text: &str) -> String {
+    text.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+}
+
 /// The origin (`scheme://host[:port]`) of a URL, as browsers send it in `Origin`.
 pub fn origin_of(url: &str) -> Option<String> {
     let parsed = url::Url::parse(url).ok()?;
@@ -289,6 +296,11 @@ pub fn now() -> i64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn like_wildcards_are_escaped() {
+        assert_eq!(super::escape_like(r"a_b%c\d"), r"a\_b\%c\\d");
+    }
+
     #[test]
     fn sqlite_file_paths() {
         assert_eq!(super::sqlite_file("sqlite://data/x.db?mode=rwc").as_deref(), Some("data/x.db"));

@@ -145,12 +145,15 @@ impl Directory {
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<User>, u64), DirectoryError> {
-        use sea_orm::sea_query::{Expr, ExprTrait, Func};
+        use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
         use sea_orm::{Condition, PaginatorTrait, QueryOrder, QuerySelect};
         let mut query = user::Entity::find();
         if let Some(term) = search.filter(|s| !s.is_empty()) {
-            let pattern = format!("%{}%", term.to_lowercase());
-            let like = |col: user::Column| Expr::expr(Func::lower(Expr::col(col))).like(pattern.clone());
+            // A search for `a_b` finds `a_b`, not `axb`: the term is matched literally.
+            let pattern = format!("%{}%", super::escape_like(&term.to_lowercase()));
+            let like = |col: user::Column| {
+                Expr::expr(Func::lower(Expr::col(col))).like(LikeExpr::new(pattern.clone()).escape('\\'))
+            };
             query = query.filter(
                 Condition::any()
                     .add(like(user::Column::Name))

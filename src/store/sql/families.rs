@@ -10,6 +10,7 @@ use super::kinds::{REFRESH_FAMILY, REFRESH_TOKEN};
 use super::rows::{delete, get, lock_row, of_user, put, put_rows, row, take};
 use super::{SqlSessionStore, unavailable};
 use crate::directory::entities::session_record::{self, Column};
+use crate::directory::escape_like;
 use crate::store::ttl::{idle_expiry, now};
 use crate::store::{
     RefreshFamily, RefreshFamilyStore, RefreshSuccessor, RefreshTokenState, RevokedFamily, RotateOutcome,
@@ -63,10 +64,11 @@ pub(super) fn family_rows(
 
 /// Deletes a family and all its token rows inside `db` (a transaction or the pool).
 async fn delete_family<C: ConnectionTrait>(db: &C, family_id: &str) -> Result<(), StoreError> {
+    use sea_orm::sea_query::{Expr, ExprTrait, LikeExpr};
     delete(db, REFRESH_FAMILY, family_id).await?;
     session_record::Entity::delete_many()
         .filter(Column::Kind.eq(REFRESH_TOKEN))
-        .filter(Column::Id.starts_with(format!("{family_id}:")))
+        .filter(Expr::col(Column::Id).like(LikeExpr::new(format!("{}:%", escape_like(family_id))).escape('\\')))
         .exec(db)
         .await
         .map_err(unavailable)?;
