@@ -44,6 +44,11 @@ fn raw_http() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
+/// Sends `request` and reads its body as JSON, whatever the status.
+async fn json_of(request: reqwest::RequestBuilder) -> Value {
+    request.send().await.unwrap().json().await.unwrap()
+}
+
 fn query_of(location: &str) -> Vec<(String, String)> {
     url::Url::parse(location).unwrap().query_pairs().into_owned().collect()
 }
@@ -525,16 +530,10 @@ async fn permission_denied_body_carries_required_scopes() {
     let (sim, base) = start().await;
     let client = client(&base, None);
     let code = code_for(&client, "alice").await;
-    let token: Value = raw_http()
-        .post(format!("{base}/v1.0/oauth2/userAccessToken"))
-        .json(&json!({"clientId": APP_KEY, "clientSecret": APP_SECRET,
-            "code": code, "grantType": "authorization_code"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = json_of(raw_http().post(format!("{base}/v1.0/oauth2/userAccessToken")).json(&json!({
+        "clientId": APP_KEY, "clientSecret": APP_SECRET, "code": code, "grantType": "authorization_code"
+    })))
+    .await;
     sim.set_fault(Some(Fault::PermissionDenied));
     let resp = raw_http()
         .get(format!("{base}/v1.0/contact/users/me"))
@@ -588,15 +587,12 @@ async fn user_get_distinguishes_unknown_and_malformed_userid() {
     let (_sim, base) = start().await;
     let token = app_token(&base).await;
     for (userid, errcode) in [("nobody", 60121), ("", 33012)] {
-        let body: Value = raw_http()
-            .post(format!("{base}/topapi/v2/user/get?access_token={token}"))
-            .json(&json!({ "userid": userid }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let body = json_of(
+            raw_http()
+                .post(format!("{base}/topapi/v2/user/get?access_token={token}"))
+                .json(&json!({ "userid": userid })),
+        )
+        .await;
         assert_eq!(body["errcode"], errcode, "{userid:?}");
     }
 }
@@ -605,25 +601,11 @@ async fn user_get_distinguishes_unknown_and_malformed_userid() {
 async fn gettoken_and_v1_app_token_share_one_store() {
     let (_sim, base) = start().await;
     let v1 = app_token(&base).await;
-    let body: Value = raw_http()
-        .get(format!("{base}/gettoken?appkey={APP_KEY}&appsecret={APP_SECRET}"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = json_of(raw_http().get(format!("{base}/gettoken?appkey={APP_KEY}&appsecret={APP_SECRET}"))).await;
     assert_eq!(body["errcode"], 0);
     assert_eq!(body["access_token"], v1.as_str());
     assert_eq!(body["expires_in"], 7200);
-    let body: Value = raw_http()
-        .get(format!("{base}/gettoken?appkey={APP_KEY}&appsecret=wrong"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = json_of(raw_http().get(format!("{base}/gettoken?appkey={APP_KEY}&appsecret=wrong"))).await;
     assert_eq!(body["errcode"], 40089);
 }
 

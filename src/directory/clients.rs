@@ -389,21 +389,21 @@ impl Directory {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn client(uris: &[&str], public: bool) -> Client {
+impl Client {
+    /// A confidential client with no redirect URI, no scope and no grant, and every setting at its
+    /// default: unit tests change what they are about with struct update syntax.
+    pub(crate) fn for_tests(id: &str) -> Client {
         Client {
-            id: "c".into(),
-            name: "c".into(),
+            id: id.into(),
+            name: id.into(),
             secret_hash: None,
-            redirect_uris: uris.iter().map(|s| s.to_string()).collect(),
+            redirect_uris: vec![],
             post_logout_redirect_uris: vec![],
-            public,
+            public: false,
             first_party: false,
-            allowed_scopes: vec!["openid".into()],
+            allowed_scopes: vec![],
             created_at: 0,
-            grant_types: vec!["authorization_code".into()],
+            grant_types: vec![],
             backchannel_logout_uri: None,
             backchannel_logout_session_required: true,
             resource_server: false,
@@ -412,6 +412,21 @@ mod tests {
             id_token_on_refresh: true,
             access_token_ttl_secs: None,
             id_token_ttl_secs: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn client(uris: &[&str], public: bool) -> Client {
+        Client {
+            redirect_uris: uris.iter().map(|s| s.to_string()).collect(),
+            public,
+            allowed_scopes: vec!["openid".into()],
+            grant_types: vec!["authorization_code".into()],
+            ..Client::for_tests("c")
         }
     }
 

@@ -39,26 +39,7 @@ mod tests {
     use super::*;
 
     fn client(access: Option<u64>, id: Option<u64>) -> Client {
-        Client {
-            id: "c".into(),
-            name: "c".into(),
-            secret_hash: None,
-            redirect_uris: vec![],
-            post_logout_redirect_uris: vec![],
-            public: false,
-            first_party: false,
-            allowed_scopes: vec![],
-            created_at: 0,
-            grant_types: vec![],
-            backchannel_logout_uri: None,
-            backchannel_logout_session_required: true,
-            resource_server: false,
-            refresh_idle_ttl_secs: None,
-            refresh_absolute_ttl_secs: None,
-            id_token_on_refresh: true,
-            access_token_ttl_secs: access,
-            id_token_ttl_secs: id,
-        }
+        Client { access_token_ttl_secs: access, id_token_ttl_secs: id, ..Client::for_tests("c") }
     }
 
     #[test]
