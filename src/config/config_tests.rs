@@ -115,7 +115,7 @@ fn oidc_discovery_3_issuer_must_be_https_without_query() {
 }
 
 /// Writes `files` into a temporary directory and loads `toml` (paths as `{dir}/name`), with
-/// no DINGTALK_OIDC_* variable involved (the environment route is tested in tests/cli.rs).
+/// no DINGTALK_OIDC_* variable involved (the environment route is tested in tests/it/cli.rs).
 fn load_with_files(toml: &str, files: &[(&str, &str)]) -> (Result<Config, ConfigError>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     for (name, content) in files {

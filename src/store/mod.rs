@@ -2,7 +2,7 @@
 //! authorization codes and their redemptions, SSO sessions, consent requests, refresh-token
 //! families, the access-token denylist and the back-channel logout queue. Narrow traits by purpose
 //! (`traits`), their union `SessionStore`, two backends (`sql` serves the embedded default, `redis`
-//! production), one conformance suite (`tests/store_conformance.rs`). Nothing stored is usable as a
+//! production), one conformance suite (`tests/it/store_conformance.rs`). Nothing stored is usable as a
 //! credential: secrets are kept as hashes, or sealed under a secret the store never sees.
 
 pub mod claims;

@@ -5,11 +5,11 @@
 //! failure names the backend and the rule. Each test prints `conformance: <backend> <rule> ran`
 //! so CI output shows it was not skipped.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
-use common::{PostgresDatabase, RedisNamespace};
+use crate::common::{PostgresDatabase, RedisNamespace};
 use dingtalk_oidc::dingtalk::DingTalkIdentity;
 use dingtalk_oidc::directory::{ClientUpdate, Directory, DirectoryError, NewClient};
 use dingtalk_oidc::oidc::response_mode::ResponseMode;
@@ -1077,7 +1077,7 @@ async fn login_and_exchange(provider: &common::TestProvider) {
 /// every credential seen on the way, named: what a dump of the stores must not contain
 /// (RFC 6749 §10.3, §10.4, §10.8 for tokens, codes, client secrets and session cookies).
 async fn credentials_of_a_login_refresh_and_logout(p: &common::TestProvider) -> Vec<(String, String)> {
-    use common::{Browser, CHALLENGE, REDIRECT_URI, hidden_value, redirect_location};
+    use crate::common::{Browser, CHALLENGE, REDIRECT_URI, hidden_value, redirect_location};
     let mut seen: Vec<(String, String)> = Vec::new();
     let mut see = |what: &str, value: &str| seen.push((what.to_string(), value.to_string()));
     let secret = p.register("dump-app", false, false).await.unwrap();

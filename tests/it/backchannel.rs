@@ -2,12 +2,12 @@
 //! logout token verifies against the JWKS and carries the required claims; a receiver that is down
 //! at first gets it once it is back, also across a provider restart; a 400 is not retried.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Browser, CHALLENGE, PostgresDatabase, REDIRECT_URI, TestProvider, unverified_claims};
+use crate::common::{Browser, CHALLENGE, PostgresDatabase, REDIRECT_URI, TestProvider, unverified_claims};
 use dingtalk_oidc::directory::NewClient;
 use poem::http::StatusCode as PoemStatus;
 use poem::{EndpointExt, Request, handler, web::Data};

@@ -4,9 +4,9 @@
 //! confidential client at /token; over the limit a 429 with `Retry-After`, JSON for APIs and HTML
 //! for pages. The audit log records the same client address the limits use.
 
-mod common;
+use crate::common;
 
-use common::{Browser, TestProvider};
+use crate::common::{Browser, TestProvider};
 use reqwest::StatusCode;
 
 async fn post_token(p: &TestProvider, forwarded_for: Option<&str>) -> reqwest::Response {

@@ -4,12 +4,12 @@
 //! bound; killing one instance (SIGKILL) in the middle of refreshes on all three loses no family and
 //! makes no survivor answer 5xx; SIGTERM drains an in-flight request before exiting.
 
-mod common;
+use crate::common;
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Browser, CHALLENGE, PostgresDatabase, REDIRECT_URI, RedisNamespace, VERIFIER, redirect_location};
+use crate::common::{Browser, CHALLENGE, PostgresDatabase, REDIRECT_URI, RedisNamespace, VERIFIER, redirect_location};
 use reqwest::StatusCode;
 use serde_json::Value;
 

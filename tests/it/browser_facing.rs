@@ -2,9 +2,9 @@
 //! /authorize), security headers on each kind of response, and cookie attributes under an https
 //! issuer (RFC 9700 §2.6, §4.16; RFC 6265bis `__Host-`).
 
-mod common;
+use crate::common;
 
-use common::{REDIRECT_URI, TestProvider};
+use crate::common::{REDIRECT_URI, TestProvider};
 use reqwest::StatusCode;
 
 async fn preflight(p: &TestProvider, path: &str, origin: &str) -> reqwest::Response {

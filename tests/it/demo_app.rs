@@ -2,9 +2,9 @@
 //! real provider as a browser would: sign in, see verified claims, refresh, revoke, log out. Its
 //! registration is idempotent, and its ID token checks refuse what OIDC Core §3.1.3.7 refuses.
 
-mod common;
+use crate::common;
 
-use common::{Browser, TestProvider};
+use crate::common::{Browser, TestProvider};
 use dingtalk_oidc::demo::{self, rp};
 use reqwest::StatusCode;
 use serde_json::Value;

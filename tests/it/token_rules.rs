@@ -1,8 +1,8 @@
 //! Token endpoint rules (RFC 6749 §2.3, §3.2, §4.1.3, §5; RFC 7636 §4.5-4.6; OIDC Core §3.1.3).
 
-mod common;
+use crate::common;
 
-use common::{Browser, REDIRECT_URI, TestProvider, VERIFIER, obtain_code, token_request};
+use crate::common::{Browser, REDIRECT_URI, TestProvider, VERIFIER, obtain_code, token_request};
 use reqwest::StatusCode;
 
 fn exchange<'a>(code: &'a str, client_id: &'a str) -> Vec<(&'a str, &'a str)> {

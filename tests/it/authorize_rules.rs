@@ -1,9 +1,9 @@
 //! Authorization endpoint rules (RFC 6749 §3.1, §4.1.2.1; OIDC Core §3.1.2; RFC 7636; RFC 9207),
 //! each failing closed.
 
-mod common;
+use crate::common;
 
-use common::{Browser, CHALLENGE, REDIRECT_URI, TestProvider, authorize_url, redirect_location};
+use crate::common::{Browser, CHALLENGE, REDIRECT_URI, TestProvider, authorize_url, redirect_location};
 use reqwest::StatusCode;
 
 fn base(client_id: &str) -> Vec<(&str, &str)> {

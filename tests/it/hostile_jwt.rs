@@ -2,11 +2,11 @@
 //! own keys: `alg: none`, HS256 keyed with our public key, a foreign key, an unknown `kid` and
 //! key-locating headers are all refused (RFC 8725 §2.1, §3.1).
 
-mod common;
+use crate::common;
 
+use crate::common::{Browser, REDIRECT_URI, TestProvider, obtain_code};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{Browser, REDIRECT_URI, TestProvider, obtain_code};
 use reqwest::StatusCode;
 use serde_json::Value;
 

@@ -1,8 +1,8 @@
 //! UserInfo (OIDC Core §5.3) as an RFC 6750 protected resource.
 
-mod common;
+use crate::common;
 
-use common::{Browser, REDIRECT_URI, TestProvider, obtain_code};
+use crate::common::{Browser, REDIRECT_URI, TestProvider, obtain_code};
 use reqwest::StatusCode;
 
 async fn tokens(provider: &TestProvider, scope_override: Option<&str>) -> serde_json::Value {

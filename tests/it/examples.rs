@@ -2,21 +2,19 @@
 //! provider: what it accepts, what it rejects, and how its JWKS cache behaves (RFC 9068 §4,
 //! OIDC Core §10.1.1, RFC 9111).
 
-mod common;
-
 use std::io::{BufRead, BufReader, Write};
 use std::path::PathBuf;
 use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
 use std::time::Duration;
 
+use crate::common::{Browser, REDIRECT_URI, TestProvider, VERIFIER, obtain_code, token_request};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{Browser, REDIRECT_URI, TestProvider, VERIFIER, obtain_code, token_request};
 use reqwest::StatusCode;
 use serde_json::Value;
 
 /// `target/<profile>/examples/verify_token`, next to this test binary's `target/<profile>/deps/`.
-/// `cargo test` builds examples, but `cargo test --test examples` does not: then build it here,
+/// `cargo test` builds examples, but `cargo test --test it examples` does not: then build it here,
 /// once, and only when it is missing (a stale one from an earlier `cargo test` is used as is).
 fn example_binary() -> PathBuf {
     static BUILT: std::sync::Mutex<()> = std::sync::Mutex::new(());

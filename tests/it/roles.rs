@@ -1,9 +1,9 @@
 //! DingTalk's org chart becomes `roles` and `groups` claims (mapping rules over department, org
 //! role, org admin and department leader), recomputed at each upstream recheck.
 
-mod common;
+use crate::common;
 
-use common::{Browser, REDIRECT_URI, TestProvider, token_request};
+use crate::common::{Browser, REDIRECT_URI, TestProvider, token_request};
 use dingtalk_oidc::directory::NewClient;
 use dingtalk_oidc::directory::roles::MappingRule;
 use reqwest::StatusCode;

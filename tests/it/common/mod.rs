@@ -1,6 +1,5 @@
 //! Test harness: the real provider on a random loopback port, with the DingTalk simulator (the only
 //! fake we allow) on another, a real SQLite file (or PostgreSQL), and a cookie-keeping "browser".
-#![allow(dead_code)]
 
 use std::sync::Arc;
 
@@ -673,4 +672,32 @@ impl Drop for OwnRedis {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// For a test that reads process-wide state other tests would move under it (the metrics
+/// recorder): the integration tests share one process, so such a test runs alone in a fresh
+/// process of this same binary. Returns `true` in that process, where the caller runs its body;
+/// elsewhere it runs the fresh process, asserts that it ran exactly this one test and that it
+/// passed, and returns `false`.
+pub fn alone_in_a_process(module: &str, test: &str) -> bool {
+    const MARK: &str = "IT_ALONE_IN_A_PROCESS";
+    if std::env::var_os(MARK).is_some() {
+        return true;
+    }
+    // libtest names a test by its path inside the crate, without the crate's own name.
+    let module = module.split_once("::").map_or(module, |(_, rest)| rest);
+    let name = format!("{module}::{test}");
+    let out = std::process::Command::new(std::env::current_exe().expect("the test binary's path"))
+        .args([name.as_str(), "--exact", "--test-threads=1", "--nocapture"])
+        .env(MARK, "1")
+        .output()
+        .expect("run the test binary again");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("test result: ok. 1 passed"),
+        "{name} alone in a process: {}\n{stdout}\n{stderr}",
+        out.status
+    );
+    false
 }

@@ -7,11 +7,11 @@
 //! Once `/authorize` has checked the client and its redirect URI, such a failure goes back to the
 //! client as `error=temporarily_unavailable` (RFC 6749 §4.1.2.1); before that, a 503 page.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::{Browser, CHALLENGE, OwnRedis, PostgresDatabase, REDIRECT_URI, TcpProxy, TestProvider};
+use crate::common::{Browser, CHALLENGE, OwnRedis, PostgresDatabase, REDIRECT_URI, TcpProxy, TestProvider};
 use dingtalk_oidc::directory::{BoundedConnection, Directory};
 use reqwest::StatusCode;
 use sea_orm::{ConnectionTrait, Statement, TransactionTrait};

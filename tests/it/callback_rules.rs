@@ -1,11 +1,11 @@
 //! The DingTalk callback: browser binding, state, corp membership and every upstream failure end in
 //! a clear answer — never a 500 page.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
-use common::{Browser, CHALLENGE, REDIRECT_URI, TestProvider, authorize_url, redirect_location};
+use crate::common::{Browser, CHALLENGE, REDIRECT_URI, TestProvider, authorize_url, redirect_location};
 use dingtalk_oidc::dingtalk::Fault;
 use reqwest::StatusCode;
 

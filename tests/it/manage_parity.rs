@@ -2,7 +2,7 @@
 //! through either: the same kinds, targets and details, only the actor (and the reason texts that
 //! name it) differing. The operations are written once (`manage`); this keeps it so.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 
@@ -12,7 +12,7 @@ use dingtalk_oidc::directory::audit::AuditQuery;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use common::{Browser, REDIRECT_URI, TestProvider};
+use crate::common::{Browser, REDIRECT_URI, TestProvider};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dingtalk-oidc");
 const BOOTSTRAP: &str = "parity-bootstrap-token";

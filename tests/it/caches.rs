@@ -2,11 +2,11 @@
 //! answers) never let a change made through the same instance be ignored, and let a change made
 //! through another instance through within the documented bound.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::{Browser, PostgresDatabase, RedisNamespace, TestProvider};
+use crate::common::{Browser, PostgresDatabase, RedisNamespace, TestProvider};
 use dingtalk_oidc::dingtalk::{SimDirectory, Simulator};
 use reqwest::StatusCode;
 use serde_json::Value;

@@ -1,11 +1,11 @@
 //! Token lifecycle (RFC 6749 §6, RFC 9700 §4.14, RFC 7009, RFC 7662, OIDC Core §11-12,
 //! RP-Initiated Logout 1.0), each scenario on the SQL (SQLite) and the Redis session store.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
-use common::{
+use crate::common::{
     Browser, CHALLENGE, REDIRECT_URI, RedisNamespace, TestProvider, VERIFIER, redirect_location, token_request,
 };
 use dingtalk_oidc::config::Config;

@@ -1,12 +1,12 @@
 //! Signing keys (docs/architecture.md "Signing keys", OIDC Core §10.1.1, §10.2.1): publish before sign, keep retired keys
 //! until their tokens expire, one key ring across instances, revocation, encryption at rest.
 
-mod common;
+use crate::common;
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use common::{Browser, PostgresDatabase, REDIRECT_URI, TestProvider, token_request};
+use crate::common::{Browser, PostgresDatabase, REDIRECT_URI, TestProvider, token_request};
 use dingtalk_oidc::config::Config;
 use dingtalk_oidc::directory::NewClient;
 use reqwest::StatusCode;

@@ -6,9 +6,9 @@
 //! The route sweeps run one table (`routes`) against every kind of refused credential and check
 //! afterwards that nothing changed.
 
-mod common;
+use crate::common;
 
-use common::{Browser, CHALLENGE, REDIRECT_URI, TestProvider, VERIFIER, token_request, unverified_claims};
+use crate::common::{Browser, CHALLENGE, REDIRECT_URI, TestProvider, VERIFIER, token_request, unverified_claims};
 use dingtalk_oidc::config::Secret;
 use dingtalk_oidc::directory::NewClient;
 use dingtalk_oidc::directory::roles::MappingRule;

@@ -2,9 +2,9 @@
 //! must: the signing keys, the users, the sessions and the DingTalk app token; and a race between
 //! them, or a change made through one of them, has one outcome on all.
 
-mod common;
+use crate::common;
 
-use common::{Browser, PostgresDatabase, REDIRECT_URI, RedisNamespace, TestProvider, VERIFIER};
+use crate::common::{Browser, PostgresDatabase, REDIRECT_URI, RedisNamespace, TestProvider, VERIFIER};
 use dingtalk_oidc::dingtalk::{SimDirectory, Simulator};
 use dingtalk_oidc::directory::NewClient;
 use reqwest::StatusCode;

@@ -2,13 +2,13 @@
 //! follows the backing services, `/healthz`, a request id on every response, and a shutdown that
 //! drains rather than drops (the binary, signalled as an orchestrator does).
 
-mod common;
+use crate::common;
 
 use std::net::SocketAddr;
 use std::process::{Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Browser, OwnRedis, REDIRECT_URI, TestProvider, VERIFIER, obtain_code, token_request};
+use crate::common::{Browser, OwnRedis, REDIRECT_URI, TestProvider, VERIFIER, obtain_code, token_request};
 use dingtalk_oidc::dingtalk::Fault;
 use reqwest::StatusCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

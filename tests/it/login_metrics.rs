@@ -1,13 +1,12 @@
 //! `dingtalk_oidc_logins_total{outcome}`: every finished DingTalk callback is counted once, under
-//! the outcome that ended it (README, "Metrics"). The recorder is process-wide, so this binary
-//! holds one test that walks through the outcomes one after another and compares every outcome's
-//! count before and after each step: the step's outcome moved by exactly one, the others not at all.
-
-mod common;
+//! the outcome that ended it (README, "Metrics"). The recorder is process-wide, so this is one test
+//! that runs alone in a process of its own (`common::alone_in_a_process`) and walks through the
+//! outcomes one after another, comparing every outcome's count before and after each step: the
+//! step's outcome moved by exactly one, the others not at all.
 
 use std::collections::BTreeMap;
 
-use common::{Browser, CHALLENGE, REDIRECT_URI, TestProvider, authorize_url};
+use crate::common::{self, Browser, CHALLENGE, REDIRECT_URI, TestProvider, authorize_url};
 use dingtalk_oidc::dingtalk::Fault;
 use dingtalk_oidc::login::outcome::LoginOutcome;
 use reqwest::StatusCode;
@@ -56,6 +55,10 @@ async fn counts_once_as<F: std::future::Future<Output = ()>>(p: &TestProvider, o
 
 #[tokio::test]
 async fn every_finished_dingtalk_callback_is_counted_once_under_its_outcome() {
+    if !common::alone_in_a_process(module_path!(), "every_finished_dingtalk_callback_is_counted_once_under_its_outcome")
+    {
+        return;
+    }
     let p = TestProvider::start().await;
     p.register("app", false, true).await;
 

@@ -1,13 +1,13 @@
 //! The binary as a user runs it: `--help` everywhere, the committed OpenAPI spec, start-up errors
 //! that name the option, and `serve --dev` (the README's first command) end to end.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Browser, REDIRECT_URI};
+use crate::common::{Browser, REDIRECT_URI};
 
 const BIN: &str = env!("CARGO_BIN_EXE_dingtalk-oidc");
 

@@ -1,8 +1,8 @@
 //! Discovery (OIDC Discovery 1.0 §3-4, RFC 8414) and JWKS (RFC 7517, OIDC Core §10.1).
 
-mod common;
+use crate::common;
 
-use common::TestProvider;
+use crate::common::TestProvider;
 use reqwest::StatusCode;
 
 async fn get_json(url: &str) -> (StatusCode, reqwest::header::HeaderMap, serde_json::Value) {

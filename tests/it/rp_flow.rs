@@ -4,11 +4,11 @@
 //! authentication method and once as a public client; and once with `response_mode=form_post`,
 //! the answer POSTed by the browser to the relying party's own callback.
 
-mod common;
+use crate::common;
 
 use std::sync::{Arc, Mutex};
 
-use common::{Browser, PostgresDatabase, REDIRECT_URI, RedisNamespace, TestProvider};
+use crate::common::{Browser, PostgresDatabase, REDIRECT_URI, RedisNamespace, TestProvider};
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims};
 use openidconnect::{
     AccessTokenHash, AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,

@@ -1,0 +1,31 @@
+//! The integration tests, as one test binary: each module is one area of the provider, run against
+//! the real provider on a loopback port with the DingTalk simulator, real SQLite, PostgreSQL and
+//! Redis. One binary links the crate once, where one binary per file linked it two dozen times.
+
+mod common;
+
+mod admin_api;
+mod authorize_rules;
+mod backchannel;
+mod browser_facing;
+mod caches;
+mod callback_rules;
+mod cli;
+mod demo_app;
+mod discovery_rules;
+mod examples;
+mod hostile_jwt;
+mod keys;
+mod lifecycle;
+mod login_metrics;
+mod manage_parity;
+mod multi_instance;
+mod operations;
+mod outages;
+mod rate_limits;
+mod replicas;
+mod roles;
+mod rp_flow;
+mod store_conformance;
+mod token_rules;
+mod userinfo_rules;
