@@ -207,12 +207,14 @@ session_store_rules!(
     a_family_remembers_only_the_latest_expiry_of_its_access_tokens,
     an_upstream_recheck_beside_rotations_loses_no_write,
     a_family_is_updated_listed_by_user_and_revoked,
+    revoking_a_family_leaves_a_family_whose_id_its_own_matches_as_a_pattern,
 );
 
 sql_rules!(
     the_sweeper_deletes_expired_rows_in_bounded_batches,
     the_directory_conforms,
     migration_0005_retires_legacy_families_and_sessions,
+    a_user_search_matches_its_term_literally,
 );
 
 fn request() -> AuthRequest {
@@ -815,6 +817,34 @@ async fn a_family_is_updated_listed_by_user_and_revoked(store: &dyn SessionStore
     assert!(store.refresh_families_of_user("u9").await.unwrap().is_empty());
     assert!(!store.update_refresh_family(&fam3).await.unwrap());
     assert_eq!(store.refresh_token_state("fam3", "j0", now).await.unwrap(), None);
+}
+
+/// A family's id is matched literally when it is revoked: `fam_5` read as a LIKE pattern also
+/// matches `famx5` (`_` is any one character), whose tokens must outlive the revocation.
+async fn revoking_a_family_leaves_a_family_whose_id_its_own_matches_as_a_pattern(store: &dyn SessionStore) {
+    let now = chrono::Utc::now().timestamp();
+    let (revoked, lookalike) = (family("fam_5", "u11", now), family("famx5", "u11", now));
+    assert!(create_family(store, &revoked, &successor("k_under", now)).await);
+    assert!(create_family(store, &lookalike, &successor("k_look", now)).await);
+    assert!(store.revoke_refresh_family("fam_5").await.unwrap().is_some());
+    assert_eq!(store.get_refresh_family("fam_5").await.unwrap(), None);
+    assert_eq!(store.refresh_token_state("fam_5", "k_under", now).await.unwrap(), None);
+    assert_eq!(store.get_refresh_family("famx5").await.unwrap(), Some(lookalike));
+    assert!(store.refresh_token_state("famx5", "k_look", now).await.unwrap().is_some(), "famx5's token survives");
+    let ids: Vec<String> = store.refresh_families_of_user("u11").await.unwrap().into_iter().map(|f| f.id).collect();
+    assert_eq!(ids, vec!["famx5"]);
+}
+
+/// The admin user search matches its term literally and without regard to case: `search_a`
+/// does not find `searchxa1`, and `%` finds no one.
+async fn a_user_search_matches_its_term_literally(directory: &Directory) {
+    directory.create_user(&identity("search_a1"), None).await.unwrap();
+    directory.create_user(&identity("searchxa1"), None).await.unwrap();
+    let (found, total) = directory.list_users(Some("search_a"), 0, 10).await.unwrap();
+    assert_eq!(total, 1);
+    assert_eq!(found.iter().map(|u| u.union_id.as_str()).collect::<Vec<_>>(), vec!["search_a1"]);
+    assert_eq!(directory.list_users(Some("%"), 0, 10).await.unwrap().1, 0, "% is a character, not a wildcard");
+    assert_eq!(directory.list_users(Some("SEARCH"), 0, 10).await.unwrap().1, 2, "case does not matter");
 }
 
 async fn the_directory_conforms(directory: &Directory) {
