@@ -15,6 +15,11 @@ use crate::tokens::mint::{MintRequest, mint};
 use crate::tokens::refresh::new_refresh_token;
 use crate::tokens::{ProfileClaims, TokenLifetimes};
 
+/// How much longer than its access token a redeemed code is remembered: covers the time between
+/// redemption and minting (a request is bounded by its dependency timeouts, seconds) and a small
+/// skew between our clock and the store's.
+const REDEMPTION_MARGIN_SECS: u64 = 60;
+
 pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
     let code = params.get("code").ok_or(OAuthError::invalid_request("code is required"))?;
     // Policy (RFC 6749 §4.1.3): redirect_uri is always required, even with one registered URI.
@@ -23,9 +28,17 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
     pkce::verifier_syntax(verifier).map_err(OAuthError::invalid_request)?;
     let code_hash = secrets::hash(code);
     let lifetimes = TokenLifetimes::for_client(&app.config.tokens, client);
-    // The redemption is remembered as long as the access token it issues can live, so a replay
-    // that comes while the token is still accepted revokes it (RFC 6749 §4.1.2).
-    let remember_for = lifetimes.access_secs.max(600);
+    // The redemption is remembered as long as the access token it issues is accepted (its
+    // lifetime and the verifier's leeway), so a replay that comes while the token is still
+    // accepted revokes it (RFC 6749 §4.1.2). The store counts
+    // from its own clock at redemption and the token's `exp` from ours a moment later, so the
+    // record is kept a margin longer: without it, a second boundary crossed in between (or a
+    // store clock a little behind ours) forgot the code while its token still lived.
+    let remember_for = lifetimes
+        .access_secs
+        .max(600)
+        .saturating_add(app.config.tokens.leeway_secs)
+        .saturating_add(REDEMPTION_MARGIN_SECS);
     // Redeemed before any other check: a code presented once is gone, whoever presented it.
     let record = match app.sessions.redeem_code(&code_hash, remember_for).await {
         Ok(CodeRedemption::Redeemed(record)) => *record,
