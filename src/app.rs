@@ -88,13 +88,7 @@ impl App {
     }
 
     pub fn revocation(&self) -> Revocation<'_> {
-        Revocation {
-            sessions: self.sessions.as_ref(),
-            denylist: Some(self.verifier.denylist()),
-            directory: &self.directory,
-            backchannel_retry_window_secs: self.config.logout.backchannel_retry_window_secs as i64,
-            denial_lifetime_secs: self.config.tokens.denial_lifetime_secs(),
-        }
+        Revocation::new(&self.config, self.sessions.as_ref(), &self.directory, Some(self.verifier.denylist()))
     }
 
     pub fn endpoint_url(&self, path: &str) -> String {

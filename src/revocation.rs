@@ -2,6 +2,7 @@
 //! the upstream recheck and the CLI. Revoking a family denylists its live access tokens; ending a
 //! session revokes its session-bound families and queues back-channel logout notifications.
 
+use crate::config::Config;
 use crate::directory::Directory;
 use crate::directory::audit::{AuditEvent, AuditKind};
 use crate::store::{LogoutDelivery, RevokedFamily, SessionStore, SsoSession, StoreError};
@@ -17,14 +18,36 @@ pub struct Revocation<'a> {
     pub backchannel_retry_window_secs: i64,
     /// How long a denial must outlast the tokens it denies.
     pub denial_lifetime_secs: i64,
+    /// How long after its `exp` a verifier still accepts a token (`tokens.leeway_secs`): a denial
+    /// lasts that much longer, or a revoked token would verify again for those seconds.
+    pub leeway_secs: i64,
 }
 
-impl Revocation<'_> {
+impl<'a> Revocation<'a> {
+    /// Revocation as the configuration sets it; `denylist` is this instance's cache (None
+    /// outside the server, e.g. the CLI: the instances recheck the store).
+    pub fn new(
+        config: &Config,
+        sessions: &'a dyn SessionStore,
+        directory: &'a Directory,
+        denylist: Option<&'a DenylistCache>,
+    ) -> Self {
+        Revocation {
+            sessions,
+            denylist,
+            directory,
+            backchannel_retry_window_secs: config.logout.backchannel_retry_window_secs as i64,
+            denial_lifetime_secs: config.tokens.denial_lifetime_secs(),
+            leeway_secs: config.tokens.leeway_secs as i64,
+        }
+    }
+
     /// RFC 7009 §2.1 / RFC 9700 §4.14.2: the family's access tokens stop working too — all of them
     /// with one denial of the family, until the last one expires.
     pub async fn deny_family_tokens(&self, revoked: &RevokedFamily, now: i64) -> Result<(), StoreError> {
-        if revoked.access_exp > now {
-            self.sessions.deny_family_access_tokens(&revoked.family.id, revoked.access_exp).await?;
+        let accepted_until = revoked.access_exp.saturating_add(self.leeway_secs);
+        if accepted_until > now {
+            self.sessions.deny_family_access_tokens(&revoked.family.id, accepted_until).await?;
             if let Some(denylist) = self.denylist {
                 denylist.forget_all();
             }
@@ -32,9 +55,10 @@ impl Revocation<'_> {
         Ok(())
     }
 
-    /// RFC 7009 §2.1: the access token stops working, on this instance at once.
+    /// RFC 7009 §2.1: the access token stops working, on this instance at once, and stays refused
+    /// for as long as a verifier would accept it (`exp` plus the leeway).
     pub async fn deny_access_token(&self, jti: &str, exp: i64) -> Result<(), StoreError> {
-        self.sessions.deny_access_token(jti, exp).await?;
+        self.sessions.deny_access_token(jti, exp.saturating_add(self.leeway_secs)).await?;
         if let Some(denylist) = self.denylist {
             denylist.deny(jti);
         }

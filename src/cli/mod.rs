@@ -215,13 +215,7 @@ fn load_kek(config: &Config, dev: bool) -> anyhow::Result<Kek> {
 /// Revocation from outside the server: there is no denylist cache to tell (the instances recheck
 /// the store).
 fn revocation<'a>(config: &Config, sessions: &'a dyn SessionStore, directory: &'a Directory) -> Revocation<'a> {
-    Revocation {
-        denylist: None,
-        sessions,
-        directory,
-        backchannel_retry_window_secs: config.logout.backchannel_retry_window_secs as i64,
-        denial_lifetime_secs: config.tokens.denial_lifetime_secs(),
-    }
+    Revocation::new(config, sessions, directory, None)
 }
 
 /// A management operation's failure in the CLI's words, where they differ from the admin API's.

@@ -849,3 +849,37 @@ async fn rfc6749_4_1_2_a_redeemed_code_is_remembered_as_long_as_its_access_token
         "the redemption is forgotten at {remembered_until}, the token is accepted to {accepted_until}"
     );
 }
+
+/// RFC 7009 §2.1: a revoked access token stays refused for as long as a verifier would accept it,
+/// which is its `exp` plus the leeway, not its `exp`: a denial kept only until `exp` let the
+/// token verify again for the leeway's seconds. Both ways of revoking it: by itself (its `jti`)
+/// and through its refresh family.
+#[tokio::test]
+async fn rfc7009_2_1_a_revoked_access_tokens_denial_outlasts_its_leeway() {
+    let p = TestProvider::start().await;
+    let secret = register(&p, NewClient::default()).await;
+    let leeway = p.app.config.tokens.leeway_secs as i64;
+    let browser = Browser::new("alice");
+
+    let tokens = login(&p, &browser, &secret, "openid").await;
+    let access = common::unverified_claims(&s(&tokens, "access_token"));
+    let status = revoke(&p, ("app", &secret), &[("token", &s(&tokens, "access_token"))]).await;
+    assert_eq!(status, StatusCode::OK);
+    let denied_until = stored_until(&p, &["denied_jti"], access["jti"].as_str().unwrap()).await;
+    let accepted_until = access["exp"].as_i64().unwrap() + leeway;
+    assert!(denied_until >= accepted_until, "the jti's denial ends at {denied_until}, the token at {accepted_until}");
+
+    let tokens = login(&p, &browser, &secret, "openid").await;
+    let access = common::unverified_claims(&s(&tokens, "access_token"));
+    let status = revoke(&p, ("app", &secret), &[("token", &s(&tokens, "refresh_token"))]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(userinfo_status(&p, &s(&tokens, "access_token")).await, StatusCode::UNAUTHORIZED);
+    // A family's access tokens are named `<family>.<n>` (`store::ids`).
+    let family = access["jti"].as_str().unwrap().split_once('.').unwrap().0;
+    let denied_until = stored_until(&p, &["denied_family"], family).await;
+    let accepted_until = access["exp"].as_i64().unwrap() + leeway;
+    assert!(
+        denied_until >= accepted_until,
+        "the family's denial ends at {denied_until}, its token at {accepted_until}"
+    );
+}
