@@ -65,8 +65,9 @@ async fn revoke_refresh_token(app: &App, client: &Client, token: &str) -> Result
 
 /// True when `token` is an access token of ours.
 async fn revoke_access_token(app: &App, client: &Client, token: &str) -> Result<bool, StoreError> {
-    // An expired token needs no revocation: it already fails verification.
-    let Ok(verified) = app.verifier.verify_any_access_token(token) else {
+    // A token past its leeway needs no revocation: it already fails verification everywhere we
+    // verify. One inside the leeway is still accepted at userinfo, so it is revoked.
+    let Ok(verified) = app.verifier.verify_any_access_token(token, app.config.tokens.leeway_secs) else {
         return Ok(false);
     };
     let claims = &verified.claims;

@@ -90,9 +90,11 @@ impl Verifier {
     }
 
     /// Verifies an access token of ours for either resource (userinfo or admin), as introspection
-    /// (RFC 7662 §2.2) and revocation (RFC 7009 §2.1) need: any token we issued, whatever it is for.
-    pub fn verify_any_access_token(&self, token: &str) -> Result<Arc<VerifiedToken>, TokenError> {
-        self.verify_access_token(token, &[&self.userinfo_audience, &self.admin_audience], 0)
+    /// (RFC 7662 §2.2, no leeway: it reports the token's own lifetime) and revocation (RFC 7009
+    /// §2.1, with the resources' leeway: a token they still accept can still be revoked) need: any
+    /// token we issued, whatever it is for.
+    pub fn verify_any_access_token(&self, token: &str, leeway_secs: u64) -> Result<Arc<VerifiedToken>, TokenError> {
+        self.verify_access_token(token, &[&self.userinfo_audience, &self.admin_audience], leeway_secs)
     }
 
     /// RFC 7009 §2.1, RFC 7662 §2.2: whether the access token was revoked (by `jti`, with its

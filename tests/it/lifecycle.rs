@@ -883,3 +883,20 @@ async fn rfc7009_2_1_a_revoked_access_tokens_denial_outlasts_its_leeway() {
         "the family's denial ends at {denied_until}, its token at {accepted_until}"
     );
 }
+
+/// RFC 7009 §2.1: an access token past its `exp` but inside the leeway is still accepted at
+/// userinfo, so it can still be revoked; the revocation endpoint used to call it expired, answer
+/// 200 and deny nothing.
+#[tokio::test]
+async fn rfc7009_2_1_an_access_token_inside_its_leeway_can_be_revoked() {
+    let p = TestProvider::start().await;
+    let secret = register(&p, NewClient::default()).await;
+    let tokens = login(&p, &Browser::new("alice"), &secret, "openid").await;
+    let token = s(&tokens, "access_token");
+    let exp = common::unverified_claims(&token)["exp"].as_i64().unwrap();
+    assert!(p.app.config.tokens.leeway_secs > 20);
+    p.clock.advance(exp - p.app.now() + 10);
+    assert_eq!(userinfo_status(&p, &token).await, StatusCode::OK, "accepted inside the leeway");
+    assert_eq!(revoke(&p, ("app", &secret), &[("token", &token)]).await, StatusCode::OK);
+    assert_eq!(userinfo_status(&p, &token).await, StatusCode::UNAUTHORIZED, "refused once revoked");
+}
