@@ -32,6 +32,7 @@ from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 PROVIDER = os.environ["PROVIDER_URL"].rstrip("/")
@@ -140,6 +141,17 @@ class Browser:
             return WebDriverWait(self.driver, WAIT).until(lambda d: d.find_element(by, value))
         except TimeoutException:
             raise AssertionError(f"no {what} on {self.url}: {self.text()[:300]!r}") from None
+
+    def submit(self, by: str, value: str, what: str) -> None:
+        """Clicks a control that loads a new page and waits until the old page is gone, so that
+        what is read next comes from the new one (an element of the same id on the old page
+        would otherwise be found first, then go stale under the reader)."""
+        control = self.wait_for(by, value, what)
+        control.click()
+        try:
+            WebDriverWait(self.driver, WAIT).until(expected_conditions.staleness_of(control))
+        except TimeoutException:
+            raise AssertionError(f"{what} loaded no new page; still at {self.url}") from None
 
     def h1(self) -> str:
         return self.wait_for(By.TAG_NAME, "h1", "heading").text.strip()
@@ -483,7 +495,7 @@ def demo_sign_in(b: Browser, s: State) -> None:
 @step
 def demo_refresh(b: Browser, s: State) -> None:
     """Refresh: a notice, and a new access token for the same user."""
-    b.wait_for(By.ID, "refresh", "Refresh button").click()
+    b.submit(By.ID, "refresh", "Refresh button")
     notice = b.wait_for(By.ID, "notice", "the refresh outcome").text
     assert notice.startswith("Refreshed"), f"after Refresh: {notice!r}"
     access = json.loads(b.wait_for(By.ID, "access-token-claims", "access token claims").text)
@@ -495,7 +507,7 @@ def demo_refresh(b: Browser, s: State) -> None:
 @step
 def demo_revoke(b: Browser, s: State) -> None:
     """Revoke (RFC 7009): the page shows that a refresh with the revoked token fails."""
-    b.wait_for(By.ID, "revoke", "Revoke button").click()
+    b.submit(By.ID, "revoke", "Revoke button")
     notice = b.wait_for(By.ID, "notice", "the revocation outcome").text
     assert notice.startswith("Revoked") and "invalid_grant" in notice, f"after Revoke: {notice!r}"
     assert not b.driver.find_elements(By.ID, "refresh"), "a Refresh button without a refresh token"
@@ -504,7 +516,7 @@ def demo_revoke(b: Browser, s: State) -> None:
 @step
 def demo_logout(b: Browser, s: State) -> None:
     """Log out: RP-initiated logout ends the provider's session and comes back to the demo."""
-    b.wait_for(By.ID, "logout", "Log out button").click()
+    b.submit(By.ID, "logout", "Log out button")
     b.wait_url(DEMO + "/signed-out?", "the demo's post-logout page")
     notice = b.wait_for(By.ID, "notice", "the logout outcome").text
     assert "Signed out of the demo and of the provider" in notice, notice
