@@ -153,6 +153,44 @@ impl<'a> Revocation<'a> {
         Ok(())
     }
 
+    /// The user withdrew the client's consent (OIDC Core §3.1.2.4; a right PIPL gives users):
+    /// every access token the client holds for the user issued up to `issued_until` is denied
+    /// (also those of no family), every refresh-token family of the user at the client is revoked,
+    /// and the client is told (Back-Channel Logout 1.0 §2.5): once per SSO session of the user it
+    /// joined, with its `sid`, or once by `sub` alone. The user's SSO sessions and other clients
+    /// are left alone.
+    pub async fn revoke_client_grant(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        issued_until: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        let keep_until = now + self.denial_lifetime_secs;
+        self.sessions.deny_client_access_tokens(user_id, client_id, issued_until, keep_until).await?;
+        if let Some(denylist) = self.denylist {
+            denylist.forget_all();
+        }
+        for family in self.sessions.refresh_families_of_user(user_id).await? {
+            if family.client_id == client_id {
+                self.revoke_family(&family.id, now).await?;
+            }
+        }
+        let mut sids: Vec<String> = Vec::new();
+        for session in self.sessions.sso_sessions_of_user(user_id).await? {
+            if session.clients.iter().any(|c| c == client_id) {
+                sids.push(session.id);
+            }
+        }
+        if sids.is_empty() {
+            self.notify(client_id, user_id, None, now).await?;
+        }
+        for sid in &sids {
+            self.notify(client_id, user_id, Some(sid), now).await?;
+        }
+        Ok(())
+    }
+
     /// A rotated-away refresh token came back: the family is already revoked by the store; its
     /// access tokens are denylisted and its client told (RFC 9700 §4.14.2).
     pub async fn after_reuse(&self, revoked: &RevokedFamily, now: i64) -> Result<(), StoreError> {

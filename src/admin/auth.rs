@@ -85,7 +85,13 @@ pub async fn authenticate(app: &App, token: &str) -> Result<Principal, ApiError>
         app.now(),
     )
     .map_err(|_| ApiError::unauthorized("the token is invalid, expired or not for this API"))?;
-    let check = crate::store::DenyCheck { jti: &claims.jti, sub: &claims.sub, auth_time: claims.auth_time };
+    let check = crate::store::DenyCheck {
+        jti: &claims.jti,
+        sub: &claims.sub,
+        auth_time: claims.auth_time,
+        client_id: &claims.client_id,
+        iat: claims.iat,
+    };
     if app.sessions.is_access_token_denied(check).await? {
         return Err(ApiError::unauthorized("the token was revoked"));
     }

@@ -37,6 +37,8 @@ pub enum AuditKind {
     // SSO sessions.
     SessionsRevoked,
     SessionRevoked,
+    // Consent.
+    ConsentWithdrawn,
     // Signing keys.
     KeyRotated,
     KeyRevoked,
@@ -46,7 +48,7 @@ pub enum AuditKind {
 
 impl AuditKind {
     /// Every kind, for tests that check the texts are distinct.
-    pub const ALL: [AuditKind; 25] = [
+    pub const ALL: [AuditKind; 26] = [
         AuditKind::Login,
         AuditKind::Logout,
         AuditKind::CodeReplayDetected,
@@ -68,6 +70,7 @@ impl AuditKind {
         AuditKind::MappingDeleted,
         AuditKind::SessionsRevoked,
         AuditKind::SessionRevoked,
+        AuditKind::ConsentWithdrawn,
         AuditKind::KeyRotated,
         AuditKind::KeyRevoked,
         AuditKind::KeyImported,
@@ -98,6 +101,7 @@ impl AuditKind {
             AuditKind::MappingDeleted => "mapping_deleted",
             AuditKind::SessionsRevoked => "sessions_revoked",
             AuditKind::SessionRevoked => "session_revoked",
+            AuditKind::ConsentWithdrawn => "consent_withdrawn",
             AuditKind::KeyRotated => "key_rotated",
             AuditKind::KeyRevoked => "key_revoked",
             AuditKind::KeyImported => "key_imported",

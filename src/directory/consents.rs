@@ -1,11 +1,46 @@
 //! Recorded consent: which scopes a user has allowed a client (OIDC Core §3.1.2.4).
 
-use sea_orm::{ActiveValue::Set, EntityTrait, sea_query::OnConflict};
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, sea_query::OnConflict};
 
 use super::entities::consent;
 use super::{Directory, DirectoryError, from_json, now, to_json};
 
+/// What a user has allowed one client, and when they last allowed more.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub granted_at: i64,
+}
+
 impl Directory {
+    /// Every client the user has allowed something, most recent first.
+    pub async fn consents_of_user(&self, user_id: &str) -> Result<Vec<Consent>, DirectoryError> {
+        let rows = consent::Entity::find()
+            .filter(consent::Column::UserId.eq(user_id))
+            .order_by_desc(consent::Column::GrantedAt)
+            .order_by_asc(consent::Column::ClientId)
+            .all(&self.db)
+            .await?;
+        rows.into_iter()
+            .map(|row| {
+                Ok(Consent {
+                    scopes: from_json(&row.scopes, "consents.scopes")?,
+                    client_id: row.client_id,
+                    granted_at: row.granted_at,
+                })
+            })
+            .collect()
+    }
+
+    /// Forgets what the user allowed the client: the next sign-in at it asks again. False if
+    /// there was nothing to forget.
+    pub async fn withdraw_consent(&self, user_id: &str, client_id: &str) -> Result<bool, DirectoryError> {
+        let deleted =
+            consent::Entity::delete_by_id((user_id.to_string(), client_id.to_string())).exec(&self.db).await?;
+        Ok(deleted.rows_affected > 0)
+    }
+
     /// Whether the user already allowed this client every scope in `scopes`.
     pub async fn consent_covers(
         &self,

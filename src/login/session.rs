@@ -51,6 +51,13 @@ impl SessionCookie {
         format!("{}.{}", self.sid, self.secret)
     }
 
+    /// An anti-CSRF token for the forms of one `purpose` shown to this browser (RFC 6749 §10.12):
+    /// derived from the cookie's secret, so only a page the browser was shown can carry it, and
+    /// unlike the stored `secret_hash`, so a copy of the store does not give it away.
+    pub fn form_token(&self, purpose: &str) -> String {
+        secrets::hash(&format!("{purpose}\n{}", self.secret))
+    }
+
     /// Whether this cookie's secret is the session's (constant time).
     pub fn proves(&self, session: &SsoSession) -> bool {
         session.id == self.sid
@@ -118,11 +125,33 @@ impl SsoSessions<'_> {
     /// The session the request's cookie proves, if it is alive at `now` (the protocol clock) for
     /// `liveness`.
     pub async fn proven(&self, req: &Request, now: i64, liveness: Liveness) -> Result<Option<SsoSession>, StoreError> {
+        Ok(self.proven_with_cookie(req, now, liveness).await?.map(|(session, _)| session))
+    }
+
+    async fn proven_with_cookie(
+        &self,
+        req: &Request,
+        now: i64,
+        liveness: Liveness,
+    ) -> Result<Option<(SsoSession, SessionCookie)>, StoreError> {
         let Some(cookie) = self.cookies.get(req, cookies::SESSION).and_then(|v| SessionCookie::parse(&v)) else {
             return Ok(None);
         };
         let session = self.store.get_sso_session(&cookie.sid).await?;
-        Ok(session.filter(|s| cookie.proves(s) && s.is_live(now, liveness)))
+        Ok(session.filter(|s| cookie.proves(s) && s.is_live(now, liveness)).map(|s| (s, cookie)))
+    }
+
+    /// `proven`, with the anti-CSRF token of the session's forms for `purpose`
+    /// (`SessionCookie::form_token`).
+    pub async fn proven_with_form_token(
+        &self,
+        req: &Request,
+        now: i64,
+        liveness: Liveness,
+        purpose: &str,
+    ) -> Result<Option<(SsoSession, String)>, StoreError> {
+        let proven = self.proven_with_cookie(req, now, liveness).await?;
+        Ok(proven.map(|(session, cookie)| (session, cookie.form_token(purpose))))
     }
 
     /// Clears the session cookie.

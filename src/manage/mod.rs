@@ -5,6 +5,7 @@
 //! audit trail.
 
 pub mod clients;
+pub mod consents;
 pub mod keys;
 pub mod roles;
 pub mod sessions;
@@ -24,6 +25,8 @@ use crate::store::StoreError;
 pub enum Surface {
     AdminApi,
     Cli,
+    /// The user's own account page (`account`): the actor is the user.
+    Account,
 }
 
 impl Surface {
@@ -32,6 +35,7 @@ impl Surface {
         match self {
             Surface::AdminApi => "disabled by an admin",
             Surface::Cli => "disabled from the CLI",
+            Surface::Account => "disabled by the user",
         }
     }
 
@@ -40,6 +44,7 @@ impl Surface {
         match self {
             Surface::AdminApi => "revoked by an admin",
             Surface::Cli => "cli",
+            Surface::Account => "revoked by the user",
         }
     }
 }
@@ -59,6 +64,11 @@ impl Actor {
 
     pub fn cli() -> Actor {
         Actor { id: "cli".into(), surface: Surface::Cli }
+    }
+
+    /// A signed-in user acting on their own account.
+    pub fn account_owner(user_id: impl Into<String>) -> Actor {
+        Actor { id: user_id.into(), surface: Surface::Account }
     }
 }
 
@@ -88,19 +98,41 @@ impl<'a> Manage<'a> {
     /// Records the change (never a secret). A change that was made stays made when its event
     /// cannot be written: the failure is reported, not returned.
     async fn audit(&self, kind: AuditKind, subject: Option<&str>, detail: serde_json::Value) {
+        self.audit_at_client(kind, subject, None, detail).await
+    }
+
+    /// `audit` for a change that concerns one client.
+    async fn audit_at_client(
+        &self,
+        kind: AuditKind,
+        subject: Option<&str>,
+        client_id: Option<&str>,
+        detail: serde_json::Value,
+    ) {
         let event = AuditEvent {
             kind,
             actor: Some(self.actor.id.clone()),
             subject: subject.map(str::to_string),
-            client_id: None,
+            client_id: client_id.map(str::to_string),
             detail,
         };
         if let Err(e) = self.directory.record_audit(self.now, event).await {
             match self.actor.surface {
-                Surface::AdminApi => tracing::error!(error = %e, kind = kind.as_str(), "cannot record audit event"),
+                Surface::AdminApi | Surface::Account => {
+                    tracing::error!(error = %e, kind = kind.as_str(), "cannot record audit event")
+                }
                 // The CLI's management commands run without a log subscriber: the operator reads stderr.
                 Surface::Cli => eprintln!("warning: cannot record audit event: {e}"),
             }
+        }
+    }
+
+    /// The time now, read again: for a rule that needs a time after a change it just made (the
+    /// change's own time, `now`, was read before it).
+    fn clock(&self) -> i64 {
+        match self.server {
+            Some(app) => app.now(),
+            None => chrono::Utc::now().timestamp(),
         }
     }
 
@@ -127,6 +159,11 @@ pub enum Missing {
     Mapping(String),
     /// No live SSO session with this id.
     Session(String),
+    /// The user has allowed the client nothing.
+    Consent {
+        user: String,
+        client: String,
+    },
 }
 
 impl fmt::Display for Missing {
@@ -138,6 +175,7 @@ impl fmt::Display for Missing {
             Missing::Grant { role, .. } => write!(f, "user has no direct grant of {role:?}"),
             Missing::Mapping(id) => write!(f, "no mapping {id:?}"),
             Missing::Session(_) => write!(f, "no such live session"),
+            Missing::Consent { client, .. } => write!(f, "no consent given to client {client:?}"),
         }
     }
 }

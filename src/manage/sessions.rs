@@ -27,3 +27,41 @@ pub async fn end_session(m: &Manage<'_>, revocation: &Revocation<'_>, sid: &str)
     m.audit(AuditKind::SessionRevoked, Some(&session.user_id), json!({})).await;
     Ok(session)
 }
+
+/// Ends one of the user's own live sessions (the account page): a session id is public (it is in
+/// every ID token), so the session must be the user's, or it is as good as missing.
+pub async fn end_own_session(
+    m: &Manage<'_>,
+    revocation: &Revocation<'_>,
+    user_id: &str,
+    sid: &str,
+) -> Result<SsoSession, ManageError> {
+    let owned = revocation.sessions.get_sso_session(sid).await?.is_some_and(|s| s.user_id == user_id);
+    if !owned {
+        return Err(not_found(Missing::Session(sid.into())));
+    }
+    end_session(m, revocation, sid).await
+}
+
+/// Ends every live session of the user but `keep` (the account page's "sign out everywhere
+/// else"); returns how many ended.
+pub async fn end_other_sessions(
+    m: &Manage<'_>,
+    revocation: &Revocation<'_>,
+    user_id: &str,
+    keep: &str,
+) -> Result<usize, ManageError> {
+    let mut ended = 0;
+    for session in revocation.sessions.sso_sessions_of_user(user_id).await? {
+        if session.id == keep {
+            continue;
+        }
+        match end_session(m, revocation, &session.id).await {
+            Ok(_) => ended += 1,
+            // Ended meanwhile (another tab, its absolute end): nothing left to do.
+            Err(ManageError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(ended)
+}

@@ -20,7 +20,7 @@ use crate::app::App;
 use crate::directory::Client;
 use crate::login::session::Liveness;
 use crate::secrets;
-use crate::store::{AuthRequest, PendingAuth};
+use crate::store::{AuthRequest, OwnPage, PendingAuth};
 use crate::web::{cookies, pages};
 
 /// A refusal at the authorization endpoint.
@@ -276,18 +276,25 @@ pub async fn run(app: &App, req: &Request, params: &Params) -> Response {
             ErrorRedirect::new(&request, ErrorCode::LoginRequired, "the user is not signed in")
                 .into_response(app, StatusCode::FOUND)
         }
-        None => start_dingtalk_login(app, req, request).await,
+        None => start_dingtalk_login(app, req, request, None).await,
     }
 }
 
-/// Saves the request as a PendingAuth bound to this browser and sends the user to DingTalk.
-async fn start_dingtalk_login(app: &App, req: &Request, request: AuthRequest) -> Response {
+/// Saves the request as a PendingAuth bound to this browser and sends the user to DingTalk; with
+/// `return_to`, a sign-in for one of the provider's own pages, which the callback returns to.
+pub async fn start_dingtalk_login(
+    app: &App,
+    req: &Request,
+    request: AuthRequest,
+    return_to: Option<OwnPage>,
+) -> Response {
     let binding = app.cookies.get(req, cookies::BROWSER_BINDING).unwrap_or_else(secrets::token);
     let pending = PendingAuth {
         id: secrets::token(),
         request,
         browser_binding_hash: secrets::hash(&binding),
         created_at: app.now(),
+        return_to,
     };
     let ttl = app.config.tokens.pending_auth_ttl_secs;
     if let Err(e) = app.sessions.put_pending_auth(&pending, ttl).await {

@@ -10,7 +10,7 @@ use poem::http::StatusCode;
 use poem::web::Data;
 use poem::{Request, Response, handler};
 
-use super::code::{ErrorRedirect, LoggedIn, finish_authorization};
+use super::code::{ErrorRedirect, LoggedIn, finish_authorization, redirect};
 use super::error::{BackendError, ErrorCode};
 use super::params::Params;
 use crate::app::App;
@@ -18,7 +18,7 @@ use crate::dingtalk::DingTalkError;
 use crate::login::membership::{self, Account};
 use crate::login::outcome::LoginOutcome;
 use crate::secrets;
-use crate::store::{AuthRequest, PendingAuth};
+use crate::store::{AuthRequest, OwnPage, PendingAuth};
 use crate::web::{cookies, pages};
 
 /// RFC 8176 `amr`: DingTalk confirms every login by an action of the user in DingTalk (scan and
@@ -74,6 +74,7 @@ async fn sign_in(app: &App, req: &Request, params: &Params) -> (LoginOutcome, Re
         );
     }
     let request = pending.request;
+    let return_to = pending.return_to;
     if params.has("error") {
         return (
             LoginOutcome::UserCancelled,
@@ -134,7 +135,9 @@ async fn sign_in(app: &App, req: &Request, params: &Params) -> (LoginOutcome, Re
                 .into_response(app, StatusCode::FOUND),
         );
     }
-    record_login(app, req, &user.id, &request.client_id).await;
+    // A sign-in for one of our own pages is at no client.
+    let client_id = return_to.is_none().then_some(request.client_id.as_str());
+    record_login(app, req, &user.id, client_id).await;
     // Roles and groups as of this login.
     let user = match crate::login::roles::refresh_user_access(super::access_sources(app), &user).await {
         Ok(user) => user,
@@ -146,6 +149,10 @@ async fn sign_in(app: &App, req: &Request, params: &Params) -> (LoginOutcome, Re
             Ok(started) => started,
             Err(e) => return unavailable(&request, e.into()),
         };
+    if let Some(page) = return_to {
+        let cookies = [session_cookie, app.cookies.set(cookies::BROWSER_BINDING, "", Some(0))];
+        return (LoginOutcome::Success, redirect(StatusCode::FOUND, &own_page_url(app, page), &cookies));
+    }
     let client = match app.directory.client_cached(&request.client_id).await {
         Ok(Some(client)) => client,
         Ok(None) => {
@@ -173,15 +180,22 @@ fn dingtalk_failure(err: &DingTalkError) -> (LoginOutcome, Response) {
 }
 
 /// Audit: who logged in, to which client, from where (never a token or code).
-async fn record_login(app: &App, req: &Request, user_id: &str, client_id: &str) {
+async fn record_login(app: &App, req: &Request, user_id: &str, client_id: Option<&str>) {
     let event = crate::directory::audit::AuditEvent {
         kind: crate::directory::audit::AuditKind::Login,
         actor: Some(user_id.to_string()),
         subject: Some(user_id.to_string()),
-        client_id: Some(client_id.to_string()),
+        client_id: client_id.map(str::to_string),
         detail: serde_json::json!({ "ip": crate::web::client_ip(req), "outcome": "success" }),
     };
     if let Err(e) = app.directory.record_audit(app.now(), event).await {
         tracing::error!(error = %e, "cannot record audit event");
+    }
+}
+
+/// Where a sign-in for one of our own pages returns.
+fn own_page_url(app: &App, page: OwnPage) -> String {
+    match page {
+        OwnPage::Account => app.endpoint_url(super::paths::ACCOUNT),
     }
 }

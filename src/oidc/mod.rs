@@ -39,6 +39,9 @@ pub mod paths {
     pub const INTROSPECT: &str = "/introspect";
     pub const LOGOUT: &str = "/logout";
     pub const LOGOUT_CONFIRM: &str = "/logout/confirm";
+    /// The user's own page (`account`), which signs in through this module's DingTalk flow.
+    pub const ACCOUNT: &str = "/account";
+    pub const ACCOUNT_LOGIN: &str = "/account/login";
 }
 
 /// The browser's SSO sessions, as `login::session` works on them.

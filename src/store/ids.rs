@@ -32,3 +32,10 @@ pub fn family_access_jti(family_id: &str) -> String {
 pub fn access_token_family(jti: &str) -> Option<&str> {
     jti.split_once('.').map(|(family, _)| family).filter(|family| !family.is_empty())
 }
+
+/// The name of the denial of one user's tokens for one client (`AccessTokenDenylist::
+/// deny_client_access_tokens`): the user id's length first, so that no other pair of ids (ids may
+/// hold any character) gives the same name.
+pub fn user_client_denial_id(user_id: &str, client_id: &str) -> String {
+    format!("{}:{user_id}:{client_id}", user_id.len())
+}

@@ -42,6 +42,19 @@ pub struct PendingAuth {
     /// SHA-256 of the browser-binding cookie of the browser that started the login.
     pub browser_binding_hash: String,
     pub created_at: i64,
+    /// A sign-in for one of the provider's own pages, not for a client: the browser goes back to
+    /// the page with its new SSO session and no code is issued. Not written when absent, so
+    /// records read the same by versions that predate the field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_to: Option<OwnPage>,
+}
+
+/// The provider's own pages a sign-in can return to.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum OwnPage {
+    /// `/account`, the user's own page.
+    Account,
 }
 
 /// An authenticated user waiting at the consent page.
@@ -226,12 +239,15 @@ pub enum CodeGrantCompletion {
 /// it is and when that user authenticated (`auth_time`): the tokens of every authentication of a
 /// user up to a time can be denied at once, including tokens minted after the denial from an
 /// earlier authentication (a code issued before it, exchanged on an instance whose cache had not
-/// seen the user disabled yet).
+/// seen the user disabled yet). Its client and issue time (`iat`): a user's tokens for one client
+/// issued up to a time can be denied at once (consent withdrawn).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DenyCheck<'a> {
     pub jti: &'a str,
     pub sub: &'a str,
     pub auth_time: i64,
+    pub client_id: &'a str,
+    pub iat: i64,
 }
 
 /// A back-channel logout notification waiting to be delivered (Back-Channel Logout 1.0 §2.5).

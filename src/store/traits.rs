@@ -119,8 +119,19 @@ pub trait AccessTokenDenylist: Send + Sync {
         authenticated_until: i64,
         keep_until: i64,
     ) -> Result<(), StoreError>;
-    /// Whether the token is denylisted by its `jti`, by the family it names, or as one of its
-    /// user's denied tokens: one round trip.
+    /// Denylists every access token of a user for one client issued at or before `issued_until`
+    /// (the user withdrew the client's consent: RFC 7009 §2.1, RFC 7662 §2.2), remembered until
+    /// `keep_until`, when the last of them has expired. Tokens issued later (after a new consent)
+    /// are not denied.
+    async fn deny_client_access_tokens(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        issued_until: i64,
+        keep_until: i64,
+    ) -> Result<(), StoreError>;
+    /// Whether the token is denylisted by its `jti`, by the family it names, as one of its
+    /// user's denied tokens or as one of its user's denied tokens for its client: one round trip.
     async fn is_access_token_denied(&self, token: DenyCheck<'_>) -> Result<bool, StoreError>;
 }
 

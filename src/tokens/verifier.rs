@@ -101,7 +101,13 @@ impl Verifier {
     /// family, or with all of its user's tokens), remembered per instance for
     /// `tokens.denylist_recheck_ms` (see `tokens::cache`).
     pub async fn is_access_token_denied(&self, claims: &AccessClaims) -> Result<bool, StoreError> {
-        let check = DenyCheck { jti: &claims.jti, sub: &claims.sub, auth_time: claims.auth_time };
+        let check = DenyCheck {
+            jti: &claims.jti,
+            sub: &claims.sub,
+            auth_time: claims.auth_time,
+            client_id: &claims.client_id,
+            iat: claims.iat,
+        };
         self.denylist.is_denied(&claims.jti, || self.sessions.is_access_token_denied(check)).await
     }
 }

@@ -196,6 +196,7 @@ session_store_rules!(
     consent_requests_are_single_use,
     access_tokens_are_denied_by_jti_and_by_family,
     rfc7662_2_2_a_users_tokens_are_denied_up_to_an_authentication_time,
+    rfc7009_2_1_a_users_tokens_for_one_client_are_denied_up_to_an_issue_time,
     cached_values_round_trip,
     a_lease_has_one_holder,
     logout_deliveries_are_claimed_once_per_lease,
@@ -245,7 +246,13 @@ fn code(user: &str) -> AuthCode {
 }
 
 async fn pending_auth_round_trips_and_is_taken_once(store: &dyn SessionStore) {
-    let pending = PendingAuth { id: "p1".into(), request: request(), browser_binding_hash: "h".into(), created_at: 1 };
+    let pending = PendingAuth {
+        id: "p1".into(),
+        request: request(),
+        browser_binding_hash: "h".into(),
+        created_at: 1,
+        return_to: None,
+    };
     store.put_pending_auth(&pending, 60).await.unwrap();
     assert_eq!(store.take_pending_auth("p1").await.unwrap(), Some(pending.clone()));
     assert_eq!(store.take_pending_auth("p1").await.unwrap(), None);
@@ -257,11 +264,25 @@ async fn pending_auth_round_trips_and_is_taken_once(store: &dyn SessionStore) {
     };
     store.put_pending_auth(&form_post, 60).await.unwrap();
     assert_eq!(store.take_pending_auth("p-form-post").await.unwrap(), Some(form_post));
+    // A sign-in for the provider's own account page remembers where it returns.
+    let own_page = PendingAuth {
+        id: "p-account".into(),
+        return_to: Some(dingtalk_oidc::store::OwnPage::Account),
+        ..pending.clone()
+    };
+    store.put_pending_auth(&own_page, 60).await.unwrap();
+    assert_eq!(store.take_pending_auth("p-account").await.unwrap(), Some(own_page));
 }
 
 /// TTL: an expired record is never returned, even before any sweeper ran.
 async fn expired_records_are_never_returned(store: &dyn SessionStore) {
-    let pending = PendingAuth { id: "p2".into(), request: request(), browser_binding_hash: "h".into(), created_at: 1 };
+    let pending = PendingAuth {
+        id: "p2".into(),
+        request: request(),
+        browser_binding_hash: "h".into(),
+        created_at: 1,
+        return_to: None,
+    };
     store.put_pending_auth(&pending, 0).await.unwrap();
     assert_eq!(store.take_pending_auth("p2").await.unwrap(), None);
     store.put_code("expired", &code("u1"), 0).await.unwrap();
@@ -454,7 +475,10 @@ async fn consent_requests_are_single_use(store: &dyn SessionStore) {
 async fn access_tokens_are_denied_by_jti_and_by_family(store: &dyn SessionStore) {
     let now = chrono::Utc::now().timestamp();
     let denied = |jti: &'static str| async move {
-        store.is_access_token_denied(DenyCheck { jti, sub: "nobody", auth_time: now }).await.unwrap()
+        store
+            .is_access_token_denied(DenyCheck { jti, sub: "nobody", auth_time: now, client_id: "c", iat: now })
+            .await
+            .unwrap()
     };
     assert!(!denied("jti-1").await);
     store.deny_access_token("jti-1", now + 60).await.unwrap();
@@ -478,7 +502,10 @@ async fn access_tokens_are_denied_by_jti_and_by_family(store: &dyn SessionStore)
 async fn rfc7662_2_2_a_users_tokens_are_denied_up_to_an_authentication_time(store: &dyn SessionStore) {
     let now = chrono::Utc::now().timestamp();
     let of_user = |sub: &'static str, auth_time: i64| async move {
-        store.is_access_token_denied(DenyCheck { jti: "any-jti", sub, auth_time }).await.unwrap()
+        store
+            .is_access_token_denied(DenyCheck { jti: "any-jti", sub, auth_time, client_id: "c", iat: auth_time })
+            .await
+            .unwrap()
     };
     store.deny_user_access_tokens("u-disabled", now, now + 60).await.unwrap();
     store.deny_user_access_tokens("u-long-ago", now, now - 1).await.unwrap();
@@ -487,6 +514,29 @@ async fn rfc7662_2_2_a_users_tokens_are_denied_up_to_an_authentication_time(stor
     assert!(!of_user("u-disabled", now + 1).await, "a token of a later authentication (re-enabled user)");
     assert!(!of_user("u-other", now).await, "another user's token");
     assert!(!of_user("u-long-ago", now).await, "an expired user denial");
+}
+
+/// RFC 7009 §2.1, RFC 7662 §2.2: a user's tokens for one client issued up to a time (consent
+/// withdrawn) are denied together, whatever their jti and authentication; tokens issued later, the
+/// user's tokens for other clients and other users' tokens for the client are not.
+async fn rfc7009_2_1_a_users_tokens_for_one_client_are_denied_up_to_an_issue_time(store: &dyn SessionStore) {
+    let now = chrono::Utc::now().timestamp();
+    let token = |sub: &'static str, client_id: &'static str, iat: i64| async move {
+        let check = DenyCheck { jti: "any-jti", sub, auth_time: iat - 3600, client_id, iat };
+        store.is_access_token_denied(check).await.unwrap()
+    };
+    store.deny_client_access_tokens("u-withdrew", "app", now, now + 60).await.unwrap();
+    store.deny_client_access_tokens("u-long-ago", "app", now, now - 1).await.unwrap();
+    // Ids may hold the separator: ("u", "1:x") and ("u:1", "x") are different pairs.
+    store.deny_client_access_tokens("u", "1:x", now, now + 60).await.unwrap();
+    assert!(token("u-withdrew", "app", now).await, "a token issued at the withdrawal");
+    assert!(token("u-withdrew", "app", now - 100).await, "a token issued before it");
+    assert!(!token("u-withdrew", "app", now + 1).await, "a token issued after it (consent given again)");
+    assert!(!token("u-withdrew", "other-app", now).await, "the user's token for another client");
+    assert!(!token("u-other", "app", now).await, "another user's token for the client");
+    assert!(!token("u-long-ago", "app", now).await, "an expired denial");
+    assert!(token("u", "1:x", now).await);
+    assert!(!token("u:1", "x", now).await, "a pair whose ids join to the same text");
 }
 
 async fn cached_values_round_trip(store: &dyn SessionStore) {
@@ -890,7 +940,10 @@ async fn migration_0005_retires_legacy_families_and_sessions(directory: &Directo
     assert_eq!(store.get_refresh_family("fam_legacy").await.unwrap(), None, "the legacy family is revoked");
     assert_eq!(store.refresh_token_state("fam_legacy", "l0", now).await.unwrap(), None);
     let denied = |jti: &'static str| async move {
-        store.is_access_token_denied(DenyCheck { jti, sub: "u-legacy", auth_time: now }).await.unwrap()
+        store
+            .is_access_token_denied(DenyCheck { jti, sub: "u-legacy", auth_time: now, client_id: "c", iat: now })
+            .await
+            .unwrap()
     };
     assert!(denied("old-live").await, "its live listed access token is denied by jti");
     assert!(!denied("old-gone").await, "an expired one needs no denial");

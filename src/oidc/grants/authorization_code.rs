@@ -65,6 +65,18 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
         return Err(grant.release(BackendError::Internal("no signing key is active")).await);
     }
     let request = &record.request;
+    // OIDC Core §3.1.2.4: a client the user must consent to gets tokens only while the consent
+    // stands; one withdrawn since the code was issued (`manage::consents::withdraw`) ends the code
+    // here. `now`, the tokens' issue time, was read before this check, so tokens minted by a grant
+    // that found the consent are covered by the withdrawal's denial (issued up to a time read
+    // after the consent went).
+    if !client.first_party {
+        match app.directory.consent_covers(&user.id, &client.id, &request.scopes).await {
+            Ok(true) => {}
+            Ok(false) => return Err(OAuthError::invalid_grant(CONSENT_WITHDRAWN)),
+            Err(e) => return Err(grant.release(e.into()).await),
+        }
+    }
     let claims = ProfileClaims::for_scopes(&user, request.scopes.iter().map(String::as_str));
     // Everything the code issues is named after it, so that a replay finds it (RFC 6749 §4.1.2).
     let grant_id = code_grant_id(&code_hash);
@@ -104,7 +116,15 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
         // session-bound family, while its SSO session lives: a logout that ended the session
         // before the code was exchanged would otherwise never revoke it (OIDC Core §11).
         match app.sessions.complete_code_grant(&code_hash, family, first, family.sid.as_deref()).await {
-            Ok(CodeGrantCompletion::Created) => {}
+            // A withdrawal that listed the user's families before this one was created found the
+            // consent gone only after this grant's first look: look again now that the family
+            // exists, or it would outlive the withdrawal.
+            Ok(CodeGrantCompletion::Created) => {
+                if !client.first_party && !consent_still_stands(app, &user.id, client, &request.scopes).await {
+                    app.revocation().revoke_code_grant(&grant_id, now).await?;
+                    return Err(OAuthError::invalid_grant(CONSENT_WITHDRAWN));
+                }
+            }
             // RFC 6749 §4.1.2: the replay is what is denied; this first use still gets its answer,
             // but what it issues is revoked: no family was created, and its access token is denied
             // here too, so it is dead by the time the client holds it, whichever request finishes
@@ -140,6 +160,21 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
 }
 
 /// A redemption in progress.
+const CONSENT_WITHDRAWN: &str = "the user has withdrawn consent for this client";
+
+/// The second look at the consent, after the family was created. The first look found it moments
+/// ago; a directory that fails now is an outage, not a withdrawal, and the code can no longer be
+/// handed back: the grant goes on.
+async fn consent_still_stands(app: &App, user_id: &str, client: &Client, scopes: &[String]) -> bool {
+    match app.directory.consent_covers(user_id, &client.id, scopes).await {
+        Ok(covered) => covered,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot look at the consent again after creating the refresh family");
+            true
+        }
+    }
+}
+
 struct Grant<'a> {
     app: &'a App,
     code_hash: &'a str,

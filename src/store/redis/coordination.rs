@@ -9,7 +9,7 @@ use crate::store::codec::{decode, encode};
 use crate::store::ttl::{now, secs_i64};
 use crate::store::{
     AccessTokenDenylist, DenyCheck, Leases, LogoutDelivery, LogoutQueue, SharedCache, StoreError, StoreHealth,
-    access_token_family,
+    access_token_family, user_client_denial_id,
 };
 
 impl RedisSessionStore {
@@ -109,9 +109,21 @@ impl AccessTokenDenylist for RedisSessionStore {
         self.put_json(self.key("denyu", user_id), &authenticated_until, keep_until - now()).await
     }
 
+    async fn deny_client_access_tokens(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        issued_until: i64,
+        keep_until: i64,
+    ) -> Result<(), StoreError> {
+        let key = self.key("denyuc", &user_client_denial_id(user_id, client_id));
+        self.put_json(key, &issued_until, keep_until - now()).await
+    }
+
     async fn is_access_token_denied(&self, token: DenyCheck<'_>) -> Result<bool, StoreError> {
         // The token's and its family's denials share the family's hash tag (one EXISTS, also on a
-        // cluster); the user's lives elsewhere. Pipelined: one round trip.
+        // cluster); the user's and the user's for the client live elsewhere. Pipelined: one round
+        // trip.
         let keys = match access_token_family(token.jti) {
             Some(family) => vec![self.deny_key(token.jti), self.family_deny_key(family)],
             None => vec![self.deny_key(token.jti)],
@@ -119,11 +131,14 @@ impl AccessTokenDenylist for RedisSessionStore {
         let pipeline = self.pool.next().pipeline();
         let _: () = pipeline.exists(keys).await.map_err(unavailable)?;
         let _: () = pipeline.get(self.key("denyu", token.sub)).await.map_err(unavailable)?;
-        let (denied, user_denied_until): (i64, Option<String>) = pipeline.all().await.map_err(unavailable)?;
-        let user_denied = user_denied_until
-            .and_then(|until| decode::<i64>(&until).ok())
-            .is_some_and(|authenticated_until| token.auth_time <= authenticated_until);
-        Ok(denied > 0 || user_denied)
+        let user_client = self.key("denyuc", &user_client_denial_id(token.sub, token.client_id));
+        let _: () = pipeline.get(user_client).await.map_err(unavailable)?;
+        let (denied, user_denied_until, client_denied_until): (i64, Option<String>, Option<String>) =
+            pipeline.all().await.map_err(unavailable)?;
+        let up_to = |until: Option<String>, time: i64| {
+            until.and_then(|until| decode::<i64>(&until).ok()).is_some_and(|until| time <= until)
+        };
+        Ok(denied > 0 || up_to(user_denied_until, token.auth_time) || up_to(client_denied_until, token.iat))
     }
 }
 

@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
 
-use super::kinds::{CACHE, DENIED_FAMILY, DENIED_JTI, DENIED_USER, LOCK};
+use super::kinds::{CACHE, DENIED_FAMILY, DENIED_JTI, DENIED_USER, DENIED_USER_CLIENT, LOCK};
 use super::rows::{get, put};
 use super::{SqlSessionStore, unavailable};
 use crate::directory::entities::logout_delivery;
@@ -15,7 +15,7 @@ use crate::store::codec::{decode, encode};
 use crate::store::ttl::{expires, now, secs_i64};
 use crate::store::{
     AccessTokenDenylist, DenyCheck, Leases, LogoutDelivery, LogoutQueue, SharedCache, StoreError, StoreHealth,
-    access_token_family,
+    access_token_family, user_client_denial_id,
 };
 
 #[async_trait]
@@ -104,10 +104,26 @@ impl AccessTokenDenylist for SqlSessionStore {
         put(&self.db, DENIED_USER, user_id, None, &authenticated_until, keep_until).await
     }
 
+    async fn deny_client_access_tokens(
+        &self,
+        user_id: &str,
+        client_id: &str,
+        issued_until: i64,
+        keep_until: i64,
+    ) -> Result<(), StoreError> {
+        let id = user_client_denial_id(user_id, client_id);
+        put(&self.db, DENIED_USER_CLIENT, &id, None, &issued_until, keep_until).await
+    }
+
     async fn is_access_token_denied(&self, token: DenyCheck<'_>) -> Result<bool, StoreError> {
-        // The token's own denial, its family's or its user's, in one query.
+        // The token's own denial, its family's, its user's or its user's for its client, in one
+        // query.
         let by = |kind: &str, id: &str| Condition::all().add(Column::Kind.eq(kind)).add(Column::Id.eq(id));
-        let mut denied = Condition::any().add(by(DENIED_JTI, token.jti)).add(by(DENIED_USER, token.sub));
+        let user_client = user_client_denial_id(token.sub, token.client_id);
+        let mut denied = Condition::any()
+            .add(by(DENIED_JTI, token.jti))
+            .add(by(DENIED_USER, token.sub))
+            .add(by(DENIED_USER_CLIENT, &user_client));
         if let Some(family) = access_token_family(token.jti) {
             denied = denied.add(by(DENIED_FAMILY, family));
         }
@@ -121,9 +137,11 @@ impl AccessTokenDenylist for SqlSessionStore {
             .all(&self.db)
             .await
             .map_err(unavailable)?;
-        Ok(found.iter().any(|(kind, value)| {
-            kind != DENIED_USER
-                || value.parse::<i64>().is_ok_and(|authenticated_until| token.auth_time <= authenticated_until)
+        let up_to = |value: &str, time: i64| value.parse::<i64>().is_ok_and(|until| time <= until);
+        Ok(found.iter().any(|(kind, value)| match kind.as_str() {
+            DENIED_USER => up_to(value, token.auth_time),
+            DENIED_USER_CLIENT => up_to(value, token.iat),
+            _ => true,
         }))
     }
 }

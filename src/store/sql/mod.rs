@@ -36,6 +36,9 @@ pub(crate) mod kinds {
     pub const DENIED_FAMILY: &str = "denied_family";
     /// A user's access tokens issued up to the time in the value.
     pub const DENIED_USER: &str = "denied_user";
+    /// A user's access tokens for one client (`user_client_denial_id`) issued up to the time in
+    /// the value.
+    pub const DENIED_USER_CLIENT: &str = "denied_user_client";
     pub const CACHE: &str = "cache";
     pub const LOCK: &str = "lock";
 }
