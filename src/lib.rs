@@ -8,6 +8,7 @@
 //! (a leaf), `web` pages and headers, `drain` the shutdown, `start` the start-up and background
 //! workers, `scope` the scope grammar, `demo` the relying party `serve --dev` runs.
 
+pub mod account;
 pub mod admin;
 pub mod app;
 pub mod cache;

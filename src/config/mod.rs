@@ -6,6 +6,7 @@
 //! Kubernetes secret volumes, Compose secrets and systemd credentials provide them;
 //! `Config::resolve_secret_files` reads them.
 
+mod branding;
 mod dingtalk;
 mod file;
 mod log;
@@ -22,6 +23,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use branding::BrandingConfig;
 pub use dingtalk::DingTalkSettings;
 pub use file::option_paths;
 pub use log::{LogConfig, LogFormat, check_level};
@@ -62,6 +64,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub dev: DevConfig,
     pub log: LogConfig,
+    /// The name, logo and colours of the provider's pages.
+    pub branding: BrandingConfig,
     /// Bootstrap token for the admin API (`DINGTALK_OIDC_ADMIN_TOKEN`): acts with role `admin`.
     /// Kept only as a hash once the provider has started.
     pub admin_token: Option<Secret>,
@@ -84,6 +88,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             dev: DevConfig::default(),
             log: LogConfig::default(),
+            branding: BrandingConfig::default(),
             admin_token: None,
             admin_token_file: None,
         }

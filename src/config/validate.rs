@@ -114,6 +114,7 @@ impl Config {
             }
         }
         check_level(&self.log.level).map_err(|problem| ConfigError::Option { option: "log.level", problem })?;
+        self.branding.check()?;
         Ok(())
     }
 }

@@ -34,6 +34,8 @@ pub fn routes(app: Arc<App>) -> impl Endpoint + 'static {
         .at(paths::INTROSPECT, post(oidc::introspect::introspect))
         .at(paths::LOGOUT, get(oidc::logout::logout).post(oidc::logout::logout))
         .at(paths::LOGOUT_CONFIRM, post(oidc::logout::confirm))
+        .at(paths::ACCOUNT, get(crate::account::show).post(crate::account::act))
+        .at(paths::ACCOUNT_LOGIN, get(crate::account::login))
         .at("/healthz", get(crate::ops::healthz))
         .at("/readyz", get(crate::ops::readyz))
         .nest("/", crate::admin::routes(&app.issuer));
@@ -53,8 +55,13 @@ pub fn routes(app: Arc<App>) -> impl Endpoint + 'static {
             .at(format!("{}{}", paths::OAUTH_METADATA, prefix), get(oidc::discovery::discovery))
             .nest(prefix, provider)
     };
-    let edge =
-        Edge { limits: app.limits.clone(), client_addr: app.client_addr.clone(), hsts, drain: app.drain.clone() };
+    let edge = Edge {
+        limits: app.limits.clone(),
+        client_addr: app.client_addr.clone(),
+        hsts,
+        drain: app.drain.clone(),
+        branding: Arc::new(app.config.branding.clone()),
+    };
     root.with(edge).data(app)
 }
 

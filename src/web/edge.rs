@@ -1,7 +1,7 @@
 //! What every request passes through, as one layer: the request id, its log span and its metrics
 //! (`observe`), the client's address (`client_addr`, computed once and put in the request's
-//! extensions for every later consumer), the rate limits (`limits`), the page language (`i18n`),
-//! the security headers (`headers`) and the count of requests in flight for the shutdown drain
+//! extensions for every later consumer), the rate limits (`limits`), the page language (`i18n`)
+//! and branding (`branding`), the security headers (`headers`) and the count of requests in flight for the shutdown drain
 //! (`crate::drain`). One layer rather than nested middlewares because poem boxes the whole request
 //! future once per request and each nesting level kept its own state around the next: the copy
 //! showed in profiles of the discovery endpoint as memmove time.
@@ -14,7 +14,8 @@ use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 
 use super::client_addr::{ClientAddr, ClientAddrRule};
 use super::limits::Limits;
-use super::{headers, i18n, observe};
+use super::{branding, headers, i18n, observe};
+use crate::config::BrandingConfig;
 use crate::drain::Drain;
 
 pub struct Edge {
@@ -23,6 +24,8 @@ pub struct Edge {
     /// Strict-Transport-Security on every response (https issuers).
     pub hsts: bool,
     pub drain: Arc<Drain>,
+    /// This provider's `[branding]`, for its pages.
+    pub branding: Arc<BrandingConfig>,
 }
 
 impl<E: Endpoint> Middleware<E> for Edge {
@@ -35,6 +38,7 @@ impl<E: Endpoint> Middleware<E> for Edge {
             client_addr: self.client_addr.clone(),
             hsts: self.hsts,
             drain: self.drain.clone(),
+            branding: self.branding.clone(),
         }
     }
 }
@@ -45,6 +49,7 @@ pub struct EdgeEndpoint<E> {
     client_addr: Arc<ClientAddrRule>,
     hsts: bool,
     drain: Arc<Drain>,
+    branding: Arc<BrandingConfig>,
 }
 
 impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
@@ -68,7 +73,7 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
             method: req.method().clone(),
             route,
         });
-        let lang = i18n::renders_pages(route).then(|| i18n::choose(&req));
+        let page = i18n::renders_pages(route).then(|| (i18n::choose(&req), self.branding.clone()));
         let serve = async move {
             if let Some(refused) = self.limits.refuse(route, client) {
                 return refused;
@@ -81,8 +86,8 @@ impl<E: Endpoint> Endpoint for EdgeEndpoint<E> {
         // One scope either way: a second branch holding the whole request future would make this
         // future, which poem copies into a box per request, larger.
         let mut resp = observe::logging_as(log, async {
-            match lang {
-                Some(lang) => i18n::scoped(lang, serve).await,
+            match page {
+                Some((lang, brand)) => i18n::scoped(lang, branding::scoped(brand, serve)).await,
                 None => serve.await,
             }
         })

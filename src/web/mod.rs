@@ -1,5 +1,6 @@
 //! What a browser sees: HTML pages, cookies and the security headers on every response.
 
+pub mod branding;
 pub mod client_addr;
 pub mod cookies;
 pub mod cors;
@@ -11,6 +12,7 @@ pub mod limits;
 pub mod observe;
 pub mod pages;
 pub mod rendered;
+pub mod templates;
 
 /// The client's address as the edge layer determined it (`client_addr`: the socket peer, or what
 /// the trusted proxies forwarded), for audit events. The same address the rate limits use.

@@ -27,6 +27,8 @@ pub fn route_label(path: &str) -> &'static str {
         "/introspect",
         "/logout",
         "/logout/confirm",
+        "/account",
+        "/account/login",
         "/healthz",
         "/readyz",
         "/metrics",
@@ -44,7 +46,16 @@ pub fn is_metadata(route: &str) -> bool {
 
 /// Browser-facing endpoints: their answers can be HTML pages.
 pub fn is_page(route: &str) -> bool {
-    matches!(route, "/authorize" | "/callback/dingtalk" | "/consent" | "/logout" | "/logout/confirm")
+    matches!(
+        route,
+        "/authorize"
+            | "/callback/dingtalk"
+            | "/consent"
+            | "/logout"
+            | "/logout/confirm"
+            | "/account"
+            | "/account/login"
+    )
 }
 
 fn well_formed(id: &str) -> bool {
@@ -287,6 +298,7 @@ mod tests {
             client_addr,
             hsts: false,
             drain: Default::default(),
+            branding: Default::default(),
         });
         let client = TestClient::new(app);
         let answer = client.get("/userinfo").header("x-request-id", "from-nginx.42").send().await;

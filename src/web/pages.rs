@@ -2,36 +2,32 @@
 //! escaped (RFC 6749 §10.14); pages load nothing from other origins, and only the form_post page
 //! runs a script: one line, allowed by its hash.
 
+use minijinja::context;
+use minijinja::value::Value;
 use poem::Response;
 use poem::http::{HeaderValue, StatusCode, header};
 
-use super::html::escape;
-use super::i18n::t;
+use super::templates;
 
-const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:34rem;margin:4rem auto;padding:0 1rem;color:#1f2328}\
-h1{font-size:1.4rem}.box{border:1px solid #d0d7de;border-radius:8px;padding:1.5rem}\
-button{font-size:1rem;padding:.5rem 1.2rem;margin-right:.5rem;border-radius:6px;border:1px solid #8c959f;cursor:pointer}\
-button.primary{background:#1f6feb;color:#fff;border-color:#1f6feb}code{background:#f6f8fa;padding:0 .2rem}";
-
-fn layout(title: &str, body: &str) -> String {
-    format!(
-        "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{}</title>\
-<style>{STYLE}</style></head><body><main class=\"box\">{body}</main></body></html>",
-        super::i18n::current().tag(),
-        escape(t(title))
-    )
-}
-
-fn html(status: StatusCode, page: String) -> Response {
-    Response::builder().status(status).content_type("text/html; charset=utf-8").body(page)
+/// The page `template` renders (`web::templates`) with `page`'s values. A template that fails to
+/// render is a bug: logged, and the user gets a plain 500 rather than half a page.
+fn html(status: StatusCode, template: &str, page: Value) -> Response {
+    match templates::render(template, page) {
+        Ok(body) => Response::builder().status(status).content_type("text/html; charset=utf-8").body(body),
+        Err(e) => {
+            tracing::error!(template, error = %format!("{e:#}"), "a page template failed to render");
+            Response::builder()
+                .status(StatusCode::INTERNAL_SERVER_ERROR)
+                .content_type("text/plain; charset=utf-8")
+                .body("internal error")
+        }
+    }
 }
 
 /// A page for errors we must not redirect (unknown client, bad redirect_uri, broken login state,
 /// DingTalk failures). `detail` is shown escaped.
 pub fn error_page(status: StatusCode, title: &str, detail: &str) -> Response {
-    let body = format!("<h1>{}</h1><p>{}</p>", escape(t(title)), escape(t(detail)));
-    html(status, layout(title, &body))
+    html(status, "error.html", context! { title, detail })
 }
 
 /// A dependency (database, session store) is down: a fast 503 the user can retry.
@@ -56,55 +52,109 @@ pub struct ConsentView<'a> {
 
 /// OIDC Core §3.1.2.4: ask before releasing claims to a client that is not first-party.
 pub fn consent_page(view: &ConsentView<'_>) -> Response {
-    let scopes: String = view
-        .scopes
-        .iter()
-        .map(|s| format!("<li><code>{}</code> — {}</li>", escape(s), escape(t(describe_scope(s)))))
-        .collect();
-    let body = format!(
-        "<h1>{allow} {client}?</h1><p>{signed_in} <strong>{user}</strong>.</p>\
-<p><strong>{client}</strong> {asks}</p><ul>{scopes}</ul>\
-<form method=\"post\" action=\"{action}\">\
-<input type=\"hidden\" name=\"consent_id\" value=\"{id}\">\
-<input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
-<button class=\"primary\" type=\"submit\" name=\"decision\" value=\"approve\">{allow}</button>\
-<button type=\"submit\" name=\"decision\" value=\"deny\">{deny}</button></form>",
-        allow = escape(t("Allow")),
-        deny = escape(t("Deny")),
-        signed_in = escape(t("Signed in with DingTalk as")),
-        asks = escape(t("asks to:")),
-        client = escape(view.client_name),
-        user = escape(t(view.user_name)),
-        action = escape(view.action),
-        id = escape(view.consent_id),
-        csrf = escape(view.csrf_token),
-    );
-    html(StatusCode::OK, layout("Allow access", &body))
+    let scopes: Vec<Value> =
+        view.scopes.iter().map(|s| context! { scope => s.as_str(), description => describe_scope(s) }).collect();
+    let page = context! {
+        action => view.action,
+        client_name => view.client_name,
+        user_name => view.user_name,
+        scopes,
+        consent_id => view.consent_id,
+        csrf_token => view.csrf_token,
+    };
+    html(StatusCode::OK, "consent.html", page)
 }
 
 /// RP-Initiated Logout 1.0 §6: ask before ending the session when the request does not prove
 /// it comes from the session's own relying party.
 pub fn logout_confirm_page(action: &str, confirm_id: &str, csrf_token: &str) -> Response {
-    let body = format!(
-        "<h1>{title}</h1><p>{asked}</p>\
-<form method=\"post\" action=\"{action}\">\
-<input type=\"hidden\" name=\"confirm_id\" value=\"{id}\">\
-<input type=\"hidden\" name=\"csrf_token\" value=\"{csrf}\">\
-<button class=\"primary\" type=\"submit\">{sign_out}</button></form>",
-        title = escape(t("Sign out?")),
-        asked = escape(t("Do you want to sign out of DingTalk sign-in on this browser?")),
-        sign_out = escape(t("Sign out")),
-        action = escape(action),
-        id = escape(confirm_id),
-        csrf = escape(csrf_token),
-    );
-    html(StatusCode::OK, layout("Sign out", &body))
+    html(StatusCode::OK, "logout_confirm.html", context! { action, confirm_id, csrf_token })
 }
 
 pub fn logged_out_page() -> Response {
-    let body =
-        format!("<h1>{}</h1><p>{}</p>", escape(t("You are signed out")), escape(t("You can close this window.")));
-    html(StatusCode::OK, layout("Signed out", &body))
+    html(StatusCode::OK, "logged_out.html", context! {})
+}
+
+/// One of the user's SSO sessions on the account page.
+pub struct AccountSession {
+    /// The public session id (`sid`): it names the session in the page's forms; not a credential.
+    pub id: String,
+    /// This browser's own session.
+    pub current: bool,
+    pub signed_in_at: i64,
+    pub last_used_at: i64,
+    /// The names of the apps that got tokens in the session.
+    pub apps: Vec<String>,
+}
+
+/// An app the user has allowed something, on the account page.
+pub struct AccountApp {
+    pub client_id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub granted_at: i64,
+}
+
+/// What the account page shows (`account`): plain values, so this module knows no directory.
+pub struct AccountView {
+    /// The profile as (label, value) pairs, labels in English (translated on the page).
+    pub profile: Vec<(&'static str, String)>,
+    pub sessions: Vec<AccountSession>,
+    pub apps: Vec<AccountApp>,
+    /// The session's anti-CSRF token, carried by every form.
+    pub form_token: String,
+    /// Where the forms post.
+    pub action: String,
+    /// What the last change did, in English (translated on the page).
+    pub notice: Option<&'static str>,
+}
+
+/// A time as the pages show it (UTC, to the minute) and as `<time datetime>` carries it.
+fn shown_time(at: i64) -> (String, String) {
+    match chrono::DateTime::from_timestamp(at, 0) {
+        Some(t) => (t.format("%Y-%m-%d %H:%M UTC").to_string(), t.to_rfc3339()),
+        None => (at.to_string(), String::new()),
+    }
+}
+
+/// The user's own page: profile, sessions and connected apps, each change a form (no script).
+pub fn account_page(view: &AccountView) -> Response {
+    let profile: Vec<Value> =
+        view.profile.iter().map(|(label, value)| context! { label => *label, value => value.as_str() }).collect();
+    let sessions: Vec<Value> = view
+        .sessions
+        .iter()
+        .map(|s| {
+            let (signed_in, signed_in_iso) = shown_time(s.signed_in_at);
+            let (last_used, _) = shown_time(s.last_used_at);
+            context! { id => s.id.as_str(), current => s.current, signed_in, signed_in_iso, last_used, apps => s.apps.clone() }
+        })
+        .collect();
+    let apps: Vec<Value> = view
+        .apps
+        .iter()
+        .map(|a| {
+            let (granted, granted_iso) = shown_time(a.granted_at);
+            let scopes: Vec<Value> =
+                a.scopes.iter().map(|s| context! { scope => s.as_str(), description => describe_scope(s) }).collect();
+            context! { client_id => a.client_id.as_str(), name => a.name.as_str(), granted, granted_iso, scopes }
+        })
+        .collect();
+    let page = context! {
+        profile,
+        sessions,
+        apps,
+        form_token => view.form_token.as_str(),
+        action => view.action.as_str(),
+        notice => view.notice,
+    };
+    html(StatusCode::OK, "account.html", page)
+}
+
+/// The account page without a session, after a sign-in for it failed: `problem` (fixed words, in
+/// English) and a link to try again.
+pub fn account_signed_out_page(problem: &str, sign_in: &str) -> Response {
+    html(StatusCode::OK, "account_signed_out.html", context! { problem, sign_in })
 }
 
 /// The one script of the form_post page: it submits the form as soon as it is parsed.
@@ -123,20 +173,9 @@ img-src 'self' https: data:; base-uri 'none'; frame-ancestors 'none'";
 /// not shown otherwise, so the user cannot post the code a second time while the script already
 /// does (a second use of a code revokes what the first gave: RFC 6749 §4.1.2).
 pub fn form_post_page(action: &str, params: &[(&str, &str)]) -> Response {
-    let inputs: String = params
-        .iter()
-        .map(|(name, value)| format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", escape(name), escape(value)))
-        .collect();
-    let body = format!(
-        "<h1>{title}</h1><form method=\"post\" action=\"{action}\">{inputs}\
-<noscript><p>{hint}</p><button class=\"primary\" type=\"submit\">{next}</button></noscript></form>\
-<script>{FORM_POST_SCRIPT}</script>",
-        title = escape(t("Returning to the application")),
-        hint = escape(t("JavaScript is turned off. Press Continue to return to the application.")),
-        next = escape(t("Continue")),
-        action = escape(action),
-    );
-    let mut resp = html(StatusCode::OK, layout("Returning to the application", &body));
+    let params: Vec<Value> = params.iter().map(|&(name, value)| context! { name, value }).collect();
+    let page = context! { action, params, script => templates::trusted(FORM_POST_SCRIPT) };
+    let mut resp = html(StatusCode::OK, "form_post.html", page);
     let headers = resp.headers_mut();
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(FORM_POST_CSP));
     // The page carries a code: never stored by the browser or a cache (RFC 6749 §10.5).
@@ -209,5 +248,63 @@ mod tests {
         assert!(body.contains("<noscript><p>"), "{body}");
         // The button has no name: it adds nothing to what the client receives.
         assert!(body.contains("<button class=\"primary\" type=\"submit\">Continue</button></noscript>"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn branding_names_the_pages_and_shows_the_logo_with_its_alt_text() {
+        use crate::config::BrandingConfig;
+        let acme = std::sync::Arc::new(BrandingConfig {
+            product_name: "Acme <sign-in>".into(),
+            logo_url: Some("https://acme.example/logo.svg?a=1&b=\"2\"".into()),
+            primary_color: "#0b5cad".into(),
+            ..BrandingConfig::default()
+        });
+        let resp = crate::web::branding::scoped(acme, async { logged_out_page() }).await;
+        let body = resp.into_body().into_string().await.unwrap();
+        assert!(body.contains("<span>Acme &lt;sign-in&gt;</span>"), "{body}");
+        assert!(body.contains("· Acme &lt;sign-in&gt;</title>"), "{body}");
+        assert!(
+            body.contains(
+                "<img src=\"https://acme.example/logo.svg?a=1&amp;b=&quot;2&quot;\" alt=\"Acme &lt;sign-in&gt;\">"
+            ),
+            "{body}"
+        );
+        assert!(body.contains("background:#0b5cad"), "{body}");
+        // Without branding: the default name, translated with the page.
+        let zh = crate::web::i18n::scoped(crate::web::i18n::Lang::Zh, async { logged_out_page() }).await;
+        let body = zh.into_body().into_string().await.unwrap();
+        assert!(body.contains("<span>钉钉登录</span>") && !body.contains("<img"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn rfc6749_10_14_the_account_page_escapes_what_it_shows_and_translates() {
+        let view = AccountView {
+            profile: vec![("Name", "<script>x</script>".into())],
+            sessions: vec![AccountSession {
+                id: "s\"1".into(),
+                current: true,
+                signed_in_at: 0,
+                last_used_at: 0,
+                apps: vec!["<b>App</b>".into()],
+            }],
+            apps: vec![AccountApp {
+                client_id: "c\"><x".into(),
+                name: "<i>Evil</i>".into(),
+                scopes: vec!["openid".into()],
+                granted_at: 0,
+            }],
+            form_token: "tok".into(),
+            action: "/account".into(),
+            notice: Some("The session was signed out."),
+        };
+        let resp = crate::web::i18n::scoped(crate::web::i18n::Lang::Zh, async { account_page(&view) }).await;
+        let body = resp.into_body().into_string().await.unwrap();
+        assert!(!body.contains("<script>x") && !body.contains("<i>Evil") && !body.contains("<b>App"), "{body}");
+        assert!(
+            body.contains("&lt;script&gt;x&lt;/script&gt;") && body.contains("value=\"c&quot;&gt;&lt;x\""),
+            "{body}"
+        );
+        assert!(body.contains("我的账号") && body.contains("该会话已退出。") && body.contains("当前浏览器"), "{body}");
+        assert!(body.contains("1970-01-01 00:00 UTC"), "{body}");
     }
 }

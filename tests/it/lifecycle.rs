@@ -6,36 +6,12 @@ use crate::common;
 use std::time::Duration;
 
 use crate::common::{
-    Browser, CHALLENGE, REDIRECT_URI, RedisNamespace, TestProvider, VERIFIER, redirect_location, token_request,
+    Backend, Browser, CHALLENGE, Harness, REDIRECT_URI, TestProvider, VERIFIER, on_backends, redirect_location,
+    token_request,
 };
-use dingtalk_oidc::config::Config;
 use dingtalk_oidc::directory::NewClient;
 use reqwest::StatusCode;
 use serde_json::Value;
-
-#[derive(Clone, Copy, Debug)]
-enum Backend {
-    Sql,
-    Redis,
-}
-
-/// Runs each scenario once per session-store backend.
-macro_rules! on_backends {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test]
-                async fn sql() {
-                    super::$name(super::Backend::Sql).await;
-                }
-                #[tokio::test]
-                async fn redis() {
-                    super::$name(super::Backend::Redis).await;
-                }
-            }
-        )*
-    };
-}
 
 on_backends!(
     rfc6749_6_refresh_rotates_and_the_old_token_is_refused_after_the_grace_window,
@@ -54,43 +30,6 @@ on_backends!(
     a_refresh_whose_upstream_recheck_fails_on_a_dependency_changes_nothing,
     per_client_token_lifetimes_apply_to_the_code_and_refresh_grants_and_clearing_restores_the_global,
 );
-
-struct Harness {
-    provider: TestProvider,
-    namespace: Option<RedisNamespace>,
-}
-
-impl Harness {
-    async fn start(backend: Backend) -> Option<Harness> {
-        Harness::start_with(backend, |_| {}).await
-    }
-
-    async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Config) + Send + 'static) -> Option<Harness> {
-        let namespace = match backend {
-            Backend::Sql => None,
-            Backend::Redis => Some(RedisNamespace::create().await?),
-        };
-        let redis = namespace.as_ref().map(|ns| (ns.url.clone(), ns.prefix.clone()));
-        let provider = TestProvider::start_with(move |c| {
-            if let Some((url, prefix)) = redis {
-                c.sessions.backend = "redis".into();
-                c.redis.url = url;
-                c.redis.prefix = prefix;
-            }
-            c.logout.poll_interval_ms = 100;
-            adjust(c);
-        })
-        .await;
-        Some(Harness { provider, namespace })
-    }
-
-    async fn finish(self) {
-        drop(self.provider);
-        if let Some(ns) = self.namespace {
-            ns.drop().await;
-        }
-    }
-}
 
 /// Registers a confidential first-party client `app` and returns its secret.
 async fn register(provider: &TestProvider, extra: NewClient) -> String {

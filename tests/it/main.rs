@@ -4,6 +4,7 @@
 
 mod common;
 
+mod account;
 mod admin_api;
 mod authorize_rules;
 mod backchannel;

@@ -701,3 +701,71 @@ pub fn alone_in_a_process(module: &str, test: &str) -> bool {
     );
     false
 }
+
+/// The session-store backend a scenario runs on (`on_backends!`).
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sql,
+    Redis,
+}
+
+/// Runs each scenario `async fn name(backend: Backend)` of the calling module once per
+/// session-store backend, as the tests `name::sql` and `name::redis`.
+macro_rules! on_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test]
+                async fn sql() {
+                    super::$name($crate::common::Backend::Sql).await;
+                }
+                #[tokio::test]
+                async fn redis() {
+                    super::$name($crate::common::Backend::Redis).await;
+                }
+            }
+        )*
+    };
+}
+pub(crate) use on_backends;
+
+/// A provider on one session-store backend: SQL (the provider's SQLite) or its own Redis
+/// namespace, dropped at `finish`.
+pub struct Harness {
+    pub provider: TestProvider,
+    namespace: Option<RedisNamespace>,
+}
+
+impl Harness {
+    /// `None` (skipped) when Redis is unreachable, unless DINGTALK_OIDC_REQUIRE_SERVICES=1 makes
+    /// that a failure (`RedisNamespace::create`).
+    pub async fn start(backend: Backend) -> Option<Harness> {
+        Harness::start_with(backend, |_| {}).await
+    }
+
+    pub async fn start_with(backend: Backend, adjust: impl FnOnce(&mut Config) + Send + 'static) -> Option<Harness> {
+        let namespace = match backend {
+            Backend::Sql => None,
+            Backend::Redis => Some(RedisNamespace::create().await?),
+        };
+        let redis = namespace.as_ref().map(|ns| (ns.url.clone(), ns.prefix.clone()));
+        let provider = TestProvider::start_with(move |c| {
+            if let Some((url, prefix)) = redis {
+                c.sessions.backend = "redis".into();
+                c.redis.url = url;
+                c.redis.prefix = prefix;
+            }
+            c.logout.poll_interval_ms = 100;
+            adjust(c);
+        })
+        .await;
+        Some(Harness { provider, namespace })
+    }
+
+    pub async fn finish(self) {
+        drop(self.provider);
+        if let Some(ns) = self.namespace {
+            ns.drop().await;
+        }
+    }
+}
