@@ -10,7 +10,8 @@
 # the admin docs with the printed admin token. It also signs in with response_mode=form_post, with
 # JavaScript and (a second Chromium) without.
 # Screenshots go to target/browser-screenshots/ (git-ignored); the path is printed. The signed-in
-# demo page is also copied to docs/demo.png (the README shows it), so it stays current.
+# demo page is also copied to docs/demo.png and the account page to docs/account.png (the README shows
+# them), so they stay current.
 # Everything it starts is stopped on every exit; it exits non-zero if a check failed.
 #
 # Installs what is missing: Debian's chromium and chromium-driver (apt, as root) and selenium (pip).
@@ -177,7 +178,8 @@ ls -1 "$SHOTS" | sed 's/^/  /'
 case "$result" in
   0)
     cp "${SHOTS}/demo.png" "${REPO}/docs/demo.png"
-    echo "docs/demo.png updated"
+    cp "${SHOTS}/account-withdrawn.png" "${REPO}/docs/account.png"
+    echo "docs/demo.png and docs/account.png updated"
     echo "RESULT: browser test passed"
     ;;
   124 | 137) echo "RESULT: the browser test did not finish within ${TEST_TIMEOUT}s" >&2; exit 3 ;;
