@@ -307,3 +307,56 @@ async fn backchannel_logout_survives_a_provider_restart() {
     drop(second);
     db.drop().await;
 }
+
+/// Back-Channel Logout 1.0 §2.5: a user who withdraws a client's consent on the account page ends
+/// the client's session for them: the client is told, with the `sid` of the session it joined.
+#[tokio::test]
+async fn backchannel_logout_2_5_withdrawing_consent_tells_the_app_with_the_sessions_sid() {
+    let mut receiver = Receiver::new();
+    receiver.up().await;
+    let p = TestProvider::start_with(|c| c.logout.poll_interval_ms = 100).await;
+    let secret = p
+        .app
+        .directory
+        .create_client(NewClient {
+            id: "app".into(),
+            redirect_uris: vec![REDIRECT_URI.into()],
+            first_party: false,
+            backchannel_logout_uri: Some(receiver.uri()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .1
+        .unwrap();
+    let bob = Browser::new("bob");
+    let url = common::authorize_url(
+        &p.issuer,
+        &[
+            ("client_id", "app"),
+            ("redirect_uri", REDIRECT_URI),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("nonce", "n"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let code = bob.journey(&url, true).await.param("code").unwrap();
+    let tokens = common::exchange_code(&p, "app", &secret, &code).await;
+    let id_token = tokens["id_token"].as_str().unwrap();
+
+    let page = bob.http.get(p.url("/account")).send().await.unwrap().text().await.unwrap();
+    let csrf = common::hidden_value(&page, "csrf_token").expect("the account page's token");
+    let resp = bob
+        .http
+        .post(p.url("/account"))
+        .form(&[("csrf_token", csrf.as_str()), ("action", "withdraw_consent"), ("client_id", "app")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let got = receiver.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(got.len(), 1, "one notification: {got:?}");
+    assert_valid_delivery(&p, &got[0], id_token).await;
+}
