@@ -228,3 +228,20 @@ fn log_options_load_and_a_misspelt_level_or_format_names_the_option() {
     let err = result.unwrap_err().to_string();
     assert!(err.contains("format") && err.contains("xml"), "{err}");
 }
+
+#[test]
+fn branding_is_read_from_the_file_and_checked_naming_the_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("c.toml");
+    std::fs::write(&path, "[branding]\nproduct_name = \"Acme SSO\"\nprimary_color = \"#0B5394\"\n").unwrap();
+    let loaded = Config::load(Some(&path)).unwrap();
+    assert_eq!(loaded.branding.product_name, "Acme SSO");
+    assert_eq!(loaded.branding.primary_color, "#0B5394");
+    assert_eq!(loaded.branding.text_color, BrandingConfig::default().text_color);
+    loaded.validate(true).unwrap();
+    std::fs::write(&path, "[branding]\nlogo_url = \"javascript:alert(1)\"\n").unwrap();
+    let err = Config::load(Some(&path)).unwrap().validate(true).unwrap_err().to_string();
+    assert!(err.contains("branding.logo_url"), "{err}");
+    std::fs::write(&path, "[branding]\nprimary_colour = \"#000\"\n").unwrap();
+    assert!(Config::load(Some(&path)).unwrap_err().to_string().contains("branding.primary_colour"));
+}

@@ -1,4 +1,5 @@
-//! Minimal HTML rendering helpers shared by every page we serve.
+//! HTML escaping shared by every page we serve: the page templates' formatter (`web::templates`),
+//! the DingTalk simulator's pages and the demo app's.
 
 /// Escape text for an HTML text node or a double-quoted attribute value (RFC 6749 §10.14:
 /// every request value that reaches a page goes through here).

@@ -1,6 +1,7 @@
-//! The provider's HTML pages: error, consent, logout and the form_post response. Every value is
-//! escaped (RFC 6749 §10.14); pages load nothing from other origins, and only the form_post page
-//! runs a script: one line, allowed by its hash.
+//! The provider's HTML pages: error, consent, logout, the form_post response and the account page,
+//! each rendered from its template in `templates/` (`web::templates`: compiled once, every value
+//! HTML-escaped, RFC 6749 §10.14) in the request's language and branding. Pages load nothing but the operator's logo, and
+//! only the form_post page runs a script: one line, allowed by its hash.
 
 use minijinja::context;
 use minijinja::value::Value;
@@ -250,30 +251,170 @@ mod tests {
         assert!(body.contains("<button class=\"primary\" type=\"submit\">Continue</button></noscript>"), "{body}");
     }
 
+    const HOSTILE: &str = "\"'><script>alert(1)</script>&";
+    const ESCAPED: &str = "&quot;&#39;&gt;&lt;script&gt;alert(1)&lt;/script&gt;&amp;";
+
+    async fn body(resp: Response) -> String {
+        resp.into_body().into_string().await.unwrap()
+    }
+
+    fn consent(view_client: &str, scopes: &[String]) -> Response {
+        consent_page(&ConsentView {
+            action: "https://id.example/consent",
+            client_name: view_client,
+            user_name: "you",
+            scopes,
+            consent_id: "cid",
+            csrf_token: "csrf",
+        })
+    }
+
+    async fn branded<R>(branding: crate::config::BrandingConfig, render: impl FnOnce() -> R) -> R {
+        crate::web::branding::scoped(std::sync::Arc::new(branding), async { render() }).await
+    }
+
+    fn acme() -> crate::config::BrandingConfig {
+        crate::config::BrandingConfig {
+            product_name: "Acme SSO".into(),
+            logo_url: Some("https://cdn.example/logo.png".into()),
+            primary_color: "#0b5394".into(),
+            text_color: "#111".into(),
+        }
+    }
+
     #[tokio::test]
-    async fn branding_names_the_pages_and_shows_the_logo_with_its_alt_text() {
-        use crate::config::BrandingConfig;
-        let acme = std::sync::Arc::new(BrandingConfig {
-            product_name: "Acme <sign-in>".into(),
-            logo_url: Some("https://acme.example/logo.svg?a=1&b=\"2\"".into()),
-            primary_color: "#0b5cad".into(),
-            ..BrandingConfig::default()
+    async fn rfc6749_10_14_every_page_escapes_hostile_values_in_text_and_attributes() {
+        // Error page: title and detail, in the heading, the paragraph and the <title>.
+        let page = body(error_page(StatusCode::BAD_REQUEST, HOSTILE, HOSTILE)).await;
+        assert!(page.contains(&format!("<h1>{ESCAPED}</h1><p>{ESCAPED}</p>")), "{page}");
+        assert!(page.contains(&format!("<title>{ESCAPED} · ")), "{page}");
+        // Consent page: the client's name (text) and every form value (attributes).
+        let resp = consent_page(&ConsentView {
+            action: HOSTILE,
+            client_name: HOSTILE,
+            user_name: HOSTILE,
+            scopes: &[HOSTILE.to_string()],
+            consent_id: HOSTILE,
+            csrf_token: HOSTILE,
         });
-        let resp = crate::web::branding::scoped(acme, async { logged_out_page() }).await;
-        let body = resp.into_body().into_string().await.unwrap();
-        assert!(body.contains("<span>Acme &lt;sign-in&gt;</span>"), "{body}");
-        assert!(body.contains("· Acme &lt;sign-in&gt;</title>"), "{body}");
+        let page = body(resp).await;
+        assert!(page.contains(&format!("<h1>Allow {ESCAPED}?</h1>")), "{page}");
+        assert!(page.contains(&format!("<strong>{ESCAPED}</strong>")), "{page}");
+        assert!(page.contains(&format!("<li><code>{ESCAPED}</code> — access this</li>")), "{page}");
+        assert!(page.contains(&format!("<form method=\"post\" action=\"{ESCAPED}\">")), "{page}");
+        assert!(page.contains(&format!("name=\"consent_id\" value=\"{ESCAPED}\">")), "{page}");
+        assert!(page.contains(&format!("name=\"csrf_token\" value=\"{ESCAPED}\">")), "{page}");
+        // Logout confirmation: every form value.
+        let page = body(logout_confirm_page(HOSTILE, HOSTILE, HOSTILE)).await;
+        assert!(page.contains(&format!("<form method=\"post\" action=\"{ESCAPED}\">")), "{page}");
+        assert!(page.contains(&format!("name=\"confirm_id\" value=\"{ESCAPED}\">")), "{page}");
+        assert!(page.contains(&format!("name=\"csrf_token\" value=\"{ESCAPED}\">")), "{page}");
+        // form_post: names and values of the posted fields.
+        let page = body(form_post_page(HOSTILE, &[(HOSTILE, HOSTILE)])).await;
+        assert!(page.contains(&format!("<input type=\"hidden\" name=\"{ESCAPED}\" value=\"{ESCAPED}\">")), "{page}");
+        assert_eq!(page.matches("<script").count(), 1, "{page}");
+        // The branding, in every page: name (title, header, alt) and logo (src).
+        let hostile_brand = crate::config::BrandingConfig {
+            product_name: HOSTILE.into(),
+            logo_url: Some(format!("/logo.png?{HOSTILE}")),
+            ..crate::config::BrandingConfig::default()
+        };
+        for resp in branded(hostile_brand, || {
+            [
+                logged_out_page(),
+                error_page(StatusCode::BAD_REQUEST, "Bad", "x"),
+                consent(HOSTILE, &[]),
+                logout_confirm_page("/logout/confirm", "id", "csrf"),
+                form_post_page("https://app.example/cb", &[("code", "c")]),
+            ]
+        })
+        .await
+        {
+            let page = body(resp).await;
+            assert!(page.contains(&format!(" · {ESCAPED}</title>")), "{page}");
+            assert!(page.contains(&format!("<img src=\"/logo.png?{ESCAPED}\" alt=\"{ESCAPED}\">")), "{page}");
+            assert!(page.contains(&format!("<span>{ESCAPED}</span>")), "{page}");
+            assert!(!page.contains("<script>alert") && !page.contains("\"'>"), "{page}");
+        }
+    }
+
+    #[tokio::test]
+    async fn branding_names_the_pages_shows_the_logo_with_alt_text_and_colours_the_button() {
+        let pages = branded(acme(), || {
+            [
+                error_page(StatusCode::BAD_REQUEST, "Invalid request", "x"),
+                consent("App", &["openid".into()]),
+                logout_confirm_page("/logout/confirm", "id", "csrf"),
+                logged_out_page(),
+                form_post_page("https://app.example/cb", &[("code", "c")]),
+                unavailable_page(),
+            ]
+        })
+        .await;
+        for resp in pages {
+            let page = body(resp).await;
+            assert!(page.starts_with("<!doctype html>\n<html lang=\"en\">"), "{page}");
+            assert!(page.contains(" · Acme SSO</title>"), "{page}");
+            let header = "<header>\n<img src=\"https://cdn.example/logo.png\" alt=\"Acme SSO\">\n<span>Acme SSO</span>\n</header>";
+            assert!(page.contains(header), "{page}");
+            assert!(page.contains("<main class=\"box\">"), "{page}");
+            assert!(page.contains("button.primary{background:#0b5394;color:#fff;border-color:#0b5394}"), "{page}");
+            assert!(page.contains("color:#111;"), "{page}");
+            assert_eq!(page.matches("<style>").count(), 1, "one inline style block: {page}");
+            // The page's own form is the first: the form_post script submits forms[0].
+            if let Some(form) = page.find("<form") {
+                assert!(form > page.find("<main").unwrap(), "{page}");
+            }
+            assert!(!page.contains("DingTalk sign-in"), "{page}");
+        }
+        let page = body(branded(acme(), || logout_confirm_page("/l", "i", "c")).await).await;
+        assert!(page.contains("<p>Do you want to sign out of Acme SSO on this browser?</p>"), "{page}");
+    }
+
+    #[tokio::test]
+    async fn default_branding_is_dingtalk_sign_in_without_a_logo() {
+        let page = body(logout_confirm_page("/l", "i", "c")).await;
+        assert!(page.contains("<title>Sign out · DingTalk sign-in</title>"), "{page}");
+        assert!(page.contains("<span>DingTalk sign-in</span>") && !page.contains("<img"), "{page}");
+        assert!(page.contains("<p>Do you want to sign out of DingTalk sign-in on this browser?</p>"), "{page}");
+        assert!(page.contains("button.primary{background:#1f6feb;color:#fff;border-color:#1f6feb}"), "{page}");
+    }
+
+    #[tokio::test]
+    async fn chinese_pages_translate_the_page_and_the_default_product_name() {
+        use crate::web::i18n::{Lang, scoped};
+        let [logout, consent, form_post, error] = scoped(Lang::Zh, async {
+            [
+                logout_confirm_page("/l", "i", "c"),
+                consent("App", &["profile".into()]),
+                form_post_page("https://app.example/cb", &[("code", "c")]),
+                unavailable_page(),
+            ]
+        })
+        .await;
+        let page = body(logout).await;
         assert!(
-            body.contains(
-                "<img src=\"https://acme.example/logo.svg?a=1&amp;b=&quot;2&quot;\" alt=\"Acme &lt;sign-in&gt;\">"
-            ),
-            "{body}"
+            page.contains("<html lang=\"zh-CN\">") && page.contains("<title>退出登录 · 钉钉登录</title>"),
+            "{page}"
         );
-        assert!(body.contains("background:#0b5cad"), "{body}");
-        // Without branding: the default name, translated with the page.
-        let zh = crate::web::i18n::scoped(crate::web::i18n::Lang::Zh, async { logged_out_page() }).await;
-        let body = zh.into_body().into_string().await.unwrap();
-        assert!(body.contains("<span>钉钉登录</span>") && !body.contains("<img"), "{body}");
+        assert!(
+            page.contains("<span>钉钉登录</span>") && page.contains("<p>要在此浏览器上退出钉钉登录吗？</p>"),
+            "{page}"
+        );
+        assert!(page.contains(">退出登录</button>"), "{page}");
+        let page = body(consent).await;
+        assert!(page.contains("<h1>允许 App?</h1>") && page.contains("<strong>您</strong>"), "{page}");
+        assert!(
+            page.contains("查看您的姓名、钉钉用户 ID 和头像") && page.contains(">允许<") && page.contains(">拒绝<")
+        );
+        let page = body(form_post).await;
+        assert!(page.contains("<h1>正在返回应用</h1>") && page.contains(">继续</button></noscript>"), "{page}");
+        let page = body(error).await;
+        assert!(page.contains("<h1>服务暂时不可用</h1><p>登录服务暂时无法访问其存储。请稍后重试。</p>"), "{page}");
+        // An operator's own name is shown as written.
+        let page = scoped(Lang::Zh, branded(acme(), logged_out_page)).await;
+        let page = body(page).await;
+        assert!(page.contains("<title>已退出 · Acme SSO</title>") && page.contains("<h1>您已退出登录</h1>"), "{page}");
     }
 
     #[tokio::test]

@@ -127,6 +127,49 @@ fn serve_rejects_a_trusted_proxy_that_is_neither_an_address_nor_a_range() {
     assert!(!stderr.contains("trusted_proxies") && stderr.contains("keys.kek"), "{stderr}");
 }
 
+/// `[branding]` from the environment is checked at start-up: a colour that is not hex, one whose
+/// contrast is below WCAG 2.1 AA, or a logo URL a page must not load stops the start, naming the
+/// option.
+#[test]
+fn serve_refuses_unsafe_or_unreadable_branding_naming_the_option() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = |option: &str, value: &str| {
+        let out = run(
+            dir.path(),
+            &["serve"],
+            &[
+                ("DINGTALK_OIDC_ISSUER", "https://id.example"),
+                ("DINGTALK_OIDC_DINGTALK__CLIENT_ID", "k"),
+                ("DINGTALK_OIDC_DINGTALK__CLIENT_SECRET", "s"),
+                (option, value),
+            ],
+        );
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    for (variable, value, option) in [
+        ("DINGTALK_OIDC_BRANDING__PRIMARY_COLOR", "red", "branding.primary_color"),
+        ("DINGTALK_OIDC_BRANDING__PRIMARY_COLOR", "#0b5394;}body{display:none", "branding.primary_color"),
+        ("DINGTALK_OIDC_BRANDING__PRIMARY_COLOR", "#ffcc00", "branding.primary_color"),
+        ("DINGTALK_OIDC_BRANDING__TEXT_COLOR", "#aaaaaa", "branding.text_color"),
+        ("DINGTALK_OIDC_BRANDING__LOGO_URL", "javascript:alert(1)", "branding.logo_url"),
+        ("DINGTALK_OIDC_BRANDING__LOGO_URL", "//evil.example/logo.png", "branding.logo_url"),
+        ("DINGTALK_OIDC_BRANDING__PRODUCT_NAME", " ", "branding.product_name"),
+    ] {
+        let stderr = serve(variable, value);
+        assert!(stderr.contains(option) && !stderr.contains("keys.kek"), "{variable}={value}: {stderr}");
+    }
+    // Good values pass this check (the start then stops at the next missing option, the KEK).
+    for (variable, value) in [
+        ("DINGTALK_OIDC_BRANDING__PRIMARY_COLOR", "#0b5394"),
+        ("DINGTALK_OIDC_BRANDING__LOGO_URL", "https://cdn.example/logo.svg"),
+        ("DINGTALK_OIDC_BRANDING__PRODUCT_NAME", "Acme SSO"),
+    ] {
+        let stderr = serve(variable, value);
+        assert!(!stderr.contains("branding.") && stderr.contains("keys.kek"), "{variable}={value}: {stderr}");
+    }
+}
+
 /// `clients add` without `--scope` registers the documented default (`clients add --help`,
 /// docs/connecting-apps.md): `roles` and `groups` are opt-in, so a client that asks for them is
 /// granted neither the scopes nor their claims.

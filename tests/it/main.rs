@@ -8,6 +8,7 @@ mod account;
 mod admin_api;
 mod authorize_rules;
 mod backchannel;
+mod branding;
 mod browser_facing;
 mod caches;
 mod callback_rules;
