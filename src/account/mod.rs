@@ -21,7 +21,7 @@ use crate::oidc::error::BackendError;
 use crate::oidc::params::Params;
 use crate::oidc::{paths, read_form, sso_sessions};
 use crate::secrets;
-use crate::store::{AuthRequest, OwnPage, ResponseMode, SsoSession};
+use crate::store::{AuthRequest, OwnPage, SsoSession};
 use crate::web::pages::{self, AccountApp, AccountSession, AccountView};
 
 /// What the session's anti-CSRF token is derived for (`SessionCookie::form_token`).
@@ -181,19 +181,7 @@ async fn signed_in(app: &App, req: &Request) -> Result<Option<SignedIn>, Backend
 /// Starts a DingTalk sign-in that returns to this page. The request names no client: errors come
 /// back to `/account` as RFC 6749 §4.1.2.1 parameters.
 async fn sign_in(app: &App, req: &Request) -> Response {
-    let request = AuthRequest {
-        client_id: String::new(),
-        redirect_uri: app.endpoint_url(paths::ACCOUNT),
-        scopes: vec!["openid".into()],
-        state: None,
-        nonce: None,
-        code_challenge: None,
-        prompt_consent: false,
-        max_age: None,
-        id_token_hint_sub: None,
-        ui_locales: None,
-        response_mode: ResponseMode::Query,
-    };
+    let request = AuthRequest::openid_only("", &app.endpoint_url(paths::ACCOUNT));
     crate::oidc::authorize::start_dingtalk_login(app, req, request, Some(OwnPage::Account)).await
 }
 

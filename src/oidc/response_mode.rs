@@ -64,19 +64,7 @@ mod tests {
     use crate::store::AuthRequest;
 
     fn request(response_mode: ResponseMode) -> AuthRequest {
-        AuthRequest {
-            client_id: "app".into(),
-            redirect_uri: "https://app.example/cb".into(),
-            scopes: vec!["openid".into()],
-            state: None,
-            nonce: None,
-            code_challenge: None,
-            prompt_consent: false,
-            max_age: None,
-            id_token_hint_sub: None,
-            ui_locales: None,
-            response_mode,
-        }
+        AuthRequest { response_mode, ..AuthRequest::openid_only("app", "https://app.example/cb") }
     }
 
     #[test]

@@ -34,6 +34,26 @@ pub struct AuthRequest {
     pub response_mode: ResponseMode,
 }
 
+impl AuthRequest {
+    /// A request for `openid` alone: no state, nonce, PKCE, prompt or max_age, answered in the
+    /// query. The account page's own sign-in is one (`account`).
+    pub fn openid_only(client_id: &str, redirect_uri: &str) -> AuthRequest {
+        AuthRequest {
+            client_id: client_id.to_string(),
+            redirect_uri: redirect_uri.to_string(),
+            scopes: vec!["openid".into()],
+            state: None,
+            nonce: None,
+            code_challenge: None,
+            prompt_consent: false,
+            max_age: None,
+            id_token_hint_sub: None,
+            ui_locales: None,
+            response_mode: ResponseMode::Query,
+        }
+    }
+}
+
 /// A login waiting for DingTalk's callback. `id` is the `state` we send to DingTalk.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PendingAuth {

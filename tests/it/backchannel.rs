@@ -85,12 +85,17 @@ impl Receiver {
 }
 
 async fn register(p: &TestProvider, receiver: &Receiver) -> String {
+    register_party(p, receiver, true).await
+}
+
+/// `register`, a first-party client or one the user must consent to.
+async fn register_party(p: &TestProvider, receiver: &Receiver, first_party: bool) -> String {
     p.app
         .directory
         .create_client(NewClient {
             id: "app".into(),
             redirect_uris: vec![REDIRECT_URI.into()],
-            first_party: true,
+            first_party,
             backchannel_logout_uri: Some(receiver.uri()),
             ..Default::default()
         })
@@ -315,20 +320,7 @@ async fn backchannel_logout_2_5_withdrawing_consent_tells_the_app_with_the_sessi
     let mut receiver = Receiver::new();
     receiver.up().await;
     let p = TestProvider::start_with(|c| c.logout.poll_interval_ms = 100).await;
-    let secret = p
-        .app
-        .directory
-        .create_client(NewClient {
-            id: "app".into(),
-            redirect_uris: vec![REDIRECT_URI.into()],
-            first_party: false,
-            backchannel_logout_uri: Some(receiver.uri()),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .1
-        .unwrap();
+    let secret = register_party(&p, &receiver, false).await;
     let bob = Browser::new("bob");
     let url = common::authorize_url(
         &p.issuer,
