@@ -13,7 +13,23 @@ pub struct Consent {
     pub granted_at: i64,
 }
 
+impl Consent {
+    fn from_row(row: consent::Model) -> Result<Consent, DirectoryError> {
+        Ok(Consent {
+            scopes: from_json(&row.scopes, "consents.scopes")?,
+            client_id: row.client_id,
+            granted_at: row.granted_at,
+        })
+    }
+}
+
 impl Directory {
+    /// What the user has allowed the client, if anything.
+    pub async fn consent(&self, user_id: &str, client_id: &str) -> Result<Option<Consent>, DirectoryError> {
+        let row = consent::Entity::find_by_id((user_id.to_string(), client_id.to_string())).one(&self.db).await?;
+        row.map(Consent::from_row).transpose()
+    }
+
     /// Every client the user has allowed something, most recent first.
     pub async fn consents_of_user(&self, user_id: &str) -> Result<Vec<Consent>, DirectoryError> {
         let rows = consent::Entity::find()
@@ -22,15 +38,7 @@ impl Directory {
             .order_by_asc(consent::Column::ClientId)
             .all(&self.db)
             .await?;
-        rows.into_iter()
-            .map(|row| {
-                Ok(Consent {
-                    scopes: from_json(&row.scopes, "consents.scopes")?,
-                    client_id: row.client_id,
-                    granted_at: row.granted_at,
-                })
-            })
-            .collect()
+        rows.into_iter().map(Consent::from_row).collect()
     }
 
     /// Forgets what the user allowed the client: the next sign-in at it asks again. False if
@@ -48,12 +56,8 @@ impl Directory {
         client_id: &str,
         scopes: &[String],
     ) -> Result<bool, DirectoryError> {
-        let Some(row) = consent::Entity::find_by_id((user_id.to_string(), client_id.to_string())).one(&self.db).await?
-        else {
-            return Ok(false);
-        };
-        let granted: Vec<String> = from_json(&row.scopes, "consents.scopes")?;
-        Ok(scopes.iter().all(|s| granted.contains(s)))
+        let consent = self.consent(user_id, client_id).await?;
+        Ok(consent.is_some_and(|c| scopes.iter().all(|s| c.scopes.contains(s))))
     }
 
     /// Adds `scopes` to what the user has allowed the client.

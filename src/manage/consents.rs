@@ -22,8 +22,7 @@ pub async fn withdraw(
     client_id: &str,
 ) -> Result<(), ManageError> {
     let missing = || not_found(Missing::Consent { user: user_id.into(), client: client_id.into() });
-    let consents = m.directory.consents_of_user(user_id).await?;
-    let consent = consents.into_iter().find(|c| c.client_id == client_id).ok_or_else(missing)?;
+    let consent = m.directory.consent(user_id, client_id).await?.ok_or_else(missing)?;
     if !m.directory.withdraw_consent(user_id, client_id).await? {
         return Err(missing());
     }

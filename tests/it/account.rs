@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use crate::common::{
     Backend, Browser, CHALLENGE, Harness, REDIRECT_URI, TestProvider, VERIFIER, hidden_value, on_backends,
-    redirect_location, token_request,
+    redirect_location, token_request, userinfo_status,
 };
 
 on_backends!(
@@ -77,20 +77,8 @@ async fn refresh(p: &TestProvider, client: (&str, &str), token: &str) -> (Status
     (status, body)
 }
 
-async fn userinfo_status(p: &TestProvider, access_token: &str) -> StatusCode {
-    reqwest::Client::new().get(p.url("/userinfo")).bearer_auth(access_token).send().await.unwrap().status()
-}
-
 async fn introspect_active(p: &TestProvider, client: (&str, &str), token: &str) -> bool {
-    let resp = reqwest::Client::new()
-        .post(p.url("/introspect"))
-        .basic_auth(client.0, Some(client.1))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    resp.json::<Value>().await.unwrap()["active"].as_bool().unwrap()
+    common::introspect(p, client, token).await["active"].as_bool().unwrap()
 }
 
 /// How the page marks a connected app (`web/templates/account.html`).

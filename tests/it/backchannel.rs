@@ -106,6 +106,11 @@ async fn register_party(p: &TestProvider, receiver: &Receiver, first_party: bool
 }
 
 async fn login(p: &TestProvider, browser: &Browser, secret: &str) -> Value {
+    login_approving(p, browser, secret, false).await
+}
+
+/// `login`, approving the consent page if the client asks for consent.
+async fn login_approving(p: &TestProvider, browser: &Browser, secret: &str, approve_consent: bool) -> Value {
     let url = common::authorize_url(
         &p.issuer,
         &[
@@ -118,7 +123,7 @@ async fn login(p: &TestProvider, browser: &Browser, secret: &str) -> Value {
             ("code_challenge_method", "S256"),
         ],
     );
-    let code = browser.journey(&url, false).await.param("code").unwrap();
+    let code = browser.journey(&url, approve_consent).await.param("code").unwrap();
     common::exchange_code(p, "app", secret, &code).await
 }
 
@@ -322,20 +327,7 @@ async fn backchannel_logout_2_5_withdrawing_consent_tells_the_app_with_the_sessi
     let p = TestProvider::start_with(|c| c.logout.poll_interval_ms = 100).await;
     let secret = register_party(&p, &receiver, false).await;
     let bob = Browser::new("bob");
-    let url = common::authorize_url(
-        &p.issuer,
-        &[
-            ("client_id", "app"),
-            ("redirect_uri", REDIRECT_URI),
-            ("response_type", "code"),
-            ("scope", "openid"),
-            ("nonce", "n"),
-            ("code_challenge", CHALLENGE),
-            ("code_challenge_method", "S256"),
-        ],
-    );
-    let code = bob.journey(&url, true).await.param("code").unwrap();
-    let tokens = common::exchange_code(&p, "app", &secret, &code).await;
+    let tokens = login_approving(&p, &bob, &secret, true).await;
     let id_token = tokens["id_token"].as_str().unwrap();
 
     let page = bob.http.get(p.url("/account")).send().await.unwrap().text().await.unwrap();

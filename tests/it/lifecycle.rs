@@ -6,8 +6,8 @@ use crate::common;
 use std::time::Duration;
 
 use crate::common::{
-    Backend, Browser, CHALLENGE, Harness, REDIRECT_URI, TestProvider, VERIFIER, on_backends, redirect_location,
-    token_request,
+    Backend, Browser, CHALLENGE, Harness, REDIRECT_URI, TestProvider, VERIFIER, introspect, on_backends,
+    redirect_location, token_request, userinfo_status,
 };
 use dingtalk_oidc::directory::NewClient;
 use reqwest::StatusCode;
@@ -92,23 +92,6 @@ async fn refresh(provider: &TestProvider, secret: &str, token: &str, scope: Opti
     }
     let (status, _, body) = token_request(provider, Some(("app", secret)), &form).await;
     (status, body)
-}
-
-async fn introspect(provider: &TestProvider, client: (&str, &str), token: &str) -> Value {
-    let resp = reqwest::Client::new()
-        .post(provider.url("/introspect"))
-        .basic_auth(client.0, Some(client.1))
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    assert_eq!(resp.headers().get("cache-control").unwrap(), "no-store");
-    resp.json().await.unwrap()
-}
-
-async fn userinfo_status(provider: &TestProvider, access_token: &str) -> StatusCode {
-    reqwest::Client::new().get(provider.url("/userinfo")).bearer_auth(access_token).send().await.unwrap().status()
 }
 
 fn s(v: &Value, key: &str) -> String {

@@ -702,6 +702,25 @@ pub fn alone_in_a_process(module: &str, test: &str) -> bool {
     false
 }
 
+/// RFC 7662 §2.2: the introspection answer for `token`, asked by `client` (asserts 200 and no-store).
+pub async fn introspect(provider: &TestProvider, client: (&str, &str), token: &str) -> serde_json::Value {
+    let resp = reqwest::Client::new()
+        .post(provider.url("/introspect"))
+        .basic_auth(client.0, Some(client.1))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.headers().get("cache-control").unwrap(), "no-store");
+    resp.json().await.unwrap()
+}
+
+/// The status `/userinfo` answers for `access_token`.
+pub async fn userinfo_status(provider: &TestProvider, access_token: &str) -> StatusCode {
+    reqwest::Client::new().get(provider.url("/userinfo")).bearer_auth(access_token).send().await.unwrap().status()
+}
+
 /// The session-store backend a scenario runs on (`on_backends!`).
 #[derive(Clone, Copy, Debug)]
 pub enum Backend {
