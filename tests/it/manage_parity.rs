@@ -184,5 +184,7 @@ async fn the_admin_api_and_the_cli_write_the_same_audit_events() {
     ] {
         assert!(kinds.contains(&kind), "the API run wrote no {kind}: {kinds:?}");
     }
-    assert_eq!(api, cli);
+    let only_api: Vec<&Seen> = api.iter().filter(|e| !cli.contains(e)).collect();
+    let only_cli: Vec<&Seen> = cli.iter().filter(|e| !api.contains(e)).collect();
+    assert_eq!(api, cli, "only through the API: {only_api:?}; only through the CLI: {only_cli:?}");
 }
