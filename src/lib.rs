@@ -15,6 +15,7 @@ pub mod cache;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod console;
 pub mod demo;
 pub mod dingtalk;
 pub mod directory;

@@ -23,7 +23,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use branding::BrandingConfig;
+pub use branding::{BrandingConfig, MIN_CONTRAST, contrast_ratio, parse_color};
 pub use dingtalk::DingTalkSettings;
 pub use file::option_paths;
 pub use log::{LogConfig, LogFormat, check_level};

@@ -9,7 +9,7 @@ use super::{Directory, DirectoryError, from_json, now, to_json};
 use crate::dingtalk::client::OrgRole;
 use crate::dingtalk::{DingTalkIdentity, OrgMember};
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct User {
     pub id: String,
     pub union_id: String,

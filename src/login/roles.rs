@@ -37,6 +37,23 @@ pub fn effective_roles(direct: &[String], mappings: &[RoleMapping], user: &User)
     roles.into_iter().collect()
 }
 
+/// Where each of the user's effective roles comes from (the console's user page): per role, in
+/// `effective_roles`' order, whether it is granted directly and which mapping rules give it.
+pub fn role_sources<'m>(
+    direct: &[String],
+    mappings: &'m [RoleMapping],
+    user: &User,
+) -> Vec<(String, bool, Vec<&'m RoleMapping>)> {
+    effective_roles(direct, mappings, user)
+        .into_iter()
+        .map(|role| {
+            let granted = direct.contains(&role);
+            let rules = mappings.iter().filter(|m| m.role == role && rule_matches(&m.rule, user)).collect();
+            (role, granted, rules)
+        })
+        .collect()
+}
+
 /// What computing a user's access reads and writes: the directory (grants, mapping rules,
 /// department names, the user), DingTalk (department names) and its settings (whether an
 /// organisation is configured, the time a call may take).
@@ -185,6 +202,28 @@ mod tests {
         assert!(elapsed < Duration::from_millis(600), "eight names took {elapsed:?}, past their budget of {budget:?}");
         assert!(answered.len() < 8 && *asked.lock().unwrap() < 8, "{answered:?}");
         assert_eq!(answered.first(), Some(&(1, Some("dept 1".to_owned()))));
+    }
+
+    #[test]
+    fn each_role_names_its_direct_grant_and_the_mapping_rules_that_give_it() {
+        let user = User { dept_ids: vec![7], admin: true, ..User::default() };
+        let mapping =
+            |id: &str, role: &str, rule| RoleMapping { id: id.into(), role: role.into(), rule, created_at: 0 };
+        let mappings = vec![
+            mapping("m1", "ops", MappingRule::Department { dept_id: 7, include_sub_departments: false }),
+            mapping("m2", "ops", MappingRule::OrgAdmin),
+            mapping("m3", "finance", MappingRule::Department { dept_id: 8, include_sub_departments: false }),
+            mapping("m4", "admin", MappingRule::OrgAdmin),
+        ];
+        let sources = role_sources(&["admin".into(), "auditor".into()], &mappings, &user);
+        let seen: Vec<(&str, bool, Vec<&str>)> = sources
+            .iter()
+            .map(|(role, direct, rules)| (role.as_str(), *direct, rules.iter().map(|m| m.id.as_str()).collect()))
+            .collect();
+        assert_eq!(
+            seen,
+            vec![("admin", true, vec!["m4"]), ("auditor", true, vec![]), ("ops", false, vec!["m1", "m2"])]
+        );
     }
 
     #[tokio::test]

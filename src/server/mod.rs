@@ -38,7 +38,8 @@ pub fn routes(app: Arc<App>) -> impl Endpoint + 'static {
         .at(paths::ACCOUNT_LOGIN, get(crate::account::login))
         .at("/healthz", get(crate::ops::healthz))
         .at("/readyz", get(crate::ops::readyz))
-        .nest("/", crate::admin::routes(&app.issuer));
+        // The admin API owns `/admin/v1` and `/admin/docs`; the console's pages are the rest of `/admin/`.
+        .nest("/", crate::console::routes(crate::admin::routes(&app.issuer)));
     // With `server.metrics_listen` set, `/metrics` is served there only (`metrics_routes`).
     let provider = if app.config.server.metrics_on_own_listener() {
         provider

@@ -105,6 +105,7 @@ impl Limits {
     pub fn refuse(&self, route: &str, client: Option<IpAddr>) -> Option<Response> {
         let (limiter, html) = match route {
             r if is_metadata(r) => (&self.metadata, false),
+            "/admin/console" => (&self.admin, true),
             r if is_page(r) => (&self.protocol, true),
             "/token" | "/revoke" | "/introspect" | "/userinfo" => (&self.protocol, false),
             "/admin" => (&self.admin, false),

@@ -11,8 +11,8 @@ use tracing_subscriber::registry::LookupSpan;
 
 pub const REQUEST_ID: &str = "x-request-id";
 
-/// Routes as metric labels: fixed paths by name, everything under the admin API as one, anything
-/// else as `other`, so label cardinality stays bounded whatever clients send.
+/// Routes as metric labels: fixed paths by name, everything under the admin API as one, the
+/// console's pages as another, anything else as `other`, so label cardinality stays bounded whatever clients send.
 pub fn route_label(path: &str) -> &'static str {
     const KNOWN: &[&str] = &[
         "/.well-known/openid-configuration",
@@ -33,10 +33,15 @@ pub fn route_label(path: &str) -> &'static str {
         "/readyz",
         "/metrics",
     ];
-    if let Some(known) = KNOWN.iter().find(|k| path.ends_with(*k)) {
-        return known;
+    // The admin API and the console first: a console path may end like a protocol one
+    // (`/admin/logout`).
+    if path.contains("/admin/v1/") || path.contains("/admin/docs") {
+        return "/admin";
     }
-    if path.contains("/admin/") { "/admin" } else { "other" }
+    if path.ends_with("/admin") || path.contains("/admin/") {
+        return "/admin/console";
+    }
+    KNOWN.iter().find(|k| path.ends_with(*k)).copied().unwrap_or("other")
 }
 
 /// Discovery and JWKS: public documents served from memory.
@@ -55,6 +60,7 @@ pub fn is_page(route: &str) -> bool {
             | "/logout/confirm"
             | "/account"
             | "/account/login"
+            | "/admin/console"
     )
 }
 
@@ -188,6 +194,10 @@ mod tests {
         assert_eq!(super::route_label("/tenant/token"), "/token");
         assert_eq!(super::route_label("/admin/v1/users/123"), "/admin");
         assert_eq!(super::route_label("/random/garbage"), "other");
+        assert_eq!(super::route_label("/admin/docs"), "/admin");
+        assert_eq!(super::route_label("/admin/users/123"), "/admin/console");
+        assert_eq!(super::route_label("/tenant/admin"), "/admin/console");
+        assert_eq!(super::route_label("/admin/logout"), "/admin/console");
         assert!(super::well_formed("abc-123_x.y"));
         assert!(!super::well_formed("bad id\r\n"));
     }

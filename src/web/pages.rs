@@ -12,7 +12,7 @@ use super::templates;
 
 /// The page `template` renders (`web::templates`) with `page`'s values. A template that fails to
 /// render is a bug: logged, and the user gets a plain 500 rather than half a page.
-fn html(status: StatusCode, template: &str, page: Value) -> Response {
+pub fn render_page(status: StatusCode, template: &str, page: Value) -> Response {
     match templates::render(template, page) {
         Ok(body) => Response::builder().status(status).content_type("text/html; charset=utf-8").body(body),
         Err(e) => {
@@ -28,7 +28,7 @@ fn html(status: StatusCode, template: &str, page: Value) -> Response {
 /// A page for errors we must not redirect (unknown client, bad redirect_uri, broken login state,
 /// DingTalk failures). `detail` is shown escaped.
 pub fn error_page(status: StatusCode, title: &str, detail: &str) -> Response {
-    html(status, "error.html", context! { title, detail })
+    render_page(status, "error.html", context! { title, detail })
 }
 
 /// A dependency (database, session store) is down: a fast 503 the user can retry.
@@ -63,17 +63,17 @@ pub fn consent_page(view: &ConsentView<'_>) -> Response {
         consent_id => view.consent_id,
         csrf_token => view.csrf_token,
     };
-    html(StatusCode::OK, "consent.html", page)
+    render_page(StatusCode::OK, "consent.html", page)
 }
 
 /// RP-Initiated Logout 1.0 §6: ask before ending the session when the request does not prove
 /// it comes from the session's own relying party.
 pub fn logout_confirm_page(action: &str, confirm_id: &str, csrf_token: &str) -> Response {
-    html(StatusCode::OK, "logout_confirm.html", context! { action, confirm_id, csrf_token })
+    render_page(StatusCode::OK, "logout_confirm.html", context! { action, confirm_id, csrf_token })
 }
 
 pub fn logged_out_page() -> Response {
-    html(StatusCode::OK, "logged_out.html", context! {})
+    render_page(StatusCode::OK, "logged_out.html", context! {})
 }
 
 /// One of the user's SSO sessions on the account page.
@@ -111,7 +111,7 @@ pub struct AccountView {
 }
 
 /// A time as the pages show it (UTC, to the minute) and as `<time datetime>` carries it.
-fn shown_time(at: i64) -> (String, String) {
+pub fn shown_time(at: i64) -> (String, String) {
     match chrono::DateTime::from_timestamp(at, 0) {
         Some(t) => (t.format("%Y-%m-%d %H:%M UTC").to_string(), t.to_rfc3339()),
         None => (at.to_string(), String::new()),
@@ -149,13 +149,13 @@ pub fn account_page(view: &AccountView) -> Response {
         action => view.action.as_str(),
         notice => view.notice,
     };
-    html(StatusCode::OK, "account.html", page)
+    render_page(StatusCode::OK, "account.html", page)
 }
 
 /// The account page without a session, after a sign-in for it failed: `problem` (fixed words, in
 /// English) and a link to try again.
 pub fn account_signed_out_page(problem: &str, sign_in: &str) -> Response {
-    html(StatusCode::OK, "account_signed_out.html", context! { problem, sign_in })
+    render_page(StatusCode::OK, "account_signed_out.html", context! { problem, sign_in })
 }
 
 /// The one script of the form_post page: it submits the form as soon as it is parsed.
@@ -176,7 +176,7 @@ img-src 'self' https: data:; base-uri 'none'; frame-ancestors 'none'";
 pub fn form_post_page(action: &str, params: &[(&str, &str)]) -> Response {
     let params: Vec<Value> = params.iter().map(|&(name, value)| context! { name, value }).collect();
     let page = context! { action, params, script => templates::trusted(FORM_POST_SCRIPT) };
-    let mut resp = html(StatusCode::OK, "form_post.html", page);
+    let mut resp = render_page(StatusCode::OK, "form_post.html", page);
     let headers = resp.headers_mut();
     headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(FORM_POST_CSP));
     // The page carries a code: never stored by the browser or a cache (RFC 6749 §10.5).

@@ -18,7 +18,7 @@ use minijinja::{AutoEscape, Environment, Error, UndefinedBehavior, context};
 use super::{branding, html, i18n};
 
 /// Every template, by name: the layout first (the pages extend it).
-const TEMPLATES: [(&str, &str); 8] = [
+const TEMPLATES: [(&str, &str); 17] = [
     ("layout.html", include_str!("templates/layout.html")),
     ("error.html", include_str!("templates/error.html")),
     ("consent.html", include_str!("templates/consent.html")),
@@ -27,6 +27,15 @@ const TEMPLATES: [(&str, &str); 8] = [
     ("form_post.html", include_str!("templates/form_post.html")),
     ("account.html", include_str!("templates/account.html")),
     ("account_signed_out.html", include_str!("templates/account_signed_out.html")),
+    ("console_login.html", include_str!("templates/console_login.html")),
+    ("console_home.html", include_str!("templates/console_home.html")),
+    ("console_confirm.html", include_str!("templates/console_confirm.html")),
+    ("console_clients.html", include_str!("templates/console_clients.html")),
+    ("console_client.html", include_str!("templates/console_client.html")),
+    ("console_secret.html", include_str!("templates/console_secret.html")),
+    ("console_users.html", include_str!("templates/console_users.html")),
+    ("console_user.html", include_str!("templates/console_user.html")),
+    ("console_keys.html", include_str!("templates/console_keys.html")),
 ];
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
