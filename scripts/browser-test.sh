@@ -10,8 +10,10 @@
 # the admin docs with the printed admin token. It also signs in with response_mode=form_post, with
 # JavaScript and (a second Chromium) without.
 # Screenshots go to target/browser-screenshots/ (git-ignored); the path is printed. The signed-in
-# demo page is also copied to docs/demo.png and the account page to docs/account.png (the README shows
-# them), so they stay current.
+# demo page is also copied to docs/demo.png, the account page to docs/account.png and two console pages
+# to docs/console-keys.png and docs/console-user.png (the README shows them), so they stay current.
+# Then the admin console: Alice (admin) registers a client, rotates a key and disables Bob; Carol
+# (auditor) finds no write control and a write refused.
 # Everything it starts is stopped on every exit; it exits non-zero if a check failed.
 #
 # Installs what is missing: Debian's chromium and chromium-driver (apt, as root) and selenium (pip).
@@ -145,6 +147,16 @@ SECRET="$(sed -n 's/^ *client secret: *//p' <<<"$ADD_OUT")"
 [[ -n "$SECRET" ]] || { echo "no client secret in: ${ADD_OUT}" >&2; exit 2; }
 echo "registered client browser-rp (confidential, not first-party)"
 
+# The console's roles, as an operator would set them up: DingTalk org admins (Alice) are admins,
+# holders of DingTalk role 1201 (Carol) auditors.
+(
+  cd "$WORK"
+  "$BIN" roles create admin --description "console admins" >/dev/null
+  "$BIN" roles create auditor --description "console readers" >/dev/null
+  "$BIN" roles mappings add --role admin --org-admin >/dev/null
+  "$BIN" roles mappings add --role auditor --org-role 1201 >/dev/null
+) || { echo "could not set up the console's roles" >&2; exit 2; }
+
 # --- the relying party ------------------------------------------------------------------------
 setsid python3 "${REPO}/tests/browser/rp.py" --port "$RP_PORT" >"${WORK}/rp.log" 2>&1 &
 PIDS+=("$!")
@@ -179,7 +191,9 @@ case "$result" in
   0)
     cp "${SHOTS}/demo.png" "${REPO}/docs/demo.png"
     cp "${SHOTS}/account-withdrawn.png" "${REPO}/docs/account.png"
-    echo "docs/demo.png and docs/account.png updated"
+    cp "${SHOTS}/console-keys.png" "${REPO}/docs/console-keys.png"
+    cp "${SHOTS}/console-user.png" "${REPO}/docs/console-user.png"
+    echo "docs/demo.png, docs/account.png, docs/console-keys.png and docs/console-user.png updated"
     echo "RESULT: browser test passed"
     ;;
   124 | 137) echo "RESULT: the browser test did not finish within ${TEST_TIMEOUT}s" >&2; exit 3 ;;

@@ -146,7 +146,7 @@ async fn perform(app: &App, me: &SignedIn, action: Action<'_>) -> Result<Done, M
     let revocation = app.revocation();
     match action {
         Action::EndSession(sid) => {
-            manage::sessions::end_own_session(&m, &revocation, &me.user.id, sid).await?;
+            manage::sessions::end_session_of_user(&m, &revocation, &me.user.id, sid).await?;
             Ok(if sid == me.session.id { Done::SignedOut } else { Done::Stay("session_ended") })
         }
         Action::EndOtherSessions => {

@@ -23,6 +23,8 @@ pub const AUDITOR_ROLE: &str = "auditor";
 pub struct Principal {
     /// `bootstrap`, or the user's id.
     pub actor: String,
+    /// The user's name as DingTalk gave it (the console shows who is signed in).
+    pub name: Option<String>,
     pub can_write: bool,
 }
 
@@ -73,7 +75,7 @@ pub async fn authenticate(app: &App, token: &str) -> Result<Principal, ApiError>
     if let Some(hash) = &app.admin_token_hash
         && secrets::secure_eq(secrets::hash(token).as_bytes(), hash.as_bytes())
     {
-        return Ok(Principal { actor: "bootstrap".into(), can_write: true });
+        return Ok(Principal { actor: "bootstrap".into(), name: None, can_write: true });
     }
     let ring = app.keys.ring();
     let claims = verify_access_token(
@@ -100,9 +102,9 @@ pub async fn authenticate(app: &App, token: &str) -> Result<Principal, ApiError>
     // Roles as the directory says now, not as the token said at issue.
     let roles = &user.effective_roles;
     if roles.iter().any(|r| r == ADMIN_ROLE) {
-        Ok(Principal { actor: user.id, can_write: true })
+        Ok(Principal { actor: user.id, name: user.name, can_write: true })
     } else if roles.iter().any(|r| r == AUDITOR_ROLE) {
-        Ok(Principal { actor: user.id, can_write: false })
+        Ok(Principal { actor: user.id, name: user.name, can_write: false })
     } else {
         Err(ApiError::forbidden("the admin API needs the admin or auditor role"))
     }

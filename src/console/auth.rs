@@ -90,7 +90,7 @@ pub async fn operator(app: &App, req: &Request) -> Result<Operator, Refusal> {
     let form_token = form_token(&value);
     if let Some(proof) = value.strip_prefix("b.") {
         return if bootstrap_proof_holds(app, proof) {
-            let principal = Principal { actor: "bootstrap".into(), can_write: true };
+            let principal = Principal { actor: "bootstrap".into(), name: None, can_write: true };
             Ok(Operator { principal, form_token, credential: Credential::Bootstrap })
         } else {
             Err(Refusal::SignIn)

@@ -106,7 +106,7 @@ pub fn page(app: &App, operator: &Operator, template: &str, title: &str, values:
         console => context! {
             base => app.endpoint_url("/admin"),
             title,
-            actor => operator.principal.actor.as_str(),
+            actor => operator.principal.name.as_deref().unwrap_or(&operator.principal.actor),
             can_write => operator.can_write(),
             form_token => operator.form_token.as_str(),
         },

@@ -23,6 +23,7 @@ const NOTICES: &[(&str, &str)] = &[
     ("disabled", "The user was disabled: every session and token ended."),
     ("enabled", "The user may sign in again."),
     ("signed_out", "Every session of the user ended."),
+    ("session_ended", "The session ended."),
 ];
 
 /// `GET /admin/users?q=&offset=`.
@@ -104,6 +105,7 @@ pub async fn show(req: &Request, id: Path<String>, app: Data<&Arc<App>>) -> Resp
         .iter()
         .map(|s| {
             context! {
+                sid => s.id.as_str(),
                 signed_in => shown_time(s.auth_time).0,
                 last_used => shown_time(s.last_seen_at).0,
                 apps => s.clients.join(", "),
@@ -136,7 +138,8 @@ pub async fn show(req: &Request, id: Path<String>, app: Data<&Arc<App>>) -> Resp
     page(&app, &operator, "console_user.html", user.name.as_deref().unwrap_or("User"), values)
 }
 
-/// `POST /admin/users/{id}`: `action` = disable, enable or sign_out (every session).
+/// `POST /admin/users/{id}`: `action` = disable, enable, sign_out (every session) or end_session
+/// (`sid`, one of the user's).
 #[handler]
 pub async fn act(req: &Request, id: Path<String>, body: poem::Body, app: Data<&Arc<App>>) -> Response {
     let (_, m, form) = match writer(&app, req, body).await {
@@ -149,6 +152,12 @@ pub async fn act(req: &Request, id: Path<String>, body: poem::Body, app: Data<&A
         Some("disable") => manage::users::disable(&m, &revocation, &id).await.map(|()| "disabled"),
         Some("enable") => manage::users::enable(&m, &id).await.map(|()| "enabled"),
         Some("sign_out") => manage::sessions::revoke_user_sessions(&m, &revocation, &id).await.map(|()| "signed_out"),
+        Some("end_session") => match form.get("sid") {
+            Some(sid) => {
+                manage::sessions::end_session_of_user(&m, &revocation, &id, sid).await.map(|_| "session_ended")
+            }
+            None => Err(super::clients::invalid("sid: which session to end")),
+        },
         _ => Err(super::clients::invalid("action: no such action")),
     };
     match result {

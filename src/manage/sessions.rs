@@ -28,9 +28,9 @@ pub async fn end_session(m: &Manage<'_>, revocation: &Revocation<'_>, sid: &str)
     Ok(session)
 }
 
-/// Ends one of the user's own live sessions (the account page): a session id is public (it is in
-/// every ID token), so the session must be the user's, or it is as good as missing.
-pub async fn end_own_session(
+/// Ends one live session of the user (the account page, the console's user page): a session id is
+/// public (it is in every ID token), so the session must be the user's, or it is as good as missing.
+pub async fn end_session_of_user(
     m: &Manage<'_>,
     revocation: &Revocation<'_>,
     user_id: &str,

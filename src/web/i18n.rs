@@ -218,6 +218,10 @@ const ZH: &[(&str, &str)] = &[
     ("DingTalk returned an unexpected response. Please try again later.", "钉钉返回了意外的响应。请稍后再试。"),
     ("Signing in with DingTalk failed. Please try again.", "钉钉登录失败。请重试。"),
     // The admin console (`console`).
+    ("No role.", "没有角色。"),
+    ("No live session.", "没有活动会话。"),
+    ("End this session", "结束此会话"),
+    ("The session ended.", "会话已结束。"),
     ("A public client has no secret; it proves itself with PKCE.", "公开客户端没有密钥，通过 PKCE 证明自己。"),
     ("Access-token lifetime in seconds (empty: the default)", "访问令牌有效期（秒，留空为默认值）"),
     ("Actions", "操作"),

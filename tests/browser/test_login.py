@@ -12,6 +12,9 @@ not first-party client, starts tests/browser/rp.py and passes everything in the 
   DEMO_URL         the demo app's URL as `serve --dev` printed it (first banner line)
   ADMIN_TOKEN      the admin API token `serve --dev` printed for this run
 
+The script also maps DingTalk org admins to role `admin` and DingTalk role 1201 (Carol) to
+`auditor`, so that the console steps sign in Alice as an admin and Carol as an auditor.
+
 Plain Python with asserts: each step below is one test; steps run in order and share the browser
 (later steps need the session or the tokens of earlier ones). The last line is
 `browser: N passed, M failed`; the exit status is 1 if anything failed.
@@ -627,6 +630,172 @@ def account_withdraw_consent(b: Browser, s: State) -> None:
     except urllib.error.HTTPError as e:
         body = json.loads(e.read())
         assert e.code == 400 and body.get("error") == "invalid_grant", f"{e.code} {body}"
+
+
+def token_error(client_id: str, secret: str, redirect_uri: str) -> str:
+    """How /token judges a client's secret: the `error` for a made-up code (invalid_grant when the
+    secret is right, invalid_client when it is not)."""
+    form = urllib.parse.urlencode(
+        {
+            "grant_type": "authorization_code",
+            "code": "made-up",
+            "redirect_uri": redirect_uri,
+            "client_id": client_id,
+            "client_secret": secret,
+        }
+    ).encode()
+    req = urllib.request.Request(
+        discovery()["token_endpoint"], data=form, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            raise AssertionError(f"a made-up code was accepted: {resp.status}")
+    except urllib.error.HTTPError as e:
+        return json.loads(e.read()).get("error", "")
+
+
+def refresh_error(refresh_token: str) -> str:
+    """The `error` /token answers to a refresh with this token ("" if it worked)."""
+    form = urllib.parse.urlencode(
+        {
+            "grant_type": "refresh_token",
+            "refresh_token": refresh_token,
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+        }
+    ).encode()
+    req = urllib.request.Request(
+        discovery()["token_endpoint"], data=form, headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10):
+            return ""
+    except urllib.error.HTTPError as e:
+        return json.loads(e.read()).get("error", "")
+
+
+def console_sign_in(b: Browser, person: str) -> None:
+    """The console's sign-in page → Sign in with DingTalk → (the simulator, unless a session is open)
+    → the overview."""
+    b.get(f"{PROVIDER}/admin/")
+    b.wait_url(f"{PROVIDER}/admin/login", "the console's sign-in page")
+    b.submit(By.ID, "sign-in", "Sign in with DingTalk")
+    WebDriverWait(b.driver, WAIT).until(
+        lambda d: d.find_elements(By.ID, "overview") or d.find_elements(By.PARTIAL_LINK_TEXT, person)
+    )
+    if b.driver.find_elements(By.PARTIAL_LINK_TEXT, person):
+        b.wait_for(By.PARTIAL_LINK_TEXT, person, f"link for {person}").click()
+    b.wait_for(By.ID, "overview", "the console overview")
+    assert not b.driver.find_elements(By.TAG_NAME, "script"), "the console runs no script"
+
+
+CONSOLE_CLIENT = "console-made"
+CONSOLE_CLIENT_REDIRECT = "https://app.example/callback"
+
+
+@step
+def console_admin_registers_a_client(b: Browser, s: State) -> None:
+    """/admin/ as Alice (admin through the org-admin mapping rule): register a client; its secret is
+    shown once, works at /token, and is not on the client's page."""
+    b.get(f"{PROVIDER}/admin/login")
+    b.wait_for(By.ID, "sign-in", "the console's sign-in link")
+    b.shot("console-login.png")
+    console_sign_in(b, "Alice")
+    b.shot("console-overview.png")
+    b.get(f"{PROVIDER}/admin/clients")
+    b.wait_for(By.ID, "id", "the client id field").send_keys(CONSOLE_CLIENT)
+    b.driver.find_element(By.ID, "name").send_keys("Made in the console")
+    b.driver.find_element(By.ID, "redirect_uris").send_keys(CONSOLE_CLIENT_REDIRECT)
+    b.submit(By.XPATH, "//button[normalize-space()='Register']", "Register")
+    secret = b.wait_for(By.ID, "secret", "the new client's secret").text.strip()
+    assert len(secret) >= 32, f"secret {secret!r}"
+    b.shot("console-secret.png")
+    assert token_error(CONSOLE_CLIENT, secret, CONSOLE_CLIENT_REDIRECT) == "invalid_grant", "the shown secret fails"
+    assert token_error(CONSOLE_CLIENT, secret + "x", CONSOLE_CLIENT_REDIRECT) == "invalid_client"
+    b.get(f"{PROVIDER}/admin/clients/{CONSOLE_CLIENT}")
+    b.wait_for(By.ID, "client", "the client's page")
+    assert secret not in b.driver.page_source, "the secret is shown a second time"
+    b.shot("console-client.png")
+
+
+@step
+def console_rotate_key_changes_the_timeline(b: Browser, s: State) -> None:
+    """/admin/keys: Rotate asks first; confirmed, a pending key appears on the SVG timeline."""
+    b.get(f"{PROVIDER}/admin/keys")
+    b.wait_for(By.CSS_SELECTOR, "#timeline svg", "the key timeline")
+    pending = lambda: len(b.driver.find_elements(By.CSS_SELECTOR, "#timeline g.phase.pending"))  # noqa: E731
+    before = pending()
+    b.submit(By.ID, "rotate", "Rotate")
+    b.wait_for(By.ID, "question", "the confirmation")
+    b.shot("console-confirm.png")
+    b.submit(By.ID, "confirm", "Yes, do it")
+    notice = b.wait_for(By.ID, "notice", "the notice after rotating").text
+    assert "new key is published" in notice, notice
+    after = pending()
+    assert after == before + 1, f"pending spans on the timeline: {before} before, {after} after"
+    b.shot("console-keys.png")
+
+
+@step
+def console_disable_bob_ends_his_sessions(b: Browser, s: State) -> None:
+    """Bob signs in to the RP in his own browser; Alice disables him in the console: his session is
+    gone from his page, and his refresh token fails."""
+    bob = Browser(profile=f"{PROFILE}-bob")
+    try:
+        verifier, challenge = pkce()
+        bob.get(authorize_url("bob", challenge))
+        bob.wait_for(By.PARTIAL_LINK_TEXT, "Bob", "link for Bob (simulator login page)").click()
+        click_button(bob, "Allow")
+        q = query_of(bob.wait_url(REDIRECT_URI + "?", "the RP callback for Bob"))
+        tokens = exchange(q["code"], verifier)
+    finally:
+        bob.quit()
+    assert refresh_error(tokens["refresh_token"]) == "", "Bob's refresh token does not work to begin with"
+
+    b.get(f"{PROVIDER}/admin/users?q=bob")
+    b.submit(By.LINK_TEXT, "Bob", "Bob in the user list")
+    rows = b.driver.find_elements(By.CSS_SELECTOR, "#sessions tr.session")
+    assert len(rows) == 1, f"Bob's sessions listed: {len(rows)}"
+    b.submit(By.ID, "disable", "Disable")
+    notice = b.wait_for(By.ID, "notice", "the notice after disabling").text
+    assert "disabled" in notice, notice
+    assert not b.driver.find_elements(By.CSS_SELECTOR, "#sessions tr.session"), "Bob's session is still listed"
+    b.shot("console-user.png")
+    assert refresh_error(tokens["refresh_token"]) == "invalid_grant", "Bob's refresh token still works"
+
+
+@step
+def console_auditor_reads_only(b: Browser, s: State) -> None:
+    """Carol (auditor through an org-role mapping rule) sees every page and no write control; a
+    write she submits anyway, with her own form token, is refused."""
+    carol = Browser(profile=f"{PROFILE}-carol")
+    try:
+        console_sign_in(carol, "Carol")
+        for path in ["/admin/", "/admin/clients", f"/admin/clients/{CONSOLE_CLIENT}", "/admin/users", "/admin/keys"]:
+            carol.get(PROVIDER + path)
+            carol.wait_for(By.TAG_NAME, "h1", f"the page {path}")
+            posting = carol.driver.find_elements(By.CSS_SELECTOR, "form[method='post']")
+            assert len(posting) == 1, f"{path}: {len(posting)} posting forms (only Sign out is expected)"
+            assert "(read only)" in carol.text(), f"{path} does not say read only"
+        carol.shot("console-auditor.png")
+        # Carol's own form token, on a form she builds herself (WebDriver's script is not the page's).
+        carol.get(f"{PROVIDER}/admin/keys")
+        token = carol.wait_for(By.NAME, "csrf_token", "the form token").get_attribute("value")
+        carol.driver.execute_script(
+            """const f = document.createElement('form'); f.method = 'post'; f.action = arguments[0];
+            for (const [k, v] of [['csrf_token', arguments[1]], ['action', 'rotate'], ['confirm', 'yes']]) {
+              const i = document.createElement('input'); i.type = 'hidden'; i.name = k; i.value = v; f.appendChild(i);
+            }
+            document.body.appendChild(f); f.submit();""",
+            f"{PROVIDER}/admin/keys",
+            token,
+        )
+        heading = WebDriverWait(carol.driver, WAIT).until(
+            lambda d: d.find_element(By.TAG_NAME, "h1").text.strip() == "Read-only access" and "Read-only access"
+        )
+        assert heading == "Read-only access"
+    finally:
+        carol.quit()
 
 
 # --- runner -----------------------------------------------------------------------------------

@@ -425,3 +425,34 @@ async fn console_pages_name_every_control_have_landmarks_and_no_script() {
     let problems = accessibility_problems(&page);
     assert_eq!(problems, vec!["no <nav>".to_string()], "{page}");
 }
+
+#[tokio::test]
+async fn a_session_ends_from_its_users_page_and_only_there() {
+    let p = provider().await;
+    p.register("rp", false, true).await;
+    let (bob_laptop, bob_phone) = (Browser::new("bob"), Browser::new("bob"));
+    crate::common::obtain_code(&p, &bob_laptop, "rp").await;
+    crate::common::obtain_code(&p, &bob_phone, "rp").await;
+    Console::sign_in(&p, "alice").await;
+    give_role(&p, "alice", "admin").await;
+    let (alice, _, _) = Console::sign_in(&p, "alice").await;
+    let (bob_id, alice_id) = (sub_of(&p, "bob").await, sub_of(&p, "alice").await);
+    let sessions = p.app.sessions.sso_sessions_of_user(&bob_id).await.unwrap();
+    assert_eq!(sessions.len(), 2);
+    let sid = sessions[0].id.as_str();
+
+    // Through another user's page the session is as good as missing (a sid is public).
+    let alice_page = format!("/admin/users/{alice_id}");
+    let resp = alice.submit(&alice_page, &alice_page, &[("action", "end_session"), ("sid", sid)]).await;
+    assert_eq!(resp.status(), StatusCode::NOT_FOUND);
+    assert_eq!(p.app.sessions.sso_sessions_of_user(&bob_id).await.unwrap().len(), 2);
+
+    let bob_page = format!("/admin/users/{bob_id}");
+    let (_, page) = alice.get(&bob_page).await;
+    assert!(page.contains(&format!("data-sid=\"{sid}\"")), "{page}");
+    let resp = alice.submit(&bob_page, &bob_page, &[("action", "end_session"), ("sid", sid)]).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let left = p.app.sessions.sso_sessions_of_user(&bob_id).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_ne!(left[0].id, sid, "the other session stays");
+}
