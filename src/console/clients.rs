@@ -15,7 +15,7 @@ use crate::directory::{Client, ClientUpdate, NewClient};
 use crate::manage;
 use crate::oidc::params::Params;
 
-const NOTICES: &[(&str, &str)] = &[("updated", "Saved."), ("deleted", "The client was deleted.")];
+pub(super) const NOTICES: &[(&str, &str)] = &[("updated", "Saved."), ("deleted", "The client was deleted.")];
 
 /// `GET /admin/clients`.
 #[handler]
@@ -104,7 +104,7 @@ pub async fn act(req: &Request, id: Path<String>, body: Body, app: Data<&Arc<App
                 ..ClientUpdate::default()
             };
             match manage::clients::update(&m, &id, update).await {
-                Ok(client) => done(&app, &format!("{}/{}", paths::CLIENTS, encode(&client.id)), "updated"),
+                Ok(client) => done(&app, &format!("{}/{}", paths::CLIENTS, super::segment(&client.id)), "updated"),
                 Err(e) => failed(e),
             }
         }
@@ -131,18 +131,13 @@ fn secret_page(app: &App, operator: &super::Operator, id: &str, secret: Option<&
 }
 
 fn client_url(app: &App, id: &str) -> String {
-    app.endpoint_url(&format!("{}/{}", paths::CLIENTS, encode(id)))
-}
-
-/// A client id as one path segment.
-fn encode(id: &str) -> String {
-    url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
+    app.endpoint_url(&format!("{}/{}", paths::CLIENTS, super::segment(id)))
 }
 
 fn client_row(c: &Client) -> Value {
     context! {
         id => c.id.as_str(),
-        url_id => encode(&c.id),
+        url_id => super::segment(&c.id),
         name => c.name.as_str(),
         kind => if c.public { "public" } else { "confidential" },
         first_party => c.first_party,

@@ -14,7 +14,7 @@ use crate::keys::{KeyInfo, KeyState};
 use crate::manage;
 use crate::web::pages::shown_time;
 
-const NOTICES: &[(&str, &str)] = &[
+pub(super) const NOTICES: &[(&str, &str)] = &[
     ("rotated", "A new key is published; it signs when its lead time has passed."),
     ("rotated_now", "A new key is published and signs from now."),
     ("revoked", "The key was revoked: it left the key set, and its tokens no longer verify."),

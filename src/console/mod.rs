@@ -11,6 +11,7 @@ pub mod auth;
 pub mod clients;
 pub mod home;
 pub mod keys;
+pub mod roles;
 pub mod timeline;
 pub mod users;
 
@@ -40,6 +41,7 @@ pub mod paths {
     pub const LOGOUT: &str = "/admin/logout";
     pub const CLIENTS: &str = "/admin/clients";
     pub const USERS: &str = "/admin/users";
+    pub const ROLES: &str = "/admin/roles";
     pub const KEYS: &str = "/admin/keys";
 }
 
@@ -56,6 +58,8 @@ pub fn routes(route: Route) -> Route {
         .at("/admin/clients/:id", get(clients::show).post(clients::act))
         .at(paths::USERS, get(users::list))
         .at("/admin/users/:id", get(users::show).post(users::act))
+        .at(paths::ROLES, get(roles::list).post(roles::create))
+        .at("/admin/roles/:name", get(roles::show).post(roles::act))
         .at(paths::KEYS, get(keys::show).post(keys::act))
 }
 
@@ -210,6 +214,19 @@ async fn logout(req: &Request, body: Body, app: Data<&Arc<App>>) -> Response {
     redirect(StatusCode::SEE_OTHER, &app.endpoint_url(paths::LOGIN), &[auth::clear_cookie(&app)])
 }
 
+/// A name as one path segment: everything but RFC 3986's unreserved characters percent-encoded.
+pub fn segment(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
 /// A notice after a change (`?done=`): fixed texts, never text from the request.
 pub fn notice(req: &Request, known: &[(&str, &'static str)]) -> Option<&'static str> {
     let query = Params::parse(req.uri().query().unwrap_or_default());
@@ -228,4 +245,26 @@ pub fn confirm_page(
     let fields: Vec<Value> = fields.iter().map(|&(name, value)| context! { name, value }).collect();
     let values = context! { action_url, question, fields };
     page(app, operator, "console_confirm.html", "Please confirm", values)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::web::i18n;
+
+    #[test]
+    fn every_notice_the_console_shows_has_a_chinese_entry() {
+        let notices = [super::clients::NOTICES, super::users::NOTICES, super::keys::NOTICES, super::roles::NOTICES];
+        let missing: Vec<&str> = notices
+            .iter()
+            .flat_map(|n| n.iter().map(|(_, text)| *text))
+            .filter(|text| i18n::scoped_sync(i18n::Lang::Zh, || i18n::t(text) == *text))
+            .collect();
+        assert!(missing.is_empty(), "no 中文 for: {missing:#?}");
+    }
+
+    #[test]
+    fn a_path_segment_keeps_only_unreserved_characters() {
+        assert_eq!(super::segment("grafana-1.x_y~"), "grafana-1.x_y~");
+        assert_eq!(super::segment("a b/c?d#e+f%"), "a%20b%2Fc%3Fd%23e%2Bf%25");
+    }
 }

@@ -19,11 +19,13 @@ use crate::oidc::params::Params;
 use crate::web::pages::shown_time;
 
 const PAGE_SIZE: u64 = 50;
-const NOTICES: &[(&str, &str)] = &[
+pub(super) const NOTICES: &[(&str, &str)] = &[
     ("disabled", "The user was disabled: every session and token ended."),
     ("enabled", "The user may sign in again."),
     ("signed_out", "Every session of the user ended."),
     ("session_ended", "The session ended."),
+    ("granted", "The role was granted."),
+    ("grant_revoked", "The grant was taken away."),
 ];
 
 /// `GET /admin/users?q=&offset=`.
@@ -85,12 +87,15 @@ pub async fn show(req: &Request, id: Path<String>, app: Data<&Arc<App>>) -> Resp
     };
     let direct = app.directory.direct_roles(&user.id).await;
     let mappings = app.directory.list_mappings().await;
+    let all_roles = app.directory.list_roles().await;
     let sessions = app.sessions.sso_sessions_of_user(&user.id).await;
-    let (direct, mappings, mut sessions) = match (direct, mappings, sessions) {
-        (Ok(d), Ok(m), Ok(s)) => (d, m, s),
-        (Err(e), _, _) | (_, Err(e), _) => return failed(e.into()),
-        (_, _, Err(e)) => return failed(e.into()),
+    let (direct, mappings, all_roles, mut sessions) = match (direct, mappings, all_roles, sessions) {
+        (Ok(d), Ok(m), Ok(r), Ok(s)) => (d, m, r, s),
+        (Err(e), _, _, _) | (_, Err(e), _, _) | (_, _, Err(e), _) => return failed(e.into()),
+        (_, _, _, Err(e)) => return failed(e.into()),
     };
+    // The roles a grant could add: those the user does not hold directly.
+    let grantable: Vec<String> = all_roles.into_iter().map(|r| r.name).filter(|r| !direct.contains(r)).collect();
     let roles: Vec<Value> = role_sources(&direct, &mappings, &user)
         .into_iter()
         .map(|(role, granted, rules)| {
@@ -131,6 +136,7 @@ pub async fn show(req: &Request, id: Path<String>, app: Data<&Arc<App>>) -> Resp
     let values = context! {
         user => profile,
         roles,
+        grantable,
         sessions,
         action_url => user_url(&app, &user.id),
         notice => notice(req, NOTICES),
@@ -138,20 +144,28 @@ pub async fn show(req: &Request, id: Path<String>, app: Data<&Arc<App>>) -> Resp
     page(&app, &operator, "console_user.html", user.name.as_deref().unwrap_or("User"), values)
 }
 
-/// `POST /admin/users/{id}`: `action` = disable, enable, sign_out (every session) or end_session
-/// (`sid`, one of the user's).
+/// `POST /admin/users/{id}`: `action` = disable, enable, sign_out (every session), end_session
+/// (`sid`, one of the user's), grant or revoke_grant (`role`).
 #[handler]
 pub async fn act(req: &Request, id: Path<String>, body: poem::Body, app: Data<&Arc<App>>) -> Response {
     let (_, m, form) = match writer(&app, req, body).await {
         Ok(w) => w,
         Err(resp) => return resp,
     };
-    let path = format!("{}/{}", paths::USERS, encode(&id));
+    let path = format!("{}/{}", paths::USERS, super::segment(&id));
     let revocation = app.revocation();
     let result = match form.get("action") {
         Some("disable") => manage::users::disable(&m, &revocation, &id).await.map(|()| "disabled"),
         Some("enable") => manage::users::enable(&m, &id).await.map(|()| "enabled"),
         Some("sign_out") => manage::sessions::revoke_user_sessions(&m, &revocation, &id).await.map(|()| "signed_out"),
+        Some("grant") => match form.get("role") {
+            Some(role) => manage::roles::grant(&m, &id, role).await.map(|()| "granted"),
+            None => Err(super::clients::invalid("role: which role to grant")),
+        },
+        Some("revoke_grant") => match form.get("role") {
+            Some(role) => manage::roles::revoke_grant(&m, &id, role).await.map(|()| "grant_revoked"),
+            None => Err(super::clients::invalid("role: which grant to take away")),
+        },
         Some("end_session") => match form.get("sid") {
             Some(sid) => {
                 manage::sessions::end_session_of_user(&m, &revocation, &id, sid).await.map(|_| "session_ended")
@@ -167,15 +181,11 @@ pub async fn act(req: &Request, id: Path<String>, body: poem::Body, app: Data<&A
 }
 
 fn user_url(app: &App, id: &str) -> String {
-    app.endpoint_url(&format!("{}/{}", paths::USERS, encode(id)))
-}
-
-fn encode(id: &str) -> String {
-    url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
+    app.endpoint_url(&format!("{}/{}", paths::USERS, super::segment(id)))
 }
 
 /// A mapping rule in words (ids as DingTalk gives them: names are not unique there).
-fn describe_rule(rule: &MappingRule) -> String {
+pub(super) fn describe_rule(rule: &MappingRule) -> String {
     match rule {
         MappingRule::Department { dept_id, include_sub_departments: false } => {
             format!("member of department {dept_id}")

@@ -218,6 +218,40 @@ const ZH: &[(&str, &str)] = &[
     ("DingTalk returned an unexpected response. Please try again later.", "钉钉返回了意外的响应。请稍后再试。"),
     ("Signing in with DingTalk failed. Please try again.", "钉钉登录失败。请重试。"),
     // The admin console (`console`).
+    ("Take the grant away", "收回授予"),
+    ("Grant a role", "授予角色"),
+    ("Grant", "授予"),
+    ("Description", "描述"),
+    ("Mapping rules", "映射规则"),
+    ("Create a role", "创建角色"),
+    ("Name (1 to 64 of A-Z a-z 0-9 - _ . :)", "名称（1 到 64 个 A-Z a-z 0-9 - _ . : 字符）"),
+    ("Create", "创建"),
+    ("Who gets the role", "谁获得此角色"),
+    ("Remove", "移除"),
+    ("No mapping rule: only direct grants give this role.", "没有映射规则：只有直接授予才会赋予此角色。"),
+    ("A rule: preview who it matches, then add it", "规则：先预览匹配的用户，再添加"),
+    ("Who", "谁"),
+    ("DingTalk department or role id", "钉钉部门或角色 ID"),
+    ("Preview", "预览"),
+    ("of the users seen so far would get this role", "位已登录过的用户将获得此角色"),
+    ("Add this rule", "添加此规则"),
+    ("Who holds it now", "当前持有者"),
+    ("Nobody yet.", "暂无。"),
+    ("Delete this role", "删除此角色"),
+    ("Members of a department", "部门成员"),
+    ("Members of a department or one below it", "部门及其下级部门的成员"),
+    ("Holders of a DingTalk role", "钉钉角色的持有者"),
+    ("DingTalk organisation admins", "钉钉组织管理员"),
+    ("Department leaders (of the department, or of any when empty)", "部门负责人（指定部门；留空则为任意部门）"),
+    ("The role was created.", "角色已创建。"),
+    ("The role was deleted, with its grants and mapping rules.", "角色已删除，其授予和映射规则一并删除。"),
+    (
+        "The mapping rule was added: it applies from each user's next sign-in or recheck.",
+        "映射规则已添加：从每位用户下次登录或复查时生效。",
+    ),
+    ("The mapping rule was removed.", "映射规则已移除。"),
+    ("The role was granted.", "角色已授予。"),
+    ("The grant was taken away.", "授予已收回。"),
     ("No role.", "没有角色。"),
     ("No live session.", "没有活动会话。"),
     ("End this session", "结束此会话"),
@@ -346,6 +380,12 @@ const ZH: &[(&str, &str)] = &[
     ),
     ("Reload the page and try again.", "请刷新页面后重试。"),
 ];
+
+/// Runs `f` with `lang` as the page language (tests of text outside a request).
+#[cfg(test)]
+pub fn scoped_sync<R>(lang: Lang, f: impl FnOnce() -> R) -> R {
+    LANG.sync_scope(lang, f)
+}
 
 /// Runs `fut` with `lang` as the page language.
 pub async fn scoped<F: std::future::Future>(lang: Lang, fut: F) -> F::Output {

@@ -18,7 +18,7 @@ use minijinja::{AutoEscape, Environment, Error, UndefinedBehavior, context};
 use super::{branding, html, i18n};
 
 /// Every template, by name: the layout first (the pages extend it).
-const TEMPLATES: [(&str, &str); 17] = [
+const TEMPLATES: [(&str, &str); 19] = [
     ("layout.html", include_str!("templates/layout.html")),
     ("error.html", include_str!("templates/error.html")),
     ("consent.html", include_str!("templates/consent.html")),
@@ -36,6 +36,8 @@ const TEMPLATES: [(&str, &str); 17] = [
     ("console_users.html", include_str!("templates/console_users.html")),
     ("console_user.html", include_str!("templates/console_user.html")),
     ("console_keys.html", include_str!("templates/console_keys.html")),
+    ("console_roles.html", include_str!("templates/console_roles.html")),
+    ("console_role.html", include_str!("templates/console_role.html")),
 ];
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {
@@ -94,6 +96,23 @@ mod tests {
         env.add_template("x.txt", "{% autoescape false %}<b title=\"{{ v }}\">{{ v }}</b>{% endautoescape %}").unwrap();
         let out = env.get_template("x.txt").unwrap().render(context! { v => "\"'<>&" }).unwrap();
         assert_eq!(out, "<b title=\"&quot;&#39;&lt;&gt;&amp;\">&quot;&#39;&lt;&gt;&amp;</b>");
+    }
+
+    #[test]
+    fn every_text_a_template_translates_has_a_chinese_entry() {
+        let mut missing = Vec::new();
+        for (name, source) in TEMPLATES {
+            // `"text"|t`: the literal before each use of the filter.
+            for (at, _) in source.match_indices("\"|t") {
+                let Some(start) = source[..at].rfind('"') else { continue };
+                let text = &source[start + 1..at];
+                let translated = i18n::scoped_sync(i18n::Lang::Zh, || i18n::t(text).to_string());
+                if translated == text {
+                    missing.push(format!("{name}: {text}"));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "no 中文 for: {missing:#?}");
     }
 
     #[test]

@@ -176,6 +176,9 @@ async fn an_auditor_sees_no_write_control_and_every_write_is_refused() {
         "/admin/users",
         &format!("/admin/users/{carol_id}"),
         "/admin/keys",
+        "/admin/roles",
+        "/admin/roles/auditor",
+        "/admin/roles/auditor?preview=1&kind=org_admin",
     ];
     for path in pages {
         let (status, body) = carol.get(path).await;
@@ -186,17 +189,19 @@ async fn an_auditor_sees_no_write_control_and_every_write_is_refused() {
     }
     // Posting anyway, with the session's own token, is refused and changes nothing.
     let keys_before = p.app.rotation().list(p.app.now()).await.unwrap();
-    let attempts: [(&str, &[(&str, &str)]); 4] = [
+    let attempts: [(&str, &[(&str, &str)]); 5] = [
         ("/admin/clients", &[("id", "sneaky"), ("redirect_uris", REDIRECT_URI)]),
         ("/admin/clients/rp", &[("action", "delete"), ("confirm", "yes")]),
         ("/admin/keys", &[("action", "rotate"), ("immediate", "yes"), ("confirm", "yes")]),
         ("/admin/users/x", &[("action", "disable")]),
+        ("/admin/roles", &[("name", "sneaky")]),
     ];
     for (path, fields) in attempts {
         let resp = carol.submit("/admin/clients", path, fields).await;
         assert_eq!(resp.status(), StatusCode::FORBIDDEN, "{path}");
     }
     assert!(p.app.directory.client("sneaky").await.unwrap().is_none());
+    assert!(p.app.directory.role("sneaky").await.unwrap().is_none());
     assert!(p.app.directory.client("rp").await.unwrap().is_some());
     assert_eq!(p.app.rotation().list(p.app.now()).await.unwrap(), keys_before);
     let written: Vec<String> = audit_kinds_by(&p, &carol_id).await.into_iter().filter(|k| k != "login").collect();
@@ -413,6 +418,9 @@ async fn console_pages_name_every_control_have_landmarks_and_no_script() {
         "/admin/users",
         &format!("/admin/users/{alice_id}"),
         "/admin/keys",
+        "/admin/roles",
+        "/admin/roles/admin",
+        "/admin/roles/admin?preview=1&kind=org_admin",
     ] {
         let (status, page) = alice.get(path).await;
         assert_eq!(status, StatusCode::OK, "{path}");
@@ -455,4 +463,71 @@ async fn a_session_ends_from_its_users_page_and_only_there() {
     let left = p.app.sessions.sso_sessions_of_user(&bob_id).await.unwrap();
     assert_eq!(left.len(), 1);
     assert_ne!(left[0].id, sid, "the other session stays");
+}
+
+#[tokio::test]
+async fn a_mapping_rule_is_previewed_against_the_users_seen_then_added_through_manage() {
+    let p = provider().await;
+    p.register("rp", false, true).await;
+    for who in ["bob", "carol"] {
+        crate::common::obtain_code(&p, &Browser::new(who), "rp").await;
+    }
+    Console::sign_in(&p, "alice").await;
+    give_role(&p, "alice", "admin").await;
+    let (alice, _, _) = Console::sign_in(&p, "alice").await;
+    let resp = alice.submit("/admin/roles", "/admin/roles", &[("name", "sales"), ("description", "Sales team")]).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert!(p.app.directory.role("sales").await.unwrap().is_some());
+
+    // Bob is in department 3 (Sales), Carol in 4: the preview finds Bob only, and adds nothing.
+    let (status, page) = alice.get("/admin/roles/sales?preview=1&kind=department&id=3").await;
+    assert_eq!(status, StatusCode::OK);
+    let preview = &page[page.find("id=\"preview-result\"").expect("a preview")..];
+    assert!(
+        preview.contains("<strong>1</strong>") && preview.contains("Bob") && !preview.contains("Carol"),
+        "{preview}"
+    );
+    assert!(p.app.directory.list_mappings().await.unwrap().is_empty(), "a preview adds no rule");
+    let (_, page) = alice.get("/admin/roles/sales?preview=1&kind=department&id=x").await;
+    assert!(page.contains("id: a DingTalk department or role id"), "a bad id is explained: {page}");
+
+    let path = "/admin/roles/sales?preview=1&kind=department&id=3";
+    let resp = alice
+        .submit(path, "/admin/roles/sales", &[("action", "add_mapping"), ("kind", "department"), ("id", "3")])
+        .await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let mappings = p.app.directory.list_mappings().await.unwrap();
+    assert_eq!(mappings.len(), 1);
+    assert_eq!(mappings[0].role, "sales");
+    let alice_id = sub_of(&p, "alice").await;
+    let kinds = audit_kinds_by(&p, &alice_id).await;
+    assert!(kinds.contains(&"role_created".to_string()) && kinds.contains(&"mapping_created".to_string()), "{kinds:?}");
+
+    // A rule is removed only through its own role's page.
+    let give = Manage::for_server(&p.app, Actor::admin("test"));
+    manage::roles::create(&give, "other", "").await.unwrap();
+    let other = "/admin/roles/other";
+    let resp =
+        alice.submit(other, other, &[("action", "remove_mapping"), ("mapping", mappings[0].id.as_str())]).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(p.app.directory.list_mappings().await.unwrap().len(), 1);
+
+    // A direct grant from the user's page changes the user's roles at once.
+    let bob_id = sub_of(&p, "bob").await;
+    let bob_page = format!("/admin/users/{bob_id}");
+    let resp = alice.submit(&bob_page, &bob_page, &[("action", "grant"), ("role", "other")]).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let bob = p.app.directory.user(&bob_id).await.unwrap().unwrap();
+    assert!(bob.effective_roles.contains(&"other".to_string()), "{:?}", bob.effective_roles);
+    let (_, page) = alice.get(&bob_page).await;
+    assert!(page.contains("data-role=\"other\""), "{page}");
+
+    // Deleting a role asks first.
+    let resp = alice.submit("/admin/roles/sales", "/admin/roles/sales", &[("action", "delete")]).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert!(p.app.directory.role("sales").await.unwrap().is_some());
+    let resp =
+        alice.submit("/admin/roles/sales", "/admin/roles/sales", &[("action", "delete"), ("confirm", "yes")]).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    assert!(p.app.directory.role("sales").await.unwrap().is_none());
 }
