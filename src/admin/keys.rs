@@ -118,8 +118,15 @@ impl AuditApi {
         if limit == 0 || limit > 1000 {
             return Err(ApiError::bad_request("limit", "limit must be 1 to 1000").into());
         }
-        let query =
-            AuditQuery { kind: kind.0, actor: actor.0, subject: subject.0, since: since.0, until: until.0, limit };
+        let query = AuditQuery {
+            kind: kind.0,
+            actor: actor.0,
+            subject: subject.0,
+            since: since.0,
+            until: until.0,
+            limit,
+            offset: 0,
+        };
         let events = auth.app().directory.audit_events(&query).await.map_err(ApiError::from)?;
         Ok(Json(
             events

@@ -13,6 +13,7 @@ pub(super) async fn run(config_path: Option<PathBuf>, args: AuditArgs) -> anyhow
         since: args.since,
         until: args.until,
         limit: args.limit,
+        offset: 0,
     };
     for e in directory.audit_events(&query).await? {
         let at = chrono::DateTime::from_timestamp(e.at, 0).map(|d| d.to_rfc3339()).unwrap_or_default();

@@ -7,6 +7,7 @@
 //! no script), every form carries an anti-CSRF token, and a change that cannot be undone (delete a
 //! client, revoke a key) asks for confirmation on a page of its own.
 
+pub mod audit;
 pub mod auth;
 pub mod clients;
 pub mod home;
@@ -43,6 +44,7 @@ pub mod paths {
     pub const USERS: &str = "/admin/users";
     pub const ROLES: &str = "/admin/roles";
     pub const KEYS: &str = "/admin/keys";
+    pub const AUDIT: &str = "/admin/audit";
 }
 
 /// Adds the console's routes to `route` (the admin API's, which own `/admin/v1` and `/admin/docs`).
@@ -61,6 +63,7 @@ pub fn routes(route: Route) -> Route {
         .at(paths::ROLES, get(roles::list).post(roles::create))
         .at("/admin/roles/:name", get(roles::show).post(roles::act))
         .at(paths::KEYS, get(keys::show).post(keys::act))
+        .at(paths::AUDIT, get(audit::show))
 }
 
 #[handler]

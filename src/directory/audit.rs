@@ -166,6 +166,8 @@ pub struct AuditQuery {
     pub since: Option<i64>,
     pub until: Option<i64>,
     pub limit: u64,
+    /// How many of the matching events (newest first) to skip: the console's pages.
+    pub offset: u64,
 }
 
 impl Directory {
@@ -187,7 +189,9 @@ impl Directory {
         if let Some(until) = q.until {
             query = query.filter(audit_event::Column::At.lte(until));
         }
-        Ok(query.order_by_desc(audit_event::Column::At).limit(q.limit).all(&self.db).await?)
+        // Newest first; the id orders events of the same second, so that pages neither repeat nor skip one.
+        let query = query.order_by_desc(audit_event::Column::At).order_by_desc(audit_event::Column::Id);
+        Ok(query.offset(q.offset).limit(q.limit).all(&self.db).await?)
     }
 }
 

@@ -18,7 +18,7 @@ use minijinja::{AutoEscape, Environment, Error, UndefinedBehavior, context};
 use super::{branding, html, i18n};
 
 /// Every template, by name: the layout first (the pages extend it).
-const TEMPLATES: [(&str, &str); 19] = [
+const TEMPLATES: [(&str, &str); 20] = [
     ("layout.html", include_str!("templates/layout.html")),
     ("error.html", include_str!("templates/error.html")),
     ("consent.html", include_str!("templates/consent.html")),
@@ -38,6 +38,7 @@ const TEMPLATES: [(&str, &str); 19] = [
     ("console_keys.html", include_str!("templates/console_keys.html")),
     ("console_roles.html", include_str!("templates/console_roles.html")),
     ("console_role.html", include_str!("templates/console_role.html")),
+    ("console_audit.html", include_str!("templates/console_audit.html")),
 ];
 
 static ENV: LazyLock<Environment<'static>> = LazyLock::new(|| {

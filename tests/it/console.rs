@@ -179,6 +179,7 @@ async fn an_auditor_sees_no_write_control_and_every_write_is_refused() {
         "/admin/roles",
         "/admin/roles/auditor",
         "/admin/roles/auditor?preview=1&kind=org_admin",
+        "/admin/audit",
     ];
     for path in pages {
         let (status, body) = carol.get(path).await;
@@ -421,6 +422,7 @@ async fn console_pages_name_every_control_have_landmarks_and_no_script() {
         "/admin/roles",
         "/admin/roles/admin",
         "/admin/roles/admin?preview=1&kind=org_admin",
+        "/admin/audit",
     ] {
         let (status, page) = alice.get(path).await;
         assert_eq!(status, StatusCode::OK, "{path}");
@@ -507,8 +509,7 @@ async fn a_mapping_rule_is_previewed_against_the_users_seen_then_added_through_m
     let give = Manage::for_server(&p.app, Actor::admin("test"));
     manage::roles::create(&give, "other", "").await.unwrap();
     let other = "/admin/roles/other";
-    let resp =
-        alice.submit(other, other, &[("action", "remove_mapping"), ("mapping", mappings[0].id.as_str())]).await;
+    let resp = alice.submit(other, other, &[("action", "remove_mapping"), ("mapping", mappings[0].id.as_str())]).await;
     assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     assert_eq!(p.app.directory.list_mappings().await.unwrap().len(), 1);
 
@@ -530,4 +531,50 @@ async fn a_mapping_rule_is_previewed_against_the_users_seen_then_added_through_m
         alice.submit("/admin/roles/sales", "/admin/roles/sales", &[("action", "delete"), ("confirm", "yes")]).await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert!(p.app.directory.role("sales").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn the_audit_log_filters_and_pages_without_repeating_or_skipping_events_of_one_second() {
+    let p = provider().await;
+    Console::sign_in(&p, "alice").await;
+    give_role(&p, "alice", "auditor").await;
+    let (alice, _, _) = Console::sign_in(&p, "alice").await;
+    // 120 events in the same second: the pages must still split them exactly.
+    let at = p.app.now();
+    for n in 0..120 {
+        let event = dingtalk_oidc::directory::audit::AuditEvent {
+            kind: dingtalk_oidc::directory::audit::AuditKind::ClientUpdated,
+            actor: Some("paging-test".into()),
+            subject: Some(format!("client-{n:03}")),
+            client_id: None,
+            detail: serde_json::json!({}),
+        };
+        p.app.directory.record_audit(at, event).await.unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut next = Some(p.url("/admin/audit?kind=client_updated&actor=paging-test"));
+    let mut pages = 0;
+    while let Some(url) = next.take() {
+        let resp = alice.browser.http.get(&url).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let page = resp.text().await.unwrap();
+        pages += 1;
+        for (at, _) in page.match_indices("<td>client-") {
+            seen.push(page[at + 4..at + 14].to_string());
+        }
+        assert_eq!(page.matches("class=\"event\"").count(), page.matches("<td>client-").count());
+        next = page.find("\" id=\"next\"").map(|end| {
+            let start = page[..end].rfind("href=\"").unwrap() + 6;
+            page[start..end].replace("&amp;", "&")
+        });
+        assert!(pages <= 3, "more pages than 120 events fill");
+    }
+    assert_eq!(pages, 3);
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!((seen.len(), unique.len()), (120, 120), "every event once");
+    // A filter that matches nothing says so.
+    let (_, page) = alice.get("/admin/audit?kind=client_updated&actor=nobody").await;
+    assert!(page.contains("No event matches."));
 }
