@@ -10,6 +10,7 @@
 pub mod audit;
 pub mod auth;
 pub mod clients;
+pub mod dashboard;
 pub mod home;
 pub mod keys;
 pub mod roles;

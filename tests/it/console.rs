@@ -108,6 +108,12 @@ async fn rfc7636_the_console_signs_in_at_its_own_issuer_with_pkce_and_only_a_con
     let (alice, status, body) = Console::sign_in(&p, "alice").await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert!(body.contains("id=\"overview\""), "lands on the overview: {body}");
+    // The dashboard counts both of Alice's sign-ins from the audit log, and this process's tokens.
+    let caption = &body[body.find("id=\"sign-ins\"").expect("the sign-ins chart")..];
+    let caption = &caption[caption.find("<figcaption>").unwrap() + 12..];
+    let total: u64 = caption[..caption.find(' ').unwrap()].parse().unwrap();
+    assert_eq!(total, 2, "{caption}");
+    assert!(body.contains("id=\"tokens\""), "the tokens chart: {body}");
     let cookie = alice.browser.cookie(&p.issuer, "dtoidc_console").expect("console cookie");
     assert!(cookie.starts_with("t."), "the console keeps its access token");
 }

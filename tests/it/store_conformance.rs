@@ -216,7 +216,45 @@ sql_rules!(
     the_directory_conforms,
     migration_0005_retires_legacy_families_and_sessions,
     a_user_search_matches_its_term_literally,
+    audit_events_page_in_a_stable_order_and_count_by_hour,
 );
+
+/// The audit log's pages (newest first, events of one second by id: no page repeats or skips
+/// one) and its hourly counts (the console's dashboard), computed by the database.
+async fn audit_events_page_in_a_stable_order_and_count_by_hour(directory: &Directory) {
+    use dingtalk_oidc::directory::audit::{AuditEvent, AuditKind, AuditQuery};
+    let hour = 1_800_000_000 / 3600 * 3600;
+    let event = |n: u32| AuditEvent {
+        kind: AuditKind::Login,
+        actor: Some("conformance".into()),
+        subject: Some(format!("u{n:02}")),
+        client_id: None,
+        detail: serde_json::json!({}),
+    };
+    // 7 in one second of the first hour, 3 in the next hour, none in the third, 1 in the fourth.
+    for n in 0..7 {
+        directory.record_audit(hour + 10, event(n)).await.unwrap();
+    }
+    for n in 7..10 {
+        directory.record_audit(hour + 3600 + n as i64, event(n)).await.unwrap();
+    }
+    directory.record_audit(hour + 3 * 3600, event(10)).await.unwrap();
+    directory.record_audit(hour - 1, event(11)).await.unwrap();
+    let counts = directory.audit_counts_by_hour(AuditKind::Login, hour).await.unwrap();
+    assert_eq!(counts, vec![(hour, 7), (hour + 3600, 3), (hour + 3 * 3600, 1)]);
+    assert!(directory.audit_counts_by_hour(AuditKind::Logout, hour).await.unwrap().is_empty());
+
+    let mut seen = Vec::new();
+    for page in 0..4 {
+        let q = AuditQuery { actor: Some("conformance".into()), limit: 3, offset: page * 3, ..AuditQuery::default() };
+        let events = directory.audit_events(&q).await.unwrap();
+        assert!(events.windows(2).all(|w| (w[0].at, &w[0].id) > (w[1].at, &w[1].id)), "newest first, then by id");
+        seen.extend(events.into_iter().map(|e| e.subject.unwrap()));
+    }
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 12, "every event on exactly one page: {seen:?}");
+}
 
 fn request() -> AuthRequest {
     AuthRequest {
