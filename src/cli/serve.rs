@@ -128,8 +128,9 @@ fn print_banner(app: &App, metrics: Option<std::net::SocketAddr>, dev: Option<&D
         println!("  demo app:   {demo} (client `demo`)");
     }
     println!("  admin docs: {}/admin/docs", app.issuer);
+    println!("  console:    {}/admin/ (users with role admin act, auditor reads)", app.issuer);
     if let Some(token) = dev.and_then(|d| d.admin_token.as_deref()) {
-        println!("  admin token (this run only; Authorize in the admin docs): {token}");
+        println!("  admin token (this run only; Authorize in the admin docs, or sign in to the console): {token}");
     }
     println!("register your own client (in another terminal, same working directory and configuration):");
     if dev.is_some() {
