@@ -618,7 +618,9 @@ async fn serve_dev_opens_with_the_demo_url_prints_an_admin_token_and_registers_t
         let page = reqwest::get(&demo_url).await.unwrap().text().await.unwrap();
         assert!(page.contains("Sign in with DingTalk"), "{page}");
 
-        let token = server.line("admin token (this run only; Authorize in the admin docs):").to_string();
+        let token = server
+            .line("admin token (this run only; Authorize in the admin docs, or sign in to the console):")
+            .to_string();
         assert!(!tokens_seen.contains(&token), "a new admin token each run");
         let clients: serde_json::Value = reqwest::Client::new()
             .get(format!("{}/admin/v1/clients", server.issuer))
