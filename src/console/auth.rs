@@ -194,6 +194,8 @@ pub enum SignInEnd {
     Unbound,
     /// The authorization server refused, or the code did not redeem; the text says why.
     Refused(String),
+    /// The user has neither `admin` nor `auditor`.
+    NoRole,
     Unavailable,
 }
 
@@ -225,10 +227,25 @@ pub async fn finish_sign_in(app: &App, req: &Request, response: &Params) -> Sign
         .append_pair("redirect_uri", &callback_url(app))
         .append_pair("code_verifier", verifier)
         .finish();
-    match crate::oidc::grants::authorization_code::grant(app, &client, &Params::parse(&form)).await {
-        Ok(tokens) => SignInEnd::SignedIn(token_cookie(app, &tokens.access_token, tokens.expires_in)),
+    let tokens = match crate::oidc::grants::authorization_code::grant(app, &client, &Params::parse(&form)).await {
+        Ok(tokens) => tokens,
+        Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => return SignInEnd::Unavailable,
+        Err(e) => return SignInEnd::Refused(format!("The sign-in did not complete ({}).", e.error.as_str())),
+    };
+    // Kept only for someone the console serves: a user without a console role gets no cookie,
+    // and the token is revoked rather than left to expire.
+    match authenticate(app, &tokens.access_token).await {
+        Ok(_) => SignInEnd::SignedIn(token_cookie(app, &tokens.access_token, tokens.expires_in)),
         Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => SignInEnd::Unavailable,
-        Err(e) => SignInEnd::Refused(format!("The sign-in did not complete ({}).", e.error.as_str())),
+        Err(e) => {
+            let operator = Operator {
+                principal: Principal { actor: String::new(), name: None, can_write: false },
+                form_token: String::new(),
+                credential: Credential::AccessToken(tokens.access_token),
+            };
+            sign_out(app, &operator).await;
+            if e.status == StatusCode::FORBIDDEN { SignInEnd::NoRole } else { SignInEnd::Refused(e.message) }
+        }
     }
 }
 

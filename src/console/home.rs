@@ -23,8 +23,8 @@ pub async fn show(req: &Request, app: Data<&Arc<App>>) -> Response {
         Err(resp) => return resp,
     };
     let now = app.now();
-    let (keys, clients, users) = match (
-        app.rotation().list(now).await,
+    let ((keys, next), clients, users) = match (
+        app.rotation().schedule(now).await,
         app.directory.list_clients().await,
         app.directory.list_users(None, 0, 1).await,
     ) {
@@ -38,7 +38,6 @@ pub async fn show(req: &Request, app: Data<&Arc<App>>) -> Response {
     };
     let signing = keys.iter().find(|k| k.state == KeyState::Active).map(|k| k.kid.as_str());
     let pending = keys.iter().find(|k| k.state == KeyState::Pending);
-    let next = super::keys::next_rotation(&keys, app.config.keys.rotation_period_secs as i64);
     let values = context! {
         signing,
         pending => pending.map(|k| context! { kid => k.kid.as_str(), activates => shown_time(k.activates_at).0 }),

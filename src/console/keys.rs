@@ -10,7 +10,7 @@ use poem::{Body, Request, Response, handler};
 
 use super::{confirm_page, done, failed, notice, operator_or_refusal, page, paths, timeline, writer};
 use crate::app::App;
-use crate::keys::{KeyInfo, KeyState};
+use crate::keys::KeyState;
 use crate::manage;
 use crate::web::pages::shown_time;
 
@@ -28,11 +28,10 @@ pub async fn show(req: &Request, app: Data<&Arc<App>>) -> Response {
         Err(resp) => return resp,
     };
     let now = app.now();
-    let keys = match app.rotation().list(now).await {
-        Ok(keys) => keys,
+    let (keys, next) = match app.rotation().schedule(now).await {
+        Ok(schedule) => schedule,
         Err(e) => return failed(e.into()),
     };
-    let next = next_rotation(&keys, app.config.keys.rotation_period_secs as i64);
     let svg = Value::from_safe_string(timeline::svg(&keys, now, next));
     let rows: Vec<Value> = keys
         .iter()
@@ -101,13 +100,4 @@ pub async fn act(req: &Request, body: Body, app: Data<&Arc<App>>) -> Response {
         }
         _ => failed(super::clients::invalid("action: no such action")),
     }
-}
-
-/// When the scheduled rotation publishes the next key: a rotation period after the newest key
-/// that was not revoked (`keys::rotation`), unless one is already pending.
-pub fn next_rotation(keys: &[KeyInfo], period_secs: i64) -> Option<i64> {
-    if keys.iter().any(|k| k.state == KeyState::Pending) {
-        return None;
-    }
-    keys.iter().filter(|k| k.state != KeyState::Revoked).map(|k| k.created_at).max().map(|t| t + period_secs)
 }

@@ -77,13 +77,17 @@ fn to_home(app: Data<&Arc<App>>) -> Response {
 pub async fn operator_or_refusal(app: &App, req: &Request) -> Result<Operator, Response> {
     auth::operator(app, req).await.map_err(|refusal| match refusal {
         Refusal::SignIn => redirect(StatusCode::SEE_OTHER, &app.endpoint_url(paths::LOGIN), &[]),
-        Refusal::NoRole => pages::error_page(
-            StatusCode::FORBIDDEN,
-            "No access to the console",
-            "Your account has neither the admin nor the auditor role.",
-        ),
+        Refusal::NoRole => no_role(),
         Refusal::Unavailable => pages::unavailable_page(),
     })
+}
+
+fn no_role() -> Response {
+    pages::error_page(
+        StatusCode::FORBIDDEN,
+        "No access to the console",
+        "Your account has neither the admin nor the auditor role.",
+    )
 }
 
 /// A change submitted from a console page, checked: the operator may write, the form carries the
@@ -183,6 +187,7 @@ async fn callback(req: &Request, app: Data<&Arc<App>>) -> Response {
             "This sign-in was not started in this browser, or it took too long. Sign in again.",
         ),
         SignInEnd::Refused(why) => pages::error_page(StatusCode::FORBIDDEN, "Sign-in refused", &why),
+        SignInEnd::NoRole => no_role(),
         SignInEnd::Unavailable => pages::unavailable_page(),
     }
 }
@@ -209,13 +214,17 @@ async fn logout(req: &Request, body: Body, app: Data<&Arc<App>>) -> Response {
     let Ok(form) = read_form(req, body).await else {
         return pages::error_page(StatusCode::BAD_REQUEST, "Invalid request", "The form could not be read.");
     };
-    if let Ok(operator) = auth::operator(&app, req).await {
-        if !operator.form_token_matches(form.get("csrf_token")) {
-            return pages::error_page(StatusCode::FORBIDDEN, "Request refused", "Reload the page and try again.");
+    let login = app.endpoint_url(paths::LOGIN);
+    match auth::operator(&app, req).await {
+        Ok(operator) if operator.form_token_matches(form.get("csrf_token")) => {
+            auth::sign_out(&app, &operator).await;
+            redirect(StatusCode::SEE_OTHER, &login, &[auth::clear_cookie(&app)])
         }
-        auth::sign_out(&app, &operator).await;
+        // Only the session's own page signs it out: another site's form (a forced sign-out) is
+        // refused, and a request without a live session has nothing to end.
+        Ok(_) => pages::error_page(StatusCode::FORBIDDEN, "Request refused", "Reload the page and try again."),
+        Err(_) => redirect(StatusCode::SEE_OTHER, &login, &[]),
     }
-    redirect(StatusCode::SEE_OTHER, &app.endpoint_url(paths::LOGIN), &[auth::clear_cookie(&app)])
 }
 
 /// A name as one path segment: everything but RFC 3986's unreserved characters percent-encoded.

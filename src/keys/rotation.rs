@@ -61,9 +61,16 @@ pub struct Rotation<'a> {
 
 impl Rotation<'_> {
     pub async fn list(&self, now: i64) -> Result<Vec<KeyInfo>, KeyError> {
+        Ok(self.schedule(now).await?.0)
+    }
+
+    /// The keys and when the schedule publishes the next one (`None` while one is pending): what
+    /// the console draws.
+    pub async fn schedule(&self, now: i64) -> Result<(Vec<KeyInfo>, Option<i64>), KeyError> {
         let rows = self.directory.signing_keys().await?;
+        let next = next_rotation_at(&rows, now, self.config);
         let signer = choose_signer(&rows, now).map(|r| r.kid.clone());
-        Ok(rows
+        let keys = rows
             .iter()
             .map(|r| KeyInfo {
                 kid: r.kid.clone(),
@@ -83,7 +90,8 @@ impl Rotation<'_> {
                 retires_at: r.retires_at,
                 removed_at: r.removed_at,
             })
-            .collect())
+            .collect::<Vec<_>>();
+        Ok((keys, next))
     }
 
     /// `keys rotate`: a new key, published now and signing after `publish_lead` (or at once with
@@ -248,11 +256,55 @@ impl Rotation<'_> {
 }
 
 fn rotation_due(rows: &[SigningKeyRow], now: i64, config: &KeysConfig) -> bool {
-    let pending = rows.iter().any(|r| is_published(r, now) && r.activates_at > now);
+    next_rotation_at(rows, now, config).is_some_and(|at| now >= at)
+}
+
+/// When the schedule publishes the next key: `rotation_period` after the newest key that was not
+/// revoked (now, with none), and not while a key is pending (`None`).
+fn next_rotation_at(rows: &[SigningKeyRow], now: i64, config: &KeysConfig) -> Option<i64> {
+    if rows.iter().any(|r| is_published(r, now) && r.activates_at > now) {
+        return None;
+    }
     let newest = rows.iter().filter(|r| !r.revoked).map(|r| r.created_at).max();
-    !pending && newest.is_none_or(|created| now >= created + config.rotation_period_secs as i64)
+    Some(newest.map_or(now, |created| created.saturating_add(config.rotation_period_secs as i64)))
 }
 
 fn store_err(e: crate::store::StoreError) -> KeyError {
     KeyError::Generate(format!("session store: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(kid: &str, created: i64, activates: i64, revoked: bool) -> SigningKeyRow {
+        SigningKeyRow {
+            kid: kid.into(),
+            alg: "RS256".into(),
+            private_key_enc: String::new(),
+            kek_id: String::new(),
+            public_jwk: String::new(),
+            created_at: created,
+            activates_at: activates,
+            retires_at: None,
+            removed_at: None,
+            revoked,
+        }
+    }
+
+    #[test]
+    fn the_next_rotation_is_a_period_after_the_newest_unrevoked_key_and_never_while_one_waits() {
+        let config = KeysConfig { rotation_period_secs: 1000, ..KeysConfig::default() };
+        let (old, newer) = (row("a", 0, 0, false), row("b", 500, 500, false));
+        assert_eq!(next_rotation_at(&[old.clone(), newer.clone()], 600, &config), Some(1500));
+        assert!(!rotation_due(&[old.clone(), newer.clone()], 1499, &config));
+        assert!(rotation_due(&[old.clone(), newer], 1500, &config));
+        // A revoked key does not count: the schedule runs from the newest one still standing.
+        assert_eq!(next_rotation_at(&[old.clone(), row("r", 800, 800, true)], 900, &config), Some(1000));
+        // A key waiting to sign: the rotation is under way, nothing is scheduled.
+        assert_eq!(next_rotation_at(&[old.clone(), row("p", 900, 5000, false)], 1200, &config), None);
+        assert!(!rotation_due(&[old, row("p", 900, 5000, false)], 1200, &config));
+        // No key at all: at once.
+        assert_eq!(next_rotation_at(&[], 77, &config), Some(77));
+    }
 }

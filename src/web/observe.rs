@@ -33,15 +33,20 @@ pub fn route_label(path: &str) -> &'static str {
         "/readyz",
         "/metrics",
     ];
-    // The admin API and the console first: a console path may end like a protocol one
-    // (`/admin/logout`).
+    // The protocol's paths first, as before the console: the hot endpoints pay nothing for it.
+    // One console path ends like a protocol one.
+    if let Some(known) = KNOWN.iter().find(|k| path.ends_with(*k))
+        && !(*known == "/logout" && path.ends_with("/admin/logout"))
+    {
+        return known;
+    }
     if path.contains("/admin/v1/") || path.contains("/admin/docs") {
-        return "/admin";
+        "/admin"
+    } else if path.ends_with("/admin") || path.contains("/admin/") {
+        "/admin/console"
+    } else {
+        "other"
     }
-    if path.ends_with("/admin") || path.contains("/admin/") {
-        return "/admin/console";
-    }
-    KNOWN.iter().find(|k| path.ends_with(*k)).copied().unwrap_or("other")
 }
 
 /// Discovery and JWKS: public documents served from memory.

@@ -749,13 +749,27 @@ def console_auditor_reads_only(b: Browser, s: State) -> None:
     carol = Browser(profile=f"{PROFILE}-carol")
     try:
         console_sign_in(carol, "Carol")
-        for path in ["/admin/", "/admin/clients", f"/admin/clients/{CONSOLE_CLIENT}", "/admin/users", "/admin/keys"]:
+        pages = {
+            "/admin/": "console-auditor.png",
+            "/admin/clients": "console-clients.png",
+            f"/admin/clients/{CONSOLE_CLIENT}": None,
+            "/admin/users": "console-users.png",
+            "/admin/roles": "console-roles.png",
+            "/admin/roles/admin?preview=1&kind=org_admin": "console-role-preview.png",
+            "/admin/keys": None,
+            "/admin/audit": "console-audit.png",
+        }
+        for path, shot in pages.items():
             carol.get(PROVIDER + path)
             carol.wait_for(By.TAG_NAME, "h1", f"the page {path}")
             posting = carol.driver.find_elements(By.CSS_SELECTOR, "form[method='post']")
             assert len(posting) == 1, f"{path}: {len(posting)} posting forms (only Sign out is expected)"
             assert "(read only)" in carol.text(), f"{path} does not say read only"
-        carol.shot("console-auditor.png")
+            if shot:
+                carol.shot(shot)
+        carol.get(f"{PROVIDER}/admin/roles/admin?preview=1&kind=org_admin")
+        preview = carol.wait_for(By.ID, "preview-result", "the rule preview").text
+        assert "Alice" in preview, f"the org-admin rule does not find Alice: {preview!r}"
         # Carol's own form token, on a form she builds herself (WebDriver's script is not the page's).
         carol.get(f"{PROVIDER}/admin/keys")
         token = carol.wait_for(By.NAME, "csrf_token", "the form token").get_attribute("value")

@@ -101,8 +101,9 @@ async fn rfc7636_the_console_signs_in_at_its_own_issuer_with_pkce_and_only_a_con
     let (alice, status, body) = Console::sign_in(&p, "alice").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert!(body.contains("neither the admin nor the auditor role"), "{body}");
+    assert!(alice.browser.cookie(&p.issuer, "dtoidc_console").is_none(), "no console cookie without a role");
     let (status, _) = alice.get("/admin/clients").await;
-    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(status, StatusCode::SEE_OTHER, "sent to sign in");
 
     give_role(&p, "alice", "admin").await;
     let (alice, status, body) = Console::sign_in(&p, "alice").await;
@@ -365,6 +366,10 @@ async fn rfc7009_signing_out_of_the_console_revokes_its_token() {
     give_role(&p, "alice", "admin").await;
     let (alice, _, _) = Console::sign_in(&p, "alice").await;
     let cookie = alice.browser.cookie(&p.issuer, "dtoidc_console").unwrap();
+    // Another site's form cannot sign her out: without the page's token nothing ends.
+    let resp = alice.browser.http.post(p.url("/admin/logout")).form(&[("csrf_token", "forged")]).send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::FORBIDDEN);
+    assert_eq!(alice.browser.cookie(&p.issuer, "dtoidc_console").as_deref(), Some(cookie.as_str()));
     let resp = alice.submit("/admin/", "/admin/logout", &[]).await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     assert!(alice.browser.cookie(&p.issuer, "dtoidc_console").is_none(), "the cookie is deleted");
