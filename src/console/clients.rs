@@ -96,9 +96,8 @@ pub async fn act(req: &Request, id: Path<String>, body: Body, app: Data<&Arc<App
                 redirect_uris: Some(lines(&form, "redirect_uris")),
                 post_logout_redirect_uris: Some(lines(&form, "post_logout_redirect_uris")),
                 backchannel_logout_uri: Some(text(&form, "backchannel_logout_uri")),
-                allowed_scopes: Some(
-                    form.get("scopes").unwrap_or_default().split_whitespace().map(str::to_string).collect(),
-                ),
+                // Empty leaves the scopes as they are: a client with none could not even sign in.
+                allowed_scopes: text(&form, "scopes").map(|s| s.split_whitespace().map(str::to_string).collect()),
                 access_token_ttl_secs: Some(access_ttl),
                 id_token_ttl_secs: Some(id_ttl),
                 ..ClientUpdate::default()

@@ -32,10 +32,9 @@ import urllib.parse
 import urllib.request
 
 from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 PROVIDER = os.environ["PROVIDER_URL"].rstrip("/")
@@ -151,8 +150,22 @@ class Browser:
         would otherwise be found first, then go stale under the reader)."""
         control = self.wait_for(by, value, what)
         control.click()
+
+        def gone(_driver) -> bool:
+            try:
+                control.is_enabled()
+                return False
+            except StaleElementReferenceException:
+                return True
+            except WebDriverException as e:
+                # Chromium sometimes answers a query about a node of the page just left with this
+                # DevTools error instead of "stale element": the page is gone all the same.
+                if "does not belong to the document" in str(e):
+                    return True
+                raise
+
         try:
-            WebDriverWait(self.driver, WAIT).until(expected_conditions.staleness_of(control))
+            WebDriverWait(self.driver, WAIT).until(gone)
         except TimeoutException:
             raise AssertionError(f"{what} loaded no new page; still at {self.url}") from None
 

@@ -589,3 +589,41 @@ async fn the_audit_log_filters_and_pages_without_repeating_or_skipping_events_of
     let (_, page) = alice.get("/admin/audit?kind=client_updated&actor=nobody").await;
     assert!(page.contains("No event matches."));
 }
+
+#[tokio::test]
+async fn an_admin_edits_a_clients_uris_and_lifetimes_and_a_bad_value_changes_nothing() {
+    let p = provider().await;
+    p.register("rp", false, false).await;
+    Console::sign_in(&p, "alice").await;
+    give_role(&p, "alice", "admin").await;
+    let (alice, _, _) = Console::sign_in(&p, "alice").await;
+    let before = p.app.directory.client("rp").await.unwrap().unwrap();
+    let path = "/admin/clients/rp";
+    let edit = |uris: &'static str, ttl: &'static str| {
+        [
+            ("action", "update"),
+            ("name", "Renamed"),
+            ("redirect_uris", uris),
+            ("post_logout_redirect_uris", "https://rp.example/bye"),
+            ("backchannel_logout_uri", ""),
+            ("scopes", ""),
+            ("access_token_ttl_secs", ttl),
+            ("id_token_ttl_secs", ""),
+        ]
+    };
+    // Not a number: refused with a reason, and nothing changed.
+    let resp = alice.submit(path, path, &edit("https://rp.example/a\nhttps://rp.example/b", "ten")).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    assert!(resp.text().await.unwrap().contains("whole number of seconds"));
+    assert_eq!(p.app.directory.client("rp").await.unwrap().unwrap(), before);
+
+    let resp = alice.submit(path, path, &edit("https://rp.example/a\r\nhttps://rp.example/b\n", "120")).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let after = p.app.directory.client("rp").await.unwrap().unwrap();
+    assert_eq!(after.name, "Renamed");
+    assert_eq!(after.redirect_uris, vec!["https://rp.example/a".to_string(), "https://rp.example/b".to_string()]);
+    assert_eq!(after.post_logout_redirect_uris, vec!["https://rp.example/bye".to_string()]);
+    assert_eq!(after.access_token_ttl_secs, Some(120));
+    assert_eq!(after.allowed_scopes, before.allowed_scopes, "an empty scopes field leaves them");
+    assert_eq!(after.secret_hash, before.secret_hash, "editing keeps the secret");
+}
