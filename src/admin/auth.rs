@@ -71,10 +71,15 @@ async fn check(req: &Request, bearer: Bearer) -> poem::Result<Admin> {
     Ok(Admin { app: Arc::clone(app), principal })
 }
 
+/// Whether `token` is the bootstrap token (compared by hash, in constant time).
+pub fn is_bootstrap_token(app: &App, token: &str) -> bool {
+    app.admin_token_hash
+        .as_ref()
+        .is_some_and(|hash| secrets::secure_eq(secrets::hash(token).as_bytes(), hash.as_bytes()))
+}
+
 pub async fn authenticate(app: &App, token: &str) -> Result<Principal, ApiError> {
-    if let Some(hash) = &app.admin_token_hash
-        && secrets::secure_eq(secrets::hash(token).as_bytes(), hash.as_bytes())
-    {
+    if is_bootstrap_token(app, token) {
         return Ok(Principal { actor: "bootstrap".into(), name: None, can_write: true });
     }
     let ring = app.keys.ring();

@@ -22,7 +22,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use poem::Request;
 use poem::http::StatusCode;
 
-use crate::admin::auth::{Principal, authenticate};
+use crate::admin::auth::{Principal, authenticate, is_bootstrap_token};
 use crate::app::App;
 use crate::directory::{ClientUpdate, NewClient};
 use crate::manage::{self, Actor, Manage};
@@ -126,8 +126,7 @@ fn bootstrap_mac(app: &App, expires_at: i64) -> Option<String> {
 
 /// The console cookie for a bootstrap sign-in, when `token` is the bootstrap token.
 pub fn bootstrap_cookie(app: &App, token: &str) -> Option<String> {
-    let hash = app.admin_token_hash.as_ref()?;
-    if !secrets::secure_eq(secrets::hash(token).as_bytes(), hash.as_bytes()) {
+    if !is_bootstrap_token(app, token) {
         return None;
     }
     let expires_at = app.now() + BOOTSTRAP_SECS;
@@ -148,12 +147,17 @@ pub fn clear_cookie(app: &App) -> String {
 /// Ends the console session: an access token is revoked (RFC 7009 §2.1), so the cookie is
 /// worthless even if it was copied.
 pub async fn sign_out(app: &App, operator: &Operator) {
-    if let Credential::AccessToken(token) = &operator.credential
-        && let Ok(verified) =
-            app.verifier.verify_access_token(token, &[&app.admin_audience], app.config.tokens.leeway_secs)
+    if let Credential::AccessToken(token) = &operator.credential {
+        revoke(app, token).await;
+    }
+}
+
+/// Denies a console access token by its `jti` for as long as it would verify.
+async fn revoke(app: &App, token: &str) {
+    if let Ok(verified) = app.verifier.verify_access_token(token, &[&app.admin_audience], app.config.tokens.leeway_secs)
         && let Err(e) = app.revocation().deny_access_token(&verified.claims.jti, verified.claims.exp).await
     {
-        tracing::warn!(error = %e, "console sign-out could not revoke its access token");
+        tracing::warn!(error = %e, "the console could not revoke its access token");
     }
 }
 
@@ -238,12 +242,7 @@ pub async fn finish_sign_in(app: &App, req: &Request, response: &Params) -> Sign
         Ok(_) => SignInEnd::SignedIn(token_cookie(app, &tokens.access_token, tokens.expires_in)),
         Err(e) if e.status == StatusCode::SERVICE_UNAVAILABLE => SignInEnd::Unavailable,
         Err(e) => {
-            let operator = Operator {
-                principal: Principal { actor: String::new(), name: None, can_write: false },
-                form_token: String::new(),
-                credential: Credential::AccessToken(tokens.access_token),
-            };
-            sign_out(app, &operator).await;
+            revoke(app, &tokens.access_token).await;
             if e.status == StatusCode::FORBIDDEN { SignInEnd::NoRole } else { SignInEnd::Refused(e.message) }
         }
     }

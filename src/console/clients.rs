@@ -9,7 +9,7 @@ use minijinja::value::Value;
 use poem::web::{Data, Path};
 use poem::{Body, Request, Response, handler};
 
-use super::{confirm_page, done, failed, notice, operator_or_refusal, page, paths, writer};
+use super::{confirm_page, done, failed, invalid, notice, operator_or_refusal, page, paths, writer};
 use crate::app::App;
 use crate::directory::{Client, ClientUpdate, NewClient};
 use crate::manage;
@@ -164,9 +164,4 @@ fn lines(form: &Params, name: &str) -> Vec<String> {
 /// A lifetime in seconds; empty is the global default, anything but a number an error.
 fn number(form: &Params, name: &str) -> Result<Option<u64>, std::num::ParseIntError> {
     text(form, name).map(|v| v.parse()).transpose()
-}
-
-/// A form the operation cannot take: a 400 page that says why.
-pub(super) fn invalid(message: &str) -> manage::ManageError {
-    manage::ManageError::Directory(crate::directory::DirectoryError::Invalid(message.into()))
 }

@@ -98,6 +98,6 @@ pub async fn act(req: &Request, body: Body, app: Data<&Arc<App>>) -> Response {
                 format!("Revoke the key {kid}? It leaves the key set now, and every token it signed stops verifying.");
             confirm_page(&app, &operator, &url, &question, &[("action", "revoke"), ("kid", kid), ("confirm", "yes")])
         }
-        _ => failed(super::clients::invalid("action: no such action")),
+        _ => failed(super::invalid("action: no such action")),
     }
 }

@@ -131,6 +131,11 @@ pub fn done(app: &App, path: &str, notice: &str) -> Response {
     redirect(StatusCode::SEE_OTHER, &append_query(&app.endpoint_url(path), &[("done", notice)]), &[])
 }
 
+/// A form the operation cannot take: a 400 page that says why.
+pub fn invalid(message: &str) -> ManageError {
+    ManageError::Directory(crate::directory::DirectoryError::Invalid(message.into()))
+}
+
 /// A failed operation as a page: the admin API's status and message (no secret ever sits in one).
 pub fn failed(e: ManageError) -> Response {
     let e = ApiError::from(e);

@@ -10,7 +10,7 @@ use minijinja::value::Value;
 use poem::web::{Data, Path};
 use poem::{Body, Request, Response, handler};
 
-use super::clients::invalid;
+use super::invalid;
 use super::users::describe_rule;
 use super::{confirm_page, done, failed, notice, operator_or_refusal, page, paths, writer};
 use crate::app::App;

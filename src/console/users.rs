@@ -160,19 +160,19 @@ pub async fn act(req: &Request, id: Path<String>, body: poem::Body, app: Data<&A
         Some("sign_out") => manage::sessions::revoke_user_sessions(&m, &revocation, &id).await.map(|()| "signed_out"),
         Some("grant") => match form.get("role") {
             Some(role) => manage::roles::grant(&m, &id, role).await.map(|()| "granted"),
-            None => Err(super::clients::invalid("role: which role to grant")),
+            None => Err(super::invalid("role: which role to grant")),
         },
         Some("revoke_grant") => match form.get("role") {
             Some(role) => manage::roles::revoke_grant(&m, &id, role).await.map(|()| "grant_revoked"),
-            None => Err(super::clients::invalid("role: which grant to take away")),
+            None => Err(super::invalid("role: which grant to take away")),
         },
         Some("end_session") => match form.get("sid") {
             Some(sid) => {
                 manage::sessions::end_session_of_user(&m, &revocation, &id, sid).await.map(|_| "session_ended")
             }
-            None => Err(super::clients::invalid("sid: which session to end")),
+            None => Err(super::invalid("sid: which session to end")),
         },
-        _ => Err(super::clients::invalid("action: no such action")),
+        _ => Err(super::invalid("action: no such action")),
     };
     match result {
         Ok(notice) => done(&app, &path, notice),

@@ -388,9 +388,23 @@ def posted_params(b: Browser) -> dict[str, str]:
     return dict(pairs)
 
 
+def post_token(fields: dict[str, str]) -> tuple[int, dict]:
+    """POST /token with these form fields; returns the status and the JSON body."""
+    req = urllib.request.Request(
+        discovery()["token_endpoint"],
+        data=urllib.parse.urlencode(fields).encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.load(resp)
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read() or b"{}")
+
+
 def exchange(code: str, verifier: str) -> dict:
     """POST /token with client_secret_post; returns the token response (asserts an ID token)."""
-    form = urllib.parse.urlencode(
+    status, body = post_token(
         {
             "grant_type": "authorization_code",
             "code": code,
@@ -399,15 +413,8 @@ def exchange(code: str, verifier: str) -> dict:
             "client_id": CLIENT_ID,
             "client_secret": CLIENT_SECRET,
         }
-    ).encode()
-    req = urllib.request.Request(
-        discovery()["token_endpoint"], data=form, headers={"Content-Type": "application/x-www-form-urlencoded"}
     )
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            body = json.load(resp)
-    except urllib.error.HTTPError as e:
-        raise AssertionError(f"/token answered {e.code}: {e.read()[:300]!r}") from None
+    assert status == 200, f"/token answered {status}: {body}"
     assert body.get("id_token"), f"no id_token: {body}"
     return body
 
@@ -625,7 +632,7 @@ def account_withdraw_consent(b: Browser, s: State) -> None:
 def token_error(client_id: str, secret: str, redirect_uri: str) -> str:
     """How /token judges a client's secret: the `error` for a made-up code (invalid_grant when the
     secret is right, invalid_client when it is not)."""
-    form = urllib.parse.urlencode(
+    status, body = post_token(
         {
             "grant_type": "authorization_code",
             "code": "made-up",
@@ -633,35 +640,22 @@ def token_error(client_id: str, secret: str, redirect_uri: str) -> str:
             "client_id": client_id,
             "client_secret": secret,
         }
-    ).encode()
-    req = urllib.request.Request(
-        discovery()["token_endpoint"], data=form, headers={"Content-Type": "application/x-www-form-urlencoded"}
     )
-    try:
-        with urllib.request.urlopen(req, timeout=10) as resp:
-            raise AssertionError(f"a made-up code was accepted: {resp.status}")
-    except urllib.error.HTTPError as e:
-        return json.loads(e.read()).get("error", "")
+    assert status != 200, "a made-up code was accepted"
+    return body.get("error", "")
 
 
 def refresh_error(refresh_token: str) -> str:
     """The `error` /token answers to a refresh with this token ("" if it worked)."""
-    form = urllib.parse.urlencode(
+    status, body = post_token(
         {
             "grant_type": "refresh_token",
             "refresh_token": refresh_token,
             "client_id": CLIENT_ID,
             "client_secret": CLIENT_SECRET,
         }
-    ).encode()
-    req = urllib.request.Request(
-        discovery()["token_endpoint"], data=form, headers={"Content-Type": "application/x-www-form-urlencoded"}
     )
-    try:
-        with urllib.request.urlopen(req, timeout=10):
-            return ""
-    except urllib.error.HTTPError as e:
-        return json.loads(e.read()).get("error", "")
+    return "" if status == 200 else body.get("error", "")
 
 
 def console_sign_in(b: Browser, person: str) -> None:
