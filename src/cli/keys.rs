@@ -23,7 +23,8 @@ pub enum KeysCommand {
     },
     /// Revoke a compromised key: it leaves the JWKS at once and its tokens stop verifying.
     Revoke {
-        /// The key id (kid).
+        /// The key id (kid). A kid is base64url and may start with `-`: it is a value all the same.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
     },
     /// Bring an existing RSA key (PKCS#1 or PKCS#8 PEM, at least 2048 bits).
