@@ -113,7 +113,7 @@ pub(crate) fn is_published(row: &SigningKeyRow, now: i64) -> bool {
 }
 
 /// The signer is the newest published key whose `activates_at` has passed (docs/architecture.md, "Signing keys").
-pub(crate) fn choose_signer(rows: &[SigningKeyRow], now: i64) -> Option<&SigningKeyRow> {
+pub fn choose_signer(rows: &[SigningKeyRow], now: i64) -> Option<&SigningKeyRow> {
     rows.iter().filter(|r| is_published(r, now) && r.activates_at <= now).max_by_key(|r| (r.activates_at, r.created_at))
 }
 

@@ -99,7 +99,7 @@ impl Rotation<'_> {
     /// pending: 20 concurrent calls make one key.
     pub async fn rotate(&self, now: i64, immediate: bool) -> Result<Rotated, KeyError> {
         let lease = self.lock().await?;
-        let result = self.rotate_locked(now, immediate, false).await;
+        let result = self.rotate_locked(now, immediate, false, None).await;
         self.unlock(lease).await;
         result?.ok_or_else(|| KeyError::Generate("rotation did nothing".into()))
     }
@@ -114,19 +114,28 @@ impl Rotation<'_> {
         if !self.sessions.try_lock(LOCK, &lease, LOCK_TTL_SECS).await.map_err(store_err)? {
             return Ok(None);
         }
-        let result = self.rotate_locked(now, false, true).await;
+        let result = self.rotate_locked(now, false, true, None).await;
         self.unlock(lease).await;
         result
     }
 
-    async fn rotate_locked(&self, now: i64, immediate: bool, only_if_due: bool) -> Result<Option<Rotated>, KeyError> {
+    /// `except`: a key that must not be promoted (the one being revoked).
+    async fn rotate_locked(
+        &self,
+        now: i64,
+        immediate: bool,
+        only_if_due: bool,
+        except: Option<&str>,
+    ) -> Result<Option<Rotated>, KeyError> {
         let rows = self.directory.signing_keys().await?;
         if only_if_due && !rotation_due(&rows, now, self.config) {
             return Ok(None);
         }
         let signer = choose_signer(&rows, now).cloned();
-        let pending =
-            rows.iter().filter(|r| is_published(r, now) && r.activates_at > now).max_by_key(|r| r.activates_at);
+        let pending = rows
+            .iter()
+            .filter(|r| is_published(r, now) && r.activates_at > now && Some(r.kid.as_str()) != except)
+            .max_by_key(|r| r.activates_at);
         if let Some(pending) = pending {
             let mut pending = pending.clone();
             if immediate {
@@ -156,25 +165,36 @@ impl Rotation<'_> {
 
     /// `keys revoke`: a compromised key leaves the JWKS at once (its tokens stop verifying on every
     /// instance within the reload bound) and, if it was signing, another key signs at once.
+    ///
+    /// The replacement is written before the revocation: an instance that reloads its ring between
+    /// the two writes then still has a signer (for those milliseconds the revoked key is published
+    /// beside it), where the other order left it with none until its next reload and /token answered
+    /// 503 meanwhile (a new key takes a moment to generate).
     pub async fn revoke(&self, kid: &str, now: i64) -> Result<Option<String>, KeyError> {
         let lease = self.lock().await?;
         let result = async {
             let rows = self.directory.signing_keys().await?;
-            let Some(row) = rows.iter().find(|r| r.kid == kid) else {
+            if !rows.iter().any(|r| r.kid == kid) {
+                return Err(KeyError::Unusable { kid: kid.to_string(), reason: "no such key".into() });
+            }
+            let was_signer = choose_signer(&rows, now).is_some_and(|s| s.kid == kid);
+            let others: Vec<SigningKeyRow> = rows.into_iter().filter(|r| r.kid != kid).collect();
+            let replacement = if was_signer || choose_signer(&others, now).is_none() {
+                self.rotate_locked(now, true, false, Some(kid)).await?.map(|r| r.kid)
+            } else {
+                None
+            };
+            // Read again: making the replacement retired this row when it was the signer.
+            let rows = self.directory.signing_keys().await?;
+            let Some(row) = rows.into_iter().find(|r| r.kid == kid) else {
                 return Err(KeyError::Unusable { kid: kid.to_string(), reason: "no such key".into() });
             };
-            let was_signer = choose_signer(&rows, now).is_some_and(|s| s.kid == kid);
-            let mut revoked = row.clone();
+            let mut revoked = row;
             revoked.revoked = true;
             revoked.removed_at = Some(now);
             self.directory.update_signing_key(&revoked).await?;
             tracing::warn!(kid, "signing key revoked");
-            let rows = self.directory.signing_keys().await?;
-            if was_signer || choose_signer(&rows, now).is_none() {
-                let replacement = self.rotate_locked(now, true, false).await?;
-                return Ok(replacement.map(|r| r.kid));
-            }
-            Ok(None)
+            Ok(replacement)
         }
         .await;
         self.unlock(lease).await;

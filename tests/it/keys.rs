@@ -9,6 +9,7 @@ use std::time::{Duration, Instant};
 use crate::common::{Browser, PostgresDatabase, REDIRECT_URI, TestProvider, token_request};
 use dingtalk_oidc::config::Config;
 use dingtalk_oidc::directory::NewClient;
+use dingtalk_oidc::keys::ring::choose_signer;
 use reqwest::StatusCode;
 use serde_json::Value;
 
@@ -431,4 +432,58 @@ async fn instances_starting_together_on_an_empty_database_make_one_key() {
     directory.connection().clone().close().await.unwrap();
     ns.drop().await;
     db.drop().await;
+}
+
+/// An instance may reload its ring at any moment of a revocation: at every moment the key table
+/// must name a signer, or that instance answers 503 at /token until its next reload.
+#[tokio::test]
+async fn revoking_the_signer_never_leaves_a_moment_without_one() {
+    let p = TestProvider::start_with(short_cycle).await;
+    let directory = p.app.directory.clone();
+    let now = p.app.now();
+    let signer = choose_signer(&directory.signing_keys().await.unwrap(), now).unwrap().kid.clone();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let (mut reads, mut without) = (0, 0);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let rows = directory.signing_keys().await.unwrap();
+                reads += 1;
+                if choose_signer(&rows, now).is_none() {
+                    without += 1;
+                }
+            }
+            (reads, without)
+        })
+    };
+    let replacement = p.app.rotation().revoke(&signer, now).await.unwrap().expect("a replacement signs");
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (reads, without) = watcher.await.unwrap();
+    assert!(reads > 1, "the watcher read the table during the revocation ({reads} reads)");
+    assert_eq!(without, 0, "{without} of {reads} reads found no signer");
+    let rows = p.app.directory.signing_keys().await.unwrap();
+    assert_eq!(choose_signer(&rows, now).map(|r| r.kid.as_str()), Some(replacement.as_str()));
+    assert!(rows.iter().any(|r| r.kid == signer && r.revoked));
+}
+
+/// Revoking the one pending key while no key signs (the signer was removed by hand) must make a
+/// fresh key, not promote the key being revoked.
+#[tokio::test]
+async fn revoking_a_pending_key_never_promotes_it() {
+    let p = TestProvider::start_with(short_cycle).await;
+    let now = p.app.now();
+    let rotation = p.app.rotation();
+    let rows = p.app.directory.signing_keys().await.unwrap();
+    let mut first = choose_signer(&rows, now).unwrap().clone();
+    let pending = rotation.rotate(now, false).await.unwrap().kid;
+    first.revoked = true;
+    p.app.directory.update_signing_key(&first).await.unwrap();
+    assert!(choose_signer(&p.app.directory.signing_keys().await.unwrap(), now).is_none());
+
+    let fresh = rotation.revoke(&pending, now).await.unwrap().expect("a fresh key signs");
+    assert_ne!(fresh, pending);
+    let rows = p.app.directory.signing_keys().await.unwrap();
+    assert_eq!(choose_signer(&rows, now).map(|r| r.kid.as_str()), Some(fresh.as_str()));
+    assert!(rows.iter().any(|r| r.kid == pending && r.revoked));
 }
