@@ -21,7 +21,11 @@ fn apply_dev_defaults(config: &mut Config, listen_overridden: bool, sim: &SimDir
     let simulator = format!("http://{}", config.dev.simulator_listen);
     config.dingtalk.login_base_url = simulator.clone();
     config.dingtalk.api_base_url = simulator.clone();
-    config.dingtalk.oapi_base_url = simulator;
+    config.dingtalk.oapi_base_url = simulator.clone();
+    // Sign-in inside DingTalk, against the simulator's fake JSAPI (docs/dingtalk-app.md).
+    config.dingtalk.in_app = true;
+    config.dingtalk.jsapi_url = format!("{simulator}/jsapi/dingtalk.open.js");
+    config.dingtalk.jsapi_connect_origin = Some(simulator);
     if config.dingtalk.client_id.is_empty() {
         config.dingtalk.client_id = sim.app_key.clone();
     }

@@ -114,6 +114,30 @@ fn oidc_discovery_3_issuer_must_be_https_without_query() {
     assert!(cfg.validate(false).is_ok());
 }
 
+#[test]
+fn in_app_sign_in_needs_the_organisation_an_https_jsapi_and_a_sane_timeout() {
+    let mut cfg = Config { issuer: "https://id.example".into(), ..Config::default() };
+    cfg.dingtalk.client_id = "k".into();
+    cfg.dingtalk.client_secret = "s".into();
+    cfg.dingtalk.in_app = true;
+    let err = cfg.validate(false).unwrap_err().to_string();
+    assert!(err.contains("dingtalk.in_app") && err.contains("corp_id"), "{err}");
+    cfg.dingtalk.corp_id = Some("dingcorp".into());
+    assert!(cfg.validate(false).is_ok(), "the default JSAPI URL is DingTalk's, over https");
+    cfg.dingtalk.jsapi_url = "http://cdn.example/dingtalk.open.js".into();
+    assert!(cfg.validate(false).unwrap_err().to_string().contains("dingtalk.jsapi_url"));
+    assert!(cfg.validate(true).is_ok(), "dev mode may load the simulator's script over http");
+    cfg.dingtalk.jsapi_url = "http://127.0.0.1:8081/jsapi/dingtalk.open.js".into();
+    assert!(cfg.validate(false).is_ok(), "a loopback simulator");
+    cfg.dingtalk.jsapi_url = "javascript:alert(1)".into();
+    assert!(cfg.validate(true).is_err());
+    cfg.dingtalk.jsapi_url = "https://cdn.example/x.js;script-src*".into();
+    assert!(cfg.validate(true).is_err(), "nothing that ends the policy's source expression");
+    cfg.dingtalk.jsapi_url = Config::default().dingtalk.jsapi_url;
+    cfg.dingtalk.in_app_timeout_ms = 10;
+    assert!(cfg.validate(false).unwrap_err().to_string().contains("dingtalk.in_app_timeout_ms"));
+}
+
 /// Writes `files` into a temporary directory and loads `toml` (paths as `{dir}/name`), with
 /// no DINGTALK_OIDC_* variable involved (the environment route is tested in tests/it/cli.rs).
 fn load_with_files(toml: &str, files: &[(&str, &str)]) -> (Result<Config, ConfigError>, tempfile::TempDir) {

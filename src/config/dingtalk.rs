@@ -23,6 +23,19 @@ pub struct DingTalkSettings {
     pub oapi_base_url: String,
     /// Bound on every call: connecting and the whole request/response.
     pub timeout_ms: u64,
+    /// Silent sign-in inside the DingTalk client (docs/dingtalk-app.md, "Sign-in inside
+    /// DingTalk"): `/authorize` opened in DingTalk asks the client for a code through the JSAPI
+    /// instead of sending the user to the hosted login. Needs `corp_id`: the code belongs to
+    /// this app's organisation.
+    pub in_app: bool,
+    /// The DingTalk JSAPI script the in-app sign-in page loads (and its policy allows, alone).
+    pub jsapi_url: String,
+    /// How long the in-app page waits for the JSAPI before it falls back to the hosted login.
+    pub in_app_timeout_ms: u64,
+    /// `serve --dev` only: the simulator origin its fake JSAPI fetches codes from, which the
+    /// in-app page's policy must then let it reach. Never read from a file.
+    #[serde(skip)]
+    pub jsapi_connect_origin: Option<String>,
 }
 
 impl Default for DingTalkSettings {
@@ -37,6 +50,13 @@ impl Default for DingTalkSettings {
             api_base_url: "https://api.dingtalk.com".to_owned(),
             oapi_base_url: "https://oapi.dingtalk.com".to_owned(),
             timeout_ms: 5000,
+            in_app: false,
+            // docs/dingtalk-api.md §9.1: the script-tag build of the JSAPI (global `dd`).
+            jsapi_url: "https://g.alicdn.com/dingding/dingtalk-jsapi/3.1.0/dingtalk.open.js".to_owned(),
+            // docs/dingtalk-api.md §9.1: outside DingTalk the JSAPI never answers; 6 s is what
+            // clients in the field wait.
+            in_app_timeout_ms: 6000,
+            jsapi_connect_origin: None,
         }
     }
 }
@@ -61,6 +81,9 @@ impl fmt::Debug for DingTalkSettings {
             .field("api_base_url", &self.api_base_url)
             .field("oapi_base_url", &self.oapi_base_url)
             .field("timeout_ms", &self.timeout_ms)
+            .field("in_app", &self.in_app)
+            .field("jsapi_url", &self.jsapi_url)
+            .field("in_app_timeout_ms", &self.in_app_timeout_ms)
             .finish()
     }
 }

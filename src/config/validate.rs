@@ -113,6 +113,32 @@ impl Config {
                 });
             }
         }
+        if self.dingtalk.in_app {
+            if self.dingtalk.corp_id.is_none() {
+                return Err(ConfigError::Option {
+                    option: "dingtalk.in_app",
+                    problem: "needs dingtalk.corp_id: a code from inside DingTalk belongs to one organisation's app"
+                        .into(),
+                });
+            }
+            let url = url::Url::parse(&self.dingtalk.jsapi_url).ok().filter(|u| matches!(u.scheme(), "https" | "http"));
+            // http only in dev mode or on this machine (the simulator's script in tests).
+            let loopback = |u: &url::Url| matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+            // It goes into the page's policy as a source expression: nothing that could end it.
+            let plain = !self.dingtalk.jsapi_url.contains([';', ',', '\'', '"', ' ']);
+            if !plain || url.is_none_or(|u| u.scheme() == "http" && !dev && !loopback(&u)) {
+                return Err(ConfigError::Option {
+                    option: "dingtalk.jsapi_url",
+                    problem: "must be an https URL of DingTalk's JSAPI script".into(),
+                });
+            }
+            if !(1000..=60_000).contains(&self.dingtalk.in_app_timeout_ms) {
+                return Err(ConfigError::Option {
+                    option: "dingtalk.in_app_timeout_ms",
+                    problem: "must be between 1000 and 60000".into(),
+                });
+            }
+        }
         check_level(&self.log.level).map_err(|problem| ConfigError::Option { option: "log.level", problem })?;
         self.branding.check()?;
         Ok(())

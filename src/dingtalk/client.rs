@@ -18,8 +18,8 @@ pub use super::org::{OrgMember, OrgRole};
 /// The `[dingtalk]` table lives with the rest of the configuration.
 pub use crate::config::DingTalkSettings;
 
-/// Who signed in, from §2 (corpId) and §3 (profile).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+/// Who signed in, from §2 (corpId) and §3 (profile), or from §9.2 inside the DingTalk client.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct DingTalkIdentity {
     pub union_id: String,
     pub open_id: Option<String>,
@@ -30,6 +30,21 @@ pub struct DingTalkIdentity {
     pub state_code: Option<String>,
     /// The organisation picked at login; only present with scope `openid corpid` (§2).
     pub corp_id: Option<String>,
+    /// Where the identity came from: only the hosted login reads the profile (§3).
+    #[serde(default)]
+    pub source: IdentitySource,
+}
+
+/// How DingTalk told us who signed in.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentitySource {
+    /// The hosted login (§1–§3): the whole profile (avatar, e-mail, mobile).
+    #[default]
+    HostedLogin,
+    /// Inside the DingTalk client (§9.2): union id and name only, so a sign-in this way keeps
+    /// the profile fields an earlier hosted login stored.
+    InApp,
 }
 
 /// Cheap to clone; all clones share the HTTP connection pool and the app-token cache.
@@ -220,6 +235,7 @@ impl DingTalkClient {
             mobile: non_empty(me.mobile),
             state_code: non_empty(me.state_code),
             corp_id: non_empty(token.corp_id),
+            source: IdentitySource::HostedLogin,
         })
     }
 

@@ -118,6 +118,11 @@ impl DingTalkError {
                  expired or been used already. Please sign in again."
             }
             Self::Oapi { errcode: 40089, .. } => CONFIG_MESSAGE,
+            // §9.2: an in-app code that is unknown, expired, used, or not an in-app code.
+            Self::Oapi { errcode: TEMP_AUTH_CODE_NOT_FOUND, .. } => {
+                "The sign-in from inside DingTalk could not be completed; the authorization may have \
+                 expired or been used already. Please open the application again."
+            }
             Self::Oapi { errcode, sub_code, .. }
                 if is_permission_errcode(*errcode)
                     || sub_code.as_deref().and_then(|s| s.parse::<i64>().ok()).is_some_and(is_permission_errcode) =>
@@ -141,6 +146,9 @@ impl DingTalkError {
         }
     }
 }
+
+/// §9.2: 40078 不存在的临时授权码.
+pub const TEMP_AUTH_CODE_NOT_FOUND: i64 = 40078;
 
 const CONFIG_MESSAGE: &str =
     "DingTalk sign-in is not configured correctly on this server. Please contact the administrator.";

@@ -33,6 +33,7 @@ fn settings(base: &str, corp_id: Option<&str>) -> DingTalkSettings {
         api_base_url: base.into(),
         oapi_base_url: base.into(),
         timeout_ms: 3000,
+        ..DingTalkSettings::default()
     }
 }
 
@@ -627,4 +628,72 @@ async fn role_list_and_department_get_follow_section_5_shapes() {
     let missing: Value =
         call("/topapi/v2/department/get", json!({ "dept_id": 99 })).await.unwrap().json().await.unwrap();
     assert_eq!(missing["errcode"], 60003);
+}
+
+/// §9.1: what the simulator's JSAPI asks for, for `login` in the demo organisation.
+async fn in_app_code(base: &str, sim: &Simulator, login: &str) -> Value {
+    let body = json!({ "corpId": sim.directory().corp_id, "clientId": APP_KEY, "user": login });
+    json_of(raw_http().post(format!("{base}/__sim/jsapi/authcode")).body(body.to_string())).await
+}
+
+#[tokio::test]
+async fn in_app_codes_are_exchanged_once_at_getuserinfo_and_nowhere_else() {
+    let (sim, base) = start().await;
+    let client = client(&base, Some(&sim.directory().corp_id));
+    let code = in_app_code(&base, &sim, "alice").await["code"].as_str().unwrap().to_owned();
+    let identity = client.in_app_login(&code).await.unwrap();
+    assert_eq!(identity.union_id, first_union_id(&sim));
+    assert_eq!(identity.corp_id, Some(sim.directory().corp_id));
+    assert_eq!(identity.source, crate::dingtalk::IdentitySource::InApp);
+    assert!(identity.nick.is_some() && identity.email.is_none(), "§9.2 gives a name and no profile");
+
+    // §9.2: a used code is 40078, told apart from an outage.
+    let again = client.in_app_login(&code).await.unwrap_err();
+    assert!(matches!(again, DingTalkError::Oapi { errcode: 40078, .. }), "{again:?}");
+    assert!(!again.is_unavailable());
+    // An in-app code is no login code (§2 refuses it), and a login code is no in-app code.
+    let code = in_app_code(&base, &sim, "alice").await["code"].as_str().unwrap().to_owned();
+    assert!(client.login(&code).await.is_err());
+    let login_code = code_for(&client, "alice").await;
+    let refused = client.in_app_login(&login_code).await.unwrap_err();
+    assert!(matches!(refused, DingTalkError::Oapi { errcode: 40078, .. }), "{refused:?}");
+}
+
+#[tokio::test]
+async fn getuserinfo_accepts_every_documented_encoding_and_refuses_a_bad_token() {
+    let (sim, base) = start().await;
+    let token = json_of(
+        raw_http()
+            .post(format!("{base}/v1.0/oauth2/accessToken"))
+            .json(&json!({"appKey": APP_KEY, "appSecret": APP_SECRET})),
+    )
+    .await["accessToken"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let url = format!("{base}/topapi/v2/user/getuserinfo");
+    // A form body with the token in it, as the official example sends.
+    let code = in_app_code(&base, &sim, "bob").await["code"].as_str().unwrap().to_owned();
+    let form = json_of(raw_http().post(&url).form(&[("access_token", token.as_str()), ("code", code.as_str())])).await;
+    assert_eq!(form["errcode"], 0, "{form}");
+    assert!(form["result"]["userid"].is_string() && form["result"]["unionid"].is_string());
+    // Both in the query.
+    let code = in_app_code(&base, &sim, "bob").await["code"].as_str().unwrap().to_owned();
+    let query = json_of(raw_http().post(format!("{url}?access_token={token}&code={code}"))).await;
+    assert_eq!(query["errcode"], 0, "{query}");
+    // A bad token: 40014, and the code is not spent.
+    let code = in_app_code(&base, &sim, "bob").await["code"].as_str().unwrap().to_owned();
+    let bad = json_of(raw_http().post(format!("{url}?access_token=nope")).json(&json!({ "code": code }))).await;
+    assert_eq!(bad["errcode"], 40014);
+    let good = json_of(raw_http().post(format!("{url}?access_token={token}")).json(&json!({ "code": code }))).await;
+    assert_eq!(good["errcode"], 0);
+    // The JSAPI refuses another organisation's corpId with error 3, and a non-member with 7.
+    let other = json_of(
+        raw_http()
+            .post(format!("{base}/__sim/jsapi/authcode"))
+            .body(json!({ "corpId": "dingother", "user": "alice" }).to_string()),
+    )
+    .await;
+    assert_eq!(other["errorCode"], "3");
+    assert_eq!(in_app_code(&base, &sim, "mallory").await["errorCode"], "7");
 }

@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod error;
+mod in_app;
 mod lenient;
 mod org;
 pub mod simulator;
@@ -12,6 +13,6 @@ pub mod simulator;
 #[cfg(test)]
 mod flow_tests;
 
-pub use client::{DingTalkClient, DingTalkIdentity, DingTalkSettings, OrgMember, OrgRole};
+pub use client::{DingTalkClient, DingTalkIdentity, DingTalkSettings, IdentitySource, OrgMember, OrgRole};
 pub use error::DingTalkError;
 pub use simulator::{Fault, SimDirectory, SimUser, Simulator};

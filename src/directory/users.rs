@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::entities::user;
 use super::{Directory, DirectoryError, from_json, now, to_json};
 use crate::dingtalk::client::OrgRole;
-use crate::dingtalk::{DingTalkIdentity, OrgMember};
+use crate::dingtalk::{DingTalkIdentity, IdentitySource, OrgMember};
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct User {
@@ -232,11 +232,17 @@ impl Directory {
 }
 
 fn apply_login(model: &mut user::ActiveModel, identity: &DingTalkIdentity, member: Option<&OrgMember>, at: i64) {
-    model.open_id = Set(identity.open_id.clone());
     model.name = Set(member.and_then(|m| m.name.clone()).or_else(|| identity.nick.clone()));
-    model.email = Set(identity.email.clone().or_else(|| member.and_then(|m| m.email.clone())));
-    model.mobile = Set(identity.mobile.as_deref().and_then(|m| e164(identity.state_code.as_deref(), m)));
-    model.avatar_url = Set(identity.avatar_url.clone());
+    // A sign-in inside DingTalk learns no profile (docs/dingtalk-api.md §9.2): what the last
+    // hosted login stored stays.
+    if identity.source == IdentitySource::HostedLogin {
+        model.open_id = Set(identity.open_id.clone());
+        model.email = Set(identity.email.clone().or_else(|| member.and_then(|m| m.email.clone())));
+        model.mobile = Set(identity.mobile.as_deref().and_then(|m| e164(identity.state_code.as_deref(), m)));
+        model.avatar_url = Set(identity.avatar_url.clone());
+    } else if let Some(email) = member.and_then(|m| m.email.clone()) {
+        model.email = Set(Some(email));
+    }
     model.corp_id = Set(identity.corp_id.clone());
     model.dingtalk_user_id = Set(member.map(|m| m.user_id.clone()));
     model.title = Set(member.and_then(|m| m.title.clone()));

@@ -290,6 +290,7 @@ async fn pending_auth_round_trips_and_is_taken_once(store: &dyn SessionStore) {
         browser_binding_hash: "h".into(),
         created_at: 1,
         return_to: None,
+        silent: false,
     };
     store.put_pending_auth(&pending, 60).await.unwrap();
     assert_eq!(store.take_pending_auth("p1").await.unwrap(), Some(pending.clone()));
@@ -310,6 +311,10 @@ async fn pending_auth_round_trips_and_is_taken_once(store: &dyn SessionStore) {
     };
     store.put_pending_auth(&own_page, 60).await.unwrap();
     assert_eq!(store.take_pending_auth("p-account").await.unwrap(), Some(own_page));
+    // A prompt=none request tried inside DingTalk stays silent after the round trip.
+    let silent = PendingAuth { id: "p-silent".into(), silent: true, ..pending.clone() };
+    store.put_pending_auth(&silent, 60).await.unwrap();
+    assert_eq!(store.take_pending_auth("p-silent").await.unwrap(), Some(silent));
 }
 
 /// TTL: an expired record is never returned, even before any sweeper ran.
@@ -320,6 +325,7 @@ async fn expired_records_are_never_returned(store: &dyn SessionStore) {
         browser_binding_hash: "h".into(),
         created_at: 1,
         return_to: None,
+        silent: false,
     };
     store.put_pending_auth(&pending, 0).await.unwrap();
     assert_eq!(store.take_pending_auth("p2").await.unwrap(), None);
@@ -1002,6 +1008,7 @@ fn identity(union_id: &str) -> DingTalkIdentity {
         mobile: None,
         state_code: None,
         corp_id: None,
+        source: Default::default(),
     }
 }
 

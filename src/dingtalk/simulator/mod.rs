@@ -11,6 +11,7 @@ mod api;
 mod authorize;
 mod demo_org;
 mod directory;
+mod jsapi;
 mod oapi;
 mod reply;
 
@@ -112,6 +113,8 @@ struct SimState {
     dir: SimDirectory,
     fault: Option<Fault>,
     codes: HashMap<String, Grant>,
+    /// §9: codes the JSAPI handed out inside the DingTalk client; only getuserinfo takes them.
+    in_app_codes: HashMap<String, Grant>,
     user_tokens: HashMap<String, Grant>,
     refresh_tokens: HashMap<String, Grant>,
     /// §4.1/§4.3 share one store: the current app token and its expiry.
@@ -145,6 +148,7 @@ impl Simulator {
                 dir,
                 fault: None,
                 codes: HashMap::new(),
+                in_app_codes: HashMap::new(),
                 user_tokens: HashMap::new(),
                 refresh_tokens: HashMap::new(),
                 app_token: None,
@@ -168,6 +172,10 @@ impl Simulator {
             .at("/topapi/v2/department/listparentbyuser", post(self.handler(oapi::parent_departments)))
             .at("/topapi/v2/department/get", post(self.handler(oapi::department_detail)))
             .at("/topapi/role/list", post(self.handler(oapi::role_list)))
+            .at("/jsapi/dingtalk.open.js", get(self.handler(jsapi::script)))
+            .at("/__sim/jsapi/authcode", post(self.handler(jsapi::auth_code)))
+            .at("/__sim/as", get(self.handler(jsapi::choose_user)))
+            .at("/topapi/v2/user/getuserinfo", post(self.handler(jsapi::get_user_info)))
             .at("/_simulator/fault", get(self.handler(show_fault)).post(self.handler(change_fault)))
     }
 
@@ -295,6 +303,22 @@ impl SimState {
         self.codes.insert(code.clone(), Grant { login: login.to_owned(), with_corp, expires_at: now + CODE_LIFETIME });
         self.remember_issued(&code);
         code
+    }
+
+    /// §9.1: an in-app code lives five minutes and is used once, like a login code, but is
+    /// kept apart: userAccessToken refuses it and getuserinfo takes nothing else.
+    fn issue_in_app_code(&mut self, login: &str) -> String {
+        let now = Instant::now();
+        self.in_app_codes.retain(|_, g| g.expires_at > now);
+        let code = reply::random_token();
+        let grant = Grant { login: login.to_owned(), with_corp: false, expires_at: now + CODE_LIFETIME };
+        self.in_app_codes.insert(code.clone(), grant);
+        self.remember_issued(&code);
+        code
+    }
+
+    fn take_in_app_code(&mut self, code: &str) -> Option<Grant> {
+        self.in_app_codes.remove(code).filter(|g| g.expires_at > Instant::now())
     }
 
     /// Consume a code: it is gone afterwards whether or not it had expired.

@@ -62,7 +62,7 @@ async fn enter_topapi(sim: &Simulator, req: &mut Request) -> Result<(Option<Faul
     Ok((fault, params))
 }
 
-async fn read_params(req: &mut Request) -> Option<Map<String, Value>> {
+pub(super) async fn read_params(req: &mut Request) -> Option<Map<String, Value>> {
     let content_type = req.content_type().unwrap_or_default().to_ascii_lowercase();
     let bytes = req.take_body().into_bytes_limit(64 * 1024).await.ok()?;
     if bytes.iter().all(u8::is_ascii_whitespace) {

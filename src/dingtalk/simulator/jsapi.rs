@@ -1,0 +1,154 @@
+//! Inside the DingTalk client (docs/dingtalk-api.md §9): the JSAPI script pages load
+//! (`GET /jsapi/dingtalk.open.js`), the code it hands out (`POST /__sim/jsapi/authcode`, what the
+//! native client does in real DingTalk), the tester's choice of user (`GET /__sim/as?user=`), and
+//! the oapi exchange of such a code (`POST /topapi/v2/user/getuserinfo`, §9.2).
+
+use poem::Request;
+use poem::Response;
+use poem::http::header;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Host, Simulator, reply};
+
+/// The fake `dd` (see the file's own header).
+const JSAPI_SCRIPT: &str = include_str!("jsapi.js");
+/// The cookie `/__sim/as` sets: which simulated user the JSAPI hands codes to.
+const USER_COOKIE: &str = "dtsim_user";
+
+pub(super) async fn script(sim: Simulator, req: Request) -> Response {
+    if let Err(answer) = sim.enter(&req, Host::Login).await {
+        return answer;
+    }
+    Response::builder()
+        .content_type("application/javascript; charset=utf-8")
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(JSAPI_SCRIPT)
+}
+
+/// `GET /__sim/as?user=<login>`: the JSAPI hands codes to this user from now on (in this browser).
+pub(super) async fn choose_user(_sim: Simulator, req: Request) -> Response {
+    let user = url::form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
+        .find(|(k, _)| k == "user")
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let user: String = user.chars().filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ':')).collect();
+    Response::builder()
+        .header(header::SET_COOKIE, format!("{USER_COOKIE}={user}; Path=/; SameSite=None; Secure"))
+        .content_type("text/plain; charset=utf-8")
+        .body(format!("the JSAPI now signs in {user:?}\n"))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct CodeRequest {
+    corp_id: Option<String>,
+    client_id: Option<String>,
+    user: Option<String>,
+    /// A JSAPI error to answer instead (`"-1"` the user cancelled, `"7"` no permission).
+    fail: Option<String>,
+}
+
+/// `POST /__sim/jsapi/authcode`: the answer `dd.requestAuthCode` gets, as the SDK passes it on
+/// (§9.1): `{code}`, or `{errorCode, errorMessage}`. Readable by the page's origin (CORS), since
+/// the script runs there.
+pub(super) async fn auth_code(sim: Simulator, mut req: Request) -> Response {
+    if let Err(answer) = sim.enter(&req, Host::Login).await {
+        return answer;
+    }
+    let origin = req.header(header::ORIGIN).map(str::to_owned);
+    let cookie_user = req
+        .header(header::COOKIE)
+        .and_then(|c| c.split(';').map(str::trim).find_map(|kv| kv.strip_prefix(&format!("{USER_COOKIE}="))))
+        .map(str::to_owned);
+    let body = req.take_body().into_bytes_limit(16 * 1024).await.unwrap_or_default();
+    let answer = match serde_json::from_slice::<CodeRequest>(&body) {
+        Ok(request) => issue(&sim, request, cookie_user),
+        Err(_) => jsapi_error("-1", "invalid request"),
+    };
+    let mut resp = Response::builder().content_type("application/json").body(answer.to_string());
+    if let Some(origin) = origin {
+        let headers = resp.headers_mut();
+        if let Ok(value) = origin.parse() {
+            headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, value);
+            headers.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, poem::http::HeaderValue::from_static("true"));
+            headers.insert(header::VARY, poem::http::HeaderValue::from_static("Origin"));
+        }
+    }
+    resp
+}
+
+fn jsapi_error(code: &str, message: &str) -> Value {
+    json!({ "errorCode": code, "errorMessage": message })
+}
+
+fn issue(sim: &Simulator, request: CodeRequest, cookie_user: Option<String>) -> Value {
+    if let Some(code) = request.fail {
+        return jsapi_error(&code, "simulated JSAPI failure");
+    }
+    let mut state = sim.state();
+    let Some(corp_id) = request.corp_id.filter(|c| !c.is_empty()) else {
+        return jsapi_error("-1", "corpId is required");
+    };
+    // §9.1: error 3 when the organisation has no app on this page's domain (or, for the current
+    // call, when clientId is not that app).
+    if corp_id != state.dir.corp_id || request.client_id.is_some_and(|id| id != state.dir.app_key) {
+        return jsapi_error("3", "对应企业没有该域名微应用");
+    }
+    let Some(login) = request.user.or(cookie_user).filter(|u| !u.is_empty()) else {
+        return jsapi_error("-1", "the simulator was not told which user is in the DingTalk client");
+    };
+    let login = login.rsplit(':').next().unwrap_or_default().to_owned();
+    let member = state.dir.user_by_login(&login).is_some_and(|u| u.userid.is_some());
+    if !member {
+        // Only members see the organisation's apps in their workbench.
+        return jsapi_error("7", "no_permission");
+    }
+    json!({ "code": state.issue_in_app_code(&login) })
+}
+
+/// `POST /topapi/v2/user/getuserinfo` (§9.2): every encoding of token and code (query, JSON body,
+/// form body). Only in-app codes are accepted, once, within five minutes.
+pub(super) async fn get_user_info(sim: Simulator, mut req: Request) -> Response {
+    if let Err(answer) = sim.enter(&req, Host::Oapi).await {
+        return answer;
+    }
+    let query: Vec<(String, String)> =
+        url::form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes()).into_owned().collect();
+    let params = super::oapi::read_params(&mut req).await.unwrap_or_default();
+    let find = |name: &str| {
+        query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .or_else(|| params.get(name).and_then(Value::as_str).map(str::to_owned))
+    };
+    let Some(token) = find("access_token").filter(|t| !t.is_empty()) else {
+        return reply::oapi_error(41001, "缺少access_token参数");
+    };
+    let mut state = sim.state();
+    if !state.app_token_valid(&token) {
+        return reply::oapi_error(40014, "不合法的access_token");
+    }
+    let Some(code) = find("code").filter(|c| !c.is_empty()) else {
+        return reply::oapi_error(400002, "参数错误");
+    };
+    let Some(grant) = state.take_in_app_code(&code) else {
+        return reply::oapi_error(crate::dingtalk::error::TEMP_AUTH_CODE_NOT_FOUND, "不存在的临时授权码");
+    };
+    let Some(user) = state.dir.user_by_login(&grant.login) else {
+        return reply::oapi_error(crate::dingtalk::error::TEMP_AUTH_CODE_NOT_FOUND, "不存在的临时授权码");
+    };
+    reply::oapi_fields(json!({
+        "result": {
+            "userid": user.userid,
+            "unionid": user.union_id,
+            "associated_unionid": "",
+            "name": user.nick,
+            "device_id": "simulated-device",
+            "sys": false,
+            "sys_level": 0,
+        },
+        "request_id": reply::random_token(),
+    }))
+}
