@@ -13,7 +13,9 @@
 # demo page is also copied to docs/demo.png, the account page to docs/account.png and two console pages
 # to docs/console-keys.png and docs/console-user.png (the README shows them), so they stay current.
 # Then the admin console: Alice (admin) registers a client, rotates a key and disables Bob; Carol
-# (auditor) finds no write control and a write refused.
+# (auditor) finds no write control and a write refused. Last, sign-in inside DingTalk: a Chromium with
+# DingTalk's user agent arrives at the RP signed in with no click, and falls back to the hosted login
+# without that user agent, on a JSAPI refusal, and where only the user agent claims DingTalk.
 # Everything it starts is stopped on every exit; it exits non-zero if a check failed.
 #
 # Installs what is missing: Debian's chromium and chromium-driver (apt, as root) and selenium (pip).

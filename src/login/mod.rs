@@ -5,6 +5,7 @@
 //! config values), never the application state.
 
 pub mod membership;
+pub mod method;
 pub mod outcome;
 pub mod roles;
 pub mod session;

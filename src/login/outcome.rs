@@ -26,10 +26,14 @@ pub enum LoginOutcome {
     ClientRemoved,
     /// Our own database or session store failed.
     Unavailable,
+    /// Inside the DingTalk client, the JSAPI gave no code (refused, failed, too slow, or not
+    /// DingTalk after all): the user went on to the hosted login, or a `prompt=none` request was
+    /// told `login_required`.
+    InAppFallback,
 }
 
 impl LoginOutcome {
-    pub const ALL: [LoginOutcome; 9] = [
+    pub const ALL: [LoginOutcome; 10] = [
         LoginOutcome::Success,
         LoginOutcome::RefusedByCorp,
         LoginOutcome::UserDisabled,
@@ -39,6 +43,7 @@ impl LoginOutcome {
         LoginOutcome::InvalidState,
         LoginOutcome::ClientRemoved,
         LoginOutcome::Unavailable,
+        LoginOutcome::InAppFallback,
     ];
 
     pub fn label(self) -> &'static str {
@@ -52,6 +57,7 @@ impl LoginOutcome {
             LoginOutcome::InvalidState => "invalid_state",
             LoginOutcome::ClientRemoved => "client_removed",
             LoginOutcome::Unavailable => "unavailable",
+            LoginOutcome::InAppFallback => "in_app_fallback",
         }
     }
 

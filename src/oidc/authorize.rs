@@ -272,6 +272,12 @@ pub async fn run(app: &App, req: &Request, params: &Params) -> Response {
         Some(login) => {
             finish_authorization(app, &client, request, login, validated.prompt_none, StatusCode::FOUND, &[]).await
         }
+        // Inside the DingTalk client the client itself can vouch for the user, silently, even for
+        // prompt=none (docs/dingtalk-app.md, "Sign-in inside DingTalk"). Not for prompt=login,
+        // which asks for the user to authenticate again (OIDC Core §3.1.2.1): DingTalk's login.
+        None if app.config.dingtalk.in_app && !validated.prompt_login && super::in_app::opened_in_dingtalk(req) => {
+            super::in_app::start(app, req, request, None, validated.prompt_none).await
+        }
         None if validated.prompt_none => {
             ErrorRedirect::new(&request, ErrorCode::LoginRequired, "the user is not signed in")
                 .into_response(app, StatusCode::FOUND)
@@ -288,6 +294,26 @@ pub async fn start_dingtalk_login(
     request: AuthRequest,
     return_to: Option<OwnPage>,
 ) -> Response {
+    match save_pending(app, req, request, return_to, false).await {
+        Ok((pending, cookie)) => redirect(StatusCode::FOUND, &hosted_login_url(app, &pending), &[cookie]),
+        Err(refusal) => refusal,
+    }
+}
+
+/// DingTalk's hosted login for `pending`, which the callback completes.
+pub fn hosted_login_url(app: &App, pending: &PendingAuth) -> String {
+    app.dingtalk.authorize_url(&app.endpoint_url(paths::CALLBACK), &pending.id)
+}
+
+/// Saves the request as a PendingAuth bound to this browser (RFC 9700 §4.7: the binding cookie,
+/// returned here to be set, must come back with the sign-in).
+pub async fn save_pending(
+    app: &App,
+    req: &Request,
+    request: AuthRequest,
+    return_to: Option<OwnPage>,
+    silent: bool,
+) -> Result<(PendingAuth, String), Response> {
     let binding = app.cookies.get(req, cookies::BROWSER_BINDING).unwrap_or_else(secrets::token);
     let pending = PendingAuth {
         id: secrets::token(),
@@ -295,12 +321,11 @@ pub async fn start_dingtalk_login(
         browser_binding_hash: secrets::hash(&binding),
         created_at: app.now(),
         return_to,
+        silent,
     };
     let ttl = app.config.tokens.pending_auth_ttl_secs;
     if let Err(e) = app.sessions.put_pending_auth(&pending, ttl).await {
-        return ErrorRedirect::unavailable(&pending.request, e).into_response(app, StatusCode::FOUND);
+        return Err(ErrorRedirect::unavailable(&pending.request, e).into_response(app, StatusCode::FOUND));
     }
-    let location = app.dingtalk.authorize_url(&app.endpoint_url(paths::CALLBACK), &pending.id);
-    let cookie = app.cookies.set(cookies::BROWSER_BINDING, &binding, Some(ttl));
-    redirect(StatusCode::FOUND, &location, &[cookie])
+    Ok((pending, app.cookies.set(cookies::BROWSER_BINDING, &binding, Some(ttl))))
 }

@@ -14,16 +14,13 @@ use super::code::{ErrorRedirect, LoggedIn, finish_authorization, redirect};
 use super::error::{BackendError, ErrorCode};
 use super::params::Params;
 use crate::app::App;
-use crate::dingtalk::DingTalkError;
+use crate::dingtalk::{DingTalkError, DingTalkIdentity};
 use crate::login::membership::{self, Account};
+use crate::login::method::SignInMethod;
 use crate::login::outcome::LoginOutcome;
 use crate::secrets;
 use crate::store::{AuthRequest, OwnPage, PendingAuth};
 use crate::web::{cookies, pages};
-
-/// RFC 8176 `amr`: DingTalk confirms every login by an action of the user in DingTalk (scan and
-/// confirm, or sign in); "user" (user presence) is the one value true of all its methods.
-pub const DINGTALK_AMR: &str = "user";
 
 #[handler]
 pub async fn callback(req: &Request, app: Data<&Arc<App>>) -> Response {
@@ -50,29 +47,10 @@ async fn sign_in(app: &App, req: &Request, params: &Params) -> (LoginOutcome, Re
             bad_login("The response from DingTalk carries no state. Start again from the application."),
         );
     };
-    let pending: PendingAuth = match app.sessions.take_pending_auth(state).await {
-        Ok(Some(p)) => p,
-        Ok(None) => {
-            return (
-                LoginOutcome::InvalidState,
-                bad_login("This sign-in has expired or was already completed. Start again from the application."),
-            );
-        }
-        Err(e) => return (LoginOutcome::Unavailable, BackendError::from(e).into_page()),
+    let pending = match take_bound_pending(app, req, state).await {
+        Ok(pending) => pending,
+        Err(refusal) => return refusal,
     };
-    // The browser that comes back must be the one that started the login, otherwise an attacker
-    // could log a victim's browser into the attacker's account (RFC 6749 §10.12; RFC 9700 §4.7).
-    let bound = app
-        .cookies
-        .get(req, cookies::BROWSER_BINDING)
-        .is_some_and(|b| secrets::secure_eq(secrets::hash(&b).as_bytes(), pending.browser_binding_hash.as_bytes()));
-    if !bound {
-        tracing::warn!("DingTalk callback from a browser that did not start the login");
-        return (
-            LoginOutcome::InvalidState,
-            bad_login("This sign-in was started in another browser. Start again from the application."),
-        );
-    }
     let request = pending.request;
     let return_to = pending.return_to;
     if params.has("error") {
@@ -94,6 +72,53 @@ async fn sign_in(app: &App, req: &Request, params: &Params) -> (LoginOutcome, Re
         Ok(identity) => identity,
         Err(e) => return dingtalk_failure(&e),
     };
+    signed_in(app, req, request, return_to, &identity, SignInMethod::HostedLogin, false).await
+}
+
+/// The PendingAuth `state` names, taken (once), if this very browser started it: otherwise an
+/// attacker could log a victim's browser into the attacker's account (RFC 6749 §10.12; RFC 9700
+/// §4.7).
+pub(super) async fn take_bound_pending(
+    app: &App,
+    req: &Request,
+    state: &str,
+) -> Result<PendingAuth, (LoginOutcome, Response)> {
+    let pending: PendingAuth = match app.sessions.take_pending_auth(state).await {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            return Err((
+                LoginOutcome::InvalidState,
+                bad_login("This sign-in has expired or was already completed. Start again from the application."),
+            ));
+        }
+        Err(e) => return Err((LoginOutcome::Unavailable, BackendError::from(e).into_page())),
+    };
+    let bound = app
+        .cookies
+        .get(req, cookies::BROWSER_BINDING)
+        .is_some_and(|b| secrets::secure_eq(secrets::hash(&b).as_bytes(), pending.browser_binding_hash.as_bytes()));
+    if !bound {
+        tracing::warn!("DingTalk sign-in completed by a browser that did not start it");
+        return Err((
+            LoginOutcome::InvalidState,
+            bad_login("This sign-in was started in another browser. Start again from the application."),
+        ));
+    }
+    Ok(pending)
+}
+
+/// DingTalk has said who the user is (at the callback, or inside the DingTalk client): the
+/// membership rule, the user record, an SSO session, then the client's answer (`silent`: the
+/// request had `prompt=none`, so no page may be shown).
+pub(super) async fn signed_in(
+    app: &App,
+    req: &Request,
+    request: AuthRequest,
+    return_to: Option<OwnPage>,
+    identity: &DingTalkIdentity,
+    method: SignInMethod,
+    silent: bool,
+) -> (LoginOutcome, Response) {
     // OIDC Core §2 `auth_time`: DingTalk has just confirmed the user. Taken before the user record
     // is read, so that a disable landing while this sign-in runs denies its tokens too (they come
     // from an authentication before the disable: `Revocation::revoke_user`).
@@ -118,13 +143,23 @@ async fn sign_in(app: &App, req: &Request, params: &Params) -> (LoginOutcome, Re
                 return not_a_member();
             }
         },
+        // A silent request must go back to the client, never stop at a page.
+        Err(e) if silent => {
+            tracing::warn!(dingtalk_error = %e.log_code(), "DingTalk call failed during a silent sign-in");
+            let redirect = if e.is_unavailable() {
+                ErrorRedirect::new(&request, ErrorCode::TemporarilyUnavailable, "DingTalk is unavailable")
+            } else {
+                ErrorRedirect::new(&request, ErrorCode::LoginRequired, "DingTalk did not confirm the user")
+            };
+            return (LoginOutcome::of_dingtalk_failure(&e), redirect.into_response(app, StatusCode::FOUND));
+        }
         Err(e) => return dingtalk_failure(&e),
     };
     // A failure of ours after the client was validated goes back to it (RFC 6749 §4.1.2.1).
     let unavailable = |request: &AuthRequest, cause: BackendError| {
         (LoginOutcome::Unavailable, ErrorRedirect::unavailable(request, cause).into_response(app, StatusCode::FOUND))
     };
-    let user = match app.directory.upsert_user_from_login(&identity, member.as_ref()).await {
+    let user = match app.directory.upsert_user_from_login(identity, member.as_ref()).await {
         Ok(user) => user,
         Err(e) => return unavailable(&request, e.into()),
     };
@@ -144,11 +179,10 @@ async fn sign_in(app: &App, req: &Request, params: &Params) -> (LoginOutcome, Re
         Err(e) => return unavailable(&request, e.into()),
     };
     let ttl = app.config.tokens.sso_session_ttl_secs;
-    let (session, session_cookie) =
-        match super::sso_sessions(app).start(ttl, &user.id, auth_time, vec![DINGTALK_AMR.to_string()]).await {
-            Ok(started) => started,
-            Err(e) => return unavailable(&request, e.into()),
-        };
+    let (session, session_cookie) = match super::sso_sessions(app).start(ttl, &user.id, auth_time, method.amr()).await {
+        Ok(started) => started,
+        Err(e) => return unavailable(&request, e.into()),
+    };
     if let Some(page) = return_to {
         let cookies = [session_cookie, app.cookies.set(cookies::BROWSER_BINDING, "", Some(0))];
         return (LoginOutcome::Success, redirect(StatusCode::FOUND, &own_page_url(app, page), &cookies));
@@ -168,12 +202,12 @@ async fn sign_in(app: &App, req: &Request, params: &Params) -> (LoginOutcome, Re
     let login = LoggedIn { user, sid: session.id, auth_time, amr: session.amr };
     (
         LoginOutcome::Success,
-        finish_authorization(app, &client, request, login, false, StatusCode::FOUND, &cookies).await,
+        finish_authorization(app, &client, request, login, silent, StatusCode::FOUND, &cookies).await,
     )
 }
 
 /// A DingTalk failure: logged with DingTalk's code, shown as a clear page, never a 500.
-fn dingtalk_failure(err: &DingTalkError) -> (LoginOutcome, Response) {
+pub(super) fn dingtalk_failure(err: &DingTalkError) -> (LoginOutcome, Response) {
     tracing::warn!(dingtalk_error = %err.log_code(), "DingTalk call failed during login");
     let status = if err.is_unavailable() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::BAD_GATEWAY };
     (LoginOutcome::of_dingtalk_failure(err), pages::error_page(status, "DingTalk sign-in failed", err.user_message()))

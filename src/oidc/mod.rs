@@ -9,6 +9,7 @@ pub mod consent;
 pub mod discovery;
 pub mod error;
 pub mod grants;
+pub mod in_app;
 pub mod introspect;
 pub mod jwks;
 pub mod logout;
@@ -32,6 +33,8 @@ pub mod paths {
     pub const JWKS: &str = "/jwks.json";
     pub const AUTHORIZE: &str = "/authorize";
     pub const CALLBACK: &str = "/callback/dingtalk";
+    /// Where the sign-in page inside the DingTalk client posts its JSAPI code (`in_app`).
+    pub const IN_APP_CALLBACK: &str = "/callback/dingtalk/in-app";
     pub const CONSENT: &str = "/consent";
     pub const TOKEN: &str = "/token";
     pub const USERINFO: &str = "/userinfo";

@@ -12,12 +12,18 @@ use crate::drain::DrainTimes;
 /// `redis.command_timeout_ms`; a store that hits its bound fails the request at the first one).
 const STORE_ALLOWANCE: Duration = Duration::from_secs(5);
 
-/// The DingTalk calls a sign-in (`GET /callback/dingtalk`, the slowest request) waits for one
-/// after another, each bounded by `dingtalk.timeout_ms`: the code exchange and the profile (two),
+/// The DingTalk calls a sign-in (`GET /callback/dingtalk` or `POST /callback/dingtalk/in-app`, the
+/// slowest requests) waits for one after another, each bounded by `dingtalk.timeout_ms`: the code
+/// exchange and the profile (two; inside DingTalk the app token and getuserinfo, two as a whole),
 /// the organisation look-up (three: app token, getbyunionid, then user/get with
 /// listparentbyuser; bounded as a whole) and the department names (one, shared by all of them).
-pub const SIGN_IN_DINGTALK_CALLS: u32 =
-    DingTalkClient::LOGIN_CALLS + DingTalkClient::ORG_MEMBER_CALLS + crate::login::roles::DEPARTMENT_NAME_CALLS;
+pub const SIGN_IN_DINGTALK_CALLS: u32 = max(DingTalkClient::LOGIN_CALLS, DingTalkClient::IN_APP_LOGIN_CALLS)
+    + DingTalkClient::ORG_MEMBER_CALLS
+    + crate::login::roles::DEPARTMENT_NAME_CALLS;
+
+const fn max(a: u32, b: u32) -> u32 {
+    if a > b { a } else { b }
+}
 
 /// The longest a request can take: a sign-in's DingTalk calls (or a logout's back-channel
 /// notifications, sent together and bounded by `logout.backchannel_timeout_ms`, if longer) plus

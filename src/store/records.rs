@@ -67,6 +67,10 @@ pub struct PendingAuth {
     /// records read the same by versions that predate the field.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub return_to: Option<OwnPage>,
+    /// The request had `prompt=none` and is being tried inside the DingTalk client: where that
+    /// fails, the client hears `login_required` rather than the user seeing DingTalk's login.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub silent: bool,
 }
 
 /// The provider's own pages a sign-in can return to.

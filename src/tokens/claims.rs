@@ -51,6 +51,8 @@ pub struct IdClaims<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sid: Option<&'a str>,
     pub amr: &'a [String],
+    /// OIDC Core §2: how the user signed in (`login::method`).
+    pub acr: &'static str,
     #[serde(flatten)]
     pub profile: ProfileClaims,
 }

@@ -90,6 +90,7 @@ pub fn mint(issuer: &TokenIssuer<'_>, m: &MintRequest<'_>) -> Result<Minted, Min
             at_hash: &hash,
             sid: m.sid,
             amr: m.amr,
+            acr: crate::login::method::SignInMethod::of_amr(m.amr).acr(),
             profile: m.claims.clone(),
         };
         Some(signer.sign(JwtType::Id, &claims).map_err(signing_failed)?)

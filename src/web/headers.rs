@@ -18,7 +18,15 @@ pub fn apply(headers: &mut HeaderMap, hsts: bool) {
         if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
             headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(HTML_CSP));
         }
-        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        // The one page DingTalk's desktop client may frame (`oidc::in_app`) says so in its own
+        // policy's `frame-ancestors`; every other page may not be framed at all.
+        let framable = headers
+            .get(header::CONTENT_SECURITY_POLICY)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|csp| csp.contains("frame-ancestors https://"));
+        if !framable {
+            headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+        }
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
     }

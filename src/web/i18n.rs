@@ -217,6 +217,20 @@ const ZH: &[(&str, &str)] = &[
     ("Your DingTalk account is not a member of the required organization.", "您的钉钉账号不属于所需的组织。"),
     ("DingTalk returned an unexpected response. Please try again later.", "钉钉返回了意外的响应。请稍后再试。"),
     ("Signing in with DingTalk failed. Please try again.", "钉钉登录失败。请重试。"),
+    // Sign-in inside the DingTalk client (`oidc::in_app`).
+    ("Signing in with DingTalk", "正在通过钉钉登录"),
+    ("Asking the DingTalk app who you are…", "正在向钉钉确认您的身份…"),
+    ("Continue with DingTalk", "继续使用钉钉登录"),
+    ("The sign-in form could not be read. Start again from the application.", "无法读取登录表单。请回到应用重新开始。"),
+    (
+        "The sign-in form carries no state. Start again from the application.",
+        "登录表单缺少 state。请回到应用重新开始。",
+    ),
+    (
+        "The sign-in from inside DingTalk could not be completed; the authorization may have expired or been used \
+         already. Please open the application again.",
+        "无法完成钉钉内的登录，授权可能已过期或已被使用。请重新打开应用。",
+    ),
     // The admin console (`console`).
     ("Sign-ins per hour, last 24 hours (UTC)", "每小时登录次数（最近 24 小时，UTC）"),
     ("sign-ins, counted from the audit log of every instance.", "次登录，按所有实例的审计日志统计。"),

@@ -20,6 +20,7 @@ pub fn route_label(path: &str) -> &'static str {
         "/jwks.json",
         "/authorize",
         "/callback/dingtalk",
+        "/callback/dingtalk/in-app",
         "/consent",
         "/token",
         "/userinfo",
@@ -60,6 +61,7 @@ pub fn is_page(route: &str) -> bool {
         route,
         "/authorize"
             | "/callback/dingtalk"
+            | "/callback/dingtalk/in-app"
             | "/consent"
             | "/logout"
             | "/logout/confirm"

@@ -109,12 +109,14 @@ def discovery() -> dict:
 
 
 class Browser:
-    def __init__(self, profile: str = PROFILE, javascript: bool = True) -> None:
+    def __init__(self, profile: str = PROFILE, javascript: bool = True, user_agent: str | None = None) -> None:
         options = webdriver.ChromeOptions()
         options.binary_location = "/usr/bin/chromium"
         for flag in CHROMIUM_FLAGS:
             options.add_argument(flag)
         options.add_argument(f"--user-data-dir={profile}")
+        if user_agent:
+            options.add_argument(f"--user-agent={user_agent}")
         if not javascript:
             # Chromium's content setting "JavaScript: blocked" (2), as a user or a policy sets it.
             options.add_experimental_option("prefs", {"profile.managed_default_content_settings.javascript": 2})
@@ -795,6 +797,84 @@ def console_auditor_reads_only(b: Browser, s: State) -> None:
         assert heading == "Read-only access"
     finally:
         carol.quit()
+
+
+# DingTalk's iPhone client (docs/dingtalk-api.md §9.1) and its desktop client, which the JSAPI only
+# believes inside its own container: a desktop browser with this user agent is not DingTalk to it.
+DINGTALK_IPHONE_UA = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Mobile/15E148 AliApp(DingTalk/7.8.1) com.laiwang.DingTalk/34587781 Channel/201200"
+)
+DINGTALK_DESKTOP_UA = "Mozilla/5.0 (Macintosh) DingTalk(9.0.1-macOS-arm64) nw DTWKWebView"
+
+
+def in_dingtalk(name: str, sim: dict | None, user_agent: str = DINGTALK_IPHONE_UA) -> Browser:
+    """A fresh Chromium that the pages take for the DingTalk client. `sim` is what the simulator's
+    JSAPI reads (`window.__DTSIM__`: which user the client is signed in as, or a failure), set
+    before any page script runs, as the DingTalk client's own state would be."""
+    b = Browser(profile=f"{PROFILE}-{name}", user_agent=user_agent)
+    if sim is not None:
+        source = f"window.__DTSIM__ = {json.dumps(sim)};"
+        b.driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": source})
+    return b
+
+
+def wait_for_hosted_login(b: Browser, what: str) -> None:
+    b.wait_for(By.PARTIAL_LINK_TEXT, "Alice", f"the simulator's login page ({what})")
+    assert "simulator" in b.driver.title.lower(), f"not the simulator's page: {b.driver.title!r}"
+
+
+@step
+def in_app_sign_in_inside_dingtalk(b: Browser, s: State) -> None:
+    """Inside the DingTalk client, the RP's login arrives back at the RP signed in as Alice with no
+    click (she consented to this RP in the first step); the ID token says how she signed in."""
+    alice_sub = jwt_payload(s.id_token)["sub"]
+    ding = in_dingtalk("dingtalk", {"user": "alice"})
+    try:
+        verifier, challenge = pkce()
+        ding.get(authorize_url("in-app", challenge))
+        url = ding.wait_url(REDIRECT_URI + "?", "the RP callback, with no click")
+        ding.shot("in-app-callback.png")
+        q = query_of(url)
+        assert q.get("state") == "in-app" and q.get("code"), f"no code in {url}"
+        tokens = exchange(q["code"], verifier)
+        claims = jwt_payload(tokens["id_token"])
+        assert claims["sub"] == alice_sub, f"in-app sign-in gave another user: {claims['sub']} vs {alice_sub}"
+        assert claims["amr"] == ["dingtalk_app"], f"amr {claims.get('amr')}"
+        assert claims["acr"] == "urn:dingtalk-oidc:acr:in-app", f"acr {claims.get('acr')}"
+        # A script the policy blocked, or one that failed, would show here (the favicon's 404 does too).
+        errors = [
+            e for e in ding.driver.get_log("browser") if e["level"] == "SEVERE" and "favicon.ico" not in e["message"]
+        ]
+        assert not errors, f"the in-app page logged errors (a blocked script?): {errors}"
+    finally:
+        ding.quit()
+
+
+@step
+def in_app_falls_back_to_the_hosted_login(b: Browser, s: State) -> None:
+    """Without DingTalk's user agent the hosted login is used; with it, a JSAPI refusal (error 7)
+    or a desktop browser that only claims to be DingTalk (the JSAPI rejects it, 4040) goes on to
+    the hosted login too."""
+    plain = Browser(profile=f"{PROFILE}-plain")
+    try:
+        _, challenge = pkce()
+        plain.get(authorize_url("plain", challenge))
+        wait_for_hosted_login(plain, "no DingTalk user agent")
+    finally:
+        plain.quit()
+    for name, sim, agent in [
+        ("refused", {"user": "alice", "fail": "7"}, DINGTALK_IPHONE_UA),
+        ("spoofed", {"user": "alice"}, DINGTALK_DESKTOP_UA),
+    ]:
+        ding = in_dingtalk(name, sim, agent)
+        try:
+            _, challenge = pkce()
+            ding.get(authorize_url(name, challenge))
+            wait_for_hosted_login(ding, name)
+            assert "state=" in ding.url
+        finally:
+            ding.quit()
 
 
 # --- runner -----------------------------------------------------------------------------------

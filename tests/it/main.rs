@@ -18,6 +18,7 @@ mod demo_app;
 mod discovery_rules;
 mod examples;
 mod hostile_jwt;
+mod in_app;
 mod keys;
 mod lifecycle;
 mod login_metrics;

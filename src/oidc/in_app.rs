@@ -1,0 +1,222 @@
+//! Sign-in inside the DingTalk client (企业内部应用免登; docs/dingtalk-app.md, "Sign-in inside
+//! DingTalk"; the wire format in docs/dingtalk-api.md §9).
+//!
+//! `/authorize` opened in DingTalk (told apart by its user agent, §9.1) with no usable session
+//! answers a page, not a redirect: the page loads DingTalk's JSAPI, asks it for a code for this
+//! app's organisation, and posts the code here, where it is exchanged server-side (§9.2) and the
+//! sign-in goes on as after DingTalk's hosted login (`callback::signed_in`: the same membership
+//! rule, session and consent). Where the JSAPI fails, is refused, or does not answer in time, the
+//! page posts the failure instead, and the user goes on to the hosted login with the same pending
+//! sign-in; a `prompt=none` request hears `login_required` instead.
+
+use std::sync::{Arc, LazyLock};
+
+use base64::Engine;
+use minijinja::context;
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::web::Data;
+use poem::{Body, Request, Response, handler};
+use sha2::{Digest, Sha256};
+
+use super::authorize::{hosted_login_url, save_pending};
+use super::callback::{dingtalk_failure, signed_in, take_bound_pending};
+use super::code::{ErrorRedirect, redirect};
+use super::error::ErrorCode;
+use super::paths;
+use crate::app::App;
+use crate::login::method::SignInMethod;
+use crate::login::outcome::LoginOutcome;
+use crate::store::{AuthRequest, OwnPage};
+use crate::web::{pages, templates};
+
+/// §9.1: DingTalk's clients name themselves in the user agent (`AliApp(DingTalk/7.8.1)` on
+/// phones, `DingTalk(9.0.1-macOS…)` on desktops). The JSAPI's own environment check is stricter;
+/// a browser that only claims to be DingTalk gets the page, whose JSAPI call then fails, and
+/// falls back to the hosted login.
+pub fn opened_in_dingtalk(req: &Request) -> bool {
+    req.header(header::USER_AGENT)
+        .is_some_and(|ua| ua.as_bytes().windows(8).any(|w| w.eq_ignore_ascii_case(b"dingtalk")))
+}
+
+/// The page's one inline script: ask the JSAPI for a code (the current call, then the legacy one
+/// where the client is too old for it, §9.1) and post the code or the failure. Allowed by its
+/// hash; its parameters come from the form's `data-` attributes, so it never changes.
+const PAGE_SCRIPT: &str = r#"(function () {
+  var form = document.getElementById("dingtalk-in-app");
+  var sent = false;
+  function send(code, error) {
+    if (sent) { return; }
+    sent = true;
+    form.elements.code.value = code || "";
+    form.elements.error.value = error || "";
+    form.submit();
+  }
+  setTimeout(function () { send("", "timeout"); }, Number(form.dataset.timeout));
+  var dd = window.dd;
+  var legacy = dd && dd.runtime && dd.runtime.permission && dd.runtime.permission.requestAuthCode;
+  if (!dd || (!dd.requestAuthCode && !legacy)) { send("", "no_jsapi"); return; }
+  function ok(result) { if (result && result.code) { send(result.code, ""); } else { send("", "no_code"); } }
+  function ask(current) {
+    var triedLegacy = !current;
+    function fail(e) {
+      var code = e && e.errorCode !== undefined ? e.errorCode : (e && e.error !== undefined ? e.error : "exception");
+      if (String(code) === "1" && !triedLegacy && legacy) { ask(false); return; }
+      send("", "jsapi:" + String(code));
+    }
+    var params = { corpId: form.dataset.corp, clientId: form.dataset.client, onSuccess: ok, onFail: fail };
+    try {
+      var call = current ? dd.requestAuthCode(params) : dd.runtime.permission.requestAuthCode(params);
+      if (call && call.then) { call.then(ok, fail); }
+    } catch (e) { fail(e); }
+  }
+  ask(!!dd.requestAuthCode);
+})();"#;
+
+static PAGE_SCRIPT_HASH: LazyLock<String> = LazyLock::new(|| {
+    format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(Sha256::digest(PAGE_SCRIPT)))
+});
+
+/// The page's policy: exactly DingTalk's script and the page's own (CSP Level 3 §2.3.1); in dev
+/// mode the simulator's origin, which its JSAPI asks for codes; framing by DingTalk's desktop
+/// client only (§9.1: it may show the page in a frame under `*.dingtalk.com`).
+pub fn page_policy(app: &App) -> String {
+    let dingtalk = &app.config.dingtalk;
+    let connect = dingtalk.jsapi_connect_origin.as_ref().map(|o| format!("connect-src {o}; ")).unwrap_or_default();
+    format!(
+        "default-src 'none'; script-src {} {}; {connect}style-src 'unsafe-inline'; img-src 'self' https: data:; \
+         base-uri 'none'; frame-ancestors https://*.dingtalk.com",
+        *PAGE_SCRIPT_HASH, dingtalk.jsapi_url
+    )
+}
+
+/// Saves the sign-in and answers the page that asks the DingTalk client for a code.
+pub async fn start(
+    app: &App,
+    req: &Request,
+    request: AuthRequest,
+    return_to: Option<OwnPage>,
+    silent: bool,
+) -> Response {
+    let (pending, cookie) = match save_pending(app, req, request, return_to, silent).await {
+        Ok(saved) => saved,
+        Err(refusal) => return refusal,
+    };
+    let dingtalk = &app.config.dingtalk;
+    let hosted = (!silent).then(|| hosted_login_url(app, &pending));
+    let page = context! {
+        action => app.endpoint_url(paths::IN_APP_CALLBACK),
+        state => pending.id,
+        corp_id => dingtalk.corp_id.as_deref().unwrap_or_default(),
+        client_id => dingtalk.client_id.as_str(),
+        timeout_ms => dingtalk.in_app_timeout_ms,
+        jsapi_url => dingtalk.jsapi_url.as_str(),
+        hosted_login => hosted,
+        script => templates::trusted(PAGE_SCRIPT),
+    };
+    let mut resp = pages::render_page(StatusCode::OK, "in_app.html", page);
+    let headers = resp.headers_mut();
+    if let Ok(policy) = HeaderValue::from_str(&page_policy(app)) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
+    if let Ok(cookie) = HeaderValue::from_str(&cookie) {
+        headers.append(header::SET_COOKIE, cookie);
+    }
+    resp
+}
+
+/// `POST /callback/dingtalk/in-app`: the page's code, or why it has none.
+#[handler]
+pub async fn callback(req: &Request, body: Body, app: Data<&Arc<App>>) -> Response {
+    let (outcome, response) = complete(&app, req, body).await;
+    crate::metrics::login(outcome.label());
+    response
+}
+
+async fn complete(app: &App, req: &Request, body: Body) -> (LoginOutcome, Response) {
+    let bad =
+        |detail| (LoginOutcome::InvalidState, pages::error_page(StatusCode::BAD_REQUEST, "Sign-in failed", detail));
+    let Ok(form) = super::read_form(req, body).await else {
+        return bad("The sign-in form could not be read. Start again from the application.");
+    };
+    let Some(state) = form.get("state") else {
+        return bad("The sign-in form carries no state. Start again from the application.");
+    };
+    let pending = match take_bound_pending(app, req, state).await {
+        Ok(pending) => pending,
+        Err(refusal) => return refusal,
+    };
+    let silent = pending.silent;
+    let Some(code) = form.get("code").filter(|c| !c.is_empty()) else {
+        let reason = loggable(form.get("error").unwrap_or("none"));
+        tracing::info!(reason, silent, "no code from the DingTalk JSAPI");
+        if silent {
+            let refusal = ErrorRedirect::new(&pending.request, ErrorCode::LoginRequired, "the user is not signed in");
+            return (LoginOutcome::InAppFallback, refusal.into_response(app, StatusCode::FOUND));
+        }
+        // The hosted login completes the same sign-in: put it back for the callback.
+        let ttl =
+            app.config.tokens.pending_auth_ttl_secs.saturating_sub((app.now() - pending.created_at).max(0) as u64);
+        if let Err(e) = app.sessions.put_pending_auth(&pending, ttl.max(1)).await {
+            let refusal = ErrorRedirect::unavailable(&pending.request, e);
+            return (LoginOutcome::Unavailable, refusal.into_response(app, StatusCode::FOUND));
+        }
+        return (LoginOutcome::InAppFallback, redirect(StatusCode::SEE_OTHER, &hosted_login_url(app, &pending), &[]));
+    };
+    let identity = match app.dingtalk.in_app_login(code).await {
+        Ok(identity) => identity,
+        Err(e) if silent => {
+            tracing::warn!(dingtalk_error = %e.log_code(), "DingTalk refused an in-app code");
+            let (error, description) = if e.is_unavailable() {
+                (ErrorCode::TemporarilyUnavailable, "DingTalk is unavailable")
+            } else {
+                (ErrorCode::LoginRequired, "DingTalk did not confirm the user")
+            };
+            let refusal = ErrorRedirect::new(&pending.request, error, description);
+            return (LoginOutcome::of_dingtalk_failure(&e), refusal.into_response(app, StatusCode::FOUND));
+        }
+        Err(e) => return dingtalk_failure(&e),
+    };
+    signed_in(app, req, pending.request, pending.return_to, &identity, SignInMethod::InApp, silent).await
+}
+
+/// What the page says went wrong, fit for a log line: its own words (`timeout`, `jsapi:7`),
+/// never anything else a caller put there.
+fn loggable(reason: &str) -> &str {
+    let fits =
+        reason.len() <= 32 && reason.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b':' | b'_' | b'-'));
+    if fits { reason } else { "malformed" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dingtalk_is_told_by_its_user_agent_whatever_the_case() {
+        let with = |ua: &str| {
+            let req = Request::builder().header(header::USER_AGENT, ua).finish();
+            opened_in_dingtalk(&req)
+        };
+        assert!(with("Mozilla/5.0 (iPhone) AliApp(DingTalk/7.8.1) com.laiwang.DingTalk/1"));
+        assert!(with("Mozilla/5.0 (Linux; Android 13) AliApp(DingTalk/5.1.5) com.alibaba.android.rimet/1"));
+        assert!(with("DingTalk(9.0.1-macOS) nw DTWKWebView"));
+        assert!(with("something dingtalk lowercase"));
+        assert!(!with("Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0"));
+        assert!(!opened_in_dingtalk(&Request::builder().finish()));
+    }
+
+    #[test]
+    fn only_the_page_s_own_words_reach_the_log() {
+        assert_eq!(loggable("jsapi:7"), "jsapi:7");
+        assert_eq!(loggable("timeout"), "timeout");
+        assert_eq!(loggable("jsapi:<script>"), "malformed");
+        assert_eq!(loggable(&"x".repeat(33)), "malformed");
+    }
+
+    #[test]
+    fn csp3_the_policy_names_the_page_script_by_its_hash() {
+        let digest = Sha256::digest(PAGE_SCRIPT.as_bytes());
+        let expected = format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(digest));
+        assert_eq!(*PAGE_SCRIPT_HASH, expected);
+    }
+}
