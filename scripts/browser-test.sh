@@ -92,9 +92,9 @@ fi
 [[ -x "$BIN" ]] || { echo "no binary at ${BIN}" >&2; exit 2; }
 
 # --- ports ------------------------------------------------------------------------------------
-read -r PORT SIM_PORT RP_PORT DEMO_PORT < <(python3 - <<'EOF'
+read -r PORT SIM_PORT RP_PORT DEMO_PORT QR_PORT QR_SIM_PORT < <(python3 - <<'EOF'
 import socket
-socks = [socket.socket() for _ in range(4)]
+socks = [socket.socket() for _ in range(6)]
 for s in socks:
     s.bind(("127.0.0.1", 0))
 print(*(s.getsockname()[1] for s in socks))
@@ -159,6 +159,35 @@ echo "registered client browser-rp (confidential, not first-party)"
   "$BIN" roles mappings add --role auditor --org-role 1201 >/dev/null
 ) || { echo "could not set up the console's roles" >&2; exit 2; }
 
+# --- a second provider, with DingTalk's QR code on its own sign-in page -----------------------
+# (`dingtalk.qr_login`; one setting changes every sign-in, so the steps above keep the first one.)
+QR_ISSUER="http://127.0.0.1:${QR_PORT}"
+QR_WORK="${WORK}/qr"
+mkdir -p "$QR_WORK"
+(
+  cd "$QR_WORK"
+  export DINGTALK_OIDC_DEV__SIMULATOR_LISTEN="127.0.0.1:${QR_SIM_PORT}"
+  export DINGTALK_OIDC_DEV__DEMO_LISTEN=""
+  export DINGTALK_OIDC_DINGTALK__QR_LOGIN=true
+  export RUST_LOG="${RUST_LOG:-warn}"
+  exec setsid "$BIN" serve --dev --listen "127.0.0.1:${QR_PORT}"
+) >"${QR_WORK}/provider.log" 2>&1 &
+PIDS+=("$!")
+QR_PID=$!
+deadline=$((SECONDS + START_TIMEOUT))
+until curl -fsS -o /dev/null "${QR_ISSUER}/.well-known/openid-configuration" 2>/dev/null; do
+  if ! kill -0 "$QR_PID" 2>/dev/null || ((SECONDS > deadline)); then
+    echo "the QR provider did not come up; its log:" >&2
+    tail -n 50 "${QR_WORK}/provider.log" >&2
+    exit 2
+  fi
+  sleep 0.2
+done
+QR_SECRET="$(cd "$QR_WORK" && "$BIN" clients add --id browser-rp --name "Browser Test RP" \
+  --redirect-uri "${RP}/callback" | sed -n 's/^ *client secret: *//p')"
+[[ -n "$QR_SECRET" ]] || { echo "no client secret from the QR provider" >&2; exit 2; }
+echo "QR provider up at ${QR_ISSUER}"
+
 # --- the relying party ------------------------------------------------------------------------
 setsid python3 "${REPO}/tests/browser/rp.py" --port "$RP_PORT" >"${WORK}/rp.log" 2>&1 &
 PIDS+=("$!")
@@ -174,6 +203,7 @@ rm -f "${SHOTS}"/*.png
 echo "screenshots: ${SHOTS}"
 set +e
 PROVIDER_URL="$ISSUER" RP_URL="$RP" CLIENT_ID=browser-rp CLIENT_SECRET="$SECRET" \
+  QR_PROVIDER_URL="$QR_ISSUER" QR_CLIENT_SECRET="$QR_SECRET" \
   DEMO_URL="$DEMO_URL" ADMIN_TOKEN="$ADMIN_TOKEN" \
   SCREENSHOT_DIR="$SHOTS" CHROMIUM_PROFILE="$PROFILE" SE_OFFLINE=true PYTHONUNBUFFERED=1 \
   setsid timeout --kill-after=10 "$TEST_TIMEOUT" python3 "${REPO}/tests/browser/test_login.py" &
@@ -195,7 +225,8 @@ case "$result" in
     cp "${SHOTS}/account-withdrawn.png" "${REPO}/docs/account.png"
     cp "${SHOTS}/console-keys.png" "${REPO}/docs/console-keys.png"
     cp "${SHOTS}/console-user.png" "${REPO}/docs/console-user.png"
-    echo "docs/demo.png, docs/account.png, docs/console-keys.png and docs/console-user.png updated"
+    cp "${SHOTS}/qr-login.png" "${REPO}/docs/qr-login.png"
+    echo "docs/demo.png, docs/account.png, docs/console-keys.png, docs/console-user.png and docs/qr-login.png updated"
     echo "RESULT: browser test passed"
     ;;
   124 | 137) echo "RESULT: the browser test did not finish within ${TEST_TIMEOUT}s" >&2; exit 3 ;;

@@ -25,6 +25,8 @@ fn apply_dev_defaults(config: &mut Config, listen_overridden: bool, sim: &SimDir
     // Sign-in inside DingTalk, against the simulator's fake JSAPI (docs/dingtalk-app.md).
     config.dingtalk.in_app = true;
     config.dingtalk.jsapi_url = format!("{simulator}/jsapi/dingtalk.open.js");
+    config.dingtalk.ddlogin_url = format!("{simulator}/ddlogin.js");
+    config.dingtalk.qr_frame_origin = simulator.clone();
     config.dingtalk.jsapi_connect_origin = Some(simulator);
     if config.dingtalk.client_id.is_empty() {
         config.dingtalk.client_id = sim.app_key.clone();

@@ -138,6 +138,21 @@ fn in_app_sign_in_needs_the_organisation_an_https_jsapi_and_a_sane_timeout() {
     assert!(cfg.validate(false).unwrap_err().to_string().contains("dingtalk.in_app_timeout_ms"));
 }
 
+#[test]
+fn qr_login_needs_https_script_and_frame_origins_that_cannot_end_the_policy() {
+    let mut cfg = Config { issuer: "https://id.example".into(), ..Config::default() };
+    cfg.dingtalk.client_id = "k".into();
+    cfg.dingtalk.client_secret = "s".into();
+    cfg.dingtalk.qr_login = true;
+    assert!(cfg.validate(false).is_ok(), "DingTalk's defaults");
+    cfg.dingtalk.qr_frame_origin = "https://login.dingtalk.com; script-src *".into();
+    assert!(cfg.validate(false).unwrap_err().to_string().contains("dingtalk.qr_frame_origin"));
+    cfg.dingtalk.qr_frame_origin = Config::default().dingtalk.qr_frame_origin;
+    cfg.dingtalk.ddlogin_url = "http://cdn.example/ddlogin.js".into();
+    assert!(cfg.validate(false).unwrap_err().to_string().contains("dingtalk.ddlogin_url"));
+    assert!(cfg.validate(true).is_ok());
+}
+
 /// Writes `files` into a temporary directory and loads `toml` (paths as `{dir}/name`), with
 /// no DINGTALK_OIDC_* variable involved (the environment route is tested in tests/it/cli.rs).
 fn load_with_files(toml: &str, files: &[(&str, &str)]) -> (Result<Config, ConfigError>, tempfile::TempDir) {

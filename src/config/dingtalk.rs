@@ -32,6 +32,13 @@ pub struct DingTalkSettings {
     pub jsapi_url: String,
     /// How long the in-app page waits for the JSAPI before it falls back to the hosted login.
     pub in_app_timeout_ms: u64,
+    /// DingTalk's QR code on the provider's own sign-in page (docs/dingtalk-app.md, "The QR code
+    /// on our own page"), beside a link to the hosted login, instead of a redirect to it.
+    pub qr_login: bool,
+    /// DingTalk's embedded-login script (`DTFrameLogin`), which the sign-in page loads.
+    pub ddlogin_url: String,
+    /// Where that script's frame comes from (the page's `frame-src`).
+    pub qr_frame_origin: String,
     /// `serve --dev` only: the simulator origin its fake JSAPI fetches codes from, which the
     /// in-app page's policy must then let it reach. Never read from a file.
     #[serde(skip)]
@@ -57,6 +64,10 @@ impl Default for DingTalkSettings {
             // clients in the field wait.
             in_app_timeout_ms: 6000,
             jsapi_connect_origin: None,
+            qr_login: false,
+            // docs/dingtalk-api.md §10: the one version DingTalk's pages use.
+            ddlogin_url: "https://g.alicdn.com/dingding/h5-dingtalk-login/0.21.0/ddlogin.js".to_owned(),
+            qr_frame_origin: "https://login.dingtalk.com".to_owned(),
         }
     }
 }
@@ -84,6 +95,9 @@ impl fmt::Debug for DingTalkSettings {
             .field("in_app", &self.in_app)
             .field("jsapi_url", &self.jsapi_url)
             .field("in_app_timeout_ms", &self.in_app_timeout_ms)
+            .field("qr_login", &self.qr_login)
+            .field("ddlogin_url", &self.ddlogin_url)
+            .field("qr_frame_origin", &self.qr_frame_origin)
             .finish()
     }
 }

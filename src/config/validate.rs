@@ -113,6 +113,16 @@ impl Config {
                 });
             }
         }
+        if self.dingtalk.qr_login {
+            for (option, value) in [
+                ("dingtalk.ddlogin_url", &self.dingtalk.ddlogin_url),
+                ("dingtalk.qr_frame_origin", &self.dingtalk.qr_frame_origin),
+            ] {
+                if !is_policy_source(value, dev) {
+                    return Err(ConfigError::Option { option, problem: "must be an https URL of DingTalk's".into() });
+                }
+            }
+        }
         if self.dingtalk.in_app {
             if self.dingtalk.corp_id.is_none() {
                 return Err(ConfigError::Option {
@@ -121,12 +131,7 @@ impl Config {
                         .into(),
                 });
             }
-            let url = url::Url::parse(&self.dingtalk.jsapi_url).ok().filter(|u| matches!(u.scheme(), "https" | "http"));
-            // http only in dev mode or on this machine (the simulator's script in tests).
-            let loopback = |u: &url::Url| matches!(u.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
-            // It goes into the page's policy as a source expression: nothing that could end it.
-            let plain = !self.dingtalk.jsapi_url.contains([';', ',', '\'', '"', ' ']);
-            if !plain || url.is_none_or(|u| u.scheme() == "http" && !dev && !loopback(&u)) {
+            if !is_policy_source(&self.dingtalk.jsapi_url, dev) {
                 return Err(ConfigError::Option {
                     option: "dingtalk.jsapi_url",
                     problem: "must be an https URL of DingTalk's JSAPI script".into(),
@@ -143,4 +148,16 @@ impl Config {
         self.branding.check()?;
         Ok(())
     }
+}
+
+/// A URL a page's policy names as a source (`oidc::in_app`, `oidc::sign_in`): https, or http in
+/// dev mode or on this machine (the simulator in tests); nothing that could end the source
+/// expression.
+fn is_policy_source(value: &str, dev: bool) -> bool {
+    let Some(url) = url::Url::parse(value).ok().filter(|u| matches!(u.scheme(), "https" | "http")) else {
+        return false;
+    };
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    let plain = !value.contains([';', ',', '\'', '"', ' ']);
+    plain && (url.scheme() == "https" || dev || loopback)
 }

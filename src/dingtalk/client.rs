@@ -187,6 +187,14 @@ impl DingTalkClient {
     /// docs/dingtalk-api.md §1. Scope is `openid`, or `openid corpid` plus `corpId` when an
     /// organisation is configured. Spaces are sent as `%20`, as in the §1 example.
     pub fn authorize_url(&self, redirect_uri: &str, state: &str) -> String {
+        let params = self.authorize_params(redirect_uri, state);
+        let query = params.iter().map(|(k, v)| format!("{k}={}", encode_query_value(v))).collect::<Vec<_>>().join("&");
+        format!("{}/oauth2/auth?{query}", self.inner.login_base)
+    }
+
+    /// The §1 parameters, shared by the redirect and the embedded QR login (§10), which takes
+    /// the same ones.
+    pub fn authorize_params<'a>(&'a self, redirect_uri: &'a str, state: &'a str) -> Vec<(&'static str, &'a str)> {
         let settings = &self.inner.settings;
         let mut params: Vec<(&str, &str)> =
             vec![("redirect_uri", redirect_uri), ("response_type", "code"), ("client_id", &settings.client_id)];
@@ -200,8 +208,7 @@ impl DingTalkClient {
         params.push(("state", state));
         // §1: prompt=consent is required by the new login flow.
         params.push(("prompt", "consent"));
-        let query = params.iter().map(|(k, v)| format!("{k}={}", encode_query_value(v))).collect::<Vec<_>>().join("&");
-        format!("{}/oauth2/auth?{query}", self.inner.login_base)
+        params
     }
 
     /// How many calls [`login`](Self::login) makes one after another (§2, then §3).

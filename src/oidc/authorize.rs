@@ -286,7 +286,8 @@ pub async fn run(app: &App, req: &Request, params: &Params) -> Response {
     }
 }
 
-/// Saves the request as a PendingAuth bound to this browser and sends the user to DingTalk; with
+/// Saves the request as a PendingAuth bound to this browser and sends the user to DingTalk's login
+/// (or, with `dingtalk.qr_login`, shows our page with DingTalk's QR code and a link to it); with
 /// `return_to`, a sign-in for one of the provider's own pages, which the callback returns to.
 pub async fn start_dingtalk_login(
     app: &App,
@@ -294,6 +295,9 @@ pub async fn start_dingtalk_login(
     request: AuthRequest,
     return_to: Option<OwnPage>,
 ) -> Response {
+    if app.config.dingtalk.qr_login {
+        return super::sign_in::start(app, req, request, return_to).await;
+    }
     match save_pending(app, req, request, return_to, false).await {
         Ok((pending, cookie)) => redirect(StatusCode::FOUND, &hosted_login_url(app, &pending), &[cookie]),
         Err(refusal) => refusal,

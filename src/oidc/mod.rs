@@ -17,6 +17,7 @@ pub mod params;
 pub mod pkce;
 pub mod response_mode;
 pub mod revoke;
+pub mod sign_in;
 pub mod token;
 pub mod userinfo;
 

@@ -221,6 +221,10 @@ const ZH: &[(&str, &str)] = &[
     ("Signing in with DingTalk", "正在通过钉钉登录"),
     ("Asking the DingTalk app who you are…", "正在向钉钉确认您的身份…"),
     ("Continue with DingTalk", "继续使用钉钉登录"),
+    (
+        "Scan the code with the DingTalk app, or continue on DingTalk's sign-in page.",
+        "请用钉钉扫描二维码，或前往钉钉登录页继续。",
+    ),
     ("The sign-in form could not be read. Start again from the application.", "无法读取登录表单。请回到应用重新开始。"),
     (
         "The sign-in form carries no state. Start again from the application.",

@@ -45,6 +45,9 @@ SHOTS = os.environ["SCREENSHOT_DIR"]
 PROFILE = os.environ["CHROMIUM_PROFILE"]
 DEMO = os.environ["DEMO_URL"].rstrip("/")
 ADMIN_TOKEN = os.environ["ADMIN_TOKEN"]
+# A second provider with DingTalk's QR code on its own sign-in page (dingtalk.qr_login).
+QR_PROVIDER = os.environ["QR_PROVIDER_URL"].rstrip("/")
+QR_CLIENT_SECRET = os.environ["QR_CLIENT_SECRET"]
 CLIENT_NAME = "Browser Test RP"  # the script registers the client with --name "Browser Test RP"
 REDIRECT_URI = f"{RP}/callback"
 POST_LOGOUT_URI = f"{RP}/bye"
@@ -875,6 +878,57 @@ def in_app_falls_back_to_the_hosted_login(b: Browser, s: State) -> None:
             assert "state=" in ding.url
         finally:
             ding.quit()
+
+
+@step
+def qr_code_on_our_page(b: Browser, s: State) -> None:
+    """The provider with dingtalk.qr_login: its own page shows DingTalk's QR code (the simulator's
+    DTFrameLogin frame) beside the link to DingTalk's login page; a scan (Alice picked in the
+    frame) signs in through the callback, then consent, then the RP gets a code from that issuer."""
+    qr = Browser(profile=f"{PROFILE}-qr")
+    try:
+        verifier, challenge = pkce()
+        qr.get(authorize_url("qr", challenge).replace(PROVIDER, QR_PROVIDER, 1))
+        frame = qr.wait_for(By.CSS_SELECTOR, "#dingtalk-qr iframe", "the QR frame DTFrameLogin draws")
+        assert qr.url.startswith(QR_PROVIDER + "/authorize"), f"not our sign-in page: {qr.url}"
+        qr.wait_for(By.PARTIAL_LINK_TEXT, "Continue with DingTalk", "the link to DingTalk's login page")
+        qr.driver.switch_to.frame(frame)
+        qr.wait_for(By.PARTIAL_LINK_TEXT, "Alice", "Alice in the QR frame")
+        qr.driver.switch_to.default_content()
+        qr.shot("qr-login.png")
+        qr.driver.switch_to.frame(frame)
+        qr.wait_for(By.PARTIAL_LINK_TEXT, "Alice", "Alice in the QR frame").click()
+        qr.driver.switch_to.default_content()
+        qr.wait_for(By.XPATH, "//button[normalize-space()='Allow']", "consent page after the scan")
+        click_button(qr, "Allow")
+        url = qr.wait_url(REDIRECT_URI + "?", "the RP callback after the scan")
+        q = query_of(url)
+        assert q.get("state") == "qr" and q.get("code"), f"no code in {url}"
+        assert q.get("iss") == QR_PROVIDER, f"iss {q.get('iss')!r} (want {QR_PROVIDER})"
+        req = urllib.request.Request(
+            f"{QR_PROVIDER}/token",
+            data=urllib.parse.urlencode(
+                {
+                    "grant_type": "authorization_code",
+                    "code": q["code"],
+                    "redirect_uri": REDIRECT_URI,
+                    "code_verifier": verifier,
+                    "client_id": CLIENT_ID,
+                    "client_secret": QR_CLIENT_SECRET,
+                }
+            ).encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            claims = jwt_payload(json.load(resp)["id_token"])
+        assert claims["iss"] == QR_PROVIDER and claims["amr"] == ["user"], f"ID token {claims}"
+        assert claims["acr"] == "urn:dingtalk-oidc:acr:hosted-login", f"acr {claims.get('acr')}"
+        errors = [
+            e for e in qr.driver.get_log("browser") if e["level"] == "SEVERE" and "favicon.ico" not in e["message"]
+        ]
+        assert not errors, f"the sign-in page logged errors (a blocked script or frame?): {errors}"
+    finally:
+        qr.quit()
 
 
 # --- runner -----------------------------------------------------------------------------------

@@ -26,6 +26,7 @@ mod manage_parity;
 mod multi_instance;
 mod operations;
 mod outages;
+mod qr_login;
 mod rate_limits;
 mod replicas;
 mod roles;

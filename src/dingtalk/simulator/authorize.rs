@@ -1,7 +1,9 @@
 //! Login host: `GET /oauth2/auth` (docs/dingtalk-api.md §1, §1.1).
 //!
 //! Simulator-only parameters: `login_as=<login>` signs that user in without a page, and
-//! `deny=1` refuses consent. Both are what the links on the rendered page use.
+//! `deny=1` refuses consent. Both are what the links on the rendered page use. `embed=1` is the
+//! frame of the embedded QR login (§10, `ddlogin.js`): the code is posted to the parent page
+//! instead of redirecting to `redirect_uri`.
 
 use poem::Request;
 use poem::Response;
@@ -21,8 +23,8 @@ struct AuthorizeRequest {
 }
 
 /// §1 parameters that must appear at most once.
-const SINGLE_VALUED: [&str; 9] =
-    ["redirect_uri", "response_type", "client_id", "scope", "prompt", "state", "corpId", "login_as", "deny"];
+const SINGLE_VALUED: [&str; 10] =
+    ["redirect_uri", "response_type", "client_id", "scope", "prompt", "state", "corpId", "login_as", "deny", "embed"];
 
 pub(super) async fn authorize(sim: Simulator, req: Request) -> Response {
     let fault = match sim.enter(&req, Host::Login).await {
@@ -63,7 +65,26 @@ pub(super) async fn authorize(sim: Simulator, req: Request) -> Response {
     let code = sim.state().issue_code(&user.login, request.with_corp);
     tracing::info!(login = %user.login, with_corp = request.with_corp, "simulated DingTalk login");
     // §1.1: both `code` and `authCode` carry the same value.
-    reply::redirect(&callback(&request, &[("code", &code), ("authCode", &code)]))
+    let redirect_url = callback(&request, &[("code", &code), ("authCode", &code)]);
+    if param("embed") == Some("1") {
+        return embedded_answer(&request, &code, &redirect_url);
+    }
+    reply::redirect(&redirect_url)
+}
+
+/// §10: the QR frame hands the code to the page that holds it, by `postMessage` to the origin of
+/// `redirect_uri` (a page of another origin receives nothing).
+fn embedded_answer(request: &AuthorizeRequest, code: &str, redirect_url: &str) -> Response {
+    let message = serde_json::json!({ "authCode": code, "state": request.state, "redirectUrl": redirect_url });
+    let target = request.redirect_uri.origin().ascii_serialization();
+    // JSON in a script: `<` escaped so that no value can close the element.
+    let json = |v: &serde_json::Value| v.to_string().replace('<', "\\u003c");
+    let body = format!(
+        "<p>Signed in. Returning to the page…</p>\n<script>parent.postMessage({}, {});</script>",
+        json(&message),
+        json(&serde_json::Value::from(target)),
+    );
+    reply::html_page(StatusCode::OK, "DingTalk login (simulator)", &body)
 }
 
 fn validate(pairs: &[(String, String)], dir: &SimDirectory) -> Result<AuthorizeRequest, String> {

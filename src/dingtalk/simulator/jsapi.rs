@@ -1,7 +1,8 @@
 //! Inside the DingTalk client (docs/dingtalk-api.md §9): the JSAPI script pages load
 //! (`GET /jsapi/dingtalk.open.js`), the code it hands out (`POST /__sim/jsapi/authcode`, what the
 //! native client does in real DingTalk), the tester's choice of user (`GET /__sim/as?user=`), and
-//! the oapi exchange of such a code (`POST /topapi/v2/user/getuserinfo`, §9.2).
+//! the oapi exchange of such a code (`POST /topapi/v2/user/getuserinfo`, §9.2); and the script of
+//! the embedded QR login (`GET /ddlogin.js`, §10), whose frame is `/oauth2/auth?embed=1`.
 
 use poem::Request;
 use poem::Response;
@@ -13,6 +14,8 @@ use super::{Host, Simulator, reply};
 
 /// The fake `dd` (see the file's own header).
 const JSAPI_SCRIPT: &str = include_str!("jsapi.js");
+/// The stand-in for DingTalk's embedded-login script (docs/dingtalk-api.md §10).
+const DDLOGIN_SCRIPT: &str = include_str!("ddlogin.js");
 /// The cookie `/__sim/as` sets: which simulated user the JSAPI hands codes to.
 const USER_COOKIE: &str = "dtsim_user";
 
@@ -24,6 +27,17 @@ pub(super) async fn script(sim: Simulator, req: Request) -> Response {
         .content_type("application/javascript; charset=utf-8")
         .header(header::CACHE_CONTROL, "no-store")
         .body(JSAPI_SCRIPT)
+}
+
+/// `GET /ddlogin.js`: `DTFrameLogin` (§10).
+pub(super) async fn ddlogin_script(sim: Simulator, req: Request) -> Response {
+    if let Err(answer) = sim.enter(&req, Host::Login).await {
+        return answer;
+    }
+    Response::builder()
+        .content_type("application/javascript; charset=utf-8")
+        .header(header::CACHE_CONTROL, "no-store")
+        .body(DDLOGIN_SCRIPT)
 }
 
 /// `GET /__sim/as?user=<login>`: the JSAPI hands codes to this user from now on (in this browser).

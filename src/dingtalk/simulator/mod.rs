@@ -173,6 +173,7 @@ impl Simulator {
             .at("/topapi/v2/department/get", post(self.handler(oapi::department_detail)))
             .at("/topapi/role/list", post(self.handler(oapi::role_list)))
             .at("/jsapi/dingtalk.open.js", get(self.handler(jsapi::script)))
+            .at("/ddlogin.js", get(self.handler(jsapi::ddlogin_script)))
             .at("/__sim/jsapi/authcode", post(self.handler(jsapi::auth_code)))
             .at("/__sim/as", get(self.handler(jsapi::choose_user)))
             .at("/topapi/v2/user/getuserinfo", post(self.handler(jsapi::get_user_info)))

@@ -265,7 +265,7 @@ pub fn posted_form(page: &str) -> Option<(String, Vec<(String, String)>)> {
     Some((action, fields))
 }
 
-fn html_unescape(s: &str) -> String {
+pub fn html_unescape(s: &str) -> String {
     s.replace("&quot;", "\"").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 }
 

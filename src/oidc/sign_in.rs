@@ -1,0 +1,99 @@
+//! The provider's own sign-in page with DingTalk's QR code (扫码登录内嵌, `DTFrameLogin`;
+//! docs/dingtalk-app.md, "The QR code on our own page"; the wire format in
+//! docs/dingtalk-api.md §10), shown instead of the redirect to DingTalk's hosted login when
+//! `dingtalk.qr_login` is on. Scanning it completes the same pending sign-in as the hosted login,
+//! through the same callback: the frame hands the page DingTalk's code and the page goes to
+//! `/callback/dingtalk` with it. The link beside the code is the hosted login itself.
+
+use std::sync::LazyLock;
+
+use base64::Engine;
+use minijinja::context;
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::{Request, Response};
+use sha2::{Digest, Sha256};
+
+use super::authorize::{hosted_login_url, save_pending};
+use super::paths;
+use crate::app::App;
+use crate::store::{AuthRequest, OwnPage};
+use crate::web::{pages, templates};
+
+/// The page's one inline script: draw the QR frame with the §10 parameters the container
+/// carries, and on a scan go to our callback with the code. The URL is built here from the
+/// code and `state`, not taken from the message, so no message can send the page elsewhere; a
+/// `state` other than ours is ignored. Allowed by its hash.
+const PAGE_SCRIPT: &str = r#"(function () {
+  var box = document.getElementById("dingtalk-qr");
+  var problem = document.getElementById("dingtalk-qr-problem");
+  var params = JSON.parse(box.dataset.params);
+  if (typeof window.DTFrameLogin !== "function") { box.hidden = true; return; }
+  var callback = params.redirect_uri;
+  params.redirect_uri = encodeURIComponent(callback);
+  window.DTFrameLogin({ id: "dingtalk-qr", width: 300, height: 300 }, params, function (result) {
+    if (!result || !result.authCode || result.state !== box.dataset.state) { return; }
+    window.location.href = callback + "?authCode=" + encodeURIComponent(result.authCode) +
+      "&state=" + encodeURIComponent(result.state);
+  }, function (message) {
+    problem.textContent = String(message);
+    problem.hidden = false;
+  });
+})();"#;
+
+static PAGE_SCRIPT_HASH: LazyLock<String> = LazyLock::new(|| {
+    format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(Sha256::digest(PAGE_SCRIPT)))
+});
+
+/// Exactly DingTalk's embedded-login script and the page's own (CSP Level 3 §2.3.1), its frame
+/// from DingTalk's login host only; the page itself is never framed.
+pub fn page_policy(app: &App) -> String {
+    let dingtalk = &app.config.dingtalk;
+    format!(
+        "default-src 'none'; script-src {} {}; frame-src {}; style-src 'unsafe-inline'; \
+         img-src 'self' https: data:; base-uri 'none'; frame-ancestors 'none'",
+        *PAGE_SCRIPT_HASH, dingtalk.ddlogin_url, dingtalk.qr_frame_origin
+    )
+}
+
+/// Saves the sign-in and answers the page with the QR code and the link to the hosted login.
+pub async fn start(app: &App, req: &Request, request: AuthRequest, return_to: Option<OwnPage>) -> Response {
+    let (pending, cookie) = match save_pending(app, req, request, return_to, false).await {
+        Ok(saved) => saved,
+        Err(refusal) => return refusal,
+    };
+    let callback = app.endpoint_url(paths::CALLBACK);
+    let params: serde_json::Map<String, serde_json::Value> = app
+        .dingtalk
+        .authorize_params(&callback, &pending.id)
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), serde_json::Value::from(v)))
+        .collect();
+    let page = context! {
+        hosted_login => hosted_login_url(app, &pending),
+        state => pending.id,
+        params => serde_json::Value::Object(params).to_string(),
+        ddlogin_url => app.config.dingtalk.ddlogin_url.as_str(),
+        script => templates::trusted(PAGE_SCRIPT),
+    };
+    let mut resp = pages::render_page(StatusCode::OK, "sign_in.html", page);
+    let headers = resp.headers_mut();
+    if let Ok(policy) = HeaderValue::from_str(&page_policy(app)) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
+    if let Ok(cookie) = HeaderValue::from_str(&cookie) {
+        headers.append(header::SET_COOKIE, cookie);
+    }
+    resp
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csp3_the_policy_names_the_page_script_by_its_hash() {
+        let digest = Sha256::digest(PAGE_SCRIPT.as_bytes());
+        let expected = format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(digest));
+        assert_eq!(*PAGE_SCRIPT_HASH, expected);
+    }
+}
