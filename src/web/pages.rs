@@ -358,7 +358,7 @@ mod tests {
             let header = "<header>\n<img src=\"https://cdn.example/logo.png\" alt=\"Acme SSO\">\n<span>Acme SSO</span>\n</header>";
             assert!(page.contains(header), "{page}");
             assert!(page.contains("<main class=\"box\">"), "{page}");
-            assert!(page.contains("button.primary{background:#0b5394;color:#fff;border-color:#0b5394}"), "{page}");
+            assert!(page.contains("a.button.primary{background:#0b5394;color:#fff;border-color:#0b5394}"), "{page}");
             assert!(page.contains("color:#111;"), "{page}");
             assert_eq!(page.matches("<style>").count(), 1, "one inline style block: {page}");
             // The page's own form is the first: the form_post script submits forms[0].
@@ -377,7 +377,7 @@ mod tests {
         assert!(page.contains("<title>Sign out · DingTalk sign-in</title>"), "{page}");
         assert!(page.contains("<span>DingTalk sign-in</span>") && !page.contains("<img"), "{page}");
         assert!(page.contains("<p>Do you want to sign out of DingTalk sign-in on this browser?</p>"), "{page}");
-        assert!(page.contains("button.primary{background:#1f6feb;color:#fff;border-color:#1f6feb}"), "{page}");
+        assert!(page.contains("a.button.primary{background:#1f6feb;color:#fff;border-color:#1f6feb}"), "{page}");
     }
 
     #[tokio::test]
