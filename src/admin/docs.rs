@@ -4,13 +4,10 @@
 //! allows exactly those scripts by their SHA-256 (CSP Level 3 §2.3.1 hash-source): no other
 //! script runs, nothing is loaded from elsewhere, and "try it out" may call this origin only.
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use poem::endpoint::make_sync;
 use poem::http::header;
 use poem::{Endpoint, Response, Route};
-use sha2::{Digest, Sha256};
 
 /// The docs page with its policy, rendered once.
 pub fn endpoint(page: String) -> impl Endpoint {
@@ -30,8 +27,7 @@ pub fn endpoint(page: String) -> impl Endpoint {
 /// The policy for `page`: its inline scripts by hash; inline styles (Swagger UI sets style
 /// attributes); images from here or `data:` (its icons); requests to this origin only.
 pub fn policy(page: &str) -> String {
-    let scripts: Vec<String> =
-        inline_scripts(page).map(|s| format!("'sha256-{}'", STANDARD.encode(Sha256::digest(s)))).collect();
+    let scripts: Vec<String> = inline_scripts(page).map(crate::web::pages::script_hash_source).collect();
     format!(
         "default-src 'none'; script-src {}; style-src 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; \
          base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
@@ -61,7 +57,10 @@ mod tests {
     fn csp3_each_inline_script_is_allowed_by_its_hash_and_nothing_else_runs() {
         let page = "<html><script charset=\"UTF-8\">one()</script><div></div><script>\n two()\n</script></html>";
         let csp = policy(page);
-        let hash = |s: &str| format!("'sha256-{}'", STANDARD.encode(Sha256::digest(s)));
+        use base64::Engine;
+        use sha2::Digest;
+        let hash =
+            |s: &str| format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(s)));
         assert!(csp.contains(&format!("script-src {} {};", hash("one()"), hash("\n two()\n"))), "{csp}");
         let script_src = csp.split(';').find(|d| d.trim_start().starts_with("script-src")).unwrap();
         assert!(!script_src.contains("unsafe") && !script_src.contains("'self'"), "{script_src}");

@@ -11,12 +11,10 @@
 
 use std::sync::{Arc, LazyLock};
 
-use base64::Engine;
 use minijinja::context;
-use poem::http::{HeaderValue, StatusCode, header};
+use poem::http::{StatusCode, header};
 use poem::web::Data;
 use poem::{Body, Request, Response, handler};
-use sha2::{Digest, Sha256};
 
 use super::authorize::{hosted_login_url, save_pending};
 use super::callback::{dingtalk_failure, signed_in, take_bound_pending};
@@ -72,9 +70,7 @@ const PAGE_SCRIPT: &str = r#"(function () {
   ask(!!dd.requestAuthCode);
 })();"#;
 
-static PAGE_SCRIPT_HASH: LazyLock<String> = LazyLock::new(|| {
-    format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(Sha256::digest(PAGE_SCRIPT)))
-});
+static PAGE_SCRIPT_HASH: LazyLock<String> = LazyLock::new(|| pages::script_hash_source(PAGE_SCRIPT));
 
 /// The page's policy: exactly DingTalk's script and the page's own (CSP Level 3 §2.3.1); in dev
 /// mode the simulator's origin, which its JSAPI asks for codes; framing by DingTalk's desktop
@@ -113,15 +109,7 @@ pub async fn start(
         hosted_login => hosted,
         script => templates::trusted(PAGE_SCRIPT),
     };
-    let mut resp = pages::render_page(StatusCode::OK, "in_app.html", page);
-    let headers = resp.headers_mut();
-    if let Ok(policy) = HeaderValue::from_str(&page_policy(app)) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, policy);
-    }
-    if let Ok(cookie) = HeaderValue::from_str(&cookie) {
-        headers.append(header::SET_COOKIE, cookie);
-    }
-    resp
+    pages::scripted_sign_in_page("in_app.html", page, &page_policy(app), &cookie)
 }
 
 /// `POST /callback/dingtalk/in-app`: the page's code, or why it has none.
@@ -190,6 +178,8 @@ fn loggable(reason: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
 
     #[test]
     fn dingtalk_is_told_by_its_user_agent_whatever_the_case() {

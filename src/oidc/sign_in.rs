@@ -7,11 +7,8 @@
 
 use std::sync::LazyLock;
 
-use base64::Engine;
 use minijinja::context;
-use poem::http::{HeaderValue, StatusCode, header};
 use poem::{Request, Response};
-use sha2::{Digest, Sha256};
 
 use super::authorize::{hosted_login_url, save_pending};
 use super::paths;
@@ -40,9 +37,7 @@ const PAGE_SCRIPT: &str = r#"(function () {
   });
 })();"#;
 
-static PAGE_SCRIPT_HASH: LazyLock<String> = LazyLock::new(|| {
-    format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(Sha256::digest(PAGE_SCRIPT)))
-});
+static PAGE_SCRIPT_HASH: LazyLock<String> = LazyLock::new(|| pages::script_hash_source(PAGE_SCRIPT));
 
 /// Exactly DingTalk's embedded-login script and the page's own (CSP Level 3 §2.3.1), its frame
 /// from DingTalk's login host only; the page itself is never framed.
@@ -75,20 +70,14 @@ pub async fn start(app: &App, req: &Request, request: AuthRequest, return_to: Op
         ddlogin_url => app.config.dingtalk.ddlogin_url.as_str(),
         script => templates::trusted(PAGE_SCRIPT),
     };
-    let mut resp = pages::render_page(StatusCode::OK, "sign_in.html", page);
-    let headers = resp.headers_mut();
-    if let Ok(policy) = HeaderValue::from_str(&page_policy(app)) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, policy);
-    }
-    if let Ok(cookie) = HeaderValue::from_str(&cookie) {
-        headers.append(header::SET_COOKIE, cookie);
-    }
-    resp
+    pages::scripted_sign_in_page("sign_in.html", page, &page_policy(app), &cookie)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
 
     #[test]
     fn csp3_the_policy_names_the_page_script_by_its_hash() {

@@ -158,6 +158,27 @@ pub fn account_signed_out_page(problem: &str, sign_in: &str) -> Response {
     render_page(StatusCode::OK, "account_signed_out.html", context! { problem, sign_in })
 }
 
+/// A CSP Level 3 §2.3.1 hash-source (`'sha256-…'`) that allows exactly this inline script.
+pub fn script_hash_source(script: &str) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    format!("'sha256-{}'", base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(script)))
+}
+
+/// A sign-in page that runs DingTalk's script and its own (`oidc::in_app`, `oidc::sign_in`): the
+/// template under its own `policy`, setting the browser-binding `cookie` of the pending sign-in.
+pub fn scripted_sign_in_page(template: &str, page: Value, policy: &str, cookie: &str) -> Response {
+    let mut resp = render_page(StatusCode::OK, template, page);
+    let headers = resp.headers_mut();
+    if let Ok(policy) = HeaderValue::from_str(policy) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, policy);
+    }
+    if let Ok(cookie) = HeaderValue::from_str(cookie) {
+        headers.append(header::SET_COOKIE, cookie);
+    }
+    resp
+}
+
 /// The one script of the form_post page: it submits the form as soon as it is parsed.
 pub const FORM_POST_SCRIPT: &str = "document.forms[0].submit();";
 

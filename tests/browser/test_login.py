@@ -822,6 +822,12 @@ def in_dingtalk(name: str, sim: dict | None, user_agent: str = DINGTALK_IPHONE_U
     return b
 
 
+def page_errors(b: Browser) -> list[dict]:
+    """What the browser's console logged as severe: a script or frame the policy blocked, or a
+    script that failed (the favicon's 404, which every page of ours has, is left out)."""
+    return [e for e in b.driver.get_log("browser") if e["level"] == "SEVERE" and "favicon.ico" not in e["message"]]
+
+
 def wait_for_hosted_login(b: Browser, what: str) -> None:
     b.wait_for(By.PARTIAL_LINK_TEXT, "Alice", f"the simulator's login page ({what})")
     assert "simulator" in b.driver.title.lower(), f"not the simulator's page: {b.driver.title!r}"
@@ -845,10 +851,7 @@ def in_app_sign_in_inside_dingtalk(b: Browser, s: State) -> None:
         assert claims["sub"] == alice_sub, f"in-app sign-in gave another user: {claims['sub']} vs {alice_sub}"
         assert claims["amr"] == ["dingtalk_app"], f"amr {claims.get('amr')}"
         assert claims["acr"] == "urn:dingtalk-oidc:acr:in-app", f"acr {claims.get('acr')}"
-        # A script the policy blocked, or one that failed, would show here (the favicon's 404 does too).
-        errors = [
-            e for e in ding.driver.get_log("browser") if e["level"] == "SEVERE" and "favicon.ico" not in e["message"]
-        ]
+        errors = page_errors(ding)
         assert not errors, f"the in-app page logged errors (a blocked script?): {errors}"
     finally:
         ding.quit()
@@ -923,9 +926,7 @@ def qr_code_on_our_page(b: Browser, s: State) -> None:
             claims = jwt_payload(json.load(resp)["id_token"])
         assert claims["iss"] == QR_PROVIDER and claims["amr"] == ["user"], f"ID token {claims}"
         assert claims["acr"] == "urn:dingtalk-oidc:acr:hosted-login", f"acr {claims.get('acr')}"
-        errors = [
-            e for e in qr.driver.get_log("browser") if e["level"] == "SEVERE" and "favicon.ico" not in e["message"]
-        ]
+        errors = page_errors(qr)
         assert not errors, f"the sign-in page logged errors (a blocked script or frame?): {errors}"
     finally:
         qr.quit()

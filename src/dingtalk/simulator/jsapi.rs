@@ -19,25 +19,24 @@ const DDLOGIN_SCRIPT: &str = include_str!("ddlogin.js");
 /// The cookie `/__sim/as` sets: which simulated user the JSAPI hands codes to.
 const USER_COOKIE: &str = "dtsim_user";
 
+/// `GET /jsapi/dingtalk.open.js`: `window.dd` (§9.1).
 pub(super) async fn script(sim: Simulator, req: Request) -> Response {
-    if let Err(answer) = sim.enter(&req, Host::Login).await {
-        return answer;
-    }
-    Response::builder()
-        .content_type("application/javascript; charset=utf-8")
-        .header(header::CACHE_CONTROL, "no-store")
-        .body(JSAPI_SCRIPT)
+    serve_script(&sim, &req, JSAPI_SCRIPT).await
 }
 
 /// `GET /ddlogin.js`: `DTFrameLogin` (§10).
 pub(super) async fn ddlogin_script(sim: Simulator, req: Request) -> Response {
-    if let Err(answer) = sim.enter(&req, Host::Login).await {
+    serve_script(&sim, &req, DDLOGIN_SCRIPT).await
+}
+
+async fn serve_script(sim: &Simulator, req: &Request, script: &'static str) -> Response {
+    if let Err(answer) = sim.enter(req, Host::Login).await {
         return answer;
     }
     Response::builder()
         .content_type("application/javascript; charset=utf-8")
         .header(header::CACHE_CONTROL, "no-store")
-        .body(DDLOGIN_SCRIPT)
+        .body(script)
 }
 
 /// `GET /__sim/as?user=<login>`: the JSAPI hands codes to this user from now on (in this browser).
