@@ -240,8 +240,9 @@ fn apply_login(model: &mut user::ActiveModel, identity: &DingTalkIdentity, membe
         model.email = Set(identity.email.clone().or_else(|| member.and_then(|m| m.email.clone())));
         model.mobile = Set(identity.mobile.as_deref().and_then(|m| e164(identity.state_code.as_deref(), m)));
         model.avatar_url = Set(identity.avatar_url.clone());
-    } else if let Some(email) = member.and_then(|m| m.email.clone()) {
-        model.email = Set(Some(email));
+    } else if !matches!(&model.email, sea_orm::ActiveValue::Unchanged(Some(_))) {
+        // With no address stored yet, the organisation's, as a hosted login without one does.
+        model.email = Set(member.and_then(|m| m.email.clone()));
     }
     model.corp_id = Set(identity.corp_id.clone());
     model.dingtalk_user_id = Set(member.map(|m| m.user_id.clone()));

@@ -143,16 +143,7 @@ pub(super) async fn signed_in(
                 return not_a_member();
             }
         },
-        // A silent request must go back to the client, never stop at a page.
-        Err(e) if silent => {
-            tracing::warn!(dingtalk_error = %e.log_code(), "DingTalk call failed during a silent sign-in");
-            let redirect = if e.is_unavailable() {
-                ErrorRedirect::new(&request, ErrorCode::TemporarilyUnavailable, "DingTalk is unavailable")
-            } else {
-                ErrorRedirect::new(&request, ErrorCode::LoginRequired, "DingTalk did not confirm the user")
-            };
-            return (LoginOutcome::of_dingtalk_failure(&e), redirect.into_response(app, StatusCode::FOUND));
-        }
+        Err(e) if silent => return silent_dingtalk_failure(app, &request, &e),
         Err(e) => return dingtalk_failure(&e),
     };
     // A failure of ours after the client was validated goes back to it (RFC 6749 §4.1.2.1).
@@ -204,6 +195,22 @@ pub(super) async fn signed_in(
         LoginOutcome::Success,
         finish_authorization(app, &client, request, login, silent, StatusCode::FOUND, &cookies).await,
     )
+}
+
+/// A DingTalk failure during a `prompt=none` sign-in: it goes back to the client, never stops at a
+/// page (OIDC Core §3.1.2.6): `temporarily_unavailable` for an outage, `login_required` otherwise.
+pub(super) fn silent_dingtalk_failure(
+    app: &App,
+    request: &AuthRequest,
+    err: &DingTalkError,
+) -> (LoginOutcome, Response) {
+    tracing::warn!(dingtalk_error = %err.log_code(), "DingTalk call failed during a silent sign-in");
+    let redirect = if err.is_unavailable() {
+        ErrorRedirect::new(request, ErrorCode::TemporarilyUnavailable, "DingTalk is unavailable")
+    } else {
+        ErrorRedirect::new(request, ErrorCode::LoginRequired, "DingTalk did not confirm the user")
+    };
+    (LoginOutcome::of_dingtalk_failure(err), redirect.into_response(app, StatusCode::FOUND))
 }
 
 /// A DingTalk failure: logged with DingTalk's code, shown as a clear page, never a 500.

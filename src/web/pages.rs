@@ -232,6 +232,14 @@ mod tests {
         assert!(!body.contains("<script>"));
     }
 
+    /// CSP Level 3 §2.3.1 against a value computed outside this code base
+    /// (`printf %s 'document.forms[0].submit();' | openssl dgst -sha256 -binary | base64`).
+    #[test]
+    fn csp3_a_script_hash_source_is_the_base64_sha256_of_the_script_quoted() {
+        assert_eq!(script_hash_source(FORM_POST_SCRIPT), "'sha256-8lDeP0UDwCO6/RhblgeH/ctdBzjVpJxrXizsnIk3cEQ='");
+        assert_ne!(script_hash_source("a"), script_hash_source("a "), "every byte counts");
+    }
+
     #[test]
     fn csp3_form_post_policy_allows_exactly_the_page_script_by_its_hash() {
         use base64::Engine;

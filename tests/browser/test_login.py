@@ -205,6 +205,18 @@ def click_alice(b: Browser) -> None:
     link.click()
 
 
+def sign_in_to_rp_as_bob(bob: "Browser", state: str) -> dict:
+    """Bob, in his own browser, signs in to the RP (simulator login, consent) and the RP exchanges
+    the code: the token response."""
+    verifier, challenge = pkce()
+    bob.get(authorize_url(state, challenge))
+    bob.wait_for(By.PARTIAL_LINK_TEXT, "Bob", "link for Bob (simulator login page)").click()
+    click_button(bob, "Allow")
+    q = query_of(bob.wait_url(REDIRECT_URI + "?", "the RP callback for Bob"))
+    assert q.get("state") == state, f"state {q.get('state')!r}"
+    return exchange(q["code"], verifier)
+
+
 def click_button(b: Browser, label: str) -> None:
     button = b.wait_for(By.XPATH, f"//button[normalize-space()='{label}']", f"button {label!r}")
     button.click()
@@ -608,12 +620,7 @@ def account_withdraw_consent(b: Browser, s: State) -> None:
     invalid_grant (OIDC Core §3.1.2.4)."""
     bob = Browser(profile=f"{PROFILE}-account", javascript=False)
     try:
-        verifier, challenge = pkce()
-        bob.get(authorize_url("acct", challenge))
-        bob.wait_for(By.PARTIAL_LINK_TEXT, "Bob", "link for Bob (simulator login page)").click()
-        click_button(bob, "Allow")
-        q = query_of(bob.wait_url(REDIRECT_URI + "?", "the RP callback"))
-        tokens = exchange(q["code"], verifier)
+        tokens = sign_in_to_rp_as_bob(bob, "acct")
         assert tokens.get("refresh_token"), f"no refresh token: {tokens}"
 
         bob.get(f"{PROVIDER}/account")
@@ -731,12 +738,7 @@ def console_disable_bob_ends_his_sessions(b: Browser, s: State) -> None:
     gone from his page, and his refresh token fails."""
     bob = Browser(profile=f"{PROFILE}-bob")
     try:
-        verifier, challenge = pkce()
-        bob.get(authorize_url("bob", challenge))
-        bob.wait_for(By.PARTIAL_LINK_TEXT, "Bob", "link for Bob (simulator login page)").click()
-        click_button(bob, "Allow")
-        q = query_of(bob.wait_url(REDIRECT_URI + "?", "the RP callback for Bob"))
-        tokens = exchange(q["code"], verifier)
+        tokens = sign_in_to_rp_as_bob(bob, "bob")
     finally:
         bob.quit()
     assert refresh_error(tokens["refresh_token"]) == "", "Bob's refresh token does not work to begin with"

@@ -44,21 +44,11 @@ fn in_dingtalk() -> Browser {
 }
 
 fn authorize(p: &TestProvider, extra: &[(&str, &str)]) -> String {
-    let mut pairs = vec![
-        ("client_id", "app"),
-        ("redirect_uri", REDIRECT_URI),
-        ("response_type", "code"),
-        ("scope", "openid profile email"),
-        ("state", "rp-state"),
-        ("code_challenge", common::CHALLENGE),
-        ("code_challenge_method", "S256"),
-    ];
-    pairs.extend_from_slice(extra);
-    common::authorize_url(&p.issuer, &pairs)
+    common::app_authorize_url(p, "openid profile email", extra)
 }
 
-/// What the fake JSAPI asks the simulator for (docs/dingtalk-api.md §9.4).
-async fn jsapi_code(p: &TestProvider, user: &str) -> Value {
+/// What the fake JSAPI asks the simulator for (docs/dingtalk-api.md §9.4): its whole answer.
+async fn jsapi_answer(p: &TestProvider, user: &str) -> Value {
     let corp = p.app.config.dingtalk.corp_id.clone().unwrap();
     let body = json!({ "corpId": corp, "clientId": p.app.config.dingtalk.client_id, "user": user });
     let resp = reqwest::Client::new()
@@ -73,6 +63,12 @@ async fn jsapi_code(p: &TestProvider, user: &str) -> Value {
     resp.json().await.unwrap()
 }
 
+/// The code the JSAPI hands out for `user`.
+async fn jsapi_code(p: &TestProvider, user: &str) -> String {
+    let answer = jsapi_answer(p, user).await;
+    answer["code"].as_str().unwrap_or_else(|| panic!("no code: {answer}")).to_owned()
+}
+
 /// The in-app page for `url`: its state, after checking what it must say.
 async fn open_page(browser: &Browser, url: &str) -> (String, String) {
     let resp = browser.http.get(url).send().await.unwrap();
@@ -80,6 +76,7 @@ async fn open_page(browser: &Browser, url: &str) -> (String, String) {
     let csp = resp.headers().get("content-security-policy").unwrap().to_str().unwrap().to_string();
     assert!(resp.headers().get("x-frame-options").is_none(), "DingTalk's desktop client may frame this page");
     let page = resp.text().await.unwrap();
+    assert_eq!(common::assert_inline_scripts_allowed(&page, &csp), 1, "one inline script, allowed by its hash");
     let state = hidden_value(&page, "state").expect("the page's form carries the pending sign-in");
     (state, format!("{csp}\n{page}"))
 }
@@ -106,6 +103,11 @@ async fn in_app_sign_in_reaches_the_client_with_no_click_as_the_same_user() {
     let hosted = Browser::new("alice").journey(&authorize(&p, &[]), false).await;
     let first = exchange_code(&p, "app", &secret, &hosted.param("code").unwrap()).await;
     let first_claims = common::unverified_claims(first["id_token"].as_str().unwrap());
+    // Her DingTalk profile's address, which the hosted login stored, is not the organisation's.
+    use sea_orm::ConnectionTrait;
+    let personal = "alice.personal@example.net";
+    let sql = format!("UPDATE users SET email = '{personal}' WHERE id = '{}'", first_claims["sub"].as_str().unwrap());
+    p.app.directory.connection().execute_unprepared(&sql).await.unwrap();
 
     let browser = in_dingtalk();
     let (state, page) = open_page(&browser, &authorize(&p, &[])).await;
@@ -116,7 +118,7 @@ async fn in_app_sign_in_reaches_the_client_with_no_click_as_the_same_user() {
     let corp = p.app.config.dingtalk.corp_id.clone().unwrap();
     assert!(page.contains(&format!("data-corp=\"{corp}\"")));
 
-    let code = jsapi_code(&p, "alice").await["code"].as_str().unwrap().to_string();
+    let code = jsapi_code(&p, "alice").await;
     let resp = post_page(&browser, &p, &state, &code, "").await;
     let location = redirect_location(&resp).expect("straight back to the client");
     assert!(location.starts_with(REDIRECT_URI), "{location}");
@@ -127,9 +129,13 @@ async fn in_app_sign_in_reaches_the_client_with_no_click_as_the_same_user() {
     assert_eq!(claims["amr"], json!(["dingtalk_app"]));
     assert_eq!(claims["acr"], "urn:dingtalk-oidc:acr:in-app");
     assert_eq!(first_claims["acr"], "urn:dingtalk-oidc:acr:hosted-login");
-    // The in-app answer has no profile: what the hosted login stored stays.
-    assert_eq!(claims["email"], first_claims["email"]);
-    assert!(claims["email"].is_string());
+    // The in-app answer has no profile: what the hosted login stored stays, even where the
+    // organisation knows another address.
+    assert_eq!(claims["email"], personal);
+    assert_eq!(
+        p.app.directory.user(claims["sub"].as_str().unwrap()).await.unwrap().unwrap().email.as_deref(),
+        Some(personal)
+    );
     // The code never shows in a URL the browser saw.
     assert!(!location.contains(&code));
     // Signed in: the next authorize inside DingTalk uses the SSO session, no page.
@@ -137,12 +143,27 @@ async fn in_app_sign_in_reaches_the_client_with_no_click_as_the_same_user() {
     assert!(redirect_location(&again).unwrap().starts_with(REDIRECT_URI));
 }
 
+/// With no hosted login before, there is no profile address: the organisation's, as a hosted
+/// login without one takes it.
+#[tokio::test]
+async fn a_first_sign_in_inside_dingtalk_takes_the_organisation_s_address() {
+    let (p, secret) = start_with_secret().await;
+    let browser = in_dingtalk();
+    let (state, _) = open_page(&browser, &authorize(&p, &[])).await;
+    let code = jsapi_code(&p, "bob").await;
+    let location = redirect_location(&post_page(&browser, &p, &state, &code, "").await).unwrap();
+    let tokens = exchange_code(&p, "app", &secret, &client_param(&location, "code").unwrap()).await;
+    let claims = common::unverified_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(claims["email"], "bob@example.com");
+    assert_eq!(claims["name"], "Bob");
+}
+
 #[tokio::test]
 async fn rfc6749_10_12_an_in_app_code_is_single_use_and_bound_to_the_browser_that_started() {
     let p = start().await;
     let browser = in_dingtalk();
     let (state, _) = open_page(&browser, &authorize(&p, &[])).await;
-    let code = jsapi_code(&p, "alice").await["code"].as_str().unwrap().to_string();
+    let code = jsapi_code(&p, "alice").await;
     // Another browser posting the victim's pending sign-in gets nowhere.
     let attacker = in_dingtalk();
     let resp = post_page(&attacker, &p, &state, &code, "").await;
@@ -151,7 +172,7 @@ async fn rfc6749_10_12_an_in_app_code_is_single_use_and_bound_to_the_browser_tha
 
     // A code used once is refused the second time (docs/dingtalk-api.md §9.2: 40078).
     let (state, _) = open_page(&browser, &authorize(&p, &[])).await;
-    let code = jsapi_code(&p, "alice").await["code"].as_str().unwrap().to_string();
+    let code = jsapi_code(&p, "alice").await;
     let resp = post_page(&browser, &p, &state, &code, "").await;
     assert!(redirect_location(&resp).unwrap().starts_with(REDIRECT_URI));
     let fresh = in_dingtalk();
@@ -170,20 +191,8 @@ async fn a_hosted_login_code_is_not_an_in_app_code() {
     let browser = in_dingtalk();
     let (state, _) = open_page(&browser, &authorize(&p, &[])).await;
     // A code from DingTalk's login page (docs/dingtalk-api.md §1), taken from its redirect.
-    let login = format!(
-        "{}/oauth2/auth?redirect_uri={}&response_type=code&client_id={}&scope=openid&state=s&prompt=consent&login_as=alice",
-        p.simulator_url,
-        url::form_urlencoded::byte_serialize(p.url(paths::CALLBACK).as_bytes()).collect::<String>(),
-        p.app.config.dingtalk.client_id
-    );
-    let resp = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-        .get(login)
-        .send()
-        .await
-        .unwrap();
+    let login = format!("{}&login_as=alice", p.app.dingtalk.authorize_url(&p.url(paths::CALLBACK), "s"));
+    let resp = Browser::new("alice").http.get(login).send().await.unwrap();
     let oauth_code = client_param(&redirect_location(&resp).unwrap(), "authCode").unwrap();
     let resp = post_page(&browser, &p, &state, &oauth_code, "").await;
     assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
@@ -195,7 +204,7 @@ async fn a_jsapi_failure_goes_on_to_the_hosted_login_with_the_same_sign_in() {
     let p = start().await;
     let browser = in_dingtalk();
     let (state, _) = open_page(&browser, &authorize(&p, &[])).await;
-    let refused = jsapi_code(&p, "alice-not-here").await;
+    let refused = jsapi_answer(&p, "alice-not-here").await;
     assert!(refused.get("code").is_none() && refused["errorCode"].is_string(), "{refused}");
     let resp = post_page(&browser, &p, &state, "", "jsapi:7").await;
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
@@ -214,7 +223,7 @@ async fn oidc_core_3_1_2_1_prompt_none_inside_dingtalk_signs_in_without_a_sessio
     let browser = in_dingtalk();
     let (state, page) = open_page(&browser, &authorize(&p, &[("prompt", "none")])).await;
     assert!(!page.contains("/oauth2/auth"), "no way to DingTalk's login page for a silent request");
-    let code = jsapi_code(&p, "alice").await["code"].as_str().unwrap().to_string();
+    let code = jsapi_code(&p, "alice").await;
     let resp = post_page(&browser, &p, &state, &code, "").await;
     let location = redirect_location(&resp).unwrap();
     assert!(client_param(&location, "code").is_some(), "{location}");
@@ -251,7 +260,7 @@ async fn a_user_deactivated_in_the_organisation_is_refused_with_access_denied() 
     let p = start().await;
     let browser = in_dingtalk();
     let (state, _) = open_page(&browser, &authorize(&p, &[])).await;
-    let code = jsapi_code(&p, "alice").await["code"].as_str().unwrap().to_string();
+    let code = jsapi_code(&p, "alice").await;
     // HR deactivates Alice between the code and its use: the membership rule of every sign-in
     // (login::membership) applies to this one too.
     p.simulator.set_active("alice", false);

@@ -20,17 +20,7 @@ async fn start() -> TestProvider {
 }
 
 fn authorize(p: &TestProvider, extra: &[(&str, &str)]) -> String {
-    let mut pairs = vec![
-        ("client_id", "app"),
-        ("redirect_uri", REDIRECT_URI),
-        ("response_type", "code"),
-        ("scope", "openid"),
-        ("state", "rp-state"),
-        ("code_challenge", common::CHALLENGE),
-        ("code_challenge_method", "S256"),
-    ];
-    pairs.extend_from_slice(extra);
-    common::authorize_url(&p.issuer, &pairs)
+    common::app_authorize_url(p, "openid", extra)
 }
 
 /// The sign-in page: its policy, its `data-state` and the §10 parameters it hands DTFrameLogin.
@@ -40,6 +30,7 @@ async fn open_page(browser: &Browser, p: &TestProvider) -> (String, String, Valu
     let csp = resp.headers().get("content-security-policy").unwrap().to_str().unwrap().to_owned();
     assert_eq!(resp.headers().get("x-frame-options").unwrap(), "DENY");
     let page = resp.text().await.unwrap();
+    assert_eq!(common::assert_inline_scripts_allowed(&page, &csp), 1, "one inline script, allowed by its hash");
     let attr = |name: &str| {
         let marker = format!("{name}=\"");
         let start = page.find(&marker).unwrap() + marker.len();

@@ -278,6 +278,36 @@ pub fn authorize_url(issuer: &str, pairs: &[(&str, &str)]) -> String {
     url.to_string()
 }
 
+/// A code request of client `app` at `REDIRECT_URI` (PKCE S256, `state=rp-state`) for `scope`,
+/// plus `extra`.
+pub fn app_authorize_url(p: &TestProvider, scope: &str, extra: &[(&str, &str)]) -> String {
+    let mut pairs = vec![
+        ("client_id", "app"),
+        ("redirect_uri", REDIRECT_URI),
+        ("response_type", "code"),
+        ("scope", scope),
+        ("state", "rp-state"),
+        ("code_challenge", CHALLENGE),
+        ("code_challenge_method", "S256"),
+    ];
+    pairs.extend_from_slice(extra);
+    authorize_url(&p.issuer, &pairs)
+}
+
+/// Asserts that `policy` allows every inline script of `page` by its hash (CSP Level 3 §2.3.1):
+/// the script as rendered, so that an escaping or template change that alters it fails here
+/// rather than silently in a browser. Returns how many inline scripts there were.
+pub fn assert_inline_scripts_allowed(page: &str, policy: &str) -> usize {
+    let mut count = 0;
+    for part in page.split("<script>").skip(1) {
+        let script = &part[..part.find("</script>").expect("a closed script")];
+        let source = dingtalk_oidc::web::pages::script_hash_source(script);
+        assert!(policy.contains(&source), "{source} is not in the policy {policy}");
+        count += 1;
+    }
+    count
+}
+
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
