@@ -9,6 +9,7 @@ mod m0002_lifecycle;
 mod m0003_roles;
 mod m0004_token_lifetimes;
 mod m0005_retire_legacy_session_records;
+mod m0006_organisations;
 
 pub struct Migrator;
 
@@ -21,6 +22,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0003_roles::Migration),
             Box::new(m0004_token_lifetimes::Migration),
             Box::new(m0005_retire_legacy_session_records::Migration),
+            Box::new(m0006_organisations::Migration),
         ]
     }
 }

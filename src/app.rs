@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::dingtalk::DingTalkClient;
+use crate::dingtalk::Organisations;
 use crate::directory::Directory;
 use crate::keys::{Kek, KeyError, Keys, Rotation};
 use crate::revocation::Revocation;
@@ -29,7 +29,8 @@ pub struct App {
     pub keys: Arc<Keys>,
     /// Verifies our access tokens, with its caches (see `tokens::verifier`).
     pub verifier: Verifier,
-    pub dingtalk: DingTalkClient,
+    /// Each DingTalk organisation's app, the default one first.
+    pub organisations: Organisations,
     pub cookies: CookiePolicy,
     /// Discovery metadata rendered once (it changes only with the config).
     pub discovery: RenderedDocument,
@@ -80,11 +81,7 @@ impl App {
 
     /// What recomputing a user's effective roles reads (`login::roles`).
     pub fn access_sources(&self) -> crate::login::roles::AccessSources<'_> {
-        crate::login::roles::AccessSources {
-            directory: &self.directory,
-            dingtalk: &self.dingtalk,
-            dingtalk_settings: &self.config.dingtalk,
-        }
+        crate::login::roles::AccessSources { directory: &self.directory, organisations: &self.organisations }
     }
 
     pub fn revocation(&self) -> Revocation<'_> {

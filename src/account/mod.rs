@@ -182,7 +182,8 @@ async fn signed_in(app: &App, req: &Request) -> Result<Option<SignedIn>, Backend
 /// back to `/account` as RFC 6749 §4.1.2.1 parameters.
 async fn sign_in(app: &App, req: &Request) -> Response {
     let request = AuthRequest::openid_only("", &app.endpoint_url(paths::ACCOUNT));
-    crate::oidc::authorize::start_dingtalk_login(app, req, request, Some(OwnPage::Account)).await
+    let organisations = crate::oidc::organisation::candidates(app, None, None);
+    crate::oidc::authorize::start_dingtalk_login(app, req, request, Some(OwnPage::Account), organisations).await
 }
 
 /// Everything the page shows: the user's live sessions, newest first, with the names of the apps

@@ -28,6 +28,8 @@ pub struct ClientBody {
     pub access_token_ttl_secs: Option<u64>,
     /// ID-token lifetime in seconds for this client; null: the global `tokens.id_token_ttl_secs`.
     pub id_token_ttl_secs: Option<u64>,
+    /// The DingTalk organisations (corp ids) whose users may sign in; empty: the default one only.
+    pub organisations: Vec<String>,
     pub created_at: i64,
 }
 
@@ -47,6 +49,7 @@ impl From<Client> for ClientBody {
             id_token_on_refresh: c.id_token_on_refresh,
             access_token_ttl_secs: c.access_token_ttl_secs,
             id_token_ttl_secs: c.id_token_ttl_secs,
+            organisations: c.organisations,
             created_at: c.created_at,
         }
     }
@@ -73,6 +76,9 @@ pub struct NewClientBody {
     /// ID-token lifetime in seconds, 60 to 86400 (e.g. 28800 for an application that keeps the ID
     /// token as its session). Absent: the global `tokens.id_token_ttl_secs`.
     pub id_token_ttl_secs: Option<u64>,
+    /// The DingTalk organisations (corp ids) whose users may sign in. Absent or empty: the default
+    /// (first configured) one only.
+    pub organisations: Option<Vec<String>>,
 }
 
 #[derive(Debug, Object)]
@@ -94,6 +100,8 @@ pub struct ClientPatch {
     /// ID-token lifetime in seconds, 60 to 86400. Absent: unchanged; null: back to the global
     /// `tokens.id_token_ttl_secs`.
     pub id_token_ttl_secs: MaybeUndefined<u64>,
+    /// Replaces the organisations whose users may sign in; empty: the default one only.
+    pub organisations: Option<Vec<String>>,
 }
 
 #[derive(Debug, Object)]
@@ -148,6 +156,7 @@ impl ClientsApi {
             id_token_on_refresh: b.id_token_on_refresh,
             access_token_ttl_secs: b.access_token_ttl_secs,
             id_token_ttl_secs: b.id_token_ttl_secs,
+            organisations: b.organisations.unwrap_or_default(),
         };
         let (client, secret) = manage::clients::create(&m, new).await?;
         Ok(Created::Created(Json(CreatedClientBody { client: client.into(), client_secret: secret })))
@@ -183,6 +192,7 @@ impl ClientsApi {
             id_token_on_refresh: b.id_token_on_refresh,
             access_token_ttl_secs: patched(b.access_token_ttl_secs),
             id_token_ttl_secs: patched(b.id_token_ttl_secs),
+            organisations: b.organisations,
         };
         Ok(Json(manage::clients::update(&m, &id.0, update).await?.into()))
     }

@@ -58,6 +58,8 @@ pub struct RuleBody {
 pub struct NewMappingBody {
     pub role: String,
     pub rule: RuleBody,
+    /// The organisation (corp id) whose org data the rule matches; absent: the default one.
+    pub organisation: Option<String>,
 }
 
 #[derive(Debug, Object)]
@@ -66,6 +68,8 @@ pub struct MappingBody {
     pub role: String,
     pub rule: RuleBody,
     pub created_at: i64,
+    /// The organisation (corp id) whose users the rule applies to.
+    pub organisation: String,
 }
 
 impl From<RoleMapping> for MappingBody {
@@ -90,7 +94,7 @@ impl From<RoleMapping> for MappingBody {
                 RuleBody { kind: "department_leader".into(), dept_id, include_sub_departments: None, role_id: None }
             }
         };
-        MappingBody { id: m.id, role: m.role, rule, created_at: m.created_at }
+        MappingBody { id: m.id, role: m.role, rule, created_at: m.created_at, organisation: m.org_id }
     }
 }
 
@@ -204,7 +208,7 @@ impl RolesApi {
     async fn create_mapping(&self, auth: AdminAuth, body: Json<NewMappingBody>) -> ApiResult<CreatedMapping> {
         let m = auth.manage()?;
         let rule = rule_from(&body.0.rule)?;
-        let mapping = manage::roles::create_mapping(&m, &body.0.role, rule).await?;
+        let mapping = manage::roles::create_mapping(&m, body.0.organisation.as_deref(), &body.0.role, rule).await?;
         Ok(CreatedMapping::Created(Json(mapping.into())))
     }
 

@@ -16,6 +16,9 @@ pub struct UserBody {
     /// The stable `sub`.
     pub id: String,
     pub union_id: String,
+    /// The DingTalk organisation (corp id) the user signs in through: a person has one user, and
+    /// one `sub`, per organisation.
+    pub organisation: String,
     pub name: Option<String>,
     pub email: Option<String>,
     pub dingtalk_user_id: Option<String>,
@@ -35,6 +38,7 @@ impl From<User> for UserBody {
         UserBody {
             id: u.id,
             union_id: u.union_id,
+            organisation: u.org_id,
             name: u.name,
             email: u.email,
             dingtalk_user_id: u.dingtalk_user_id,

@@ -84,6 +84,10 @@ pub struct AddClientArgs {
     /// application that keeps the ID token as its session (Argo CD) needs it as long as a session.
     #[arg(long, value_name = "SECS")]
     pub id_token_ttl: Option<TokenTtlArg>,
+    /// A DingTalk organisation (corp id) whose users may sign in (repeatable; default: the first
+    /// configured organisation only).
+    #[arg(long = "organisation", value_name = "CORP_ID")]
+    pub organisations: Vec<String>,
 }
 
 /// `--access-token-ttl` / `--id-token-ttl`: seconds within the bounds of `tokens::lifetime`, or
@@ -147,6 +151,12 @@ pub struct UpdateClientArgs {
     /// in for 8 hours.
     #[arg(long, value_name = "SECS")]
     pub id_token_ttl: Option<TokenTtlArg>,
+    /// Replace the DingTalk organisations (corp ids) whose users may sign in (repeatable).
+    #[arg(long = "organisation", value_name = "CORP_ID", conflicts_with = "default_organisation_only")]
+    pub organisations: Vec<String>,
+    /// Accept the first configured organisation only again.
+    #[arg(long)]
+    pub default_organisation_only: bool,
 }
 
 /// A client's token lifetime as `clients add` and `clients list` print it: its own, or the global one.
@@ -157,10 +167,15 @@ fn ttl_shown(own: Option<u64>, global: u64) -> String {
     }
 }
 
+/// A client's organisations as the CLI shows them.
+fn organisations_shown(organisations: &[String]) -> String {
+    if organisations.is_empty() { "the default organisation".to_owned() } else { organisations.join(" ") }
+}
+
 pub(super) async fn run(config_path: Option<PathBuf>, cmd: ClientsCommand) -> anyhow::Result<()> {
     let config = Config::load(config_path.as_deref())?;
     let directory = connect(&config).await?;
-    let m = Manage::standalone(&directory, Actor::cli());
+    let m = Manage::standalone(&directory, Actor::cli()).with_organisations_of(&config.dingtalk);
     match cmd {
         ClientsCommand::Add(args) => {
             let new = NewClient {
@@ -179,6 +194,7 @@ pub(super) async fn run(config_path: Option<PathBuf>, cmd: ClientsCommand) -> an
                 id_token_on_refresh: Some(!args.no_id_token_on_refresh),
                 access_token_ttl_secs: args.access_token_ttl.and_then(|t| t.0),
                 id_token_ttl_secs: args.id_token_ttl.and_then(|t| t.0),
+                organisations: args.organisations,
             };
             let (client, secret) = manage::clients::create(&m, new).await.map_err(cli_error)?;
             println!("client registered: {}", client.id);
@@ -189,6 +205,7 @@ pub(super) async fn run(config_path: Option<PathBuf>, cmd: ClientsCommand) -> an
                 ttl_shown(client.access_token_ttl_secs, config.tokens.access_token_ttl_secs)
             );
             println!("  ID token:      {}", ttl_shown(client.id_token_ttl_secs, config.tokens.id_token_ttl_secs));
+            println!("  organisations: {}", organisations_shown(&client.organisations));
             if let Some(secret) = secret {
                 println!("  client secret: {secret}");
                 println!("Store the secret now: it is kept only as a hash and cannot be shown again.");
@@ -212,6 +229,11 @@ pub(super) async fn run(config_path: Option<PathBuf>, cmd: ClientsCommand) -> an
                 id_token_on_refresh: args.id_token_on_refresh,
                 access_token_ttl_secs: args.access_token_ttl.map(|t| t.0),
                 id_token_ttl_secs: args.id_token_ttl.map(|t| t.0),
+                organisations: match (args.organisations.is_empty(), args.default_organisation_only) {
+                    (false, _) => Some(args.organisations),
+                    (true, true) => Some(Vec::new()),
+                    (true, false) => None,
+                },
             };
             let client = manage::clients::update(&m, &args.id, update).await.map_err(cli_error)?;
             println!("{}", serde_json::to_string_pretty(&client)?);

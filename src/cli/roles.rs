@@ -69,6 +69,10 @@ pub enum MappingsCommand {
         /// Department leaders (of --department, or of any department).
         #[arg(long)]
         leader: bool,
+        /// The DingTalk organisation (corp id) whose org data the rule matches (default: the first
+        /// configured organisation). Department and role ids are per organisation.
+        #[arg(long, value_name = "CORP_ID")]
+        organisation: Option<String>,
     },
     /// List mapping rules.
     List,
@@ -77,8 +81,8 @@ pub enum MappingsCommand {
 }
 
 pub(super) async fn run(config_path: Option<PathBuf>, cmd: RolesCommand) -> anyhow::Result<()> {
-    let (_, directory) = load_and_connect(config_path).await?;
-    let m = Manage::standalone(&directory, Actor::cli());
+    let (config, directory) = load_and_connect(config_path).await?;
+    let m = Manage::standalone(&directory, Actor::cli()).with_organisations_of(&config.dingtalk);
     match cmd {
         RolesCommand::Create { name, description } => {
             manage::roles::create(&m, &name, &description).await.map_err(cli_error)?;
@@ -116,6 +120,7 @@ pub(super) async fn run(config_path: Option<PathBuf>, cmd: RolesCommand) -> anyh
             org_role,
             org_admin,
             leader,
+            organisation,
         }) => {
             let rule = match (department, org_role, org_admin, leader) {
                 (dept, None, false, true) => MappingRule::DepartmentLeader { dept_id: dept },
@@ -124,12 +129,14 @@ pub(super) async fn run(config_path: Option<PathBuf>, cmd: RolesCommand) -> anyh
                 (None, None, true, false) => MappingRule::OrgAdmin,
                 _ => bail!("give exactly one of --department, --org-role, --org-admin, --leader [--department]"),
             };
-            let mapping = manage::roles::create_mapping(&m, &role, rule).await.map_err(cli_error)?;
+            let mapping =
+                manage::roles::create_mapping(&m, organisation.as_deref(), &role, rule).await.map_err(cli_error)?;
             println!("mapping {} created", mapping.id);
         }
         RolesCommand::Mappings(MappingsCommand::List) => {
             for m in directory.list_mappings().await? {
-                println!("{}\t{}\t{}", m.id, m.role, serde_json::to_string(&m.rule)?);
+                let org = if m.org_id.is_empty() { "-" } else { m.org_id.as_str() };
+                println!("{}\t{}\t{}\t{}", m.id, m.role, org, serde_json::to_string(&m.rule)?);
             }
         }
         RolesCommand::Mappings(MappingsCommand::Remove { id }) => {

@@ -13,7 +13,9 @@ use crate::dingtalk::{SimDirectory, Simulator};
 use crate::oidc::paths;
 
 /// `serve --dev`: point DingTalk at the simulator and fill in what the simulator defines.
-fn apply_dev_defaults(config: &mut Config, listen_overridden: bool, sim: &SimDirectory) {
+/// With neither an app nor organisations configured, the simulator's organisations become
+/// `[[dingtalk.apps]]`, the first the default (docs/dingtalk-app.md, "Several organisations").
+fn apply_dev_defaults(config: &mut Config, listen_overridden: bool, orgs: &[SimDirectory]) {
     let defaults = Config::default();
     if listen_overridden && config.issuer == defaults.issuer {
         config.issuer = format!("http://{}", config.server.listen);
@@ -28,14 +30,35 @@ fn apply_dev_defaults(config: &mut Config, listen_overridden: bool, sim: &SimDir
     config.dingtalk.ddlogin_url = format!("{simulator}/ddlogin.js");
     config.dingtalk.qr_frame_origin = simulator.clone();
     config.dingtalk.jsapi_connect_origin = Some(simulator);
-    if config.dingtalk.client_id.is_empty() {
-        config.dingtalk.client_id = sim.app_key.clone();
+    let dingtalk = &mut config.dingtalk;
+    let nothing_configured =
+        dingtalk.apps.is_empty() && dingtalk.client_id.is_empty() && dingtalk.client_secret.is_empty();
+    if nothing_configured && orgs.len() > 1 {
+        dingtalk.corp_id = None;
+        dingtalk.apps = orgs
+            .iter()
+            .map(|org| crate::config::DingTalkApp {
+                name: org.departments.iter().find(|d| d.parent_id.is_none()).map(|d| d.name.clone()),
+                client_id: org.app_key.clone(),
+                client_secret: org.app_secret.clone(),
+                client_secret_file: None,
+                corp_id: Some(org.corp_id.clone()),
+            })
+            .collect();
+        return;
     }
-    if config.dingtalk.client_secret.is_empty() {
-        config.dingtalk.client_secret = sim.app_secret.clone();
+    if !dingtalk.apps.is_empty() {
+        return;
     }
-    if config.dingtalk.corp_id.is_none() {
-        config.dingtalk.corp_id = Some(sim.corp_id.clone());
+    let sim = &orgs[0];
+    if dingtalk.client_id.is_empty() {
+        dingtalk.client_id = sim.app_key.clone();
+    }
+    if dingtalk.client_secret.is_empty() {
+        dingtalk.client_secret = sim.app_secret.clone();
+    }
+    if dingtalk.corp_id.is_none() {
+        dingtalk.corp_id = Some(sim.corp_id.clone());
     }
 }
 
@@ -57,12 +80,14 @@ pub(super) async fn serve(config_path: Option<PathBuf>, args: ServeArgs) -> anyh
             config.admin_token = Some(crate::config::Secret(token.clone()));
             dev_admin_token = Some(token);
         }
-        let directory = match &config.dev.simulator_directory {
-            Some(path) => SimDirectory::load(path).map_err(|e| anyhow::anyhow!("dev.simulator_directory: {e}"))?,
-            None => SimDirectory::default(),
+        let organisations = match &config.dev.simulator_directory {
+            Some(path) => {
+                vec![SimDirectory::load(path).map_err(|e| anyhow::anyhow!("dev.simulator_directory: {e}"))?]
+            }
+            None => SimDirectory::demo_organisations(),
         };
-        apply_dev_defaults(&mut config, args.listen.is_some(), &directory);
-        simulator = Some(Simulator::new(directory));
+        apply_dev_defaults(&mut config, args.listen.is_some(), &organisations);
+        simulator = Some(Simulator::with_organisations(organisations));
     }
     config.validate(args.dev)?;
     let kek = load_kek(&config, args.dev)?;
@@ -180,11 +205,11 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 
 pub(super) async fn run_simulator(args: SimulatorArgs) -> anyhow::Result<()> {
     crate::logging::init(&crate::config::LogConfig::default(), true);
-    let directory = match &args.directory {
-        Some(path) => SimDirectory::load(path).map_err(|e| anyhow::anyhow!("--directory: {e}"))?,
-        None => SimDirectory::default(),
+    let organisations = match &args.directory {
+        Some(path) => vec![SimDirectory::load(path).map_err(|e| anyhow::anyhow!("--directory: {e}"))?],
+        None => SimDirectory::demo_organisations(),
     };
-    let sim = Simulator::new(directory);
+    let sim = Simulator::with_organisations(organisations);
     sim.set_redirect_uris(args.redirect_uris);
     let listener = tokio::net::TcpListener::bind(&args.listen)
         .await

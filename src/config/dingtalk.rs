@@ -43,6 +43,38 @@ pub struct DingTalkSettings {
     /// in-app page's policy must then let it reach. Never read from a file.
     #[serde(skip)]
     pub jsapi_connect_origin: Option<String>,
+    /// Several organisations (docs/dingtalk-app.md, "Several organisations"): one DingTalk
+    /// internal app per organisation, each with its own credentials and `corp_id`, behind one
+    /// issuer. Empty: the app above (`client_id`, `client_secret`, `corp_id`) is the only one.
+    /// The first app is the default organisation: users and mapping rules from before several
+    /// organisations belong to it, and a client that names no organisation accepts only it.
+    pub apps: Vec<DingTalkApp>,
+}
+
+/// One organisation's DingTalk app (`[[dingtalk.apps]]`).
+#[derive(Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DingTalkApp {
+    /// What the sign-in page calls the organisation (default: its corp id).
+    pub name: Option<String>,
+    pub client_id: String,
+    pub client_secret: String,
+    pub client_secret_file: Option<std::path::PathBuf>,
+    /// Required: the organisation this app belongs to.
+    pub corp_id: Option<String>,
+}
+
+impl fmt::Debug for DingTalkApp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secret = if self.client_secret.is_empty() { "<empty>" } else { "<redacted>" };
+        f.debug_struct("DingTalkApp")
+            .field("name", &self.name)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &secret)
+            .field("client_secret_file", &self.client_secret_file)
+            .field("corp_id", &self.corp_id)
+            .finish()
+    }
 }
 
 impl Default for DingTalkSettings {
@@ -68,11 +100,35 @@ impl Default for DingTalkSettings {
             // docs/dingtalk-api.md §10: the one version DingTalk's pages use.
             ddlogin_url: "https://g.alicdn.com/dingding/h5-dingtalk-login/0.21.0/ddlogin.js".to_owned(),
             qr_frame_origin: "https://login.dingtalk.com".to_owned(),
+            apps: Vec::new(),
         }
     }
 }
 
 impl DingTalkSettings {
+    /// Each organisation's settings: the shared ones (hosts, bounds, sign-in modes) with that
+    /// app's credentials and corp id, the default organisation first. Without `apps`, the one
+    /// app of the `[dingtalk]` table.
+    pub fn per_organisation(&self) -> Vec<(Option<String>, DingTalkSettings)> {
+        if self.apps.is_empty() {
+            return vec![(None, DingTalkSettings { apps: Vec::new(), ..self.clone() })];
+        }
+        self.apps
+            .iter()
+            .map(|app| {
+                let settings = DingTalkSettings {
+                    client_id: app.client_id.clone(),
+                    client_secret: app.client_secret.clone(),
+                    client_secret_file: app.client_secret_file.clone(),
+                    corp_id: app.corp_id.clone(),
+                    apps: Vec::new(),
+                    ..self.clone()
+                };
+                (app.name.clone(), settings)
+            })
+            .collect()
+    }
+
     /// The most that `calls` DingTalk calls made one after another can take: each is bounded by
     /// `timeout_ms`.
     pub fn time_for_calls(&self, calls: u32) -> Duration {
@@ -98,6 +154,7 @@ impl fmt::Debug for DingTalkSettings {
             .field("qr_login", &self.qr_login)
             .field("ddlogin_url", &self.ddlogin_url)
             .field("qr_frame_origin", &self.qr_frame_origin)
+            .field("apps", &self.apps)
             .finish()
     }
 }

@@ -7,7 +7,7 @@
 //! `Config::resolve_secret_files` reads them.
 
 mod branding;
-mod dingtalk;
+pub mod dingtalk;
 mod file;
 mod log;
 mod secrets;
@@ -24,7 +24,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use branding::{BrandingConfig, MIN_CONTRAST, contrast_ratio, parse_color};
-pub use dingtalk::DingTalkSettings;
+pub use dingtalk::{DingTalkApp, DingTalkSettings};
 pub use file::option_paths;
 pub use log::{LogConfig, LogFormat, check_level};
 pub use secrets::Secret;

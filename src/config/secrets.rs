@@ -31,6 +31,13 @@ impl Config {
             self.dingtalk.client_secret =
                 read_secret("dingtalk.client_secret", "dingtalk.client_secret_file", given, path)?;
         }
+        for app in &mut self.dingtalk.apps {
+            if let Some(path) = &app.client_secret_file {
+                let given = !app.client_secret.is_empty();
+                app.client_secret =
+                    read_secret("dingtalk.apps.client_secret", "dingtalk.apps.client_secret_file", given, path)?;
+            }
+        }
         if let Some(path) = &self.keys.kek_file {
             let given = self.keys.kek.as_deref().is_some_and(|k| !k.trim().is_empty());
             self.keys.kek = Some(read_secret("keys.kek", "keys.kek_file", given, path)?);

@@ -97,22 +97,7 @@ impl Config {
                 problem: "must be at most 600 (RFC 6749 §4.1.2)".into(),
             });
         }
-        if !dev {
-            if self.dingtalk.client_id.is_empty() {
-                return Err(ConfigError::Option {
-                    option: "dingtalk.client_id",
-                    problem: "is required: the AppKey of your DingTalk app (or run `serve --dev`)".into(),
-                });
-            }
-            if self.dingtalk.client_secret.is_empty() {
-                return Err(ConfigError::Option {
-                    option: "dingtalk.client_secret",
-                    problem: "(or dingtalk.client_secret_file) is required: the AppSecret of your DingTalk app \
-                              (or run `serve --dev`)"
-                        .into(),
-                });
-            }
-        }
+        self.check_organisations(dev)?;
         if self.dingtalk.qr_login {
             for (option, value) in [
                 ("dingtalk.ddlogin_url", &self.dingtalk.ddlogin_url),
@@ -124,7 +109,7 @@ impl Config {
             }
         }
         if self.dingtalk.in_app {
-            if self.dingtalk.corp_id.is_none() {
+            if self.dingtalk.per_organisation().iter().any(|(_, org)| org.corp_id.is_none()) {
                 return Err(ConfigError::Option {
                     option: "dingtalk.in_app",
                     problem: "needs dingtalk.corp_id: a code from inside DingTalk belongs to one organisation's app"
@@ -146,6 +131,60 @@ impl Config {
         }
         check_level(&self.log.level).map_err(|problem| ConfigError::Option { option: "log.level", problem })?;
         self.branding.check()?;
+        Ok(())
+    }
+}
+
+impl Config {
+    /// The DingTalk app of each organisation: a single `[dingtalk]` app, or `[[dingtalk.apps]]`
+    /// each with its own credentials and a distinct corp id (docs/dingtalk-app.md, "Several
+    /// organisations"); never both.
+    fn check_organisations(&self, dev: bool) -> Result<(), ConfigError> {
+        let dingtalk = &self.dingtalk;
+        if dingtalk.apps.is_empty() {
+            if !dev && dingtalk.client_id.is_empty() {
+                return Err(ConfigError::Option {
+                    option: "dingtalk.client_id",
+                    problem: "is required: the AppKey of your DingTalk app (or run `serve --dev`)".into(),
+                });
+            }
+            if !dev && dingtalk.client_secret.is_empty() {
+                return Err(ConfigError::Option {
+                    option: "dingtalk.client_secret",
+                    problem: "(or dingtalk.client_secret_file) is required: the AppSecret of your DingTalk app \
+                              (or run `serve --dev`)"
+                        .into(),
+                });
+            }
+            return Ok(());
+        }
+        if !dingtalk.client_id.is_empty() || dingtalk.corp_id.is_some() || !dingtalk.client_secret.is_empty() {
+            return Err(ConfigError::Option {
+                option: "dingtalk.apps",
+                problem: "replaces dingtalk.client_id, client_secret and corp_id: give each organisation's app \
+                          in [[dingtalk.apps]], the default one first"
+                    .into(),
+            });
+        }
+        let mut seen_corps = Vec::new();
+        let mut seen_clients = Vec::new();
+        for app in &dingtalk.apps {
+            let problem = |problem: String| ConfigError::Option { option: "dingtalk.apps", problem };
+            if app.client_id.trim().is_empty() || app.client_secret.is_empty() {
+                return Err(problem("each app needs client_id and client_secret (or client_secret_file)".into()));
+            }
+            let Some(corp) = app.corp_id.as_deref().filter(|c| !c.trim().is_empty()) else {
+                return Err(problem(format!("app {:?} needs corp_id: its organisation", app.client_id)));
+            };
+            if seen_corps.contains(&corp) {
+                return Err(problem(format!("corp_id {corp:?} is given twice: one app per organisation")));
+            }
+            if seen_clients.contains(&app.client_id.as_str()) {
+                return Err(problem(format!("client_id {:?} is given twice", app.client_id)));
+            }
+            seen_corps.push(corp);
+            seen_clients.push(&app.client_id);
+        }
         Ok(())
     }
 }

@@ -100,6 +100,9 @@ pub async fn act(req: &Request, id: Path<String>, body: Body, app: Data<&Arc<App
                 allowed_scopes: text(&form, "scopes").map(|s| s.split_whitespace().map(str::to_string).collect()),
                 access_token_ttl_secs: Some(access_ttl),
                 id_token_ttl_secs: Some(id_ttl),
+                organisations: Some(
+                    form.get("organisations").unwrap_or_default().split_whitespace().map(str::to_string).collect(),
+                ),
                 ..ClientUpdate::default()
             };
             match manage::clients::update(&m, &id, update).await {
@@ -143,6 +146,7 @@ fn client_row(c: &Client) -> Value {
         redirect_uris => c.redirect_uris.clone(),
         post_logout_redirect_uris => c.post_logout_redirect_uris.clone(),
         scopes => c.allowed_scopes.join(" "),
+        organisations => c.organisations.join(" "),
         grant_types => c.grant_types.join(" "),
         backchannel_logout_uri => c.backchannel_logout_uri.as_deref().unwrap_or_default(),
         access_token_ttl_secs => c.access_token_ttl_secs.map(|s| s.to_string()).unwrap_or_default(),

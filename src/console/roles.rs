@@ -147,7 +147,7 @@ pub async fn act(req: &Request, name: Path<String>, body: Body, app: Data<&Arc<A
             }
         }
         Some("add_mapping") => match rule_from(&form) {
-            Ok(rule) => match manage::roles::create_mapping(&m, &name, rule).await {
+            Ok(rule) => match manage::roles::create_mapping(&m, form.get("organisation"), &name, rule).await {
                 Ok(_) => done(&app, &path, "mapping_added"),
                 Err(e) => failed(e),
             },

@@ -127,7 +127,7 @@ pub async fn show(req: &Request, id: Path<String>, app: Data<&Arc<App>>) -> Resp
         title => user.title.as_deref().unwrap_or_default(),
         dingtalk_user_id => user.dingtalk_user_id.as_deref().unwrap_or_default(),
         union_id => user.union_id.as_str(),
-        corp_id => user.corp_id.as_deref().unwrap_or_default(),
+        corp_id => if user.org_id.is_empty() { user.corp_id.as_deref().unwrap_or_default() } else { user.org_id.as_str() },
         org_admin => user.admin,
         disabled => user.disabled,
         departments => departments.join(", "),

@@ -78,6 +78,7 @@ pub async fn register_client(directory: &Directory, base: &str) -> Result<Client
                 id_token_on_refresh: Some(true),
                 access_token_ttl_secs: Some(None),
                 id_token_ttl_secs: Some(None),
+                organisations: Some(Vec::new()),
             };
             directory.update_client(CLIENT_ID, update).await?;
             directory.rotate_client_secret(CLIENT_ID).await?

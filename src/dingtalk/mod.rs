@@ -8,6 +8,7 @@ pub mod error;
 mod in_app;
 mod lenient;
 mod org;
+pub mod organisations;
 pub mod simulator;
 
 #[cfg(test)]
@@ -15,4 +16,5 @@ mod flow_tests;
 
 pub use client::{DingTalkClient, DingTalkIdentity, DingTalkSettings, IdentitySource, OrgMember, OrgRole};
 pub use error::DingTalkError;
+pub use organisations::{Organisation, Organisations};
 pub use simulator::{Fault, SimDirectory, SimUser, Simulator};

@@ -45,6 +45,9 @@ pub struct Client {
     /// This client's ID-token lifetime; `None`: `tokens.id_token_ttl_secs`. Applications that keep
     /// the ID token as their session (Argo CD) need it longer than the default.
     pub id_token_ttl_secs: Option<u64>,
+    /// The organisations (corp ids) whose users may sign in to this client; empty: the default
+    /// organisation only (`dingtalk::Organisations::accepted_by`).
+    pub organisations: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -67,6 +70,8 @@ pub struct NewClient {
     pub access_token_ttl_secs: Option<u64>,
     /// `None`: the global lifetime (`tokens.id_token_ttl_secs`).
     pub id_token_ttl_secs: Option<u64>,
+    /// Empty: the default organisation only. The caller checks that each is configured.
+    pub organisations: Vec<String>,
 }
 
 /// Changes to a registered client; `None` leaves a field as it is.
@@ -86,6 +91,8 @@ pub struct ClientUpdate {
     pub access_token_ttl_secs: Option<Option<u64>>,
     /// `Some(None)` goes back to the global lifetime.
     pub id_token_ttl_secs: Option<Option<u64>>,
+    /// `Some(vec![])` goes back to the default organisation only.
+    pub organisations: Option<Vec<String>>,
 }
 
 impl Client {
@@ -133,6 +140,7 @@ impl Client {
             // A negative value cannot be written through `validate_token_ttl`; read as unset.
             access_token_ttl_secs: m.access_token_ttl_secs.and_then(|s| u64::try_from(s).ok()),
             id_token_ttl_secs: m.id_token_ttl_secs.and_then(|s| u64::try_from(s).ok()),
+            organisations: from_json(&m.organisations, "clients.organisations")?,
             id: m.id,
             name: m.name,
             secret_hash: m.secret_hash,
@@ -281,6 +289,7 @@ impl Directory {
             id_token_on_refresh: Set(new.id_token_on_refresh.unwrap_or(true)),
             access_token_ttl_secs: Set(access_token_ttl_secs),
             id_token_ttl_secs: Set(id_token_ttl_secs),
+            organisations: Set(to_json(&validate_organisations(new.organisations)?)),
         };
         client::Entity::insert(model)
             .exec_without_returning(&self.db)
@@ -355,6 +364,9 @@ impl Directory {
         if let Some(ttl) = update.id_token_ttl_secs {
             model.id_token_ttl_secs = Set(validate_token_ttl("id_token_ttl_secs", ttl)?);
         }
+        if let Some(organisations) = update.organisations {
+            model.organisations = Set(to_json(&validate_organisations(organisations)?));
+        }
         let updated = model.update(&self.db).await;
         // After the write: a read racing it cannot put the old row back (see crate::cache).
         self.client_changed(id);
@@ -388,6 +400,25 @@ impl Directory {
     }
 }
 
+/// Corp ids as DingTalk writes them (`ding` plus hex, in practice): short printable tokens, each
+/// once, in the order given.
+fn validate_organisations(organisations: Vec<String>) -> Result<Vec<String>, DirectoryError> {
+    let mut unique = Vec::with_capacity(organisations.len());
+    for corp in organisations {
+        let corp = corp.trim().to_owned();
+        let ok = !corp.is_empty()
+            && corp.len() <= 64
+            && corp.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !ok {
+            return Err(DirectoryError::Invalid(format!("organisations: {corp:?} is not a corp id")));
+        }
+        if !unique.contains(&corp) {
+            unique.push(corp);
+        }
+    }
+    Ok(unique)
+}
+
 #[cfg(test)]
 impl Client {
     /// A confidential client with no redirect URI, no scope and no grant, and every setting at its
@@ -412,6 +443,7 @@ impl Client {
             id_token_on_refresh: true,
             access_token_ttl_secs: None,
             id_token_ttl_secs: None,
+            organisations: vec![],
         }
     }
 }

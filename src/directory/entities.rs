@@ -8,8 +8,9 @@ pub mod user {
     pub struct Model {
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: String,
-        #[sea_orm(unique)]
         pub union_id: String,
+        /// The organisation (corp id) the user signs in through; unique with `union_id`.
+        pub org_id: String,
         pub open_id: Option<String>,
         pub name: Option<String>,
         pub email: Option<String>,
@@ -65,6 +66,7 @@ pub mod client {
         pub id_token_on_refresh: bool,
         pub access_token_ttl_secs: Option<i64>,
         pub id_token_ttl_secs: Option<i64>,
+        pub organisations: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -230,6 +232,7 @@ pub mod role_mapping {
         pub kind: String,
         pub value: Option<String>,
         pub created_at: i64,
+        pub org_id: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -244,6 +247,8 @@ pub mod department {
     #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
     #[sea_orm(table_name = "departments")]
     pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub org_id: String,
         #[sea_orm(primary_key, auto_increment = false)]
         pub id: i64,
         pub name: String,

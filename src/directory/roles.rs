@@ -44,6 +44,10 @@ pub struct RoleMapping {
     pub role: String,
     pub rule: MappingRule,
     pub created_at: i64,
+    /// The organisation whose org data the rule matches (department and role ids are per
+    /// organisation); empty when the deployment configures none.
+    #[serde(default)]
+    pub org_id: String,
 }
 
 /// Role names travel in tokens: short printable tokens, no spaces.
@@ -61,7 +65,7 @@ fn role_from(m: role::Model) -> Role {
 fn mapping_from(m: role_mapping::Model) -> Result<RoleMapping, DirectoryError> {
     let rule = serde_json::from_str(m.value.as_deref().unwrap_or("null"))
         .map_err(|e| DirectoryError::Corrupt(format!("role_mappings.value: {e}")))?;
-    Ok(RoleMapping { id: m.id, role: m.role, rule, created_at: m.created_at })
+    Ok(RoleMapping { id: m.id, role: m.role, rule, created_at: m.created_at, org_id: m.org_id })
 }
 
 impl Directory {
@@ -154,7 +158,13 @@ impl Directory {
             .collect())
     }
 
-    pub async fn create_mapping(&self, role: &str, rule: MappingRule) -> Result<RoleMapping, DirectoryError> {
+    /// A rule of organisation `org` (the caller checks that it is configured).
+    pub async fn create_mapping(
+        &self,
+        org: &str,
+        role: &str,
+        rule: MappingRule,
+    ) -> Result<RoleMapping, DirectoryError> {
         if self.role(role).await?.is_none() {
             return Err(DirectoryError::Invalid(format!("role: no role {role:?}")));
         }
@@ -167,6 +177,7 @@ impl Directory {
             kind: Set(kind),
             value: Set(Some(super::to_json(&rule))),
             created_at: Set(now()),
+            org_id: Set(org.to_owned()),
         };
         role_mapping::Entity::insert(model).exec_without_returning(&self.db).await?;
         self.mapping(&id).await?.ok_or_else(|| DirectoryError::Corrupt("mapping vanished".into()))
@@ -215,9 +226,10 @@ impl Directory {
         Ok(role_mapping::Entity::delete_by_id(id.to_string()).exec(&self.db).await?.rows_affected > 0)
     }
 
-    /// Names of departments we have seen, by id.
-    pub async fn department_names(&self, ids: &[i64]) -> Result<Vec<(i64, String, i64)>, DirectoryError> {
+    /// Names of organisation `org`'s departments we have seen, by id.
+    pub async fn department_names(&self, org: &str, ids: &[i64]) -> Result<Vec<(i64, String, i64)>, DirectoryError> {
         Ok(department::Entity::find()
+            .filter(department::Column::OrgId.eq(org))
             .filter(department::Column::Id.is_in(ids.to_vec()))
             .all(&self.db)
             .await?
@@ -226,11 +238,16 @@ impl Directory {
             .collect())
     }
 
-    pub async fn store_department_name(&self, id: i64, name: &str) -> Result<(), DirectoryError> {
-        let model = department::ActiveModel { id: Set(id), name: Set(name.to_string()), updated_at: Set(now()) };
+    pub async fn store_department_name(&self, org: &str, id: i64, name: &str) -> Result<(), DirectoryError> {
+        let model = department::ActiveModel {
+            org_id: Set(org.to_owned()),
+            id: Set(id),
+            name: Set(name.to_string()),
+            updated_at: Set(now()),
+        };
         department::Entity::insert(model)
             .on_conflict(
-                OnConflict::column(department::Column::Id)
+                OnConflict::columns([department::Column::OrgId, department::Column::Id])
                     .update_columns([department::Column::Name, department::Column::UpdatedAt])
                     .to_owned(),
             )

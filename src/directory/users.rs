@@ -1,4 +1,5 @@
-//! Users we have seen log in. `id` is a UUID we mint once per DingTalk `unionId`: the stable,
+//! Users we have seen log in. `id` is a UUID we mint once per organisation and DingTalk `unionId`
+//! (a person has one identity in each organisation: docs/dingtalk-api.md §11): the stable,
 //! never-reassigned `sub` (OIDC Core §2, §8).
 
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter};
@@ -13,6 +14,9 @@ use crate::dingtalk::{DingTalkIdentity, IdentitySource, OrgMember};
 pub struct User {
     pub id: String,
     pub union_id: String,
+    /// The organisation (corp id) the user signs in through; empty when the deployment
+    /// configures none.
+    pub org_id: String,
     pub name: Option<String>,
     pub email: Option<String>,
     pub mobile: Option<String>,
@@ -42,6 +46,20 @@ pub struct User {
 pub struct Group {
     pub id: i64,
     pub name: Option<String>,
+    /// The organisation of a department outside the default one: department ids are per
+    /// organisation, so such a group is named with its corp id (`dept:<corp>:<id>`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corp: Option<String>,
+}
+
+impl Group {
+    /// The stable name of the group in the `groups` claim.
+    pub fn claim(&self) -> String {
+        match &self.corp {
+            Some(corp) => format!("dept:{corp}:{}", self.id),
+            None => format!("dept:{}", self.id),
+        }
+    }
 }
 
 impl User {
@@ -56,6 +74,7 @@ impl User {
             org_roles: from_json(&m.org_roles, "users.org_roles")?,
             id: m.id,
             union_id: m.union_id,
+            org_id: m.org_id,
             name: m.name,
             email: m.email,
             mobile: m.mobile,
@@ -73,19 +92,20 @@ impl User {
 }
 
 impl Directory {
-    /// Records a successful DingTalk login: creates the user on first sight (keyed by `unionId`),
-    /// otherwise refreshes the profile and org data. Concurrent first logins of one person
-    /// converge on one row through the unique `union_id`.
+    /// Records a successful DingTalk login through organisation `org`: creates the user on first
+    /// sight (keyed by organisation and `unionId`), otherwise refreshes the profile and org data.
+    /// Concurrent first logins of one person converge on one row through the unique
+    /// `(org_id, union_id)`.
     pub async fn upsert_user_from_login(
         &self,
+        org: &str,
         identity: &DingTalkIdentity,
         member: Option<&OrgMember>,
     ) -> Result<User, DirectoryError> {
         for _ in 0..2 {
-            let existing =
-                user::Entity::find().filter(user::Column::UnionId.eq(identity.union_id.as_str())).one(&self.db).await?;
+            let existing = self.user_row_by_union_id(org, &identity.union_id).await?;
             let Some(row) = existing else {
-                match self.create_user(identity, member).await {
+                match self.create_user(org, identity, member).await {
                     // Another login created the row first: go round once more and update it.
                     Err(DirectoryError::Conflict(_)) => continue,
                     other => return other,
@@ -101,10 +121,11 @@ impl Directory {
         Err(DirectoryError::Conflict("user".into()))
     }
 
-    /// Creates the user for a DingTalk identity with a fresh UUID `sub`; a second user with the
-    /// same `unionId` is a typed conflict.
+    /// Creates the user for a DingTalk identity in organisation `org` with a fresh UUID `sub`; a
+    /// second user with the same organisation and `unionId` is a typed conflict.
     pub async fn create_user(
         &self,
+        org: &str,
         identity: &DingTalkIdentity,
         member: Option<&OrgMember>,
     ) -> Result<User, DirectoryError> {
@@ -112,6 +133,7 @@ impl Directory {
         let mut model = user::ActiveModel {
             id: Set(uuid::Uuid::new_v4().to_string()),
             union_id: Set(identity.union_id.clone()),
+            org_id: Set(org.to_owned()),
             disabled: Set(false),
             created_at: Set(at),
             ..Default::default()
@@ -128,13 +150,46 @@ impl Directory {
         user::Entity::find_by_id(id.to_string()).one(&self.db).await?.map(User::from_model).transpose()
     }
 
-    pub async fn user_by_union_id(&self, union_id: &str) -> Result<Option<User>, DirectoryError> {
-        user::Entity::find()
+    pub async fn user_by_union_id(&self, org: &str, union_id: &str) -> Result<Option<User>, DirectoryError> {
+        self.user_row_by_union_id(org, union_id).await?.map(User::from_model).transpose()
+    }
+
+    async fn user_row_by_union_id(&self, org: &str, union_id: &str) -> Result<Option<user::Model>, DirectoryError> {
+        Ok(user::Entity::find()
+            .filter(user::Column::OrgId.eq(org))
             .filter(user::Column::UnionId.eq(union_id))
             .one(&self.db)
-            .await?
-            .map(User::from_model)
-            .transpose()
+            .await?)
+    }
+
+    /// Gives the users and mapping rules from before several organisations (`org_id` empty,
+    /// migrations/m0006) to the default organisation `org`, keeping every `sub`. Run at start-up;
+    /// idempotent, and a no-op when the default organisation has no corp id. A user the
+    /// organisation already has under the same `unionId` keeps the older row unassigned rather
+    /// than failing the start.
+    pub async fn adopt_unassigned(&self, org: &str) -> Result<(), DirectoryError> {
+        use sea_orm::sea_query::{Expr, ExprTrait, Query};
+        if org.is_empty() {
+            return Ok(());
+        }
+        let taken = Query::select()
+            .column(user::Column::UnionId)
+            .from(user::Entity)
+            .and_where(Expr::col(user::Column::OrgId).eq(org))
+            .to_owned();
+        user::Entity::update_many()
+            .col_expr(user::Column::OrgId, Expr::value(org))
+            .filter(user::Column::OrgId.eq(""))
+            .filter(user::Column::UnionId.not_in_subquery(taken))
+            .exec(&self.db)
+            .await?;
+        use super::entities::role_mapping;
+        role_mapping::Entity::update_many()
+            .col_expr(role_mapping::Column::OrgId, Expr::value(org))
+            .filter(role_mapping::Column::OrgId.eq(""))
+            .exec(&self.db)
+            .await?;
+        Ok(())
     }
 
     /// Users matching `search` (name, DingTalk userid or unionId; case-insensitive substring),

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::future::Future;
 use std::time::Duration;
 
-use crate::dingtalk::{DingTalkClient, DingTalkError, DingTalkSettings};
+use crate::dingtalk::{DingTalkError, Organisations};
 use crate::directory::roles::{MappingRule, RoleMapping};
 use crate::directory::users::Group;
 use crate::directory::{Directory, DirectoryError, User};
@@ -30,10 +30,17 @@ pub fn rule_matches(rule: &MappingRule, user: &User) -> bool {
     }
 }
 
+/// Whether a mapping rule gives its role to the user: it is a rule of the user's organisation
+/// (department and role ids are per organisation, so a rule never reaches into another) and it
+/// matches.
+pub fn rule_applies(mapping: &RoleMapping, user: &User) -> bool {
+    mapping.org_id == user.org_id && rule_matches(&mapping.rule, user)
+}
+
 /// Direct grants ∪ mapped roles, sorted and without repeats.
 pub fn effective_roles(direct: &[String], mappings: &[RoleMapping], user: &User) -> Vec<String> {
     let mut roles: BTreeSet<String> = direct.iter().cloned().collect();
-    roles.extend(mappings.iter().filter(|m| rule_matches(&m.rule, user)).map(|m| m.role.clone()));
+    roles.extend(mappings.iter().filter(|m| rule_applies(m, user)).map(|m| m.role.clone()));
     roles.into_iter().collect()
 }
 
@@ -48,20 +55,19 @@ pub fn role_sources<'m>(
         .into_iter()
         .map(|role| {
             let granted = direct.contains(&role);
-            let rules = mappings.iter().filter(|m| m.role == role && rule_matches(&m.rule, user)).collect();
+            let rules = mappings.iter().filter(|m| m.role == role && rule_applies(m, user)).collect();
             (role, granted, rules)
         })
         .collect()
 }
 
 /// What computing a user's access reads and writes: the directory (grants, mapping rules,
-/// department names, the user), DingTalk (department names) and its settings (whether an
-/// organisation is configured, the time a call may take).
+/// department names, the user) and the user's organisation in DingTalk (department names; its
+/// settings say whether a corp is configured and the time a call may take).
 #[derive(Clone, Copy)]
 pub struct AccessSources<'a> {
     pub directory: &'a Directory,
-    pub dingtalk: &'a DingTalkClient,
-    pub dingtalk_settings: &'a DingTalkSettings,
+    pub organisations: &'a Organisations,
 }
 
 /// Department names are refetched after this long (they change rarely and are display-only).
@@ -97,27 +103,32 @@ pub const DEPARTMENT_NAME_CALLS: u32 = 1;
 /// right now is left out of `groups_display` (or its last known name kept); it never fails the
 /// login, and never holds it up for longer than [`DEPARTMENT_NAME_CALLS`] × `dingtalk.timeout_ms`.
 pub async fn refresh_user_access(sources: AccessSources<'_>, user: &User) -> Result<User, DirectoryError> {
-    let AccessSources { directory, dingtalk, dingtalk_settings } = sources;
+    let AccessSources { directory, organisations } = sources;
     let direct = directory.direct_roles(&user.id).await?;
     let mappings = directory.list_mappings().await?;
     let roles = effective_roles(&direct, &mappings, user);
     let ids = group_ids(user);
-    let cached = directory.department_names(&ids).await?;
+    let org = &user.org_id;
+    let cached = directory.department_names(org, &ids).await?;
     let now = crate::directory::now();
     let known = |id: i64| cached.iter().find(|(cid, _, _)| *cid == id).map(|(_, name, at)| (name, *at));
     let fresh = |id: i64| known(id).filter(|(_, at)| now - at < NAME_MAX_AGE_SECS).map(|(name, _)| name.clone());
-    let answered = if dingtalk_settings.corp_id.is_some() {
-        let stale: Vec<i64> = ids.iter().copied().filter(|id| fresh(*id).is_none()).collect();
-        let budget = dingtalk_settings.time_for_calls(DEPARTMENT_NAME_CALLS);
-        fetch_department_names(&stale, budget, |id| dingtalk.department_name(id)).await
-    } else {
-        Vec::new()
+    // An organisation no longer configured is not asked; its names stay as last known.
+    let answered = match organisations.get(org).filter(|o| o.corp_id().is_some()) {
+        Some(organisation) => {
+            let stale: Vec<i64> = ids.iter().copied().filter(|id| fresh(*id).is_none()).collect();
+            let budget = organisation.client.settings().time_for_calls(DEPARTMENT_NAME_CALLS);
+            fetch_department_names(&stale, budget, |id| organisation.client.department_name(id)).await
+        }
+        None => Vec::new(),
     };
     for (id, name) in &answered {
         if let Some(name) = name {
-            directory.store_department_name(*id, name).await?;
+            directory.store_department_name(org, *id, name).await?;
         }
     }
+    // Department ids are per organisation: outside the default one, a group names its corp.
+    let corp = (!organisations.is_default(org)).then(|| org.clone());
     let groups = ids
         .into_iter()
         .map(|id| {
@@ -128,7 +139,7 @@ pub async fn refresh_user_access(sources: AccessSources<'_>, user: &User) -> Res
                 // Not asked, or not answered: the last known name, however old.
                 (None, None) => known(id).map(|(name, _)| name.clone()),
             };
-            Group { id, name }
+            Group { id, name, corp: corp.clone() }
         })
         .collect::<Vec<_>>();
     Ok(directory.set_user_access(&user.id, &roles, &groups).await?.unwrap_or_else(|| user.clone()))
@@ -207,8 +218,13 @@ mod tests {
     #[test]
     fn each_role_names_its_direct_grant_and_the_mapping_rules_that_give_it() {
         let user = User { dept_ids: vec![7], admin: true, ..User::default() };
-        let mapping =
-            |id: &str, role: &str, rule| RoleMapping { id: id.into(), role: role.into(), rule, created_at: 0 };
+        let mapping = |id: &str, role: &str, rule| RoleMapping {
+            id: id.into(),
+            role: role.into(),
+            rule,
+            created_at: 0,
+            org_id: String::new(),
+        };
         let mappings = vec![
             mapping("m1", "ops", MappingRule::Department { dept_id: 7, include_sub_departments: false }),
             mapping("m2", "ops", MappingRule::OrgAdmin),

@@ -13,12 +13,14 @@ pub async fn get(directory: &Directory, id: &str) -> Result<Client, ManageError>
 
 /// Registers a client; a confidential client's secret comes back here only.
 pub async fn create(m: &Manage<'_>, new: NewClient) -> Result<(Client, Option<String>), ManageError> {
+    m.check_organisations(&new.organisations)?;
     let (client, secret) = m.directory.create_client(new).await?;
     m.audit(AuditKind::ClientCreated, Some(&client.id), json!({})).await;
     Ok((client, secret))
 }
 
 pub async fn update(m: &Manage<'_>, id: &str, update: ClientUpdate) -> Result<Client, ManageError> {
+    m.check_organisations(update.organisations.as_deref().unwrap_or_default())?;
     let client = m.directory.update_client(id, update).await?.ok_or_else(|| not_found(Missing::Client(id.into())))?;
     m.audit(AuditKind::ClientUpdated, Some(&client.id), json!({})).await;
     Ok(client)

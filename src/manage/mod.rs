@@ -82,17 +82,47 @@ pub struct Manage<'a> {
     /// has none: the server picks such changes up at the user's next login or recheck, and at its
     /// next key maintenance.
     pub server: Option<&'a App>,
+    /// The configured DingTalk organisations (corp ids), the default one first; empty when not
+    /// known (a CLI run whose config names none), and then not checked.
+    pub organisations: Vec<String>,
 }
 
 impl<'a> Manage<'a> {
     /// Operations through the running server, on its clock.
     pub fn for_server(app: &'a App, actor: Actor) -> Manage<'a> {
-        Manage { directory: &app.directory, actor, now: app.now(), server: Some(app) }
+        let organisations = app.organisations.all().iter().map(|o| o.key.clone()).filter(|k| !k.is_empty()).collect();
+        Manage { directory: &app.directory, actor, now: app.now(), server: Some(app), organisations }
     }
 
     /// Operations from outside the server (the CLI), on the wall clock.
     pub fn standalone(directory: &'a Directory, actor: Actor) -> Manage<'a> {
-        Manage { directory, actor, now: chrono::Utc::now().timestamp(), server: None }
+        Manage { directory, actor, now: chrono::Utc::now().timestamp(), server: None, organisations: Vec::new() }
+    }
+
+    /// Knows the organisations `settings` configures (each app's corp id).
+    pub fn with_organisations_of(mut self, settings: &crate::config::DingTalkSettings) -> Manage<'a> {
+        self.organisations = settings.per_organisation().into_iter().filter_map(|(_, s)| s.corp_id).collect();
+        self
+    }
+
+    /// The organisation a change names, checked against the configured ones; `None`: the default
+    /// one (empty when unknown: `Directory::adopt_unassigned` gives it to the default one at the
+    /// server's next start).
+    fn organisation(&self, named: Option<&str>) -> Result<String, ManageError> {
+        match named.map(str::trim).filter(|n| !n.is_empty()) {
+            None => Ok(self.organisations.first().cloned().unwrap_or_default()),
+            Some(named) => self.check_organisations(&[named.to_owned()]).map(|_| named.to_owned()),
+        }
+    }
+
+    /// Each of `named` is a configured organisation (not checked when none is known).
+    fn check_organisations(&self, named: &[String]) -> Result<(), ManageError> {
+        match named.iter().find(|n| !self.organisations.is_empty() && !self.organisations.contains(n)) {
+            Some(unknown) => Err(ManageError::Directory(DirectoryError::Invalid(format!(
+                "organisation: {unknown:?} is not a configured organisation (dingtalk.corp_id or [[dingtalk.apps]])"
+            )))),
+            None => Ok(()),
+        }
     }
 
     /// Records the change (never a secret). A change that was made stays made when its event

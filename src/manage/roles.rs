@@ -70,9 +70,18 @@ pub async fn get_mapping(directory: &Directory, id: &str) -> Result<RoleMapping,
     directory.mapping(id).await?.ok_or_else(|| not_found(Missing::Mapping(id.into())))
 }
 
-pub async fn create_mapping(m: &Manage<'_>, role: &str, rule: MappingRule) -> Result<RoleMapping, ManageError> {
-    let mapping = m.directory.create_mapping(role, rule).await?;
-    m.audit(AuditKind::MappingCreated, Some(&mapping.role), json!({ "id": mapping.id })).await;
+/// A rule of `organisation` (`None`: the default one): department and role ids are per
+/// organisation, so a rule matches the org data of that organisation's users only.
+pub async fn create_mapping(
+    m: &Manage<'_>,
+    organisation: Option<&str>,
+    role: &str,
+    rule: MappingRule,
+) -> Result<RoleMapping, ManageError> {
+    let org = m.organisation(organisation)?;
+    let mapping = m.directory.create_mapping(&org, role, rule).await?;
+    let detail = json!({ "id": mapping.id, "organisation": mapping.org_id });
+    m.audit(AuditKind::MappingCreated, Some(&mapping.role), detail).await;
     Ok(mapping)
 }
 

@@ -17,6 +17,7 @@ use super::paths;
 use super::pkce::{self, ChallengePolicy};
 use super::response_mode::ResponseMode;
 use crate::app::App;
+use crate::dingtalk::Organisation;
 use crate::directory::Client;
 use crate::login::session::Liveness;
 use crate::secrets;
@@ -266,7 +267,15 @@ pub async fn run(app: &App, req: &Request, params: &Params) -> Response {
     // max_age=0 behaves like prompt=login (OIDC Core §3.1.2.1): whole seconds, so `>=`.
     let now = app.now();
     let too_old = |s: &LoggedIn| request.max_age.is_some_and(|max| now - s.auth_time >= max);
-    let reusable = session.filter(|s| !validated.prompt_login && !too_old(s) && !hint_mismatch);
+    // A session of an organisation the client does not accept is no sign-in for it: the user
+    // signs in again, through one it accepts (docs/dingtalk-app.md, "Several organisations").
+    let accepted = |s: &LoggedIn| super::organisation::accepts(app, &client, &s.user.org_id);
+    let reusable = session.filter(|s| !validated.prompt_login && !too_old(s) && !hint_mismatch && accepted(s));
+    let organisations = super::organisation::candidates(app, Some(&client), super::organisation::hint(params));
+    if organisations.is_empty() {
+        return ErrorRedirect::new(&request, ErrorCode::AccessDenied, "the client accepts no configured organisation")
+            .into_response(app, StatusCode::FOUND);
+    }
     match reusable {
         // The session's idle clock restarts when the code is issued (`issue_code`).
         Some(login) => {
@@ -276,13 +285,13 @@ pub async fn run(app: &App, req: &Request, params: &Params) -> Response {
         // prompt=none (docs/dingtalk-app.md, "Sign-in inside DingTalk"). Not for prompt=login,
         // which asks for the user to authenticate again (OIDC Core §3.1.2.1): DingTalk's login.
         None if app.config.dingtalk.in_app && !validated.prompt_login && super::in_app::opened_in_dingtalk(req) => {
-            super::in_app::start(app, req, request, None, validated.prompt_none).await
+            super::in_app::start(app, req, request, None, validated.prompt_none, organisations).await
         }
         None if validated.prompt_none => {
             ErrorRedirect::new(&request, ErrorCode::LoginRequired, "the user is not signed in")
                 .into_response(app, StatusCode::FOUND)
         }
-        None => start_dingtalk_login(app, req, request, None).await,
+        None => start_dingtalk_login(app, req, request, None, organisations).await,
     }
 }
 
@@ -294,19 +303,30 @@ pub async fn start_dingtalk_login(
     req: &Request,
     request: AuthRequest,
     return_to: Option<OwnPage>,
+    organisations: Vec<String>,
 ) -> Response {
-    if app.config.dingtalk.qr_login {
-        return super::sign_in::start(app, req, request, return_to).await;
-    }
-    match save_pending(app, req, request, return_to, false).await {
-        Ok((pending, cookie)) => redirect(StatusCode::FOUND, &hosted_login_url(app, &pending), &[cookie]),
+    match save_pending(app, req, request, return_to, false, organisations).await {
+        Ok((pending, cookie)) => continue_sign_in(app, &pending, cookie),
         Err(refusal) => refusal,
     }
 }
 
-/// DingTalk's hosted login for `pending`, which the callback completes.
-pub fn hosted_login_url(app: &App, pending: &PendingAuth) -> String {
-    app.dingtalk.authorize_url(&app.endpoint_url(paths::CALLBACK), &pending.id)
+/// The next step of a saved sign-in (`cookie`: its browser binding, to set): the organisation
+/// picker while there is more than one to choose from, then our QR page (`dingtalk.qr_login`) or
+/// DingTalk's hosted login of the chosen organisation's app.
+pub fn continue_sign_in(app: &App, pending: &PendingAuth, cookie: String) -> Response {
+    let Some(organisation) = super::organisation::of_pending(app, pending) else {
+        return super::organisation::picker_page(app, pending, Some(&cookie));
+    };
+    if app.config.dingtalk.qr_login {
+        return super::sign_in::page(app, pending, organisation, &cookie);
+    }
+    redirect(StatusCode::FOUND, &hosted_login_url(organisation, app, pending), &[cookie])
+}
+
+/// DingTalk's hosted login of `organisation`'s app for `pending`, which the callback completes.
+pub fn hosted_login_url(organisation: &Organisation, app: &App, pending: &PendingAuth) -> String {
+    organisation.client.authorize_url(&app.endpoint_url(paths::CALLBACK), &pending.id)
 }
 
 /// Saves the request as a PendingAuth bound to this browser (RFC 9700 §4.7: the binding cookie,
@@ -317,6 +337,7 @@ pub async fn save_pending(
     request: AuthRequest,
     return_to: Option<OwnPage>,
     silent: bool,
+    organisations: Vec<String>,
 ) -> Result<(PendingAuth, String), Response> {
     let binding = app.cookies.get(req, cookies::BROWSER_BINDING).unwrap_or_else(secrets::token);
     let pending = PendingAuth {
@@ -326,6 +347,7 @@ pub async fn save_pending(
         created_at: app.now(),
         return_to,
         silent,
+        organisations,
     };
     let ttl = app.config.tokens.pending_auth_ttl_secs;
     if let Err(e) = app.sessions.put_pending_auth(&pending, ttl).await {

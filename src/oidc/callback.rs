@@ -14,7 +14,7 @@ use super::code::{ErrorRedirect, LoggedIn, finish_authorization, redirect};
 use super::error::{BackendError, ErrorCode};
 use super::params::Params;
 use crate::app::App;
-use crate::dingtalk::{DingTalkError, DingTalkIdentity};
+use crate::dingtalk::{DingTalkError, DingTalkIdentity, Organisation};
 use crate::login::membership::{self, Account};
 use crate::login::method::SignInMethod;
 use crate::login::outcome::LoginOutcome;
@@ -51,6 +51,8 @@ async fn sign_in(app: &App, req: &Request, params: &Params) -> (LoginOutcome, Re
         Ok(pending) => pending,
         Err(refusal) => return refusal,
     };
+    // The code belongs to the app of the organisation this sign-in went through.
+    let organisation = super::organisation::of_pending(app, &pending);
     let request = pending.request;
     let return_to = pending.return_to;
     if params.has("error") {
@@ -68,11 +70,18 @@ async fn sign_in(app: &App, req: &Request, params: &Params) -> (LoginOutcome, Re
         );
     };
 
-    let identity = match app.dingtalk.login(code).await {
+    let Some(organisation) = organisation else {
+        return (
+            LoginOutcome::InvalidState,
+            bad_login("This sign-in has no organisation chosen. Start again from the application."),
+        );
+    };
+    let identity = match organisation.client.login(code).await {
         Ok(identity) => identity,
         Err(e) => return dingtalk_failure(&e),
     };
-    signed_in(app, req, request, return_to, &identity, SignInMethod::HostedLogin, false).await
+    let confirmed = Confirmed { organisation, identity: &identity, method: SignInMethod::HostedLogin };
+    signed_in(app, req, request, return_to, confirmed, false).await
 }
 
 /// The PendingAuth `state` names, taken (once), if this very browser started it: otherwise an
@@ -107,6 +116,13 @@ pub(super) async fn take_bound_pending(
     Ok(pending)
 }
 
+/// Who DingTalk says signed in, through which organisation's app, and how.
+pub(super) struct Confirmed<'a> {
+    pub organisation: &'a Organisation,
+    pub identity: &'a DingTalkIdentity,
+    pub method: SignInMethod,
+}
+
 /// DingTalk has said who the user is (at the callback, or inside the DingTalk client): the
 /// membership rule, the user record, an SSO session, then the client's answer (`silent`: the
 /// request had `prompt=none`, so no page may be shown).
@@ -115,10 +131,10 @@ pub(super) async fn signed_in(
     req: &Request,
     request: AuthRequest,
     return_to: Option<OwnPage>,
-    identity: &DingTalkIdentity,
-    method: SignInMethod,
+    confirmed: Confirmed<'_>,
     silent: bool,
 ) -> (LoginOutcome, Response) {
+    let Confirmed { organisation, identity, method } = confirmed;
     // OIDC Core §2 `auth_time`: DingTalk has just confirmed the user. Taken before the user record
     // is read, so that a disable landing while this sign-in runs denies its tokens too (they come
     // from an authentication before the disable: `Revocation::revoke_user`).
@@ -135,7 +151,7 @@ pub(super) async fn signed_in(
         )
     };
     let account = Account::SigningIn { union_id: &identity.union_id, corp_id: identity.corp_id.as_deref() };
-    let member = match membership::check(&app.dingtalk, app.config.dingtalk.corp_id.as_deref(), account).await {
+    let member = match membership::check(&organisation.client, organisation.corp_id(), account).await {
         Ok(membership) => match membership.allowed() {
             Ok(member) => member,
             Err(reason) => {
@@ -150,7 +166,7 @@ pub(super) async fn signed_in(
     let unavailable = |request: &AuthRequest, cause: BackendError| {
         (LoginOutcome::Unavailable, ErrorRedirect::unavailable(request, cause).into_response(app, StatusCode::FOUND))
     };
-    let user = match app.directory.upsert_user_from_login(identity, member.as_ref()).await {
+    let user = match app.directory.upsert_user_from_login(&organisation.key, identity, member.as_ref()).await {
         Ok(user) => user,
         Err(e) => return unavailable(&request, e.into()),
     };

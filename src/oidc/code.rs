@@ -129,6 +129,20 @@ pub async fn finish_authorization(
             cookies,
         );
     }
+    // A user of an organisation the client does not accept gets no code, however signed in
+    // (docs/dingtalk-app.md, "Several organisations").
+    if !super::organisation::accepts(app, client, &login.user.org_id) {
+        tracing::info!(client = %client.id, "sign-in refused: the user's organisation is not one the client accepts");
+        return with_cookies(
+            ErrorRedirect::new(
+                &request,
+                ErrorCode::AccessDenied,
+                "the user's organisation is not accepted by this client",
+            )
+            .into_response(app, status),
+            cookies,
+        );
+    }
     let needs_consent = if client.first_party {
         false
     } else if request.prompt_consent {

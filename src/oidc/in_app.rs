@@ -17,14 +17,15 @@ use poem::web::Data;
 use poem::{Body, Request, Response, handler};
 
 use super::authorize::{hosted_login_url, save_pending};
-use super::callback::{dingtalk_failure, signed_in, silent_dingtalk_failure, take_bound_pending};
+use super::callback::{Confirmed, dingtalk_failure, signed_in, silent_dingtalk_failure, take_bound_pending};
 use super::code::{ErrorRedirect, redirect};
 use super::error::ErrorCode;
 use super::paths;
 use crate::app::App;
+use crate::dingtalk::Organisation;
 use crate::login::method::SignInMethod;
 use crate::login::outcome::LoginOutcome;
-use crate::store::{AuthRequest, OwnPage};
+use crate::store::{AuthRequest, OwnPage, PendingAuth};
 use crate::web::{pages, templates};
 
 /// §9.1: DingTalk's clients name themselves in the user agent (`AliApp(DingTalk/7.8.1)` on
@@ -37,37 +38,49 @@ pub fn opened_in_dingtalk(req: &Request) -> bool {
 }
 
 /// The page's one inline script: ask the JSAPI for a code (the current call, then the legacy one
-/// where the client is too old for it, §9.1) and post the code or the failure. Allowed by its
+/// where the client is too old for it, §9.1) for each organisation the sign-in may go through in
+/// turn (error `3`: the page is not that organisation's app, §11), and post the code with its
+/// organisation, or the failure. Allowed by its
 /// hash; its parameters come from the form's `data-` attributes, so it never changes.
 const PAGE_SCRIPT: &str = r#"(function () {
   var form = document.getElementById("dingtalk-in-app");
+  var orgs = JSON.parse(form.dataset.orgs);
   var sent = false;
-  function send(code, error) {
+  function send(org, code, error) {
     if (sent) { return; }
     sent = true;
+    form.elements.org.value = org || "";
     form.elements.code.value = code || "";
     form.elements.error.value = error || "";
     form.submit();
   }
-  setTimeout(function () { send("", "timeout"); }, Number(form.dataset.timeout));
+  setTimeout(function () { send("", "", "timeout"); }, Number(form.dataset.timeout));
   var dd = window.dd;
   var legacy = dd && dd.runtime && dd.runtime.permission && dd.runtime.permission.requestAuthCode;
-  if (!dd || (!dd.requestAuthCode && !legacy)) { send("", "no_jsapi"); return; }
-  function ok(result) { if (result && result.code) { send(result.code, ""); } else { send("", "no_code"); } }
-  function ask(current) {
-    var triedLegacy = !current;
-    function fail(e) {
-      var code = e && e.errorCode !== undefined ? e.errorCode : (e && e.error !== undefined ? e.error : "exception");
-      if (String(code) === "1" && !triedLegacy && legacy) { ask(false); return; }
-      send("", "jsapi:" + String(code));
+  if (!dd || (!dd.requestAuthCode && !legacy) || !orgs.length) { send("", "", "no_jsapi"); return; }
+  function attempt(i, current) {
+    var org = orgs[i];
+    var done = false;
+    function ok(result) {
+      if (done) { return; }
+      done = true;
+      if (result && result.code) { send(org.org, result.code, ""); } else { send("", "", "no_code"); }
     }
-    var params = { corpId: form.dataset.corp, clientId: form.dataset.client, onSuccess: ok, onFail: fail };
+    function fail(e) {
+      if (done) { return; }
+      done = true;
+      var code = e && e.errorCode !== undefined ? e.errorCode : (e && e.error !== undefined ? e.error : "exception");
+      if (String(code) === "1" && current && legacy) { attempt(i, false); return; }
+      if (String(code) === "3" && i + 1 < orgs.length) { attempt(i + 1, !!dd.requestAuthCode); return; }
+      send("", "", "jsapi:" + String(code));
+    }
+    var params = { corpId: org.corp, clientId: org.client, onSuccess: ok, onFail: fail };
     try {
       var call = current ? dd.requestAuthCode(params) : dd.runtime.permission.requestAuthCode(params);
       if (call && call.then) { call.then(ok, fail); }
     } catch (e) { fail(e); }
   }
-  ask(!!dd.requestAuthCode);
+  attempt(0, !!dd.requestAuthCode);
 })();"#;
 
 static PAGE_SCRIPT_HASH: LazyLock<String> = LazyLock::new(|| pages::script_hash_source(PAGE_SCRIPT));
@@ -92,21 +105,37 @@ pub async fn start(
     request: AuthRequest,
     return_to: Option<OwnPage>,
     silent: bool,
+    organisations: Vec<String>,
 ) -> Response {
-    let (pending, cookie) = match save_pending(app, req, request, return_to, silent).await {
+    let (pending, cookie) = match save_pending(app, req, request, return_to, silent, organisations).await {
         Ok(saved) => saved,
         Err(refusal) => return refusal,
     };
     let dingtalk = &app.config.dingtalk;
-    let hosted = (!silent).then(|| hosted_login_url(app, &pending));
+    let candidates = candidate_organisations(app, &pending);
+    let orgs: Vec<serde_json::Value> = candidates
+        .iter()
+        .map(|o| {
+            let settings = o.client.settings();
+            serde_json::json!({ "org": o.key, "corp": o.corp_id(), "client": settings.client_id })
+        })
+        .collect();
+    // Without JavaScript: DingTalk's login, through the one organisation or the one picked.
+    let links: Vec<minijinja::Value> = match (silent, super::organisation::of_pending(app, &pending)) {
+        (true, _) => Vec::new(),
+        (false, Some(org)) => vec![context! { href => hosted_login_url(org, app, &pending), name => None::<String> }],
+        (false, None) => candidates
+            .iter()
+            .map(|o| context! { href => super::organisation::choice_url(app, &pending, o), name => o.name.as_str() })
+            .collect(),
+    };
     let page = context! {
         action => app.endpoint_url(paths::IN_APP_CALLBACK),
         state => pending.id,
-        corp_id => dingtalk.corp_id.as_deref().unwrap_or_default(),
-        client_id => dingtalk.client_id.as_str(),
+        orgs => serde_json::Value::Array(orgs).to_string(),
         timeout_ms => dingtalk.in_app_timeout_ms,
         jsapi_url => dingtalk.jsapi_url.as_str(),
-        hosted_login => hosted,
+        links,
         script => templates::trusted(PAGE_SCRIPT),
     };
     pages::scripted_sign_in_page("in_app.html", page, &page_policy(app), &cookie)
@@ -148,14 +177,38 @@ async fn complete(app: &App, req: &Request, body: Body) -> (LoginOutcome, Respon
             let refusal = ErrorRedirect::unavailable(&pending.request, e);
             return (LoginOutcome::Unavailable, refusal.into_response(app, StatusCode::FOUND));
         }
-        return (LoginOutcome::InAppFallback, redirect(StatusCode::SEE_OTHER, &hosted_login_url(app, &pending), &[]));
+        let next = match super::organisation::of_pending(app, &pending) {
+            Some(org) => redirect(StatusCode::SEE_OTHER, &hosted_login_url(org, app, &pending), &[]),
+            None => super::organisation::picker_page(app, &pending, None),
+        };
+        return (LoginOutcome::InAppFallback, next);
     };
-    let identity = match app.dingtalk.in_app_login(code).await {
+    // The code belongs to the organisation whose app the page asked for it: one of this sign-in's.
+    let candidates = candidate_organisations(app, &pending);
+    let named = form.get("org").filter(|o| !o.is_empty());
+    let organisation = match (named, candidates.as_slice()) {
+        (None, [only]) => Some(*only),
+        (named, _) => candidates.iter().copied().find(|o| Some(o.key.as_str()) == named),
+    };
+    let Some(organisation) = organisation else {
+        return bad("The sign-in form names no organisation of this sign-in. Start again from the application.");
+    };
+    let identity = match organisation.client.in_app_login(code).await {
         Ok(identity) => identity,
         Err(e) if silent => return silent_dingtalk_failure(app, &pending.request, &e),
         Err(e) => return dingtalk_failure(&e),
     };
-    signed_in(app, req, pending.request, pending.return_to, &identity, SignInMethod::InApp, silent).await
+    let confirmed = Confirmed { organisation, identity: &identity, method: SignInMethod::InApp };
+    signed_in(app, req, pending.request, pending.return_to, confirmed, silent).await
+}
+
+/// The organisations a pending sign-in may go through (the default one for a record that names
+/// none), in configured order.
+fn candidate_organisations<'a>(app: &'a App, pending: &PendingAuth) -> Vec<&'a Organisation> {
+    if pending.organisations.is_empty() {
+        return vec![app.organisations.default_org()];
+    }
+    app.organisations.all().iter().filter(|o| pending.organisations.contains(&o.key)).collect()
 }
 
 /// What the page says went wrong, fit for a log line: its own words (`timeout`, `jsapi:7`),

@@ -13,6 +13,7 @@ pub mod in_app;
 pub mod introspect;
 pub mod jwks;
 pub mod logout;
+pub mod organisation;
 pub mod params;
 pub mod pkce;
 pub mod response_mode;
@@ -36,6 +37,8 @@ pub mod paths {
     pub const CALLBACK: &str = "/callback/dingtalk";
     /// Where the sign-in page inside the DingTalk client posts its JSAPI code (`in_app`).
     pub const IN_APP_CALLBACK: &str = "/callback/dingtalk/in-app";
+    /// Where the organisation picker sends the user's choice (`organisation`).
+    pub const CHOOSE_ORGANISATION: &str = "/authorize/organisation";
     pub const CONSENT: &str = "/consent";
     pub const TOKEN: &str = "/token";
     pub const USERINFO: &str = "/userinfo";

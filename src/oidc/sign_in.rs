@@ -8,12 +8,13 @@
 use std::sync::LazyLock;
 
 use minijinja::context;
-use poem::{Request, Response};
+use poem::Response;
 
-use super::authorize::{hosted_login_url, save_pending};
+use super::authorize::hosted_login_url;
 use super::paths;
 use crate::app::App;
-use crate::store::{AuthRequest, OwnPage};
+use crate::dingtalk::Organisation;
+use crate::store::PendingAuth;
 use crate::web::{pages, templates};
 
 /// The page's one inline script: draw the QR frame with the §10 parameters the container
@@ -50,25 +51,22 @@ pub fn page_policy(app: &App) -> String {
     )
 }
 
-/// Saves the sign-in and answers the page with the QR code and the link to the hosted login.
-pub async fn start(app: &App, req: &Request, request: AuthRequest, return_to: Option<OwnPage>) -> Response {
-    let (pending, cookie) = match save_pending(app, req, request, return_to, false).await {
-        Ok(saved) => saved,
-        Err(refusal) => return refusal,
-    };
+/// The page of a saved sign-in (`cookie`: its browser binding) with `organisation`'s QR code and
+/// the link to its hosted login.
+pub fn page(app: &App, pending: &PendingAuth, organisation: &Organisation, cookie: &str) -> Response {
     let callback = app.endpoint_url(paths::CALLBACK);
-    let params: serde_json::Map<String, serde_json::Value> = app
-        .dingtalk
+    let params: serde_json::Map<String, serde_json::Value> = organisation
+        .client
         .authorize_params(&callback, &pending.id)
         .into_iter()
         .map(|(k, v)| (k.to_owned(), serde_json::Value::from(v)))
         .collect();
     let page = context! {
-        hosted_login => hosted_login_url(app, &pending),
-        state => pending.id,
+        hosted_login => hosted_login_url(organisation, app, pending),
+        state => pending.id.as_str(),
         params => serde_json::Value::Object(params).to_string(),
         ddlogin_url => app.config.dingtalk.ddlogin_url.as_str(),
         script => templates::trusted(PAGE_SCRIPT),
     };
-    pages::scripted_sign_in_page("sign_in.html", page, &page_policy(app), &cookie)
+    pages::scripted_sign_in_page("sign_in.html", page, &page_policy(app), cookie)
 }

@@ -28,6 +28,7 @@ pub fn routes(app: Arc<App>) -> impl Endpoint + 'static {
         .at(paths::AUTHORIZE, get(oidc::authorize::authorize).post(oidc::authorize::authorize))
         .at(paths::CALLBACK, get(oidc::callback::callback))
         .at(paths::IN_APP_CALLBACK, post(oidc::in_app::callback))
+        .at(paths::CHOOSE_ORGANISATION, get(oidc::organisation::choose))
         .at(paths::CONSENT, post(oidc::consent::consent))
         .at(paths::TOKEN, post(oidc::token::token).with(cors()))
         .at(paths::USERINFO, get(oidc::userinfo::userinfo).post(oidc::userinfo::userinfo).with(cors()))

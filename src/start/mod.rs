@@ -12,7 +12,7 @@ use app_token::StoreTokenCache;
 use crate::app::App;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::dingtalk::DingTalkClient;
+use crate::dingtalk::{DingTalkClient, Organisations};
 use crate::directory::Directory;
 use crate::keys::{Kek, Keys};
 use crate::login::outcome::LoginOutcome;
@@ -65,8 +65,15 @@ impl App {
             &instance_id,
         )
         .await?;
-        let token_cache = StoreTokenCache::new(sessions.clone(), &config.dingtalk.client_secret);
-        let dingtalk = DingTalkClient::with_shared_cache(config.dingtalk.clone(), Some(Arc::new(token_cache)))?;
+        let organisations = Organisations::build(&config.dingtalk, |settings| {
+            let token_cache = StoreTokenCache::new(sessions.clone(), &settings.client_secret);
+            DingTalkClient::with_shared_cache(settings, Some(Arc::new(token_cache)))
+        })?;
+        // Users and mapping rules from before several organisations belong to the default one.
+        directory
+            .adopt_unassigned(&organisations.default_org().key)
+            .await
+            .map_err(|source| StartError::Database { url: redact_url(&config.database.url), source })?;
         let issuer = config.issuer_base().to_string();
         let discovery = crate::oidc::discovery::render(&issuer);
         let cookies = CookiePolicy { secure: issuer.starts_with("https://") };
@@ -102,7 +109,7 @@ impl App {
             keys,
             verifier,
             kek,
-            dingtalk,
+            organisations,
             cookies,
             discovery,
             instance_id,

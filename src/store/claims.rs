@@ -24,7 +24,8 @@ pub struct ProfileClaims {
     /// Scope `roles`: the user's effective roles.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roles: Option<Vec<String>>,
-    /// Scope `groups`: departments (with ancestors) as stable ids, `dept:<id>`.
+    /// Scope `groups`: departments (with ancestors) as stable ids, `dept:<id>` (`dept:<corp>:<id>`
+    /// outside the default organisation), then the organisation, `corp:<id>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub groups: Option<Vec<String>>,
     /// Scope `groups`: the same departments' names, in the same order (names are not unique).

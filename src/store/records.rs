@@ -71,6 +71,10 @@ pub struct PendingAuth {
     /// fails, the client hears `login_required` rather than the user seeing DingTalk's login.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub silent: bool,
+    /// The DingTalk organisations (corp ids) this sign-in may go through (`oidc::organisation`):
+    /// one once chosen; empty in records from before several organisations (the default one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub organisations: Vec<String>,
 }
 
 /// The provider's own pages a sign-in can return to.

@@ -122,15 +122,25 @@ impl ProfileClaims {
                 }
                 "roles" => claims.roles = Some(user.effective_roles.clone()),
                 "groups" => {
-                    claims.groups = Some(user.groups.iter().map(|g| format!("dept:{}", g.id)).collect());
+                    let mut groups: Vec<String> = user.groups.iter().map(|g| g.claim()).collect();
                     // Display names only when every group has one, so the two lists stay aligned.
-                    claims.groups_display = user.groups.iter().map(|g| g.name.clone()).collect();
+                    let mut display: Option<Vec<String>> = user.groups.iter().map(|g| g.name.clone()).collect();
+                    // The organisation is a group too, `corp:<id>`, after the departments.
+                    if !user.org_id.is_empty() {
+                        groups.push(format!("corp:{}", user.org_id));
+                        if let Some(display) = &mut display {
+                            display.push(user.org_id.clone());
+                        }
+                    }
+                    claims.groups = Some(groups);
+                    claims.groups_display = display;
                 }
                 "dingtalk" => {
                     claims.dingtalk = Some(DingTalkClaim {
                         union_id: user.union_id.clone(),
                         user_id: user.dingtalk_user_id.clone(),
-                        corp_id: user.corp_id.clone(),
+                        // The organisation the user signed in through, as DingTalk names it.
+                        corp_id: Some(user.org_id.clone()).filter(|o| !o.is_empty()).or_else(|| user.corp_id.clone()),
                         title: user.title.clone(),
                         dept_ids: user.dept_ids.clone(),
                     })

@@ -222,6 +222,26 @@ const ZH: &[(&str, &str)] = &[
     ("Asking the DingTalk app who you are…", "正在向钉钉确认您的身份…"),
     ("Continue with DingTalk", "继续使用钉钉登录"),
     (
+        "DingTalk organisations whose users may sign in (corp ids, space-separated; empty: the default one)",
+        "允许登录的钉钉组织（corpId，以空格分隔；留空：默认组织）",
+    ),
+    ("DingTalk organisations", "钉钉组织"),
+    // The organisation picker (`oidc::organisation`).
+    ("Choose your organisation", "选择您的组织"),
+    ("Sign in with the DingTalk account of the organisation you work for.", "请使用您所在组织的钉钉账号登录。"),
+    (
+        "The choice of organisation is incomplete. Start again from the application.",
+        "组织选择不完整。请回到应用重新开始。",
+    ),
+    (
+        "This organisation cannot be used to sign in here. Start again from the application.",
+        "无法通过此组织登录此应用。请回到应用重新开始。",
+    ),
+    (
+        "The sign-in form names no organisation of this sign-in. Start again from the application.",
+        "登录表单未指明本次登录的组织。请回到应用重新开始。",
+    ),
+    (
         "Scan the code with the DingTalk app, or continue on DingTalk's sign-in page.",
         "请用钉钉扫描二维码，或前往钉钉登录页继续。",
     ),

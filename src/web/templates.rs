@@ -18,7 +18,7 @@ use minijinja::{AutoEscape, Environment, Error, UndefinedBehavior, context};
 use super::{branding, html, i18n};
 
 /// Every template, by name: the layout first (the pages extend it).
-const TEMPLATES: [(&str, &str); 22] = [
+const TEMPLATES: [(&str, &str); 23] = [
     ("layout.html", include_str!("templates/layout.html")),
     ("error.html", include_str!("templates/error.html")),
     ("consent.html", include_str!("templates/consent.html")),
@@ -27,6 +27,7 @@ const TEMPLATES: [(&str, &str); 22] = [
     ("form_post.html", include_str!("templates/form_post.html")),
     ("in_app.html", include_str!("templates/in_app.html")),
     ("sign_in.html", include_str!("templates/sign_in.html")),
+    ("organisation.html", include_str!("templates/organisation.html")),
     ("account.html", include_str!("templates/account.html")),
     ("account_signed_out.html", include_str!("templates/account_signed_out.html")),
     ("console_login.html", include_str!("templates/console_login.html")),

@@ -886,6 +886,54 @@ def in_app_falls_back_to_the_hosted_login(b: Browser, s: State) -> None:
 
 
 @step
+def another_organisation_refused_unless_the_client_accepts_it(b: Browser, s: State) -> None:
+    """Inside DingTalk, Frank of Second Corp (the second demo organisation of `serve --dev`) opens
+    the RP, which accepts the default organisation only: Demo Corp's JSAPI refuses him, the hosted
+    login follows, and signing in there as him ends at the RP with access_denied. Once the RP
+    accepts both organisations (admin API), the same opens with no click, as Second Corp's Frank."""
+    ding = in_dingtalk("frank-refused", {"user": "ding-second-corp:frank"})
+    try:
+        _, challenge = pkce()
+        ding.get(authorize_url("frank-refused", challenge))
+        ding.wait_for(By.PARTIAL_LINK_TEXT, "Frank of ding-second-corp", "the hosted login after the JSAPI refused")
+        ding.driver.find_element(By.PARTIAL_LINK_TEXT, "Frank of ding-second-corp").click()
+        url = ding.wait_url(REDIRECT_URI + "?", "the RP callback")
+        q = query_of(url)
+        assert q.get("error") == "access_denied" and q.get("state") == "frank-refused", f"not refused: {url}"
+    finally:
+        ding.quit()
+    body = json.dumps({"organisations": ["ding-demo-corp", "ding-second-corp"]}).encode()
+    req = urllib.request.Request(
+        f"{PROVIDER}/admin/v1/clients/{CLIENT_ID}",
+        data=body,
+        method="PATCH",
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}", "Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.status == 200, resp.status
+    ding = in_dingtalk("frank-accepted", {"user": "ding-second-corp:frank"})
+    try:
+        verifier, challenge = pkce()
+        ding.get(authorize_url("frank-accepted", challenge))
+        ding.wait_for(By.XPATH, "//button[normalize-space()='Allow']", "consent for Frank, signed in with no click")
+        click_button(ding, "Allow")
+        url = ding.wait_url(REDIRECT_URI + "?", "the RP callback")
+        q = query_of(url)
+        assert q.get("state") == "frank-accepted" and q.get("code"), f"no code in {url}"
+        claims = jwt_payload(exchange(q["code"], verifier)["id_token"])
+        assert claims["amr"] == ["dingtalk_app"], f"amr {claims.get('amr')}"
+        assert claims["sub"] != jwt_payload(s.id_token)["sub"], "Frank is not Alice"
+        errors = page_errors(ding)
+        assert not errors, f"the in-app page logged errors: {errors}"
+    finally:
+        ding.quit()
+    body = json.dumps({"organisations": []}).encode()
+    req.data = body
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        assert resp.status == 200, resp.status
+
+
+@step
 def qr_code_on_our_page(b: Browser, s: State) -> None:
     """The provider with dingtalk.qr_login: its own page shows DingTalk's QR code (the simulator's
     DTFrameLogin frame) beside the link to DingTalk's login page; a scan (Alice picked in the

@@ -227,8 +227,11 @@ async fn fixture(a: &Admin) -> Fixture {
     a.p.register("public-target", true, false).await;
     d.create_role("target-role", "the sweep's target").await.unwrap();
     d.create_role("spare-role", "granted by nobody").await.unwrap();
-    let mapping =
-        d.create_mapping("target-role", MappingRule::Department { dept_id: 3, include_sub_departments: false });
+    let mapping = d.create_mapping(
+        "ding-demo-corp",
+        "target-role",
+        MappingRule::Department { dept_id: 3, include_sub_departments: false },
+    );
     let mapping = mapping.await.unwrap().id;
     let tokens = a.login("bob", "openid").await;
     let id = unverified_claims(&s(&tokens, "id_token"));

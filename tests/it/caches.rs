@@ -59,7 +59,7 @@ async fn rfc6749_2_3_1_a_rotated_secret_and_a_disabled_user_apply_at_once_despit
     assert_eq!(status, StatusCode::OK);
 
     let union_id = p.simulator.directory().user_by_login("alice").unwrap().union_id.clone();
-    let sub = p.app.directory.user_by_union_id(&union_id).await.unwrap().unwrap().id;
+    let sub = p.app.directory.user_by_union_id("ding-demo-corp", &union_id).await.unwrap().unwrap().id;
     p.app.directory.set_user_disabled(&sub, true).await.unwrap();
     assert_eq!(userinfo_status(&p, &access_token).await, StatusCode::UNAUTHORIZED, "a disabled user at once");
 

@@ -75,7 +75,10 @@ async fn dingtalk_user_outside_the_corp_gets_access_denied() {
     assert_eq!(landing.param("iss").as_deref(), Some(provider.issuer.as_str()));
     assert!(landing.param("code").is_none());
     let mallory = provider.simulator.directory().user_by_login("mallory").unwrap().union_id.clone();
-    assert!(provider.app.directory.user_by_union_id(&mallory).await.unwrap().is_none(), "no account is created");
+    assert!(
+        provider.app.directory.user_by_union_id("ding-demo-corp", &mallory).await.unwrap().is_none(),
+        "no account is created"
+    );
 }
 
 #[tokio::test]
@@ -177,7 +180,10 @@ async fn membership_rule_a_dingtalk_user_who_is_not_active_cannot_sign_in() {
     assert_eq!(landing.param("state").as_deref(), Some("rp-state"));
     assert!(landing.param("code").is_none());
     let dave = provider.simulator.directory().user_by_login("dave").unwrap().union_id.clone();
-    assert!(provider.app.directory.user_by_union_id(&dave).await.unwrap().is_none(), "no account is created");
+    assert!(
+        provider.app.directory.user_by_union_id("ding-demo-corp", &dave).await.unwrap().is_none(),
+        "no account is created"
+    );
     // Active again: he signs in.
     provider.simulator.set_active("dave", true);
     let landing = Browser::new("dave").journey(&login_url(&provider), true).await;

@@ -116,7 +116,7 @@ async fn in_app_sign_in_reaches_the_client_with_no_click_as_the_same_user() {
     assert!(page.contains("frame-ancestors https://*.dingtalk.com"));
     assert!(page.contains(&format!("<script src=\"{jsapi}\">")));
     let corp = p.app.config.dingtalk.corp_id.clone().unwrap();
-    assert!(page.contains(&format!("data-corp=\"{corp}\"")));
+    assert!(page.contains(&format!("&quot;corp&quot;:&quot;{corp}&quot;")), "{page}");
 
     let code = jsapi_code(&p, "alice").await;
     let resp = post_page(&browser, &p, &state, &code, "").await;
@@ -191,7 +191,10 @@ async fn a_hosted_login_code_is_not_an_in_app_code() {
     let browser = in_dingtalk();
     let (state, _) = open_page(&browser, &authorize(&p, &[])).await;
     // A code from DingTalk's login page (docs/dingtalk-api.md §1), taken from its redirect.
-    let login = format!("{}&login_as=alice", p.app.dingtalk.authorize_url(&p.url(paths::CALLBACK), "s"));
+    let login = format!(
+        "{}&login_as=alice",
+        p.app.organisations.default_org().client.authorize_url(&p.url(paths::CALLBACK), "s")
+    );
     let resp = Browser::new("alice").http.get(login).send().await.unwrap();
     let oauth_code = client_param(&redirect_location(&resp).unwrap(), "authCode").unwrap();
     let resp = post_page(&browser, &p, &state, &oauth_code, "").await;

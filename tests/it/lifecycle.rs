@@ -549,7 +549,7 @@ async fn upstream_recheck_revokes_users_who_left_and_tolerates_outages(backend: 
     let (status, _) = refresh(p, &secret, &s(&second, "refresh_token"), None).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     let bob = p.simulator.directory().user_by_login("bob").unwrap().union_id.clone();
-    let bob = p.app.directory.user_by_union_id(&bob).await.unwrap().unwrap();
+    let bob = p.app.directory.user_by_union_id("ding-demo-corp", &bob).await.unwrap().unwrap();
     assert!(p.app.sessions.sso_sessions_of_user(&bob.id).await.unwrap().is_empty());
     assert!(p.app.sessions.refresh_families_of_user(&bob.id).await.unwrap().is_empty());
     assert_eq!(userinfo_status(p, &s(&second, "access_token")).await, StatusCode::UNAUTHORIZED);

@@ -83,7 +83,7 @@ async fn every_finished_dingtalk_callback_is_counted_once_under_its_outcome() {
     }
 
     let alice = p.simulator.directory().user_by_login("alice").unwrap().union_id.clone();
-    let alice = p.app.directory.user_by_union_id(&alice).await.unwrap().unwrap();
+    let alice = p.app.directory.user_by_union_id("ding-demo-corp", &alice).await.unwrap().unwrap();
     assert!(p.app.directory.set_user_disabled(&alice.id, true).await.unwrap());
     counts_once_as(&p, LoginOutcome::UserDisabled, async {
         let landing = Browser::new("alice").journey(&login_url(&p), true).await;

@@ -25,6 +25,7 @@ mod login_metrics;
 mod manage_parity;
 mod multi_instance;
 mod operations;
+mod organisations;
 mod outages;
 mod qr_login;
 mod rate_limits;

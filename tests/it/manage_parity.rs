@@ -51,6 +51,8 @@ impl Harness {
             .current_dir(self.dir.path())
             .args(args)
             .env("DINGTALK_OIDC_DATABASE__URL", &self.p.app.config.database.url)
+            // The deployment's config, as the server has it: the CLI knows its organisation too.
+            .env("DINGTALK_OIDC_DINGTALK__CORP_ID", self.p.app.config.dingtalk.corp_id.as_deref().unwrap_or_default())
             .env("DINGTALK_OIDC_KEYS__KEK", kek)
             .output()
             .expect("binary runs");

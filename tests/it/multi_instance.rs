@@ -44,8 +44,8 @@ async fn instances_share_keys_users_sessions_and_one_dingtalk_app_token() {
 
     // A user created through A is the same user (same sub) through B.
     let alice_union = simulator.directory().user_by_login("alice").unwrap().union_id.clone();
-    let via_a = a.app.directory.user_by_union_id(&alice_union).await.unwrap().unwrap();
-    let via_b = b.app.directory.user_by_union_id(&alice_union).await.unwrap().unwrap();
+    let via_a = a.app.directory.user_by_union_id("ding-demo-corp", &alice_union).await.unwrap().unwrap();
+    let via_b = b.app.directory.user_by_union_id("ding-demo-corp", &alice_union).await.unwrap().unwrap();
     assert_eq!(via_a.id, via_b.id);
     // And its SSO session, written by A, is visible to B.
     let sessions = b.app.sessions.sso_sessions_of_user(&via_a.id).await.unwrap();

@@ -37,13 +37,25 @@ async fn setup() -> (TestProvider, String) {
     for role in ["engineering", "sales", "org-admin", "leads", "everyone"] {
         d.create_role(role, &format!("{role} people")).await.unwrap();
     }
-    d.create_mapping("engineering", MappingRule::Department { dept_id: 2, include_sub_departments: true })
+    d.create_mapping(
+        "ding-demo-corp",
+        "engineering",
+        MappingRule::Department { dept_id: 2, include_sub_departments: true },
+    )
+    .await
+    .unwrap();
+    d.create_mapping("ding-demo-corp", "sales", MappingRule::Department { dept_id: 3, include_sub_departments: false })
         .await
         .unwrap();
-    d.create_mapping("sales", MappingRule::Department { dept_id: 3, include_sub_departments: false }).await.unwrap();
-    d.create_mapping("org-admin", MappingRule::OrgAdmin).await.unwrap();
-    d.create_mapping("leads", MappingRule::DepartmentLeader { dept_id: None }).await.unwrap();
-    d.create_mapping("everyone", MappingRule::Department { dept_id: 1, include_sub_departments: true }).await.unwrap();
+    d.create_mapping("ding-demo-corp", "org-admin", MappingRule::OrgAdmin).await.unwrap();
+    d.create_mapping("ding-demo-corp", "leads", MappingRule::DepartmentLeader { dept_id: None }).await.unwrap();
+    d.create_mapping(
+        "ding-demo-corp",
+        "everyone",
+        MappingRule::Department { dept_id: 1, include_sub_departments: true },
+    )
+    .await
+    .unwrap();
     let secret = d
         .create_client(NewClient {
             id: "app".into(),
@@ -67,8 +79,9 @@ async fn mapping_rules_turn_departments_org_roles_and_leadership_into_roles_and_
     let alice = login(&p, "alice", &secret, "openid roles groups dingtalk").await;
     let id = claims(alice["id_token"].as_str().unwrap());
     assert_eq!(id["roles"], json!(["engineering", "everyone", "leads", "org-admin"]));
-    assert_eq!(id["groups"], json!(["dept:2", "dept:1"]));
-    assert_eq!(id["groups_display"], json!(["Engineering", "Demo Corp"]));
+    // The departments, then the organisation.
+    assert_eq!(id["groups"], json!(["dept:2", "dept:1", "corp:ding-demo-corp"]));
+    assert_eq!(id["groups_display"], json!(["Engineering", "Demo Corp", "ding-demo-corp"]));
     assert_eq!(id["dingtalk"]["user_id"], "alice001");
     assert_eq!(id["dingtalk"]["corp_id"], "ding-demo-corp");
     assert_eq!(id["dingtalk"]["dept_ids"], json!([2]));
@@ -91,7 +104,7 @@ async fn mapping_rules_turn_departments_org_roles_and_leadership_into_roles_and_
     let bob = login(&p, "bob", &secret, "openid roles groups").await;
     let id = claims(bob["id_token"].as_str().unwrap());
     assert_eq!(id["roles"], json!(["everyone", "sales"]));
-    assert_eq!(id["groups"], json!(["dept:3", "dept:1"]));
+    assert_eq!(id["groups"], json!(["dept:3", "dept:1", "corp:ding-demo-corp"]));
     assert!(id.get("dingtalk").is_none(), "no dingtalk claim without the scope");
 
     // Without the scopes: no roles, no groups.
@@ -117,9 +130,9 @@ async fn a_department_change_in_dingtalk_changes_roles_at_the_next_recheck() {
     assert_eq!(status, StatusCode::OK, "{refreshed}");
     let at = claims(refreshed["access_token"].as_str().unwrap());
     assert_eq!(at["roles"], json!(["engineering", "everyone"]));
-    assert_eq!(at["groups"], json!(["dept:4", "dept:2", "dept:1"]));
+    assert_eq!(at["groups"], json!(["dept:4", "dept:2", "dept:1", "corp:ding-demo-corp"]));
     let id = claims(refreshed["id_token"].as_str().unwrap());
-    assert_eq!(id["groups_display"], json!(["Platform", "Engineering", "Demo Corp"]));
+    assert_eq!(id["groups_display"], json!(["Platform", "Engineering", "Demo Corp", "ding-demo-corp"]));
 }
 
 #[tokio::test]

@@ -291,6 +291,7 @@ async fn pending_auth_round_trips_and_is_taken_once(store: &dyn SessionStore) {
         created_at: 1,
         return_to: None,
         silent: false,
+        organisations: vec![],
     };
     store.put_pending_auth(&pending, 60).await.unwrap();
     assert_eq!(store.take_pending_auth("p1").await.unwrap(), Some(pending.clone()));
@@ -326,6 +327,7 @@ async fn expired_records_are_never_returned(store: &dyn SessionStore) {
         created_at: 1,
         return_to: None,
         silent: false,
+        organisations: vec![],
     };
     store.put_pending_auth(&pending, 0).await.unwrap();
     assert_eq!(store.take_pending_auth("p2").await.unwrap(), None);
@@ -932,8 +934,8 @@ async fn revoking_a_family_leaves_a_family_whose_id_its_own_matches_as_a_pattern
 /// The admin user search matches its term literally and without regard to case: `search_a`
 /// does not find `searchxa1`, and `%` finds no one.
 async fn a_user_search_matches_its_term_literally(directory: &Directory) {
-    directory.create_user(&identity("search_a1"), None).await.unwrap();
-    directory.create_user(&identity("searchxa1"), None).await.unwrap();
+    directory.create_user("corp-a", &identity("search_a1"), None).await.unwrap();
+    directory.create_user("corp-a", &identity("searchxa1"), None).await.unwrap();
     let (found, total) = directory.list_users(Some("search_a"), 0, 10).await.unwrap();
     assert_eq!(total, 1);
     assert_eq!(found.iter().map(|u| u.union_id.as_str()).collect::<Vec<_>>(), vec!["search_a1"]);
@@ -1024,8 +1026,8 @@ async fn directory_conformance(directory: Directory) {
         Err(DirectoryError::Conflict(what)) => assert!(what.contains("app")),
         other => panic!("duplicate client id must be a typed conflict, got {other:?}"),
     }
-    directory.create_user(&identity("union-dup"), None).await.unwrap();
-    match directory.create_user(&identity("union-dup"), None).await {
+    directory.create_user("corp-a", &identity("union-dup"), None).await.unwrap();
+    match directory.create_user("corp-a", &identity("union-dup"), None).await {
         Err(DirectoryError::Conflict(what)) => assert!(what.contains("union-dup")),
         other => panic!("duplicate unionId must be a typed conflict, got {other:?}"),
     }
@@ -1049,15 +1051,25 @@ async fn directory_conformance(directory: Directory) {
     let mut logins = tokio::task::JoinSet::new();
     for _ in 0..8 {
         let directory = directory.clone();
-        logins.spawn(async move { directory.upsert_user_from_login(&identity("union-1"), None).await.unwrap().id });
+        logins.spawn(async move {
+            directory.upsert_user_from_login("corp-a", &identity("union-1"), None).await.unwrap().id
+        });
     }
     let ids = logins.join_all().await;
     assert!(ids.windows(2).all(|w| w[0] == w[1]), "{ids:?}");
-    let again = directory.upsert_user_from_login(&identity("union-1"), None).await.unwrap();
+    let again = directory.upsert_user_from_login("corp-a", &identity("union-1"), None).await.unwrap();
     assert_eq!(again.id, ids[0]);
     assert!(uuid::Uuid::parse_str(&again.id).is_ok());
-    let other = directory.upsert_user_from_login(&identity("union-2"), None).await.unwrap();
+    let other = directory.upsert_user_from_login("corp-a", &identity("union-2"), None).await.unwrap();
     assert_ne!(other.id, again.id);
+    // The key is organisation and unionId: the same unionId in another organisation is another
+    // user (docs/dingtalk-api.md §11), found under its own organisation only.
+    let elsewhere = directory.upsert_user_from_login("corp-b", &identity("union-1"), None).await.unwrap();
+    assert_ne!(elsewhere.id, again.id);
+    assert_eq!(elsewhere.org_id, "corp-b");
+    assert_eq!(directory.user_by_union_id("corp-a", "union-1").await.unwrap().unwrap().id, again.id);
+    assert_eq!(directory.user_by_union_id("corp-b", "union-1").await.unwrap().unwrap().id, elsewhere.id);
+    assert!(directory.user_by_union_id("corp-c", "union-1").await.unwrap().is_none());
 
     // Consent records merge.
     let scopes = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();

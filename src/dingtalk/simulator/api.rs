@@ -46,11 +46,9 @@ pub(super) async fn user_access_token(sim: Simulator, mut req: Request) -> Respo
         return reply::missing_body();
     };
     let mut state = sim.state();
-    if text(&body, "clientId") != Some(state.dir.app_key.as_str())
-        || text(&body, "clientSecret") != Some(state.dir.app_secret.as_str())
-    {
+    let Some(app) = state.app_by_credentials(text(&body, "clientId"), text(&body, "clientSecret")) else {
         return bad_request(BAD_CLIENT);
-    }
+    };
     if fault == Some(Fault::InvalidCode) {
         return bad_request(CODE_NOT_FOUND);
     }
@@ -65,7 +63,8 @@ pub(super) async fn user_access_token(sim: Simulator, mut req: Request) -> Respo
             ));
         }
     };
-    let Some(grant) = grant else {
+    // A code (and its refresh tokens) belongs to the app that started the login (§11).
+    let Some(grant) = grant.filter(|g| g.app == app) else {
         return bad_request(CODE_NOT_FOUND);
     };
     let (access, refresh) = state.issue_user_tokens(&grant);
@@ -75,7 +74,7 @@ pub(super) async fn user_access_token(sim: Simulator, mut req: Request) -> Respo
         "expireIn": super::USER_TOKEN_LIFETIME.as_secs(),
     });
     // §2: corpId only when the authorize request used scope `openid corpid`.
-    let corp_id = state.dir.user_by_login(&grant.login).and_then(|u| u.corp_id.clone());
+    let corp_id = state.user_of(&grant).and_then(|u| u.corp_id.clone());
     if let (true, Some(corp_id)) = (grant.with_corp, corp_id) {
         answer["corpId"] = corp_id.into();
     }
@@ -144,11 +143,9 @@ pub(super) async fn app_access_token(sim: Simulator, mut req: Request) -> Respon
     let Some(body) = body else {
         return reply::missing_body();
     };
-    if text(&body, "appKey") != Some(state.dir.app_key.as_str())
-        || text(&body, "appSecret") != Some(state.dir.app_secret.as_str())
-    {
+    let Some(app) = state.app_by_credentials(text(&body, "appKey"), text(&body, "appSecret")) else {
         return bad_request(BAD_CLIENT);
-    }
-    let (token, ttl) = state.issue_app_token();
+    };
+    let (token, ttl) = state.issue_app_token(app);
     reply::v1_ok(&json!({ "accessToken": token, "expireIn": ttl.as_secs() }))
 }

@@ -16,6 +16,8 @@ use crate::web::html::escape;
 
 /// The validated §1 request.
 struct AuthorizeRequest {
+    /// The organisation whose app `client_id` is.
+    app: usize,
     redirect_uri: Url,
     state: Option<String>,
     /// Scope contained `corpid`: the §2 answer will carry `corpId`.
@@ -33,10 +35,10 @@ pub(super) async fn authorize(sim: Simulator, req: Request) -> Response {
     };
     let pairs: Vec<(String, String)> =
         form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes()).into_owned().collect();
-    let dir = sim.directory();
+    let orgs = sim.organisations();
     // §1 (inferred for the fake): an invalid request gets an error page, never a redirect,
     // because the redirect_uri itself is not trusted yet.
-    let request = match validate(&pairs, &dir) {
+    let request = match validate(&pairs, &orgs) {
         Ok(request) => request,
         Err(problem) => {
             return reply::html_page(
@@ -53,17 +55,22 @@ pub(super) async fn authorize(sim: Simulator, req: Request) -> Response {
         return reply::redirect(&callback(&request, &[("error", "access_denied")]));
     }
     let Some(login) = param("login_as") else {
-        return chooser_page(&pairs, &dir);
+        return chooser_page(&pairs, &orgs, request.app);
     };
-    let Some(user) = dir.user_by_login(login) else {
+    // Any DingTalk account can sign in to any app's login (§11): `<corp>:<login>` names a user of
+    // another organisation, whom that app's organisation then does not know.
+    let mut state = sim.state();
+    let Some((org, user)) = state.find_user(request.app, login) else {
         return reply::html_page(
             StatusCode::BAD_REQUEST,
             "Unknown user",
             &format!("<p>No simulated user {:?}.</p>", escape(login)),
         );
     };
-    let code = sim.state().issue_code(&user.login, request.with_corp);
-    tracing::info!(login = %user.login, with_corp = request.with_corp, "simulated DingTalk login");
+    let user_login = user.login.clone();
+    let code = state.issue_code(org, &user_login, request.app, request.with_corp);
+    drop(state);
+    tracing::info!(login = %user_login, with_corp = request.with_corp, "simulated DingTalk login");
     // §1.1: both `code` and `authCode` carry the same value.
     let redirect_url = callback(&request, &[("code", &code), ("authCode", &code)]);
     if param("embed") == Some("1") {
@@ -87,7 +94,7 @@ fn embedded_answer(request: &AuthorizeRequest, code: &str, redirect_url: &str) -
     reply::html_page(StatusCode::OK, "DingTalk login (simulator)", &body)
 }
 
-fn validate(pairs: &[(String, String)], dir: &SimDirectory) -> Result<AuthorizeRequest, String> {
+fn validate(pairs: &[(String, String)], orgs: &[SimDirectory]) -> Result<AuthorizeRequest, String> {
     for name in SINGLE_VALUED {
         if pairs.iter().filter(|(k, _)| k == name).count() > 1 {
             return Err(format!("parameter {name} given more than once"));
@@ -97,9 +104,10 @@ fn validate(pairs: &[(String, String)], dir: &SimDirectory) -> Result<AuthorizeR
     if param("response_type") != Some("code") {
         return Err("response_type must be \"code\"".to_owned());
     }
-    if param("client_id") != Some(dir.app_key.as_str()) {
+    let Some(app) = orgs.iter().position(|o| Some(o.app_key.as_str()) == param("client_id")) else {
         return Err("unknown client_id".to_owned());
-    }
+    };
+    let dir = &orgs[app];
     let raw_redirect = param("redirect_uri").ok_or("redirect_uri is required")?;
     let redirect_uri = Url::parse(raw_redirect)
         .ok()
@@ -122,6 +130,7 @@ fn validate(pairs: &[(String, String)], dir: &SimDirectory) -> Result<AuthorizeR
         return Err(format!("unsupported scope {unknown:?}"));
     }
     Ok(AuthorizeRequest {
+        app,
         redirect_uri,
         state: param("state").map(str::to_owned),
         with_corp: scopes.contains(&"corpid"),
@@ -146,7 +155,8 @@ fn callback(request: &AuthorizeRequest, extra: &[(&str, &str)]) -> String {
 
 /// The page a user sees: one link per simulated account, and a Deny link. Links are
 /// relative (`?...`) so the page works wherever the simulator is mounted.
-fn chooser_page(pairs: &[(String, String)], dir: &SimDirectory) -> Response {
+fn chooser_page(pairs: &[(String, String)], orgs: &[SimDirectory], app: usize) -> Response {
+    let dir = &orgs[app];
     let with = |name: &str, value: &str| {
         let mut query = form_urlencoded::Serializer::new(String::new());
         for (k, v) in pairs.iter().filter(|(k, _)| k != "login_as" && k != "deny") {
@@ -169,6 +179,19 @@ fn chooser_page(pairs: &[(String, String)], dir: &SimDirectory) -> Response {
             login = escape(&user.login),
             org = escape(&org),
         ));
+    }
+    // Members of the other organisations, by `<corp>:<login>`.
+    for other in orgs.iter().filter(|o| o.corp_id != dir.corp_id) {
+        for user in other.users.iter().filter(|u| u.userid.is_some()) {
+            let spec = format!("{}:{}", other.corp_id, user.login);
+            items.push_str(&format!(
+                "<li><a href=\"{href}\">Sign in as {nick} of {corp}</a> ({spec})</li>\n",
+                href = escape(&with("login_as", &spec)),
+                nick = escape(&user.nick),
+                spec = escape(&spec),
+                corp = escape(&other.corp_id),
+            ));
+        }
     }
     let body = format!(
         "<p>DingTalk simulator — app {app}. Choose an account:</p>\n<ul>\n{items}</ul>\n\

@@ -1,6 +1,8 @@
-//! The demo organisation served by `serve --dev` and used by the tests: Demo Corp with its
+//! The demo organisations served by `serve --dev` and used by the tests: Demo Corp with its
 //! departments, DingTalk's built-in roles, and the users alice, bob, carol, dave (inactive) and
-//! mallory (a member of another organisation).
+//! mallory (a member of another organisation); and Second Corp, with its own app, where alice
+//! works too (under another unionId: each organisation's app is its own developer account,
+//! docs/dingtalk-api.md §11) beside frank.
 
 use super::directory::{SimDepartment, SimDirectory, SimRole, SimRoleGroup, SimUser};
 
@@ -98,6 +100,52 @@ impl Default for SimDirectory {
                 },
             ],
         }
+    }
+}
+
+impl SimDirectory {
+    /// The second demo organisation, with its own app.
+    pub fn second_demo() -> SimDirectory {
+        let dept = |id, name: &str, parent_id| SimDepartment { id, name: name.to_owned(), parent_id };
+        let first = SimDirectory::default();
+        let corp = "ding-second-corp".to_owned();
+        let member = |login: &str, n: u32, dept_ids: Vec<i64>| SimUser {
+            login: login.to_owned(),
+            union_id: format!("simUnionB{n:02}{}", capitalise(login)),
+            open_id: format!("simOpenB{n:02}{}", capitalise(login)),
+            nick: capitalise(login),
+            email: Some(format!("{login}@second.example.com")),
+            mobile: None,
+            state_code: None,
+            avatar_url: None,
+            corp_id: Some(corp.clone()),
+            userid: Some(format!("{login}-b{n:03}")),
+            title: None,
+            dept_ids,
+            role_ids: Vec::new(),
+            admin: false,
+            boss: false,
+            leader_in_dept: Vec::new(),
+            active: true,
+        };
+        SimDirectory {
+            corp_id: corp.clone(),
+            app_key: "dingsimappkey2".to_owned(),
+            app_secret: "dingsimappsecret2".to_owned(),
+            redirect_uris: Vec::new(),
+            // Numbered from 1 like every organisation's: department 2 here is not Demo Corp's.
+            departments: vec![dept(1, "Second Corp", None), dept(2, "Research", Some(1))],
+            roles: first.roles,
+            users: vec![
+                SimUser { role_ids: vec![1201], ..member("alice", 1, vec![2]) },
+                SimUser { role_ids: vec![1201], ..member("frank", 2, vec![2]) },
+            ],
+        }
+    }
+
+    /// Both demo organisations, Demo Corp (the default) first.
+    pub fn demo_organisations() -> Vec<SimDirectory> {
+        vec![SimDirectory::default(), SimDirectory::second_demo()]
     }
 }
 

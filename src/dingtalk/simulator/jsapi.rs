@@ -105,19 +105,26 @@ fn issue(sim: &Simulator, request: CodeRequest, cookie_user: Option<String>) -> 
     };
     // §9.1: error 3 when the organisation has no app on this page's domain (or, for the current
     // call, when clientId is not that app).
-    if corp_id != state.dir.corp_id || request.client_id.is_some_and(|id| id != state.dir.app_key) {
+    let app = state.orgs.iter().position(|o| o.corp_id == corp_id);
+    let Some(org) = app.filter(|a| request.client_id.as_ref().is_none_or(|id| *id == state.orgs[*a].app_key)) else {
         return jsapi_error("3", "对应企业没有该域名微应用");
-    }
-    let Some(login) = request.user.or(cookie_user).filter(|u| !u.is_empty()) else {
+    };
+    let Some(spec) = request.user.or(cookie_user).filter(|u| !u.is_empty()) else {
         return jsapi_error("-1", "the simulator was not told which user is in the DingTalk client");
     };
-    let login = login.rsplit(':').next().unwrap_or_default().to_owned();
-    let member = state.dir.user_by_login(&login).is_some_and(|u| u.userid.is_some());
+    // `<corp>:<login>` or `login`: the person signed in to the DingTalk client. Only a member of
+    // the organisation asked for sees its apps in the workbench.
+    let login = match spec.split_once(':') {
+        Some((corp, login)) if corp == corp_id => login,
+        Some(_) => return jsapi_error("7", "no_permission"),
+        None => spec.as_str(),
+    };
+    let member = state.orgs[org].user_by_login(login).is_some_and(|u| u.userid.is_some());
     if !member {
-        // Only members see the organisation's apps in their workbench.
         return jsapi_error("7", "no_permission");
     }
-    json!({ "code": state.issue_in_app_code(&login) })
+    let login = login.to_owned();
+    json!({ "code": state.issue_in_app_code(org, &login) })
 }
 
 /// `POST /topapi/v2/user/getuserinfo` (§9.2): every encoding of token and code (query, JSON body,
@@ -140,16 +147,17 @@ pub(super) async fn get_user_info(sim: Simulator, mut req: Request) -> Response 
         return reply::oapi_error(41001, "缺少access_token参数");
     };
     let mut state = sim.state();
-    if !state.app_token_valid(&token) {
+    let Some(app) = state.app_token_org(&token) else {
         return reply::oapi_error(40014, "不合法的access_token");
-    }
+    };
     let Some(code) = find("code").filter(|c| !c.is_empty()) else {
         return reply::oapi_error(400002, "参数错误");
     };
-    let Some(grant) = state.take_in_app_code(&code) else {
+    // §11 (inferred): a code of one organisation's app, redeemed with another's token, is unknown.
+    let Some(grant) = state.take_in_app_code(&code).filter(|g| g.app == app) else {
         return reply::oapi_error(crate::dingtalk::error::TEMP_AUTH_CODE_NOT_FOUND, "不存在的临时授权码");
     };
-    let Some(user) = state.dir.user_by_login(&grant.login) else {
+    let Some(user) = state.user_of(&grant) else {
         return reply::oapi_error(crate::dingtalk::error::TEMP_AUTH_CODE_NOT_FOUND, "不存在的临时授权码");
     };
     reply::oapi_fields(json!({

@@ -101,24 +101,30 @@ pub struct Simulator {
     inner: Arc<Mutex<SimState>>,
 }
 
-/// Who a code or token belongs to, and whether the login asked for scope `corpid`.
+/// Who a code or token belongs to (the user `login` of organisation `org`), which organisation's
+/// app it was issued to (`app`: a code is redeemed by the app that started the login), and
+/// whether the login asked for scope `corpid`.
 #[derive(Debug, Clone)]
 struct Grant {
+    org: usize,
     login: String,
+    app: usize,
     with_corp: bool,
     expires_at: Instant,
 }
 
 struct SimState {
-    dir: SimDirectory,
+    /// The organisations, each with its one internal app (docs/dingtalk-api.md §11); the first
+    /// is the default one, which the single-organisation helpers act on.
+    orgs: Vec<SimDirectory>,
     fault: Option<Fault>,
     codes: HashMap<String, Grant>,
     /// §9: codes the JSAPI handed out inside the DingTalk client; only getuserinfo takes them.
     in_app_codes: HashMap<String, Grant>,
     user_tokens: HashMap<String, Grant>,
     refresh_tokens: HashMap<String, Grant>,
-    /// §4.1/§4.3 share one store: the current app token and its expiry.
-    app_token: Option<(String, Instant)>,
+    /// §4.1/§4.3 share one store: per app (by organisation), the current token and its expiry.
+    app_tokens: Vec<Option<(String, Instant)>>,
     app_token_ttl: Duration,
     app_token_requests: u64,
     /// The codes and tokens handed out (the latest `ISSUED_KEPT`), for tests that look for them
@@ -143,15 +149,20 @@ const APP_TOKEN_LIFETIME: Duration = Duration::from_secs(7200);
 
 impl Simulator {
     pub fn new(dir: SimDirectory) -> Self {
+        Self::with_organisations(vec![dir])
+    }
+
+    /// A DingTalk with several organisations, each with its own app (the first is the default).
+    pub fn with_organisations(orgs: Vec<SimDirectory>) -> Self {
         Self {
             inner: Arc::new(Mutex::new(SimState {
-                dir,
+                app_tokens: vec![None; orgs.len()],
+                orgs,
                 fault: None,
                 codes: HashMap::new(),
                 in_app_codes: HashMap::new(),
                 user_tokens: HashMap::new(),
                 refresh_tokens: HashMap::new(),
-                app_token: None,
                 app_token_ttl: APP_TOKEN_LIFETIME,
                 app_token_requests: 0,
                 issued: Default::default(),
@@ -186,9 +197,14 @@ impl Simulator {
         Server::new_with_acceptor(acceptor).run(self.endpoint()).await
     }
 
-    /// A snapshot of the directory, including redirect URIs set since start.
+    /// A snapshot of the default organisation, including redirect URIs set since start.
     pub fn directory(&self) -> SimDirectory {
-        self.state().dir.clone()
+        self.state().orgs[0].clone()
+    }
+
+    /// A snapshot of every organisation.
+    pub fn organisations(&self) -> Vec<SimDirectory> {
+        self.state().orgs.clone()
     }
 
     pub fn set_fault(&self, fault: Option<Fault>) {
@@ -203,22 +219,23 @@ impl Simulator {
     /// Register callback URLs (§1: must match); empty accepts any.
     /// The user leaves the corp (HR offboarding): DingTalk stops knowing their in-corp userid, so
     /// `getbyunionid` answers 60121 from now on.
+    /// `login` is a user of the default organisation, or `<corp>:<login>` one of another.
     pub fn remove_from_corp(&self, login: &str) {
-        if let Some(user) = self.state().dir.users.iter_mut().find(|u| u.login == login) {
+        if let Some(user) = self.state().user_mut(login) {
             user.userid = None;
         }
     }
 
     /// HR moves the user to other departments (chains follow from the directory's parents).
     pub fn set_departments(&self, login: &str, dept_ids: Vec<i64>) {
-        if let Some(user) = self.state().dir.users.iter_mut().find(|u| u.login == login) {
+        if let Some(user) = self.state().user_mut(login) {
             user.dept_ids = dept_ids;
         }
     }
 
     /// HR deactivates (or reactivates) the user: `v2/user/get` answers `active` accordingly.
     pub fn set_active(&self, login: &str, active: bool) {
-        if let Some(user) = self.state().dir.users.iter_mut().find(|u| u.login == login) {
+        if let Some(user) = self.state().user_mut(login) {
             user.active = active;
         }
     }
@@ -229,8 +246,11 @@ impl Simulator {
         self.state().issued.iter().cloned().collect()
     }
 
+    /// Every app's registered callback URLs.
     pub fn set_redirect_uris(&self, uris: Vec<String>) {
-        self.state().dir.redirect_uris = uris;
+        for org in &mut self.state().orgs {
+            org.redirect_uris = uris.clone();
+        }
     }
 
     /// How many app-token requests (§4.1 and §4.3) reached the simulator.
@@ -241,7 +261,7 @@ impl Simulator {
     /// Invalidate the current app token, as if it had expired: oapi calls made with it
     /// answer 40014 from now on (docs/dingtalk-api.md §6.2).
     pub fn expire_app_tokens(&self) {
-        self.state().app_token = None;
+        self.state().app_tokens.iter_mut().for_each(|t| *t = None);
     }
 
     /// Lifetime (and `expireIn`) of app tokens issued from now on; default 7200 s.
@@ -297,22 +317,54 @@ impl SimState {
         self.issued.push_back(credential.to_owned());
     }
 
-    fn issue_code(&mut self, login: &str, with_corp: bool) -> String {
+    /// The organisation whose app has this key.
+    fn app_by_key(&self, app_key: &str) -> Option<usize> {
+        self.orgs.iter().position(|o| o.app_key == app_key)
+    }
+
+    /// The organisation whose app has these credentials.
+    fn app_by_credentials(&self, app_key: Option<&str>, app_secret: Option<&str>) -> Option<usize> {
+        let app = self.app_by_key(app_key?)?;
+        (Some(self.orgs[app].app_secret.as_str()) == app_secret).then_some(app)
+    }
+
+    /// A user by `<corp>:<login>`, or by `login` alone: in organisation `first`, then the others.
+    fn find_user(&self, first: usize, spec: &str) -> Option<(usize, &SimUser)> {
+        if let Some((corp, login)) = spec.split_once(':') {
+            let org = self.orgs.iter().position(|o| o.corp_id == corp)?;
+            return Some((org, self.orgs[org].user_by_login(login)?));
+        }
+        let order = std::iter::once(first).chain((0..self.orgs.len()).filter(|i| *i != first));
+        order.filter(|i| *i < self.orgs.len()).find_map(|i| Some((i, self.orgs[i].user_by_login(spec)?)))
+    }
+
+    fn user_mut(&mut self, spec: &str) -> Option<&mut SimUser> {
+        let (org, user) = self.find_user(0, spec)?;
+        let login = user.login.clone();
+        self.orgs[org].users.iter_mut().find(|u| u.login == login)
+    }
+
+    fn user_of(&self, grant: &Grant) -> Option<&SimUser> {
+        self.orgs.get(grant.org)?.user_by_login(&grant.login)
+    }
+
+    fn issue_code(&mut self, org: usize, login: &str, app: usize, with_corp: bool) -> String {
         let now = Instant::now();
         self.codes.retain(|_, g| g.expires_at > now);
         let code = reply::random_token();
-        self.codes.insert(code.clone(), Grant { login: login.to_owned(), with_corp, expires_at: now + CODE_LIFETIME });
+        let grant = Grant { org, login: login.to_owned(), app, with_corp, expires_at: now + CODE_LIFETIME };
+        self.codes.insert(code.clone(), grant);
         self.remember_issued(&code);
         code
     }
 
     /// §9.1: an in-app code lives five minutes and is used once, like a login code, but is
     /// kept apart: userAccessToken refuses it and getuserinfo takes nothing else.
-    fn issue_in_app_code(&mut self, login: &str) -> String {
+    fn issue_in_app_code(&mut self, org: usize, login: &str) -> String {
         let now = Instant::now();
         self.in_app_codes.retain(|_, g| g.expires_at > now);
         let code = reply::random_token();
-        let grant = Grant { login: login.to_owned(), with_corp: false, expires_at: now + CODE_LIFETIME };
+        let grant = Grant { org, login: login.to_owned(), app: org, with_corp: false, expires_at: now + CODE_LIFETIME };
         self.in_app_codes.insert(code.clone(), grant);
         self.remember_issued(&code);
         code
@@ -348,26 +400,28 @@ impl SimState {
 
     fn user_for_token(&self, token: &str) -> Option<(&SimUser, &Grant)> {
         let grant = self.user_tokens.get(token).filter(|g| g.expires_at > Instant::now())?;
-        Some((self.dir.user_by_login(&grant.login)?, grant))
+        Some((self.user_of(grant)?, grant))
     }
 
     /// §4.1 note: within validity the same token comes back, with its expiry extended.
-    fn issue_app_token(&mut self) -> (String, Duration) {
+    fn issue_app_token(&mut self, app: usize) -> (String, Duration) {
         let now = Instant::now();
         let ttl = self.app_token_ttl;
-        let token = match self.app_token.take() {
+        let token = match self.app_tokens[app].take() {
             Some((token, expires_at)) if expires_at > now => token,
             _ => reply::random_token(),
         };
-        self.app_token = Some((token.clone(), now + ttl));
+        self.app_tokens[app] = Some((token.clone(), now + ttl));
         if !self.issued.contains(&token) {
             self.remember_issued(&token);
         }
         (token, ttl)
     }
 
-    fn app_token_valid(&self, token: &str) -> bool {
-        self.app_token.as_ref().is_some_and(|(t, expires_at)| t == token && *expires_at > Instant::now())
+    /// The organisation whose app holds this live token.
+    fn app_token_org(&self, token: &str) -> Option<usize> {
+        let now = Instant::now();
+        self.app_tokens.iter().position(|t| t.as_ref().is_some_and(|(t, expires_at)| t == token && *expires_at > now))
     }
 }
 

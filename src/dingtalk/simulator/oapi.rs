@@ -33,33 +33,36 @@ pub(super) async fn gettoken(sim: Simulator, req: Request) -> Response {
     }
     let mut state = sim.state();
     state.app_token_requests += 1;
-    if query_param(&req, "appkey").as_deref() != Some(state.dir.app_key.as_str())
-        || query_param(&req, "appsecret").as_deref() != Some(state.dir.app_secret.as_str())
-    {
+    let (key, secret) = (query_param(&req, "appkey"), query_param(&req, "appsecret"));
+    let Some(app) = state.app_by_credentials(key.as_deref(), secret.as_deref()) else {
         // §4.3 (inferred): the corpid/corpsecret code is used for app keys too.
         return fail((40089, "不合法的corpId或corpSecret"));
-    }
-    let (token, ttl) = state.issue_app_token();
+    };
+    let (token, ttl) = state.issue_app_token(app);
     reply::oapi_fields(json!({ "access_token": token, "expires_in": ttl.as_secs() }))
 }
 
-/// The common front of every topapi call: faults, `access_token` from the query, and the
-/// body parameters (§0: form-urlencoded per the docs, JSON per real clients — both).
-async fn enter_topapi(sim: &Simulator, req: &mut Request) -> Result<(Option<Fault>, Map<String, Value>), Response> {
+/// The common front of every topapi call: faults, `access_token` from the query (and so the
+/// organisation whose directory the call reads), and the body parameters (§0: form-urlencoded per
+/// the docs, JSON per real clients — both).
+async fn enter_topapi(
+    sim: &Simulator,
+    req: &mut Request,
+) -> Result<(Option<Fault>, usize, Map<String, Value>), Response> {
     let fault = sim.enter(req, Host::Oapi).await?;
     let token = query_param(req, "access_token").filter(|t| !t.is_empty());
     let Some(token) = token else {
         return Err(fail(MISSING_TOKEN));
     };
-    if !sim.state().app_token_valid(&token) {
+    let Some(org) = sim.state().app_token_org(&token) else {
         return Err(fail(BAD_TOKEN));
-    }
+    };
     if fault == Some(Fault::PermissionDenied) {
         // §6.2: permission problems arrive through the TOP gateway as 88/60011.
         return Err(reply::oapi_sub_error("60011", "没有调用该接口的权限"));
     }
     let params = read_params(req).await.ok_or_else(|| fail(BAD_PARAMETER))?;
-    Ok((fault, params))
+    Ok((fault, org, params))
 }
 
 pub(super) async fn read_params(req: &mut Request) -> Option<Map<String, Value>> {
@@ -108,13 +111,13 @@ fn userid_is_malformed(userid: &str) -> bool {
     userid.is_empty() || userid.len() > 64 || userid.chars().any(|c| c.is_control() || c == ' ')
 }
 
-fn member_by_userid<'a>(state: &'a SimState, userid: &str) -> Option<&'a SimUser> {
-    state.dir.users.iter().find(|u| u.userid.as_deref() == Some(userid))
+fn member_by_userid<'a>(state: &'a SimState, org: usize, userid: &str) -> Option<&'a SimUser> {
+    state.orgs[org].users.iter().find(|u| u.userid.as_deref() == Some(userid))
 }
 
 /// `POST /topapi/user/getbyunionid` (§5.1).
 pub(super) async fn user_by_union_id(sim: Simulator, mut req: Request) -> Response {
-    let (fault, params) = match enter_topapi(&sim, &mut req).await {
+    let (fault, org, params) = match enter_topapi(&sim, &mut req).await {
         Ok(entered) => entered,
         Err(answer) => return answer,
     };
@@ -125,7 +128,7 @@ pub(super) async fn user_by_union_id(sim: Simulator, mut req: Request) -> Respon
         return fail(USER_NOT_FOUND);
     }
     let state = sim.state();
-    let member = state.dir.users.iter().find(|u| u.union_id == union_id).and_then(|u| u.userid.clone());
+    let member = state.orgs[org].users.iter().find(|u| u.union_id == union_id).and_then(|u| u.userid.clone());
     match member {
         Some(userid) => reply::oapi_result(json!({ "contact_type": 0, "userid": userid })),
         None => fail(USER_NOT_FOUND),
@@ -134,7 +137,7 @@ pub(super) async fn user_by_union_id(sim: Simulator, mut req: Request) -> Respon
 
 /// `POST /topapi/v2/user/get` (§5.2).
 pub(super) async fn user_detail(sim: Simulator, mut req: Request) -> Response {
-    let (fault, params) = match enter_topapi(&sim, &mut req).await {
+    let (fault, org, params) = match enter_topapi(&sim, &mut req).await {
         Ok(entered) => entered,
         Err(answer) => return answer,
     };
@@ -148,10 +151,10 @@ pub(super) async fn user_detail(sim: Simulator, mut req: Request) -> Response {
         return fail(USER_NOT_FOUND);
     }
     let state = sim.state();
-    let Some(user) = member_by_userid(&state, &userid) else {
+    let Some(user) = member_by_userid(&state, org, &userid) else {
         return fail(USER_NOT_FOUND);
     };
-    let dir = &state.dir;
+    let dir = &state.orgs[org];
     let roles: Vec<Value> = user
         .role_ids
         .iter()
@@ -196,7 +199,7 @@ pub(super) async fn user_detail(sim: Simulator, mut req: Request) -> Response {
 /// `POST /topapi/v2/department/listparentbyuser` (§5.4): one chain per department, from
 /// the department up to the root `1`.
 pub(super) async fn parent_departments(sim: Simulator, mut req: Request) -> Response {
-    let (_, params) = match enter_topapi(&sim, &mut req).await {
+    let (_, org, params) = match enter_topapi(&sim, &mut req).await {
         Ok(entered) => entered,
         Err(answer) => return answer,
     };
@@ -205,13 +208,13 @@ pub(super) async fn parent_departments(sim: Simulator, mut req: Request) -> Resp
     };
     let state = sim.state();
     // §5.4 lists 33012 (not 60121) as this call's "bad userid" answer.
-    let Some(user) = member_by_userid(&state, &userid) else {
+    let Some(user) = member_by_userid(&state, org, &userid) else {
         return fail(BAD_USERID);
     };
     let parent_list: Vec<Value> = user
         .dept_ids
         .iter()
-        .filter_map(|d| state.dir.dept_chain(*d))
+        .filter_map(|d| state.orgs[org].dept_chain(*d))
         .map(|chain| json!({ "parent_dept_id_list": chain }))
         .collect();
     reply::oapi_result(json!({ "parent_list": parent_list }))
@@ -219,7 +222,7 @@ pub(super) async fn parent_departments(sim: Simulator, mut req: Request) -> Resp
 
 /// `POST /topapi/v2/department/get` (§5.3).
 pub(super) async fn department_detail(sim: Simulator, mut req: Request) -> Response {
-    let (_, params) = match enter_topapi(&sim, &mut req).await {
+    let (_, org, params) = match enter_topapi(&sim, &mut req).await {
         Ok(entered) => entered,
         Err(answer) => return answer,
     };
@@ -227,17 +230,13 @@ pub(super) async fn department_detail(sim: Simulator, mut req: Request) -> Respo
         return fail(BAD_PARAMETER);
     };
     let state = sim.state();
-    let Some(dept) = state.dir.department(dept_id) else {
+    let dir = &state.orgs[org];
+    let Some(dept) = dir.department(dept_id) else {
         return fail(DEPT_NOT_FOUND);
     };
-    let managers: Vec<String> = state
-        .dir
-        .users
-        .iter()
-        .filter(|u| u.leader_in_dept.contains(&dept_id))
-        .filter_map(|u| u.userid.clone())
-        .collect();
-    let member_count = state.dir.users.iter().filter(|u| u.userid.is_some() && u.dept_ids.contains(&dept_id)).count();
+    let managers: Vec<String> =
+        dir.users.iter().filter(|u| u.leader_in_dept.contains(&dept_id)).filter_map(|u| u.userid.clone()).collect();
+    let member_count = dir.users.iter().filter(|u| u.userid.is_some() && u.dept_ids.contains(&dept_id)).count();
     let mut result = json!({
         "dept_id": dept.id,
         "name": dept.name,
@@ -264,7 +263,7 @@ pub(super) async fn department_detail(sim: Simulator, mut req: Request) -> Respo
 /// `POST /topapi/role/list` (§5.5): groups paged by `offset`/`size`; camelCase inside
 /// `result`.
 pub(super) async fn role_list(sim: Simulator, mut req: Request) -> Response {
-    let (_, params) = match enter_topapi(&sim, &mut req).await {
+    let (_, org, params) = match enter_topapi(&sim, &mut req).await {
         Ok(entered) => entered,
         Err(answer) => return answer,
     };
@@ -279,7 +278,7 @@ pub(super) async fn role_list(sim: Simulator, mut req: Request) -> Response {
         _ => return fail((40068, "不合法的偏移量")),
     };
     let state = sim.state();
-    let groups = &state.dir.roles;
+    let groups = &state.orgs[org].roles;
     let start = usize::try_from(offset).unwrap_or(usize::MAX).min(groups.len());
     let end = start.saturating_add(usize::try_from(size).unwrap_or(usize::MAX)).min(groups.len());
     let list: Vec<Value> = groups[start..end]

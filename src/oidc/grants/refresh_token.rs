@@ -118,7 +118,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
 /// A family last confirmed upstream before this time needs a recheck before it rotates (only with
 /// an organisation configured: without one there is nothing to ask DingTalk).
 fn recheck_due_before(app: &App, now: i64) -> Option<i64> {
-    app.config.dingtalk.corp_id.as_ref()?;
+    app.organisations.any_with_corp().then_some(())?;
     Some(now - app.config.tokens.upstream_recheck_secs as i64)
 }
 
@@ -140,8 +140,13 @@ async fn recheck_upstream(app: &App, mut family: RefreshFamily, now: i64) -> Res
         Some(user) if !user.disabled => user,
         _ => return Err(revoke_user("disabled").await),
     };
+    // Asked of the user's own organisation; one no longer configured no longer vouches for anyone.
+    let Some(organisation) = app.organisations.get(&user.org_id) else {
+        tracing::info!(user = %user.id, "upstream recheck: the user's organisation is no longer configured");
+        return Err(revoke_user("organisation no longer configured").await);
+    };
     let account = Account::Known { union_id: &user.union_id };
-    let checked = membership::check(&app.dingtalk, app.config.dingtalk.corp_id.as_deref(), account).await;
+    let checked = membership::check(&organisation.client, organisation.corp_id(), account).await;
     match checked.map(|membership| membership.allowed()) {
         Ok(Ok(member)) => {
             // Roles and groups are recomputed at the recheck (org data may have changed).

@@ -47,6 +47,33 @@ impl TestProvider {
         TestProvider::start_on(simulator, simulator_url, adjust).await
     }
 
+    /// Starts the simulator with both demo organisations and a provider with one app per
+    /// organisation (`[[dingtalk.apps]]`, Demo Corp the default); `adjust` may change the config.
+    pub async fn start_with_organisations(adjust: impl FnOnce(&mut Config)) -> TestProvider {
+        let simulator = Simulator::with_organisations(SimDirectory::demo_organisations());
+        let sim_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind simulator");
+        let simulator_url = format!("http://{}", sim_listener.local_addr().expect("addr"));
+        tokio::spawn(simulator.clone().serve(sim_listener));
+        let orgs = simulator.organisations();
+        TestProvider::start_on(simulator, simulator_url, move |config| {
+            config.dingtalk.client_id.clear();
+            config.dingtalk.client_secret.clear();
+            config.dingtalk.corp_id = None;
+            config.dingtalk.apps = orgs
+                .iter()
+                .map(|org| dingtalk_oidc::config::DingTalkApp {
+                    name: Some(org.departments[0].name.clone()),
+                    client_id: org.app_key.clone(),
+                    client_secret: org.app_secret.clone(),
+                    client_secret_file: None,
+                    corp_id: Some(org.corp_id.clone()),
+                })
+                .collect();
+            adjust(config);
+        })
+        .await
+    }
+
     /// Starts a provider against an already running simulator (several instances share one).
     pub async fn start_on(
         simulator: Simulator,
