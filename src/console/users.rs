@@ -89,11 +89,12 @@ pub async fn show(req: &Request, id: Path<String>, app: Data<&Arc<App>>) -> Resp
     let mappings = app.directory.list_mappings().await;
     let all_roles = app.directory.list_roles().await;
     let sessions = app.sessions.sso_sessions_of_user(&user.id).await;
-    let (direct, mappings, all_roles, mut sessions) = match (direct, mappings, all_roles, sessions) {
+    let (direct, mut mappings, all_roles, mut sessions) = match (direct, mappings, all_roles, sessions) {
         (Ok(d), Ok(m), Ok(r), Ok(s)) => (d, m, r, s),
         (Err(e), _, _, _) | (_, Err(e), _, _) | (_, _, Err(e), _) => return failed(e.into()),
         (_, _, _, Err(e)) => return failed(e.into()),
     };
+    crate::login::roles::assign_default_organisation(&mut mappings, &app.organisations.default_org().key);
     // The roles a grant could add: those the user does not hold directly.
     let grantable: Vec<String> = all_roles.into_iter().map(|r| r.name).filter(|r| !direct.contains(r)).collect();
     let roles: Vec<Value> = role_sources(&direct, &mappings, &user)

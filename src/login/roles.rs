@@ -37,6 +37,15 @@ pub fn rule_applies(mapping: &RoleMapping, user: &User) -> bool {
     mapping.org_id == user.org_id && rule_matches(&mapping.rule, user)
 }
 
+/// Gives the rules that name no organisation (written by a CLI whose config names none, before
+/// the server's next start assigns them: `Directory::adopt_unassigned`) to the default one, as
+/// that start will.
+pub fn assign_default_organisation(mappings: &mut [RoleMapping], default_org: &str) {
+    for mapping in mappings.iter_mut().filter(|m| m.org_id.is_empty()) {
+        mapping.org_id = default_org.to_owned();
+    }
+}
+
 /// Direct grants ∪ mapped roles, sorted and without repeats.
 pub fn effective_roles(direct: &[String], mappings: &[RoleMapping], user: &User) -> Vec<String> {
     let mut roles: BTreeSet<String> = direct.iter().cloned().collect();
@@ -105,7 +114,8 @@ pub const DEPARTMENT_NAME_CALLS: u32 = 1;
 pub async fn refresh_user_access(sources: AccessSources<'_>, user: &User) -> Result<User, DirectoryError> {
     let AccessSources { directory, organisations } = sources;
     let direct = directory.direct_roles(&user.id).await?;
-    let mappings = directory.list_mappings().await?;
+    let mut mappings = directory.list_mappings().await?;
+    assign_default_organisation(&mut mappings, &organisations.default_org().key);
     let roles = effective_roles(&direct, &mappings, user);
     let ids = group_ids(user);
     let org = &user.org_id;

@@ -39,8 +39,8 @@ pub fn opened_in_dingtalk(req: &Request) -> bool {
 
 /// The page's one inline script: ask the JSAPI for a code (the current call, then the legacy one
 /// where the client is too old for it, §9.1) for each organisation the sign-in may go through in
-/// turn (error `3`: the page is not that organisation's app, §11), and post the code with its
-/// organisation, or the failure. Allowed by its
+/// turn (on any error but the user's `-1`: `3` the page is not that organisation's app, `7` the user
+/// is not its member, §11), and post the code with its organisation, or the last failure. Allowed by its
 /// hash; its parameters come from the form's `data-` attributes, so it never changes.
 const PAGE_SCRIPT: &str = r#"(function () {
   var form = document.getElementById("dingtalk-in-app");
@@ -71,7 +71,7 @@ const PAGE_SCRIPT: &str = r#"(function () {
       done = true;
       var code = e && e.errorCode !== undefined ? e.errorCode : (e && e.error !== undefined ? e.error : "exception");
       if (String(code) === "1" && current && legacy) { attempt(i, false); return; }
-      if (String(code) === "3" && i + 1 < orgs.length) { attempt(i + 1, !!dd.requestAuthCode); return; }
+      if (String(code) !== "-1" && i + 1 < orgs.length) { attempt(i + 1, !!dd.requestAuthCode); return; }
       send("", "", "jsapi:" + String(code));
     }
     var params = { corpId: org.corp, clientId: org.client, onSuccess: ok, onFail: fail };
