@@ -96,14 +96,25 @@ impl MigrationTrait for Migration {
     }
 }
 
-/// `users.union_id` was declared `UNIQUE` on the column (m0001). PostgreSQL drops the constraint by
-/// name; SQLite cannot drop a column constraint, so the table is rebuilt from its own definition
+/// `users.union_id` was declared `UNIQUE` on the column (m0001). PostgreSQL drops the constraint;
+/// SQLite cannot drop a column constraint, so the table is rebuilt from its own definition
 /// without it (no other table references `users`, and it has no other index).
 async fn drop_unique_union_id(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
     let db = manager.get_connection();
     match manager.get_database_backend() {
         DbBackend::Postgres => {
-            db.execute_unprepared("ALTER TABLE users DROP CONSTRAINT IF EXISTS users_union_id_key").await?;
+            // By what it is (a one-column unique constraint on union_id), not by the name PostgreSQL
+            // gave it (`users_union_id_key` by default).
+            db.execute_unprepared(
+                "DO $$ DECLARE c text; BEGIN \
+                   FOR c IN SELECT con.conname FROM pg_constraint con \
+                     JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = ANY (con.conkey) \
+                     WHERE con.conrelid = 'users'::regclass AND con.contype = 'u' \
+                       AND a.attname = 'union_id' AND array_length(con.conkey, 1) = 1 \
+                   LOOP EXECUTE format('ALTER TABLE users DROP CONSTRAINT %I', c); END LOOP; \
+                 END $$",
+            )
+            .await?;
         }
         DbBackend::Sqlite => {
             let row = db

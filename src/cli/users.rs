@@ -43,10 +43,11 @@ pub(super) async fn run(config_path: Option<PathBuf>, cmd: UsersCommand) -> anyh
             let (users, total) = directory.list_users(search.as_deref(), offset, limit).await?;
             for u in &users {
                 println!(
-                    "{}\t{}\t{}\t{}",
+                    "{}\t{}\t{}\t{}\t{}",
                     u.id,
                     u.name.as_deref().unwrap_or("-"),
                     u.dingtalk_user_id.as_deref().unwrap_or("-"),
+                    if u.org_id.is_empty() { "-" } else { u.org_id.as_str() },
                     if u.disabled { "disabled" } else { "enabled" }
                 );
             }

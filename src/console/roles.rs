@@ -91,17 +91,36 @@ pub async fn show(req: &Request, name: Path<String>, app: Data<&Arc<App>>) -> Re
         (Ok(m), Ok(u)) => (m, u),
         (Err(e), _) | (_, Err(e)) => return failed(e.into()),
     };
+    // With several organisations, each rule says whose org data it matches.
+    let orgs = app.organisations.all();
+    let org_name = |key: &str| {
+        let key = if key.is_empty() { app.organisations.default_org().key.as_str() } else { key };
+        orgs.iter().find(|o| o.key == key).map_or_else(|| key.to_owned(), |o| o.name.clone())
+    };
     let rules: Vec<Value> = mappings
         .iter()
         .filter(|m| m.role == role.name)
-        .map(|m| context! { id => m.id.as_str(), text => describe_rule(&m.rule) })
+        .map(|m| {
+            let organisation = (orgs.len() > 1).then(|| org_name(&m.org_id));
+            context! { id => m.id.as_str(), text => describe_rule(&m.rule), organisation }
+        })
+        .collect();
+    let draft_org = query
+        .get("organisation")
+        .filter(|o| app.organisations.get(o).is_some())
+        .unwrap_or(app.organisations.default_org().key.as_str());
+    let organisations: Vec<Value> = orgs
+        .iter()
+        .map(|o| context! { key => o.key.as_str(), name => o.name.as_str(), selected => o.key == draft_org })
         .collect();
     let holders: Vec<Value> =
         users.iter().filter(|u| u.effective_roles.contains(&role.name)).take(SHOWN_USERS).map(user_row).collect();
     let preview = if query.has("preview") {
         match rule_from(&query) {
             Ok(rule) => {
-                let matched: Vec<&User> = users.iter().filter(|u| rule_matches(&rule, u)).collect();
+                // Department and role ids are per organisation: the rule matches its own users only.
+                let matched: Vec<&User> =
+                    users.iter().filter(|u| u.org_id == draft_org && rule_matches(&rule, u)).collect();
                 Some(context! {
                     rule => describe_rule(&rule),
                     count => matched.len(),
@@ -121,7 +140,9 @@ pub async fn show(req: &Request, name: Path<String>, app: Data<&Arc<App>>) -> Re
         draft => context! {
             kind => query.get("kind").unwrap_or("department"),
             id => query.get("id").unwrap_or_default(),
+            organisation => draft_org,
         },
+        organisations => if orgs.len() > 1 { organisations } else { Vec::new() },
         seen => users.len(),
         action_url => app.endpoint_url(&role_path(&role.name)),
         notice => notice(req, NOTICES),

@@ -329,6 +329,15 @@ pub fn hosted_login_url(organisation: &Organisation, app: &App, pending: &Pendin
     organisation.client.authorize_url(&app.endpoint_url(paths::CALLBACK), &pending.id)
 }
 
+/// Puts a taken PendingAuth back for the rest of its lifetime (not a second one), for a next step
+/// that completes the same sign-in; returns that remaining lifetime in seconds.
+pub async fn put_back(app: &App, pending: &PendingAuth) -> Result<u64, crate::store::StoreError> {
+    let elapsed = u64::try_from(app.now() - pending.created_at).unwrap_or(0);
+    let ttl = app.config.tokens.pending_auth_ttl_secs.saturating_sub(elapsed).max(1);
+    app.sessions.put_pending_auth(pending, ttl).await?;
+    Ok(ttl)
+}
+
 /// Saves the request as a PendingAuth bound to this browser (RFC 9700 §4.7: the binding cookie,
 /// returned here to be set, must come back with the sign-in).
 pub async fn save_pending(

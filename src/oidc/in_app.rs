@@ -22,10 +22,9 @@ use super::code::{ErrorRedirect, redirect};
 use super::error::ErrorCode;
 use super::paths;
 use crate::app::App;
-use crate::dingtalk::Organisation;
 use crate::login::method::SignInMethod;
 use crate::login::outcome::LoginOutcome;
-use crate::store::{AuthRequest, OwnPage, PendingAuth};
+use crate::store::{AuthRequest, OwnPage};
 use crate::web::{pages, templates};
 
 /// §9.1: DingTalk's clients name themselves in the user agent (`AliApp(DingTalk/7.8.1)` on
@@ -112,7 +111,7 @@ pub async fn start(
         Err(refusal) => return refusal,
     };
     let dingtalk = &app.config.dingtalk;
-    let candidates = candidate_organisations(app, &pending);
+    let candidates = super::organisation::candidates_of(app, &pending);
     let orgs: Vec<serde_json::Value> = candidates
         .iter()
         .map(|o| {
@@ -171,9 +170,7 @@ async fn complete(app: &App, req: &Request, body: Body) -> (LoginOutcome, Respon
             return (LoginOutcome::InAppFallback, refusal.into_response(app, StatusCode::FOUND));
         }
         // The hosted login completes the same sign-in: put it back for the callback.
-        let ttl =
-            app.config.tokens.pending_auth_ttl_secs.saturating_sub((app.now() - pending.created_at).max(0) as u64);
-        if let Err(e) = app.sessions.put_pending_auth(&pending, ttl.max(1)).await {
+        if let Err(e) = super::authorize::put_back(app, &pending).await {
             let refusal = ErrorRedirect::unavailable(&pending.request, e);
             return (LoginOutcome::Unavailable, refusal.into_response(app, StatusCode::FOUND));
         }
@@ -184,7 +181,7 @@ async fn complete(app: &App, req: &Request, body: Body) -> (LoginOutcome, Respon
         return (LoginOutcome::InAppFallback, next);
     };
     // The code belongs to the organisation whose app the page asked for it: one of this sign-in's.
-    let candidates = candidate_organisations(app, &pending);
+    let candidates = super::organisation::candidates_of(app, &pending);
     let named = form.get("org").filter(|o| !o.is_empty());
     let organisation = match (named, candidates.as_slice()) {
         (None, [only]) => Some(*only),
@@ -200,15 +197,6 @@ async fn complete(app: &App, req: &Request, body: Body) -> (LoginOutcome, Respon
     };
     let confirmed = Confirmed { organisation, identity: &identity, method: SignInMethod::InApp };
     signed_in(app, req, pending.request, pending.return_to, confirmed, silent).await
-}
-
-/// The organisations a pending sign-in may go through (the default one for a record that names
-/// none), in configured order.
-fn candidate_organisations<'a>(app: &'a App, pending: &PendingAuth) -> Vec<&'a Organisation> {
-    if pending.organisations.is_empty() {
-        return vec![app.organisations.default_org()];
-    }
-    app.organisations.all().iter().filter(|o| pending.organisations.contains(&o.key)).collect()
 }
 
 /// What the page says went wrong, fit for a log line: its own words (`timeout`, `jsapi:7`),

@@ -47,12 +47,19 @@ pub fn accepts(app: &App, client: &Client, org: &str) -> bool {
     app.organisations.accepted_by(&client.organisations).iter().any(|o| o.key == org)
 }
 
-/// The organisation a pending sign-in goes through, once there is exactly one (a record written
+/// The organisations a pending sign-in may go through, in configured order (a record written
 /// before several organisations names none: the default one).
+pub fn candidates_of<'a>(app: &'a App, pending: &PendingAuth) -> Vec<&'a Organisation> {
+    if pending.organisations.is_empty() {
+        return vec![app.organisations.default_org()];
+    }
+    app.organisations.all().iter().filter(|o| pending.organisations.contains(&o.key)).collect()
+}
+
+/// The organisation a pending sign-in goes through, once there is exactly one.
 pub fn of_pending<'a>(app: &'a App, pending: &PendingAuth) -> Option<&'a Organisation> {
-    match pending.organisations.as_slice() {
-        [] => Some(app.organisations.default_org()),
-        [only] => app.organisations.get(only),
+    match candidates_of(app, pending).as_slice() {
+        [only] => Some(only),
         _ => None,
     }
 }
@@ -60,10 +67,8 @@ pub fn of_pending<'a>(app: &'a App, pending: &PendingAuth) -> Option<&'a Organis
 /// The page on which the user picks the organisation to sign in with: one button per candidate,
 /// each a link to [`choose`].
 pub fn picker_page(app: &App, pending: &PendingAuth, cookie: Option<&str>) -> Response {
-    let choices: Vec<minijinja::Value> = pending
-        .organisations
-        .iter()
-        .filter_map(|key| app.organisations.get(key))
+    let choices: Vec<minijinja::Value> = candidates_of(app, pending)
+        .into_iter()
         .map(|org| context! { name => org.name.as_str(), corp_id => org.key.as_str(), href => choice_url(app, pending, org) })
         .collect();
     let mut resp = pages::render_page(StatusCode::OK, "organisation.html", context! { choices });
@@ -104,18 +109,18 @@ async fn pick(app: &App, req: &Request, params: &Params) -> (Option<LoginOutcome
         Ok(pending) => pending,
         Err((outcome, refusal)) => return (Some(outcome), refusal),
     };
-    if !pending.organisations.iter().any(|o| o == org) || app.organisations.get(org).is_none() {
+    if !candidates_of(app, &pending).iter().any(|o| o.key == org) {
         return (
             Some(LoginOutcome::InvalidState),
             bad("This organisation cannot be used to sign in here. Start again from the application."),
         );
     }
     pending.organisations = vec![org.to_owned()];
-    let ttl = app.config.tokens.pending_auth_ttl_secs.saturating_sub((app.now() - pending.created_at).max(0) as u64);
-    if let Err(e) = app.sessions.put_pending_auth(&pending, ttl.max(1)).await {
-        return (Some(LoginOutcome::Unavailable), super::error::BackendError::from(e).into_page());
-    }
+    let ttl = match super::authorize::put_back(app, &pending).await {
+        Ok(ttl) => ttl,
+        Err(e) => return (Some(LoginOutcome::Unavailable), super::error::BackendError::from(e).into_page()),
+    };
     let binding = app.cookies.get(req, cookies::BROWSER_BINDING).unwrap_or_default();
-    let cookie = app.cookies.set(cookies::BROWSER_BINDING, &binding, Some(ttl.max(1)));
+    let cookie = app.cookies.set(cookies::BROWSER_BINDING, &binding, Some(ttl));
     (None, continue_sign_in(app, &pending, cookie))
 }

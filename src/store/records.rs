@@ -156,6 +156,10 @@ pub struct RefreshFamily {
     /// needs no directory lookup.
     #[serde(default)]
     pub claims: ProfileClaims,
+    /// The user's DingTalk organisation, so a refresh can tell whether the client still accepts it
+    /// (`oidc::organisation`); absent in families from before several organisations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
 }
 
 /// The new refresh token a rotation installs.

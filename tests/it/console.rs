@@ -627,3 +627,69 @@ async fn an_admin_edits_a_clients_uris_and_lifetimes_and_a_bad_value_changes_not
     assert_eq!(after.allowed_scopes, before.allowed_scopes, "an empty scopes field leaves them");
     assert_eq!(after.secret_hash, before.secret_hash, "editing keeps the secret");
 }
+
+#[tokio::test]
+async fn with_several_organisations_a_rule_is_previewed_and_added_in_one_and_a_client_opened_to_both() {
+    let p = TestProvider::start_with_organisations(|c| c.admin_token = Some(Secret(BOOTSTRAP.into()))).await;
+    let new = dingtalk_oidc::directory::NewClient {
+        id: "both".into(),
+        redirect_uris: vec![REDIRECT_URI.into()],
+        first_party: true,
+        organisations: vec!["ding-demo-corp".into(), "ding-second-corp".into()],
+        ..Default::default()
+    };
+    p.app.directory.create_client(new).await.unwrap();
+    // Frank of Second Corp signs in (department 2 there, Research), through the hint.
+    let url = crate::common::authorize_url(
+        &p.issuer,
+        &[
+            ("client_id", "both"),
+            ("redirect_uri", REDIRECT_URI),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("corp", "ding-second-corp"),
+            ("code_challenge", crate::common::CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    assert!(Browser::new("frank").journey(&url, true).await.param("code").is_some());
+    // Alice of Demo Corp (department 2 there, Engineering) is the console's admin.
+    Console::sign_in(&p, "alice").await;
+    let m = Manage::for_server(&p.app, Actor::admin("test"));
+    manage::roles::create(&m, "admin", "").await.unwrap();
+    let (users, _) = p.app.directory.list_users(Some("alice"), 0, 10).await.unwrap();
+    manage::roles::grant(&m, &users[0].id, "admin").await.unwrap();
+    manage::roles::create(&m, "research", "").await.unwrap();
+    let (alice, _, _) = Console::sign_in(&p, "alice").await;
+
+    // The same department id previews different people in each organisation.
+    let base = "/admin/roles/research?preview=1&kind=department&id=2";
+    let (_, page) = alice.get(&format!("{base}&organisation=ding-second-corp")).await;
+    assert!(page.contains("id=\"rule-organisation\""), "the organisation is asked: {page}");
+    let preview = &page[page.find("id=\"preview-result\"").unwrap()..];
+    assert!(preview.contains("Frank") && !preview.contains("Alice"), "{preview}");
+    let (_, page) = alice.get(&format!("{base}&organisation=ding-demo-corp")).await;
+    let preview = &page[page.find("id=\"preview-result\"").unwrap()..];
+    assert!(preview.contains("Alice") && !preview.contains("Frank"), "{preview}");
+    let path = format!("{base}&organisation=ding-second-corp");
+    let fields = [("action", "add_mapping"), ("kind", "department"), ("id", "2"), ("organisation", "ding-second-corp")];
+    let resp = alice.submit(&path, "/admin/roles/research", &fields).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let mappings = p.app.directory.list_mappings().await.unwrap();
+    assert_eq!(mappings.iter().map(|m| m.org_id.as_str()).collect::<Vec<_>>(), ["ding-second-corp"]);
+    let (_, page) = alice.get("/admin/roles/research").await;
+    assert!(page.contains("Second Corp"), "the rule names its organisation: {page}");
+
+    // A client's organisations are edited on its page; an unknown one changes nothing.
+    let fields = |orgs: &'static str| {
+        [("action", "update"), ("redirect_uris", REDIRECT_URI), ("organisations", orgs), ("name", "both")]
+    };
+    let resp = alice.submit("/admin/clients/both", "/admin/clients/both", &fields("ding-nowhere")).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let resp = alice.submit("/admin/clients/both", "/admin/clients/both", &fields("ding-second-corp")).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let client = p.app.directory.client("both").await.unwrap().unwrap();
+    assert_eq!(client.organisations, ["ding-second-corp"]);
+    let (_, page) = alice.get("/admin/clients/both").await;
+    assert!(page.contains("value=\"ding-second-corp\""), "{page}");
+}

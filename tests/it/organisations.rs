@@ -208,6 +208,22 @@ async fn the_membership_recheck_on_refresh_asks_the_user_s_own_organisation() {
 }
 
 #[tokio::test]
+async fn a_client_that_stops_accepting_an_organisation_ends_its_users_grants() {
+    let (p, both, _) = start().await;
+    let frank = sign_in_through(&p, &Browser::new("frank"), "both", &both, SECOND).await;
+    let carol = sign_in_through(&p, &Browser::new("carol"), "both", &both, DEMO).await;
+    let (status, frank) = refresh(&p, &both, frank["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{frank}");
+    let update = ClientUpdate { organisations: Some(vec![DEMO.into()]), ..ClientUpdate::default() };
+    p.app.directory.update_client("both", update).await.unwrap();
+    let (status, body) = refresh(&p, &both, frank["refresh_token"].as_str().unwrap()).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
+    assert_eq!(common::userinfo_status(&p, frank["access_token"].as_str().unwrap()).await, StatusCode::UNAUTHORIZED);
+    let (status, body) = refresh(&p, &both, carol["refresh_token"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
 async fn in_app_sign_in_tries_each_organisation_the_client_accepts() {
     let p = TestProvider::start_with_organisations(|c| {
         c.dingtalk.in_app = true;
@@ -289,12 +305,23 @@ async fn admins_name_only_configured_organisations_and_see_each_user_s() {
 }
 
 #[tokio::test]
-async fn users_and_rules_from_before_several_organisations_keep_their_sub_and_apply() {
+async fn users_and_rules_from_before_several_organisations_keep_their_sub_and_apply_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("before.db").display());
+    existing_database_migrates_without_change(url).await;
+}
+
+#[tokio::test]
+async fn users_and_rules_from_before_several_organisations_keep_their_sub_and_apply_on_postgres() {
+    let Some(db) = common::PostgresDatabase::create().await else { return };
+    existing_database_migrates_without_change(db.url.clone()).await;
+    db.drop().await;
+}
+
+async fn existing_database_migrates_without_change(url: String) {
     use sea_orm::ConnectionTrait;
     use sea_orm_migration::MigratorTrait;
     // A database of the single-organisation version: alice and a mapping rule, no organisation.
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("before.db").display());
     let db = sea_orm::Database::connect(&url).await.unwrap();
     dingtalk_oidc::migrations::Migrator::up(&db, Some(5)).await.unwrap();
     let alice = dingtalk_oidc::dingtalk::SimDirectory::default().user_by_login("alice").unwrap().union_id.clone();

@@ -679,6 +679,7 @@ fn family(id: &str, user: &str, now: i64) -> RefreshFamily {
         expires_at: now + 3600,
         upstream_checked_at: now,
         claims: Default::default(),
+        org_id: None,
     }
 }
 

@@ -99,6 +99,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
             expires_at: now + absolute,
             upstream_checked_at: now,
             claims: claims.clone(),
+            org_id: Some(user.org_id.clone()),
         };
         let token = new_refresh_token(&family.id);
         let first = RefreshSuccessor {

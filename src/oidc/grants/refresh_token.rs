@@ -90,6 +90,14 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
         }
     };
 
+    // An admin may narrow the organisations a client accepts: a grant of a user of one it no longer
+    // accepts ends here (docs/dingtalk-app.md, "Several organisations").
+    if let Some(org) = family.org_id.as_deref()
+        && !crate::oidc::organisation::accepts(app, client, org)
+    {
+        app.revocation().revoke_family(&family.id, now).await?;
+        return Err(OAuthError::invalid_grant("the user's organisation is no longer accepted by this client"));
+    }
     let granted = scopes.unwrap_or_else(|| family.scopes.clone());
     let claims = family.claims.restrict(granted.iter().map(String::as_str));
     let minted = mint(
