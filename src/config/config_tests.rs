@@ -13,7 +13,10 @@ fn example_config_documents_every_option_and_loads() {
         let table = path.rsplit_once('.').map(|(t, _)| t);
         let documented = example.lines().any(|l| {
             let l = l.trim_start_matches(['#', ' ']);
-            l.starts_with(&format!("{leaf} =")) || l.starts_with(&format!("[{path}]"))
+            // An array of tables (`[[dingtalk.apps]]`) is documented by an example of one.
+            l.starts_with(&format!("{leaf} ="))
+                || l.starts_with(&format!("[{path}]"))
+                || l.starts_with(&format!("[[{path}]]"))
         });
         assert!(documented, "deploy/config.example.toml does not document `{path}`");
         if let Some(table) = table {
@@ -151,6 +154,36 @@ fn qr_login_needs_https_script_and_frame_origins_that_cannot_end_the_policy() {
     cfg.dingtalk.ddlogin_url = "http://cdn.example/ddlogin.js".into();
     assert!(cfg.validate(false).unwrap_err().to_string().contains("dingtalk.ddlogin_url"));
     assert!(cfg.validate(true).is_ok());
+}
+
+#[test]
+fn several_organisations_are_apps_each_with_credentials_and_a_distinct_corp_and_never_beside_a_single_app() {
+    let two = "[dingtalk]\n\
+        [[dingtalk.apps]]\nname = \"Hangzhou\"\nclient_id = \"a\"\nclient_secret_file = \"{dir}/a\"\ncorp_id = \"dinga\"\n\
+        [[dingtalk.apps]]\nclient_id = \"b\"\nclient_secret = \"sb\"\ncorp_id = \"dingb\"\n";
+    let (cfg, _dir) = load_with_files(two, &[("a", "secret a\n")]);
+    let mut cfg = cfg.unwrap();
+    cfg.issuer = "https://id.example".into();
+    cfg.validate(false).unwrap();
+    let orgs = cfg.dingtalk.per_organisation();
+    assert_eq!(orgs.len(), 2);
+    assert_eq!((orgs[0].0.as_deref(), orgs[0].1.client_secret.as_str()), (Some("Hangzhou"), "secret a"));
+    assert_eq!((orgs[1].1.client_id.as_str(), orgs[1].1.corp_id.as_deref()), ("b", Some("dingb")));
+    assert!(!format!("{cfg:?}").contains("secret a") && !format!("{cfg:?}").contains("sb\""), "secrets redacted");
+
+    let problem = |change: &dyn Fn(&mut Config)| {
+        let mut broken = cfg.clone();
+        change(&mut broken);
+        broken.validate(false).unwrap_err().to_string()
+    };
+    assert!(problem(&|c| c.dingtalk.client_id = "single".into()).contains("dingtalk.apps"));
+    assert!(problem(&|c| c.dingtalk.apps[1].corp_id = None).contains("needs corp_id"));
+    assert!(problem(&|c| c.dingtalk.apps[1].corp_id = Some("dinga".into())).contains("given twice"));
+    assert!(problem(&|c| c.dingtalk.apps[1].client_id = "a".into()).contains("given twice"));
+    assert!(problem(&|c| c.dingtalk.apps[1].client_secret.clear()).contains("client_secret"));
+    // A misspelt option inside an app is an error, not ignored.
+    let (typo, _dir) = load_with_files("[dingtalk]\n[[dingtalk.apps]]\nclient_idd = \"a\"\n", &[]);
+    assert!(typo.unwrap_err().to_string().contains("client_idd"));
 }
 
 /// Writes `files` into a temporary directory and loads `toml` (paths as `{dir}/name`), with
