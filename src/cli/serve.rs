@@ -152,6 +152,14 @@ fn print_banner(app: &App, metrics: Option<std::net::SocketAddr>, dev: Option<&D
             println!(
                 "  DingTalk:   simulator at http://{addr} (dev mode; users alice, bob, carol; dave and mallory are refused)"
             );
+            let orgs = app.organisations.all();
+            if orgs.len() > 1 {
+                let names: Vec<String> = orgs.iter().map(|o| format!("{} ({})", o.name, o.key)).collect();
+                println!(
+                    "  organisations: {} — the first is the default; `clients add --organisation` opens a client to others",
+                    names.join(", ")
+                );
+            }
         }
         None => println!("  DingTalk:   {}", app.config.dingtalk.login_base_url),
     }

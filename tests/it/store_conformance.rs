@@ -679,7 +679,8 @@ fn family(id: &str, user: &str, now: i64) -> RefreshFamily {
         expires_at: now + 3600,
         upstream_checked_at: now,
         claims: Default::default(),
-        org_id: None,
+        // Travels with the family, so a refresh can tell whether the client still accepts it.
+        org_id: Some("corp-a".into()),
     }
 }
 
