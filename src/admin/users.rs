@@ -65,12 +65,14 @@ pub struct UsersApi;
 
 #[OpenApi(prefix_path = "/users", tag = "ApiTags::Users")]
 impl UsersApi {
-    /// List users; `search` matches name, DingTalk userid, unionId or email.
+    /// List users; `search` matches name, DingTalk userid, unionId or email; `organisation` (a corp
+    /// id) keeps one organisation's.
     #[oai(path = "/", method = "get")]
     async fn list(
         &self,
         auth: AdminAuth,
         search: Query<Option<String>>,
+        organisation: Query<Option<String>>,
         offset: Query<Option<u64>>,
         limit: Query<Option<u64>>,
     ) -> ApiResult<Json<UsersPage>> {
@@ -81,7 +83,7 @@ impl UsersApi {
         let (users, total) = auth
             .app()
             .directory
-            .list_users(search.0.as_deref(), offset.0.unwrap_or(0), limit)
+            .list_users_of(organisation.0.as_deref(), search.0.as_deref(), offset.0.unwrap_or(0), limit)
             .await
             .map_err(ApiError::from)?;
         Ok(Json(UsersPage { users: users.into_iter().map(Into::into).collect(), total }))

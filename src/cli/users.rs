@@ -13,6 +13,9 @@ pub enum UsersCommand {
     List {
         #[arg(long)]
         search: Option<String>,
+        /// Only the users of this DingTalk organisation (corp id).
+        #[arg(long, value_name = "CORP_ID")]
+        organisation: Option<String>,
         #[arg(long, default_value_t = 0)]
         offset: u64,
         #[arg(long, default_value_t = 50)]
@@ -39,8 +42,9 @@ pub(super) async fn run(config_path: Option<PathBuf>, cmd: UsersCommand) -> anyh
     let (config, directory) = load_and_connect(config_path).await?;
     let m = Manage::standalone(&directory, Actor::cli());
     match cmd {
-        UsersCommand::List { search, offset, limit } => {
-            let (users, total) = directory.list_users(search.as_deref(), offset, limit).await?;
+        UsersCommand::List { search, organisation, offset, limit } => {
+            let (users, total) =
+                directory.list_users_of(organisation.as_deref(), search.as_deref(), offset, limit).await?;
             for u in &users {
                 println!(
                     "{}\t{}\t{}\t{}\t{}",

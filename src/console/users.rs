@@ -38,7 +38,10 @@ pub async fn list(req: &Request, app: Data<&Arc<App>>) -> Response {
     let query = Params::parse(req.uri().query().unwrap_or_default());
     let search = query.get("q").map(str::trim).filter(|q| !q.is_empty());
     let offset = query.get("offset").and_then(|o| o.parse::<u64>().ok()).unwrap_or(0);
-    let (users, total) = match app.directory.list_users(search, offset, PAGE_SIZE).await {
+    // With several organisations: a column and a filter (an unknown one is no filter).
+    let orgs = app.organisations.all();
+    let organisation = query.get("organisation").filter(|o| app.organisations.get(o).is_some() && orgs.len() > 1);
+    let (users, total) = match app.directory.list_users_of(organisation, search, offset, PAGE_SIZE).await {
         Ok(found) => found,
         Err(e) => return failed(e.into()),
     };
@@ -49,6 +52,7 @@ pub async fn list(req: &Request, app: Data<&Arc<App>>) -> Response {
                 id => u.id.as_str(),
                 name => u.name.as_deref().unwrap_or("—"),
                 email => u.email.as_deref().unwrap_or_default(),
+                organisation => orgs.iter().find(|o| o.key == u.org_id).map_or(u.org_id.as_str(), |o| o.name.as_str()),
                 disabled => u.disabled,
                 roles => u.effective_roles.join(", "),
                 last_login => u.last_login_at.map(|t| shown_time(t).0).unwrap_or_default(),
@@ -60,6 +64,9 @@ pub async fn list(req: &Request, app: Data<&Arc<App>>) -> Response {
         if let Some(q) = search {
             pairs.push(("q", q.to_string()));
         }
+        if let Some(organisation) = organisation {
+            pairs.push(("organisation", organisation.to_string()));
+        }
         let pairs: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (*k, v.as_str())).collect();
         crate::oidc::code::append_query(&app.endpoint_url(paths::USERS), &pairs)
     };
@@ -67,6 +74,13 @@ pub async fn list(req: &Request, app: Data<&Arc<App>>) -> Response {
         users,
         total,
         search => search.unwrap_or_default(),
+        organisations => if orgs.len() > 1 {
+            orgs.iter()
+                .map(|o| context! { key => o.key.as_str(), name => o.name.as_str(), selected => Some(o.key.as_str()) == organisation })
+                .collect::<Vec<_>>()
+        } else {
+            Vec::new()
+        },
         action_url => app.endpoint_url(paths::USERS),
         previous => (offset > 0).then(|| page_link(offset.saturating_sub(PAGE_SIZE))),
         next => (offset + PAGE_SIZE < total).then(|| page_link(offset + PAGE_SIZE)),

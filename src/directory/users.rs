@@ -200,9 +200,23 @@ impl Directory {
         offset: u64,
         limit: u64,
     ) -> Result<(Vec<User>, u64), DirectoryError> {
+        self.list_users_of(None, search, offset, limit).await
+    }
+
+    /// As [`list_users`](Self::list_users), within one organisation when `organisation` is given.
+    pub async fn list_users_of(
+        &self,
+        organisation: Option<&str>,
+        search: Option<&str>,
+        offset: u64,
+        limit: u64,
+    ) -> Result<(Vec<User>, u64), DirectoryError> {
         use sea_orm::sea_query::{Expr, ExprTrait, Func, LikeExpr};
         use sea_orm::{Condition, PaginatorTrait, QueryOrder, QuerySelect};
         let mut query = user::Entity::find();
+        if let Some(organisation) = organisation {
+            query = query.filter(user::Column::OrgId.eq(organisation));
+        }
         if let Some(term) = search.filter(|s| !s.is_empty()) {
             // A search for `a_b` finds `a_b`, not `axb`: the term is matched literally.
             let pattern = format!("%{}%", super::escape_like(&term.to_lowercase()));

@@ -226,6 +226,7 @@ const ZH: &[(&str, &str)] = &[
         "允许登录的钉钉组织（corpId，以空格分隔；留空：默认组织）",
     ),
     ("DingTalk organisations", "钉钉组织"),
+    ("All", "全部"),
     ("Organisation whose department and role ids these are", "部门和角色 ID 所属的组织"),
     // The organisation picker (`oidc::organisation`).
     ("Choose your organisation", "选择您的组织"),

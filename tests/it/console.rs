@@ -692,4 +692,11 @@ async fn with_several_organisations_a_rule_is_previewed_and_added_in_one_and_a_c
     assert_eq!(client.organisations, ["ding-second-corp"]);
     let (_, page) = alice.get("/admin/clients/both").await;
     assert!(page.contains("value=\"ding-second-corp\""), "{page}");
+
+    // The users list names each user's organisation and keeps one when asked.
+    let (_, page) = alice.get("/admin/users").await;
+    assert!(page.contains("id=\"organisation\"") && page.contains("Second Corp"), "{page}");
+    let (_, page) = alice.get("/admin/users?organisation=ding-second-corp").await;
+    let table = &page[page.find("id=\"users\"").unwrap()..];
+    assert!(table.contains("Frank") && !table.contains(">Alice<"), "{table}");
 }

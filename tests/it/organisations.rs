@@ -4,8 +4,7 @@
 //! Second Corp only.
 
 use crate::common::{
-    self, Browser, CHALLENGE, Landing, REDIRECT_URI, TestProvider, VERIFIER, exchange_code, redirect_location,
-    token_request,
+    self, Browser, CHALLENGE, Landing, REDIRECT_URI, TestProvider, exchange_code, redirect_location, token_request,
 };
 use dingtalk_oidc::directory::roles::MappingRule;
 use dingtalk_oidc::directory::{ClientUpdate, NewClient};
@@ -287,21 +286,51 @@ async fn in_app_sign_in_tries_each_organisation_the_client_accepts() {
     let tokens = exchange_code(&p, "both", &secret, &code).await;
     let user = p.app.directory.user(claims(&tokens)["sub"].as_str().unwrap()).await.unwrap().unwrap();
     assert_eq!((user.org_id.as_str(), user.dingtalk_user_id.as_deref()), (SECOND, Some("frank-b002")));
-    let _ = VERIFIER;
 }
 
 #[tokio::test]
 async fn admins_name_only_configured_organisations_and_see_each_user_s() {
-    let (p, both, _) = start().await;
+    let p = TestProvider::start_with_organisations(|c| {
+        c.admin_token = Some(dingtalk_oidc::config::Secret("organisations-admin".into()))
+    })
+    .await;
+    let new = NewClient {
+        id: "both".into(),
+        redirect_uris: vec![REDIRECT_URI.into()],
+        first_party: true,
+        organisations: vec![DEMO.into(), SECOND.into()],
+        ..NewClient::default()
+    };
+    let both = p.app.directory.create_client(new).await.unwrap().1.unwrap();
     sign_in_through(&p, &Browser::new("frank"), "both", &both, SECOND).await;
+    sign_in_through(&p, &Browser::new("carol"), "both", &both, DEMO).await;
     let m = dingtalk_oidc::manage::Manage::for_server(&p.app, dingtalk_oidc::manage::Actor::cli());
     let update = ClientUpdate { organisations: Some(vec!["ding-unknown".into()]), ..ClientUpdate::default() };
-    let err = dingtalk_oidc::manage::clients::update(&m, "one", update).await.unwrap_err();
+    let err = dingtalk_oidc::manage::clients::update(&m, "both", update).await.unwrap_err();
     assert!(err.to_string().contains("ding-unknown"), "{err}");
     let rule = MappingRule::OrgAdmin;
     assert!(dingtalk_oidc::manage::roles::create_mapping(&m, Some("ding-unknown"), "x", rule).await.is_err());
-    let (users, _) = p.app.directory.list_users(Some("frank"), 0, 10).await.unwrap();
-    assert_eq!(users.iter().map(|u| u.org_id.as_str()).collect::<Vec<_>>(), [SECOND]);
+
+    // The admin API shows each user's organisation, and lists one organisation's users.
+    let http = reqwest::Client::new();
+    let list = async |query: &str| -> Value {
+        let resp = http
+            .get(p.url(&format!("/admin/v1/users{query}")))
+            .bearer_auth("organisations-admin")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        resp.json().await.unwrap()
+    };
+    let all = list("").await;
+    assert_eq!(all["total"], 2, "{all}");
+    let second = list(&format!("?organisation={SECOND}")).await;
+    assert_eq!(second["total"], 1, "{second}");
+    assert_eq!(second["users"][0]["organisation"], SECOND);
+    assert_eq!(second["users"][0]["dingtalk_user_id"], "frank-b002");
+    // An unknown organisation names nobody (and an admin's client update to it was refused above).
+    assert_eq!(list("?organisation=ding-unknown").await["total"], 0);
 }
 
 #[tokio::test]
