@@ -10,6 +10,7 @@ mod m0003_roles;
 mod m0004_token_lifetimes;
 mod m0005_retire_legacy_session_records;
 mod m0006_organisations;
+mod m0007_resource_servers;
 
 pub struct Migrator;
 
@@ -23,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0004_token_lifetimes::Migration),
             Box::new(m0005_retire_legacy_session_records::Migration),
             Box::new(m0006_organisations::Migration),
+            Box::new(m0007_resource_servers::Migration),
         ]
     }
 }

@@ -23,6 +23,12 @@ pub const RP_NO_ID: &str = "bench-rp-noid";
 /// A protected resource that introspects tokens of other clients (RFC 7662 §2.2).
 pub const API: &str = "bench-api";
 pub const SCOPE: &str = "openid profile email offline_access";
+/// A service using client credentials (RFC 6749 §4.4) for `RESOURCE_URI`'s `SERVICE_SCOPE`.
+pub const SERVICE: &str = "bench-svc";
+/// The API the service's tokens are for (RFC 8707), registered as a resource server.
+pub const RESOURCE: &str = "bench-orders";
+pub const RESOURCE_URI: &str = "https://bench.example/orders";
+pub const SERVICE_SCOPE: &str = "orders.read";
 /// The demo organisation's active members (`dave` is deactivated and may not sign in).
 pub const USERS: &[&str] = &["alice", "bob", "carol"];
 
@@ -67,14 +73,29 @@ fn empty() -> Full<Bytes> {
 pub async fn register_clients(target: &Target) -> anyhow::Result<Clients> {
     let mut conn = Conn::new(target.provider);
     let mut clients = Clients::default();
-    for (id, id_token_on_refresh, resource_server) in [(RP, true, false), (RP_NO_ID, false, false), (API, true, true)] {
-        let body = serde_json::json!({
+    let rp = |id: &str, id_token_on_refresh: bool, resource_server: bool| {
+        serde_json::json!({
             "id": id,
             "redirect_uris": [REDIRECT_URI],
             "first_party": true,
             "id_token_on_refresh": id_token_on_refresh,
             "resource_server": resource_server,
-        });
+        })
+    };
+    let service = serde_json::json!({
+        "id": SERVICE,
+        "grant_types": ["client_credentials"],
+        "allowed_scopes": [SERVICE_SCOPE],
+    });
+    let resource = serde_json::json!({
+        "id": RESOURCE,
+        "grant_types": ["client_credentials"],
+        "allowed_scopes": [],
+        "resource_uri": RESOURCE_URI,
+        "resource_scopes": [SERVICE_SCOPE],
+    });
+    for body in [rp(RP, true, false), rp(RP_NO_ID, false, false), rp(API, true, true), service, resource] {
+        let id = body["id"].as_str().unwrap_or_default().to_owned();
         let req = hyper::Request::post("/admin/v1/clients")
             .header("host", "127.0.0.1")
             .header("authorization", format!("Bearer {ADMIN_TOKEN}"))
@@ -320,6 +341,27 @@ impl Worker for Refresh {
             && issued.len() < ISSUED_KEPT
         {
             issued.push(tokens.access_token.into_owned());
+        }
+        Ok(true)
+    }
+}
+
+/// POST /token with client credentials (RFC 6749 §4.4) for one API: one signature per answer.
+pub struct ClientCredentials {
+    pub conn: Conn,
+    pub authorization: String,
+}
+
+impl Worker for ClientCredentials {
+    async fn step(&mut self) -> anyhow::Result<bool> {
+        let req = load::post_form("/token").header("authorization", &self.authorization).body(form(&[
+            ("grant_type", "client_credentials"),
+            ("resource", RESOURCE_URI),
+            ("scope", SERVICE_SCOPE),
+        ]))?;
+        let answer = self.conn.send(req).await?;
+        if answer.status != StatusCode::OK {
+            bail!("client credentials answered {} {}", answer.status, String::from_utf8_lossy(&answer.body));
         }
         Ok(true)
     }

@@ -20,7 +20,7 @@ fn sample_claims() -> AccessClaims {
         client_id: "bench-rp".into(),
         scope: "openid profile email offline_access".into(),
         sid: Some("Fq3l9Zk2mX7pW4vN8bT1cR6yH0sJ5dGa".into()),
-        auth_time: 1_800_000_000,
+        auth_time: Some(1_800_000_000),
         roles: None,
         groups: None,
     }

@@ -469,6 +469,20 @@ async fn bench_provider(
         let ratio = vs_signing(&m, limit, signatures, target);
         record(name, m, ratio, None);
     }
+    // RFC 6749 §4.4: one signature per answer, judged like the refresh grant.
+    let name = "client_credentials grant";
+    if wanted(args, name) {
+        let workers = (0..n)
+            .map(|_| flows::ClientCredentials {
+                conn: Conn::new(target.provider),
+                authorization: clients.basic(flows::SERVICE),
+            })
+            .collect();
+        let (m, limit, _) = limits.against_signing(workers, args.rounds, 1.0).await?;
+        let target = (backend == Backend::PostgresRedis).then_some(0.7);
+        let ratio = vs_signing(&m, limit, 1.0, target);
+        record(name, m, ratio, None);
+    }
     let vs_verify = |m: &Measured, limit: f64| {
         Some((format!("signing limit ({limit:.0} sig/s)"), m.per_second() / limit, Some(10.0)))
     };

@@ -95,7 +95,7 @@ pub async fn authenticate(app: &App, token: &str) -> Result<Principal, ApiError>
     let check = crate::store::DenyCheck {
         jti: &claims.jti,
         sub: &claims.sub,
-        auth_time: claims.auth_time,
+        auth_time: claims.auth_time.unwrap_or(claims.iat),
         client_id: &claims.client_id,
         iat: claims.iat,
     };

@@ -30,6 +30,10 @@ pub struct ClientBody {
     pub id_token_ttl_secs: Option<u64>,
     /// The DingTalk organisations (corp ids) whose users may sign in; empty: the default one only.
     pub organisations: Vec<String>,
+    /// The API this client stands for (RFC 8707 resource indicator, the `aud` of tokens for it).
+    pub resource_uri: Option<String>,
+    /// The scopes that API defines.
+    pub resource_scopes: Vec<String>,
     pub created_at: i64,
 }
 
@@ -50,6 +54,8 @@ impl From<Client> for ClientBody {
             access_token_ttl_secs: c.access_token_ttl_secs,
             id_token_ttl_secs: c.id_token_ttl_secs,
             organisations: c.organisations,
+            resource_uri: c.resource_uri,
+            resource_scopes: c.resource_scopes,
             created_at: c.created_at,
         }
     }
@@ -79,6 +85,12 @@ pub struct NewClientBody {
     /// The DingTalk organisations (corp ids) whose users may sign in. Absent or empty: the default
     /// (first configured) one only.
     pub organisations: Option<Vec<String>>,
+    /// Makes the client a resource server: the API's resource indicator (RFC 8707 §2), an
+    /// absolute https URI, the `aud` of the tokens issued for it (client credentials with
+    /// `resource`). Not under the issuer.
+    pub resource_uri: Option<String>,
+    /// The scopes the API defines (none of the provider's own).
+    pub resource_scopes: Option<Vec<String>>,
 }
 
 #[derive(Debug, Object)]
@@ -102,6 +114,10 @@ pub struct ClientPatch {
     pub id_token_ttl_secs: MaybeUndefined<u64>,
     /// Replaces the organisations whose users may sign in; empty: the default one only.
     pub organisations: Option<Vec<String>>,
+    /// The API's resource indicator; an empty string makes the client no resource server.
+    pub resource_uri: Option<String>,
+    /// Replaces the scopes the API defines.
+    pub resource_scopes: Option<Vec<String>>,
 }
 
 #[derive(Debug, Object)]
@@ -157,6 +173,8 @@ impl ClientsApi {
             access_token_ttl_secs: b.access_token_ttl_secs,
             id_token_ttl_secs: b.id_token_ttl_secs,
             organisations: b.organisations.unwrap_or_default(),
+            resource_uri: b.resource_uri.filter(|u| !u.is_empty()),
+            resource_scopes: b.resource_scopes.unwrap_or_default(),
         };
         let (client, secret) = manage::clients::create(&m, new).await?;
         Ok(Created::Created(Json(CreatedClientBody { client: client.into(), client_secret: secret })))
@@ -193,6 +211,8 @@ impl ClientsApi {
             access_token_ttl_secs: patched(b.access_token_ttl_secs),
             id_token_ttl_secs: patched(b.id_token_ttl_secs),
             organisations: b.organisations,
+            resource_uri: b.resource_uri.map(|u| Some(u).filter(|u| !u.is_empty())),
+            resource_scopes: b.resource_scopes,
         };
         Ok(Json(manage::clients::update(&m, &id.0, update).await?.into()))
     }

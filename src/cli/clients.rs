@@ -39,8 +39,8 @@ pub struct AddClientArgs {
     /// Client id (A-Z a-z 0-9 - . _ ~).
     #[arg(long)]
     pub id: String,
-    /// Redirect URI, compared exactly (repeatable; at least one).
-    #[arg(long = "redirect-uri", value_name = "URI", required = true)]
+    /// Redirect URI, compared exactly (repeatable; at least one for a client that signs users in).
+    #[arg(long = "redirect-uri", value_name = "URI")]
     pub redirect_uris: Vec<String>,
     /// A public client (browser or native app): no secret, PKCE required.
     #[arg(long)]
@@ -62,7 +62,8 @@ pub struct AddClientArgs {
     #[arg(long = "backchannel-logout-uri", value_name = "URI")]
     pub backchannel_logout_uri: Option<String>,
     /// Grant types (repeatable; default: authorization_code refresh_token). Leave out refresh_token to
-    /// issue this client no refresh tokens.
+    /// issue this client no refresh tokens; client_credentials for a service calling an API on its
+    /// own behalf (with --scope naming the API's scopes it may have).
     #[arg(long = "grant-type", value_name = "GRANT")]
     pub grant_types: Vec<String>,
     /// May introspect tokens issued to other clients (a resource server).
@@ -88,6 +89,13 @@ pub struct AddClientArgs {
     /// configured organisation only).
     #[arg(long = "organisation", value_name = "CORP_ID")]
     pub organisations: Vec<String>,
+    /// Make the client a resource server: the API's resource indicator (RFC 8707), an absolute
+    /// https URI, the `aud` of tokens issued for it.
+    #[arg(long = "resource-uri", value_name = "URI")]
+    pub resource_uri: Option<String>,
+    /// A scope the API defines (repeatable; with --resource-uri).
+    #[arg(long = "resource-scope", value_name = "SCOPE")]
+    pub resource_scopes: Vec<String>,
 }
 
 /// `--access-token-ttl` / `--id-token-ttl`: seconds within the bounds of `tokens::lifetime`, or
@@ -157,6 +165,12 @@ pub struct UpdateClientArgs {
     /// Accept the first configured organisation only again.
     #[arg(long)]
     pub default_organisation_only: bool,
+    /// Set the API's resource indicator (RFC 8707); an empty value makes it no resource server.
+    #[arg(long = "resource-uri", value_name = "URI")]
+    pub resource_uri: Option<String>,
+    /// Replace the scopes the API defines (repeatable).
+    #[arg(long = "resource-scope", value_name = "SCOPE")]
+    pub resource_scopes: Vec<String>,
 }
 
 /// A client's token lifetime as `clients add` and `clients list` print it: its own, or the global one.
@@ -175,7 +189,9 @@ fn organisations_shown(organisations: &[String]) -> String {
 pub(super) async fn run(config_path: Option<PathBuf>, cmd: ClientsCommand) -> anyhow::Result<()> {
     let config = Config::load(config_path.as_deref())?;
     let directory = connect(&config).await?;
-    let m = Manage::standalone(&directory, Actor::cli()).with_organisations_of(&config.dingtalk);
+    let m = Manage::standalone(&directory, Actor::cli())
+        .with_organisations_of(&config.dingtalk)
+        .with_issuer(config.issuer_base());
     match cmd {
         ClientsCommand::Add(args) => {
             let new = NewClient {
@@ -195,6 +211,8 @@ pub(super) async fn run(config_path: Option<PathBuf>, cmd: ClientsCommand) -> an
                 access_token_ttl_secs: args.access_token_ttl.and_then(|t| t.0),
                 id_token_ttl_secs: args.id_token_ttl.and_then(|t| t.0),
                 organisations: args.organisations,
+                resource_uri: args.resource_uri,
+                resource_scopes: args.resource_scopes,
             };
             let (client, secret) = manage::clients::create(&m, new).await.map_err(cli_error)?;
             println!("client registered: {}", client.id);
@@ -234,6 +252,8 @@ pub(super) async fn run(config_path: Option<PathBuf>, cmd: ClientsCommand) -> an
                     (true, true) => Some(Vec::new()),
                     (true, false) => None,
                 },
+                resource_uri: args.resource_uri.map(|u| Some(u).filter(|u| !u.is_empty())),
+                resource_scopes: (!args.resource_scopes.is_empty()).then_some(args.resource_scopes),
             };
             let client = manage::clients::update(&m, &args.id, update).await.map_err(cli_error)?;
             println!("{}", serde_json::to_string_pretty(&client)?);

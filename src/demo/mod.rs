@@ -79,6 +79,8 @@ pub async fn register_client(directory: &Directory, base: &str) -> Result<Client
                 access_token_ttl_secs: Some(None),
                 id_token_ttl_secs: Some(None),
                 organisations: Some(Vec::new()),
+                resource_uri: Some(None),
+                resource_scopes: Some(Vec::new()),
             };
             directory.update_client(CLIENT_ID, update).await?;
             directory.rotate_client_secret(CLIENT_ID).await?

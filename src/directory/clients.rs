@@ -48,6 +48,11 @@ pub struct Client {
     /// The organisations (corp ids) whose users may sign in to this client; empty: the default
     /// organisation only (`dingtalk::Organisations::accepted_by`).
     pub organisations: Vec<String>,
+    /// The API this client stands for (RFC 8707 §2: its resource indicator, the `aud` of tokens
+    /// issued for it), when it is a resource server.
+    pub resource_uri: Option<String>,
+    /// The scopes that API defines (what a token for it may carry).
+    pub resource_scopes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -72,6 +77,10 @@ pub struct NewClient {
     pub id_token_ttl_secs: Option<u64>,
     /// Empty: the default organisation only. The caller checks that each is configured.
     pub organisations: Vec<String>,
+    /// A resource server's resource indicator (RFC 8707); the caller checks that it is unique and
+    /// not one of the provider's own.
+    pub resource_uri: Option<String>,
+    pub resource_scopes: Vec<String>,
 }
 
 /// Changes to a registered client; `None` leaves a field as it is.
@@ -93,6 +102,9 @@ pub struct ClientUpdate {
     pub id_token_ttl_secs: Option<Option<u64>>,
     /// `Some(vec![])` goes back to the default organisation only.
     pub organisations: Option<Vec<String>>,
+    /// `Some(None)` makes the client no resource server.
+    pub resource_uri: Option<Option<String>>,
+    pub resource_scopes: Option<Vec<String>>,
 }
 
 impl Client {
@@ -141,6 +153,8 @@ impl Client {
             access_token_ttl_secs: m.access_token_ttl_secs.and_then(|s| u64::try_from(s).ok()),
             id_token_ttl_secs: m.id_token_ttl_secs.and_then(|s| u64::try_from(s).ok()),
             organisations: from_json(&m.organisations, "clients.organisations")?,
+            resource_scopes: from_json(&m.resource_scopes, "clients.resource_scopes")?,
+            resource_uri: m.resource_uri,
             id: m.id,
             name: m.name,
             secret_hash: m.secret_hash,
@@ -214,8 +228,9 @@ pub fn validate_client_id(id: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn validate_scopes(scopes: Vec<String>) -> Result<Vec<String>, DirectoryError> {
-    if !scopes.iter().any(|s| s == "openid") {
+/// `signs_users_in`: the client may use the authorization code grant, which is OpenID Connect here.
+fn validate_scopes(scopes: Vec<String>, signs_users_in: bool) -> Result<Vec<String>, DirectoryError> {
+    if signs_users_in && !scopes.iter().any(|s| s == "openid") {
         return Err(DirectoryError::Invalid("allowed scopes must include openid".into()));
     }
     if scopes.iter().any(|s| crate::scope::parse_scope(s).is_none_or(|parsed| parsed.len() != 1)) {
@@ -224,14 +239,62 @@ fn validate_scopes(scopes: Vec<String>) -> Result<Vec<String>, DirectoryError> {
     Ok(scopes)
 }
 
-fn validate_grant_types(grants: Vec<String>) -> Result<Vec<String>, DirectoryError> {
-    if !grants.iter().any(|g| g == "authorization_code") {
-        return Err(DirectoryError::Invalid("grant types must include authorization_code".into()));
-    }
-    if let Some(other) = grants.iter().find(|g| !DEFAULT_GRANT_TYPES.contains(&g.as_str())) {
+/// Grant types a client may be registered for.
+pub const SUPPORTED_GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
+
+/// Either the authorization code grant (with or without refresh tokens), or client credentials, or
+/// both; client credentials only for a confidential client (RFC 6749 §4.4: it authenticates).
+fn validate_grant_types(grants: Vec<String>, public: bool) -> Result<Vec<String>, DirectoryError> {
+    if let Some(other) = grants.iter().find(|g| !SUPPORTED_GRANT_TYPES.contains(&g.as_str())) {
         return Err(DirectoryError::Invalid(format!("unsupported grant type {other:?}")));
     }
-    Ok(grants)
+    let has = |g: &str| grants.iter().any(|x| x == g);
+    if !has("authorization_code") && !has("client_credentials") {
+        return Err(DirectoryError::Invalid(
+            "grant types must include authorization_code or client_credentials".into(),
+        ));
+    }
+    if has("refresh_token") && !has("authorization_code") {
+        return Err(DirectoryError::Invalid("refresh_token goes with authorization_code".into()));
+    }
+    if public && has("client_credentials") {
+        return Err(DirectoryError::Invalid("client_credentials needs a confidential client".into()));
+    }
+    let mut unique = grants;
+    unique.dedup();
+    Ok(unique)
+}
+
+/// RFC 8707 §2: an absolute URI without a fragment; https, or http on this machine (development).
+fn validate_resource_uri(uri: &str) -> Result<String, DirectoryError> {
+    let invalid = || DirectoryError::Invalid("resource_uri: an absolute https URI without a fragment".into());
+    let parsed = url::Url::parse(uri).map_err(|_| invalid())?;
+    let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    let scheme_ok = parsed.scheme() == "https" || (parsed.scheme() == "http" && loopback);
+    if !scheme_ok || parsed.fragment().is_some() || uri.len() > 512 || parsed.cannot_be_a_base() {
+        return Err(invalid());
+    }
+    Ok(uri.to_string())
+}
+
+/// An API's own scopes: scope tokens (RFC 6749 §3.3), each once, none of the provider's own (whose
+/// meaning is fixed: OpenID Connect's, and `roles`, `groups`, `dingtalk`, `admin`).
+fn validate_resource_scopes(scopes: Vec<String>) -> Result<Vec<String>, DirectoryError> {
+    const OWN: &[&str] =
+        &["openid", "profile", "email", "phone", "offline_access", "roles", "groups", "dingtalk", "admin"];
+    let mut unique: Vec<String> = Vec::with_capacity(scopes.len());
+    for scope in scopes {
+        if crate::scope::parse_scope(&scope).is_none_or(|parsed| parsed.len() != 1) {
+            return Err(DirectoryError::Invalid("resource_scopes: a scope is malformed (RFC 6749 §3.3)".into()));
+        }
+        if OWN.contains(&scope.as_str()) {
+            return Err(DirectoryError::Invalid(format!("resource_scopes: {scope:?} is one of the provider's own")));
+        }
+        if !unique.contains(&scope) {
+            unique.push(scope);
+        }
+    }
+    Ok(unique)
 }
 
 /// A per-client token lifetime must lie within the bounds every token relies on
@@ -248,20 +311,25 @@ impl Directory {
     /// never stored or shown again.
     pub async fn create_client(&self, new: NewClient) -> Result<(Client, Option<String>), DirectoryError> {
         validate_client_id(&new.id).map_err(DirectoryError::Invalid)?;
-        if new.redirect_uris.is_empty() {
+        let grant_types = match new.grant_types {
+            Some(grants) => validate_grant_types(grants, new.public)?,
+            None => DEFAULT_GRANT_TYPES.iter().map(|s| s.to_string()).collect(),
+        };
+        let signs_users_in = grant_types.iter().any(|g| g == "authorization_code");
+        // A service that only uses client credentials (RFC 6749 §4.4) redirects nobody.
+        if signs_users_in && new.redirect_uris.is_empty() {
             return Err(DirectoryError::Invalid("at least one redirect URI is required".into()));
         }
         for uri in new.redirect_uris.iter().chain(&new.post_logout_redirect_uris).chain(&new.backchannel_logout_uri) {
             validate_redirect_uri(uri).map_err(DirectoryError::Invalid)?;
         }
         let allowed_scopes = match new.allowed_scopes {
-            Some(scopes) => validate_scopes(scopes)?,
-            None => DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect(),
+            Some(scopes) => validate_scopes(scopes, signs_users_in)?,
+            None if signs_users_in => DEFAULT_SCOPES.iter().map(|s| s.to_string()).collect(),
+            None => Vec::new(),
         };
-        let grant_types = match new.grant_types {
-            Some(grants) => validate_grant_types(grants)?,
-            None => DEFAULT_GRANT_TYPES.iter().map(|s| s.to_string()).collect(),
-        };
+        let resource_uri = new.resource_uri.map(|u| validate_resource_uri(&u)).transpose()?;
+        let resource_scopes = validate_resource_scopes(new.resource_scopes)?;
         for ttl in [new.refresh_idle_ttl_secs, new.refresh_absolute_ttl_secs].into_iter().flatten() {
             if ttl <= 0 {
                 return Err(DirectoryError::Invalid("refresh token lifetimes must be positive".into()));
@@ -290,6 +358,8 @@ impl Directory {
             access_token_ttl_secs: Set(access_token_ttl_secs),
             id_token_ttl_secs: Set(id_token_ttl_secs),
             organisations: Set(to_json(&validate_organisations(new.organisations)?)),
+            resource_uri: Set(resource_uri),
+            resource_scopes: Set(to_json(&resource_scopes)),
         };
         client::Entity::insert(model)
             .exec_without_returning(&self.db)
@@ -300,6 +370,17 @@ impl Directory {
             .await?
             .ok_or_else(|| DirectoryError::Corrupt("client vanished after insert".into()))?;
         Ok((created, secret))
+    }
+
+    /// The resource server standing for the API `resource_uri` names (RFC 8707), if any.
+    pub async fn client_by_resource_uri(&self, resource_uri: &str) -> Result<Option<Client>, DirectoryError> {
+        use sea_orm::{ColumnTrait, QueryFilter};
+        client::Entity::find()
+            .filter(client::Column::ResourceUri.eq(resource_uri))
+            .one(&self.db)
+            .await?
+            .map(Client::from_model)
+            .transpose()
     }
 
     pub async fn client(&self, id: &str) -> Result<Option<Client>, DirectoryError> {
@@ -322,12 +403,18 @@ impl Directory {
         let Some(row) = client::Entity::find_by_id(id.to_string()).one(&self.db).await? else {
             return Ok(None);
         };
+        let grants: Vec<String> = match update.grant_types {
+            Some(grants) => validate_grant_types(grants, row.public)?,
+            None => from_json(&row.grant_types, "clients.grant_types")?,
+        };
+        let signs_users_in = grants.iter().any(|g| g == "authorization_code");
         let mut model: client::ActiveModel = row.into();
+        model.grant_types = Set(to_json(&grants));
         if let Some(name) = update.name {
             model.name = Set(name);
         }
         if let Some(uris) = update.redirect_uris {
-            if uris.is_empty() {
+            if uris.is_empty() && signs_users_in {
                 return Err(DirectoryError::Invalid("at least one redirect URI is required".into()));
             }
             uris.iter().try_for_each(|u| validate_redirect_uri(u)).map_err(DirectoryError::Invalid)?;
@@ -347,10 +434,13 @@ impl Directory {
             model.first_party = Set(first_party);
         }
         if let Some(scopes) = update.allowed_scopes {
-            model.allowed_scopes = Set(to_json(&validate_scopes(scopes)?));
+            model.allowed_scopes = Set(to_json(&validate_scopes(scopes, signs_users_in)?));
         }
-        if let Some(grants) = update.grant_types {
-            model.grant_types = Set(to_json(&validate_grant_types(grants)?));
+        if let Some(uri) = update.resource_uri {
+            model.resource_uri = Set(uri.map(|u| validate_resource_uri(&u)).transpose()?);
+        }
+        if let Some(scopes) = update.resource_scopes {
+            model.resource_scopes = Set(to_json(&validate_resource_scopes(scopes)?));
         }
         if let Some(resource_server) = update.resource_server {
             model.resource_server = Set(resource_server);
@@ -444,6 +534,8 @@ impl Client {
             access_token_ttl_secs: None,
             id_token_ttl_secs: None,
             organisations: vec![],
+            resource_uri: None,
+            resource_scopes: vec![],
         }
     }
 }

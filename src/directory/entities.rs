@@ -67,6 +67,8 @@ pub mod client {
         pub access_token_ttl_secs: Option<i64>,
         pub id_token_ttl_secs: Option<i64>,
         pub organisations: String,
+        pub resource_uri: Option<String>,
+        pub resource_scopes: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -85,18 +85,28 @@ pub struct Manage<'a> {
     /// The configured DingTalk organisations (corp ids), the default one first; empty when not
     /// known (a CLI run whose config names none), and then not checked.
     pub organisations: Vec<String>,
+    /// The issuer, whose URIs are the provider's own audiences: no resource server may take one.
+    pub issuer: Option<String>,
 }
 
 impl<'a> Manage<'a> {
     /// Operations through the running server, on its clock.
     pub fn for_server(app: &'a App, actor: Actor) -> Manage<'a> {
         let organisations = app.organisations.all().iter().map(|o| o.key.clone()).filter(|k| !k.is_empty()).collect();
-        Manage { directory: &app.directory, actor, now: app.now(), server: Some(app), organisations }
+        let issuer = Some(app.issuer.clone());
+        Manage { directory: &app.directory, actor, now: app.now(), server: Some(app), organisations, issuer }
     }
 
     /// Operations from outside the server (the CLI), on the wall clock.
     pub fn standalone(directory: &'a Directory, actor: Actor) -> Manage<'a> {
-        Manage { directory, actor, now: chrono::Utc::now().timestamp(), server: None, organisations: Vec::new() }
+        let now = chrono::Utc::now().timestamp();
+        Manage { directory, actor, now, server: None, organisations: Vec::new(), issuer: None }
+    }
+
+    /// Knows the issuer (the CLI's config), to keep its URIs from resource servers.
+    pub fn with_issuer(mut self, issuer: &str) -> Manage<'a> {
+        self.issuer = Some(issuer.trim_end_matches('/').to_owned());
+        self
     }
 
     /// Knows the organisations `settings` configures (each app's corp id).

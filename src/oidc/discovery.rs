@@ -54,7 +54,7 @@ pub fn document(issuer: &str) -> serde_json::Value {
         // Discovery §3 defaults would claim fragment mode and the implicit grant: say what is true
         // (query, and form_post: OAuth 2.0 Form Post Response Mode §2).
         "response_modes_supported": ResponseMode::SUPPORTED,
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],

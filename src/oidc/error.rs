@@ -22,6 +22,8 @@ pub enum ErrorCode {
     UnauthorizedClient,
     UnsupportedGrantType,
     InvalidScope,
+    // RFC 8707 §2: the requested resource is invalid, missing, unknown or malformed.
+    InvalidTarget,
     AccessDenied,
     UnsupportedResponseType,
     TemporarilyUnavailable,
@@ -48,6 +50,7 @@ impl ErrorCode {
             ErrorCode::UnauthorizedClient => "unauthorized_client",
             ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
             ErrorCode::InvalidScope => "invalid_scope",
+            ErrorCode::InvalidTarget => "invalid_target",
             ErrorCode::AccessDenied => "access_denied",
             ErrorCode::UnsupportedResponseType => "unsupported_response_type",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",

@@ -15,6 +15,7 @@ use crate::app::App;
 use crate::directory::Client;
 use crate::secrets;
 use crate::store::refresh_family_id;
+use crate::tokens::AccessClaims;
 
 /// §2.2 response members of an active token, borrowed from the token's claims or family.
 #[derive(Debug, Serialize, Default)]
@@ -103,6 +104,20 @@ async fn may_see(app: &App, caller: &Client, token_client: &str) -> Result<bool,
     Ok(caller.resource_server && app.directory.client_cached(token_client).await?.is_some())
 }
 
+/// A token for the provider's own resources (userinfo, admin API) by [`may_see`]; a client's own
+/// token for an API (client credentials, `aud` the API's resource indicator) only to that client
+/// and to the API it is addressed to (§4), never to other resource servers.
+async fn may_see_access_token(app: &App, caller: &Client, claims: &AccessClaims) -> Result<bool, BackendError> {
+    if app.verifier.is_own_audience(&claims.aud) {
+        return may_see(app, caller, &claims.client_id).await;
+    }
+    if caller.id == claims.client_id {
+        return Ok(true);
+    }
+    Ok(caller.resource_uri.as_deref() == Some(claims.aud.as_str())
+        && app.directory.client_cached(&claims.client_id).await?.is_some())
+}
+
 async fn refresh_token(app: &App, caller: &Client, token: &str) -> Result<Option<Vec<u8>>, BackendError> {
     let Some(family_id) = refresh_family_id(token) else { return Ok(None) };
     let now = app.now();
@@ -139,7 +154,7 @@ async fn access_token(app: &App, caller: &Client, token: &str) -> Result<Option<
         return Ok(None);
     };
     let claims = &verified.claims;
-    if app.verifier.is_access_token_denied(claims).await? || !may_see(app, caller, &claims.client_id).await? {
+    if app.verifier.is_access_token_denied(claims).await? || !may_see_access_token(app, caller, claims).await? {
         return Ok(Some(INACTIVE.to_vec()));
     }
     Ok(Some(body_of(&Introspection {
@@ -154,7 +169,7 @@ async fn access_token(app: &App, caller: &Client, token: &str) -> Result<Option<
         jti: Some(&claims.jti),
         token_type: Some("Bearer"),
         sid: claims.sid.as_deref(),
-        auth_time: Some(claims.auth_time),
+        auth_time: claims.auth_time,
         roles: claims.roles.as_deref(),
         groups: claims.groups.as_deref(),
     })))

@@ -62,7 +62,7 @@ pub async fn token_request(app: &App, req: &Request, body: Body) -> Result<Token
         return Err(OAuthError::slow_down(retry_after));
     }
     let grant_type = params.get("grant_type").ok_or(OAuthError::invalid_request("grant_type is required"))?;
-    if !matches!(grant_type, "authorization_code" | "refresh_token") {
+    if !matches!(grant_type, "authorization_code" | "refresh_token" | "client_credentials") {
         return Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "this grant type is not supported"));
     }
     if !client.allows_grant(grant_type) {
@@ -70,6 +70,7 @@ pub async fn token_request(app: &App, req: &Request, body: Body) -> Result<Token
     }
     match grant_type {
         "authorization_code" => grants::authorization_code::grant(app, &client, &params).await,
+        "client_credentials" => grants::client_credentials::grant(app, &client, &params).await,
         _ => grants::refresh_token::grant(app, &client, &params).await,
     }
 }

@@ -115,7 +115,7 @@ mod tests {
             client_id: "c".into(),
             scope: "openid".into(),
             sid: None,
-            auth_time: 1,
+            auth_time: Some(1),
             roles: None,
             groups: None,
         }

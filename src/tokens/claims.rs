@@ -19,8 +19,10 @@ pub struct AccessClaims {
     pub scope: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
-    /// RFC 9068 §2.2.1: kept unchanged in tokens minted by refresh.
-    pub auth_time: i64,
+    /// RFC 9068 §2.2.1: when the user signed in, kept unchanged in tokens minted by refresh; absent
+    /// from a client's own token (client credentials: no user signed in).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
     /// RFC 9068 §2.2.3.1 (RFC 7643 attributes): with scope `roles`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roles: Option<Vec<String>>,

@@ -68,7 +68,7 @@ pub fn mint(issuer: &TokenIssuer<'_>, m: &MintRequest<'_>) -> Result<Minted, Min
         client_id: m.client_id.to_string(),
         scope: scope.clone(),
         sid: m.sid.map(str::to_string),
-        auth_time: m.auth_time,
+        auth_time: Some(m.auth_time),
         roles: m.claims.roles.clone(),
         groups: m.claims.groups.clone(),
     };
@@ -99,4 +99,45 @@ pub fn mint(issuer: &TokenIssuer<'_>, m: &MintRequest<'_>) -> Result<Minted, Min
     };
     // RFC 6749 §5.1: expires_in is the access token's lifetime, the client's own if it has one.
     Ok(Minted { access_token, id_token, expires_in: m.lifetimes.access_secs, scope })
+}
+
+/// What a client's own access token (client credentials, RFC 6749 §4.4) says: RFC 9068 with the
+/// client as `sub` (§2.2: no user), the API it is for as `aud` (RFC 8707 §2), and no user claim.
+pub struct ServiceMintRequest<'a> {
+    pub client_id: &'a str,
+    /// The API's resource indicator.
+    pub audience: &'a str,
+    pub scopes: &'a [String],
+    pub jti: &'a str,
+    pub iat: i64,
+    pub lifetimes: TokenLifetimes,
+}
+
+/// Signs a client's own access token; one signature, no ID token (no user signed in).
+pub fn mint_service(issuer: &TokenIssuer<'_>, m: &ServiceMintRequest<'_>) -> Result<Minted, MintError> {
+    let ring = issuer.keys.ring();
+    let signer = ring.signer_at(m.iat).ok_or_else(|| {
+        tracing::error!("no signing key is active");
+        MintError::NoActiveKey
+    })?;
+    let scope = m.scopes.join(" ");
+    let access = AccessClaims {
+        iss: issuer.issuer.to_string(),
+        sub: m.client_id.to_string(),
+        aud: m.audience.to_string(),
+        exp: m.lifetimes.access_exp(m.iat),
+        iat: m.iat,
+        jti: m.jti.to_string(),
+        client_id: m.client_id.to_string(),
+        scope: scope.clone(),
+        sid: None,
+        auth_time: None,
+        roles: None,
+        groups: None,
+    };
+    let access_token = signer.sign(JwtType::Access, &access).map_err(|e| {
+        tracing::error!(error = %e, "signing failed");
+        MintError::Sign(e)
+    })?;
+    Ok(Minted { access_token, id_token: None, expires_in: m.lifetimes.access_secs, scope })
 }

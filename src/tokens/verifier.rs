@@ -62,39 +62,38 @@ impl Verifier {
         audiences: &[&str],
         leeway_secs: u64,
     ) -> Result<Arc<VerifiedToken>, TokenError> {
+        let verified = self.verify_any_access_token(token, leeway_secs)?;
+        if !audiences.contains(&verified.claims.aud.as_str()) {
+            return Err(TokenError::Invalid("the token is for another audience".into()));
+        }
+        Ok(verified)
+    }
+
+    /// Verifies an access token of ours whatever it is for (userinfo, admin, or a resource server's
+    /// API: client credentials), as introspection (RFC 7662 §2.2, no leeway: it reports the token's
+    /// own lifetime) and revocation (RFC 7009 §2.1, with the resources' leeway: a token they still
+    /// accept can still be revoked) need; who may see or revoke it is theirs to decide. The cache
+    /// holds tokens verified this way, so [`verify_access_token`](Self::verify_access_token)
+    /// checks the audience of a cached token as of one just verified.
+    pub fn verify_any_access_token(&self, token: &str, leeway_secs: u64) -> Result<Arc<VerifiedToken>, TokenError> {
         let ring = self.keys.ring();
         let now = self.clock.now();
         let verified = match self.verified_tokens.get(token, &ring) {
             Some(verified) => verified,
             None => {
-                // Verified for the audiences we issue at all; the caller's audience is checked below.
-                let claims = verify_access_token(
-                    &ring,
-                    token,
-                    &self.issuer,
-                    &[&self.userinfo_audience, &self.admin_audience],
-                    leeway_secs,
-                    now,
-                )?;
+                let claims = verify_signed_access_token(&ring, token, &self.issuer, None, leeway_secs, now)?;
                 self.verified_tokens.insert(token, ring, claims)
             }
         };
-        let claims = &verified.claims;
-        if !audiences.contains(&claims.aud.as_str()) {
-            return Err(TokenError::Invalid("the token is for another audience".into()));
-        }
-        if claims.exp + leeway_secs as i64 <= now {
+        if verified.claims.exp + leeway_secs as i64 <= now {
             return Err(TokenError::Invalid("expired".into()));
         }
         Ok(verified)
     }
 
-    /// Verifies an access token of ours for either resource (userinfo or admin), as introspection
-    /// (RFC 7662 §2.2, no leeway: it reports the token's own lifetime) and revocation (RFC 7009
-    /// §2.1, with the resources' leeway: a token they still accept can still be revoked) need: any
-    /// token we issued, whatever it is for.
-    pub fn verify_any_access_token(&self, token: &str, leeway_secs: u64) -> Result<Arc<VerifiedToken>, TokenError> {
-        self.verify_access_token(token, &[&self.userinfo_audience, &self.admin_audience], leeway_secs)
+    /// Whether `aud` is one of the provider's own resources (userinfo, admin API).
+    pub fn is_own_audience(&self, aud: &str) -> bool {
+        aud == self.userinfo_audience || aud == self.admin_audience
     }
 
     /// RFC 7009 §2.1, RFC 7662 §2.2: whether the access token was revoked (by `jti`, with its
@@ -104,7 +103,8 @@ impl Verifier {
         let check = DenyCheck {
             jti: &claims.jti,
             sub: &claims.sub,
-            auth_time: claims.auth_time,
+            // A client's own token has no user: its issue time stands in (no user denial applies).
+            auth_time: claims.auth_time.unwrap_or(claims.iat),
             client_id: &claims.client_id,
             iat: claims.iat,
         };
@@ -137,6 +137,18 @@ pub fn verify_access_token(
     leeway_secs: u64,
     now: i64,
 ) -> Result<AccessClaims, TokenError> {
+    verify_signed_access_token(ring, token, issuer, Some(audiences), leeway_secs, now)
+}
+
+/// As [`verify_access_token`]; `audiences: None` accepts any `aud` (the caller checks it).
+fn verify_signed_access_token(
+    ring: &KeyRing,
+    token: &str,
+    issuer: &str,
+    audiences: Option<&[&str]>,
+    leeway_secs: u64,
+    now: i64,
+) -> Result<AccessClaims, TokenError> {
     let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
     match header.typ.as_deref() {
         Some("at+jwt" | "application/at+jwt") => {}
@@ -145,7 +157,10 @@ pub fn verify_access_token(
     let key = allowed_header(ring, &header)?;
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_issuer(&[issuer]);
-    validation.set_audience(audiences);
+    match audiences {
+        Some(audiences) => validation.set_audience(audiences),
+        None => validation.validate_aud = false,
+    }
     validation.set_required_spec_claims(&["exp", "iat", "iss", "aud", "sub"]);
     // Expiry is judged against the protocol clock (injectable), not jsonwebtoken's wall clock.
     validation.validate_exp = false;

@@ -44,7 +44,10 @@ async fn oidc_discovery_3_document_lists_required_members_and_only_what_is_imple
     }
     assert_eq!(doc["response_types_supported"], serde_json::json!(["code"]));
     assert_eq!(doc["response_modes_supported"], serde_json::json!(["query", "form_post"]));
-    assert_eq!(doc["grant_types_supported"], serde_json::json!(["authorization_code", "refresh_token"]));
+    assert_eq!(
+        doc["grant_types_supported"],
+        serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
+    );
     assert_eq!(doc["backchannel_logout_supported"], true);
     assert_eq!(doc["backchannel_logout_session_supported"], true);
     assert!(doc["scopes_supported"].as_array().unwrap().contains(&serde_json::json!("offline_access")));

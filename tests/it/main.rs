@@ -13,6 +13,7 @@ mod browser_facing;
 mod caches;
 mod callback_rules;
 mod cli;
+mod client_credentials;
 mod console;
 mod demo_app;
 mod discovery_rules;

@@ -16,7 +16,7 @@ use openidconnect::{
 };
 
 #[derive(Debug)]
-struct RpHttpError(String);
+pub(crate) struct RpHttpError(String);
 
 impl std::fmt::Display for RpHttpError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -27,7 +27,7 @@ impl std::fmt::Display for RpHttpError {
 impl std::error::Error for RpHttpError {}
 
 /// The relying party's HTTP client: reqwest 0.13 behind openidconnect's `AsyncHttpClient`.
-async fn rp_http(request: openidconnect::HttpRequest) -> Result<openidconnect::HttpResponse, RpHttpError> {
+pub(crate) async fn rp_http(request: openidconnect::HttpRequest) -> Result<openidconnect::HttpResponse, RpHttpError> {
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
