@@ -66,6 +66,9 @@ pub struct NewClientBody {
     /// A-Z a-z 0-9 - . _ ~, not a UUID.
     pub id: String,
     pub name: Option<String>,
+    /// At least one for a client that signs users in; none for a service that only uses client
+    /// credentials.
+    #[oai(default)]
     pub redirect_uris: Vec<String>,
     pub post_logout_redirect_uris: Option<Vec<String>>,
     pub public: Option<bool>,

@@ -218,3 +218,35 @@ async fn the_openidconnect_crate_gets_a_client_credentials_token() {
     assert_eq!((claims["sub"].as_str(), claims["aud"].as_str()), (Some("svc"), Some(API)));
     assert!(tokens.refresh_token().is_none());
 }
+
+#[tokio::test]
+async fn the_admin_api_registers_a_service_and_an_api_without_redirect_uris() {
+    let p = TestProvider::start_with(|c| c.admin_token = Some(dingtalk_oidc::config::Secret("cc-admin".into()))).await;
+    let http = reqwest::Client::new();
+    let register = async |body: Value| {
+        let resp = http.post(p.url("/admin/v1/clients")).bearer_auth("cc-admin").json(&body).send().await.unwrap();
+        let status = resp.status();
+        (status, resp.json::<Value>().await.unwrap())
+    };
+    let (status, api) = register(serde_json::json!({
+        "id": "orders-api",
+        "grant_types": ["client_credentials"],
+        "resource_uri": API,
+        "resource_scopes": ["orders.read"],
+    }))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{api}");
+    assert_eq!(api["client"]["resource_uri"], API);
+    let (status, svc) = register(serde_json::json!({
+        "id": "svc",
+        "grant_types": ["client_credentials"],
+        "allowed_scopes": ["orders.read"],
+    }))
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "{svc}");
+    let secret = svc["client_secret"].as_str().unwrap();
+    assert_eq!(ask(&p, ("svc", secret), &[("resource", API)]).await.0, StatusCode::OK);
+    // A client that signs users in still needs a redirect URI.
+    let (status, body) = register(serde_json::json!({ "id": "web" })).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
