@@ -53,10 +53,7 @@ pub struct Minted {
 /// Signs the access token (RFC 9068) and, for `openid` grants, the ID token (OIDC Core §2, §12.2).
 pub fn mint(issuer: &TokenIssuer<'_>, m: &MintRequest<'_>) -> Result<Minted, MintError> {
     let ring = issuer.keys.ring();
-    let signer = ring.signer_at(m.iat).ok_or_else(|| {
-        tracing::error!("no signing key is active");
-        MintError::NoActiveKey
-    })?;
+    let signer = signer_at(&ring, m.iat)?;
     let scope = m.scopes.join(" ");
     let access = AccessClaims {
         iss: issuer.issuer.to_string(),
@@ -71,10 +68,6 @@ pub fn mint(issuer: &TokenIssuer<'_>, m: &MintRequest<'_>) -> Result<Minted, Min
         auth_time: Some(m.auth_time),
         roles: m.claims.roles.clone(),
         groups: m.claims.groups.clone(),
-    };
-    let signing_failed = |e: crate::keys::KeyError| {
-        tracing::error!(error = %e, "signing failed");
-        MintError::Sign(e)
     };
     let access_token = signer.sign(JwtType::Access, &access).map_err(signing_failed)?;
     let id_token = if m.with_id_token && m.scopes.iter().any(|s| s == "openid") {
@@ -116,10 +109,7 @@ pub struct ServiceMintRequest<'a> {
 /// Signs a client's own access token; one signature, no ID token (no user signed in).
 pub fn mint_service(issuer: &TokenIssuer<'_>, m: &ServiceMintRequest<'_>) -> Result<Minted, MintError> {
     let ring = issuer.keys.ring();
-    let signer = ring.signer_at(m.iat).ok_or_else(|| {
-        tracing::error!("no signing key is active");
-        MintError::NoActiveKey
-    })?;
+    let signer = signer_at(&ring, m.iat)?;
     let scope = m.scopes.join(" ");
     let access = AccessClaims {
         iss: issuer.issuer.to_string(),
@@ -135,9 +125,19 @@ pub fn mint_service(issuer: &TokenIssuer<'_>, m: &ServiceMintRequest<'_>) -> Res
         roles: None,
         groups: None,
     };
-    let access_token = signer.sign(JwtType::Access, &access).map_err(|e| {
-        tracing::error!(error = %e, "signing failed");
-        MintError::Sign(e)
-    })?;
+    let access_token = signer.sign(JwtType::Access, &access).map_err(signing_failed)?;
     Ok(Minted { access_token, id_token: None, expires_in: m.lifetimes.access_secs, scope })
+}
+
+/// The key that signs at `iat`; none active is the provider's failure (logged here, once).
+fn signer_at(ring: &crate::keys::KeyRing, iat: i64) -> Result<&crate::keys::ring::SigningKey, MintError> {
+    ring.signer_at(iat).ok_or_else(|| {
+        tracing::error!("no signing key is active");
+        MintError::NoActiveKey
+    })
+}
+
+fn signing_failed(e: crate::keys::KeyError) -> MintError {
+    tracing::error!(error = %e, "signing failed");
+    MintError::Sign(e)
 }

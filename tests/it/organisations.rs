@@ -36,6 +36,18 @@ async fn start() -> (TestProvider, String, String) {
     (p, both, one)
 }
 
+/// Registers `both`, a first-party client of both organisations (openid only); its secret.
+async fn register_both(p: &TestProvider) -> String {
+    let new = NewClient {
+        id: "both".into(),
+        redirect_uris: vec![REDIRECT_URI.into()],
+        first_party: true,
+        organisations: vec![DEMO.into(), SECOND.into()],
+        ..NewClient::default()
+    };
+    p.app.directory.create_client(new).await.unwrap().1.unwrap()
+}
+
 fn authorize(p: &TestProvider, client: &str, extra: &[(&str, &str)]) -> String {
     let mut pairs = vec![
         ("client_id", client),
@@ -229,14 +241,7 @@ async fn in_app_sign_in_tries_each_organisation_the_client_accepts() {
         c.dingtalk.jsapi_url = format!("{}/jsapi/dingtalk.open.js", c.dingtalk.login_base_url);
     })
     .await;
-    let new = NewClient {
-        id: "both".into(),
-        redirect_uris: vec![REDIRECT_URI.into()],
-        first_party: true,
-        organisations: vec![DEMO.into(), SECOND.into()],
-        ..NewClient::default()
-    };
-    let secret = p.app.directory.create_client(new).await.unwrap().1.unwrap();
+    let secret = register_both(&p).await;
     let mut browser = Browser::new("frank");
     browser.http = reqwest::Client::builder()
         .cookie_provider(browser.jar.clone())
@@ -294,14 +299,7 @@ async fn admins_name_only_configured_organisations_and_see_each_user_s() {
         c.admin_token = Some(dingtalk_oidc::config::Secret("organisations-admin".into()))
     })
     .await;
-    let new = NewClient {
-        id: "both".into(),
-        redirect_uris: vec![REDIRECT_URI.into()],
-        first_party: true,
-        organisations: vec![DEMO.into(), SECOND.into()],
-        ..NewClient::default()
-    };
-    let both = p.app.directory.create_client(new).await.unwrap().1.unwrap();
+    let both = register_both(&p).await;
     sign_in_through(&p, &Browser::new("frank"), "both", &both, SECOND).await;
     sign_in_through(&p, &Browser::new("carol"), "both", &both, DEMO).await;
     let m = dingtalk_oidc::manage::Manage::for_server(&p.app, dingtalk_oidc::manage::Actor::cli());
