@@ -103,6 +103,10 @@ pub async fn act(req: &Request, id: Path<String>, body: Body, app: Data<&Arc<App
                 organisations: Some(
                     form.get("organisations").unwrap_or_default().split_whitespace().map(str::to_string).collect(),
                 ),
+                resource_uri: Some(text(&form, "resource_uri")),
+                resource_scopes: Some(
+                    form.get("resource_scopes").unwrap_or_default().split_whitespace().map(str::to_string).collect(),
+                ),
                 ..ClientUpdate::default()
             };
             match manage::clients::update(&m, &id, update).await {
@@ -147,6 +151,8 @@ fn client_row(c: &Client) -> Value {
         post_logout_redirect_uris => c.post_logout_redirect_uris.clone(),
         scopes => c.allowed_scopes.join(" "),
         organisations => c.organisations.join(" "),
+        resource_uri => c.resource_uri.as_deref().unwrap_or_default(),
+        resource_scopes => c.resource_scopes.join(" "),
         grant_types => c.grant_types.join(" "),
         backchannel_logout_uri => c.backchannel_logout_uri.as_deref().unwrap_or_default(),
         access_token_ttl_secs => c.access_token_ttl_secs.map(|s| s.to_string()).unwrap_or_default(),

@@ -227,6 +227,13 @@ const ZH: &[(&str, &str)] = &[
     ),
     ("DingTalk organisations", "钉钉组织"),
     ("All", "全部"),
+    (
+        "The API this client stands for (RFC 8707 resource URI; empty: none)",
+        "此客户端代表的 API（RFC 8707 资源 URI；留空：无）",
+    ),
+    ("The API's scopes (space-separated)", "该 API 的 scope（以空格分隔）"),
+    ("API resource URI", "API 资源 URI"),
+    ("API scopes", "API scope"),
     ("Organisation whose department and role ids these are", "部门和角色 ID 所属的组织"),
     // The organisation picker (`oidc::organisation`).
     ("Choose your organisation", "选择您的组织"),

@@ -690,6 +690,25 @@ async fn with_several_organisations_a_rule_is_previewed_and_added_in_one_and_a_c
     assert_eq!(resp.status(), StatusCode::SEE_OTHER);
     let client = p.app.directory.client("both").await.unwrap().unwrap();
     assert_eq!(client.organisations, ["ding-second-corp"]);
+    // The same page makes a client a resource server (RFC 8707), and refuses the issuer's URIs.
+    let api = [
+        ("action", "update"),
+        ("redirect_uris", REDIRECT_URI),
+        ("name", "both"),
+        ("organisations", "ding-second-corp"),
+        ("resource_uri", "https://api.example.com/orders"),
+        ("resource_scopes", "orders.read orders.write"),
+    ];
+    let resp = alice.submit("/admin/clients/both", "/admin/clients/both", &api).await;
+    assert_eq!(resp.status(), StatusCode::SEE_OTHER);
+    let client = p.app.directory.client("both").await.unwrap().unwrap();
+    assert_eq!(client.resource_uri.as_deref(), Some("https://api.example.com/orders"));
+    assert_eq!(client.resource_scopes, ["orders.read", "orders.write"]);
+    let own = p.url("/userinfo");
+    let mut taken = api;
+    taken[4] = ("resource_uri", own.as_str());
+    let resp = alice.submit("/admin/clients/both", "/admin/clients/both", &taken).await;
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
     let (_, page) = alice.get("/admin/clients/both").await;
     assert!(page.contains("value=\"ding-second-corp\""), "{page}");
 
