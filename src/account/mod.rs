@@ -183,7 +183,8 @@ async fn signed_in(app: &App, req: &Request) -> Result<Option<SignedIn>, Backend
 async fn sign_in(app: &App, req: &Request) -> Response {
     let request = AuthRequest::openid_only("", &app.endpoint_url(paths::ACCOUNT));
     let organisations = crate::oidc::organisation::candidates(app, None, None);
-    crate::oidc::authorize::start_dingtalk_login(app, req, request, Some(OwnPage::Account), organisations).await
+    let route = crate::oidc::authorize::SignInRoute { return_to: Some(OwnPage::Account), silent: false, organisations };
+    crate::oidc::authorize::start_dingtalk_login(app, req, request, route).await
 }
 
 /// Everything the page shows: the user's live sessions, newest first, with the names of the apps

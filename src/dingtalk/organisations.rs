@@ -71,6 +71,17 @@ impl Organisations {
         self.list.iter().filter(|org| client_organisations.contains(&org.key)).collect()
     }
 
+    /// Whether a client with this list accepts organisation `key` (as [`accepted_by`] would list
+    /// it, without building the list: the refresh grant asks on every rotation).
+    ///
+    /// [`accepted_by`]: Self::accepted_by
+    pub fn accepts(&self, client_organisations: &[String], key: &str) -> bool {
+        if client_organisations.is_empty() {
+            return self.default_org().key == key;
+        }
+        client_organisations.iter().any(|o| o == key) && self.get(key).is_some()
+    }
+
     /// Whether `key` is the default organisation (its department groups keep their short form).
     pub fn is_default(&self, key: &str) -> bool {
         self.default_org().key == key
@@ -104,6 +115,13 @@ mod tests {
         assert_eq!(keys(orgs.accepted_by(&[])), ["corp-a"]);
         assert_eq!(keys(orgs.accepted_by(&["corp-b".into(), "corp-a".into()])), ["corp-a", "corp-b"]);
         assert_eq!(keys(orgs.accepted_by(&["corp-gone".into()])), Vec::<String>::new());
+        // `accepts` answers as `accepted_by` lists, for each list and organisation.
+        for list in [vec![], vec!["corp-b".into()], vec!["corp-gone".into(), "corp-a".into()]] {
+            for key in ["corp-a", "corp-b", "corp-gone", ""] {
+                let listed = orgs.accepted_by(&list).iter().any(|o| o.key == key);
+                assert_eq!(orgs.accepts(&list, key), listed, "{list:?} {key}");
+            }
+        }
         assert_eq!(orgs.get("corp-b").unwrap().client.settings().client_id, "app-corp-b");
         assert!(orgs.is_default("corp-a") && !orgs.is_default("corp-b"));
     }

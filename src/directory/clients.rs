@@ -260,8 +260,12 @@ fn validate_grant_types(grants: Vec<String>, public: bool) -> Result<Vec<String>
     if public && has("client_credentials") {
         return Err(DirectoryError::Invalid("client_credentials needs a confidential client".into()));
     }
-    let mut unique = grants;
-    unique.dedup();
+    let mut unique: Vec<String> = Vec::with_capacity(grants.len());
+    for grant in grants {
+        if !unique.contains(&grant) {
+            unique.push(grant);
+        }
+    }
     Ok(unique)
 }
 
@@ -370,17 +374,6 @@ impl Directory {
             .await?
             .ok_or_else(|| DirectoryError::Corrupt("client vanished after insert".into()))?;
         Ok((created, secret))
-    }
-
-    /// The resource server standing for the API `resource_uri` names (RFC 8707), if any.
-    pub async fn client_by_resource_uri(&self, resource_uri: &str) -> Result<Option<Client>, DirectoryError> {
-        use sea_orm::{ColumnTrait, QueryFilter};
-        client::Entity::find()
-            .filter(client::Column::ResourceUri.eq(resource_uri))
-            .one(&self.db)
-            .await?
-            .map(Client::from_model)
-            .transpose()
     }
 
     pub async fn client(&self, id: &str) -> Result<Option<Client>, DirectoryError> {

@@ -10,7 +10,7 @@ pub mod roles;
 pub mod signing_keys;
 pub mod users;
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,6 +59,9 @@ pub struct Directory {
     cached_users: Arc<TtlCache<String, Arc<User>>>,
     /// The origins of every registered redirect URI (CORS), one entry under `()`.
     cached_origins: Arc<TtlCache<(), Arc<HashSet<String>>>>,
+    /// Which client stands for each registered API (RFC 8707 resource URI → client id), one entry
+    /// under `()`.
+    cached_resources: Arc<TtlCache<(), Arc<HashMap<String, String>>>>,
 }
 
 impl std::fmt::Debug for Directory {
@@ -176,6 +179,7 @@ impl Directory {
             cached_clients: Arc::new(TtlCache::new(Duration::ZERO, CACHE_CAPACITY)),
             cached_users: Arc::new(TtlCache::new(Duration::ZERO, CACHE_CAPACITY)),
             cached_origins: Arc::new(TtlCache::new(Duration::ZERO, 1)),
+            cached_resources: Arc::new(TtlCache::new(Duration::ZERO, 1)),
         })
     }
 
@@ -185,6 +189,7 @@ impl Directory {
         self.cached_clients = Arc::new(TtlCache::new(ttl, CACHE_CAPACITY));
         self.cached_users = Arc::new(TtlCache::new(ttl, CACHE_CAPACITY));
         self.cached_origins = Arc::new(TtlCache::new(ttl, 1));
+        self.cached_resources = Arc::new(TtlCache::new(ttl, 1));
         self
     }
 
@@ -209,9 +214,26 @@ impl Directory {
         Ok(self.cached_origins.get_or_load(&(), load).await?.unwrap_or_default())
     }
 
+    /// The resource server standing for the API `resource_uri` names (RFC 8707), as the token
+    /// endpoint sees it: from the caches when fresh, so a client credentials grant costs no
+    /// database round trip beyond the client's own.
+    pub async fn resource_server_cached(&self, resource_uri: &str) -> Result<Option<Arc<Client>>, DirectoryError> {
+        let load = || async {
+            let clients = self.list_clients().await?;
+            let apis = clients.into_iter().filter_map(|c| Some((c.resource_uri?, c.id)));
+            Ok::<_, DirectoryError>(Some(Arc::new(apis.collect())))
+        };
+        let apis = self.cached_resources.get_or_load(&(), load).await?.unwrap_or_default();
+        match apis.get(resource_uri) {
+            Some(id) => self.client_cached(id).await,
+            None => Ok(None),
+        }
+    }
+
     pub(crate) fn client_changed(&self, id: &str) {
         self.cached_clients.invalidate(id);
         self.cached_origins.invalidate(&());
+        self.cached_resources.invalidate(&());
     }
 
     pub(crate) fn user_changed(&self, id: &str) {

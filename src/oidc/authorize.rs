@@ -285,27 +285,36 @@ pub async fn run(app: &App, req: &Request, params: &Params) -> Response {
         // prompt=none (docs/dingtalk-app.md, "Sign-in inside DingTalk"). Not for prompt=login,
         // which asks for the user to authenticate again (OIDC Core §3.1.2.1): DingTalk's login.
         None if app.config.dingtalk.in_app && !validated.prompt_login && super::in_app::opened_in_dingtalk(req) => {
-            super::in_app::start(app, req, request, None, validated.prompt_none, organisations).await
+            let route = SignInRoute { return_to: None, silent: validated.prompt_none, organisations };
+            super::in_app::start(app, req, request, route).await
         }
         None if validated.prompt_none => {
             ErrorRedirect::new(&request, ErrorCode::LoginRequired, "the user is not signed in")
                 .into_response(app, StatusCode::FOUND)
         }
-        None => start_dingtalk_login(app, req, request, None, organisations).await,
+        None => {
+            let route = SignInRoute { return_to: None, silent: false, organisations };
+            start_dingtalk_login(app, req, request, route).await
+        }
     }
 }
 
+/// What a pending sign-in records beside the request: where it returns, whether it may show a page,
+/// and the organisations it may go through.
+pub struct SignInRoute {
+    /// A sign-in for one of the provider's own pages, which the callback returns to.
+    pub return_to: Option<OwnPage>,
+    /// `prompt=none` (inside the DingTalk client): no page may be shown.
+    pub silent: bool,
+    /// The candidates (`organisation::candidates`).
+    pub organisations: Vec<String>,
+}
+
 /// Saves the request as a PendingAuth bound to this browser and sends the user to DingTalk's login
-/// (or, with `dingtalk.qr_login`, shows our page with DingTalk's QR code and a link to it); with
-/// `return_to`, a sign-in for one of the provider's own pages, which the callback returns to.
-pub async fn start_dingtalk_login(
-    app: &App,
-    req: &Request,
-    request: AuthRequest,
-    return_to: Option<OwnPage>,
-    organisations: Vec<String>,
-) -> Response {
-    match save_pending(app, req, request, return_to, false, organisations).await {
+/// (or, with `dingtalk.qr_login`, shows our page with DingTalk's QR code and a link to it; with
+/// several organisations, the picker first).
+pub async fn start_dingtalk_login(app: &App, req: &Request, request: AuthRequest, route: SignInRoute) -> Response {
+    match save_pending(app, req, request, route).await {
         Ok((pending, cookie)) => continue_sign_in(app, &pending, cookie),
         Err(refusal) => refusal,
     }
@@ -344,10 +353,9 @@ pub async fn save_pending(
     app: &App,
     req: &Request,
     request: AuthRequest,
-    return_to: Option<OwnPage>,
-    silent: bool,
-    organisations: Vec<String>,
+    route: SignInRoute,
 ) -> Result<(PendingAuth, String), Response> {
+    let SignInRoute { return_to, silent, organisations } = route;
     let binding = app.cookies.get(req, cookies::BROWSER_BINDING).unwrap_or_else(secrets::token);
     let pending = PendingAuth {
         id: secrets::token(),

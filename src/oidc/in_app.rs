@@ -16,7 +16,7 @@ use poem::http::{StatusCode, header};
 use poem::web::Data;
 use poem::{Body, Request, Response, handler};
 
-use super::authorize::{hosted_login_url, save_pending};
+use super::authorize::{SignInRoute, hosted_login_url, save_pending};
 use super::callback::{Confirmed, dingtalk_failure, signed_in, silent_dingtalk_failure, take_bound_pending};
 use super::code::{ErrorRedirect, redirect};
 use super::error::ErrorCode;
@@ -24,7 +24,7 @@ use super::paths;
 use crate::app::App;
 use crate::login::method::SignInMethod;
 use crate::login::outcome::LoginOutcome;
-use crate::store::{AuthRequest, OwnPage};
+use crate::store::AuthRequest;
 use crate::web::{pages, templates};
 
 /// §9.1: DingTalk's clients name themselves in the user agent (`AliApp(DingTalk/7.8.1)` on
@@ -98,15 +98,9 @@ pub fn page_policy(app: &App) -> String {
 }
 
 /// Saves the sign-in and answers the page that asks the DingTalk client for a code.
-pub async fn start(
-    app: &App,
-    req: &Request,
-    request: AuthRequest,
-    return_to: Option<OwnPage>,
-    silent: bool,
-    organisations: Vec<String>,
-) -> Response {
-    let (pending, cookie) = match save_pending(app, req, request, return_to, silent, organisations).await {
+pub async fn start(app: &App, req: &Request, request: AuthRequest, route: SignInRoute) -> Response {
+    let silent = route.silent;
+    let (pending, cookie) = match save_pending(app, req, request, route).await {
         Ok(saved) => saved,
         Err(refusal) => return refusal,
     };

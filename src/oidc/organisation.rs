@@ -44,7 +44,7 @@ pub fn candidates(app: &App, client: Option<&Client>, hint: Option<&str>) -> Vec
 
 /// Whether `client` accepts users of organisation `org`.
 pub fn accepts(app: &App, client: &Client, org: &str) -> bool {
-    app.organisations.accepted_by(&client.organisations).iter().any(|o| o.key == org)
+    app.organisations.accepts(&client.organisations, org)
 }
 
 /// The organisations a pending sign-in may go through, in configured order (a record written

@@ -109,6 +109,22 @@ async fn rfc6749_3_3_a_scope_beyond_the_api_s_or_the_client_s_is_invalid_scope()
 }
 
 #[tokio::test]
+async fn an_api_that_moves_its_resource_uri_is_found_there_at_once() {
+    let (p, svc, _) = start().await;
+    assert_eq!(ask(&p, ("svc", &svc), &[("resource", API)]).await.0, StatusCode::OK);
+    // The token endpoint keeps which client stands for which API; a change is seen at once.
+    let moved = "https://api.example.com/orders/v2";
+    let m = Manage::for_server(&p.app, Actor::admin("test"));
+    let update = ClientUpdate { resource_uri: Some(Some(moved.into())), ..ClientUpdate::default() };
+    manage::clients::update(&m, "orders-api", update).await.unwrap();
+    let (status, body) = ask(&p, ("svc", &svc), &[("resource", API)]).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_target")), "{body}");
+    let (status, body) = ask(&p, ("svc", &svc), &[("resource", moved)]).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(common::unverified_claims(body["access_token"].as_str().unwrap())["aud"], moved);
+}
+
+#[tokio::test]
 async fn rfc6749_4_4_only_a_confidential_client_allowed_the_grant_and_with_its_secret() {
     let (p, svc, _) = start().await;
     let (status, body) = ask(&p, ("svc", "wrong"), &[("resource", API)]).await;

@@ -280,7 +280,11 @@ async fn in_app_sign_in_tries_each_organisation_the_client_accepts() {
         browser.http.post(p.url(paths::IN_APP_CALLBACK)).form(&[("state", state), ("code", code), ("org", org.into())])
     };
     let resp = post(DEMO, code.clone(), state.clone()).send().await.unwrap();
-    assert!(resp.status().is_client_error() || resp.status().is_server_error(), "{}", resp.status());
+    // DingTalk answers 40078 (no such code) to Demo Corp's app: a clear failure page, no sign-in.
+    assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
+    assert!(redirect_location(&resp).is_none());
+    assert!(resp.text().await.unwrap().contains("DingTalk sign-in failed"));
+    // The code was Second Corp's and is spent either way: DingTalk codes are single use.
     // Again, rightly: signed in as Second Corp's frank with no click.
     let resp = browser.http.get(authorize(&p, "both", &[])).send().await.unwrap();
     let state = common::hidden_value(&resp.text().await.unwrap(), "state").unwrap();

@@ -24,7 +24,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
     }
     // RFC 8707 §2: the API the token is for, exactly one (the token endpoint refuses repeats).
     let resource = params.get("resource").ok_or(invalid_target("resource is required: the API the token is for"))?;
-    let api = match app.directory.client_by_resource_uri(resource).await {
+    let api = match app.directory.resource_server_cached(resource).await {
         Ok(Some(api)) => api,
         Ok(None) => return Err(invalid_target("the resource is not a registered API")),
         Err(e) => return Err(BackendError::from(e).into()),
