@@ -18,16 +18,16 @@ mod ttl;
 pub use claims::{DingTalkClaim, ProfileClaims};
 pub use ids::{access_token_family, code_grant_id, family_access_jti, refresh_family_id, user_client_denial_id};
 pub use records::{
-    AuthCode, AuthRequest, CodeGrantCompletion, CodeRedemption, ConsentRequest, DenyCheck, LogoutDelivery, OwnPage,
-    PendingAuth, RefreshFamily, RefreshSuccessor, RefreshTokenState, RevokedFamily, RotateOutcome, RotateRequest,
-    SsoSession,
+    AuthCode, AuthRequest, CodeGrantCompletion, CodeRedemption, ConsentRequest, DenyCheck, DeviceDecision,
+    DeviceLookup, DevicePoll, DeviceRequest, LogoutDelivery, OwnPage, PendingAuth, RefreshFamily, RefreshSuccessor,
+    RefreshTokenState, RevokedFamily, RotateOutcome, RotateRequest, SsoSession,
 };
 pub use redis::{RedisSessionStore, RedisSettings};
 pub use response_mode::ResponseMode;
 pub use sql::SqlSessionStore;
 pub use traits::{
-    AccessTokenDenylist, CodeStore, Leases, LoginRequestStore, LogoutQueue, RefreshFamilyStore, SessionStore,
-    SharedCache, SsoSessionStore, StoreHealth,
+    AccessTokenDenylist, CodeStore, DeviceGrantStore, Leases, LoginRequestStore, LogoutQueue, RefreshFamilyStore,
+    SessionStore, SharedCache, SsoSessionStore, StoreHealth,
 };
 
 #[derive(Debug, thiserror::Error)]

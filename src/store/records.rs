@@ -83,6 +83,9 @@ pub struct PendingAuth {
 pub enum OwnPage {
     /// `/account`, the user's own page.
     Account,
+    /// `/device`, the device verification page (RFC 8628 §3.3): back to the URL the request
+    /// names as its `redirect_uri`, which carries the user code.
+    Device,
 }
 
 /// An authenticated user waiting at the consent page.
@@ -295,4 +298,47 @@ pub struct LogoutDelivery {
     pub created_at: i64,
     /// Given up after this time.
     pub expires_at: i64,
+}
+
+/// A device authorization request (RFC 8628 §3.1, §3.2), kept under the SHA-256 of its device
+/// code; its user code (also kept as a hash) leads the verification page to it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DeviceRequest {
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub created_at: i64,
+    /// `expires_in` after `created_at`: polls after it hear `expired_token` (§3.5).
+    pub expires_at: i64,
+    /// The polling interval the client was given (§3.2), in seconds.
+    pub interval_secs: u64,
+}
+
+/// The user's answer at the verification page (RFC 8628 §3.3), given once.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case", tag = "decision")]
+pub enum DeviceDecision {
+    /// Approved: the grant is the authorization code stored under `code_hash` (never handed to
+    /// anyone), which the token endpoint redeems with the code grant's single-use rules.
+    Approved {
+        code_hash: String,
+    },
+    Denied,
+}
+
+/// A request found by its user code, for the verification page.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeviceLookup {
+    pub device_code_hash: String,
+    pub request: DeviceRequest,
+    /// The user has already answered it.
+    pub decided: bool,
+}
+
+/// What a poll of the token endpoint finds (RFC 8628 §3.4, §3.5).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DevicePoll {
+    pub request: DeviceRequest,
+    pub decision: Option<DeviceDecision>,
+    /// The previous poll of this device code came less than its interval ago (`slow_down`).
+    pub too_soon: bool,
 }

@@ -7,8 +7,9 @@ use async_trait::async_trait;
 
 use super::StoreError;
 use super::records::{
-    AuthCode, CodeGrantCompletion, CodeRedemption, ConsentRequest, DenyCheck, LogoutDelivery, PendingAuth,
-    RefreshFamily, RefreshSuccessor, RefreshTokenState, RevokedFamily, RotateOutcome, RotateRequest, SsoSession,
+    AuthCode, CodeGrantCompletion, CodeRedemption, ConsentRequest, DenyCheck, DeviceDecision, DeviceLookup, DevicePoll,
+    DeviceRequest, LogoutDelivery, PendingAuth, RefreshFamily, RefreshSuccessor, RefreshTokenState, RevokedFamily,
+    RotateOutcome, RotateRequest, SsoSession,
 };
 
 /// Logins in progress: a login waiting for DingTalk's callback, and an authenticated user waiting at
@@ -135,6 +136,40 @@ pub trait AccessTokenDenylist: Send + Sync {
     async fn is_access_token_denied(&self, token: DenyCheck<'_>) -> Result<bool, StoreError>;
 }
 
+/// Device authorization requests (RFC 8628): created at the device authorization endpoint,
+/// answered once by the user at the verification page, polled by the client at the token endpoint.
+/// Records are kept `keep_secs` (past the request's own expiry, so a late poll hears
+/// `expired_token` rather than `invalid_grant`).
+#[async_trait]
+pub trait DeviceGrantStore: Send + Sync {
+    /// Saves a new request under the hashes of its device code and user code; false, saving
+    /// nothing, when the user code is already in use (the caller draws another).
+    async fn put_device_request(
+        &self,
+        device_code_hash: &str,
+        user_code_hash: &str,
+        request: &DeviceRequest,
+        keep_secs: u64,
+    ) -> Result<bool, StoreError>;
+    /// The request a user code stands for, and whether it has been answered.
+    async fn device_request_by_user_code(&self, user_code_hash: &str) -> Result<Option<DeviceLookup>, StoreError>;
+    /// Records the user's answer, once: false when the request was answered already (the first
+    /// answer stands, whichever of two racing ones it is).
+    async fn decide_device_request(
+        &self,
+        device_code_hash: &str,
+        decision: &DeviceDecision,
+        keep_secs: u64,
+    ) -> Result<bool, StoreError>;
+    /// A poll by the client: the request and its answer, and whether the previous poll came less
+    /// than `gate_secs` ago (this poll starts a new gate either way it was not too soon).
+    async fn poll_device_request(
+        &self,
+        device_code_hash: &str,
+        gate_secs: u64,
+    ) -> Result<Option<DevicePoll>, StoreError>;
+}
+
 /// A small cache shared by every instance.
 #[async_trait]
 pub trait SharedCache: Send + Sync {
@@ -165,6 +200,7 @@ pub trait StoreHealth: Send + Sync {
 pub trait SessionStore:
     LoginRequestStore
     + CodeStore
+    + DeviceGrantStore
     + SsoSessionStore
     + RefreshFamilyStore
     + LogoutQueue
@@ -178,6 +214,7 @@ pub trait SessionStore:
 impl<T> SessionStore for T where
     T: LoginRequestStore
         + CodeStore
+        + DeviceGrantStore
         + SsoSessionStore
         + RefreshFamilyStore
         + LogoutQueue

@@ -209,6 +209,9 @@ session_store_rules!(
     an_upstream_recheck_beside_rotations_loses_no_write,
     a_family_is_updated_listed_by_user_and_revoked,
     revoking_a_family_leaves_a_family_whose_id_its_own_matches_as_a_pattern,
+    rfc8628_a_device_request_is_found_by_its_user_code_which_is_never_given_twice,
+    rfc8628_3_3_a_device_request_is_answered_once_under_contention,
+    rfc8628_3_5_a_poll_within_the_gate_is_too_soon,
 );
 
 sql_rules!(
@@ -1393,4 +1396,58 @@ async fn rfc6749_10_3_a_dump_of_postgres_and_redis_holds_no_usable_credential() 
     drop(provider);
     ns.drop().await;
     db.drop().await;
+}
+
+fn device_request(client_id: &str) -> dingtalk_oidc::store::DeviceRequest {
+    dingtalk_oidc::store::DeviceRequest {
+        client_id: client_id.into(),
+        scopes: vec!["openid".into(), "offline_access".into()],
+        created_at: 1_800_000_000,
+        expires_at: 1_800_000_600,
+        interval_secs: 5,
+    }
+}
+
+/// A device request is saved under its device code hash and found by its user code hash; a user
+/// code in use is refused to a second request (which saves nothing), and an unknown one finds
+/// nothing.
+async fn rfc8628_a_device_request_is_found_by_its_user_code_which_is_never_given_twice(store: &dyn SessionStore) {
+    let request = device_request("tv");
+    assert!(store.put_device_request("dc1", "uc1", &request, 60).await.unwrap());
+    let found = store.device_request_by_user_code("uc1").await.unwrap().expect("found by its user code");
+    assert_eq!((found.device_code_hash.as_str(), &found.request, found.decided), ("dc1", &request, false));
+    assert!(!store.put_device_request("dc2", "uc1", &device_request("other"), 60).await.unwrap(), "code in use");
+    assert_eq!(store.device_request_by_user_code("uc1").await.unwrap().unwrap().device_code_hash, "dc1");
+    assert!(store.poll_device_request("dc2", 5).await.unwrap().is_none(), "the refused request saved nothing");
+    assert!(store.device_request_by_user_code("uc-unknown").await.unwrap().is_none());
+    assert!(store.poll_device_request("dc-unknown", 5).await.unwrap().is_none());
+}
+
+/// Two answers race (approve on a phone, deny on a laptop): exactly one is recorded, and every
+/// poll after sees that one.
+async fn rfc8628_3_3_a_device_request_is_answered_once_under_contention(store: &dyn SessionStore) {
+    use dingtalk_oidc::store::DeviceDecision;
+    assert!(store.put_device_request("dc", "uc", &device_request("tv"), 60).await.unwrap());
+    let approve = DeviceDecision::Approved { code_hash: "code-hash".into() };
+    let answers = [approve.clone(), DeviceDecision::Denied, approve.clone(), DeviceDecision::Denied];
+    let results = join_all(answers.iter().map(|d| store.decide_device_request("dc", d, 60))).await;
+    let winners: Vec<&DeviceDecision> =
+        answers.iter().zip(&results).filter(|(_, r)| *r.as_ref().unwrap()).map(|(d, _)| d).collect();
+    assert_eq!(winners.len(), 1, "one answer stands: {results:?}");
+    let poll = store.poll_device_request("dc", 5).await.unwrap().unwrap();
+    assert_eq!(poll.decision.as_ref(), Some(winners[0]));
+    assert!(store.device_request_by_user_code("uc").await.unwrap().unwrap().decided);
+    assert!(!store.decide_device_request("dc", &DeviceDecision::Denied, 60).await.unwrap(), "answered already");
+}
+
+/// The first poll opens a gate of `gate_secs`; a poll within it is too soon (and does not extend
+/// it); after it, a poll is on time again.
+async fn rfc8628_3_5_a_poll_within_the_gate_is_too_soon(store: &dyn SessionStore) {
+    assert!(store.put_device_request("dc", "uc", &device_request("tv"), 60).await.unwrap());
+    let first = store.poll_device_request("dc", 1).await.unwrap().unwrap();
+    assert!(!first.too_soon && first.decision.is_none());
+    assert!(store.poll_device_request("dc", 1).await.unwrap().unwrap().too_soon);
+    // Store TTLs count whole seconds on the store's clock: wait out the gate with a margin.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert!(!store.poll_device_request("dc", 1).await.unwrap().unwrap().too_soon, "the gate has passed");
 }

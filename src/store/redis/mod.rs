@@ -15,6 +15,7 @@
 mod clock;
 mod codes;
 mod coordination;
+mod devices;
 mod families;
 mod scripts;
 mod sessions;
@@ -130,6 +131,10 @@ impl RedisSessionStore {
     async fn get_json<T: DeserializeOwned>(&self, key: String) -> Result<Option<T>, StoreError> {
         let value: Option<String> = self.pool.get(key).await.map_err(unavailable)?;
         value.map(|v| decode(&v)).transpose()
+    }
+
+    async fn get_json_raw(&self, key: String) -> Result<Option<String>, StoreError> {
+        self.pool.get(key).await.map_err(unavailable)
     }
 
     /// Get-and-delete, with a deadline (see `TAKE_LUA`).

@@ -23,6 +23,7 @@ pub(super) struct Scripts {
     pub index_add: Script,
     pub queue_put: Script,
     pub queue_claim: Script,
+    pub device_poll: Script,
 }
 
 fn with_deadline(script: &str) -> Script {
@@ -47,6 +48,7 @@ impl Scripts {
             index_add: Script::from_lua(include_str!("index_add.lua")),
             queue_put: Script::from_lua(include_str!("queue_put.lua")),
             queue_claim: Script::from_lua(include_str!("queue_claim.lua")),
+            device_poll: Script::from_lua(include_str!("device_poll.lua")),
         }
     }
 

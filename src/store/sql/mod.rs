@@ -4,6 +4,7 @@
 
 mod codes;
 mod coordination;
+mod devices;
 mod families;
 mod rows;
 mod sessions;
@@ -39,6 +40,12 @@ pub(crate) mod kinds {
     /// A user's access tokens for one client (`user_client_denial_id`) issued up to the time in
     /// the value.
     pub const DENIED_USER_CLIENT: &str = "denied_user_client";
+    /// A device authorization request (RFC 8628), by its device code hash; its user code's index;
+    /// the user's answer; the gate that tells a poll it came too soon.
+    pub const DEVICE_REQUEST: &str = "device_request";
+    pub const DEVICE_USER_CODE: &str = "device_user_code";
+    pub const DEVICE_DECISION: &str = "device_decision";
+    pub const DEVICE_GATE: &str = "device_gate";
     pub const CACHE: &str = "cache";
     pub const LOCK: &str = "lock";
 }
