@@ -18,6 +18,9 @@ pub struct LimitsConfig {
     /// Per confidential client at the token endpoint, counting only requests that authenticated
     /// as it (public clients are held by the per-IP limit).
     pub token_per_client_per_minute: u32,
+    /// Per client IP at the device verification page, counting only user codes that match no
+    /// request (RFC 8628 §5.1: guessing a code must be slow).
+    pub user_code_failures_per_ip_per_minute: u32,
 }
 
 impl Default for LimitsConfig {
@@ -27,6 +30,7 @@ impl Default for LimitsConfig {
             metadata_per_ip_per_minute: 60000,
             admin_per_ip_per_minute: 1200,
             token_per_client_per_minute: 30000,
+            user_code_failures_per_ip_per_minute: 10,
         }
     }
 }

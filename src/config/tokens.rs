@@ -45,6 +45,10 @@ pub struct TokensConfig {
     pub code_ttl_secs: u64,
     /// How long a user may take at DingTalk's login page.
     pub pending_auth_ttl_secs: u64,
+    /// RFC 8628 §3.2 `expires_in`: how long a device's user has to enter its code and approve.
+    pub device_code_ttl_secs: u64,
+    /// RFC 8628 §3.2 `interval`: the seconds a device waits between polls of the token endpoint.
+    pub device_poll_interval_secs: u64,
     /// Lifetime of the browser's single-sign-on session.
     pub sso_session_ttl_secs: u64,
     /// Seconds of clock skew tolerated when verifying our own tokens.
@@ -87,6 +91,8 @@ impl Default for TokensConfig {
             id_token_ttl_secs: 600,
             code_ttl_secs: 60,
             pending_auth_ttl_secs: 600,
+            device_code_ttl_secs: 600,
+            device_poll_interval_secs: 5,
             sso_session_ttl_secs: 8 * 3600,
             leeway_secs: 30,
             require_pkce_for_confidential: false,

@@ -91,6 +91,20 @@ impl Config {
                     .into(),
             });
         }
+        // RFC 8628 §3.2, §6.1: a user code of 8 characters of 20 is guessed only slowly when it lives
+        // minutes, not hours; the interval keeps polling polite.
+        if !(60..=1800).contains(&self.tokens.device_code_ttl_secs) {
+            return Err(ConfigError::Option {
+                option: "tokens.device_code_ttl_secs",
+                problem: "must be from 60 to 1800 (RFC 8628 §6.1: user codes live minutes)".into(),
+            });
+        }
+        if !(1..=60).contains(&self.tokens.device_poll_interval_secs) {
+            return Err(ConfigError::Option {
+                option: "tokens.device_poll_interval_secs",
+                problem: "must be from 1 to 60".into(),
+            });
+        }
         if self.tokens.code_ttl_secs > 600 {
             return Err(ConfigError::Option {
                 option: "tokens.code_ttl_secs",

@@ -22,6 +22,11 @@ pub struct Limits {
     metadata: DefaultKeyedRateLimiter<IpAddr>,
     admin: DefaultKeyedRateLimiter<IpAddr>,
     token_client: DefaultKeyedRateLimiter<String>,
+    /// User codes that matched nothing, per client IP (RFC 8628 §5.1), and the addresses over that
+    /// limit until when: a blocked address is refused before its code is looked up, so even a
+    /// right guess tells it nothing.
+    user_code_failures: DefaultKeyedRateLimiter<IpAddr>,
+    user_code_blocked: std::sync::Mutex<std::collections::HashMap<IpAddr, std::time::Instant>>,
 }
 
 fn quota(per_minute: u32) -> Quota {
@@ -42,6 +47,8 @@ impl Limits {
             metadata: RateLimiter::keyed(quota(config.metadata_per_ip_per_minute)),
             admin: RateLimiter::keyed(quota(config.admin_per_ip_per_minute)),
             token_client: RateLimiter::keyed(quota(config.token_per_client_per_minute)),
+            user_code_failures: RateLimiter::keyed(quota(config.user_code_failures_per_ip_per_minute)),
+            user_code_blocked: Default::default(),
         }
     }
 
@@ -52,8 +59,35 @@ impl Limits {
         self.token_client.check_key(&client_id.to_string()).err().map(retry_after)
     }
 
+    /// `Some(seconds)` while `client` may not try user codes (it guessed wrong too often).
+    pub fn user_code_blocked(&self, client: Option<IpAddr>) -> Option<u64> {
+        let key = limit_key(client?);
+        let blocked = self.user_code_blocked.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let until = blocked.get(&key)?;
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        (!left.is_zero()).then(|| left.as_secs().max(1))
+    }
+
+    /// A user code from `client` matched nothing: `Some(seconds)` when that was one too many, and
+    /// the address is blocked for that long.
+    pub fn note_user_code_failure(&self, client: Option<IpAddr>) -> Option<u64> {
+        let key = limit_key(client?);
+        let not_until = self.user_code_failures.check_key(&key).err()?;
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        let mut blocked = self.user_code_blocked.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        blocked.insert(key, std::time::Instant::now() + wait);
+        Some(wait.as_secs().max(1))
+    }
+
     /// Drops idle keys so memory stays bounded however many addresses come and go.
     pub fn evict_idle(&self) {
+        self.user_code_failures.retain_recent();
+        self.user_code_failures.shrink_to_fit();
+        let now = std::time::Instant::now();
+        self.user_code_blocked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|_, until| *until > now);
         for limiter in [&self.protocol, &self.metadata, &self.admin] {
             limiter.retain_recent();
             limiter.shrink_to_fit();
@@ -63,7 +97,11 @@ impl Limits {
     }
 
     pub fn tracked_keys(&self) -> usize {
-        self.protocol.len() + self.metadata.len() + self.admin.len() + self.token_client.len()
+        self.protocol.len()
+            + self.metadata.len()
+            + self.admin.len()
+            + self.token_client.len()
+            + self.user_code_failures.len()
     }
 }
 
@@ -107,7 +145,7 @@ impl Limits {
             r if is_metadata(r) => (&self.metadata, false),
             "/admin/console" => (&self.admin, true),
             r if is_page(r) => (&self.protocol, true),
-            "/token" | "/revoke" | "/introspect" | "/userinfo" => (&self.protocol, false),
+            "/token" | "/revoke" | "/introspect" | "/userinfo" | "/device_authorization" => (&self.protocol, false),
             "/admin" => (&self.admin, false),
             _ => return None,
         };

@@ -22,6 +22,9 @@ pub fn route_label(path: &str) -> &'static str {
         "/callback/dingtalk",
         "/callback/dingtalk/in-app",
         "/consent",
+        "/device_authorization",
+        "/device/confirm",
+        "/device",
         "/token",
         "/userinfo",
         "/revoke",
@@ -63,6 +66,8 @@ pub fn is_page(route: &str) -> bool {
             | "/callback/dingtalk"
             | "/callback/dingtalk/in-app"
             | "/consent"
+            | "/device"
+            | "/device/confirm"
             | "/logout"
             | "/logout/confirm"
             | "/account"
