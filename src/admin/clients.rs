@@ -76,6 +76,9 @@ pub struct NewClientBody {
     /// Scopes the client may request (must include openid). Absent: openid profile email phone
     /// offline_access. roles, groups, dingtalk and admin are opt-in: list them to allow them.
     pub allowed_scopes: Option<Vec<String>>,
+    /// Grant types: authorization_code, refresh_token, client_credentials (confidential clients)
+    /// and urn:ietf:params:oauth:grant-type:device_code (RFC 8628: devices without a browser; no
+    /// redirect URI needed). Absent: authorization_code refresh_token.
     pub grant_types: Option<Vec<String>>,
     pub backchannel_logout_uri: Option<String>,
     pub resource_server: Option<bool>,
@@ -106,6 +109,7 @@ pub struct ClientPatch {
     pub first_party: Option<bool>,
     /// Replaces the scopes the client may request (must include openid).
     pub allowed_scopes: Option<Vec<String>>,
+    /// Replaces the grant types (as at creation).
     pub grant_types: Option<Vec<String>>,
     pub resource_server: Option<bool>,
     pub id_token_on_refresh: Option<bool>,

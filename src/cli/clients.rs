@@ -63,7 +63,9 @@ pub struct AddClientArgs {
     pub backchannel_logout_uri: Option<String>,
     /// Grant types (repeatable; default: authorization_code refresh_token). Leave out refresh_token to
     /// issue this client no refresh tokens; client_credentials for a service calling an API on its
-    /// own behalf (with --scope naming the API's scopes it may have).
+    /// own behalf (with --scope naming the API's scopes it may have);
+    /// urn:ietf:params:oauth:grant-type:device_code for a device or CLI without a browser
+    /// (RFC 8628; no redirect URI needed).
     #[arg(long = "grant-type", value_name = "GRANT")]
     pub grant_types: Vec<String>,
     /// May introspect tokens issued to other clients (a resource server).

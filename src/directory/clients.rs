@@ -228,7 +228,8 @@ pub fn validate_client_id(id: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `signs_users_in`: the client may use the authorization code grant, which is OpenID Connect here.
+/// `signs_users_in`: the client may use the authorization code or device grant, which are OpenID
+/// Connect here.
 fn validate_scopes(scopes: Vec<String>, signs_users_in: bool) -> Result<Vec<String>, DirectoryError> {
     if signs_users_in && !scopes.iter().any(|s| s == "openid") {
         return Err(DirectoryError::Invalid("allowed scopes must include openid".into()));
@@ -239,23 +240,39 @@ fn validate_scopes(scopes: Vec<String>, signs_users_in: bool) -> Result<Vec<Stri
     Ok(scopes)
 }
 
-/// Grant types a client may be registered for.
-pub const SUPPORTED_GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token", "client_credentials"];
+/// The device authorization grant's type (RFC 8628 §3.4).
+pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
-/// Either the authorization code grant (with or without refresh tokens), or client credentials, or
-/// both; client credentials only for a confidential client (RFC 6749 §4.4: it authenticates).
+/// Grant types a client may be registered for.
+pub const SUPPORTED_GRANT_TYPES: &[&str] =
+    &["authorization_code", "refresh_token", "client_credentials", DEVICE_CODE_GRANT];
+
+/// Whether a client with these grants signs users in (OpenID Connect: `openid` among its scopes).
+fn signs_users_in(grants: &[String]) -> bool {
+    grants.iter().any(|g| g == "authorization_code" || g == DEVICE_CODE_GRANT)
+}
+
+/// Whether a client with these grants sends browsers back to a redirect URI.
+fn redirects_users(grants: &[String]) -> bool {
+    grants.iter().any(|g| g == "authorization_code")
+}
+
+/// The authorization code grant, the device grant (RFC 8628), or both (each with or without refresh
+/// tokens), and/or client credentials; client credentials only for a confidential client
+/// (RFC 6749 §4.4: it authenticates).
 fn validate_grant_types(grants: Vec<String>, public: bool) -> Result<Vec<String>, DirectoryError> {
     if let Some(other) = grants.iter().find(|g| !SUPPORTED_GRANT_TYPES.contains(&g.as_str())) {
         return Err(DirectoryError::Invalid(format!("unsupported grant type {other:?}")));
     }
     let has = |g: &str| grants.iter().any(|x| x == g);
-    if !has("authorization_code") && !has("client_credentials") {
-        return Err(DirectoryError::Invalid(
-            "grant types must include authorization_code or client_credentials".into(),
-        ));
+    let device = DEVICE_CODE_GRANT;
+    if !has("authorization_code") && !has("client_credentials") && !has(device) {
+        return Err(DirectoryError::Invalid(format!(
+            "grant types must include authorization_code, {device} or client_credentials"
+        )));
     }
-    if has("refresh_token") && !has("authorization_code") {
-        return Err(DirectoryError::Invalid("refresh_token goes with authorization_code".into()));
+    if has("refresh_token") && !has("authorization_code") && !has(device) {
+        return Err(DirectoryError::Invalid(format!("refresh_token goes with authorization_code or {device}")));
     }
     if public && has("client_credentials") {
         return Err(DirectoryError::Invalid("client_credentials needs a confidential client".into()));
@@ -319,9 +336,10 @@ impl Directory {
             Some(grants) => validate_grant_types(grants, new.public)?,
             None => DEFAULT_GRANT_TYPES.iter().map(|s| s.to_string()).collect(),
         };
-        let signs_users_in = grant_types.iter().any(|g| g == "authorization_code");
-        // A service that only uses client credentials (RFC 6749 §4.4) redirects nobody.
-        if signs_users_in && new.redirect_uris.is_empty() {
+        let signs_users_in = signs_users_in(&grant_types);
+        // A service that only uses client credentials (RFC 6749 §4.4), or a device (RFC 8628),
+        // redirects nobody.
+        if redirects_users(&grant_types) && new.redirect_uris.is_empty() {
             return Err(DirectoryError::Invalid("at least one redirect URI is required".into()));
         }
         for uri in new.redirect_uris.iter().chain(&new.post_logout_redirect_uris).chain(&new.backchannel_logout_uri) {
@@ -400,14 +418,15 @@ impl Directory {
             Some(grants) => validate_grant_types(grants, row.public)?,
             None => from_json(&row.grant_types, "clients.grant_types")?,
         };
-        let signs_users_in = grants.iter().any(|g| g == "authorization_code");
+        let redirects_users = redirects_users(&grants);
+        let signs_users_in = signs_users_in(&grants);
         let mut model: client::ActiveModel = row.into();
         model.grant_types = Set(to_json(&grants));
         if let Some(name) = update.name {
             model.name = Set(name);
         }
         if let Some(uris) = update.redirect_uris {
-            if uris.is_empty() && signs_users_in {
+            if uris.is_empty() && redirects_users {
                 return Err(DirectoryError::Invalid("at least one redirect URI is required".into()));
             }
             uris.iter().try_for_each(|u| validate_redirect_uri(u)).map_err(DirectoryError::Invalid)?;

@@ -192,7 +192,7 @@ pub(super) async fn signed_in(
     };
     if let Some(page) = return_to {
         let cookies = [session_cookie, app.cookies.set(cookies::BROWSER_BINDING, "", Some(0))];
-        return (LoginOutcome::Success, redirect(StatusCode::FOUND, &own_page_url(app, page), &cookies));
+        return (LoginOutcome::Success, redirect(StatusCode::FOUND, &own_page_url(app, page, &request), &cookies));
     }
     let client = match app.directory.client_cached(&request.client_id).await {
         Ok(Some(client)) => client,
@@ -251,8 +251,10 @@ async fn record_login(app: &App, req: &Request, user_id: &str, client_id: Option
 }
 
 /// Where a sign-in for one of our own pages returns.
-fn own_page_url(app: &App, page: OwnPage) -> String {
+fn own_page_url(app: &App, page: OwnPage, request: &AuthRequest) -> String {
     match page {
         OwnPage::Account => app.endpoint_url(super::paths::ACCOUNT),
+        // Built by `device_verification` from our own URL and the user code: the page again.
+        OwnPage::Device => request.redirect_uri.clone(),
     }
 }

@@ -54,13 +54,15 @@ pub fn document(issuer: &str) -> serde_json::Value {
         // Discovery §3 defaults would claim fragment mode and the implicit grant: say what is true
         // (query, and form_post: OAuth 2.0 Form Post Response Mode §2).
         "response_modes_supported": ResponseMode::SUPPORTED,
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "grant_types_supported": crate::directory::clients::SUPPORTED_GRANT_TYPES,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "claims_supported": CLAIMS_SUPPORTED,
         "acr_values_supported": crate::login::method::ACR_VALUES,
         "code_challenge_methods_supported": ["S256"],
+        // RFC 8628 §4.
+        "device_authorization_endpoint": format!("{issuer}{}", paths::DEVICE_AUTHORIZATION),
         "revocation_endpoint": format!("{issuer}{}", paths::REVOKE),
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint": format!("{issuer}{}", paths::INTROSPECT),

@@ -27,8 +27,11 @@ pub enum ErrorCode {
     AccessDenied,
     UnsupportedResponseType,
     TemporarilyUnavailable,
-    // RFC 8628 §3.5, used by the token endpoint's per-client limit.
+    // RFC 8628 §3.5: the device grant's polling answers (`slow_down` is also the token
+    // endpoint's per-client limit).
+    AuthorizationPending,
     SlowDown,
+    ExpiredToken,
     // RFC 6750 §3.1 (protected resources).
     InvalidToken,
     InsufficientScope,
@@ -54,7 +57,9 @@ impl ErrorCode {
             ErrorCode::AccessDenied => "access_denied",
             ErrorCode::UnsupportedResponseType => "unsupported_response_type",
             ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
+            ErrorCode::AuthorizationPending => "authorization_pending",
             ErrorCode::SlowDown => "slow_down",
+            ErrorCode::ExpiredToken => "expired_token",
             ErrorCode::InvalidToken => "invalid_token",
             ErrorCode::InsufficientScope => "insufficient_scope",
             ErrorCode::LoginRequired => "login_required",

@@ -6,6 +6,8 @@ pub mod callback;
 pub mod client_auth;
 pub mod code;
 pub mod consent;
+pub mod device;
+pub mod device_verification;
 pub mod discovery;
 pub mod error;
 pub mod grants;
@@ -40,6 +42,12 @@ pub mod paths {
     /// Where the organisation picker sends the user's choice (`organisation`).
     pub const CHOOSE_ORGANISATION: &str = "/authorize/organisation";
     pub const CONSENT: &str = "/consent";
+    /// RFC 8628 §3.1: where a device asks for a device code and a user code.
+    pub const DEVICE_AUTHORIZATION: &str = "/device_authorization";
+    /// RFC 8628 §3.3: the verification page, where the user enters the code and approves.
+    pub const DEVICE: &str = "/device";
+    /// Where the verification page's approve/deny form posts.
+    pub const DEVICE_CONFIRM: &str = "/device/confirm";
     pub const TOKEN: &str = "/token";
     pub const USERINFO: &str = "/userinfo";
     pub const REVOKE: &str = "/revoke";

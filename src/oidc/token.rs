@@ -8,6 +8,7 @@ use poem::web::Data;
 use poem::{Body, Request, Response, handler};
 use serde::Serialize;
 
+use super::device::DEVICE_CODE_GRANT;
 use super::error::ErrorCode;
 use super::{OAuthError, client_auth, grants, read_form};
 use crate::app::App;
@@ -62,7 +63,7 @@ pub async fn token_request(app: &App, req: &Request, body: Body) -> Result<Token
         return Err(OAuthError::slow_down(retry_after));
     }
     let grant_type = params.get("grant_type").ok_or(OAuthError::invalid_request("grant_type is required"))?;
-    if !matches!(grant_type, "authorization_code" | "refresh_token" | "client_credentials") {
+    if !matches!(grant_type, "authorization_code" | "refresh_token" | "client_credentials" | DEVICE_CODE_GRANT) {
         return Err(OAuthError::new(ErrorCode::UnsupportedGrantType, "this grant type is not supported"));
     }
     if !client.allows_grant(grant_type) {
@@ -71,6 +72,7 @@ pub async fn token_request(app: &App, req: &Request, body: Body) -> Result<Token
     match grant_type {
         "authorization_code" => grants::authorization_code::grant(app, &client, &params).await,
         "client_credentials" => grants::client_credentials::grant(app, &client, &params).await,
+        DEVICE_CODE_GRANT => grants::device_code::grant(app, &client, &params).await,
         _ => grants::refresh_token::grant(app, &client, &params).await,
     }
 }

@@ -205,7 +205,7 @@ pub fn form_post_page(action: &str, params: &[(&str, &str)]) -> Response {
     resp
 }
 
-fn describe_scope(scope: &str) -> &'static str {
+pub fn describe_scope(scope: &str) -> &'static str {
     match scope {
         "openid" => "know who you are",
         "profile" => "see your name, DingTalk user id and avatar",

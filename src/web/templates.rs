@@ -18,10 +18,11 @@ use minijinja::{AutoEscape, Environment, Error, UndefinedBehavior, context};
 use super::{branding, html, i18n};
 
 /// Every template, by name: the layout first (the pages extend it).
-const TEMPLATES: [(&str, &str); 23] = [
+const TEMPLATES: [(&str, &str); 24] = [
     ("layout.html", include_str!("templates/layout.html")),
     ("error.html", include_str!("templates/error.html")),
     ("consent.html", include_str!("templates/consent.html")),
+    ("device.html", include_str!("templates/device.html")),
     ("logout_confirm.html", include_str!("templates/logout_confirm.html")),
     ("logged_out.html", include_str!("templates/logged_out.html")),
     ("form_post.html", include_str!("templates/form_post.html")),

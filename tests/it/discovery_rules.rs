@@ -46,8 +46,15 @@ async fn oidc_discovery_3_document_lists_required_members_and_only_what_is_imple
     assert_eq!(doc["response_modes_supported"], serde_json::json!(["query", "form_post"]));
     assert_eq!(
         doc["grant_types_supported"],
-        serde_json::json!(["authorization_code", "refresh_token", "client_credentials"])
+        serde_json::json!([
+            "authorization_code",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:device_code"
+        ])
     );
+    // RFC 8628 §4.
+    assert_eq!(doc["device_authorization_endpoint"], format!("{}/device_authorization", provider.issuer));
     assert_eq!(doc["backchannel_logout_supported"], true);
     assert_eq!(doc["backchannel_logout_session_supported"], true);
     assert!(doc["scopes_supported"].as_array().unwrap().contains(&serde_json::json!("offline_access")));

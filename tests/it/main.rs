@@ -16,6 +16,7 @@ mod cli;
 mod client_credentials;
 mod console;
 mod demo_app;
+mod device_grant;
 mod discovery_rules;
 mod examples;
 mod hostile_jwt;

@@ -1,4 +1,6 @@
-//! The `authorization_code` grant (RFC 6749 §4.1.3, RFC 7636 §4.5-4.6, OIDC Core §3.1.3.2).
+//! The `authorization_code` grant (RFC 6749 §4.1.3, RFC 7636 §4.5-4.6, OIDC Core §3.1.3.2), and
+//! the redemption of a code that the device grant (`device_code`) shares: a device's approval is
+//! an authorization code that never leaves the provider.
 
 use crate::app::App;
 use crate::directory::Client;
@@ -20,6 +22,17 @@ use crate::tokens::{ProfileClaims, TokenLifetimes};
 /// skew between our clock and the store's.
 const REDEMPTION_MARGIN_SECS: u64 = 60;
 
+/// Where a code came from, which decides what binds it and how long it lives.
+#[derive(Clone, Copy)]
+pub enum CodeOrigin<'a> {
+    /// The authorization endpoint's redirect: bound to its redirect URI and PKCE challenge, living
+    /// `tokens.code_ttl_secs`.
+    Redirect { redirect_uri: &'a str, verifier: Option<&'a str> },
+    /// A device's approval (RFC 8628 §3.3): bound to the client, living as long as the device
+    /// request, until `expires_at`.
+    Device { expires_at: i64 },
+}
+
 pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenResponse, OAuthError> {
     let code = params.get("code").ok_or(OAuthError::invalid_request("code is required"))?;
     // Policy (RFC 6749 §4.1.3): redirect_uri is always required, even with one registered URI.
@@ -27,6 +40,17 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
     let verifier = params.get("code_verifier");
     pkce::verifier_syntax(verifier).map_err(OAuthError::invalid_request)?;
     let code_hash = secrets::hash(code);
+    exchange(app, client, &code_hash, CodeOrigin::Redirect { redirect_uri, verifier }).await
+}
+
+/// Redeems the code stored under `code_hash` for `client`: single use (a replay revokes what it
+/// issued), checked against its origin's binding, then tokens for its user.
+pub async fn exchange(
+    app: &App,
+    client: &Client,
+    code_hash: &str,
+    origin: CodeOrigin<'_>,
+) -> Result<TokenResponse, OAuthError> {
     let lifetimes = TokenLifetimes::for_client(&app.config.tokens, client);
     // The redemption is remembered as long as the access token it issues is accepted (its
     // lifetime and the verifier's leeway), so a replay that comes while the token is still
@@ -40,10 +64,10 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
         .saturating_add(app.config.tokens.leeway_secs)
         .saturating_add(REDEMPTION_MARGIN_SECS);
     // Redeemed before any other check: a code presented once is gone, whoever presented it.
-    let record = match app.sessions.redeem_code(&code_hash, remember_for).await {
+    let record = match app.sessions.redeem_code(code_hash, remember_for).await {
         Ok(CodeRedemption::Redeemed(record)) => *record,
         Ok(CodeRedemption::Replayed) => {
-            revoke_replayed(app, client, &code_hash).await?;
+            revoke_replayed(app, client, code_hash).await?;
             return Err(OAuthError::invalid_grant("the code is invalid, expired or already used"));
         }
         Ok(CodeRedemption::Unknown) => {
@@ -51,10 +75,22 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
         }
         Err(e) => return Err(e.into()),
     };
-    check_binding(client, redirect_uri, verifier, &record)?;
+    let lives_until = match origin {
+        CodeOrigin::Redirect { redirect_uri, verifier } => {
+            check_binding(client, redirect_uri, verifier, &record)?;
+            record.issued_at + app.config.tokens.code_ttl_secs as i64
+        }
+        CodeOrigin::Device { expires_at } => {
+            // A device approval has no redirect URI; it is the client's, and nobody else's.
+            if record.request.client_id != client.id || !record.request.redirect_uri.is_empty() {
+                return Err(OAuthError::invalid_grant("the device code was issued to another client"));
+            }
+            expires_at
+        }
+    };
     // From here, a failure of ours (503) hands the code back, so a retry can still use it: an
     // answer of 503 changes nothing.
-    let grant = Grant { app, code_hash: &code_hash, record: &record };
+    let grant = Grant { app, code_hash, record: &record, lives_until };
     let user = match app.directory.user_cached(&record.user_id).await {
         Ok(Some(user)) if !user.disabled => user,
         Ok(_) => return Err(OAuthError::invalid_grant("the user is no longer allowed to sign in")),
@@ -79,7 +115,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
     }
     let claims = ProfileClaims::for_scopes(&user, request.scopes.iter().map(String::as_str));
     // Everything the code issues is named after it, so that a replay finds it (RFC 6749 §4.1.2).
-    let grant_id = code_grant_id(&code_hash);
+    let grant_id = code_grant_id(code_hash);
     // RFC 9700 §4.14.2: refresh tokens only for clients allowed the grant. A token that starts a
     // family is named after it, so revoking the family denies it too.
     let (jti, refresh) = if client.allows_grant("refresh_token") {
@@ -116,7 +152,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
         // Created only while the redemption is still the code's (no replay revoked it) and, for a
         // session-bound family, while its SSO session lives: a logout that ended the session
         // before the code was exchanged would otherwise never revoke it (OIDC Core §11).
-        match app.sessions.complete_code_grant(&code_hash, family, first, family.sid.as_deref()).await {
+        match app.sessions.complete_code_grant(code_hash, family, first, family.sid.as_deref()).await {
             // A withdrawal that listed the user's families before this one was created found the
             // consent gone only after this grant's first look: look again now that the family
             // exists, or it would outlive the withdrawal.
@@ -156,7 +192,10 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
             lifetimes,
         },
     )?;
-    crate::metrics::token_issued("authorization_code");
+    crate::metrics::token_issued(match origin {
+        CodeOrigin::Redirect { .. } => "authorization_code",
+        CodeOrigin::Device { .. } => "device_code",
+    });
     Ok(minted.into_response(refresh.map(|(_, _, token)| token)))
 }
 
@@ -180,6 +219,8 @@ struct Grant<'a> {
     app: &'a App,
     code_hash: &'a str,
     record: &'a AuthCode,
+    /// When the code would have expired unredeemed.
+    lives_until: i64,
 }
 
 impl Grant<'_> {
@@ -187,7 +228,7 @@ impl Grant<'_> {
     /// life (if nothing was issued from it), and answer 503.
     async fn release(&self, cause: BackendError) -> OAuthError {
         cause.log();
-        let left = self.record.issued_at + self.app.config.tokens.code_ttl_secs as i64 - self.app.now();
+        let left = self.lives_until - self.app.now();
         if left > 0
             && let Err(e) = self.app.sessions.release_code(self.code_hash, self.record, left).await
         {
@@ -209,7 +250,8 @@ fn check_binding(
     record: &AuthCode,
 ) -> Result<(), OAuthError> {
     let request = &record.request;
-    if request.client_id != client.id {
+    // A device's approval is redeemed by the device grant alone (`CodeOrigin::Device`).
+    if request.client_id != client.id || request.redirect_uri.is_empty() {
         return Err(OAuthError::invalid_grant("the code was issued to another client"));
     }
     if request.redirect_uri != redirect_uri {
