@@ -11,6 +11,7 @@ mod m0004_token_lifetimes;
 mod m0005_retire_legacy_session_records;
 mod m0006_organisations;
 mod m0007_resource_servers;
+mod m0008_pushed_authorization_requests;
 
 pub struct Migrator;
 
@@ -25,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0005_retire_legacy_session_records::Migration),
             Box::new(m0006_organisations::Migration),
             Box::new(m0007_resource_servers::Migration),
+            Box::new(m0008_pushed_authorization_requests::Migration),
         ]
     }
 }

@@ -34,6 +34,9 @@ pub struct ClientBody {
     pub resource_uri: Option<String>,
     /// The scopes that API defines.
     pub resource_scopes: Vec<String>,
+    /// Authorization requests only by `request_uri` from the pushed authorization request
+    /// endpoint (RFC 9126 §6).
+    pub require_pushed_authorization_requests: bool,
     pub created_at: i64,
 }
 
@@ -56,6 +59,7 @@ impl From<Client> for ClientBody {
             organisations: c.organisations,
             resource_uri: c.resource_uri,
             resource_scopes: c.resource_scopes,
+            require_pushed_authorization_requests: c.require_pushed_authorization_requests,
             created_at: c.created_at,
         }
     }
@@ -97,6 +101,9 @@ pub struct NewClientBody {
     pub resource_uri: Option<String>,
     /// The scopes the API defines (none of the provider's own).
     pub resource_scopes: Option<Vec<String>>,
+    /// Refuse authorization requests that do not come by `request_uri` from the pushed
+    /// authorization request endpoint (RFC 9126 §6). Default false.
+    pub require_pushed_authorization_requests: Option<bool>,
 }
 
 #[derive(Debug, Object)]
@@ -125,6 +132,9 @@ pub struct ClientPatch {
     pub resource_uri: Option<String>,
     /// Replaces the scopes the API defines.
     pub resource_scopes: Option<Vec<String>>,
+    /// Refuse authorization requests that do not come by `request_uri` from the pushed
+    /// authorization request endpoint (RFC 9126 §6).
+    pub require_pushed_authorization_requests: Option<bool>,
 }
 
 #[derive(Debug, Object)]
@@ -182,6 +192,7 @@ impl ClientsApi {
             organisations: b.organisations.unwrap_or_default(),
             resource_uri: b.resource_uri.filter(|u| !u.is_empty()),
             resource_scopes: b.resource_scopes.unwrap_or_default(),
+            require_pushed_authorization_requests: b.require_pushed_authorization_requests.unwrap_or(false),
         };
         let (client, secret) = manage::clients::create(&m, new).await?;
         Ok(Created::Created(Json(CreatedClientBody { client: client.into(), client_secret: secret })))
@@ -220,6 +231,7 @@ impl ClientsApi {
             organisations: b.organisations,
             resource_uri: b.resource_uri.map(|u| Some(u).filter(|u| !u.is_empty())),
             resource_scopes: b.resource_scopes,
+            require_pushed_authorization_requests: b.require_pushed_authorization_requests,
         };
         Ok(Json(manage::clients::update(&m, &id.0, update).await?.into()))
     }

@@ -98,6 +98,10 @@ pub struct AddClientArgs {
     /// A scope the API defines (repeatable; with --resource-uri).
     #[arg(long = "resource-scope", value_name = "SCOPE")]
     pub resource_scopes: Vec<String>,
+    /// Accept authorization requests only by request_uri from the pushed authorization request
+    /// endpoint, POST /par (RFC 9126).
+    #[arg(long)]
+    pub require_par: bool,
 }
 
 /// `--access-token-ttl` / `--id-token-ttl`: seconds within the bounds of `tokens::lifetime`, or
@@ -173,6 +177,10 @@ pub struct UpdateClientArgs {
     /// Replace the scopes the API defines (repeatable).
     #[arg(long = "resource-scope", value_name = "SCOPE")]
     pub resource_scopes: Vec<String>,
+    /// Accept authorization requests only (true) or also (false) by request_uri from the pushed
+    /// authorization request endpoint, POST /par (RFC 9126).
+    #[arg(long, value_name = "BOOL")]
+    pub require_par: Option<bool>,
 }
 
 /// A client's token lifetime as `clients add` and `clients list` print it: its own, or the global one.
@@ -215,6 +223,7 @@ pub(super) async fn run(config_path: Option<PathBuf>, cmd: ClientsCommand) -> an
                 organisations: args.organisations,
                 resource_uri: args.resource_uri,
                 resource_scopes: args.resource_scopes,
+                require_pushed_authorization_requests: args.require_par,
             };
             let (client, secret) = manage::clients::create(&m, new).await.map_err(cli_error)?;
             println!("client registered: {}", client.id);
@@ -256,6 +265,7 @@ pub(super) async fn run(config_path: Option<PathBuf>, cmd: ClientsCommand) -> an
                 },
                 resource_uri: args.resource_uri.map(|u| Some(u).filter(|u| !u.is_empty())),
                 resource_scopes: (!args.resource_scopes.is_empty()).then_some(args.resource_scopes),
+                require_pushed_authorization_requests: args.require_par,
             };
             let client = manage::clients::update(&m, &args.id, update).await.map_err(cli_error)?;
             println!("{}", serde_json::to_string_pretty(&client)?);

@@ -81,6 +81,7 @@ pub async fn register_client(directory: &Directory, base: &str) -> Result<Client
                 organisations: Some(Vec::new()),
                 resource_uri: Some(None),
                 resource_scopes: Some(Vec::new()),
+                require_pushed_authorization_requests: Some(false),
             };
             directory.update_client(CLIENT_ID, update).await?;
             directory.rotate_client_secret(CLIENT_ID).await?

@@ -53,6 +53,9 @@ pub struct Client {
     pub resource_uri: Option<String>,
     /// The scopes that API defines (what a token for it may carry).
     pub resource_scopes: Vec<String>,
+    /// RFC 9126 §6: authorization requests only through the pushed authorization request
+    /// endpoint (`request_uri`), so no request parameter travels through the browser.
+    pub require_pushed_authorization_requests: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -81,6 +84,8 @@ pub struct NewClient {
     /// not one of the provider's own.
     pub resource_uri: Option<String>,
     pub resource_scopes: Vec<String>,
+    /// RFC 9126 §6.
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// Changes to a registered client; `None` leaves a field as it is.
@@ -105,6 +110,7 @@ pub struct ClientUpdate {
     /// `Some(None)` makes the client no resource server.
     pub resource_uri: Option<Option<String>>,
     pub resource_scopes: Option<Vec<String>>,
+    pub require_pushed_authorization_requests: Option<bool>,
 }
 
 impl Client {
@@ -155,6 +161,7 @@ impl Client {
             organisations: from_json(&m.organisations, "clients.organisations")?,
             resource_scopes: from_json(&m.resource_scopes, "clients.resource_scopes")?,
             resource_uri: m.resource_uri,
+            require_pushed_authorization_requests: m.require_pushed_authorization_requests,
             id: m.id,
             name: m.name,
             secret_hash: m.secret_hash,
@@ -382,6 +389,7 @@ impl Directory {
             organisations: Set(to_json(&validate_organisations(new.organisations)?)),
             resource_uri: Set(resource_uri),
             resource_scopes: Set(to_json(&resource_scopes)),
+            require_pushed_authorization_requests: Set(new.require_pushed_authorization_requests),
         };
         client::Entity::insert(model)
             .exec_without_returning(&self.db)
@@ -453,6 +461,9 @@ impl Directory {
         }
         if let Some(scopes) = update.resource_scopes {
             model.resource_scopes = Set(to_json(&validate_resource_scopes(scopes)?));
+        }
+        if let Some(required) = update.require_pushed_authorization_requests {
+            model.require_pushed_authorization_requests = Set(required);
         }
         if let Some(resource_server) = update.resource_server {
             model.resource_server = Set(resource_server);
@@ -548,6 +559,7 @@ impl Client {
             organisations: vec![],
             resource_uri: None,
             resource_scopes: vec![],
+            require_pushed_authorization_requests: false,
         }
     }
 }

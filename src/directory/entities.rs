@@ -69,6 +69,7 @@ pub mod client {
         pub organisations: String,
         pub resource_uri: Option<String>,
         pub resource_scopes: String,
+        pub require_pushed_authorization_requests: bool,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -19,8 +19,8 @@ pub use claims::{DingTalkClaim, ProfileClaims};
 pub use ids::{access_token_family, code_grant_id, family_access_jti, refresh_family_id, user_client_denial_id};
 pub use records::{
     AuthCode, AuthRequest, CodeGrantCompletion, CodeRedemption, ConsentRequest, DenyCheck, DeviceDecision,
-    DeviceLookup, DevicePoll, DeviceRequest, LogoutDelivery, OwnPage, PendingAuth, RefreshFamily, RefreshSuccessor,
-    RefreshTokenState, RevokedFamily, RotateOutcome, RotateRequest, SsoSession,
+    DeviceLookup, DevicePoll, DeviceRequest, LogoutDelivery, OwnPage, PendingAuth, PushedRequest, RefreshFamily,
+    RefreshSuccessor, RefreshTokenState, RevokedFamily, RotateOutcome, RotateRequest, SsoSession,
 };
 pub use redis::{RedisSessionStore, RedisSettings};
 pub use response_mode::ResponseMode;

@@ -54,6 +54,18 @@ impl AuthRequest {
     }
 }
 
+/// A pushed authorization request (RFC 9126 §2), kept under the hash of its `request_uri`
+/// until the authorization endpoint takes it, once (§4).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PushedRequest {
+    /// The client that pushed it, authenticated (§2.1); only it may use the `request_uri`.
+    pub client_id: String,
+    /// The request's parameters as pushed, `client_id` included: the authorization endpoint
+    /// validates them as if they had come in the browser's request (§4).
+    pub params: Vec<(String, String)>,
+    pub expires_at: i64,
+}
+
 /// A login waiting for DingTalk's callback. `id` is the `state` we send to DingTalk.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PendingAuth {

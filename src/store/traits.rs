@@ -8,12 +8,13 @@ use async_trait::async_trait;
 use super::StoreError;
 use super::records::{
     AuthCode, CodeGrantCompletion, CodeRedemption, ConsentRequest, DenyCheck, DeviceDecision, DeviceLookup, DevicePoll,
-    DeviceRequest, LogoutDelivery, PendingAuth, RefreshFamily, RefreshSuccessor, RefreshTokenState, RevokedFamily,
-    RotateOutcome, RotateRequest, SsoSession,
+    DeviceRequest, LogoutDelivery, PendingAuth, PushedRequest, RefreshFamily, RefreshSuccessor, RefreshTokenState,
+    RevokedFamily, RotateOutcome, RotateRequest, SsoSession,
 };
 
-/// Logins in progress: a login waiting for DingTalk's callback, and an authenticated user waiting at
-/// the consent page. Each is taken once.
+/// Logins in progress: a pushed authorization request (RFC 9126) waiting for the browser, a login
+/// waiting for DingTalk's callback, and an authenticated user waiting at the consent page. Each is
+/// taken once.
 #[async_trait]
 pub trait LoginRequestStore: Send + Sync {
     async fn put_pending_auth(&self, auth: &PendingAuth, ttl_secs: u64) -> Result<(), StoreError>;
@@ -21,6 +22,10 @@ pub trait LoginRequestStore: Send + Sync {
 
     async fn put_consent_request(&self, req: &ConsentRequest, ttl_secs: u64) -> Result<(), StoreError>;
     async fn take_consent_request(&self, id: &str) -> Result<Option<ConsentRequest>, StoreError>;
+
+    /// Under the hash of its `request_uri`.
+    async fn put_pushed_request(&self, uri_hash: &str, req: &PushedRequest, ttl_secs: u64) -> Result<(), StoreError>;
+    async fn take_pushed_request(&self, uri_hash: &str) -> Result<Option<PushedRequest>, StoreError>;
 }
 
 /// Authorization codes and their redemption (RFC 6749 §4.1.2), which creates the code's refresh

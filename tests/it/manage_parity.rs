@@ -118,7 +118,9 @@ async fn the_admin_api_and_the_cli_write_the_same_audit_events() {
     // Through the admin API.
     let before = h.audit_ids().await;
     h.api(Method::POST, "/clients", Some(json!({ "id": "parity-app", "redirect_uris": [REDIRECT_URI] }))).await;
-    h.api(Method::PATCH, "/clients/parity-app", Some(json!({ "name": "Parity" }))).await;
+    let body = json!({ "name": "Parity", "require_pushed_authorization_requests": true });
+    let updated = h.api(Method::PATCH, "/clients/parity-app", Some(body)).await;
+    assert_eq!(updated["require_pushed_authorization_requests"], true);
     h.api(Method::POST, "/clients/parity-app/secret", None).await;
     h.api(Method::DELETE, "/clients/parity-app", None).await;
     h.api(Method::POST, "/roles", Some(json!({ "name": "parity-role" }))).await;
@@ -143,7 +145,9 @@ async fn the_admin_api_and_the_cli_write_the_same_audit_events() {
     // Through the CLI.
     let before = h.audit_ids().await;
     h.cli(&["clients", "add", "--id", "parity-app", "--redirect-uri", REDIRECT_URI]);
-    h.cli(&["clients", "update", "parity-app", "--name", "Parity"]);
+    h.cli(&["clients", "update", "parity-app", "--name", "Parity", "--require-par", "true"]);
+    let updated = h.p.app.directory.client("parity-app").await.unwrap().unwrap();
+    assert!(updated.require_pushed_authorization_requests, "the CLI sets what the API sets");
     h.cli(&["clients", "rotate-secret", "parity-app"]);
     h.cli(&["clients", "remove", "parity-app"]);
     h.cli(&["roles", "create", "parity-role"]);

@@ -14,7 +14,7 @@ use dingtalk_oidc::dingtalk::DingTalkIdentity;
 use dingtalk_oidc::directory::{ClientUpdate, Directory, DirectoryError, NewClient};
 use dingtalk_oidc::oidc::response_mode::ResponseMode;
 use dingtalk_oidc::store::{
-    AuthCode, AuthRequest, CodeGrantCompletion, CodeRedemption, DenyCheck, LogoutDelivery, PendingAuth,
+    AuthCode, AuthRequest, CodeGrantCompletion, CodeRedemption, DenyCheck, LogoutDelivery, PendingAuth, PushedRequest,
     RedisSessionStore, RefreshFamily, RefreshSuccessor, RotateOutcome, RotateRequest, SessionStore, SqlSessionStore,
     SsoSession, code_grant_id,
 };
@@ -185,6 +185,7 @@ macro_rules! sql_rules {
 
 session_store_rules!(
     pending_auth_round_trips_and_is_taken_once,
+    rfc9126_4_a_pushed_request_is_taken_once_under_contention,
     expired_records_are_never_returned,
     rfc6749_4_1_2_a_code_is_redeemed_once_under_contention,
     rfc6749_4_1_2_a_replay_after_a_completed_grant_is_reported_once,
@@ -319,6 +320,24 @@ async fn pending_auth_round_trips_and_is_taken_once(store: &dyn SessionStore) {
     let silent = PendingAuth { id: "p-silent".into(), silent: true, ..pending.clone() };
     store.put_pending_auth(&silent, 60).await.unwrap();
     assert_eq!(store.take_pending_auth("p-silent").await.unwrap(), Some(silent));
+}
+
+/// RFC 9126 §4: a request_uri is good for one authorization, however many browsers race with it;
+/// an expired one is never returned.
+async fn rfc9126_4_a_pushed_request_is_taken_once_under_contention(store: &dyn SessionStore) {
+    let pushed = PushedRequest {
+        client_id: "app".into(),
+        params: vec![("client_id".into(), "app".into()), ("scope".into(), "openid profile".into())],
+        expires_at: 4_000_000_000,
+    };
+    store.put_pushed_request("uri-hash", &pushed, 60).await.unwrap();
+    let takes = join_all((0..8).map(|_| store.take_pushed_request("uri-hash"))).await;
+    let taken: Vec<PushedRequest> = takes.into_iter().filter_map(|t| t.unwrap()).collect();
+    assert_eq!(taken, vec![pushed.clone()], "exactly one taker gets the request, unchanged");
+    assert_eq!(store.take_pushed_request("uri-hash").await.unwrap(), None);
+    store.put_pushed_request("expired", &pushed, 0).await.unwrap();
+    assert_eq!(store.take_pushed_request("expired").await.unwrap(), None);
+    assert_eq!(store.take_pushed_request("never-pushed").await.unwrap(), None);
 }
 
 /// TTL: an expired record is never returned, even before any sweeper ran.

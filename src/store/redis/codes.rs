@@ -10,7 +10,7 @@ use crate::store::codec::{corrupt, decode, encode};
 use crate::store::ttl::{idle_expiry, secs_i64};
 use crate::store::{
     AuthCode, CodeGrantCompletion, CodeRedemption, CodeStore, ConsentRequest, LoginRequestStore, PendingAuth,
-    RefreshFamily, RefreshFamilyStore, RefreshSuccessor, StoreError, code_grant_id,
+    PushedRequest, RefreshFamily, RefreshFamilyStore, RefreshSuccessor, StoreError, code_grant_id,
 };
 
 impl RedisSessionStore {
@@ -40,6 +40,14 @@ impl LoginRequestStore for RedisSessionStore {
 
     async fn take_consent_request(&self, id: &str) -> Result<Option<ConsentRequest>, StoreError> {
         self.take_json(self.key("cr", id)).await
+    }
+
+    async fn put_pushed_request(&self, uri_hash: &str, req: &PushedRequest, ttl_secs: u64) -> Result<(), StoreError> {
+        self.put_json(self.key("par", uri_hash), req, secs_i64(ttl_secs)).await
+    }
+
+    async fn take_pushed_request(&self, uri_hash: &str) -> Result<Option<PushedRequest>, StoreError> {
+        self.take_json(self.key("par", uri_hash)).await
     }
 }
 

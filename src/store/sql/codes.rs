@@ -8,7 +8,8 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelec
 
 use super::families::family_rows;
 use super::kinds::{
-    AUTH_CODE, CODE_ISSUED, CODE_REDEEMED, CODE_REVOKED, CONSENT_REQUEST, PENDING_AUTH, REFRESH_FAMILY, SSO_SESSION,
+    AUTH_CODE, CODE_ISSUED, CODE_REDEEMED, CODE_REVOKED, CONSENT_REQUEST, PENDING_AUTH, PUSHED_REQUEST, REFRESH_FAMILY,
+    SSO_SESSION,
 };
 use super::rows::put;
 use super::{SqlSessionStore, unavailable};
@@ -17,7 +18,7 @@ use crate::store::codec::{decode, encode};
 use crate::store::ttl::{expires, now};
 use crate::store::{
     AuthCode, CodeGrantCompletion, CodeRedemption, CodeStore, ConsentRequest, LoginRequestStore, PendingAuth,
-    RefreshFamily, RefreshSuccessor, StoreError, code_grant_id,
+    PushedRequest, RefreshFamily, RefreshSuccessor, StoreError, code_grant_id,
 };
 
 #[async_trait]
@@ -36,6 +37,14 @@ impl LoginRequestStore for SqlSessionStore {
 
     async fn take_consent_request(&self, id: &str) -> Result<Option<ConsentRequest>, StoreError> {
         self.take_once(CONSENT_REQUEST, id).await
+    }
+
+    async fn put_pushed_request(&self, uri_hash: &str, req: &PushedRequest, ttl_secs: u64) -> Result<(), StoreError> {
+        put(&self.db, PUSHED_REQUEST, uri_hash, None, req, expires(ttl_secs)).await
+    }
+
+    async fn take_pushed_request(&self, uri_hash: &str) -> Result<Option<PushedRequest>, StoreError> {
+        self.take_once(PUSHED_REQUEST, uri_hash).await
     }
 }
 

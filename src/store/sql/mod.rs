@@ -23,6 +23,7 @@ use crate::directory::entities::session_record::{self, Column};
 pub(crate) mod kinds {
     pub const PENDING_AUTH: &str = "pending_auth";
     pub const CONSENT_REQUEST: &str = "consent_request";
+    pub const PUSHED_REQUEST: &str = "pushed_request";
     pub const AUTH_CODE: &str = "auth_code";
     /// A redeemed code whose grant is pending or done (PostgreSQL marks a completed one
     /// `CODE_ISSUED`; see `complete_code_grant`).
