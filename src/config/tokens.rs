@@ -49,6 +49,9 @@ pub struct TokensConfig {
     pub device_code_ttl_secs: u64,
     /// RFC 8628 §3.2 `interval`: the seconds a device waits between polls of the token endpoint.
     pub device_poll_interval_secs: u64,
+    /// RFC 9126 §2.2 `expires_in`: how long a pushed authorization request's `request_uri` may
+    /// be used (once) at the authorization endpoint.
+    pub pushed_request_ttl_secs: u64,
     /// Lifetime of the browser's single-sign-on session.
     pub sso_session_ttl_secs: u64,
     /// Seconds of clock skew tolerated when verifying our own tokens.
@@ -93,6 +96,7 @@ impl Default for TokensConfig {
             pending_auth_ttl_secs: 600,
             device_code_ttl_secs: 600,
             device_poll_interval_secs: 5,
+            pushed_request_ttl_secs: 60,
             sso_session_ttl_secs: 8 * 3600,
             leeway_secs: 30,
             require_pkce_for_confidential: false,

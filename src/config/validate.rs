@@ -105,6 +105,13 @@ impl Config {
                 problem: "must be from 1 to 60".into(),
             });
         }
+        // RFC 9126 §2.2: "short-lived"; 5 to 600 seconds leaves room for a redirect and a slow phone.
+        if !(5..=600).contains(&self.tokens.pushed_request_ttl_secs) {
+            return Err(ConfigError::Option {
+                option: "tokens.pushed_request_ttl_secs",
+                problem: "must be from 5 to 600".into(),
+            });
+        }
         if self.tokens.code_ttl_secs > 600 {
             return Err(ConfigError::Option {
                 option: "tokens.code_ttl_secs",

@@ -58,9 +58,23 @@ pub struct ValidatedRequest {
     pub prompt_login: bool,
 }
 
+/// How an authorization request reached us.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestOrigin {
+    /// Its parameters came in the browser's request.
+    Browser,
+    /// The client pushed it on the back channel (RFC 9126): at the pushed authorization request
+    /// endpoint, or by its `request_uri` here.
+    Pushed,
+}
+
 /// Validates an authentication request. Pure apart from the client lookup, so tests can drive
 /// every rule without HTTP.
-pub async fn validate(app: &App, params: &Params) -> Result<(Arc<Client>, ValidatedRequest), AuthorizeError> {
+pub async fn validate(
+    app: &App,
+    params: &Params,
+    origin: RequestOrigin,
+) -> Result<(Arc<Client>, ValidatedRequest), AuthorizeError> {
     // RFC 6749 §3.1: a repeated client_id or redirect_uri makes the request untrustworthy.
     if params.is_repeated("client_id") || params.is_repeated("redirect_uri") {
         return Err(AuthorizeError::page("The client_id or redirect_uri parameter was sent more than once."));
@@ -115,6 +129,10 @@ pub async fn validate(app: &App, params: &Params) -> Result<(Arc<Client>, Valida
         ));
     }
     let fail = |error: ErrorCode, description: &'static str| refuse(response_mode, error, description);
+    // RFC 9126 §6: such a client's requests come only by request_uri, never by the browser.
+    if origin == RequestOrigin::Browser && client.require_pushed_authorization_requests {
+        return Err(fail(ErrorCode::InvalidRequest, "this client must push its authorization requests (RFC 9126)"));
+    }
     if params.first_repeated().is_some() {
         return Err(fail(ErrorCode::InvalidRequest, "a parameter was sent more than once"));
     }
@@ -250,7 +268,17 @@ pub async fn authorize(req: &Request, body: Body, app: Data<&Arc<App>>) -> Respo
 }
 
 pub async fn run(app: &App, req: &Request, params: &Params) -> Response {
-    let (client, validated) = match validate(app, params).await {
+    // RFC 9126 §4: a request_uri from the pushed authorization request endpoint stands for the
+    // whole request; the browser's other parameters are not used.
+    let pushed = match super::par::take(app, params).await {
+        Ok(pushed) => pushed,
+        Err(e) => return e.into_response(app),
+    };
+    let (params, origin) = match &pushed {
+        Some(pushed) => (pushed, RequestOrigin::Pushed),
+        None => (params, RequestOrigin::Browser),
+    };
+    let (client, validated) = match validate(app, params, origin).await {
         Ok(v) => v,
         Err(e) => return e.into_response(app),
     };

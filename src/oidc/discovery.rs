@@ -63,6 +63,9 @@ pub fn document(issuer: &str) -> serde_json::Value {
         "code_challenge_methods_supported": ["S256"],
         // RFC 8628 §4.
         "device_authorization_endpoint": format!("{issuer}{}", paths::DEVICE_AUTHORIZATION),
+        // RFC 9126 §5: PAR is always on; whether a client must use it is its own registration.
+        "pushed_authorization_request_endpoint": format!("{issuer}{}", paths::PAR),
+        "require_pushed_authorization_requests": false,
         "revocation_endpoint": format!("{issuer}{}", paths::REVOKE),
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "introspection_endpoint": format!("{issuer}{}", paths::INTROSPECT),

@@ -16,6 +16,7 @@ pub mod introspect;
 pub mod jwks;
 pub mod logout;
 pub mod organisation;
+pub mod par;
 pub mod params;
 pub mod pkce;
 pub mod response_mode;
@@ -48,6 +49,8 @@ pub mod paths {
     pub const DEVICE: &str = "/device";
     /// Where the verification page's approve/deny form posts.
     pub const DEVICE_CONFIRM: &str = "/device/confirm";
+    /// RFC 9126 §2: where a client pushes its authorization request.
+    pub const PAR: &str = "/par";
     pub const TOKEN: &str = "/token";
     pub const USERINFO: &str = "/userinfo";
     pub const REVOKE: &str = "/revoke";

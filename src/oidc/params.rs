@@ -59,6 +59,16 @@ impl Params {
     pub fn first_too_long(&self) -> Option<&str> {
         self.too_long.first().map(String::as_str)
     }
+
+    /// The parameters as name/value pairs (each name once), to keep a request for later.
+    pub fn pairs(&self) -> &[(String, String)] {
+        &self.values
+    }
+
+    /// Parameters kept by [`Params::pairs`] (already checked: none repeated, none too long).
+    pub fn from_pairs(values: Vec<(String, String)>) -> Params {
+        Params { values, ..Params::default() }
+    }
 }
 
 /// The name/value pairs of a form body, decoded as `form_urlencoded::parse` does (WHATWG URL

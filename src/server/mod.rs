@@ -31,6 +31,7 @@ pub fn routes(app: Arc<App>) -> impl Endpoint + 'static {
         .at(paths::CHOOSE_ORGANISATION, get(oidc::organisation::choose))
         .at(paths::CONSENT, post(oidc::consent::consent))
         .at(paths::DEVICE_AUTHORIZATION, post(oidc::device::device_authorization))
+        .at(paths::PAR, post(oidc::par::pushed_authorization_request))
         .at(paths::DEVICE, get(oidc::device_verification::show))
         .at(paths::DEVICE_CONFIRM, post(oidc::device_verification::confirm))
         .at(paths::TOKEN, post(oidc::token::token).with(cors()))

@@ -25,6 +25,7 @@ pub fn route_label(path: &str) -> &'static str {
         "/device_authorization",
         "/device/confirm",
         "/device",
+        "/par",
         "/token",
         "/userinfo",
         "/revoke",

@@ -29,6 +29,7 @@ mod multi_instance;
 mod operations;
 mod organisations;
 mod outages;
+mod par;
 mod qr_login;
 mod rate_limits;
 mod replicas;
