@@ -12,6 +12,7 @@ mod m0005_retire_legacy_session_records;
 mod m0006_organisations;
 mod m0007_resource_servers;
 mod m0008_pushed_authorization_requests;
+mod m0009_client_keys;
 
 pub struct Migrator;
 
@@ -27,6 +28,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0006_organisations::Migration),
             Box::new(m0007_resource_servers::Migration),
             Box::new(m0008_pushed_authorization_requests::Migration),
+            Box::new(m0009_client_keys::Migration),
         ]
     }
 }

@@ -48,6 +48,8 @@ pub struct App {
     pub client_addr: Arc<crate::web::client_addr::ClientAddrRule>,
     /// Delivers back-channel logout tokens (bounded timeout, no redirects).
     pub backchannel_http: reqwest::Client,
+    /// The keys `private_key_jwt` clients sign with, parsed or fetched once (`oidc::client_assertion`).
+    pub client_keys: crate::directory::client_keys::ClientKeySets,
     /// Set when shutting down; counts the requests in flight (see `drain`).
     pub drain: Arc<crate::drain::Drain>,
 }

@@ -37,11 +37,20 @@ pub struct ClientBody {
     /// Authorization requests only by `request_uri` from the pushed authorization request
     /// endpoint (RFC 9126 §6).
     pub require_pushed_authorization_requests: bool,
+    /// How the client authenticates at the token endpoint (RFC 7591 §2): `none` (public),
+    /// `client_secret_basic` (its secret, in the Basic header or the body) or `private_key_jwt`
+    /// (a JWT signed by one of its keys, OIDC Core §9).
+    pub token_endpoint_auth_method: String,
+    /// The public JWK Set registered inline for `private_key_jwt`.
+    pub jwks: Option<serde_json::Value>,
+    /// Where the client serves its JWK Set for `private_key_jwt`.
+    pub jwks_uri: Option<String>,
     pub created_at: i64,
 }
 
 impl From<Client> for ClientBody {
     fn from(c: Client) -> ClientBody {
+        let token_endpoint_auth_method = c.token_endpoint_auth_method().to_string();
         ClientBody {
             id: c.id,
             name: c.name,
@@ -60,6 +69,9 @@ impl From<Client> for ClientBody {
             resource_uri: c.resource_uri,
             resource_scopes: c.resource_scopes,
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
+            token_endpoint_auth_method,
+            jwks: c.jwks.as_deref().and_then(|j| serde_json::from_str(j).ok()),
+            jwks_uri: c.jwks_uri,
             created_at: c.created_at,
         }
     }
@@ -104,6 +116,11 @@ pub struct NewClientBody {
     /// Refuse authorization requests that do not come by `request_uri` from the pushed
     /// authorization request endpoint (RFC 9126 §6). Default false.
     pub require_pushed_authorization_requests: Option<bool>,
+    /// A confidential client's public JWK Set (RFC 7517 §5): it then authenticates with
+    /// `private_key_jwt` (OIDC Core §9) and gets no secret. Public keys only (RSA, EC or OKP).
+    pub jwks: Option<serde_json::Value>,
+    /// Or the https URI where the client serves that set (fetched and cached; at most 64 KiB).
+    pub jwks_uri: Option<String>,
 }
 
 #[derive(Debug, Object)]
@@ -135,6 +152,12 @@ pub struct ClientPatch {
     /// Refuse authorization requests that do not come by `request_uri` from the pushed
     /// authorization request endpoint (RFC 9126 §6).
     pub require_pushed_authorization_requests: Option<bool>,
+    /// Replaces the client's inline JWK Set for `private_key_jwt` (its secret stops working);
+    /// null removes it.
+    pub jwks: MaybeUndefined<serde_json::Value>,
+    /// Replaces the URI of the client's JWK Set (its secret stops working); null or an empty
+    /// string removes it.
+    pub jwks_uri: MaybeUndefined<String>,
 }
 
 #[derive(Debug, Object)]
@@ -193,6 +216,8 @@ impl ClientsApi {
             resource_uri: b.resource_uri.filter(|u| !u.is_empty()),
             resource_scopes: b.resource_scopes.unwrap_or_default(),
             require_pushed_authorization_requests: b.require_pushed_authorization_requests.unwrap_or(false),
+            jwks: b.jwks.map(|j| j.to_string()),
+            jwks_uri: b.jwks_uri.filter(|u| !u.is_empty()),
         };
         let (client, secret) = manage::clients::create(&m, new).await?;
         Ok(Created::Created(Json(CreatedClientBody { client: client.into(), client_secret: secret })))
@@ -232,6 +257,8 @@ impl ClientsApi {
             resource_uri: b.resource_uri.map(|u| Some(u).filter(|u| !u.is_empty())),
             resource_scopes: b.resource_scopes,
             require_pushed_authorization_requests: b.require_pushed_authorization_requests,
+            jwks: patched(b.jwks).map(|j| j.map(|v| v.to_string())),
+            jwks_uri: patched(b.jwks_uri).map(|u| u.filter(|u| !u.is_empty())),
         };
         Ok(Json(manage::clients::update(&m, &id.0, update).await?.into()))
     }

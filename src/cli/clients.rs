@@ -12,11 +12,11 @@ use crate::manage::{self, Actor, Manage};
 #[derive(Debug, Subcommand)]
 pub enum ClientsCommand {
     /// Register a client; a confidential client's secret is printed once and never again.
-    Add(AddClientArgs),
+    Add(Box<AddClientArgs>),
     /// List registered clients.
     List,
     /// Change a registered client.
-    Update(UpdateClientArgs),
+    Update(Box<UpdateClientArgs>),
     /// Show one client.
     Show {
         /// The client id.
@@ -102,6 +102,13 @@ pub struct AddClientArgs {
     /// endpoint, POST /par (RFC 9126).
     #[arg(long)]
     pub require_par: bool,
+    /// A file holding the client's public JWK Set: the client authenticates with private_key_jwt
+    /// (a JWT signed by one of these keys, OIDC Core §9) and gets no secret.
+    #[arg(long, value_name = "PATH", conflicts_with = "jwks_uri")]
+    pub jwks_file: Option<PathBuf>,
+    /// Or the https URI where the client serves its JWK Set (private_key_jwt).
+    #[arg(long, value_name = "URI")]
+    pub jwks_uri: Option<String>,
 }
 
 /// `--access-token-ttl` / `--id-token-ttl`: seconds within the bounds of `tokens::lifetime`, or
@@ -181,6 +188,17 @@ pub struct UpdateClientArgs {
     /// authorization request endpoint, POST /par (RFC 9126).
     #[arg(long, value_name = "BOOL")]
     pub require_par: Option<bool>,
+    /// Replace the client's public JWK Set (private_key_jwt) with the one in this file; its secret
+    /// stops working.
+    #[arg(long, value_name = "PATH", conflicts_with = "no_jwks")]
+    pub jwks_file: Option<PathBuf>,
+    /// Remove the client's inline JWK Set.
+    #[arg(long)]
+    pub no_jwks: bool,
+    /// Set the URI of the client's JWK Set (private_key_jwt; its secret stops working); an empty
+    /// value removes it.
+    #[arg(long, value_name = "URI")]
+    pub jwks_uri: Option<String>,
 }
 
 /// A client's token lifetime as `clients add` and `clients list` print it: its own, or the global one.
@@ -189,6 +207,11 @@ fn ttl_shown(own: Option<u64>, global: u64) -> String {
         Some(secs) => format!("{secs} s"),
         None => format!("{global} s (default)"),
     }
+}
+
+/// `--jwks-file`: the JWK Set as the file holds it (the directory checks it).
+fn read_jwks(path: &std::path::Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("--jwks-file {}: {e}", path.display()))
 }
 
 /// A client's organisations as the CLI shows them.
@@ -224,10 +247,17 @@ pub(super) async fn run(config_path: Option<PathBuf>, cmd: ClientsCommand) -> an
                 resource_uri: args.resource_uri,
                 resource_scopes: args.resource_scopes,
                 require_pushed_authorization_requests: args.require_par,
+                jwks: args.jwks_file.as_deref().map(read_jwks).transpose()?,
+                jwks_uri: args.jwks_uri,
             };
             let (client, secret) = manage::clients::create(&m, new).await.map_err(cli_error)?;
             println!("client registered: {}", client.id);
-            println!("  type:          {}", if client.public { "public (PKCE, no secret)" } else { "confidential" });
+            let kind = match client.token_endpoint_auth_method() {
+                "none" => "public (PKCE, no secret)",
+                "private_key_jwt" => "confidential (private_key_jwt: signs with its registered keys, no secret)",
+                _ => "confidential",
+            };
+            println!("  type:          {kind}");
             println!("  redirect URIs: {}", client.redirect_uris.join(" "));
             println!(
                 "  access token:  {}",
@@ -266,6 +296,12 @@ pub(super) async fn run(config_path: Option<PathBuf>, cmd: ClientsCommand) -> an
                 resource_uri: args.resource_uri.map(|u| Some(u).filter(|u| !u.is_empty())),
                 resource_scopes: (!args.resource_scopes.is_empty()).then_some(args.resource_scopes),
                 require_pushed_authorization_requests: args.require_par,
+                jwks: match (args.jwks_file, args.no_jwks) {
+                    (Some(path), _) => Some(Some(read_jwks(&path)?)),
+                    (None, true) => Some(None),
+                    (None, false) => None,
+                },
+                jwks_uri: args.jwks_uri.map(|u| Some(u).filter(|u| !u.is_empty())),
             };
             let client = manage::clients::update(&m, &args.id, update).await.map_err(cli_error)?;
             println!("{}", serde_json::to_string_pretty(&client)?);

@@ -82,6 +82,8 @@ pub async fn register_client(directory: &Directory, base: &str) -> Result<Client
                 resource_uri: Some(None),
                 resource_scopes: Some(Vec::new()),
                 require_pushed_authorization_requests: Some(false),
+                jwks: Some(None),
+                jwks_uri: Some(None),
             };
             directory.update_client(CLIENT_ID, update).await?;
             directory.rotate_client_secret(CLIENT_ID).await?

@@ -56,6 +56,11 @@ pub struct Client {
     /// RFC 9126 §6: authorization requests only through the pushed authorization request
     /// endpoint (`request_uri`), so no request parameter travels through the browser.
     pub require_pushed_authorization_requests: bool,
+    /// The public JWK Set the client signs its assertions with (`private_key_jwt`, OIDC Core
+    /// §9), as registered (JSON text).
+    pub jwks: Option<String>,
+    /// Where the client serves that set instead.
+    pub jwks_uri: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -86,6 +91,10 @@ pub struct NewClient {
     pub resource_scopes: Vec<String>,
     /// RFC 9126 §6.
     pub require_pushed_authorization_requests: bool,
+    /// A confidential client's public JWK Set (JSON) or its URI, at most one: the client then
+    /// authenticates with `private_key_jwt` and gets no secret.
+    pub jwks: Option<String>,
+    pub jwks_uri: Option<String>,
 }
 
 /// Changes to a registered client; `None` leaves a field as it is.
@@ -111,6 +120,10 @@ pub struct ClientUpdate {
     pub resource_uri: Option<Option<String>>,
     pub resource_scopes: Option<Vec<String>>,
     pub require_pushed_authorization_requests: Option<bool>,
+    /// `Some(None)` removes the inline JWK Set; setting one (or a URI) removes the client's secret.
+    pub jwks: Option<Option<String>>,
+    /// `Some(None)` removes the JWK Set URI.
+    pub jwks_uri: Option<Option<String>>,
 }
 
 impl Client {
@@ -121,6 +134,21 @@ impl Client {
             secrets::secure_eq(registered.as_bytes(), candidate.as_bytes())
                 || (self.public && loopback_matches_any_port(registered, candidate))
         })
+    }
+
+    /// OIDC Core §9: the client proves itself with a JWT signed by a key of its registered set.
+    pub fn uses_private_key_jwt(&self) -> bool {
+        self.jwks.is_some() || self.jwks_uri.is_some()
+    }
+
+    /// Its `token_endpoint_auth_method` (RFC 7591 §2); a client secret goes in the Basic header
+    /// or the body, both accepted.
+    pub fn token_endpoint_auth_method(&self) -> &'static str {
+        match (self.public, self.uses_private_key_jwt()) {
+            (true, _) => "none",
+            (false, true) => "private_key_jwt",
+            (false, false) => "client_secret_basic",
+        }
     }
 
     pub fn verify_secret(&self, presented: &str) -> bool {
@@ -162,6 +190,8 @@ impl Client {
             resource_scopes: from_json(&m.resource_scopes, "clients.resource_scopes")?,
             resource_uri: m.resource_uri,
             require_pushed_authorization_requests: m.require_pushed_authorization_requests,
+            jwks: m.jwks,
+            jwks_uri: m.jwks_uri,
             id: m.id,
             name: m.name,
             secret_hash: m.secret_hash,
@@ -294,6 +324,39 @@ fn validate_grant_types(grants: Vec<String>, public: bool) -> Result<Vec<String>
 }
 
 /// RFC 8707 §2: an absolute URI without a fragment; https, or http on this machine (development).
+/// A client's keys for `private_key_jwt`: an inline JWK Set or a URI, not both, for a
+/// confidential client only; the set is kept as normalised JSON.
+fn validate_client_keys(
+    jwks: Option<String>,
+    jwks_uri: Option<String>,
+    public: bool,
+) -> Result<(Option<String>, Option<String>), DirectoryError> {
+    let invalid = DirectoryError::Invalid;
+    let jwks = jwks.filter(|j| !j.trim().is_empty());
+    let jwks_uri = jwks_uri.filter(|u| !u.is_empty());
+    if jwks.is_none() && jwks_uri.is_none() {
+        return Ok((None, None));
+    }
+    if public {
+        return Err(invalid("jwks: a public client proves nothing and registers no keys".into()));
+    }
+    if jwks.is_some() && jwks_uri.is_some() {
+        return Err(invalid("jwks: register the keys inline or by jwks_uri, not both".into()));
+    }
+    if let Some(uri) = &jwks_uri {
+        super::client_keys::validate_jwks_uri(uri).map_err(invalid)?;
+    }
+    let jwks = match jwks {
+        Some(text) => {
+            super::client_keys::parse_jwk_set(&text).map_err(invalid)?;
+            let value: serde_json::Value = serde_json::from_str(&text).map_err(|_| invalid("jwks: not JSON".into()))?;
+            Some(value.to_string())
+        }
+        None => None,
+    };
+    Ok((jwks, jwks_uri))
+}
+
 fn validate_resource_uri(uri: &str) -> Result<String, DirectoryError> {
     let invalid = || DirectoryError::Invalid("resource_uri: an absolute https URI without a fragment".into());
     let parsed = url::Url::parse(uri).map_err(|_| invalid())?;
@@ -366,7 +429,10 @@ impl Directory {
         }
         let access_token_ttl_secs = validate_token_ttl("access_token_ttl_secs", new.access_token_ttl_secs)?;
         let id_token_ttl_secs = validate_token_ttl("id_token_ttl_secs", new.id_token_ttl_secs)?;
-        let secret = (!new.public).then(secrets::token);
+        let (jwks, jwks_uri) = validate_client_keys(new.jwks, new.jwks_uri, new.public)?;
+        // A client with keys proves itself with them only: a secret beside them would be a
+        // weaker second way in.
+        let secret = (!new.public && jwks.is_none() && jwks_uri.is_none()).then(secrets::token);
         let model = client::ActiveModel {
             id: Set(new.id.clone()),
             name: Set(new.name.unwrap_or_else(|| new.id.clone())),
@@ -390,6 +456,8 @@ impl Directory {
             resource_uri: Set(resource_uri),
             resource_scopes: Set(to_json(&resource_scopes)),
             require_pushed_authorization_requests: Set(new.require_pushed_authorization_requests),
+            jwks: Set(jwks),
+            jwks_uri: Set(jwks_uri),
         };
         client::Entity::insert(model)
             .exec_without_returning(&self.db)
@@ -428,6 +496,7 @@ impl Directory {
         };
         let redirects_users = redirects_users(&grants);
         let signs_users_in = signs_users_in(&grants);
+        let (old_jwks, old_jwks_uri, public) = (row.jwks.clone(), row.jwks_uri.clone(), row.public);
         let mut model: client::ActiveModel = row.into();
         model.grant_types = Set(to_json(&grants));
         if let Some(name) = update.name {
@@ -462,6 +531,16 @@ impl Directory {
         if let Some(scopes) = update.resource_scopes {
             model.resource_scopes = Set(to_json(&validate_resource_scopes(scopes)?));
         }
+        if update.jwks.is_some() || update.jwks_uri.is_some() {
+            let jwks = update.jwks.unwrap_or(old_jwks);
+            let jwks_uri = update.jwks_uri.unwrap_or(old_jwks_uri);
+            let (jwks, jwks_uri) = validate_client_keys(jwks, jwks_uri, public)?;
+            if jwks.is_some() || jwks_uri.is_some() {
+                model.secret_hash = Set(None);
+            }
+            model.jwks = Set(jwks);
+            model.jwks_uri = Set(jwks_uri);
+        }
         if let Some(required) = update.require_pushed_authorization_requests {
             model.require_pushed_authorization_requests = Set(required);
         }
@@ -495,6 +574,11 @@ impl Directory {
         };
         if row.public {
             return Err(DirectoryError::Invalid("id: a public client has no secret".into()));
+        }
+        if row.jwks.is_some() || row.jwks_uri.is_some() {
+            return Err(DirectoryError::Invalid(
+                "id: this client authenticates with private_key_jwt; remove its keys to give it a secret".into(),
+            ));
         }
         let secret = secrets::token();
         let mut model: client::ActiveModel = row.into();
@@ -560,6 +644,8 @@ impl Client {
             resource_uri: None,
             resource_scopes: vec![],
             require_pushed_authorization_requests: false,
+            jwks: None,
+            jwks_uri: None,
         }
     }
 }

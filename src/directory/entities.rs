@@ -70,6 +70,8 @@ pub mod client {
         pub resource_uri: Option<String>,
         pub resource_scopes: String,
         pub require_pushed_authorization_requests: bool,
+        pub jwks: Option<String>,
+        pub jwks_uri: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

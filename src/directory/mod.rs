@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod bounded;
+pub mod client_keys;
 pub mod clients;
 pub mod consents;
 pub mod entities;

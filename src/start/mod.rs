@@ -115,6 +115,7 @@ impl App {
             instance_id,
             clock,
             backchannel_http,
+            client_keys: crate::directory::client_keys::ClientKeySets::new().map_err(StartError::Http)?,
             drain: Arc::new(crate::drain::Drain::new()),
         });
         crate::oidc::backchannel::spawn_worker(Arc::downgrade(&app));

@@ -26,8 +26,8 @@ pub use redis::{RedisSessionStore, RedisSettings};
 pub use response_mode::ResponseMode;
 pub use sql::SqlSessionStore;
 pub use traits::{
-    AccessTokenDenylist, CodeStore, DeviceGrantStore, Leases, LoginRequestStore, LogoutQueue, RefreshFamilyStore,
-    SessionStore, SharedCache, SsoSessionStore, StoreHealth,
+    AccessTokenDenylist, AssertionReplayStore, CodeStore, DeviceGrantStore, Leases, LoginRequestStore, LogoutQueue,
+    RefreshFamilyStore, SessionStore, SharedCache, SsoSessionStore, StoreHealth,
 };
 
 #[derive(Debug, thiserror::Error)]

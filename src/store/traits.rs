@@ -194,6 +194,16 @@ pub trait Leases: Send + Sync {
     async fn unlock(&self, name: &str, holder: &str) -> Result<(), StoreError>;
 }
 
+/// Client assertions (`private_key_jwt`, RFC 7523 §3 item 7): each is used once. The caller keeps
+/// a `jti` until the assertion's expiry has passed, so a replay is refused for as long as it
+/// could otherwise be accepted.
+#[async_trait]
+pub trait AssertionReplayStore: Send + Sync {
+    /// True the first time `jti_hash` is noted; false while an earlier note of it lives (of
+    /// racing callers exactly one gets true).
+    async fn note_assertion_jti(&self, jti_hash: &str, keep_secs: u64) -> Result<bool, StoreError>;
+}
+
 /// Whether the backing server answers.
 #[async_trait]
 pub trait StoreHealth: Send + Sync {
@@ -206,6 +216,7 @@ pub trait SessionStore:
     LoginRequestStore
     + CodeStore
     + DeviceGrantStore
+    + AssertionReplayStore
     + SsoSessionStore
     + RefreshFamilyStore
     + LogoutQueue
@@ -220,6 +231,7 @@ impl<T> SessionStore for T where
     T: LoginRequestStore
         + CodeStore
         + DeviceGrantStore
+        + AssertionReplayStore
         + SsoSessionStore
         + RefreshFamilyStore
         + LogoutQueue

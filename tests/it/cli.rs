@@ -640,3 +640,43 @@ async fn serve_dev_opens_with_the_demo_url_prints_an_admin_token_and_registers_t
     let list = String::from_utf8(run(dir.path(), &["clients", "list"], &[]).stdout).unwrap();
     assert_eq!(list.lines().filter(|l| l.starts_with("demo\t")).count(), 1, "{list}");
 }
+
+/// `clients add --jwks-file` registers a private_key_jwt client: no secret is printed, `clients
+/// show` names the method and the keys; a file with a private key is refused with the reason.
+#[test]
+fn clients_add_with_a_jwks_file_registers_a_private_key_jwt_client() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("oidc.db").display());
+    let database = [("DINGTALK_OIDC_DATABASE__URL", url.as_str())];
+    let key = dingtalk_oidc::keys::generate_rsa_key().unwrap();
+    let jwks = serde_json::json!({ "keys": [key.jwk] }).to_string();
+    let jwks_file = dir.path().join("signer.jwks.json");
+    std::fs::write(&jwks_file, &jwks).unwrap();
+    let path = jwks_file.display().to_string();
+    let added = run(
+        dir.path(),
+        &["clients", "add", "--id", "signer", "--grant-type", "client_credentials", "--jwks-file", &path],
+        &database,
+    );
+    assert!(added.status.success(), "{}", String::from_utf8_lossy(&added.stderr));
+    let stdout = String::from_utf8(added.stdout).unwrap();
+    assert!(stdout.contains("private_key_jwt") && !stdout.contains("client secret:"), "{stdout}");
+    let shown = String::from_utf8(run(dir.path(), &["clients", "show", "signer"], &database).stdout).unwrap();
+    let shown: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(shown["jwks"].as_str().unwrap()).unwrap()["keys"][0]["kid"],
+        key.jwk.kid
+    );
+    std::fs::write(&jwks_file, jwks.replace("\"kty\"", "\"d\":\"x\",\"kty\"")).unwrap();
+    let refused = run(
+        dir.path(),
+        &["clients", "add", "--id", "leaky", "--grant-type", "client_credentials", "--jwks-file", &path],
+        &database,
+    );
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("private"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}

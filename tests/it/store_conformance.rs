@@ -186,6 +186,7 @@ macro_rules! sql_rules {
 session_store_rules!(
     pending_auth_round_trips_and_is_taken_once,
     rfc9126_4_a_pushed_request_is_taken_once_under_contention,
+    rfc7523_3_an_assertion_jti_is_noted_once_under_contention,
     expired_records_are_never_returned,
     rfc6749_4_1_2_a_code_is_redeemed_once_under_contention,
     rfc6749_4_1_2_a_replay_after_a_completed_grant_is_reported_once,
@@ -338,6 +339,16 @@ async fn rfc9126_4_a_pushed_request_is_taken_once_under_contention(store: &dyn S
     store.put_pushed_request("expired", &pushed, 0).await.unwrap();
     assert_eq!(store.take_pushed_request("expired").await.unwrap(), None);
     assert_eq!(store.take_pushed_request("never-pushed").await.unwrap(), None);
+}
+
+/// RFC 7523 §3 item 7: of racing uses of one assertion exactly one is first; once the note has
+/// expired the `jti` is free again (the assertion itself has expired by then).
+async fn rfc7523_3_an_assertion_jti_is_noted_once_under_contention(store: &dyn SessionStore) {
+    let notes = join_all((0..8).map(|_| store.note_assertion_jti("jti-hash", 60))).await;
+    let firsts = notes.into_iter().filter(|n| *n.as_ref().unwrap()).count();
+    assert_eq!(firsts, 1);
+    assert!(!store.note_assertion_jti("jti-hash", 60).await.unwrap());
+    assert!(store.note_assertion_jti("another", 60).await.unwrap());
 }
 
 /// TTL: an expired record is never returned, even before any sweeper ran.

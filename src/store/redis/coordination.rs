@@ -1,5 +1,5 @@
 //! The small parts of the Redis store: the back-channel logout queue, the access-token denylist,
-//! the shared cache, leases and the readiness ping.
+//! client assertions' `jti`s, the shared cache, leases and the readiness ping.
 
 use async_trait::async_trait;
 use fred::prelude::*;
@@ -8,8 +8,8 @@ use super::{RedisSessionStore, unavailable};
 use crate::store::codec::{decode, encode};
 use crate::store::ttl::{now, secs_i64};
 use crate::store::{
-    AccessTokenDenylist, DenyCheck, Leases, LogoutDelivery, LogoutQueue, SharedCache, StoreError, StoreHealth,
-    access_token_family, user_client_denial_id,
+    AccessTokenDenylist, AssertionReplayStore, DenyCheck, Leases, LogoutDelivery, LogoutQueue, SharedCache, StoreError,
+    StoreHealth, access_token_family, user_client_denial_id,
 };
 
 impl RedisSessionStore {
@@ -185,5 +185,12 @@ impl StoreHealth for RedisSessionStore {
     async fn ping(&self) -> Result<(), StoreError> {
         let _: String = self.pool.ping(None).await.map_err(unavailable)?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl AssertionReplayStore for RedisSessionStore {
+    async fn note_assertion_jti(&self, jti_hash: &str, keep_secs: u64) -> Result<bool, StoreError> {
+        self.put_new(self.key("jti", jti_hash), "1".into(), keep_secs).await
     }
 }

@@ -17,7 +17,7 @@ impl RedisSessionStore {
     }
 
     /// SET NX with a TTL: true when this call created the key.
-    async fn put_new(&self, key: String, value: String, keep_secs: u64) -> Result<bool, StoreError> {
+    pub(super) async fn put_new(&self, key: String, value: String, keep_secs: u64) -> Result<bool, StoreError> {
         let ttl = secs_i64(keep_secs.max(1));
         let set: Option<String> = self
             .pool

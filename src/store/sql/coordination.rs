@@ -1,12 +1,12 @@
 //! The small parts of the SQL store: the back-channel logout queue (its own table,
-//! `logout_deliveries`), the access-token denylist, the shared cache, leases and the readiness
-//! ping.
+//! `logout_deliveries`), the access-token denylist, client assertions' `jti`s, the shared cache,
+//! leases and the readiness ping.
 
 use async_trait::async_trait;
 use sea_orm::sea_query::{Expr, OnConflict};
 use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
 
-use super::kinds::{CACHE, DENIED_FAMILY, DENIED_JTI, DENIED_USER, DENIED_USER_CLIENT, LOCK};
+use super::kinds::{ASSERTION_JTI, CACHE, DENIED_FAMILY, DENIED_JTI, DENIED_USER, DENIED_USER_CLIENT, LOCK};
 use super::rows::{get, put};
 use super::{SqlSessionStore, unavailable};
 use crate::directory::entities::logout_delivery;
@@ -14,8 +14,8 @@ use crate::directory::entities::session_record::{self, Column};
 use crate::store::codec::{decode, encode};
 use crate::store::ttl::{expires, now, secs_i64};
 use crate::store::{
-    AccessTokenDenylist, DenyCheck, Leases, LogoutDelivery, LogoutQueue, SharedCache, StoreError, StoreHealth,
-    access_token_family, user_client_denial_id,
+    AccessTokenDenylist, AssertionReplayStore, DenyCheck, Leases, LogoutDelivery, LogoutQueue, SharedCache, StoreError,
+    StoreHealth, access_token_family, user_client_denial_id,
 };
 
 #[async_trait]
@@ -213,5 +213,12 @@ impl Leases for SqlSessionStore {
 impl StoreHealth for SqlSessionStore {
     async fn ping(&self) -> Result<(), StoreError> {
         self.db.ping().await.map_err(unavailable)
+    }
+}
+
+#[async_trait]
+impl AssertionReplayStore for SqlSessionStore {
+    async fn note_assertion_jti(&self, jti_hash: &str, keep_secs: u64) -> Result<bool, StoreError> {
+        self.insert_new(ASSERTION_JTI, jti_hash, &true, expires(keep_secs.max(1))).await
     }
 }

@@ -16,7 +16,7 @@ use crate::store::{DeviceDecision, DeviceGrantStore, DeviceLookup, DevicePoll, D
 impl SqlSessionStore {
     /// Inserts the row unless a live one of that kind and id exists (an expired one is cleared
     /// first); true when this call inserted it.
-    async fn insert_new<T: serde::Serialize>(
+    pub(super) async fn insert_new<T: serde::Serialize>(
         &self,
         kind: &str,
         id: &str,

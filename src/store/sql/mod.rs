@@ -47,6 +47,7 @@ pub(crate) mod kinds {
     pub const DEVICE_USER_CODE: &str = "device_user_code";
     pub const DEVICE_DECISION: &str = "device_decision";
     pub const DEVICE_GATE: &str = "device_gate";
+    pub const ASSERTION_JTI: &str = "assertion_jti";
     pub const CACHE: &str = "cache";
     pub const LOCK: &str = "lock";
 }

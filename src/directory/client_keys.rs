@@ -1,0 +1,231 @@
+//! The public keys a client authenticates with by `private_key_jwt` (OIDC Core §9, RFC 7523 §2.2):
+//! a JWK Set (RFC 7517 §5) registered inline or served at the client's `jwks_uri`. Read the same
+//! way at registration (where a bad set is refused) and when the set is fetched.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::Jwk;
+use jsonwebtoken::{Algorithm, DecodingKey};
+use serde_json::Value;
+
+use super::Client;
+
+/// The largest JWK Set we read, registered or fetched: a handful of public keys is a few KiB.
+pub const MAX_JWKS_BYTES: usize = 64 * 1024;
+
+/// The signature algorithms a client assertion may use: asymmetric only (a symmetric key would be
+/// a shared secret, `client_secret_jwt`, which this provider does not offer), never `none`.
+pub const ASSERTION_ALGORITHMS: &[Algorithm] = &[
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+/// Members of a JWK that hold private key material (RFC 7518 §6.2.2, §6.3.2, §6.4; RFC 8037 §2):
+/// a client registers its public keys only.
+const PRIVATE_MEMBERS: &[&str] = &["d", "p", "q", "dp", "dq", "qi", "oth", "k"];
+
+/// One verification key of a client.
+#[derive(Clone)]
+pub struct ClientKey {
+    pub kid: Option<String>,
+    /// The key's `alg`, when the set names one: an assertion must then use exactly it.
+    pub alg: Option<Algorithm>,
+    pub key: DecodingKey,
+}
+
+impl std::fmt::Debug for ClientKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientKey").field("kid", &self.kid).field("alg", &self.alg).finish_non_exhaustive()
+    }
+}
+
+/// The signature keys of a JWK Set; keys for encryption (`use` = `enc`) are passed over. Refused: a
+/// set that is too large or malformed, holds a private or symmetric key or an algorithm not in
+/// [`ASSERTION_ALGORITHMS`], or has no signature key at all.
+pub fn parse_jwk_set(text: &str) -> Result<Vec<ClientKey>, String> {
+    if text.len() > MAX_JWKS_BYTES {
+        return Err(format!("jwks: larger than {MAX_JWKS_BYTES} bytes"));
+    }
+    let set: Value = serde_json::from_str(text).map_err(|_| "jwks: not JSON".to_string())?;
+    let members = set.get("keys").and_then(Value::as_array).ok_or("jwks: a JWK Set has a \"keys\" array")?;
+    let mut keys = Vec::new();
+    for member in members {
+        let object = member.as_object().ok_or("jwks: each key is a JSON object")?;
+        if let Some(private) = PRIVATE_MEMBERS.iter().find(|m| object.contains_key(**m)) {
+            return Err(format!("jwks: a key holds private material ({private:?}); register public keys only"));
+        }
+        if object.get("use").and_then(Value::as_str) == Some("enc") {
+            continue;
+        }
+        if object.get("kty").and_then(Value::as_str) == Some("oct") {
+            return Err("jwks: symmetric (oct) keys are not accepted".into());
+        }
+        let jwk: Jwk = serde_json::from_value(member.clone()).map_err(|e| format!("jwks: a key is malformed: {e}"))?;
+        let alg = match jwk.common.key_algorithm {
+            None => None,
+            Some(named) => match Algorithm::try_from(named) {
+                Ok(alg) if ASSERTION_ALGORITHMS.contains(&alg) => Some(alg),
+                _ => return Err(format!("jwks: algorithm {named} is not accepted for client assertions")),
+            },
+        };
+        let key = DecodingKey::from_jwk(&jwk).map_err(|e| format!("jwks: a key cannot be used: {e}"))?;
+        keys.push(ClientKey { kid: jwk.common.key_id.clone(), alg, key });
+    }
+    if keys.is_empty() {
+        return Err("jwks: the set has no signature key".into());
+    }
+    Ok(keys)
+}
+
+/// How long a fetched set is used before it is fetched again.
+const FETCHED_SET_TTL: Duration = Duration::from_secs(300);
+/// A signature by a key the set does not hold (the client rotated its keys) fetches the set again,
+/// at most this often per client, so junk assertions cannot make us hammer the client's server.
+const MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
+/// The whole fetch, connection to last byte.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+/// Clients whose sets are kept; past it the cache starts over (sets are small and cheap to read).
+const CAPACITY: usize = 1024;
+
+/// The parsed key sets of `private_key_jwt` clients, per instance: an inline set is parsed once
+/// (not per request), a set at a `jwks_uri` fetched with a time and size limit and kept for
+/// [`FETCHED_SET_TTL`]. An entry is keyed by the client and the set's source, so a client whose
+/// registration changed is read afresh.
+pub struct ClientKeySets {
+    http: reqwest::Client,
+    entries: RwLock<HashMap<String, Arc<KeySetEntry>>>,
+}
+
+struct KeySetEntry {
+    /// The inline set's text or the URI it came from.
+    source: String,
+    fetched_at: Instant,
+    keys: Arc<Vec<ClientKey>>,
+}
+
+impl ClientKeySets {
+    pub fn new() -> Result<ClientKeySets, String> {
+        let http = reqwest::Client::builder()
+            .timeout(FETCH_TIMEOUT)
+            .connect_timeout(FETCH_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("dingtalk-oidc/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(ClientKeySets { http, entries: RwLock::new(HashMap::new()) })
+    }
+
+    /// The keys `client` signs with. `refetch` asks for a fresh copy of a fetched set (an
+    /// assertion named a key it does not hold); it is honoured at most every
+    /// [`MIN_REFETCH_INTERVAL`]. Errors say why, for the log: the client's set is unusable.
+    pub async fn keys(&self, client: &Client, refetch: bool) -> Result<Arc<Vec<ClientKey>>, String> {
+        let (source, inline) = match (&client.jwks, &client.jwks_uri) {
+            (Some(jwks), _) => (jwks.as_str(), true),
+            (None, Some(uri)) => (uri.as_str(), false),
+            (None, None) => return Err("the client has no keys".into()),
+        };
+        if let Some(entry) = self.entry(&client.id).filter(|e| e.source == source) {
+            let age = entry.fetched_at.elapsed();
+            let fresh = inline || (age < FETCHED_SET_TTL && !(refetch && age >= MIN_REFETCH_INTERVAL));
+            if fresh {
+                return Ok(entry.keys.clone());
+            }
+        }
+        let text = if inline { source.to_string() } else { self.fetch(source).await? };
+        let keys = Arc::new(parse_jwk_set(&text)?);
+        let entry = KeySetEntry { source: source.to_string(), fetched_at: Instant::now(), keys: keys.clone() };
+        let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= CAPACITY && !entries.contains_key(&client.id) {
+            entries.clear();
+        }
+        entries.insert(client.id.clone(), Arc::new(entry));
+        Ok(keys)
+    }
+
+    fn entry(&self, client_id: &str) -> Option<Arc<KeySetEntry>> {
+        self.entries.read().unwrap_or_else(|p| p.into_inner()).get(client_id).cloned()
+    }
+
+    /// GET `uri`, at most [`MAX_JWKS_BYTES`] read, no redirects followed.
+    async fn fetch(&self, uri: &str) -> Result<String, String> {
+        let mut resp = self.http.get(uri).send().await.map_err(|e| format!("jwks_uri: {e}"))?;
+        if !resp.status().is_success() {
+            return Err(format!("jwks_uri answered {}", resp.status()));
+        }
+        if resp.content_length().is_some_and(|n| n > MAX_JWKS_BYTES as u64) {
+            return Err(format!("jwks_uri: larger than {MAX_JWKS_BYTES} bytes"));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| format!("jwks_uri: {e}"))? {
+            if body.len() + chunk.len() > MAX_JWKS_BYTES {
+                return Err(format!("jwks_uri: larger than {MAX_JWKS_BYTES} bytes"));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        String::from_utf8(body).map_err(|_| "jwks_uri: not UTF-8".into())
+    }
+}
+
+/// A `jwks_uri`: https, or http on a loopback address (a client on the same machine).
+pub fn validate_jwks_uri(uri: &str) -> Result<(), String> {
+    let parsed = url::Url::parse(uri).map_err(|_| format!("jwks_uri {uri:?} is not an absolute URI"))?;
+    let loopback = matches!(parsed.host_str(), Some("127.0.0.1" | "[::1]" | "localhost"));
+    match parsed.scheme() {
+        _ if parsed.fragment().is_some() => Err(format!("jwks_uri {uri:?} must not contain a fragment")),
+        "https" => Ok(()),
+        "http" if loopback => Ok(()),
+        _ => Err(format!("jwks_uri {uri:?} must use https (http only for loopback)")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RSA_N: &str = "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECPebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2QvzqY368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw";
+
+    fn rsa(extra: &str) -> String {
+        format!(r#"{{"keys":[{{"kty":"RSA","kid":"k1","n":"{RSA_N}","e":"AQAB"{extra}}}]}}"#)
+    }
+
+    #[test]
+    fn rfc7517_5_a_public_rsa_set_is_read_with_its_kid_and_alg() {
+        let keys = parse_jwk_set(&rsa(r#","alg":"RS256","use":"sig""#)).unwrap();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].kid.as_deref(), Some("k1"));
+        assert_eq!(keys[0].alg, Some(Algorithm::RS256));
+        assert_eq!(parse_jwk_set(&rsa("")).unwrap()[0].alg, None);
+    }
+
+    #[test]
+    fn private_symmetric_and_weak_keys_are_refused() {
+        assert!(parse_jwk_set(&rsa(r#","d":"secret""#)).unwrap_err().contains("private"));
+        assert!(parse_jwk_set(r#"{"keys":[{"kty":"oct","k":"c2VjcmV0"}]}"#).is_err());
+        assert!(parse_jwk_set(r#"{"keys":[{"kty":"oct"}]}"#).unwrap_err().contains("symmetric"));
+        assert!(parse_jwk_set(&rsa(r#","alg":"HS256""#)).unwrap_err().contains("HS256"));
+        assert!(parse_jwk_set(&rsa(r#","use":"enc""#)).unwrap_err().contains("no signature key"));
+        assert!(parse_jwk_set(r#"{"keys":[]}"#).is_err());
+        assert!(parse_jwk_set(r#"{"keys":{}}"#).is_err());
+        assert!(parse_jwk_set("not json").is_err());
+        assert!(parse_jwk_set(&" ".repeat(MAX_JWKS_BYTES + 1)).unwrap_err().contains("larger"));
+    }
+
+    #[test]
+    fn a_jwks_uri_is_https_or_loopback_http() {
+        assert!(validate_jwks_uri("https://app.example/jwks.json").is_ok());
+        assert!(validate_jwks_uri("http://127.0.0.1:9000/jwks").is_ok());
+        assert!(validate_jwks_uri("http://app.example/jwks").is_err());
+        assert!(validate_jwks_uri("https://app.example/jwks#x").is_err());
+        assert!(validate_jwks_uri("file:///etc/passwd").is_err());
+        assert!(validate_jwks_uri("jwks").is_err());
+    }
+}
