@@ -69,9 +69,14 @@ pub async fn authenticate(app: &App, req: &Request, params: &Params) -> Result<A
     let basic = parse_basic(req)?;
     let body_secret = params.get("client_secret");
     let used_basic = basic.is_some();
+    let assertion = params.has("client_assertion") || params.has("client_assertion_type");
     // RFC 6749 §2.3: one authentication method per request.
-    if basic.is_some() && body_secret.is_some() {
+    if [used_basic, body_secret.is_some(), assertion].into_iter().filter(|used| *used).count() > 1 {
         return Err(OAuthError::invalid_request("use exactly one client authentication method"));
+    }
+    // OIDC Core §9 `private_key_jwt`.
+    if assertion {
+        return super::client_assertion::authenticate(app, req.uri().path(), params).await;
     }
     if let (Some(b), Some(body_id)) = (&basic, params.get("client_id"))
         && b.client_id != body_id

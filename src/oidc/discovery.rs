@@ -42,6 +42,14 @@ pub const CLAIMS_SUPPORTED: &[&str] = &[
     "dingtalk",
 ];
 
+/// How clients authenticate (RFC 8414 §2): a secret in the Basic header or the body, a JWT signed
+/// with a registered key (OIDC Core §9), or not at all (public clients).
+const CLIENT_AUTH_METHODS: &[&str] = &["client_secret_basic", "client_secret_post", "private_key_jwt", "none"];
+
+fn assertion_algorithms() -> Vec<String> {
+    crate::directory::client_keys::ASSERTION_ALGORITHMS.iter().map(|alg| format!("{alg:?}")).collect()
+}
+
 pub fn document(issuer: &str) -> serde_json::Value {
     json!({
         "issuer": issuer,
@@ -57,7 +65,9 @@ pub fn document(issuer: &str) -> serde_json::Value {
         "grant_types_supported": crate::directory::clients::SUPPORTED_GRANT_TYPES,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        // OIDC Discovery §3: required with private_key_jwt.
+        "token_endpoint_auth_signing_alg_values_supported": assertion_algorithms(),
         "claims_supported": CLAIMS_SUPPORTED,
         "acr_values_supported": crate::login::method::ACR_VALUES,
         "code_challenge_methods_supported": ["S256"],
@@ -67,9 +77,12 @@ pub fn document(issuer: &str) -> serde_json::Value {
         "pushed_authorization_request_endpoint": format!("{issuer}{}", paths::PAR),
         "require_pushed_authorization_requests": false,
         "revocation_endpoint": format!("{issuer}{}", paths::REVOKE),
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,
+        "revocation_endpoint_auth_signing_alg_values_supported": assertion_algorithms(),
         "introspection_endpoint": format!("{issuer}{}", paths::INTROSPECT),
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
+        // A public client cannot introspect (RFC 7662 §2.1: the caller is authorized).
+        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "introspection_endpoint_auth_signing_alg_values_supported": assertion_algorithms(),
         "end_session_endpoint": format!("{issuer}{}", paths::LOGOUT),
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,

@@ -68,8 +68,14 @@ async fn oidc_discovery_3_document_lists_required_members_and_only_what_is_imple
     assert_eq!(doc["id_token_signing_alg_values_supported"], serde_json::json!(["RS256"]));
     assert_eq!(
         doc["token_endpoint_auth_methods_supported"],
-        serde_json::json!(["client_secret_basic", "client_secret_post", "none"])
+        serde_json::json!(["client_secret_basic", "client_secret_post", "private_key_jwt", "none"])
     );
+    // OIDC Discovery §3: with private_key_jwt, the algorithms; asymmetric only, never none.
+    let algs = doc["token_endpoint_auth_signing_alg_values_supported"].as_array().unwrap();
+    assert!(algs.contains(&serde_json::json!("RS256")), "{algs:?}");
+    assert!(!algs.iter().any(|a| a == "none" || a.as_str().is_some_and(|a| a.starts_with("HS"))), "{algs:?}");
+    // RFC 9126 §5.
+    assert_eq!(doc["pushed_authorization_request_endpoint"], format!("{}/par", provider.issuer));
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
     assert_eq!(doc["request_uri_parameter_supported"], false);
     assert!(doc["scopes_supported"].as_array().unwrap().contains(&serde_json::json!("openid")));

@@ -30,6 +30,7 @@ mod operations;
 mod organisations;
 mod outages;
 mod par;
+mod private_key_jwt;
 mod qr_login;
 mod rate_limits;
 mod replicas;
