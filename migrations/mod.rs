@@ -13,6 +13,7 @@ mod m0006_organisations;
 mod m0007_resource_servers;
 mod m0008_pushed_authorization_requests;
 mod m0009_client_keys;
+mod m0010_client_registration;
 
 pub struct Migrator;
 
@@ -29,6 +30,7 @@ impl MigratorTrait for Migrator {
             Box::new(m0007_resource_servers::Migration),
             Box::new(m0008_pushed_authorization_requests::Migration),
             Box::new(m0009_client_keys::Migration),
+            Box::new(m0010_client_registration::Migration),
         ]
     }
 }

@@ -218,6 +218,7 @@ impl ClientsApi {
             require_pushed_authorization_requests: b.require_pushed_authorization_requests.unwrap_or(false),
             jwks: b.jwks.map(|j| j.to_string()),
             jwks_uri: b.jwks_uri.filter(|u| !u.is_empty()),
+            registration_token_hash: None,
         };
         let (client, secret) = manage::clients::create(&m, new).await?;
         Ok(Created::Created(Json(CreatedClientBody { client: client.into(), client_secret: secret })))
@@ -301,4 +302,6 @@ pub enum ApiTags {
     Keys,
     /// Audit events.
     Audit,
+    /// Initial access tokens for dynamic client registration.
+    Registration,
 }

@@ -9,6 +9,7 @@ pub mod clients;
 pub mod docs;
 pub mod error;
 pub mod keys;
+pub mod registration;
 pub mod roles;
 pub mod sessions;
 pub mod users;
@@ -21,14 +22,29 @@ use poem_openapi::OpenApiService;
 
 use crate::app::App;
 
-pub type AdminApi =
-    (clients::ClientsApi, users::UsersApi, roles::RolesApi, sessions::SessionsApi, keys::KeysApi, keys::AuditApi);
+pub type AdminApi = (
+    clients::ClientsApi,
+    users::UsersApi,
+    roles::RolesApi,
+    sessions::SessionsApi,
+    keys::KeysApi,
+    keys::AuditApi,
+    registration::RegistrationTokensApi,
+);
 
 pub const PREFIX: &str = "/admin/v1";
 
 pub fn api_service(server: &str) -> OpenApiService<AdminApi, ()> {
     OpenApiService::new(
-        (clients::ClientsApi, users::UsersApi, roles::RolesApi, sessions::SessionsApi, keys::KeysApi, keys::AuditApi),
+        (
+            clients::ClientsApi,
+            users::UsersApi,
+            roles::RolesApi,
+            sessions::SessionsApi,
+            keys::KeysApi,
+            keys::AuditApi,
+            registration::RegistrationTokensApi,
+        ),
         "dingtalk-oidc admin API",
         env!("CARGO_PKG_VERSION"),
     )

@@ -249,6 +249,7 @@ pub(super) async fn run(config_path: Option<PathBuf>, cmd: ClientsCommand) -> an
                 require_pushed_authorization_requests: args.require_par,
                 jwks: args.jwks_file.as_deref().map(read_jwks).transpose()?,
                 jwks_uri: args.jwks_uri,
+                registration_token_hash: None,
             };
             let (client, secret) = manage::clients::create(&m, new).await.map_err(cli_error)?;
             println!("client registered: {}", client.id);

@@ -1,10 +1,12 @@
-//! The command line: `serve`, `healthcheck`, `migrate`, `simulator`, `clients`, `openapi`, ...
+//! The command line: `serve`, `healthcheck`, `migrate`, `simulator`, `clients`, `registration-tokens`,
+//! `openapi`, ...
 //! This file holds the top-level clap definitions and the dispatch; each command group parses its
 //! flags, calls the management operation (`manage`) and prints, in its own file.
 
 mod audit;
 mod clients;
 mod keys;
+mod registration;
 mod roles;
 mod serve;
 mod sessions;
@@ -18,6 +20,7 @@ use clap::{Args, Parser, Subcommand};
 
 pub use self::clients::{AddClientArgs, ClientsCommand, TokenTtlArg, UpdateClientArgs};
 pub use self::keys::KeysCommand;
+pub use self::registration::RegistrationTokensCommand;
 pub use self::roles::{MappingsCommand, RolesCommand};
 pub use self::sessions::SessionsCommand;
 pub use self::users::UsersCommand;
@@ -76,6 +79,9 @@ pub enum Command {
     /// Roles, grants and DingTalk mapping rules.
     #[command(subcommand)]
     Roles(RolesCommand),
+    /// Initial access tokens for dynamic client registration (registration.enabled).
+    #[command(subcommand, name = "registration-tokens")]
+    RegistrationTokens(RegistrationTokensCommand),
     /// Query the audit log.
     Audit(AuditArgs),
     /// Print the OpenAPI spec (YAML) of the admin API (committed as openapi/admin.yaml).
@@ -167,6 +173,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(cmd) => keys::run(cli.config, cmd).await,
         Command::Users(cmd) => users::run(cli.config, cmd).await,
         Command::Roles(cmd) => roles::run(cli.config, cmd).await,
+        Command::RegistrationTokens(cmd) => registration::run(cli.config, cmd).await,
         Command::Audit(args) => audit::run(cli.config, args).await,
         Command::Openapi => {
             print!("{}", crate::admin::spec_yaml());

@@ -22,6 +22,9 @@ pub enum AuditKind {
     ClientUpdated,
     ClientDeleted,
     ClientSecretRotated,
+    // Dynamic client registration (RFC 7591).
+    InitialTokenIssued,
+    InitialTokenRevoked,
     // Users.
     UserDisabled,
     UserEnabled,
@@ -48,7 +51,7 @@ pub enum AuditKind {
 
 impl AuditKind {
     /// Every kind, for tests that check the texts are distinct.
-    pub const ALL: [AuditKind; 26] = [
+    pub const ALL: [AuditKind; 28] = [
         AuditKind::Login,
         AuditKind::Logout,
         AuditKind::CodeReplayDetected,
@@ -58,6 +61,8 @@ impl AuditKind {
         AuditKind::ClientUpdated,
         AuditKind::ClientDeleted,
         AuditKind::ClientSecretRotated,
+        AuditKind::InitialTokenIssued,
+        AuditKind::InitialTokenRevoked,
         AuditKind::UserDisabled,
         AuditKind::UserEnabled,
         AuditKind::RoleCreated,
@@ -89,6 +94,8 @@ impl AuditKind {
             AuditKind::ClientUpdated => "client_updated",
             AuditKind::ClientDeleted => "client_deleted",
             AuditKind::ClientSecretRotated => "client_secret_rotated",
+            AuditKind::InitialTokenIssued => "initial_token_issued",
+            AuditKind::InitialTokenRevoked => "initial_token_revoked",
             AuditKind::UserDisabled => "user_disabled",
             AuditKind::UserEnabled => "user_enabled",
             AuditKind::RoleCreated => "role_created",

@@ -61,6 +61,9 @@ pub struct Client {
     pub jwks: Option<String>,
     /// Where the client serves that set instead.
     pub jwks_uri: Option<String>,
+    /// SHA-256 of the registration access token of a dynamically registered client (RFC 7592 §1).
+    #[serde(skip)]
+    pub registration_token_hash: Option<String>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -95,6 +98,9 @@ pub struct NewClient {
     /// authenticates with `private_key_jwt` and gets no secret.
     pub jwks: Option<String>,
     pub jwks_uri: Option<String>,
+    /// SHA-256 of the registration access token, for a client registered dynamically (RFC 7592),
+    /// written with the client so that it never exists without one.
+    pub registration_token_hash: Option<String>,
 }
 
 /// Changes to a registered client; `None` leaves a field as it is.
@@ -192,6 +198,7 @@ impl Client {
             require_pushed_authorization_requests: m.require_pushed_authorization_requests,
             jwks: m.jwks,
             jwks_uri: m.jwks_uri,
+            registration_token_hash: m.registration_token_hash,
             id: m.id,
             name: m.name,
             secret_hash: m.secret_hash,
@@ -458,6 +465,7 @@ impl Directory {
             require_pushed_authorization_requests: Set(new.require_pushed_authorization_requests),
             jwks: Set(jwks),
             jwks_uri: Set(jwks_uri),
+            registration_token_hash: Set(new.registration_token_hash),
         };
         client::Entity::insert(model)
             .exec_without_returning(&self.db)
@@ -646,6 +654,7 @@ impl Client {
             require_pushed_authorization_requests: false,
             jwks: None,
             jwks_uri: None,
+            registration_token_hash: None,
         }
     }
 }

@@ -72,6 +72,7 @@ pub mod client {
         pub require_pushed_authorization_requests: bool,
         pub jwks: Option<String>,
         pub jwks_uri: Option<String>,
+        pub registration_token_hash: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -179,6 +180,27 @@ pub mod logout_delivery {
         pub due_at: i64,
         pub attempts: i32,
         pub payload: String,
+        pub expires_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+pub mod initial_access_token {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "initial_access_tokens")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub id: String,
+        #[sea_orm(unique)]
+        pub token_hash: String,
+        pub description: String,
+        pub created_at: i64,
         pub expires_at: i64,
     }
 

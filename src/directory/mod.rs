@@ -7,6 +7,7 @@ pub mod client_keys;
 pub mod clients;
 pub mod consents;
 pub mod entities;
+pub mod registration;
 pub mod roles;
 pub mod signing_keys;
 pub mod users;

@@ -7,6 +7,7 @@
 pub mod clients;
 pub mod consents;
 pub mod keys;
+pub mod registration;
 pub mod roles;
 pub mod sessions;
 pub mod users;
@@ -27,6 +28,9 @@ pub enum Surface {
     Cli,
     /// The user's own account page (`account`): the actor is the user.
     Account,
+    /// Dynamic client registration (RFC 7591): the actor is the initial access token's id, or
+    /// the client itself managing its registration (RFC 7592).
+    Registration,
 }
 
 impl Surface {
@@ -36,6 +40,7 @@ impl Surface {
             Surface::AdminApi => "disabled by an admin",
             Surface::Cli => "disabled from the CLI",
             Surface::Account => "disabled by the user",
+            Surface::Registration => "disabled through client registration",
         }
     }
 
@@ -45,6 +50,7 @@ impl Surface {
             Surface::AdminApi => "revoked by an admin",
             Surface::Cli => "cli",
             Surface::Account => "revoked by the user",
+            Surface::Registration => "revoked through client registration",
         }
     }
 }
@@ -64,6 +70,12 @@ impl Actor {
 
     pub fn cli() -> Actor {
         Actor { id: "cli".into(), surface: Surface::Cli }
+    }
+
+    /// A party registering or managing a client by dynamic registration: `who` is
+    /// `initial_token:<id>` or `client:<id>`, never a credential.
+    pub fn registration(who: impl Into<String>) -> Actor {
+        Actor { id: who.into(), surface: Surface::Registration }
     }
 
     /// A signed-in user acting on their own account.
@@ -158,7 +170,7 @@ impl<'a> Manage<'a> {
         };
         if let Err(e) = self.directory.record_audit(self.now, event).await {
             match self.actor.surface {
-                Surface::AdminApi | Surface::Account => {
+                Surface::AdminApi | Surface::Account | Surface::Registration => {
                     tracing::error!(error = %e, kind = kind.as_str(), "cannot record audit event")
                 }
                 // The CLI's management commands run without a log subscriber: the operator reads stderr.
@@ -199,6 +211,8 @@ pub enum Missing {
     Mapping(String),
     /// No live SSO session with this id.
     Session(String),
+    /// No initial access token with this id.
+    InitialToken(String),
     /// The user has allowed the client nothing.
     Consent {
         user: String,
@@ -215,6 +229,7 @@ impl fmt::Display for Missing {
             Missing::Grant { role, .. } => write!(f, "user has no direct grant of {role:?}"),
             Missing::Mapping(id) => write!(f, "no mapping {id:?}"),
             Missing::Session(_) => write!(f, "no such live session"),
+            Missing::InitialToken(id) => write!(f, "no initial access token {id:?}"),
             Missing::Consent { client, .. } => write!(f, "no consent given to client {client:?}"),
         }
     }

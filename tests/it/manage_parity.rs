@@ -140,7 +140,12 @@ async fn the_admin_api_and_the_cli_write_the_same_audit_events() {
     let rotated = h.api(Method::POST, "/keys/rotate", Some(json!({}))).await;
     let kid = rotated["kid"].as_str().unwrap().to_string();
     h.api(Method::POST, &format!("/keys/{kid}/revoke"), None).await;
-    let api = h.events_since(&before, "bootstrap", &[("mapping", mapping), ("kid", kid)]).await;
+    let issued = h.api(Method::POST, "/registration-tokens", Some(json!({ "description": "parity" }))).await;
+    let initial = issued["id"].as_str().unwrap().to_string();
+    assert!(issued["initial_access_token"].as_str().is_some_and(|t| t.len() >= 43), "{issued}");
+    h.api(Method::DELETE, &format!("/registration-tokens/{initial}"), None).await;
+    let ids = [("mapping", mapping), ("kid", kid), ("initial", initial)];
+    let api = h.events_since(&before, "bootstrap", &ids).await;
 
     // Through the CLI.
     let before = h.audit_ids().await;
@@ -166,7 +171,12 @@ async fn the_admin_api_and_the_cli_write_the_same_audit_events() {
     let rotated = h.cli(&["keys", "rotate"]);
     let kid = rotated.strip_prefix("key ").and_then(|s| s.split_whitespace().next()).unwrap().to_string();
     h.cli(&["keys", "revoke", &kid]);
-    let cli = h.events_since(&before, "cli", &[("mapping", mapping), ("kid", kid)]).await;
+    let issued = h.cli(&["registration-tokens", "issue", "--description", "parity"]);
+    let initial = issued.split_whitespace().nth(3).unwrap().to_string();
+    assert!(issued.contains("token: "), "{issued}");
+    h.cli(&["registration-tokens", "revoke", &initial]);
+    let ids = [("mapping", mapping), ("kid", kid), ("initial", initial)];
+    let cli = h.events_since(&before, "cli", &ids).await;
 
     let kinds: Vec<&str> = api.iter().map(|e| e.kind.as_str()).collect();
     for kind in [
@@ -187,6 +197,8 @@ async fn the_admin_api_and_the_cli_write_the_same_audit_events() {
         "user_enabled",
         "key_rotated",
         "key_revoked",
+        "initial_token_issued",
+        "initial_token_revoked",
     ] {
         assert!(kinds.contains(&kind), "the API run wrote no {kind}: {kinds:?}");
     }
