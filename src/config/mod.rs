@@ -29,7 +29,9 @@ pub use file::option_paths;
 pub use log::{LogConfig, LogFormat, check_level};
 pub use secrets::Secret;
 pub use server::{ForwardedHeader, ServerConfig};
-pub use tables::{DatabaseConfig, DevConfig, KeysConfig, LimitsConfig, LogoutConfig, RedisConfig, SessionsConfig};
+pub use tables::{
+    DatabaseConfig, DevConfig, KeysConfig, LimitsConfig, LogoutConfig, RedisConfig, RegistrationConfig, SessionsConfig,
+};
 pub use tokens::{MAX_TOKEN_TTL_SECS, MIN_TOKEN_TTL_SECS, TokensConfig, check_token_ttl};
 
 pub const ENV_PREFIX: &str = "DINGTALK_OIDC_";
@@ -61,6 +63,8 @@ pub struct Config {
     pub tokens: TokensConfig,
     pub dingtalk: DingTalkSettings,
     pub logout: LogoutConfig,
+    /// Dynamic client registration (RFC 7591), off by default.
+    pub registration: RegistrationConfig,
     pub limits: LimitsConfig,
     pub dev: DevConfig,
     pub log: LogConfig,
@@ -85,6 +89,7 @@ impl Default for Config {
             tokens: TokensConfig::default(),
             dingtalk: DingTalkSettings::default(),
             logout: LogoutConfig::default(),
+            registration: RegistrationConfig::default(),
             limits: LimitsConfig::default(),
             dev: DevConfig::default(),
             log: LogConfig::default(),

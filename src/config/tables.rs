@@ -35,6 +35,33 @@ impl Default for LimitsConfig {
     }
 }
 
+/// Dynamic client registration (RFC 7591, RFC 7592): off unless enabled; with it, a party holding
+/// an initial access token an admin issued registers clients within these limits.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RegistrationConfig {
+    /// Serve `POST /register` (and list it in discovery).
+    pub enabled: bool,
+    /// Schemes a registered redirect URI may use (http only ever for loopback hosts).
+    pub allowed_redirect_schemes: Vec<String>,
+    /// Hosts a registered redirect URI may name (exactly, or any subdomain of an entry written
+    /// `.example.com`); empty: any host.
+    pub allowed_redirect_hosts: Vec<String>,
+    /// The scopes a registered client may be allowed; its `scope` is narrowed to these.
+    pub allowed_scopes: Vec<String>,
+}
+
+impl Default for RegistrationConfig {
+    fn default() -> Self {
+        RegistrationConfig {
+            enabled: false,
+            allowed_redirect_schemes: vec!["https".into()],
+            allowed_redirect_hosts: Vec::new(),
+            allowed_scopes: ["openid", "profile", "email", "offline_access"].map(String::from).to_vec(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default)]
 pub struct LogoutConfig {

@@ -105,6 +105,19 @@ impl Config {
                 problem: "must be from 1 to 60".into(),
             });
         }
+        let registration = &self.registration;
+        if registration.allowed_redirect_schemes.is_empty() {
+            return Err(ConfigError::Option {
+                option: "registration.allowed_redirect_schemes",
+                problem: "must name at least one scheme (https)".into(),
+            });
+        }
+        if !registration.allowed_scopes.iter().any(|s| s == "openid") {
+            return Err(ConfigError::Option {
+                option: "registration.allowed_scopes",
+                problem: "must include openid: registered clients sign users in".into(),
+            });
+        }
         // RFC 9126 §2.2: "short-lived"; 5 to 600 seconds leaves room for a redirect and a slow phone.
         if !(5..=600).contains(&self.tokens.pushed_request_ttl_secs) {
             return Err(ConfigError::Option {

@@ -50,8 +50,9 @@ fn assertion_algorithms() -> Vec<String> {
     crate::directory::client_keys::ASSERTION_ALGORITHMS.iter().map(|alg| format!("{alg:?}")).collect()
 }
 
-pub fn document(issuer: &str) -> serde_json::Value {
-    json!({
+/// The metadata of a provider at `issuer`; `registration`: dynamic client registration is on.
+pub fn document(issuer: &str, registration: bool) -> serde_json::Value {
+    let mut doc = json!({
         "issuer": issuer,
         "authorization_endpoint": format!("{issuer}{}", paths::AUTHORIZE),
         "token_endpoint": format!("{issuer}{}", paths::TOKEN),
@@ -90,11 +91,16 @@ pub fn document(issuer: &str) -> serde_json::Value {
         "claims_parameter_supported": false,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
-    })
+    });
+    // RFC 8414 §2, OIDC Discovery §3: listed exactly when it is served.
+    if registration {
+        doc["registration_endpoint"] = json!(format!("{issuer}{}", paths::REGISTER));
+    }
+    doc
 }
 
-pub fn render(issuer: &str) -> RenderedDocument {
-    let body = serde_json::to_vec(&document(issuer)).unwrap_or_default();
+pub fn render(issuer: &str, registration: bool) -> RenderedDocument {
+    let body = serde_json::to_vec(&document(issuer, registration)).unwrap_or_default();
     RenderedDocument { etag: strong_etag(&body), body: body.into() }
 }
 

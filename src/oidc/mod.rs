@@ -20,6 +20,7 @@ pub mod organisation;
 pub mod par;
 pub mod params;
 pub mod pkce;
+pub mod registration;
 pub mod response_mode;
 pub mod revoke;
 pub mod sign_in;
@@ -52,6 +53,8 @@ pub mod paths {
     pub const DEVICE_CONFIRM: &str = "/device/confirm";
     /// RFC 9126 §2: where a client pushes its authorization request.
     pub const PAR: &str = "/par";
+    /// RFC 7591 §3: dynamic client registration; RFC 7592: `/register/{client_id}`.
+    pub const REGISTER: &str = "/register";
     pub const TOKEN: &str = "/token";
     pub const USERINFO: &str = "/userinfo";
     pub const REVOKE: &str = "/revoke";

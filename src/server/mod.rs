@@ -32,6 +32,13 @@ pub fn routes(app: Arc<App>) -> impl Endpoint + 'static {
         .at(paths::CONSENT, post(oidc::consent::consent))
         .at(paths::DEVICE_AUTHORIZATION, post(oidc::device::device_authorization))
         .at(paths::PAR, post(oidc::par::pushed_authorization_request))
+        .at(paths::REGISTER, post(oidc::registration::register))
+        .at(
+            format!("{}/:client_id", paths::REGISTER),
+            get(oidc::registration::manage_registration)
+                .put(oidc::registration::manage_registration)
+                .delete(oidc::registration::manage_registration),
+        )
         .at(paths::DEVICE, get(oidc::device_verification::show))
         .at(paths::DEVICE_CONFIRM, post(oidc::device_verification::confirm))
         .at(paths::TOKEN, post(oidc::token::token).with(cors()))

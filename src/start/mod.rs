@@ -75,7 +75,7 @@ impl App {
             .await
             .map_err(|source| StartError::Database { url: redact_url(&config.database.url), source })?;
         let issuer = config.issuer_base().to_string();
-        let discovery = crate::oidc::discovery::render(&issuer);
+        let discovery = crate::oidc::discovery::render(&issuer, config.registration.enabled);
         let cookies = CookiePolicy { secure: issuer.starts_with("https://") };
         // Install the metrics recorder before the first request counts anything.
         crate::metrics::spawn_upkeep();

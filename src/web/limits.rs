@@ -145,9 +145,14 @@ impl Limits {
             r if is_metadata(r) => (&self.metadata, false),
             "/admin/console" => (&self.admin, true),
             r if is_page(r) => (&self.protocol, true),
-            "/token" | "/revoke" | "/introspect" | "/userinfo" | "/device_authorization" | "/par" => {
-                (&self.protocol, false)
-            }
+            "/token"
+            | "/revoke"
+            | "/introspect"
+            | "/userinfo"
+            | "/device_authorization"
+            | "/par"
+            | "/register"
+            | "/register/{client_id}" => (&self.protocol, false),
             "/admin" => (&self.admin, false),
             _ => return None,
         };

@@ -26,6 +26,7 @@ pub fn route_label(path: &str) -> &'static str {
         "/device/confirm",
         "/device",
         "/par",
+        "/register",
         "/token",
         "/userinfo",
         "/revoke",
@@ -47,6 +48,8 @@ pub fn route_label(path: &str) -> &'static str {
     }
     if path.contains("/admin/v1/") || path.contains("/admin/docs") {
         "/admin"
+    } else if path.contains("/register/") && !path.contains("/admin") {
+        "/register/{client_id}"
     } else if path.ends_with("/admin") || path.contains("/admin/") {
         "/admin/console"
     } else {

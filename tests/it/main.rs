@@ -33,6 +33,7 @@ mod par;
 mod private_key_jwt;
 mod qr_login;
 mod rate_limits;
+mod registration;
 mod replicas;
 mod roles;
 mod rp_flow;
