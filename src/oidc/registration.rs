@@ -196,8 +196,11 @@ async fn replace(app: &App, m: &Manage<'_>, client: &Client, body: Body) -> Resu
         return Err(Refusal::metadata("client_id must be the registered client's"));
     }
     let settings = checked(&app.config.registration, metadata)?;
-    if settings.public != client.public {
-        return Err(Refusal::metadata("token_endpoint_auth_method cannot change between none and a secret or key"));
+    // The way the client authenticates stays: a secret that was never handed out cannot start to
+    // count, and a key client left without keys could not authenticate at all.
+    let with_keys = settings.jwks.is_some() || settings.jwks_uri.is_some();
+    if settings.public != client.public || with_keys != client.uses_private_key_jwt() {
+        return Err(Refusal::metadata("token_endpoint_auth_method cannot change; register a new client for that"));
     }
     let update = ClientUpdate {
         name: Some(settings.name.unwrap_or_else(|| client.id.clone())),

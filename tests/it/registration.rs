@@ -214,6 +214,15 @@ async fn rfc7591_3_2_2_metadata_outside_the_policy_is_refused_and_registers_noth
     assert_eq!(status, StatusCode::CREATED, "{created}");
     assert!(created.get("client_secret").is_none(), "{created}");
     assert_eq!(created["jwks"]["keys"][0]["kid"], key.jwk.kid.as_str());
+    // Its registration cannot be replaced by one without keys (RFC 7592 §2.2 would leave it unable
+    // to authenticate), nor with a secret.
+    let uri = created["registration_client_uri"].as_str().unwrap();
+    let rat = created["registration_access_token"].as_str().unwrap();
+    let without_keys = json!({ "client_id": created["client_id"], "redirect_uris": [REDIRECT_URI] });
+    let (status, body) = manage_at(uri, rat, reqwest::Method::PUT, Some(without_keys)).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_client_metadata")));
+    let same = json!({ "client_id": created["client_id"], "redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "private_key_jwt", "jwks": { "keys": [key.jwk] } });
+    assert_eq!(manage_at(uri, rat, reqwest::Method::PUT, Some(same)).await.0, StatusCode::OK);
 }
 
 #[tokio::test]
@@ -275,4 +284,31 @@ async fn rfc7592_2_the_registration_access_token_reads_replaces_and_deletes_only
     // The other client is untouched.
     let other_uri = second["registration_client_uri"].as_str().unwrap();
     assert_eq!(manage_at(other_uri, other_rat, reqwest::Method::GET, None).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn the_openidconnect_crate_registers_a_client_that_then_signs_a_user_in() {
+    use openidconnect::core::{CoreClientRegistrationRequest, CoreProviderMetadata};
+    use openidconnect::registration::EmptyAdditionalClientMetadata;
+    use openidconnect::{AccessToken, IssuerUrl, RedirectUrl};
+    let p = start().await;
+    let (_, token) = initial_token(&p, 3600).await;
+    let metadata =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(p.issuer.clone()).unwrap(), &crate::rp_flow::rp_http)
+            .await
+            .unwrap();
+    let endpoint = metadata.registration_endpoint().expect("discovery names the registration endpoint");
+    let registered = CoreClientRegistrationRequest::new(
+        vec![RedirectUrl::new(REDIRECT_URI.into()).unwrap()],
+        EmptyAdditionalClientMetadata {},
+    )
+    .set_initial_access_token(Some(AccessToken::new(token)))
+    .register_async(endpoint, &crate::rp_flow::rp_http)
+    .await
+    .expect("registered");
+    let client_id = registered.client_id().as_str().to_string();
+    let secret = registered.client_secret().expect("a confidential client's secret").secret().clone();
+    let code = common::obtain_code_for_scope(&p, &Browser::new("bob"), &client_id, "openid profile").await;
+    let tokens = common::exchange_code(&p, &client_id, &secret, &code).await;
+    assert_eq!(common::unverified_claims(tokens["id_token"].as_str().unwrap())["aud"], client_id.as_str());
 }
