@@ -19,21 +19,15 @@ use crate::manage::{self, Actor, Manage, ManageError};
 use crate::oidc::code::{append_query, redirect};
 use crate::oidc::error::BackendError;
 use crate::oidc::params::Params;
-use crate::oidc::{paths, read_form, sso_sessions};
+use crate::oidc::{SignedInUser as SignedIn, paths, read_form, sso_sessions};
 use crate::secrets;
-use crate::store::{AuthRequest, OwnPage, SsoSession};
+use crate::store::{AuthRequest, OwnPage};
 use crate::web::pages::{self, AccountApp, AccountSession, AccountView};
 
 /// What the session's anti-CSRF token is derived for (`SessionCookie::form_token`).
 const FORM_PURPOSE: &str = "account";
 
 /// The signed-in user, proven by the session cookie.
-struct SignedIn {
-    session: SsoSession,
-    form_token: String,
-    user: User,
-}
-
 /// What a form on the page asks for.
 enum Action<'a> {
     EndSession(&'a str),
@@ -168,14 +162,9 @@ fn forbidden() -> Response {
     )
 }
 
-/// The user the request's session cookie proves (usable for single sign-on, enabled), with the
-/// session's anti-CSRF token.
+/// The user the request's session cookie proves, with the session's token for this page's forms.
 async fn signed_in(app: &App, req: &Request) -> Result<Option<SignedIn>, BackendError> {
-    let liveness = Liveness::UsableForSso { idle_secs: app.config.tokens.sso_session_idle_secs as i64 };
-    let proven = sso_sessions(app).proven_with_form_token(req, app.now(), liveness, FORM_PURPOSE).await?;
-    let Some((session, form_token)) = proven else { return Ok(None) };
-    let user = app.directory.user(&session.user_id).await?.filter(|u| !u.disabled);
-    Ok(user.map(|user| SignedIn { session, form_token, user }))
+    crate::oidc::signed_in_user(app, req, FORM_PURPOSE).await
 }
 
 /// Starts a DingTalk sign-in that returns to this page. The request names no client: errors come

@@ -1,15 +1,16 @@
 //! Client authentication at the token endpoint (RFC 6749 §2.3, §3.2.1): `client_secret_basic`,
-//! `client_secret_post`, and `none` for public clients.
+//! `client_secret_post`, `private_key_jwt` (`client_assertion`) and `none` for public clients; and
+//! the strict reading of a client's form that every back-channel endpoint starts with.
 
 use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use poem::Request;
 use poem::http::header;
+use poem::{Body, Request};
 
-use super::OAuthError;
 use super::params::Params;
+use super::{OAuthError, read_form};
 use crate::app::App;
 use crate::directory::Client;
 
@@ -61,6 +62,35 @@ fn form_urldecode(text: &str) -> Option<String> {
         i += 1;
     }
     String::from_utf8(out).ok()
+}
+
+/// Values a back-channel form may carry: bounded (`params::MAX_PARAM_LEN`) where every value is
+/// ours or the client's own (codes, refresh tokens, scopes, assertions), unbounded where the form
+/// carries a token to look at (revocation, introspection: an access token with many groups may be
+/// long, and RFC 7009 §2.2 answers an unknown token like any other).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueBound {
+    Bounded,
+    TokenLength,
+}
+
+/// A back-channel request of a client (RFC 6749 §3.2): its form, read strictly (a repeated
+/// parameter refused, values bounded as `bound` says), and the client it authenticated as.
+pub async fn authenticated_form(
+    app: &App,
+    req: &Request,
+    body: Body,
+    bound: ValueBound,
+) -> Result<(Params, Arc<Client>), OAuthError> {
+    let params = read_form(req, body).await?;
+    if params.first_repeated().is_some() {
+        return Err(OAuthError::invalid_request("a parameter was sent more than once"));
+    }
+    if bound == ValueBound::Bounded && params.first_too_long().is_some() {
+        return Err(OAuthError::invalid_request("a parameter value is too long"));
+    }
+    let client = authenticate(app, req, &params).await?;
+    Ok((params, client))
 }
 
 /// Authenticates the calling client; every failure is `invalid_client` (401, with a Basic

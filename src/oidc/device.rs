@@ -11,9 +11,10 @@ use poem::web::Data;
 use poem::{Body, Request, Response, handler};
 use serde::Serialize;
 
+use super::client_auth::ValueBound;
 use super::error::{BackendError, ErrorCode};
 use super::params::parse_scope;
-use super::{OAuthError, client_auth, paths, read_form};
+use super::{OAuthError, client_auth, paths};
 use crate::app::App;
 use crate::directory::Client;
 use crate::secrets;
@@ -87,15 +88,8 @@ pub async fn device_authorization(req: &Request, body: Body, app: Data<&Arc<App>
 }
 
 pub async fn authorize_device(app: &App, req: &Request, body: Body) -> Result<DeviceAuthorization, OAuthError> {
-    let params = read_form(req, body).await?;
-    if params.first_repeated().is_some() {
-        return Err(OAuthError::invalid_request("a parameter was sent more than once"));
-    }
-    if params.first_too_long().is_some() {
-        return Err(OAuthError::invalid_request("a parameter value is too long"));
-    }
     // §3.1: a confidential client authenticates as at the token endpoint; a public one names itself.
-    let client = client_auth::authenticate(app, req, &params).await?;
+    let (params, client) = client_auth::authenticated_form(app, req, body, ValueBound::Bounded).await?;
     if !client.allows_grant(DEVICE_CODE_GRANT) {
         return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "this client may not use the device grant"));
     }

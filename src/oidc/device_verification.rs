@@ -17,31 +17,20 @@ use poem::{Body, Request, Response, handler};
 use super::device::{KEEP_AFTER_EXPIRY_SECS, canonical_user_code, display_user_code, user_code_hash};
 use super::error::BackendError;
 use super::params::Params;
-use super::{paths, read_form, sso_sessions};
+use super::{SignedInUser as SignedIn, paths, read_form};
 use crate::app::App;
-use crate::directory::{Client, User};
-use crate::login::session::Liveness;
+use crate::directory::Client;
 use crate::secrets;
-use crate::store::{AuthCode, AuthRequest, DeviceDecision, DeviceLookup, OwnPage, ResponseMode, SsoSession};
+use crate::store::{AuthCode, AuthRequest, DeviceDecision, DeviceLookup, OwnPage, ResponseMode};
 use crate::web::limits::too_many;
 use crate::web::pages::{self, render_page};
 
 /// What the session's anti-CSRF token is derived for (`SessionCookie::form_token`).
 const FORM_PURPOSE: &str = "device";
 
-/// The signed-in user, proven by the session cookie, with the session's form token.
-struct SignedIn {
-    session: SsoSession,
-    form_token: String,
-    user: User,
-}
-
+/// The user the request's session cookie proves, with the session's token for this page's form.
 async fn signed_in(app: &App, req: &Request) -> Result<Option<SignedIn>, BackendError> {
-    let liveness = Liveness::UsableForSso { idle_secs: app.config.tokens.sso_session_idle_secs as i64 };
-    let proven = sso_sessions(app).proven_with_form_token(req, app.now(), liveness, FORM_PURPOSE).await?;
-    let Some((session, form_token)) = proven else { return Ok(None) };
-    let user = app.directory.user(&session.user_id).await?.filter(|u| !u.disabled);
-    Ok(user.map(|user| SignedIn { session, form_token, user }))
+    super::signed_in_user(app, req, FORM_PURPOSE).await
 }
 
 fn client_addr(req: &Request) -> Option<std::net::IpAddr> {

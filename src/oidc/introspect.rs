@@ -9,8 +9,9 @@ use poem::web::Data;
 use poem::{Body, Request, Response, handler};
 use serde::Serialize;
 
+use super::client_auth::ValueBound;
 use super::error::BackendError;
-use super::{OAuthError, client_auth, read_form};
+use super::{OAuthError, client_auth};
 use crate::app::App;
 use crate::directory::Client;
 use crate::secrets;
@@ -69,11 +70,7 @@ pub async fn introspect(req: &Request, body: Body, app: Data<&Arc<App>>) -> Resp
 }
 
 async fn run(app: &App, req: &Request, body: Body) -> Result<Vec<u8>, OAuthError> {
-    let params = read_form(req, body).await?;
-    if params.first_repeated().is_some() {
-        return Err(OAuthError::invalid_request("a parameter was sent more than once"));
-    }
-    let caller = client_auth::authenticate(app, req, &params).await?;
+    let (params, caller) = client_auth::authenticated_form(app, req, body, ValueBound::TokenLength).await?;
     // §2.1: the caller must authenticate; a public client proves nothing.
     if caller.public {
         return Err(OAuthError::invalid_client("introspection needs a confidential client", false));

@@ -71,6 +71,29 @@ pub fn sso_sessions(app: &App) -> SsoSessions<'_> {
     SsoSessions { store: app.sessions.as_ref(), cookies: &app.cookies }
 }
 
+/// A user signed in to one of the provider's own pages (the account page, the device
+/// verification page), proven by the session cookie, with the session's anti-CSRF form token.
+pub struct SignedInUser {
+    pub session: crate::store::SsoSession,
+    pub form_token: String,
+    pub user: crate::directory::User,
+}
+
+/// The enabled user the request's session cookie proves (a session usable for single sign-on),
+/// with the session's form token for forms of `purpose`.
+pub async fn signed_in_user(
+    app: &App,
+    req: &poem::Request,
+    purpose: &str,
+) -> Result<Option<SignedInUser>, error::BackendError> {
+    let liveness =
+        crate::login::session::Liveness::UsableForSso { idle_secs: app.config.tokens.sso_session_idle_secs as i64 };
+    let proven = sso_sessions(app).proven_with_form_token(req, app.now(), liveness, purpose).await?;
+    let Some((session, form_token)) = proven else { return Ok(None) };
+    let user = app.directory.user(&session.user_id).await?.filter(|u| !u.disabled);
+    Ok(user.map(|user| SignedInUser { session, form_token, user }))
+}
+
 /// What `login::roles` reads to compute a user's roles and groups.
 pub fn access_sources(app: &App) -> AccessSources<'_> {
     app.access_sources()

@@ -14,9 +14,10 @@ use poem::{Body, Request, Response, handler};
 use serde::Serialize;
 
 use super::authorize::{AuthorizeError, RequestOrigin, validate};
+use super::client_auth::ValueBound;
 use super::error::{BackendError, ErrorCode};
 use super::params::Params;
-use super::{OAuthError, client_auth, read_form};
+use super::{OAuthError, client_auth};
 use crate::app::App;
 use crate::secrets;
 use crate::store::PushedRequest;
@@ -51,14 +52,8 @@ pub async fn pushed_authorization_request(req: &Request, body: Body, app: Data<&
 /// Authenticates the client, validates the request as /authorize would (§2.1), keeps it and
 /// answers with its `request_uri`.
 pub async fn push(app: &App, req: &Request, body: Body) -> Result<PushedAuthorization, OAuthError> {
-    let params = read_form(req, body).await?;
-    if params.first_repeated().is_some() {
-        return Err(OAuthError::invalid_request("a parameter was sent more than once"));
-    }
-    if params.first_too_long().is_some() {
-        return Err(OAuthError::invalid_request("a parameter value is too long"));
-    }
-    let client = client_auth::authenticate(app, req, &params).await?;
+    // §2.1: the client authenticates as at the token endpoint.
+    let (params, client) = client_auth::authenticated_form(app, req, body, ValueBound::Bounded).await?;
     // §2.1: a pushed request cannot itself point at another.
     if params.has("request_uri") {
         return Err(OAuthError::invalid_request("request_uri cannot be pushed"));

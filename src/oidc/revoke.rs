@@ -8,7 +8,8 @@ use poem::http::header;
 use poem::web::Data;
 use poem::{Body, Request, Response, handler};
 
-use super::{OAuthError, client_auth, read_form};
+use super::client_auth::ValueBound;
+use super::{OAuthError, client_auth};
 use crate::app::App;
 use crate::directory::Client;
 use crate::secrets;
@@ -25,12 +26,8 @@ pub async fn revoke(req: &Request, body: Body, app: Data<&Arc<App>>) -> Response
 }
 
 async fn run(app: &App, req: &Request, body: Body) -> Result<(), OAuthError> {
-    let params = read_form(req, body).await?;
-    if params.first_repeated().is_some() {
-        return Err(OAuthError::invalid_request("a parameter was sent more than once"));
-    }
     // §2.1: the client authenticates as at the token endpoint.
-    let client = client_auth::authenticate(app, req, &params).await?;
+    let (params, client) = client_auth::authenticated_form(app, req, body, ValueBound::TokenLength).await?;
     let token = params.get("token").ok_or(OAuthError::invalid_request("token is required"))?;
     // §2.1: the hint is honoured as an order of search, never trusted.
     let access_first = params.get("token_type_hint") == Some("access_token");

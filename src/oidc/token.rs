@@ -8,9 +8,10 @@ use poem::web::Data;
 use poem::{Body, Request, Response, handler};
 use serde::Serialize;
 
+use super::client_auth::ValueBound;
 use super::device::DEVICE_CODE_GRANT;
 use super::error::ErrorCode;
-use super::{OAuthError, client_auth, grants, read_form};
+use super::{OAuthError, client_auth, grants};
 use crate::app::App;
 use crate::tokens::mint::{MintError, Minted};
 
@@ -44,15 +45,8 @@ pub async fn token(req: &Request, body: Body, app: Data<&Arc<App>>) -> Response 
 }
 
 pub async fn token_request(app: &App, req: &Request, body: Body) -> Result<TokenResponse, OAuthError> {
-    let params = read_form(req, body).await?;
     // RFC 6749 §3.2: parameters must not be repeated.
-    if params.first_repeated().is_some() {
-        return Err(OAuthError::invalid_request("a parameter was sent more than once"));
-    }
-    if params.first_too_long().is_some() {
-        return Err(OAuthError::invalid_request("a parameter value is too long"));
-    }
-    let client = client_auth::authenticate(app, req, &params).await?;
+    let (params, client) = client_auth::authenticated_form(app, req, body, ValueBound::Bounded).await?;
     // The per-client limit counts only requests that proved they are the client: a confidential
     // client that authenticated (a failure has returned above). A public client proves nothing
     // (RFC 6749 §2.1, §10.1), so anyone could spend its allowance by naming its client_id; it
