@@ -306,6 +306,11 @@ fn checked(policy: &RegistrationConfig, m: Metadata) -> Result<Settings, Refusal
     for uri in redirect_uris.iter().chain(&post_logout_redirect_uris).chain(&m.backchannel_logout_uri) {
         allowed_uri(policy, uri).map_err(Refusal::redirect_uri)?;
     }
+    // The provider fetches a jwks_uri itself: a registrant must not make it call hosts the policy
+    // does not allow (its own loopback services, an internal network).
+    if let Some(uri) = &m.jwks_uri {
+        allowed_uri(policy, uri).map_err(|e| Refusal::metadata(format!("jwks_uri: {e}")))?;
+    }
     // §2: the server may narrow the scope; it is narrowed to the policy's, openid always kept.
     let mut scopes: Vec<String> = match &m.scope {
         Some(scope) => crate::scope::parse_scope(scope)

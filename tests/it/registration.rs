@@ -183,6 +183,11 @@ async fn rfc7591_3_2_2_metadata_outside_the_policy_is_refused_and_registers_noth
             "invalid_client_metadata",
         ),
         (json!({ "redirect_uris": [REDIRECT_URI], "client_id": "chosen" }), "invalid_client_metadata"),
+        // The provider would fetch it: only hosts the policy allows (no SSRF to internal hosts).
+        (
+            json!({ "redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://169.254.169.254/keys" }),
+            "invalid_client_metadata",
+        ),
         (json!({ "redirect_uris": [REDIRECT_URI], "client_name": "x".repeat(201) }), "invalid_client_metadata"),
         (json!({ "redirect_uris": "https://wiki.apps.example/cb" }), "invalid_client_metadata"),
     ];
