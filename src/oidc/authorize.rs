@@ -186,6 +186,17 @@ pub async fn validate(
         },
     };
 
+    // RFC 8707 §2: a resource names the registered API the access tokens are for (their `aud`),
+    // so that API can tell a token was meant for it; one per request (repeats were refused above).
+    let resource = match params.get("resource") {
+        None => None,
+        Some(resource) => match app.directory.resource_server_cached(resource).await {
+            Ok(Some(_)) => Some(resource.to_string()),
+            Ok(None) => return Err(fail(ErrorCode::InvalidTarget, "the resource is not a registered API")),
+            Err(e) => return Err(AuthorizeError::Unavailable(e.into())),
+        },
+    };
+
     // RFC 7636 §4.3, §4.4.1; RFC 9700 §2.1.1 (`pkce`): only S256; public clients must use PKCE.
     let policy = ChallengePolicy {
         public_client: client.public,
@@ -224,6 +235,7 @@ pub async fn validate(
                 id_token_hint_sub,
                 ui_locales: params.get("ui_locales").map(str::to_string),
                 response_mode,
+                resource,
             },
             prompt_none,
             prompt_login: prompts.contains(&"login"),

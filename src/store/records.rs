@@ -32,6 +32,10 @@ pub struct AuthRequest {
     /// the default, `query`, so records read the same by versions that predate the field.
     #[serde(default, skip_serializing_if = "ResponseMode::is_query")]
     pub response_mode: ResponseMode,
+    /// RFC 8707 §2: the registered API the access tokens of this authorization are for (their
+    /// `aud`); `None`: the provider's own userinfo (and admin API).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
 }
 
 impl AuthRequest {
@@ -50,6 +54,7 @@ impl AuthRequest {
             id_token_hint_sub: None,
             ui_locales: None,
             response_mode: ResponseMode::Query,
+            resource: None,
         }
     }
 }
@@ -175,6 +180,9 @@ pub struct RefreshFamily {
     /// (`oidc::organisation`); absent in families from before several organisations.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub org_id: Option<String>,
+    /// RFC 8707: the API the family's access tokens are for, as authorized (`AuthRequest::resource`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
 }
 
 /// The new refresh token a rotation installs.

@@ -40,6 +40,9 @@ pub struct MintRequest<'a> {
     /// The client's lifetimes (`TokenLifetimes::for_client`), the same the caller recorded with the
     /// grant for revocation.
     pub lifetimes: TokenLifetimes,
+    /// RFC 8707 §2: the registered API the access token is for; `None`: the provider's own
+    /// resources (RFC 9068 §3, by the scopes).
+    pub resource: Option<&'a str>,
 }
 
 /// The signed tokens, and what the token response says about them.
@@ -58,7 +61,10 @@ pub fn mint(issuer: &TokenIssuer<'_>, m: &MintRequest<'_>) -> Result<Minted, Min
     let access = AccessClaims {
         iss: issuer.issuer.to_string(),
         sub: m.sub.to_string(),
-        aud: access_audience(issuer.issuer, m.scopes),
+        aud: match m.resource {
+            Some(api) => api.to_string(),
+            None => access_audience(issuer.issuer, m.scopes),
+        },
         exp: m.lifetimes.access_exp(m.iat),
         iat: m.iat,
         jti: m.jti.to_string(),

@@ -35,6 +35,7 @@ mod qr_login;
 mod rate_limits;
 mod registration;
 mod replicas;
+mod resource_indicators;
 mod roles;
 mod rp_flow;
 mod store_conformance;

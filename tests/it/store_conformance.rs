@@ -274,6 +274,8 @@ fn request() -> AuthRequest {
         id_token_hint_sub: None,
         ui_locales: None,
         response_mode: ResponseMode::Query,
+        // RFC 8707: travels with the request, its code and the family it starts.
+        resource: Some("https://api.example.com/orders".into()),
     }
 }
 
@@ -714,6 +716,8 @@ fn family(id: &str, user: &str, now: i64) -> RefreshFamily {
         claims: Default::default(),
         // Travels with the family, so a refresh can tell whether the client still accepts it.
         org_id: Some("corp-a".into()),
+        // The API its access tokens are for (RFC 8707), through every rotation.
+        resource: Some("https://api.example.com/orders".into()),
     }
 }
 

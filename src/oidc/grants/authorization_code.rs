@@ -5,7 +5,7 @@
 use crate::app::App;
 use crate::directory::Client;
 use crate::oidc::OAuthError;
-use crate::oidc::error::BackendError;
+use crate::oidc::error::{BackendError, ErrorCode};
 use crate::oidc::params::Params;
 use crate::oidc::pkce;
 use crate::oidc::token::TokenResponse;
@@ -26,8 +26,9 @@ const REDEMPTION_MARGIN_SECS: u64 = 60;
 #[derive(Clone, Copy)]
 pub enum CodeOrigin<'a> {
     /// The authorization endpoint's redirect: bound to its redirect URI and PKCE challenge, living
-    /// `tokens.code_ttl_secs`.
-    Redirect { redirect_uri: &'a str, verifier: Option<&'a str> },
+    /// `tokens.code_ttl_secs`. `resource`: the token request's (RFC 8707 §2.2), which must be the
+    /// one authorized.
+    Redirect { redirect_uri: &'a str, verifier: Option<&'a str>, resource: Option<&'a str> },
     /// A device's approval (RFC 8628 §3.3): bound to the client, living as long as the device
     /// request, until `expires_at`.
     Device { expires_at: i64 },
@@ -40,7 +41,8 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
     let verifier = params.get("code_verifier");
     pkce::verifier_syntax(verifier).map_err(OAuthError::invalid_request)?;
     let code_hash = secrets::hash(code);
-    exchange(app, client, &code_hash, CodeOrigin::Redirect { redirect_uri, verifier }).await
+    let resource = params.get("resource");
+    exchange(app, client, &code_hash, CodeOrigin::Redirect { redirect_uri, verifier, resource }).await
 }
 
 /// Redeems the code stored under `code_hash` for `client`: single use (a replay revokes what it
@@ -76,8 +78,16 @@ pub async fn exchange(
         Err(e) => return Err(e.into()),
     };
     let lives_until = match origin {
-        CodeOrigin::Redirect { redirect_uri, verifier } => {
+        CodeOrigin::Redirect { redirect_uri, verifier, resource } => {
             check_binding(client, redirect_uri, verifier, &record)?;
+            // RFC 8707 §2.2: the token request may name a resource only among those authorized
+            // (here at most one). Checked after the binding: only the code's own client hears it.
+            if resource.is_some_and(|asked| record.request.resource.as_deref() != Some(asked)) {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidTarget,
+                    "the resource was not authorized with this code",
+                ));
+            }
             record.issued_at + app.config.tokens.code_ttl_secs as i64
         }
         CodeOrigin::Device { expires_at } => {
@@ -136,6 +146,7 @@ pub async fn exchange(
             upstream_checked_at: now,
             claims: claims.clone(),
             org_id: Some(user.org_id.clone()),
+            resource: request.resource.clone(),
         };
         let token = new_refresh_token(&family.id);
         let first = RefreshSuccessor {
@@ -190,6 +201,7 @@ pub async fn exchange(
             jti: &jti,
             iat: now,
             lifetimes,
+            resource: request.resource.as_deref(),
         },
     )?;
     crate::metrics::token_issued(match origin {

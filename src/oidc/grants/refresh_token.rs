@@ -33,6 +33,19 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
         None => None,
         Some(scope) => Some(parse_scope(scope).ok_or(OAuthError::new(ErrorCode::InvalidScope, "scope is malformed"))?),
     };
+    // RFC 8707 §2.2: a resource named at refresh must be the one authorized. Looked at before the
+    // rotation, so a refusal consumes nothing (the family's resource never changes).
+    if let Some(asked) = params.get("resource") {
+        match app.sessions.get_refresh_family(family_id).await? {
+            Some(family) if family.client_id == client.id && family.resource.as_deref() != Some(asked) => {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidTarget,
+                    "the resource was not authorized with this grant",
+                ));
+            }
+            _ => {}
+        }
+    }
     let now = app.now();
     // Nothing is consumed that could not be answered: without a key to sign with, stop here.
     if app.keys.ring().signer_at(now).is_none() {
@@ -117,6 +130,7 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
             jti: &jti,
             iat: now,
             lifetimes,
+            resource: family.resource.as_deref(),
         },
     )?;
     crate::metrics::token_issued("refresh_token");
