@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use crate::common::{Browser, REDIRECT_URI};
 
-const BIN: &str = env!("CARGO_BIN_EXE_dingtalk-oidc");
+pub(crate) const BIN: &str = env!("CARGO_BIN_EXE_dingtalk-oidc");
 
-fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+pub(crate) fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     let mut cmd = Command::new(BIN);
     cmd.current_dir(dir).args(args);
     for (k, v) in env {
@@ -20,7 +20,7 @@ fn run(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> std::process::Output 
     cmd.output().expect("binary runs")
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -358,7 +358,7 @@ fn clients_token_lifetime_flags_set_bound_clear_and_are_listed() {
     assert!(list.contains("ID token 600 s (default)"), "{list}");
 }
 
-struct Child(std::process::Child);
+pub(crate) struct Child(pub(crate) std::process::Child);
 
 impl Drop for Child {
     fn drop(&mut self) {

@@ -38,6 +38,7 @@ mod replicas;
 mod resource_indicators;
 mod roles;
 mod rp_flow;
+mod serve_dev_grants;
 mod store_conformance;
 mod token_rules;
 mod userinfo_rules;
