@@ -259,7 +259,10 @@ pub(super) async fn run(config_path: Option<PathBuf>, cmd: ClientsCommand) -> an
                 _ => "confidential",
             };
             println!("  type:          {kind}");
-            println!("  redirect URIs: {}", client.redirect_uris.join(" "));
+            // A service or a device redirects nobody.
+            if !client.redirect_uris.is_empty() {
+                println!("  redirect URIs: {}", client.redirect_uris.join(" "));
+            }
             println!(
                 "  access token:  {}",
                 ttl_shown(client.access_token_ttl_secs, config.tokens.access_token_ttl_secs)

@@ -13,6 +13,8 @@ pub struct Kek {
     /// Stored beside each encrypted row so a later KEK rotation knows what sealed it.
     id: String,
     key: LessSafeKey,
+    /// HMAC-SHA-256 key derived from the KEK, for [`Kek::keyed_hash`].
+    lookup: aws_lc_rs::hmac::Key,
 }
 
 impl std::fmt::Debug for Kek {
@@ -30,7 +32,9 @@ impl Kek {
         let id = URL_SAFE_NO_PAD.encode(&digest[..9]);
         let unbound =
             UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| KeyError::Kek("AES-256-GCM rejected the key".into()))?;
-        Ok(Kek { id, key: LessSafeKey::new(unbound) })
+        let lookup_key = Sha256::digest([b"dingtalk-oidc lookup key:".as_slice(), bytes].concat());
+        let lookup = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, &lookup_key);
+        Ok(Kek { id, key: LessSafeKey::new(unbound), lookup })
     }
 
     /// Base64 (standard or URL-safe, padding optional) of 32 bytes.
@@ -63,6 +67,15 @@ impl Kek {
         write_private_file(path, format!("{}\n", STANDARD.encode(bytes)).as_bytes())
             .map_err(|e| KeyError::Kek(format!("cannot write {}: {e}", path.display())))?;
         Kek::from_bytes(&bytes)
+    }
+
+    /// HMAC-SHA-256 of `value` under a key derived from the KEK, base64url: what is stored in place
+    /// of a short secret that a plain hash would not protect (a user code has 34.5 bits: a copy of
+    /// the store could be searched offline). `purpose` separates the uses.
+    pub fn keyed_hash(&self, purpose: &str, value: &str) -> String {
+        let tag =
+            aws_lc_rs::hmac::sign(&self.lookup, [purpose.as_bytes(), b"\0", value.as_bytes()].concat().as_slice());
+        URL_SAFE_NO_PAD.encode(tag.as_ref())
     }
 
     pub fn id(&self) -> &str {
@@ -116,6 +129,16 @@ fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_keyed_hash_needs_the_kek_and_separates_purposes() {
+        let (kek, other) = (Kek::from_bytes(&[7u8; 32]).unwrap(), Kek::from_bytes(&[8u8; 32]).unwrap());
+        let hash = kek.keyed_hash("device user code", "BCDFGHJK");
+        assert_eq!(hash, kek.keyed_hash("device user code", "BCDFGHJK"), "deterministic: it is a lookup key");
+        assert_ne!(hash, other.keyed_hash("device user code", "BCDFGHJK"), "another KEK, another hash");
+        assert_ne!(hash, kek.keyed_hash("another purpose", "BCDFGHJK"));
+        assert_ne!(hash, crate::secrets::hash("BCDFGHJK"), "not the plain hash anyone could compute");
+    }
 
     #[test]
     fn sealed_keys_open_only_with_the_same_kek_and_row() {

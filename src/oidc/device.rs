@@ -54,9 +54,11 @@ pub fn canonical_user_code(typed: &str) -> Option<String> {
     well_formed.then_some(code)
 }
 
-/// How a user code is stored and looked up: the hash of its canonical form.
-pub fn user_code_hash(canonical: &str) -> String {
-    secrets::hash(canonical)
+/// How a user code is stored and looked up: a keyed hash of its canonical form (with 34.5 bits a
+/// plain hash could be reversed by trying every code; the key never reaches the store). A KEK
+/// change (`keys rewrap`) orphans the few codes in flight, which live minutes.
+pub fn user_code_hash(kek: &crate::keys::Kek, canonical: &str) -> String {
+    kek.keyed_hash("device user code", canonical)
 }
 
 /// The canonical code shown as the user sees it on the device: `BCDF-GHJK`.
@@ -113,7 +115,12 @@ pub async fn authorize_device(app: &App, req: &Request, body: Body) -> Result<De
         let canonical = canonical_user_code(&user_code).unwrap_or_default();
         let saved = app
             .sessions
-            .put_device_request(&device_code_hash, &user_code_hash(&canonical), &request, ttl + KEEP_AFTER_EXPIRY_SECS)
+            .put_device_request(
+                &device_code_hash,
+                &user_code_hash(&app.kek, &canonical),
+                &request,
+                ttl + KEEP_AFTER_EXPIRY_SECS,
+            )
             .await
             .map_err(BackendError::from)?;
         if saved {

@@ -73,7 +73,7 @@ async fn find(app: &App, req: &Request, typed: &str) -> Result<Found, Response> 
     let Some(canonical) = canonical_user_code(typed) else {
         return Err(unknown(app));
     };
-    let lookup = match app.sessions.device_request_by_user_code(&user_code_hash(&canonical)).await {
+    let lookup = match app.sessions.device_request_by_user_code(&user_code_hash(&app.kek, &canonical)).await {
         Ok(Some(lookup)) => lookup,
         Ok(None) => return Err(unknown(app)),
         Err(e) => return Err(BackendError::from(e).into_page()),
