@@ -723,3 +723,79 @@ async fn a_code_grant_whose_tokens_cannot_be_recorded_is_a_503_that_leaves_the_c
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
     assert_eq!(body["error"], "invalid_grant");
 }
+
+/// The grants and client profiles that keep state in the session store answer a Redis outage with
+/// a fast 503 (`temporarily_unavailable`), and a 503 consumes nothing: the same client assertion
+/// (whose `jti` could not be noted) is still good once Redis is back.
+#[tokio::test]
+async fn par_private_key_jwt_and_device_requests_answer_503_in_a_redis_outage_and_consume_nothing() {
+    use dingtalk_oidc::directory::NewClient;
+    use dingtalk_oidc::manage::{self, Actor, Manage};
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let Some(mut redis) = OwnRedis::start() else {
+        return;
+    };
+    let url = redis.url();
+    let provider = TestProvider::start_with(move |c| {
+        c.sessions.backend = "redis".into();
+        c.redis.url = url;
+    })
+    .await;
+    let secret = provider.register("app", false, true).await.unwrap();
+    let key = dingtalk_oidc::keys::generate_rsa_key().unwrap();
+    let m = Manage::for_server(&provider.app, Actor::admin("test"));
+    let signer = NewClient {
+        id: "signer".into(),
+        redirect_uris: vec![REDIRECT_URI.into()],
+        jwks: Some(serde_json::json!({ "keys": [key.jwk] }).to_string()),
+        grant_types: Some(vec!["authorization_code".into(), "urn:ietf:params:oauth:grant-type:device_code".into()]),
+        ..NewClient::default()
+    };
+    manage::clients::create(&m, signer).await.unwrap();
+    let now = provider.app.now();
+    let claims =
+        serde_json::json!({ "iss": "signer", "sub": "signer", "aud": provider.issuer, "exp": now + 60, "jti": "once" });
+    let header = Header { kid: Some(key.jwk.kid.clone()), ..Header::new(Algorithm::RS256) };
+    let assertion = jsonwebtoken::encode(&header, &claims, &EncodingKey::from_rsa_der(&key.pkcs1_der)).unwrap();
+    let http = reqwest::Client::new();
+    let par = || {
+        http.post(provider.url("/par")).basic_auth("app", Some(&secret)).form(&[
+            ("response_type", "code"),
+            ("redirect_uri", REDIRECT_URI),
+            ("scope", "openid"),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+        ])
+    };
+    let device = || {
+        http.post(provider.url("/device_authorization")).form(&[
+            ("scope", "openid"),
+            ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+            ("client_assertion", assertion.as_str()),
+        ])
+    };
+
+    redis.stop();
+    for (what, request) in [("POST /par", par()), ("POST /device_authorization with an assertion", device())] {
+        let started = Instant::now();
+        let resp = request.send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE, "{what}");
+        assert!(started.elapsed() < Duration::from_secs(2), "{what} took {:?}", started.elapsed());
+        let body: serde_json::Value = resp.json().await.unwrap();
+        assert_eq!(body["error"], "temporarily_unavailable", "{what}: {body}");
+    }
+
+    redis.restart();
+    let mut recovered = false;
+    for _ in 0..50 {
+        if par().send().await.unwrap().status() == StatusCode::CREATED {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "PAR recovers without a restart");
+    let resp = device().send().await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "the assertion answered 503 was not spent");
+    assert_eq!(device().send().await.unwrap().status(), StatusCode::UNAUTHORIZED, "and it is spent now");
+}
