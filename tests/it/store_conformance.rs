@@ -1478,10 +1478,14 @@ async fn rfc8628_3_3_a_device_request_is_answered_once_under_contention(store: &
 /// it); after it, a poll is on time again.
 async fn rfc8628_3_5_a_poll_within_the_gate_is_too_soon(store: &dyn SessionStore) {
     assert!(store.put_device_request("dc", "uc", &device_request("tv"), 60).await.unwrap());
-    let first = store.poll_device_request("dc", 1).await.unwrap().unwrap();
+    // A gate long enough that the second poll falls inside it however slow the machine (store TTLs
+    // count whole seconds: a 1 s gate may end between two polls a millisecond apart).
+    let first = store.poll_device_request("dc", 30).await.unwrap().unwrap();
     assert!(!first.too_soon && first.decision.is_none());
-    assert!(store.poll_device_request("dc", 1).await.unwrap().unwrap().too_soon);
-    // Store TTLs count whole seconds on the store's clock: wait out the gate with a margin.
+    assert!(store.poll_device_request("dc", 30).await.unwrap().unwrap().too_soon);
+    // A short gate, waited out with a margin, lets the next poll through.
+    assert!(store.put_device_request("dc-short", "uc-short", &device_request("tv"), 60).await.unwrap());
+    assert!(!store.poll_device_request("dc-short", 1).await.unwrap().unwrap().too_soon);
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    assert!(!store.poll_device_request("dc", 1).await.unwrap().unwrap().too_soon, "the gate has passed");
+    assert!(!store.poll_device_request("dc-short", 1).await.unwrap().unwrap().too_soon, "the gate has passed");
 }
