@@ -187,6 +187,7 @@ pub enum Deleted {
     NoContent,
 }
 
+#[derive(Default)]
 pub struct ClientsApi;
 
 #[OpenApi(prefix_path = "/clients", tag = "ApiTags::Clients")]

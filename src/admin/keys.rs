@@ -58,6 +58,7 @@ pub struct RevokedKeyBody {
     pub replacement: Option<String>,
 }
 
+#[derive(Default)]
 pub struct KeysApi;
 
 #[OpenApi(prefix_path = "/keys", tag = "ApiTags::Keys")]
@@ -97,6 +98,7 @@ pub struct AuditBody {
     pub detail: String,
 }
 
+#[derive(Default)]
 pub struct AuditApi;
 
 #[OpenApi(prefix_path = "/audit", tag = "ApiTags::Audit")]

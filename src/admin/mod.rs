@@ -35,25 +35,14 @@ pub type AdminApi = (
 pub const PREFIX: &str = "/admin/v1";
 
 pub fn api_service(server: &str) -> OpenApiService<AdminApi, ()> {
-    OpenApiService::new(
-        (
-            clients::ClientsApi,
-            users::UsersApi,
-            roles::RolesApi,
-            sessions::SessionsApi,
-            keys::KeysApi,
-            keys::AuditApi,
-            registration::RegistrationTokensApi,
-        ),
-        "dingtalk-oidc admin API",
-        env!("CARGO_PKG_VERSION"),
-    )
-    .description(
-        "Manage clients, users, roles and mapping rules, sessions, signing keys and audit events. \
+    // Every API of the tuple, listed once (in `AdminApi`).
+    OpenApiService::new(AdminApi::default(), "dingtalk-oidc admin API", env!("CARGO_PKG_VERSION"))
+        .description(
+            "Manage clients, users, roles and mapping rules, sessions, signing keys and audit events. \
          Authenticate with the bootstrap token (DINGTALK_OIDC_ADMIN_TOKEN) or an access token for the \
          admin audience (scope `admin`) of a user with role `admin` (all operations) or `auditor` (reads).",
-    )
-    .server(server)
+        )
+        .server(server)
 }
 
 /// The spec as committed in `openapi/admin.yaml` (with a generic server URL).

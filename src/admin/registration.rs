@@ -54,6 +54,7 @@ pub enum Issued {
     Created(Json<IssuedInitialTokenBody>),
 }
 
+#[derive(Default)]
 pub struct RegistrationTokensApi;
 
 #[OpenApi(prefix_path = "/registration-tokens", tag = "ApiTags::Registration")]

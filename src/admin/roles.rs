@@ -139,6 +139,7 @@ pub enum Done {
     NoContent,
 }
 
+#[derive(Default)]
 pub struct RolesApi;
 
 #[OpenApi(tag = "ApiTags::Roles")]

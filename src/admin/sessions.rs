@@ -37,6 +37,7 @@ impl From<SsoSession> for SessionBody {
     }
 }
 
+#[derive(Default)]
 pub struct SessionsApi;
 
 #[OpenApi(tag = "ApiTags::Sessions")]

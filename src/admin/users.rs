@@ -61,6 +61,7 @@ pub struct UsersPage {
     pub total: u64,
 }
 
+#[derive(Default)]
 pub struct UsersApi;
 
 #[OpenApi(prefix_path = "/users", tag = "ApiTags::Users")]

@@ -317,3 +317,21 @@ fn branding_is_read_from_the_file_and_checked_naming_the_option() {
     std::fs::write(&path, "[branding]\nprimary_colour = \"#000\"\n").unwrap();
     assert!(Config::load(Some(&path)).unwrap_err().to_string().contains("branding.primary_colour"));
 }
+
+#[test]
+fn pushed_request_lifetime_and_registration_policy_are_checked_and_the_error_names_the_option() {
+    let valid = || Config { issuer: "https://id.example".into(), ..Config::default() };
+    assert!(valid().validate(true).is_ok());
+    for ttl in [4, 601] {
+        let mut cfg = valid();
+        cfg.tokens.pushed_request_ttl_secs = ttl;
+        let err = cfg.validate(true).unwrap_err().to_string();
+        assert!(err.contains("tokens.pushed_request_ttl_secs"), "{ttl}: {err}");
+    }
+    let mut cfg = valid();
+    cfg.registration.allowed_redirect_schemes.clear();
+    assert!(cfg.validate(true).unwrap_err().to_string().contains("registration.allowed_redirect_schemes"));
+    let mut cfg = valid();
+    cfg.registration.allowed_scopes = vec!["profile".into()];
+    assert!(cfg.validate(true).unwrap_err().to_string().contains("registration.allowed_scopes"));
+}

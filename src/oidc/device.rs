@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use poem::http::header;
+use poem::http::StatusCode;
 use poem::web::Data;
 use poem::{Body, Request, Response, handler};
 use serde::Serialize;
@@ -81,10 +81,7 @@ pub struct DeviceAuthorization {
 #[handler]
 pub async fn device_authorization(req: &Request, body: Body, app: Data<&Arc<App>>) -> Response {
     match authorize_device(&app, req, body).await {
-        Ok(answer) => Response::builder()
-            .content_type("application/json")
-            .header(header::CACHE_CONTROL, "no-store")
-            .body(serde_json::to_vec(&answer).unwrap_or_default()),
+        Ok(answer) => super::json_no_store(StatusCode::OK, serde_json::to_vec(&answer).unwrap_or_default()),
         Err(e) => e.into_response(),
     }
 }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use poem::http::header;
+use poem::http::StatusCode;
 use poem::web::Data;
 use poem::{Body, Request, Response, handler};
 use serde::Serialize;
@@ -60,11 +60,7 @@ fn body_of(answer: &Introspection<'_>) -> Vec<u8> {
 #[handler]
 pub async fn introspect(req: &Request, body: Body, app: Data<&Arc<App>>) -> Response {
     match run(&app, req, body).await {
-        Ok(answer) => Response::builder()
-            .content_type("application/json")
-            .header(header::CACHE_CONTROL, "no-store")
-            .header(header::PRAGMA, "no-cache")
-            .body(answer),
+        Ok(answer) => super::json_no_store(StatusCode::OK, answer),
         Err(e) => e.into_response(),
     }
 }

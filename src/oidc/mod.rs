@@ -99,6 +99,18 @@ pub fn access_sources(app: &App) -> AccessSources<'_> {
     app.access_sources()
 }
 
+/// A JSON answer that holds credentials or what a token says: never cached (RFC 6749 §5.1,
+/// RFC 7662 §2.2, OIDC Core §5.3.2, RFC 7591 §3.2.1).
+pub fn json_no_store(status: poem::http::StatusCode, body: impl Into<poem::Body>) -> poem::Response {
+    use poem::http::header;
+    poem::Response::builder()
+        .status(status)
+        .content_type("application/json")
+        .header(header::CACHE_CONTROL, "no-store")
+        .header(header::PRAGMA, "no-cache")
+        .body(body)
+}
+
 /// Reads a form body (capped), refusing other content types (RFC 6749 §4.1.3, Appendix B).
 pub async fn read_form(req: &poem::Request, body: poem::Body) -> Result<params::Params, OAuthError> {
     let is_form = req

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use poem::http::{StatusCode, header};
+use poem::http::StatusCode;
 use poem::web::Data;
 use poem::{Body, Request, Response, handler};
 use serde::Serialize;
@@ -40,11 +40,7 @@ pub struct PushedAuthorization {
 pub async fn pushed_authorization_request(req: &Request, body: Body, app: Data<&Arc<App>>) -> Response {
     match push(&app, req, body).await {
         // §2.2: 201 Created; the request_uri is a credential for one authorization, not cached.
-        Ok(answer) => Response::builder()
-            .status(StatusCode::CREATED)
-            .content_type("application/json")
-            .header(header::CACHE_CONTROL, "no-store")
-            .body(serde_json::to_vec(&answer).unwrap_or_default()),
+        Ok(answer) => super::json_no_store(StatusCode::CREATED, serde_json::to_vec(&answer).unwrap_or_default()),
         Err(e) => e.into_response(),
     }
 }

@@ -105,14 +105,9 @@ impl From<DirectoryError> for Refusal {
     }
 }
 
+/// RFC 7591 §3.2.1: the answer holds credentials.
 fn json_response(status: StatusCode, body: &Value) -> Response {
-    Response::builder()
-        .status(status)
-        .content_type("application/json")
-        // RFC 7591 §3.2.1: the answer holds credentials.
-        .header(header::CACHE_CONTROL, "no-store")
-        .header(header::PRAGMA, "no-cache")
-        .body(body.to_string())
+    super::json_no_store(status, body.to_string())
 }
 
 /// `POST /register` (RFC 7591 §3.1).

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use poem::http::header;
+use poem::http::StatusCode;
 use poem::web::Data;
 use poem::{Body, Request, Response, handler};
 use serde::Serialize;
@@ -31,15 +31,8 @@ pub struct TokenResponse {
 #[handler]
 pub async fn token(req: &Request, body: Body, app: Data<&Arc<App>>) -> Response {
     match token_request(&app, req, body).await {
-        Ok(tokens) => {
-            let body = serde_json::to_vec(&tokens).unwrap_or_default();
-            // RFC 6749 §5.1: never cache a token response.
-            Response::builder()
-                .content_type("application/json")
-                .header(header::CACHE_CONTROL, "no-store")
-                .header(header::PRAGMA, "no-cache")
-                .body(body)
-        }
+        // RFC 6749 §5.1: never cache a token response.
+        Ok(tokens) => super::json_no_store(StatusCode::OK, serde_json::to_vec(&tokens).unwrap_or_default()),
         Err(e) => e.into_response(),
     }
 }

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use poem::http::{Method, header};
+use poem::http::{Method, StatusCode, header};
 use poem::web::Data;
 use poem::{Body, Request, Response, handler};
 use serde::Serialize;
@@ -22,11 +22,7 @@ struct UserInfo<'a> {
 #[handler]
 pub async fn userinfo(req: &Request, body: Body, app: Data<&Arc<App>>) -> Response {
     match run(&app, req, body).await {
-        Ok(info) => Response::builder()
-            .content_type("application/json")
-            .header(header::CACHE_CONTROL, "no-store")
-            .header(header::PRAGMA, "no-cache")
-            .body(info),
+        Ok(info) => super::json_no_store(StatusCode::OK, info),
         Err(e) => e.into_response(),
     }
 }
