@@ -315,7 +315,7 @@ mod tests {
     async fn rfc6749_10_14_every_page_escapes_hostile_values_in_text_and_attributes() {
         // Error page: title and detail, in the heading, the paragraph and the <title>.
         let page = body(error_page(StatusCode::BAD_REQUEST, HOSTILE, HOSTILE)).await;
-        assert!(page.contains(&format!("<h1>{ESCAPED}</h1><p>{ESCAPED}</p>")), "{page}");
+        assert!(page.contains(&format!("<h1>{ESCAPED}</h1>\n<p>{ESCAPED}</p>")), "{page}");
         assert!(page.contains(&format!("<title>{ESCAPED} · ")), "{page}");
         // Consent page: the client's name (text) and every form value (attributes).
         let resp = consent_page(&ConsentView {
@@ -439,7 +439,7 @@ mod tests {
         let page = body(form_post).await;
         assert!(page.contains("<h1>正在返回应用</h1>") && page.contains(">继续</button></noscript>"), "{page}");
         let page = body(error).await;
-        assert!(page.contains("<h1>服务暂时不可用</h1><p>登录服务暂时无法访问其存储。请稍后重试。</p>"), "{page}");
+        assert!(page.contains("<h1>服务暂时不可用</h1>\n<p>登录服务暂时无法访问其存储。请稍后重试。</p>"), "{page}");
         // An operator's own name is shown as written.
         let page = scoped(Lang::Zh, branded(acme(), logged_out_page)).await;
         let page = body(page).await;

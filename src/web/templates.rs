@@ -17,9 +17,10 @@ use minijinja::{AutoEscape, Environment, Error, UndefinedBehavior, context};
 
 use super::{branding, html, i18n};
 
-/// Every template, by name: the layout first (the pages extend it).
-const TEMPLATES: [(&str, &str); 24] = [
+/// Every template, by name: the layout and the shared parts first (the pages extend and import them).
+const TEMPLATES: [(&str, &str); 25] = [
     ("layout.html", include_str!("templates/layout.html")),
+    ("parts.html", include_str!("templates/parts.html")),
     ("error.html", include_str!("templates/error.html")),
     ("consent.html", include_str!("templates/consent.html")),
     ("device.html", include_str!("templates/device.html")),
