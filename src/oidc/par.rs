@@ -85,7 +85,7 @@ pub async fn push(app: &App, req: &Request, body: Body) -> Result<PushedAuthoriz
         params: request.pairs().to_vec(),
         expires_at: app.now() + ttl as i64,
     };
-    if let Err(e) = app.sessions.put_pushed_request(&secrets::hash(&token), &pushed, ttl).await {
+    if let Err(e) = app.sessions.put_pushed_request(&stored_key(&client.id, &token), &pushed, ttl).await {
         return Err(BackendError::from(e).into());
     }
     Ok(PushedAuthorization { request_uri: format!("{REQUEST_URI_PREFIX}{token}"), expires_in: ttl })
@@ -94,7 +94,9 @@ pub async fn push(app: &App, req: &Request, body: Body) -> Result<PushedAuthoriz
 /// At the authorization endpoint: the pushed request a `request_uri` of ours names, taken (it is
 /// good once, §4), or `None` when the request carries no such `request_uri` (any other
 /// `request_uri` is a request object by reference, refused by `validate`). `client_id` must be
-/// the client that pushed it (§4).
+/// the client that pushed it (§4): it is part of the key the request is kept under, so a
+/// `request_uri` presented with another `client_id` (someone who saw the browser's URL) finds
+/// nothing and uses nothing up; the client's own browser can still redeem it.
 pub async fn take(app: &App, params: &Params) -> Result<Option<Params>, AuthorizeError> {
     let Some(token) = params.get("request_uri").and_then(|uri| uri.strip_prefix(REQUEST_URI_PREFIX)) else {
         return Ok(None);
@@ -105,14 +107,18 @@ pub async fn take(app: &App, params: &Params) -> Result<Option<Params>, Authoriz
     let client_id = params.get("client_id").ok_or(AuthorizeError::Page("The request has no client_id."))?;
     let pushed = app
         .sessions
-        .take_pushed_request(&secrets::hash(token))
+        .take_pushed_request(&stored_key(client_id, token))
         .await
         .map_err(|e| AuthorizeError::Unavailable(e.into()))?;
-    // Unknown, used or expired look alike: the client must push its request again.
-    let gone = "The sign-in request has expired or was already used. Go back to the application and try again.";
+    // Unknown, used, expired or another client's look alike: the client must push again.
+    let gone = "The sign-in request has expired, was already used or belongs to another application. \
+                Go back to the application and try again.";
     let pushed = pushed.filter(|p| p.expires_at > app.now()).ok_or(AuthorizeError::Page(gone))?;
-    if !secrets::secure_eq(pushed.client_id.as_bytes(), client_id.as_bytes()) {
-        return Err(AuthorizeError::Page("The request_uri was issued to another application."));
-    }
     Ok(Some(Params::from_pairs(pushed.params)))
+}
+
+/// The key a pushed request is kept under: a hash of its `request_uri` token and the client it
+/// was pushed by (the token is base64url of a fixed length, so the two cannot run into each other).
+fn stored_key(client_id: &str, token: &str) -> String {
+    secrets::hash(&format!("{token}.{client_id}"))
 }
