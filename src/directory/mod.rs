@@ -4,6 +4,7 @@
 pub mod audit;
 pub mod bounded;
 pub mod client_keys;
+pub mod client_metadata;
 pub mod clients;
 pub mod consents;
 pub mod entities;

@@ -21,7 +21,7 @@ use crate::secrets;
 use crate::store::DeviceRequest;
 
 /// The grant type a client must be registered for (RFC 8628 §3.4).
-pub use crate::directory::clients::DEVICE_CODE_GRANT;
+pub use crate::directory::client_metadata::DEVICE_CODE_GRANT;
 
 /// RFC 8628 §6.1: base-20, no vowels (and no Y), so codes are easy to type and spell no words.
 const USER_CODE_ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";

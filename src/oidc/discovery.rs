@@ -63,7 +63,7 @@ pub fn document(issuer: &str, registration: bool) -> serde_json::Value {
         // Discovery §3 defaults would claim fragment mode and the implicit grant: say what is true
         // (query, and form_post: OAuth 2.0 Form Post Response Mode §2).
         "response_modes_supported": ResponseMode::SUPPORTED,
-        "grant_types_supported": crate::directory::clients::SUPPORTED_GRANT_TYPES,
+        "grant_types_supported": crate::directory::client_metadata::SUPPORTED_GRANT_TYPES,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
         "token_endpoint_auth_methods_supported": CLIENT_AUTH_METHODS,

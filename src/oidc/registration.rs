@@ -18,7 +18,7 @@ use super::error::{BackendError, BearerError};
 use super::paths;
 use crate::app::App;
 use crate::config::RegistrationConfig;
-use crate::directory::clients::{DEVICE_CODE_GRANT, validate_redirect_uri};
+use crate::directory::client_metadata::{DEVICE_CODE_GRANT, validate_redirect_uri};
 use crate::directory::{Client, ClientUpdate, DirectoryError, NewClient};
 use crate::manage::{self, Actor, Manage, ManageError};
 use crate::secrets;
