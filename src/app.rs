@@ -46,8 +46,9 @@ pub struct App {
     pub limits: Arc<crate::web::limits::Limits>,
     /// How the client's address is found behind `server.trusted_proxies`.
     pub client_addr: Arc<crate::web::client_addr::ClientAddrRule>,
-    /// Delivers back-channel logout tokens (bounded timeout, no redirects).
-    pub backchannel_http: reqwest::Client,
+    /// Delivers back-channel logout tokens (bounded timeout, no redirects); a self-registered
+    /// client's only to a public address (`outbound`).
+    pub backchannel_http: crate::outbound::Callers,
     /// The keys `private_key_jwt` clients sign with, parsed or fetched once (`oidc::client_assertion`).
     pub client_keys: crate::directory::client_keys::ClientKeySets,
     /// Set when shutting down; counts the requests in flight (see `drain`).

@@ -30,6 +30,7 @@ pub mod metrics;
 pub mod migrations;
 pub mod oidc;
 pub mod ops;
+pub mod outbound;
 pub mod revocation;
 pub mod scope;
 pub mod sealed;

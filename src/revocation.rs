@@ -21,6 +21,9 @@ pub struct Revocation<'a> {
     /// How long after its `exp` a verifier still accepts a token (`tokens.leeway_secs`): a denial
     /// lasts that much longer, or a revoked token would verify again for those seconds.
     pub leeway_secs: i64,
+    /// No operator list of allowed hosts: a self-registered client's back-channel logout URI is
+    /// called only at a public address (`outbound`).
+    pub public_only_for_self_registered: bool,
 }
 
 impl<'a> Revocation<'a> {
@@ -39,6 +42,7 @@ impl<'a> Revocation<'a> {
             backchannel_retry_window_secs: config.logout.backchannel_retry_window_secs as i64,
             denial_lifetime_secs: config.tokens.denial_lifetime_secs(),
             leeway_secs: config.tokens.leeway_secs as i64,
+            public_only_for_self_registered: config.registration.allowed_redirect_hosts.is_empty(),
         }
     }
 
@@ -230,6 +234,7 @@ impl<'a> Revocation<'a> {
             Ok(None) => return Ok(None),
             Err(e) => return Err(StoreError::Unavailable(e.to_string())),
         };
+        let public_only = self.public_only_for_self_registered && client.registered_itself();
         let Some(uri) = client.backchannel_logout_uri else { return Ok(None) };
         Ok(Some(LogoutDelivery {
             id: crate::secrets::token(),
@@ -240,6 +245,7 @@ impl<'a> Revocation<'a> {
             attempts: 0,
             created_at: now,
             expires_at: now + self.backchannel_retry_window_secs,
+            public_only,
         }))
     }
 

@@ -45,7 +45,8 @@ pub struct RegistrationConfig {
     /// Schemes a registered redirect URI may use (http only ever for loopback hosts).
     pub allowed_redirect_schemes: Vec<String>,
     /// Hosts a registered redirect URI may name (exactly, or any subdomain of an entry written
-    /// `.example.com`); empty: any host.
+    /// `.example.com`); empty: any host, but the URIs the provider calls (`jwks_uri`,
+    /// `backchannel_logout_uri`) only at public addresses (`outbound`).
     pub allowed_redirect_hosts: Vec<String>,
     /// The scopes a registered client may be allowed; its `scope` is narrowed to these.
     pub allowed_scopes: Vec<String>,

@@ -101,7 +101,10 @@ const CAPACITY: usize = 1024;
 /// [`FETCHED_SET_TTL`]. An entry is keyed by the client and the set's source, so a client whose
 /// registration changed is read afresh.
 pub struct ClientKeySets {
-    http: reqwest::Client,
+    http: crate::outbound::Callers,
+    /// Self-registered clients' sets are fetched from public addresses only (`outbound`): no
+    /// operator allow-list of hosts names where they may be.
+    public_only_for_self_registered: bool,
     entries: RwLock<HashMap<String, Arc<KeySetEntry>>>,
 }
 
@@ -113,15 +116,16 @@ struct KeySetEntry {
 }
 
 impl ClientKeySets {
-    pub fn new() -> Result<ClientKeySets, String> {
-        let http = reqwest::Client::builder()
-            .timeout(FETCH_TIMEOUT)
-            .connect_timeout(FETCH_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("dingtalk-oidc/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| e.to_string())?;
-        Ok(ClientKeySets { http, entries: RwLock::new(HashMap::new()) })
+    /// `public_only_for_self_registered`: see [`ClientKeySets::keys`].
+    pub fn new(public_only_for_self_registered: bool) -> Result<ClientKeySets, String> {
+        let http = crate::outbound::Callers::new(|builder| {
+            builder
+                .timeout(FETCH_TIMEOUT)
+                .connect_timeout(FETCH_TIMEOUT)
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("dingtalk-oidc/", env!("CARGO_PKG_VERSION")))
+        })?;
+        Ok(ClientKeySets { http, public_only_for_self_registered, entries: RwLock::new(HashMap::new()) })
     }
 
     /// The keys `client` signs with. `refetch` asks for a fresh copy of a fetched set (an
@@ -140,7 +144,11 @@ impl ClientKeySets {
                 return Ok(entry.keys.clone());
             }
         }
-        let text = if inline { source.to_string() } else { self.fetch(source).await? };
+        let text = if inline {
+            source.to_string()
+        } else {
+            self.fetch(source, self.public_only_for_self_registered && client.registered_itself()).await?
+        };
         let keys = Arc::new(parse_jwk_set(&text)?);
         let entry = KeySetEntry { source: source.to_string(), fetched_at: Instant::now(), keys: keys.clone() };
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
@@ -155,9 +163,11 @@ impl ClientKeySets {
         self.entries.read().unwrap_or_else(|p| p.into_inner()).get(client_id).cloned()
     }
 
-    /// GET `uri`, at most [`MAX_JWKS_BYTES`] read, no redirects followed.
-    async fn fetch(&self, uri: &str) -> Result<String, String> {
-        let mut resp = self.http.get(uri).send().await.map_err(|e| format!("jwks_uri: {e}"))?;
+    /// GET `uri`, at most [`MAX_JWKS_BYTES`] read, no redirects followed; with `public_only`, only
+    /// from a public address.
+    async fn fetch(&self, uri: &str, public_only: bool) -> Result<String, String> {
+        let http = self.http.for_url(uri, public_only).map_err(|e| format!("jwks_uri: {e}"))?;
+        let mut resp = http.get(uri).send().await.map_err(|e| format!("jwks_uri: {e:#}"))?;
         if !resp.status().is_success() {
             return Err(format!("jwks_uri answered {}", resp.status()));
         }

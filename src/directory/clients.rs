@@ -138,6 +138,12 @@ pub struct ClientUpdate {
 }
 
 impl Client {
+    /// Registered by the client itself (RFC 7591), not by an admin: its URIs are a stranger's
+    /// choice (`outbound`).
+    pub fn registered_itself(&self) -> bool {
+        self.registration_token_hash.is_some()
+    }
+
     /// RFC 6749 §3.1.2.3 and OIDC Core §3.1.2.1: simple string comparison, except that a native
     /// (public) client's loopback redirect URI matches on any port (RFC 8252 §7.3).
     pub fn redirect_uri_registered(&self, candidate: &str) -> bool {

@@ -59,6 +59,8 @@ pub enum Attempt {
     Refused(u16),
     /// Network error, timeout or 5xx: worth another try.
     Transient,
+    /// The URI may not be called: a self-registered client's, at an address that is not public.
+    NotAllowed(String),
 }
 
 pub async fn deliver_once(app: &App, delivery: &LogoutDelivery, now: i64) -> Attempt {
@@ -71,8 +73,11 @@ pub async fn deliver_once(app: &App, delivery: &LogoutDelivery, now: i64) -> Att
     };
     // §2.5: POST, application/x-www-form-urlencoded, `logout_token=`; the URI's query is kept.
     let body = url::form_urlencoded::Serializer::new(String::new()).append_pair("logout_token", &token).finish();
-    let result = app
-        .backchannel_http
+    let http = match app.backchannel_http.for_url(&delivery.uri, delivery.public_only) {
+        Ok(http) => http,
+        Err(refusal) => return Attempt::NotAllowed(refusal),
+    };
+    let result = http
         .post(&delivery.uri)
         .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded")
         .body(body)
@@ -136,6 +141,10 @@ async fn deliver_and_settle(app: &App, delivery: &LogoutDelivery, now: i64) {
         }
         Attempt::Refused(status) => {
             tracing::warn!(client_id = %delivery.client_id, status, "back-channel logout refused by the client");
+            let _ = app.sessions.complete_logout_delivery(&delivery.id).await;
+        }
+        Attempt::NotAllowed(refusal) => {
+            tracing::warn!(client_id = %delivery.client_id, %refusal, "back-channel logout not sent");
             let _ = app.sessions.complete_logout_delivery(&delivery.id).await;
         }
         Attempt::Transient => {

@@ -21,6 +21,7 @@ use crate::config::RegistrationConfig;
 use crate::directory::client_metadata::{DEVICE_CODE_GRANT, validate_redirect_uri};
 use crate::directory::{Client, ClientUpdate, DirectoryError, NewClient};
 use crate::manage::{self, Actor, Manage, ManageError};
+use crate::outbound::check_public_host;
 use crate::secrets;
 
 /// Grant types a registered client may ask for. Client credentials stay with admins: a service's
@@ -305,6 +306,16 @@ fn checked(policy: &RegistrationConfig, m: Metadata) -> Result<Settings, Refusal
     // does not allow (its own loopback services, an internal network).
     if let Some(uri) = &m.jwks_uri {
         allowed_uri(policy, uri).map_err(|e| Refusal::metadata(format!("jwks_uri: {e}")))?;
+    }
+    // It calls these two itself; with no list of allowed hosts (any host), they must at least not
+    // name this machine or a non-public address (`outbound`; names are checked again when called).
+    if policy.allowed_redirect_hosts.is_empty() {
+        let called = [("jwks_uri", &m.jwks_uri), ("backchannel_logout_uri", &m.backchannel_logout_uri)];
+        for (field, uri) in called {
+            if let Some(uri) = uri {
+                check_public_host(uri).map_err(|e| Refusal::metadata(format!("{field}: {e}")))?;
+            }
+        }
     }
     // §2: the server may narrow the scope; it is narrowed to the policy's, openid always kept.
     let mut scopes: Vec<String> = match &m.scope {

@@ -80,13 +80,18 @@ impl App {
         // Install the metrics recorder before the first request counts anything.
         crate::metrics::spawn_upkeep();
         crate::metrics::count_logins_from_zero(LoginOutcome::ALL.map(LoginOutcome::label));
-        let backchannel_http = reqwest::Client::builder()
-            .timeout(Duration::from_millis(config.logout.backchannel_timeout_ms))
-            .connect_timeout(Duration::from_millis(config.logout.backchannel_timeout_ms))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("dingtalk-oidc/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| StartError::Http(e.to_string()))?;
+        let backchannel_timeout = Duration::from_millis(config.logout.backchannel_timeout_ms);
+        let backchannel_http = crate::outbound::Callers::new(|builder| {
+            builder
+                .timeout(backchannel_timeout)
+                .connect_timeout(backchannel_timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("dingtalk-oidc/", env!("CARGO_PKG_VERSION")))
+        })
+        .map_err(StartError::Http)?;
+        // Without an operator's list of allowed hosts, self-registered clients' URIs are called
+        // only at public addresses (`outbound`).
+        let public_only_for_self_registered = config.registration.allowed_redirect_hosts.is_empty();
         let admin_token_hash =
             config.admin_token.as_ref().filter(|t| !t.0.is_empty()).map(|t| crate::secrets::hash(&t.0));
         let mut config = config;
@@ -115,7 +120,8 @@ impl App {
             instance_id,
             clock,
             backchannel_http,
-            client_keys: crate::directory::client_keys::ClientKeySets::new().map_err(StartError::Http)?,
+            client_keys: crate::directory::client_keys::ClientKeySets::new(public_only_for_self_registered)
+                .map_err(StartError::Http)?,
             drain: Arc::new(crate::drain::Drain::new()),
         });
         crate::oidc::backchannel::spawn_worker(Arc::downgrade(&app));

@@ -318,6 +318,10 @@ pub struct LogoutDelivery {
     pub created_at: i64,
     /// Given up after this time.
     pub expires_at: i64,
+    /// The URI is a self-registered client's: it is called only at a public address
+    /// (`outbound`). Absent in records queued before it existed: false.
+    #[serde(default)]
+    pub public_only: bool,
 }
 
 /// A device authorization request (RFC 8628 §3.1, §3.2), kept under the SHA-256 of its device

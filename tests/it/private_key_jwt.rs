@@ -3,10 +3,7 @@
 //! a secret. Driven with raw HTTP, as a client library would (the openidconnect crate has no
 //! private_key_jwt).
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-
-use crate::common::{self, Backend, Browser, Harness, TestProvider, on_backends, token_request};
+use crate::common::{self, Backend, Browser, Harness, JwksServer, TestProvider, on_backends, token_request};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use dingtalk_oidc::directory::{ClientUpdate, NewClient};
@@ -16,7 +13,6 @@ use dingtalk_oidc::oidc::paths;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 const API: &str = "https://api.example.com/orders";
@@ -340,43 +336,6 @@ async fn a_key_client_has_no_secret_and_uses_one_method_at_a_time(backend: Backe
     };
     assert!(bad(public).await, "a public client");
     h.finish().await;
-}
-
-/// A JWKS server on a loopback port: serves `body` and counts requests.
-struct JwksServer {
-    url: String,
-    hits: Arc<AtomicUsize>,
-}
-
-impl JwksServer {
-    async fn start(body: String) -> JwksServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
-        let served: Arc<str> = body.into();
-        let hits = Arc::new(AtomicUsize::new(0));
-        let counted = hits.clone();
-        tokio::spawn(async move {
-            while let Ok((mut stream, _)) = listener.accept().await {
-                let body = served.clone();
-                counted.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let mut request = [0u8; 4096];
-                    let _ = stream.read(&mut request).await;
-                    let head = format!(
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
-                        body.len()
-                    );
-                    let _ = stream.write_all(head.as_bytes()).await;
-                    let _ = stream.write_all(body.as_bytes()).await;
-                });
-            }
-        });
-        JwksServer { url, hits }
-    }
-
-    fn hits(&self) -> usize {
-        self.hits.load(Ordering::SeqCst)
-    }
 }
 
 /// Moves `svc` to keys served at `server`.

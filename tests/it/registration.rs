@@ -3,6 +3,7 @@
 //! configured policy, and manages it with the registration access token it got back.
 
 use crate::common::{self, Browser, REDIRECT_URI, TestProvider};
+use dingtalk_oidc::directory::{ClientUpdate, NewClient};
 use dingtalk_oidc::keys::generate_rsa_key;
 use dingtalk_oidc::manage::{self, Actor, Manage};
 use dingtalk_oidc::oidc::paths;
@@ -316,4 +317,157 @@ async fn the_openidconnect_crate_registers_a_client_that_then_signs_a_user_in() 
     let code = common::obtain_code_for_scope(&p, &Browser::new("bob"), &client_id, "openid profile").await;
     let tokens = common::exchange_code(&p, &client_id, &secret, &code).await;
     assert_eq!(common::unverified_claims(tokens["id_token"].as_str().unwrap())["aud"], client_id.as_str());
+}
+
+/// A provider with registration on under the default host policy (any host), with http allowed
+/// for the tests' loopback redirect URI.
+async fn start_any_host() -> TestProvider {
+    TestProvider::start_with(|c| {
+        c.registration.enabled = true;
+        c.registration.allowed_redirect_schemes = vec!["https".into(), "http".into()];
+    })
+    .await
+}
+
+#[tokio::test]
+async fn with_any_host_allowed_the_uris_the_provider_calls_must_not_name_internal_addresses() {
+    let p = start_any_host().await;
+    let (_, token) = initial_token(&p, 3600).await;
+    let before = client_count(&p).await;
+    let with_keys_at = |uri: &str| json!({ "redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": uri });
+    let notified_at = |uri: &str| json!({ "redirect_uris": [REDIRECT_URI], "backchannel_logout_uri": uri });
+    let internal = [
+        "https://127.0.0.1/keys",
+        "https://[::1]/keys",
+        "https://localhost:8443/keys",
+        "https://10.0.0.8/keys",
+        "https://169.254.169.254/latest/meta-data",
+        "https://[::ffff:192.168.1.1]/keys",
+        "https://2130706433/keys",
+    ];
+    for uri in internal {
+        for metadata in [with_keys_at(uri), notified_at(uri)] {
+            let (status, _, body) = register(&p, Some(&token), &metadata).await;
+            assert_eq!(
+                (status, body["error"].as_str()),
+                (StatusCode::BAD_REQUEST, Some("invalid_client_metadata")),
+                "{metadata}: {body}"
+            );
+        }
+    }
+    assert_eq!(client_count(&p).await, before, "nothing was registered");
+    // A public name is accepted (it is checked again, after resolution, when it is called).
+    let (status, _, body) = register(&p, Some(&token), &with_keys_at("https://keys.partner.example/jwks.json")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, _, body) = register(&p, Some(&token), &notified_at("https://wiki.partner.example/logout")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+/// `POST /token` for a made-up code, authenticated by an assertion signed with `key`: 401
+/// `invalid_client` when the client could not be authenticated, 400 `invalid_grant` when it was.
+async fn authenticate_at_token(p: &TestProvider, client_id: &str, key: &dingtalk_oidc::keys::GeneratedKey) -> Value {
+    let now = p.app.now();
+    let claims = json!({ "iss": client_id, "sub": client_id, "aud": p.url(paths::TOKEN), "iat": now, "exp": now + 60, "jti": uuid::Uuid::new_v4().to_string() });
+    let header = jsonwebtoken::Header {
+        kid: Some(key.jwk.kid.clone()),
+        ..jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256)
+    };
+    let assertion =
+        jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_rsa_der(&key.pkcs1_der)).unwrap();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", "made-up"),
+        ("redirect_uri", REDIRECT_URI),
+        ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
+        ("client_assertion", assertion.as_str()),
+    ];
+    let (_, _, body) = common::token_request(p, None, &form).await;
+    body
+}
+
+#[tokio::test]
+async fn a_self_registered_clients_jwks_uri_is_fetched_only_from_a_public_address() {
+    let p = start_any_host().await;
+    let (_, token) = initial_token(&p, 3600).await;
+    let key = generate_rsa_key().unwrap();
+    let server = common::JwksServer::start(json!({ "keys": [key.jwk] }).to_string()).await;
+    // A name that now resolves to this machine (as a registrant's DNS may, after registration).
+    let local_name = server.url.replace("127.0.0.1", "localhost");
+    let metadata = json!({ "redirect_uris": [REDIRECT_URI], "token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://keys.partner.example/jwks.json" });
+    let (status, _, created) = register(&p, Some(&token), &metadata).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let registered = created["client_id"].as_str().unwrap().to_string();
+    let m = Manage::for_server(&p.app, Actor::admin("test"));
+    let moved = ClientUpdate { jwks_uri: Some(Some(local_name.clone())), ..ClientUpdate::default() };
+    manage::clients::update(&m, &registered, moved).await.unwrap();
+    let answer = authenticate_at_token(&p, &registered, &key).await;
+    assert_eq!(answer["error"], "invalid_client", "{answer}");
+    assert_eq!(server.hits(), 0, "the provider did not call the loopback address");
+    // The same URI on a client an admin registered is the admin's choice: it is called.
+    let admin_client = NewClient {
+        id: "partner-admin".into(),
+        redirect_uris: vec![REDIRECT_URI.into()],
+        jwks_uri: Some(local_name),
+        ..NewClient::default()
+    };
+    manage::clients::create(&m, admin_client).await.unwrap();
+    let answer = authenticate_at_token(&p, "partner-admin", &key).await;
+    assert_eq!(answer["error"], "invalid_grant", "authenticated, then the made-up code refused: {answer}");
+    assert_eq!(server.hits(), 1);
+}
+
+#[tokio::test]
+async fn a_self_registered_clients_back_channel_logout_uri_is_called_only_at_a_public_address() {
+    use dingtalk_oidc::oidc::backchannel::{Attempt, deliver_once};
+    let p = start_any_host().await;
+    let (_, token) = initial_token(&p, 3600).await;
+    let server = common::JwksServer::start("{}".into()).await;
+    let local_name = server.url.replace("127.0.0.1", "localhost");
+    let metadata =
+        json!({ "redirect_uris": [REDIRECT_URI], "backchannel_logout_uri": "https://wiki.partner.example/logout" });
+    let (status, _, created) = register(&p, Some(&token), &metadata).await;
+    assert_eq!(status, StatusCode::CREATED, "{created}");
+    let registered = created["client_id"].as_str().unwrap().to_string();
+    // Its URI now leads to this machine (its DNS changed, say); an admin's client has the same.
+    let m = Manage::for_server(&p.app, Actor::admin("test"));
+    let moved = ClientUpdate { backchannel_logout_uri: Some(Some(local_name.clone())), ..ClientUpdate::default() };
+    manage::clients::update(&m, &registered, moved).await.unwrap();
+    let admin_client = NewClient {
+        id: "wiki-admin".into(),
+        redirect_uris: vec![REDIRECT_URI.into()],
+        backchannel_logout_uri: Some(local_name),
+        ..NewClient::default()
+    };
+    manage::clients::create(&m, admin_client).await.unwrap();
+    let now = p.app.now();
+    let session = dingtalk_oidc::store::SsoSession {
+        id: "sid-1".into(),
+        secret_hash: String::new(),
+        user_id: "u1".into(),
+        auth_time: now,
+        amr: vec![],
+        clients: vec![registered.clone(), "wiki-admin".into()],
+        expires_at: now + 3600,
+        last_seen_at: now,
+    };
+    let deliveries = p.app.revocation().end_session_unnotified(&session, now).await.unwrap();
+    assert_eq!(deliveries.len(), 2);
+    for delivery in &deliveries {
+        let attempt = deliver_once(&p.app, delivery, now).await;
+        if delivery.client_id == registered {
+            assert!(delivery.public_only);
+            // A name of this machine is refused before resolution (another name resolving to a
+            // private address is refused by the resolver: `outbound`'s unit tests).
+            assert!(matches!(attempt, Attempt::NotAllowed(_)), "{attempt:?}");
+        } else {
+            assert!(!delivery.public_only);
+            assert_eq!(attempt, Attempt::Delivered);
+        }
+    }
+    assert_eq!(server.hits(), 1, "only the admin's client was called");
+    // Written as an address, it is not even tried.
+    let mut literal = deliveries.iter().find(|d| d.client_id == registered).unwrap().clone();
+    literal.uri = server.url.clone();
+    assert!(matches!(deliver_once(&p.app, &literal, now).await, Attempt::NotAllowed(_)));
+    assert_eq!(server.hits(), 1);
 }

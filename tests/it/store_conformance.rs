@@ -649,6 +649,8 @@ async fn logout_deliveries_are_claimed_once_per_lease(store: &dyn SessionStore) 
         attempts: 0,
         created_at: now,
         expires_at: now + 3600,
+        // Kept as queued (the held one compares whole below).
+        public_only: id == "held",
     };
     for id in ["d1", "d2", "d3"] {
         store.enqueue_logout(&delivery(id), now).await.unwrap();

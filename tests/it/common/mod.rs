@@ -845,3 +845,41 @@ impl Harness {
         }
     }
 }
+
+/// A JWKS server on a loopback port (`http://127.0.0.1:…/jwks.json`): serves `body` to every
+/// request and counts them.
+pub struct JwksServer {
+    pub url: String,
+    hits: Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl JwksServer {
+    pub async fn start(body: String) -> JwksServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+        let served: Arc<str> = body.into();
+        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = hits.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let body = served.clone();
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut request = [0u8; 4096];
+                    let _ = tokio::io::AsyncReadExt::read(&mut stream, &mut request).await;
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = tokio::io::AsyncWriteExt::write_all(&mut stream, head.as_bytes()).await;
+                    let _ = tokio::io::AsyncWriteExt::write_all(&mut stream, body.as_bytes()).await;
+                });
+            }
+        });
+        JwksServer { url, hits }
+    }
+
+    pub fn hits(&self) -> usize {
+        self.hits.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
