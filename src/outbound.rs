@@ -10,6 +10,7 @@
 //! address.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Duration;
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 
@@ -92,8 +93,16 @@ pub struct Callers {
 }
 
 impl Callers {
-    /// `settings` (timeouts, redirects, user agent) apply to both clients.
-    pub fn new(settings: impl Fn(reqwest::ClientBuilder) -> reqwest::ClientBuilder) -> Result<Callers, String> {
+    /// Both clients wait at most `timeout` (to connect, and for the whole call) and follow no
+    /// redirect (a redirect could lead anywhere, past every check here).
+    pub fn new(timeout: Duration) -> Result<Callers, String> {
+        let settings = |builder: reqwest::ClientBuilder| {
+            builder
+                .timeout(timeout)
+                .connect_timeout(timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("dingtalk-oidc/", env!("CARGO_PKG_VERSION")))
+        };
         let any_address = settings(reqwest::Client::builder()).build().map_err(|e| e.to_string())?;
         let public_only =
             settings(reqwest::Client::builder()).dns_resolver(PublicOnly).build().map_err(|e| e.to_string())?;

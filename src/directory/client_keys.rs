@@ -118,13 +118,7 @@ struct KeySetEntry {
 impl ClientKeySets {
     /// `public_only_for_self_registered`: see [`ClientKeySets::keys`].
     pub fn new(public_only_for_self_registered: bool) -> Result<ClientKeySets, String> {
-        let http = crate::outbound::Callers::new(|builder| {
-            builder
-                .timeout(FETCH_TIMEOUT)
-                .connect_timeout(FETCH_TIMEOUT)
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(concat!("dingtalk-oidc/", env!("CARGO_PKG_VERSION")))
-        })?;
+        let http = crate::outbound::Callers::new(FETCH_TIMEOUT)?;
         Ok(ClientKeySets { http, public_only_for_self_registered, entries: RwLock::new(HashMap::new()) })
     }
 

@@ -80,15 +80,9 @@ impl App {
         // Install the metrics recorder before the first request counts anything.
         crate::metrics::spawn_upkeep();
         crate::metrics::count_logins_from_zero(LoginOutcome::ALL.map(LoginOutcome::label));
-        let backchannel_timeout = Duration::from_millis(config.logout.backchannel_timeout_ms);
-        let backchannel_http = crate::outbound::Callers::new(|builder| {
-            builder
-                .timeout(backchannel_timeout)
-                .connect_timeout(backchannel_timeout)
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(concat!("dingtalk-oidc/", env!("CARGO_PKG_VERSION")))
-        })
-        .map_err(StartError::Http)?;
+        let backchannel_http =
+            crate::outbound::Callers::new(Duration::from_millis(config.logout.backchannel_timeout_ms))
+                .map_err(StartError::Http)?;
         // Without an operator's list of allowed hosts, self-registered clients' URIs are called
         // only at public addresses (`outbound`).
         let public_only_for_self_registered = config.registration.allowed_redirect_hosts.is_empty();
