@@ -100,57 +100,94 @@ const CAPACITY: usize = 1024;
 /// (not per request), a set at a `jwks_uri` fetched with a time and size limit and kept for
 /// [`FETCHED_SET_TTL`]. An entry is keyed by the client and the set's source, so a client whose
 /// registration changed is read afresh.
+///
+/// The set is needed before an assertion's signature can be checked, so anyone can make us look
+/// for it by naming a client: a set that could not be read is remembered as such for
+/// [`MIN_REFETCH_INTERVAL`], and one fetch per client runs at a time (requests that arrive
+/// meanwhile wait for it and share its result), so a client's server is never called more than
+/// that, whatever arrives.
 pub struct ClientKeySets {
     http: crate::outbound::Callers,
     /// Self-registered clients' sets are fetched from public addresses only (`outbound`): no
     /// operator allow-list of hosts names where they may be.
     public_only_for_self_registered: bool,
     entries: RwLock<HashMap<String, Arc<KeySetEntry>>>,
+    /// One fetch at a time per client: a client's fetches wait on the stripe its id falls in.
+    fetching: [tokio::sync::Mutex<()>; FETCH_STRIPES],
 }
+
+/// Stripes of [`ClientKeySets::fetching`]: two clients rarely share one, and sharing only queues
+/// their fetches.
+const FETCH_STRIPES: usize = 32;
 
 struct KeySetEntry {
     /// The inline set's text or the URI it came from.
     source: String,
     fetched_at: Instant,
-    keys: Arc<Vec<ClientKey>>,
+    /// The set, or why it could not be read.
+    keys: Result<Arc<Vec<ClientKey>>, String>,
+}
+
+impl KeySetEntry {
+    /// Whether this entry still answers for `source` (with `refetch`, see [`ClientKeySets::keys`]).
+    fn answers(&self, source: &str, inline: bool, refetch: bool) -> bool {
+        if self.source != source {
+            return false;
+        }
+        let age = self.fetched_at.elapsed();
+        match &self.keys {
+            _ if inline => true,
+            Ok(_) => age < FETCHED_SET_TTL && !(refetch && age >= MIN_REFETCH_INTERVAL),
+            Err(_) => age < MIN_REFETCH_INTERVAL,
+        }
+    }
 }
 
 impl ClientKeySets {
     /// `public_only_for_self_registered`: see [`ClientKeySets::keys`].
     pub fn new(public_only_for_self_registered: bool) -> Result<ClientKeySets, String> {
         let http = crate::outbound::Callers::new(FETCH_TIMEOUT)?;
-        Ok(ClientKeySets { http, public_only_for_self_registered, entries: RwLock::new(HashMap::new()) })
+        Ok(ClientKeySets {
+            http,
+            public_only_for_self_registered,
+            entries: RwLock::new(HashMap::new()),
+            fetching: std::array::from_fn(|_| tokio::sync::Mutex::new(())),
+        })
     }
 
     /// The keys `client` signs with. `refetch` asks for a fresh copy of a fetched set (an
     /// assertion named a key it does not hold); it is honoured at most every
-    /// [`MIN_REFETCH_INTERVAL`]. Errors say why, for the log: the client's set is unusable.
+    /// [`MIN_REFETCH_INTERVAL`]. Errors say why, for the log: the client's set is unusable (and
+    /// stays so for that interval). A self-registered client's set is fetched only from a public
+    /// address unless the operator listed the allowed hosts (`outbound`).
     pub async fn keys(&self, client: &Client, refetch: bool) -> Result<Arc<Vec<ClientKey>>, String> {
         let (source, inline) = match (&client.jwks, &client.jwks_uri) {
             (Some(jwks), _) => (jwks.as_str(), true),
             (None, Some(uri)) => (uri.as_str(), false),
             (None, None) => return Err("the client has no keys".into()),
         };
-        if let Some(entry) = self.entry(&client.id).filter(|e| e.source == source) {
-            let age = entry.fetched_at.elapsed();
-            let fresh = inline || (age < FETCHED_SET_TTL && !(refetch && age >= MIN_REFETCH_INTERVAL));
-            if fresh {
-                return Ok(entry.keys.clone());
-            }
+        if let Some(entry) = self.entry(&client.id).filter(|e| e.answers(source, inline, refetch)) {
+            return entry.keys.clone();
         }
-        let text = if inline {
-            source.to_string()
+        let _turn = self.fetching[stripe(&client.id)].lock().await;
+        // Another request may have read the set while this one waited: its answer is fresh.
+        if let Some(entry) = self.entry(&client.id).filter(|e| e.answers(source, inline, refetch)) {
+            return entry.keys.clone();
+        }
+        let keys = if inline {
+            parse_jwk_set(source)
         } else {
-            self.fetch(source, self.public_only_for_self_registered && client.registered_itself()).await?
-        };
-        let keys = Arc::new(parse_jwk_set(&text)?);
+            let public_only = self.public_only_for_self_registered && client.registered_itself();
+            self.fetch(source, public_only).await.and_then(|text| parse_jwk_set(&text))
+        }
+        .map(Arc::new);
         let entry = KeySetEntry { source: source.to_string(), fetched_at: Instant::now(), keys: keys.clone() };
         let mut entries = self.entries.write().unwrap_or_else(|p| p.into_inner());
         if entries.len() >= CAPACITY && !entries.contains_key(&client.id) {
             entries.clear();
         }
         entries.insert(client.id.clone(), Arc::new(entry));
-        Ok(keys)
+        keys
     }
 
     fn entry(&self, client_id: &str) -> Option<Arc<KeySetEntry>> {
@@ -177,6 +214,11 @@ impl ClientKeySets {
         }
         String::from_utf8(body).map_err(|_| "jwks_uri: not UTF-8".into())
     }
+}
+
+/// The fetch stripe of a client id.
+fn stripe(client_id: &str) -> usize {
+    client_id.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(usize::from(b))) % FETCH_STRIPES
 }
 
 /// A `jwks_uri`: https, or http on a loopback address (a client on the same machine).

@@ -352,6 +352,10 @@ async fn a_jwks_uri_is_fetched_once_kept_and_not_hammered_by_unknown_keys(backen
     let p = &h.provider;
     let server = JwksServer::start(jwks(&[&key])).await;
     serve_keys_from(p, &server).await;
+    // Eight at once, before the set is held: one fetch, whose result they all use.
+    let first =
+        futures::future::join_all((0..8).map(|_| async { ask(p, &assertion(p, &key, "svc", json!({}))).await.0 }));
+    assert!(first.await.iter().all(|status| *status == StatusCode::OK));
     for _ in 0..3 {
         assert_eq!(ask(p, &assertion(p, &key, "svc", json!({}))).await.0, StatusCode::OK);
     }
@@ -381,6 +385,12 @@ async fn a_jwks_uri_that_is_too_large_or_down_refuses_the_client_not_the_provide
     let huge = JwksServer::start(format!(r#"{{"keys":[],"padding":"{padding}"}}"#)).await;
     serve_keys_from(p, &huge).await;
     assert!(refused(&ask(p, &assertion(p, &key, "svc", json!({}))).await), "over 64 KiB");
+    // A set that could not be read is not asked for again on every assertion naming the client
+    // (anyone can send those): not before the refetch interval.
+    for _ in 0..5 {
+        assert!(refused(&ask(p, &assertion(p, &key, "svc", json!({}))).await));
+    }
+    assert_eq!(huge.hits(), 1, "the failure is remembered");
     // Nothing listens there any more.
     let gone = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
