@@ -98,6 +98,10 @@ pub async fn act(req: &Request, id: Path<String>, body: Body, app: Data<&Arc<App
                 backchannel_logout_uri: Some(text(&form, "backchannel_logout_uri")),
                 // Empty leaves the scopes as they are: a client with none could not even sign in.
                 allowed_scopes: text(&form, "scopes").map(|s| s.split_whitespace().map(str::to_string).collect()),
+                // Likewise: a client needs at least one grant.
+                grant_types: text(&form, "grant_types").map(|g| g.split_whitespace().map(str::to_string).collect()),
+                // The form always carries the box: unticked is off (RFC 9126 §6).
+                require_pushed_authorization_requests: Some(form.has("require_par")),
                 access_token_ttl_secs: Some(access_ttl),
                 id_token_ttl_secs: Some(id_ttl),
                 organisations: Some(
@@ -154,6 +158,9 @@ fn client_row(c: &Client) -> Value {
         resource_uri => c.resource_uri.as_deref().unwrap_or_default(),
         resource_scopes => c.resource_scopes.join(" "),
         grant_types => c.grant_types.join(" "),
+        require_par => c.require_pushed_authorization_requests,
+        auth_method => c.token_endpoint_auth_method(),
+        jwks_uri => c.jwks_uri.as_deref().unwrap_or_default(),
         backchannel_logout_uri => c.backchannel_logout_uri.as_deref().unwrap_or_default(),
         access_token_ttl_secs => c.access_token_ttl_secs.map(|s| s.to_string()).unwrap_or_default(),
         id_token_ttl_secs => c.id_token_ttl_secs.map(|s| s.to_string()).unwrap_or_default(),

@@ -626,6 +626,27 @@ async fn an_admin_edits_a_clients_uris_and_lifetimes_and_a_bad_value_changes_not
     assert_eq!(after.access_token_ttl_secs, Some(120));
     assert_eq!(after.allowed_scopes, before.allowed_scopes, "an empty scopes field leaves them");
     assert_eq!(after.secret_hash, before.secret_hash, "editing keeps the secret");
+    assert!(!after.require_pushed_authorization_requests);
+    // Grant types and pushed requests only (RFC 9126 §6) are edited on the same form.
+    let (_, page) = alice.get(path).await;
+    assert!(page.contains("name=\"grant_types\" value=\"authorization_code refresh_token\""), "{page}");
+    assert!(page.contains("<code>client_secret_basic</code>"), "{page}");
+    let mut stricter = edit("https://rp.example/a", "120").to_vec();
+    stricter.extend([("grant_types", "authorization_code"), ("require_par", "yes")]);
+    assert_eq!(alice.submit(path, path, &stricter).await.status(), StatusCode::SEE_OTHER);
+    let after = p.app.directory.client("rp").await.unwrap().unwrap();
+    assert_eq!(after.grant_types, ["authorization_code"]);
+    assert!(after.require_pushed_authorization_requests);
+    let (_, page) = alice.get(path).await;
+    assert!(page.contains("name=\"require_par\" value=\"yes\" checked"), "{page}");
+    // A grant the provider does not know is refused, and nothing changes.
+    let mut unknown = edit("https://rp.example/a", "120").to_vec();
+    unknown.extend([("grant_types", "password"), ("require_par", "yes")]);
+    assert_eq!(alice.submit(path, path, &unknown).await.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(p.app.directory.client("rp").await.unwrap().unwrap(), after);
+    // Unticked, the box turns it off.
+    assert_eq!(alice.submit(path, path, &edit("https://rp.example/a", "120")).await.status(), StatusCode::SEE_OTHER);
+    assert!(!p.app.directory.client("rp").await.unwrap().unwrap().require_pushed_authorization_requests);
 }
 
 #[tokio::test]
