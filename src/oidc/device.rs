@@ -93,6 +93,7 @@ pub async fn authorize_device(app: &App, req: &Request, body: Body) -> Result<De
         return Err(OAuthError::new(ErrorCode::UnauthorizedClient, "this client may not use the device grant"));
     }
     let scopes = device_scopes(&client, params.get("scope"))?;
+    let resource = requested_resource(app, params.get("resource")).await?;
     let now = app.now();
     let ttl = app.config.tokens.device_code_ttl_secs;
     let interval = app.config.tokens.device_poll_interval_secs;
@@ -102,6 +103,7 @@ pub async fn authorize_device(app: &App, req: &Request, body: Body) -> Result<De
         created_at: now,
         expires_at: now + ttl as i64,
         interval_secs: interval,
+        resource,
     };
     let device_code = secrets::token();
     let device_code_hash = secrets::hash(&device_code);
@@ -134,6 +136,17 @@ pub async fn authorize_device(app: &App, req: &Request, body: Body) -> Result<De
         }
     }
     Err(BackendError::Internal("no free user code after three draws").into())
+}
+
+/// RFC 8707 §2: the registered API the device's access tokens are for (their `aud`), as at
+/// /authorize; anything else is `invalid_target`.
+async fn requested_resource(app: &App, resource: Option<&str>) -> Result<Option<String>, OAuthError> {
+    let Some(resource) = resource else { return Ok(None) };
+    match app.directory.resource_server_cached(resource).await {
+        Ok(Some(_)) => Ok(Some(resource.to_string())),
+        Ok(None) => Err(OAuthError::new(ErrorCode::InvalidTarget, "the resource is not a registered API")),
+        Err(e) => Err(BackendError::from(e).into()),
+    }
 }
 
 /// The scopes a device request asks for (RFC 6749 §3.3): `openid` among them, as at /authorize;

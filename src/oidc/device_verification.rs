@@ -243,6 +243,7 @@ async fn answer(app: &App, found: &Found, me: &SignedIn, approved: bool) -> Resu
         let code = AuthCode {
             request: AuthRequest {
                 scopes: request.scopes.clone(),
+                resource: request.resource.clone(),
                 response_mode: ResponseMode::Query,
                 ..AuthRequest::openid_only(&found.client.id, "")
             },

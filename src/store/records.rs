@@ -335,6 +335,10 @@ pub struct DeviceRequest {
     pub expires_at: i64,
     /// The polling interval the client was given (§3.2), in seconds.
     pub interval_secs: u64,
+    /// The registered API the tokens are for (RFC 8707 §2), their `aud`; absent in requests
+    /// stored before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
 }
 
 /// The user's answer at the verification page (RFC 8628 §3.3), given once.

@@ -24,6 +24,7 @@ on_backends!(
     rfc6749_10_12_the_approval_needs_the_form_of_the_users_own_session,
     a_signed_in_user_goes_straight_to_the_confirmation_and_the_code_is_typed_loosely,
     the_openidconnect_crate_completes_the_device_flow,
+    rfc8707_2_a_device_names_the_api_its_tokens_are_for,
 );
 
 /// A provider on `backend`'s session store with `tv` (a public client allowed the device grant
@@ -374,5 +375,55 @@ async fn the_openidconnect_crate_completes_the_device_flow(backend: Backend) {
     let claims = common::unverified_claims(&id_token.to_string());
     assert_eq!(claims["aud"], "tv");
     assert!(!tokens.access_token().secret().is_empty());
+    h.finish().await;
+}
+
+async fn rfc8707_2_a_device_names_the_api_its_tokens_are_for(backend: Backend) {
+    const API: &str = "https://api.example.com/orders";
+    let Some(h) = start(backend).await else { return };
+    let p = &h.provider;
+    let m = Manage::for_server(&p.app, Actor::admin("test"));
+    let api = NewClient {
+        id: "orders-api".into(),
+        grant_types: Some(vec!["client_credentials".into()]),
+        allowed_scopes: Some(vec![]),
+        resource_uri: Some(API.into()),
+        resource_scopes: vec!["orders.read".into()],
+        resource_server: true,
+        ..NewClient::default()
+    };
+    manage::clients::create(&m, api).await.unwrap();
+    let ask_for = |resource: &'static str| async move {
+        let form = [("client_id", "tv"), ("scope", "openid profile"), ("resource", resource)];
+        let resp = reqwest::Client::new().post(p.url(paths::DEVICE_AUTHORIZATION)).form(&form).send().await.unwrap();
+        (resp.status(), resp.json::<Value>().await.unwrap())
+    };
+    // Only a registered API (§2: invalid_target).
+    let refused = ask_for("https://api.example.com/unknown").await;
+    assert_eq!(error_of(&refused), (StatusCode::BAD_REQUEST, "invalid_target"));
+    let (status, device) = ask_for(API).await;
+    assert_eq!(status, StatusCode::OK, "{device}");
+    let browser = Browser::new("alice");
+    let page = open_confirmation(&browser, &device).await;
+    assert_eq!(answer(&browser, p, &page, "approve").await.0, StatusCode::OK);
+    p.clock.advance(5);
+    let device_code = device["device_code"].as_str().unwrap();
+    // §2.2: the token request may name only the authorized resource; a refusal uses nothing up.
+    let form = [
+        ("grant_type", DEVICE_GRANT),
+        ("device_code", device_code),
+        ("client_id", "tv"),
+        ("resource", "https://api.example.com/billing"),
+    ];
+    let (status, _, body) = token_request(p, None, &form).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_target")), "{body}");
+    p.clock.advance(5);
+    let (status, tokens) = poll(p, "tv", device_code).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let access = common::unverified_claims(tokens["access_token"].as_str().unwrap());
+    assert_eq!(access["aud"], API, "the API's token");
+    let id = common::unverified_claims(tokens["id_token"].as_str().unwrap());
+    assert_eq!(id["aud"], "tv", "the ID token is still the client's");
+    assert_eq!(common::userinfo_status(p, tokens["access_token"].as_str().unwrap()).await, StatusCode::UNAUTHORIZED);
     h.finish().await;
 }

@@ -1441,6 +1441,8 @@ fn device_request(client_id: &str) -> dingtalk_oidc::store::DeviceRequest {
         created_at: 1_800_000_000,
         expires_at: 1_800_000_600,
         interval_secs: 5,
+        // Kept as saved (the found request compares whole).
+        resource: Some("https://api.example.com/orders".into()),
     }
 }
 

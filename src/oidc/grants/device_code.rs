@@ -36,6 +36,11 @@ pub async fn grant(app: &App, client: &Client, params: &Params) -> Result<TokenR
     if app.now() >= poll.request.expires_at {
         return Err(OAuthError::new(ErrorCode::ExpiredToken, "the device code has expired; start again"));
     }
+    // RFC 8707 §2.2: the token request may name a resource only among those authorized (at most
+    // one here); refused before an approval is redeemed, so it stays usable.
+    if params.get("resource").is_some_and(|asked| poll.request.resource.as_deref() != Some(asked)) {
+        return Err(OAuthError::new(ErrorCode::InvalidTarget, "the resource was not authorized with this device code"));
+    }
     match poll.decision {
         Some(DeviceDecision::Approved { code_hash }) => {
             exchange(app, client, &code_hash, CodeOrigin::Device { expires_at: poll.request.expires_at }).await
