@@ -58,6 +58,21 @@ impl Audience {
             Audience::Many(auds) => auds.iter().any(|a| a == candidate),
         }
     }
+
+    /// `candidate` and nothing else (a string, or an array of that one string).
+    fn is_only(&self, candidate: &str) -> bool {
+        match self {
+            Audience::One(aud) => aud == candidate,
+            Audience::Many(auds) => auds.len() == 1 && auds[0] == candidate,
+        }
+    }
+}
+
+/// The explicit type of a client assertion, `client-authentication+jwt`, with or without the
+/// `application/` a media type may carry (RFC 7515 §4.1.9: compared without regard to case).
+fn is_client_authentication_type(typ: &str) -> bool {
+    let typ = typ.to_ascii_lowercase();
+    typ.strip_prefix("application/").unwrap_or(&typ) == "client-authentication+jwt"
 }
 
 /// Authenticates the client whose assertion `params` carry, at the endpoint `path`. Every refusal
@@ -125,9 +140,18 @@ async fn verify(app: &App, path: &str, params: &Params) -> Result<Arc<Client>, R
     // endpoint the assertion is sent to.
     let endpoint = AUTHENTICATING_ENDPOINTS.iter().find(|p| path.ends_with(**p)).map(|p| app.endpoint_url(p));
     let token_endpoint = app.endpoint_url(paths::TOKEN);
-    let audience_ok = claims.aud.contains(&app.issuer)
-        || claims.aud.contains(&token_endpoint)
-        || endpoint.is_some_and(|e| claims.aud.contains(&e));
+    // An assertion typed `client-authentication+jwt` is made under the updated rules of
+    // draft-ietf-oauth-rfc7523bis (in the RFC Editor's queue): the issuer identifier is its one
+    // audience. Holding such a client to it closes audience injection (an assertion made for
+    // another server whose metadata named our token endpoint). An untyped one keeps RFC 7523 §3.
+    let explicitly_typed = header.typ.as_deref().is_some_and(is_client_authentication_type);
+    let audience_ok = if explicitly_typed {
+        claims.aud.is_only(&app.issuer)
+    } else {
+        claims.aud.contains(&app.issuer)
+            || claims.aud.contains(&token_endpoint)
+            || endpoint.is_some_and(|e| claims.aud.contains(&e))
+    };
     if !audience_ok {
         return Err(invalid("aud does not name this provider"));
     }

@@ -177,7 +177,27 @@ async fn rfc7523_3_the_audience_must_name_this_provider(backend: Backend) {
     for aud in [json!("https://other.example"), json!(other), json!(p.url(paths::REVOKE)), json!([]), json!(null)] {
         assert!(refused(&ask(p, &assertion(p, &key, "svc", json!({ "aud": aud }))).await), "aud {aud}");
     }
+    // Typed `client-authentication+jwt` (draft-ietf-oauth-rfc7523bis): the issuer, alone.
+    for typ in ["client-authentication+jwt", "application/Client-Authentication+JWT"] {
+        for aud in [json!(p.issuer), json!([p.issuer])] {
+            let typed = typed_assertion(p, &key, typ, json!({ "aud": aud }));
+            assert_eq!(ask(p, &typed).await.0, StatusCode::OK, "{typ} aud {aud}");
+        }
+        for aud in [json!(p.url(paths::TOKEN)), json!([p.issuer, "https://other.example"])] {
+            let typed = typed_assertion(p, &key, typ, json!({ "aud": aud }));
+            assert!(refused(&ask(p, &typed).await), "{typ} aud {aud}: the token endpoint is no longer enough");
+        }
+    }
     h.finish().await;
+}
+
+/// `assertion` with the JOSE header's `typ` set.
+fn typed_assertion(p: &TestProvider, key: &GeneratedKey, typ: &str, claims: Value) -> String {
+    let untyped = assertion(p, key, "svc", claims);
+    let payload = untyped.split('.').nth(1).unwrap();
+    let body: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    let header = Header { kid: Some(key.jwk.kid.clone()), typ: Some(typ.into()), ..Header::new(Algorithm::RS256) };
+    jsonwebtoken::encode(&header, &body, &EncodingKey::from_rsa_der(&key.pkcs1_der)).unwrap()
 }
 
 async fn rfc7523_3_an_expired_early_or_long_lived_assertion_is_refused(backend: Backend) {
