@@ -71,6 +71,8 @@ pub fn document(issuer: &str, registration: bool) -> serde_json::Value {
         "token_endpoint_auth_signing_alg_values_supported": assertion_algorithms(),
         "claims_supported": CLAIMS_SUPPORTED,
         "acr_values_supported": crate::login::method::ACR_VALUES,
+        // OIDC Discovery §3: the languages `ui_locales` can ask the pages for (`web::i18n`).
+        "ui_locales_supported": crate::web::i18n::Lang::ALL.map(crate::web::i18n::Lang::tag),
         "code_challenge_methods_supported": ["S256"],
         // RFC 8628 §4.
         "device_authorization_endpoint": format!("{issuer}{}", paths::DEVICE_AUTHORIZATION),

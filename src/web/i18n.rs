@@ -11,6 +11,9 @@ pub enum Lang {
 }
 
 impl Lang {
+    /// Every language the pages are written in, the default (English) first.
+    pub const ALL: [Lang; 2] = [Lang::En, Lang::Zh];
+
     pub fn tag(self) -> &'static str {
         match self {
             Lang::En => "en",

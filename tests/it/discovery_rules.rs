@@ -78,6 +78,8 @@ async fn oidc_discovery_3_document_lists_required_members_and_only_what_is_imple
     assert_eq!(doc["pushed_authorization_request_endpoint"], format!("{}/par", provider.issuer));
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
     assert_eq!(doc["request_uri_parameter_supported"], false);
+    // The pages' languages, as `ui_locales` names them (OIDC Core §3.1.2.1).
+    assert_eq!(doc["ui_locales_supported"], serde_json::json!(["en", "zh-CN"]));
     assert!(doc["scopes_supported"].as_array().unwrap().contains(&serde_json::json!("openid")));
     for endpoint in ["authorization_endpoint", "token_endpoint", "userinfo_endpoint", "jwks_uri"] {
         assert!(doc[endpoint].as_str().unwrap().starts_with(&provider.issuer));
