@@ -364,13 +364,17 @@ pub async fn start_dingtalk_login(app: &App, req: &Request, request: AuthRequest
 /// picker while there is more than one to choose from, then our QR page (`dingtalk.qr_login`) or
 /// DingTalk's hosted login of the chosen organisation's app.
 pub fn continue_sign_in(app: &App, pending: &PendingAuth, cookie: String) -> Response {
-    let Some(organisation) = super::organisation::of_pending(app, pending) else {
-        return super::organisation::picker_page(app, pending, Some(&cookie));
-    };
-    if app.config.dingtalk.qr_login {
-        return super::sign_in::page(app, pending, organisation, &cookie);
-    }
-    redirect(StatusCode::FOUND, &hosted_login_url(organisation, app, pending), &[cookie])
+    // The pages follow the request's `ui_locales` (OIDC Core §3.1.2.1) also when it was not in
+    // this request's query: a POSTed or pushed authorization request, or the picker's own POST.
+    crate::web::i18n::with_ui_locales(pending.request.ui_locales.as_deref(), || {
+        let Some(organisation) = super::organisation::of_pending(app, pending) else {
+            return super::organisation::picker_page(app, pending, Some(&cookie));
+        };
+        if app.config.dingtalk.qr_login {
+            return super::sign_in::page(app, pending, organisation, &cookie);
+        }
+        redirect(StatusCode::FOUND, &hosted_login_url(organisation, app, pending), &[cookie])
+    })
 }
 
 /// DingTalk's hosted login of `organisation`'s app for `pending`, which the callback completes.

@@ -122,3 +122,25 @@ async fn prompt_none_never_shows_the_page_and_inside_dingtalk_the_silent_sign_in
     let page = in_dingtalk.get(authorize(&p, &[])).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("id=\"dingtalk-in-app\"") && !page.contains("id=\"dingtalk-qr\""));
 }
+
+#[tokio::test]
+async fn oidc_core_3_1_2_1_ui_locales_in_a_posted_request_sets_the_language_of_the_sign_in_page() {
+    let p = start().await;
+    let mut form: Vec<(String, String)> = url::Url::parse(&authorize(&p, &[("ui_locales", "zh-CN")]))
+        .unwrap()
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    form.sort();
+    let resp = Browser::new("alice")
+        .http
+        .post(p.url(paths::AUTHORIZE))
+        .header("accept-language", "en")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let page = resp.text().await.unwrap();
+    assert!(page.contains("lang=\"zh-CN\"") && page.contains("用钉钉登录"), "{page}");
+}
