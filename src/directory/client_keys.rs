@@ -112,13 +112,10 @@ pub struct ClientKeySets {
     /// operator allow-list of hosts names where they may be.
     public_only_for_self_registered: bool,
     entries: RwLock<HashMap<String, Arc<KeySetEntry>>>,
-    /// One fetch at a time per client: a client's fetches wait on the stripe its id falls in.
-    fetching: [tokio::sync::Mutex<()>; FETCH_STRIPES],
+    /// One fetch at a time per client: the turn of each client with a fetch under way (a slow
+    /// `jwks_uri` holds up its own client's requests only).
+    fetching: std::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
-
-/// Stripes of [`ClientKeySets::fetching`]: two clients rarely share one, and sharing only queues
-/// their fetches.
-const FETCH_STRIPES: usize = 32;
 
 struct KeySetEntry {
     /// The inline set's text or the URI it came from.
@@ -151,7 +148,7 @@ impl ClientKeySets {
             http,
             public_only_for_self_registered,
             entries: RwLock::new(HashMap::new()),
-            fetching: std::array::from_fn(|_| tokio::sync::Mutex::new(())),
+            fetching: std::sync::Mutex::new(HashMap::new()),
         })
     }
 
@@ -169,7 +166,8 @@ impl ClientKeySets {
         if let Some(entry) = self.entry(&client.id).filter(|e| e.answers(source, inline, refetch)) {
             return entry.keys.clone();
         }
-        let _turn = self.fetching[stripe(&client.id)].lock().await;
+        let turn = self.turn_of(&client.id);
+        let _turn = turn.lock().await;
         // Another request may have read the set while this one waited: its answer is fresh.
         if let Some(entry) = self.entry(&client.id).filter(|e| e.answers(source, inline, refetch)) {
             return entry.keys.clone();
@@ -188,6 +186,14 @@ impl ClientKeySets {
         }
         entries.insert(client.id.clone(), Arc::new(entry));
         keys
+    }
+
+    /// The lock a fetch of `client_id`'s set is made under. Only turns in use are kept: one that
+    /// no request holds any more is dropped when the next is handed out.
+    fn turn_of(&self, client_id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut turns = self.fetching.lock().unwrap_or_else(|p| p.into_inner());
+        turns.retain(|_, turn| Arc::strong_count(turn) > 1);
+        turns.entry(client_id.to_string()).or_default().clone()
     }
 
     fn entry(&self, client_id: &str) -> Option<Arc<KeySetEntry>> {
@@ -214,11 +220,6 @@ impl ClientKeySets {
         }
         String::from_utf8(body).map_err(|_| "jwks_uri: not UTF-8".into())
     }
-}
-
-/// The fetch stripe of a client id.
-fn stripe(client_id: &str) -> usize {
-    client_id.bytes().fold(0usize, |h, b| h.wrapping_mul(31).wrapping_add(usize::from(b))) % FETCH_STRIPES
 }
 
 /// A `jwks_uri`: https, or http on a loopback address (a client on the same machine).
@@ -273,5 +274,45 @@ mod tests {
         assert!(validate_jwks_uri("https://app.example/jwks#x").is_err());
         assert!(validate_jwks_uri("file:///etc/passwd").is_err());
         assert!(validate_jwks_uri("jwks").is_err());
+    }
+
+    /// A loopback server: `answer` to every request (or, with `None`, silence: it reads the
+    /// request and never answers). Returns its `jwks_uri`.
+    async fn server(answer: Option<String>) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let uri = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+        tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let mut request = [0u8; 2048];
+                let _ = stream.read(&mut request).await;
+                match &answer {
+                    Some(body) => {
+                        let head =
+                            format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n", body.len());
+                        let _ = stream.write_all(head.as_bytes()).await;
+                        let _ = stream.write_all(body.as_bytes()).await;
+                    }
+                    None => held.push(stream),
+                }
+            }
+        });
+        uri
+    }
+
+    #[tokio::test]
+    async fn a_clients_slow_jwks_uri_holds_up_no_other_client() {
+        let sets = ClientKeySets::new(false).unwrap();
+        let stalled = Client { jwks_uri: Some(server(None).await), ..Client::for_tests("stalled") };
+        let prompt = Client { jwks_uri: Some(server(Some(rsa(""))).await), ..Client::for_tests("prompt") };
+        let slow = sets.keys(&stalled, false);
+        tokio::pin!(slow);
+        // Let the stalled fetch start (and take its client's turn) before the other asks.
+        assert!(tokio::time::timeout(std::time::Duration::from_millis(200), &mut slow).await.is_err());
+        tokio::select! {
+            keys = sets.keys(&prompt, false) => assert_eq!(keys.unwrap().len(), 1),
+            _ = &mut slow => panic!("the stalled fetch ended first: the other client waited for it"),
+        }
     }
 }
