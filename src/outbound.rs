@@ -104,8 +104,13 @@ impl Callers {
                 .user_agent(concat!("dingtalk-oidc/", env!("CARGO_PKG_VERSION")))
         };
         let any_address = settings(reqwest::Client::builder()).build().map_err(|e| e.to_string())?;
-        let public_only =
-            settings(reqwest::Client::builder()).dns_resolver(PublicOnly).build().map_err(|e| e.to_string())?;
+        // Directly, not through an HTTP(S)_PROXY of the environment: a proxy would resolve the
+        // name itself, past the resolver that keeps to public addresses.
+        let public_only = settings(reqwest::Client::builder())
+            .no_proxy()
+            .dns_resolver(PublicOnly)
+            .build()
+            .map_err(|e| e.to_string())?;
         Ok(Callers { any_address, public_only })
     }
 
