@@ -91,6 +91,10 @@ const FETCHED_SET_TTL: Duration = Duration::from_secs(300);
 /// A signature by a key the set does not hold (the client rotated its keys) fetches the set again,
 /// at most this often per client, so junk assertions cannot make us hammer the client's server.
 const MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(30);
+/// A set that could not be read is not asked for again before this: long enough that requests
+/// naming the client cannot make us call its server more than once in it, short enough that the
+/// client works again soon after its server (or the network between us) is back.
+const FAILED_FETCH_RETRY: Duration = Duration::from_secs(5);
 /// The whole fetch, connection to last byte.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Clients whose sets are kept; past it the cache starts over (sets are small and cheap to read).
@@ -103,7 +107,7 @@ const CAPACITY: usize = 1024;
 ///
 /// The set is needed before an assertion's signature can be checked, so anyone can make us look
 /// for it by naming a client: a set that could not be read is remembered as such for
-/// [`MIN_REFETCH_INTERVAL`], and one fetch per client runs at a time (requests that arrive
+/// [`FAILED_FETCH_RETRY`], and one fetch per client runs at a time (requests that arrive
 /// meanwhile wait for it and share its result), so a client's server is never called more than
 /// that, whatever arrives.
 pub struct ClientKeySets {
@@ -135,7 +139,7 @@ impl KeySetEntry {
         match &self.keys {
             _ if inline => true,
             Ok(_) => age < FETCHED_SET_TTL && !(refetch && age >= MIN_REFETCH_INTERVAL),
-            Err(_) => age < MIN_REFETCH_INTERVAL,
+            Err(_) => age < FAILED_FETCH_RETRY,
         }
     }
 }
@@ -155,7 +159,7 @@ impl ClientKeySets {
     /// The keys `client` signs with. `refetch` asks for a fresh copy of a fetched set (an
     /// assertion named a key it does not hold); it is honoured at most every
     /// [`MIN_REFETCH_INTERVAL`]. Errors say why, for the log: the client's set is unusable (and
-    /// stays so for that interval). A self-registered client's set is fetched only from a public
+    /// stays so for [`FAILED_FETCH_RETRY`]). A self-registered client's set is fetched only from a public
     /// address unless the operator listed the allowed hosts (`outbound`).
     pub async fn keys(&self, client: &Client, refetch: bool) -> Result<Arc<Vec<ClientKey>>, String> {
         let (source, inline) = match (&client.jwks, &client.jwks_uri) {

@@ -411,6 +411,10 @@ async fn a_jwks_uri_that_is_too_large_or_down_refuses_the_client_not_the_provide
         assert!(refused(&ask(p, &assertion(p, &key, "svc", json!({}))).await));
     }
     assert_eq!(huge.hits(), 1, "the failure is remembered");
+    // For a few seconds only: then the set is asked for again (a server that is back is used).
+    tokio::time::sleep(std::time::Duration::from_millis(5200)).await;
+    assert!(refused(&ask(p, &assertion(p, &key, "svc", json!({}))).await));
+    assert_eq!(huge.hits(), 2, "asked again once the failure was old");
     // Nothing listens there any more.
     let gone = {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
