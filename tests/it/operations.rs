@@ -561,7 +561,10 @@ async fn a_request_outlasting_the_drain_is_cut_and_the_exit_status_is_a_failure(
         let http = browser.http.clone();
         async move { http.get(callback).send().await.map(|r| r.status()) }
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Give the request time to reach the handler even on a loaded machine: sent after SIGTERM it
+    // would be refused (503) instead of cut. Its first DingTalk call alone takes 3 s and the drain
+    // 1 s, so terminating within the first 2 s still leaves it in flight when the drain ends.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
     served.terminate();
 
     let status = served.exit_status(Duration::from_secs(15)).await;
