@@ -80,11 +80,7 @@ pub async fn push(app: &App, req: &Request, body: Body) -> Result<PushedAuthoriz
     }
     let ttl = app.config.tokens.pushed_request_ttl_secs;
     let token = secrets::token();
-    let pushed = PushedRequest {
-        client_id: client.id.clone(),
-        params: request.pairs().to_vec(),
-        expires_at: app.now() + ttl as i64,
-    };
+    let pushed = PushedRequest { params: request.pairs().to_vec(), expires_at: app.now() + ttl as i64 };
     if let Err(e) = app.sessions.put_pushed_request(&stored_key(&client.id, &token), &pushed, ttl).await {
         return Err(BackendError::from(e).into());
     }

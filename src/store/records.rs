@@ -59,12 +59,11 @@ impl AuthRequest {
     }
 }
 
-/// A pushed authorization request (RFC 9126 §2), kept under the hash of its `request_uri`
-/// until the authorization endpoint takes it, once (§4).
+/// A pushed authorization request (RFC 9126 §2), kept under a hash of its `request_uri` and the
+/// client that pushed it (so only that client finds it, `oidc::par`) until the authorization
+/// endpoint takes it, once (§4).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct PushedRequest {
-    /// The client that pushed it, authenticated (§2.1); only it may use the `request_uri`.
-    pub client_id: String,
     /// The request's parameters as pushed, `client_id` included: the authorization endpoint
     /// validates them as if they had come in the browser's request (§4).
     pub params: Vec<(String, String)>,

@@ -329,7 +329,6 @@ async fn pending_auth_round_trips_and_is_taken_once(store: &dyn SessionStore) {
 /// an expired one is never returned.
 async fn rfc9126_4_a_pushed_request_is_taken_once_under_contention(store: &dyn SessionStore) {
     let pushed = PushedRequest {
-        client_id: "app".into(),
         params: vec![("client_id".into(), "app".into()), ("scope".into(), "openid profile".into())],
         expires_at: 4_000_000_000,
     };
